@@ -1,0 +1,183 @@
+// The command-packet format: the one definition shared by the driver's encoder
+// and the simulator's decoder. docs/packets.md documents every field.
+//
+// A command buffer is a sequence of packets, each starting with an 8-byte
+// PacketHeader and 8-byte aligned. `size_bytes` is the whole packet including
+// its header, so a decoder can check and skip packets it cannot execute.
+// All fields are little-endian. Structs are packed and must be read with
+// memcpy (decode_packet) rather than by casting an unaligned pointer.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+namespace kiln::packets {
+
+enum class Opcode : uint8_t {
+  INVALID = 0,      // never valid; zero-filled memory decodes to a fault
+  NOP = 1,          // does nothing (but honours its barrier bits)
+  LIN_DMA = 2,      // linear copy or memset through a DMA engine
+  MSG_SHORT = 3,    // set or add a sync object
+  MSG_LONG = 4,     // write a 32- or 64-bit word to device memory
+  MONITOR_ARM = 5,  // arm a one-shot sync-manager monitor
+  FENCE = 6,        // wait until a fence counter of this queue reaches a target
+  WREG32 = 7,       // write a device register (privileged)
+  STOP = 8,         // end of this command buffer; later bytes are ignored
+  LAUNCH_MME = 9,   // reserved: matrix-engine launch (compute issue)
+  LAUNCH_TPC = 10,  // reserved: vector-core kernel launch (compute issue)
+  MAX_COUNT
+};
+
+std::string_view opcode_name(Opcode op);
+
+// Header flag bits.
+enum HeaderFlags : uint8_t {
+  // Before this packet executes, every engine job this queue dispatched earlier
+  // has completed.
+  kEngineBarrier = 1u << 0,
+  // Before this packet executes, every message (MSG_SHORT / MSG_LONG) this
+  // queue posted earlier has landed.
+  kMessageBarrier = 1u << 1,
+  kKnownHeaderFlags = kEngineBarrier | kMessageBarrier,
+};
+
+constexpr std::size_t kPacketAlignment = 8;
+
+#pragma pack(push, 1)
+
+struct PacketHeader {
+  uint8_t opcode;      // Opcode
+  uint8_t flags;       // HeaderFlags
+  uint16_t size_bytes; // whole packet, header included; multiple of 8
+  uint32_t reserved;   // must be zero
+};
+static_assert(sizeof(PacketHeader) == 8);
+
+struct NopPacket {
+  PacketHeader header;
+};
+static_assert(sizeof(NopPacket) == 8);
+
+enum LinDmaFlags : uint32_t {
+  kDmaMemset = 1u << 0,  // fill dst with the 32-bit `pattern`; src is ignored
+  kKnownDmaFlags = kDmaMemset,
+};
+
+struct LinDmaPacket {
+  PacketHeader header;
+  uint64_t src_addr;   // device virtual address (ignored for memset)
+  uint64_t dst_addr;   // device virtual address
+  uint64_t size_bytes; // bytes to copy or fill; may be zero
+  uint32_t dma_flags;  // LinDmaFlags
+  uint32_t pattern;    // memset pattern, repeated little-endian; the tail is truncated
+};
+static_assert(sizeof(LinDmaPacket) == 40);
+
+enum class SyncOp : uint8_t { SET = 0, ADD = 1 };
+
+struct MsgShortPacket {
+  PacketHeader header;
+  uint32_t sync_object; // sync object index
+  uint8_t op;           // SyncOp
+  uint8_t reserved[3];
+  int32_t value;        // new value (SET) or increment (ADD, may be negative)
+  uint32_t reserved2;
+};
+static_assert(sizeof(MsgShortPacket) == 24);
+
+struct MsgLongPacket {
+  PacketHeader header;
+  uint64_t addr;        // device virtual address, aligned to width
+  uint64_t value;
+  uint32_t width_bytes; // 4 or 8
+  uint32_t reserved;
+};
+static_assert(sizeof(MsgLongPacket) == 32);
+
+enum class MonitorCondition : uint8_t { GREATER_EQUAL = 0, EQUAL = 1 };
+enum class MonitorPayload : uint8_t {
+  FENCE = 0,   // add payload_value to fence counter `fence_id` of queue `target_queue`
+  MEMORY = 1,  // write payload_value (32-bit) to device virtual address payload_addr
+};
+
+struct MonitorArmPacket {
+  PacketHeader header;
+  uint32_t monitor;        // monitor index
+  uint32_t sync_object;    // watched sync object
+  int32_t threshold;       // compared with the sync object's value
+  uint8_t condition;       // MonitorCondition
+  uint8_t payload_kind;    // MonitorPayload
+  uint16_t target_queue;   // FENCE payload: queue whose fence counter is written
+  uint32_t fence_id;       // FENCE payload: which fence counter of that queue
+  uint32_t payload_value;  // added to the fence counter, or written to memory
+  uint64_t payload_addr;   // MEMORY payload: device virtual address
+};
+static_assert(sizeof(MonitorArmPacket) == 40);
+
+struct FencePacket {
+  PacketHeader header;
+  uint32_t fence_id;  // fence counter of the executing queue
+  uint32_t target;    // wait until counter >= target, then subtract target
+};
+static_assert(sizeof(FencePacket) == 16);
+
+struct Wreg32Packet {
+  PacketHeader header;
+  uint32_t reg_offset;  // register offset (see DeviceRegister)
+  uint32_t value;
+};
+static_assert(sizeof(Wreg32Packet) == 16);
+
+struct StopPacket {
+  PacketHeader header;
+};
+static_assert(sizeof(StopPacket) == 8);
+
+#pragma pack(pop)
+
+// Device registers reachable by WREG32.
+enum DeviceRegister : uint32_t {
+  kRegWatchdogNs = 0x000,    // watchdog period in simulated ns (0 = config default)
+  kRegScratchBase = 0x100,   // 16 scratch registers, 4 bytes apart
+  kRegScratchCount = 16,
+};
+
+// Packets a user command buffer may not contain (the driver rejects them at
+// submit time; the kernel-mode path may use them).
+constexpr bool is_privileged(Opcode op) { return op == Opcode::WREG32; }
+
+// Size every packet of `op` must have, or 0 for INVALID/unknown opcodes.
+constexpr std::size_t packet_size(Opcode op) {
+  switch (op) {
+    case Opcode::NOP: return sizeof(NopPacket);
+    case Opcode::LIN_DMA: return sizeof(LinDmaPacket);
+    case Opcode::MSG_SHORT: return sizeof(MsgShortPacket);
+    case Opcode::MSG_LONG: return sizeof(MsgLongPacket);
+    case Opcode::MONITOR_ARM: return sizeof(MonitorArmPacket);
+    case Opcode::FENCE: return sizeof(FencePacket);
+    case Opcode::WREG32: return sizeof(Wreg32Packet);
+    case Opcode::STOP: return sizeof(StopPacket);
+    default: return 0;  // INVALID, reserved launch opcodes (not yet defined), unknown
+  }
+}
+
+// Copies a packet out of a byte stream; `bytes` must hold sizeof(P).
+template <typename P>
+P decode_packet(const uint8_t* bytes) {
+  P p;
+  std::memcpy(&p, bytes, sizeof(P));
+  return p;
+}
+
+template <typename P>
+P make_packet(Opcode op, uint8_t flags) {
+  P p{};
+  p.header.opcode = static_cast<uint8_t>(op);
+  p.header.flags = flags;
+  p.header.size_bytes = static_cast<uint16_t>(sizeof(P));
+  return p;
+}
+
+}  // namespace kiln::packets

@@ -1,0 +1,23 @@
+#include "kiln/common/packets.h"
+
+namespace kiln::packets {
+
+std::string_view opcode_name(Opcode op) {
+  switch (op) {
+    case Opcode::INVALID: return "INVALID";
+    case Opcode::NOP: return "NOP";
+    case Opcode::LIN_DMA: return "LIN_DMA";
+    case Opcode::MSG_SHORT: return "MSG_SHORT";
+    case Opcode::MSG_LONG: return "MSG_LONG";
+    case Opcode::MONITOR_ARM: return "MONITOR_ARM";
+    case Opcode::FENCE: return "FENCE";
+    case Opcode::WREG32: return "WREG32";
+    case Opcode::STOP: return "STOP";
+    case Opcode::LAUNCH_MME: return "LAUNCH_MME";
+    case Opcode::LAUNCH_TPC: return "LAUNCH_TPC";
+    case Opcode::MAX_COUNT: break;
+  }
+  return "UNKNOWN";
+}
+
+}  // namespace kiln::packets

@@ -1,0 +1,164 @@
+// The userspace driver's device: what programs open to use a (simulated)
+// card. Modelled on Habana's driver and on Vulkan / Level Zero.
+//
+//   auto dev = kiln::driver::Device::open("gaudi2");          // or a path
+//   auto buf = dev.value()->allocate(1 << 20);                // HBM
+//   auto* s  = dev.value()->create_stream().value();
+//   s->copy(buf->address, host.address, 1 << 20);
+//   s->synchronize();
+//
+// Ownership: open() returns the sole owner. Streams and the default stream
+// are owned by the Device; events and buffers must not outlive it. Closing
+// (destroying) the device waits for submitted work to finish.
+// Threading: every member is thread-safe.
+// Errors: returned as Status/Result with a message naming what and where.
+// An allocation that does not fit names the requested and free sizes.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kiln/common/device_config.h"
+#include "kiln/common/status.h"
+#include "kiln/driver/command_buffer.h"
+#include "kiln/driver/event.h"
+#include "kiln/driver/memory.h"
+#include "kiln/driver/stream.h"
+#include "kiln/traces/recorder.h"
+
+namespace kiln::driver {
+
+class Transport;
+class RangeAllocator;
+
+struct DeviceOptions {
+  // When false, copies take their simulated time but move no bytes.
+  bool functional = true;
+  // Record each driver API call on the trace's host track.
+  bool trace_host_calls = true;
+};
+
+struct DeviceProperties {
+  std::string name;
+  std::string description;
+  uint64_t hbm_bytes = 0;
+  uint64_t sram_bytes = 0;
+  double hbm_bandwidth_gb_per_s = 0;
+  double sram_bandwidth_gb_per_s = 0;
+  double host_link_gb_per_s = 0;  // per direction
+  uint32_t queues = 0;
+  uint32_t dma_engines = 0;
+  uint32_t mme_count = 0;
+  uint32_t tpc_count = 0;
+  uint32_t sync_objects = 0;
+  uint32_t monitors = 0;
+  uint64_t page_bytes = 0;
+  double peak_matrix_flops = 0;
+  double peak_vector_flops = 0;
+};
+
+class Device {
+ public:
+  // Opens a device described by a config name ("gaudi2") or .textproto path,
+  // backed by the in-process simulator.
+  static Result<std::unique_ptr<Device>> open(std::string_view config, const DeviceOptions& options = {});
+  ~Device();
+  Device(const Device&) = delete;
+  Device& operator=(const Device&) = delete;
+
+  const DeviceProperties& properties() const { return properties_; }
+  const DeviceConfig& config() const { return config_; }
+
+  // --- Memory ---------------------------------------------------------
+  // Allocates device memory and maps it at a device virtual address.
+  Result<DeviceBuffer> allocate(uint64_t size, MemoryKind kind = MemoryKind::kHbm);
+  Status free(const DeviceBuffer& buffer);
+  uint64_t free_bytes(MemoryKind kind) const;
+  // Allocates pinned, device-mapped host memory (zeroed).
+  Result<HostBuffer> allocate_host(uint64_t size);
+  // Pins and maps caller-owned host memory; it must stay valid until unpinned.
+  Result<HostBuffer> pin_host(void* data, uint64_t size);
+  // Frees an allocate_host buffer or unpins a pin_host one.
+  Status free_host(const HostBuffer& buffer);
+
+  // --- Synchronous helpers (on the default stream) --------------------
+  Status copy_to_device(uint64_t dst, const void* src, uint64_t size);
+  Status copy_to_host(void* dst, uint64_t src, uint64_t size);
+  Status copy_on_device(uint64_t dst, uint64_t src, uint64_t size);
+  Status memset(uint64_t dst, uint32_t pattern, uint64_t size);
+
+  // --- Streams, events, sync objects -----------------------------------
+  // Each stream takes a hardware queue of its own; fails when none is free.
+  Result<Stream*> create_stream();
+  Status destroy_stream(Stream* stream);
+  Stream& default_stream() { return *default_stream_; }
+  Result<std::unique_ptr<Event>> create_event();
+  // Sync objects and monitors for hand-written command buffers.
+  Result<uint32_t> allocate_sync_object();
+  Status free_sync_object(uint32_t index);
+  Result<uint32_t> allocate_monitor();
+  Status free_monitor(uint32_t index);
+  // Current value of a sync object (for tests and debugging).
+  int32_t sync_object_value(uint32_t index) const;
+
+  // Waits for every stream.
+  Status synchronize(std::chrono::nanoseconds timeout = kForever);
+
+  // --- Time and traces ------------------------------------------------
+  // Simulated nanoseconds since open.
+  double now_ns() const;
+  std::shared_ptr<traces::TraceRecorder> trace() const { return trace_; }
+  // Writes the protobuf trace of everything recorded so far.
+  Status write_trace(const std::string& path) const;
+
+  // Limits used by submit-time validation.
+  const ValidationLimits& validation_limits() const { return limits_; }
+
+ private:
+  friend class Stream;
+  friend class Event;
+  class Pool;
+  Device(DeviceConfig config, const DeviceOptions& options);
+  Status init();
+  Transport& transport() { return *transport_; }
+  Result<uint32_t> take_queue();
+  void record_host_call(const char* name, std::chrono::steady_clock::time_point start,
+                        uint64_t bytes = 0, uint64_t sequence = 0);
+  Status copy_host_sync(void* host, uint64_t device_addr, uint64_t size, bool to_device);
+
+  const DeviceConfig config_;
+  const DeviceOptions options_;
+  DeviceProperties properties_;
+  ValidationLimits limits_;
+  std::shared_ptr<traces::TraceRecorder> trace_;
+  std::unique_ptr<Transport> transport_;
+  const std::chrono::steady_clock::time_point opened_at_;
+  const uint32_t context_ = 1;  // context 0 is the kernel's; user programs run in 1
+
+  mutable std::mutex mutex_;
+  std::unique_ptr<RangeAllocator> hbm_, sram_, host_va_;
+  std::unique_ptr<Pool> sync_objects_, monitors_;
+  std::vector<bool> queue_taken_;
+  // Next sequence number per hardware queue: it keeps counting when a queue
+  // passes from a destroyed stream to a new one.
+  std::vector<uint64_t> queue_next_sequence_;
+  std::vector<std::unique_ptr<Stream>> streams_;
+  Stream* default_stream_ = nullptr;
+  // Live allocations by address, to free and validate.
+  struct Mapping {
+    uint64_t size;       // mapped bytes (page-rounded)
+    uint64_t physical;   // offset in HBM/SRAM, or aligned host pointer
+    int kind;            // 0 HBM, 1 SRAM, 2 host
+    void* owned_host = nullptr;  // allocate_host memory to unmap on free
+    uint64_t owned_bytes = 0;
+  };
+  std::map<uint64_t, Mapping> mappings_;
+};
+
+}  // namespace kiln::driver

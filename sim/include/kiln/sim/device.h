@@ -1,0 +1,98 @@
+// A simulated device: command processors, sync manager, DMA engines, HBM,
+// SRAM, host link and MMU, built from a DeviceConfig, living in the process's
+// one simulation (see sim_host.h).
+//
+// This is the simulator's face to the driver's in-process transport. Users
+// program the driver (kiln/driver/), never this header.
+//
+// Ownership: the creator owns the SimDevice; destroying it stops its
+// processes. The TraceRecorder is shared with the driver.
+// Threading: every member is safe to call from any host thread.
+// Errors: problems visible at the call (bad queue index, bad mapping) are
+// returned; problems found while executing a submission are delivered in its
+// Completion as a FaultRecord.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "kiln/common/device_config.h"
+#include "kiln/common/fault.h"
+#include "kiln/common/status.h"
+#include "kiln/sim/memory_types.h"
+#include "kiln/sim/sim_host.h"
+#include "kiln/traces/recorder.h"
+
+namespace kiln::sim {
+
+struct SimOptions {
+  // When false, copies take their simulated time but move no bytes: for
+  // transfers too large to hold on the host.
+  bool functional = true;
+};
+
+struct Submission {
+  uint32_t context = 0;
+  uint64_t sequence = 0;  // must increase by one per submission on a queue
+  std::shared_ptr<const std::vector<uint8_t>> commands;
+  bool privileged = false;  // may contain privileged packets (kernel-mode path)
+};
+
+struct Completion {
+  uint64_t sequence = 0;
+  uint64_t start_ps = 0;  // simulated time the queue began it (since device open)
+  uint64_t end_ps = 0;    // simulated time it retired
+  std::optional<FaultRecord> fault;
+};
+
+class DeviceImpl;
+
+class SimDevice {
+ public:
+  static Result<std::unique_ptr<SimDevice>> create(const DeviceConfig& config,
+                                                   std::shared_ptr<traces::TraceRecorder> trace,
+                                                   SimOptions options = {});
+  ~SimDevice();
+  SimDevice(const SimDevice&) = delete;
+  SimDevice& operator=(const SimDevice&) = delete;
+
+  const DeviceConfig& config() const;
+  uint32_t queue_count() const;
+
+  // Rings queue `queue`'s doorbell. Non-blocking; the submission starts at
+  // the simulated time the simulation next advances.
+  Status submit(uint32_t queue, Submission submission);
+
+  // Highest sequence number retired on `queue` (all lower ones retired too).
+  uint64_t completed_sequence(uint32_t queue) const;
+
+  // Waits (advancing the simulation) until `queue` retired `sequence`.
+  WaitOutcome wait(uint32_t queue, uint64_t sequence, std::chrono::nanoseconds timeout);
+
+  // Advances the simulation by at most one step; for host polling loops.
+  void poll();
+
+  // The completion record of a retired submission, if still kept (the most
+  // recent 65536 per queue are).
+  std::optional<Completion> completion(uint32_t queue, uint64_t sequence) const;
+
+  // MMU programming for `context`. Host mappings take a host pointer as phys.
+  Status map(uint32_t context, uint64_t va, MemoryKind kind, uint64_t phys, uint64_t size);
+  Status unmap(uint32_t context, uint64_t va);
+  uint64_t page_bytes() const;
+
+  // Simulated picoseconds since the device was created.
+  uint64_t now_ps() const;
+
+  // Sync-object value (for tests and debugging).
+  int32_t sync_object_value(uint32_t index) const;
+
+ private:
+  explicit SimDevice(std::unique_ptr<DeviceImpl> impl);
+  std::unique_ptr<DeviceImpl> impl_;
+};
+
+}  // namespace kiln::sim

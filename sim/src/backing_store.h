@@ -1,0 +1,39 @@
+// Functional contents of a device memory (HBM or SRAM): what copies really
+// move. Sparse: storage is allocated a frame at a time on first write, so a
+// 96 GB HBM costs host memory only for what a program touches; untouched
+// bytes read as zero.
+//
+// Used from the simulation thread only; not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+
+namespace kiln::sim {
+
+class BackingStore {
+ public:
+  static constexpr uint64_t kFrameBytes = 1ull << 20;
+
+  explicit BackingStore(uint64_t capacity_bytes) : capacity_(capacity_bytes) {}
+
+  uint64_t capacity() const { return capacity_; }
+
+  // A pointer to `phys` valid for the rest of its frame, allocating the frame
+  // if `for_write`. For reads of an untouched frame, returns a zero page.
+  uint8_t* frame_pointer(uint64_t phys, bool for_write);
+  // Bytes from `phys` to the end of its frame.
+  static uint64_t frame_remaining(uint64_t phys) { return kFrameBytes - phys % kFrameBytes; }
+
+  void read(uint64_t phys, void* dst, uint64_t size);
+  void write(uint64_t phys, const void* src, uint64_t size);
+
+  std::size_t resident_frames() const { return frames_.size(); }
+
+ private:
+  uint64_t capacity_;
+  std::unordered_map<uint64_t, std::unique_ptr<uint8_t[]>> frames_;
+};
+
+}  // namespace kiln::sim

@@ -1,0 +1,297 @@
+#include "command_processor.h"
+
+#include <cstdio>
+
+#include "device_impl.h"
+#include "dma_engines.h"
+#include "sync_manager.h"
+
+namespace kiln::sim {
+
+using namespace sc_core;
+using packets::Opcode;
+
+namespace {
+std::string hex(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+}  // namespace
+
+CommandProcessor::CommandProcessor(DeviceImpl& device, uint32_t index)
+    : device_(device),
+      index_(index),
+      name_("CP" + std::to_string(index)),
+      fences_(device.config.command_processor().fence_counters(), 0) {}
+
+void CommandProcessor::start() {
+  device_.spawn(name_ + "_run", [this] { run(); });
+  device_.spawn(name_ + "_messages", [this] { deliver_messages(); });
+}
+
+void CommandProcessor::enqueue(Submission submission) {
+  pending_.push_back(std::move(submission));
+  submitted_.notify(SC_ZERO_TIME);
+}
+
+std::optional<Completion> CommandProcessor::completion(uint64_t sequence) const {
+  std::lock_guard lock(completions_mutex_);
+  if (completions_.empty() || sequence < completions_.front().sequence ||
+      sequence > completions_.back().sequence) {
+    return std::nullopt;
+  }
+  return completions_[sequence - completions_.front().sequence];
+}
+
+void CommandProcessor::add_to_fence(uint32_t fence_id, uint32_t value) {
+  fences_[fence_id] += value;
+  fence_changed_.notify(SC_ZERO_TIME);
+}
+
+void CommandProcessor::run() {
+  for (;;) {
+    while (pending_.empty()) wait(submitted_);
+    Submission s = std::move(pending_.front());
+    pending_.pop_front();
+    const uint64_t start_ps = device_.now_ps();
+    wait(from_ns(device_.config.command_processor().submit_latency_ns()));
+    current_fault_.reset();
+    std::optional<FaultRecord> fault = execute(s);
+    retire(s, start_ps, std::move(fault));
+  }
+}
+
+std::optional<FaultRecord> CommandProcessor::execute(const Submission& s) {
+  const std::vector<uint8_t>& cb = *s.commands;
+  const sc_time decode_time =
+      from_ns(device_.config.command_processor().packet_cycles() * 1e3 / device_.config.clocks().core_mhz());
+  uint64_t offset = 0;
+  while (offset < cb.size() && !current_fault_) {
+    wait(decode_time);
+    if (cb.size() - offset < sizeof(packets::PacketHeader)) {
+      fault(FaultCause::kMalformedPacket, s, offset, 0,
+            "truncated packet header: " + std::to_string(cb.size() - offset) + " bytes left in the buffer");
+      break;
+    }
+    const auto header = packets::decode_packet<packets::PacketHeader>(cb.data() + offset);
+    const auto op = static_cast<Opcode>(header.opcode);
+    const std::size_t expected = packets::packet_size(op);
+    if (expected == 0) {
+      fault(FaultCause::kInvalidOpcode, s, offset, 0, "unknown opcode " + std::to_string(header.opcode));
+      break;
+    }
+    if (header.size_bytes != expected || offset + expected > cb.size() || header.reserved != 0 ||
+        (header.flags & ~packets::kKnownHeaderFlags) != 0) {
+      fault(FaultCause::kMalformedPacket, s, offset, 0,
+            std::string(packets::opcode_name(op)) + " header says " + std::to_string(header.size_bytes) +
+                " bytes (expected " + std::to_string(expected) + ", " +
+                std::to_string(cb.size() - offset) + " left), flags " + hex(header.flags));
+      break;
+    }
+    if (packets::is_privileged(op) && !s.privileged) {
+      fault(FaultCause::kPrivilegedPacket, s, offset, 0,
+            std::string(packets::opcode_name(op)) + " is privileged");
+      break;
+    }
+    if (header.flags & packets::kEngineBarrier) wait_for_jobs();
+    if (header.flags & packets::kMessageBarrier) wait_for_messages();
+    if (current_fault_) break;  // a job or message of this submission faulted meanwhile
+    if (!dispatch(s, cb.data() + offset, op, offset)) break;
+    device_.note_progress();
+    offset += expected;
+  }
+  // A submission retires only once all its work has finished.
+  wait_for_jobs();
+  wait_for_messages();
+  return current_fault_;
+}
+
+bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcode op, uint64_t offset) {
+  const auto& sm = *device_.sync;
+  switch (op) {
+    case Opcode::NOP:
+      return true;
+    case Opcode::STOP:
+      return false;
+    case Opcode::LIN_DMA: {
+      const auto p = packets::decode_packet<packets::LinDmaPacket>(bytes);
+      if ((p.dma_flags & ~packets::kKnownDmaFlags) != 0) {
+        fault(FaultCause::kMalformedPacket, s, offset, 0, "LIN_DMA has unknown flags " + hex(p.dma_flags));
+        return false;
+      }
+      ++jobs_outstanding_;
+      DmaJob job{s.context, index_, s.sequence, offset, p.src_addr, p.dst_addr, p.size_bytes,
+                 (p.dma_flags & packets::kDmaMemset) != 0, p.pattern, {}};
+      job.on_done = [this](std::optional<FaultRecord> f) {
+        if (f && !current_fault_) current_fault_ = std::move(f);
+        --jobs_outstanding_;
+        job_done_.notify(SC_ZERO_TIME);
+      };
+      device_.dma->enqueue(std::move(job));
+      return true;
+    }
+    case Opcode::MSG_SHORT: {
+      const auto p = packets::decode_packet<packets::MsgShortPacket>(bytes);
+      if (p.sync_object >= sm.sync_object_count() || p.op > static_cast<uint8_t>(packets::SyncOp::ADD)) {
+        fault(FaultCause::kMalformedPacket, s, offset, 0,
+              "MSG_SHORT to sync object " + std::to_string(p.sync_object) + " (device has " +
+                  std::to_string(sm.sync_object_count()) + ") with op " + std::to_string(p.op));
+        return false;
+      }
+      post_message([this, p] { device_.sync->update(p.sync_object, static_cast<packets::SyncOp>(p.op), p.value); });
+      return true;
+    }
+    case Opcode::MSG_LONG: {
+      const auto p = packets::decode_packet<packets::MsgLongPacket>(bytes);
+      if ((p.width_bytes != 4 && p.width_bytes != 8) || p.addr % p.width_bytes != 0) {
+        fault(FaultCause::kMalformedPacket, s, offset, p.addr,
+              "MSG_LONG width " + std::to_string(p.width_bytes) + " at unaligned or invalid address");
+        return false;
+      }
+      const uint32_t context = s.context;
+      const uint64_t sequence = s.sequence;
+      post_message([this, p, context, sequence, offset] {
+        uint64_t fault_address = 0;
+        if (!device_.write_word(context, p.addr, p.value, p.width_bytes, &fault_address) && !current_fault_) {
+          current_fault_ = FaultRecord{FaultCause::kPageFault, name_, index_, sequence, offset, fault_address,
+                                       device_.now_ps(), "MSG_LONG write to unmapped address"};
+        }
+      });
+      return true;
+    }
+    case Opcode::MONITOR_ARM: {
+      const auto p = packets::decode_packet<packets::MonitorArmPacket>(bytes);
+      const auto& cp = device_.config.command_processor();
+      if (p.monitor >= sm.monitor_count() || p.sync_object >= sm.sync_object_count() ||
+          p.condition > static_cast<uint8_t>(packets::MonitorCondition::EQUAL) ||
+          p.payload_kind > static_cast<uint8_t>(packets::MonitorPayload::MEMORY) ||
+          (p.payload_kind == static_cast<uint8_t>(packets::MonitorPayload::FENCE) &&
+           (p.target_queue >= device_.queues.size() || p.fence_id >= cp.fence_counters()))) {
+        fault(FaultCause::kMalformedPacket, s, offset, 0,
+              "MONITOR_ARM monitor " + std::to_string(p.monitor) + " sync object " +
+                  std::to_string(p.sync_object) + " target queue " + std::to_string(p.target_queue) +
+                  " fence " + std::to_string(p.fence_id) + " is out of range");
+        return false;
+      }
+      SyncManager::Arming a{p.monitor,
+                            p.sync_object,
+                            p.threshold,
+                            static_cast<packets::MonitorCondition>(p.condition),
+                            static_cast<packets::MonitorPayload>(p.payload_kind),
+                            p.target_queue,
+                            p.fence_id,
+                            p.payload_value,
+                            p.payload_addr,
+                            s.context,
+                            index_};
+      const uint64_t sequence = s.sequence;
+      post_message([this, a, sequence, offset] {
+        if (auto error = device_.sync->arm(a); error && !current_fault_) {
+          current_fault_ = FaultRecord{FaultCause::kMalformedPacket, "SYNC", index_, sequence, offset, 0,
+                                       device_.now_ps(), *error};
+        }
+      });
+      return true;
+    }
+    case Opcode::FENCE: {
+      const auto p = packets::decode_packet<packets::FencePacket>(bytes);
+      if (p.fence_id >= fences_.size()) {
+        fault(FaultCause::kMalformedPacket, s, offset, 0,
+              "FENCE on fence counter " + std::to_string(p.fence_id) + " (queue has " +
+                  std::to_string(fences_.size()) + ")");
+        return false;
+      }
+      wait_fence(s, p, offset);
+      return !current_fault_;
+    }
+    case Opcode::WREG32: {
+      const auto p = packets::decode_packet<packets::Wreg32Packet>(bytes);
+      if (!device_.write_register(p.reg_offset, p.value)) {
+        fault(FaultCause::kInvalidRegister, s, offset, p.reg_offset, "no register at offset " + hex(p.reg_offset));
+        return false;
+      }
+      return true;
+    }
+    default:
+      fault(FaultCause::kInvalidOpcode, s, offset, 0,
+            std::string("opcode ") + std::string(packets::opcode_name(op)) + " is not executable on this device");
+      return false;
+  }
+}
+
+void CommandProcessor::wait_for_jobs() {
+  while (jobs_outstanding_ > 0) wait(job_done_);
+}
+
+void CommandProcessor::wait_for_messages() {
+  while (!messages_.empty()) wait(message_landed_);
+}
+
+void CommandProcessor::wait_fence(const Submission& s, const packets::FencePacket& p, uint64_t offset) {
+  const uint64_t start_ps = device_.now_ps();
+  while (fences_[p.fence_id] < p.target) {
+    const uint64_t period = device_.watchdog_ps();
+    wait(from_ps(period), fence_changed_);
+    if (fences_[p.fence_id] >= p.target) break;
+    if (device_.stalled_for(period)) {
+      fault(FaultCause::kFenceTimeout, s, offset, 0,
+            "FENCE on fence counter " + std::to_string(p.fence_id) + " waited for " + std::to_string(p.target) +
+                " but the counter stayed at " + std::to_string(fences_[p.fence_id]) +
+                " with no progress on any queue for " + std::to_string(period / 1000) + " ns");
+      // Nothing will come for this fence; leave it clean for later work.
+      device_.sync->disarm_fence_monitors(index_, p.fence_id);
+      fences_[p.fence_id] = 0;
+      return;
+    }
+  }
+  fences_[p.fence_id] -= p.target;
+  if (device_.now_ps() > start_ps) {
+    device_.record({.track = name_, .queue = static_cast<int32_t>(index_), .name = "fence wait",
+                    .start_ps = start_ps, .end_ps = device_.now_ps(), .sequence = s.sequence,
+                    .detail = "fence " + std::to_string(p.fence_id) + " >= " + std::to_string(p.target)});
+  }
+}
+
+void CommandProcessor::post_message(std::function<void()> apply) {
+  const uint64_t lands = device_.now_ps() + to_ps(from_ns(device_.config.sync_manager().message_latency_ns()));
+  messages_.push_back({lands, std::move(apply)});
+  message_posted_.notify(SC_ZERO_TIME);
+}
+
+void CommandProcessor::deliver_messages() {
+  for (;;) {
+    while (messages_.empty()) wait(message_posted_);
+    const uint64_t now = device_.now_ps();
+    if (messages_.front().lands_at_ps > now) wait(from_ps(messages_.front().lands_at_ps - now));
+    // Messages land in the order they were posted (constant latency).
+    auto apply = std::move(messages_.front().apply);
+    apply();
+    messages_.pop_front();
+    device_.note_progress();
+    message_landed_.notify(SC_ZERO_TIME);
+  }
+}
+
+void CommandProcessor::fault(FaultCause cause, const Submission& s, uint64_t offset, uint64_t address,
+                             std::string detail) {
+  if (current_fault_) return;
+  current_fault_ = FaultRecord{cause, name_, index_, s.sequence, offset, address, device_.now_ps(), std::move(detail)};
+}
+
+void CommandProcessor::retire(const Submission& s, uint64_t start_ps, std::optional<FaultRecord> fault) {
+  Completion c{s.sequence, start_ps, device_.now_ps(), std::move(fault)};
+  device_.record({.track = name_, .queue = static_cast<int32_t>(index_),
+                  .name = c.fault ? "submission (faulted)" : "submission", .start_ps = c.start_ps,
+                  .end_ps = c.end_ps, .sequence = s.sequence,
+                  .detail = c.fault ? c.fault->describe() : ""});
+  device_.note_progress();
+  {
+    std::lock_guard lock(completions_mutex_);
+    completions_.push_back(std::move(c));
+    if (completions_.size() > kKeptCompletions) completions_.pop_front();
+  }
+  completed_.store(s.sequence, std::memory_order_release);
+}
+
+}  // namespace kiln::sim

@@ -1,0 +1,88 @@
+// A command processor: one per hardware queue. Takes submissions in order,
+// decodes their packets, dispatches DMA jobs, posts messages to the sync
+// manager, waits on fences, honours engine and message barriers, and retires
+// each submission with a Completion (carrying a FaultRecord if it failed).
+//
+// A fault ends the faulting submission only: its remaining packets are
+// skipped, its in-flight jobs drain, and the queue goes on with the next one.
+//
+// Runs on the simulation thread, except completed_sequence() and
+// completion(), which host threads may call.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kiln/common/packets.h"
+#include "kiln/sim/device.h"
+#include "systemc.h"
+
+namespace kiln::sim {
+
+class DeviceImpl;
+
+class CommandProcessor {
+ public:
+  static constexpr std::size_t kKeptCompletions = 65536;
+
+  CommandProcessor(DeviceImpl& device, uint32_t index);
+
+  void start();
+  void enqueue(Submission submission);
+
+  uint64_t completed_sequence() const { return completed_.load(std::memory_order_acquire); }
+  std::optional<Completion> completion(uint64_t sequence) const;
+
+  // Fence counters, written by sync-manager monitors.
+  void add_to_fence(uint32_t fence_id, uint32_t value);
+
+ private:
+  struct Message {
+    uint64_t lands_at_ps;
+    std::function<void()> apply;
+  };
+
+  void run();
+  void deliver_messages();
+  // Executes one submission; returns its fault, if any.
+  std::optional<FaultRecord> execute(const Submission& s);
+  // Executes one decoded packet. Returns false when the buffer ends (STOP).
+  bool dispatch(const Submission& s, const uint8_t* packet, packets::Opcode op, uint64_t offset);
+  void wait_for_jobs();
+  void wait_for_messages();
+  void wait_fence(const Submission& s, const packets::FencePacket& p, uint64_t offset);
+  void post_message(std::function<void()> apply);
+  void fault(FaultCause cause, const Submission& s, uint64_t offset, uint64_t address, std::string detail);
+  void retire(const Submission& s, uint64_t start_ps, std::optional<FaultRecord> fault);
+
+  DeviceImpl& device_;
+  const uint32_t index_;
+  const std::string name_;
+  std::deque<Submission> pending_;
+  sc_core::sc_event submitted_;
+
+  int jobs_outstanding_ = 0;
+  sc_core::sc_event job_done_;
+  std::deque<Message> messages_;
+  sc_core::sc_event message_posted_;
+  sc_core::sc_event message_landed_;
+
+  std::vector<uint32_t> fences_;
+  sc_core::sc_event fence_changed_;
+
+  // The first fault of the submission being executed (from the decoder, a
+  // job or a message).
+  std::optional<FaultRecord> current_fault_;
+
+  std::atomic<uint64_t> completed_{0};
+  mutable std::mutex completions_mutex_;
+  std::deque<Completion> completions_;
+};
+
+}  // namespace kiln::sim

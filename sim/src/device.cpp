@@ -1,0 +1,88 @@
+#include "kiln/sim/device.h"
+
+#include "command_processor.h"
+#include "device_impl.h"
+#include "sync_manager.h"
+
+namespace kiln::sim {
+
+Result<std::unique_ptr<SimDevice>> SimDevice::create(const DeviceConfig& config,
+                                                     std::shared_ptr<traces::TraceRecorder> trace,
+                                                     SimOptions options) {
+  KILN_RETURN_IF_ERROR(validate_device_config(config, config.name()));
+  std::unique_ptr<DeviceImpl> impl;
+  // SystemC objects (events, processes) are made on the simulation thread.
+  SimHost::instance().run_sync([&] {
+    impl = std::make_unique<DeviceImpl>(config, std::move(trace), options);
+    impl->start();
+  });
+  return std::unique_ptr<SimDevice>(new SimDevice(std::move(impl)));
+}
+
+SimDevice::SimDevice(std::unique_ptr<DeviceImpl> impl) : impl_(std::move(impl)) {}
+
+SimDevice::~SimDevice() {
+  SimHost::instance().run_sync([&] {
+    impl_->stop();
+    impl_.reset();
+  });
+}
+
+const DeviceConfig& SimDevice::config() const { return impl_->config; }
+uint32_t SimDevice::queue_count() const { return static_cast<uint32_t>(impl_->queues.size()); }
+uint64_t SimDevice::page_bytes() const { return impl_->mmu.page_bytes(); }
+
+Status SimDevice::submit(uint32_t queue, Submission submission) {
+  if (queue >= impl_->queues.size()) {
+    return out_of_range("queue " + std::to_string(queue) + " does not exist (device has " +
+                        std::to_string(impl_->queues.size()) + ")");
+  }
+  if (!submission.commands) return invalid_argument("submission has no command buffer");
+  CommandProcessor* cp = impl_->queues[queue].get();
+  SimHost::instance().post([cp, s = std::move(submission)]() mutable { cp->enqueue(std::move(s)); });
+  return {};
+}
+
+uint64_t SimDevice::completed_sequence(uint32_t queue) const {
+  return queue < impl_->queues.size() ? impl_->queues[queue]->completed_sequence() : 0;
+}
+
+WaitOutcome SimDevice::wait(uint32_t queue, uint64_t sequence, std::chrono::nanoseconds timeout) {
+  CommandProcessor* cp = impl_->queues.at(queue).get();
+  if (cp->completed_sequence() >= sequence) return WaitOutcome::kSatisfied;
+  return SimHost::instance().wait_until([cp, sequence] { return cp->completed_sequence() >= sequence; },
+                                        timeout);
+}
+
+void SimDevice::poll() { SimHost::instance().step_once(); }
+
+std::optional<Completion> SimDevice::completion(uint32_t queue, uint64_t sequence) const {
+  if (queue >= impl_->queues.size()) return std::nullopt;
+  return impl_->queues[queue]->completion(sequence);
+}
+
+Status SimDevice::map(uint32_t context, uint64_t va, MemoryKind kind, uint64_t phys, uint64_t size) {
+  const uint64_t capacity = impl_->physical_capacity(kind);
+  if (kind != MemoryKind::kHost && (phys > capacity || size > capacity - phys)) {
+    return out_of_range("MMU map of " + std::to_string(size) + " bytes at " +
+                        std::string(memory_kind_name(kind)) + " physical offset " + std::to_string(phys) +
+                        " exceeds its capacity of " + std::to_string(capacity) + " bytes");
+  }
+  return impl_->mmu.map(context, va, kind, phys, size);
+}
+
+Status SimDevice::unmap(uint32_t context, uint64_t va) { return impl_->mmu.unmap(context, va); }
+
+uint64_t SimDevice::now_ps() const {
+  uint64_t now = 0;
+  SimHost::instance().run_sync([&] { now = impl_->now_ps(); });
+  return now;
+}
+
+int32_t SimDevice::sync_object_value(uint32_t index) const {
+  int32_t v = 0;
+  SimHost::instance().run_sync([&] { v = index < impl_->sync->sync_object_count() ? impl_->sync->value(index) : 0; });
+  return v;
+}
+
+}  // namespace kiln::sim

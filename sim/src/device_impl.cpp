@@ -1,0 +1,187 @@
+#include "device_impl.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+#include "command_processor.h"
+#include "dma_engines.h"
+#include "sync_manager.h"
+
+namespace kiln::sim {
+
+using namespace sc_core;
+
+namespace {
+uint64_t mib(uint64_t n) { return n << 20; }
+// Process names must be unique in the one simulation; devices come and go.
+std::string next_device_prefix() {
+  static std::atomic<uint64_t> counter{0};
+  return "kiln_dev" + std::to_string(counter++) + "_";
+}
+}  // namespace
+
+DeviceImpl::DeviceImpl(const DeviceConfig& cfg, std::shared_ptr<traces::TraceRecorder> trace,
+                       SimOptions opts)
+    : config(cfg),
+      options(opts),
+      mmu(cfg.mmu().contexts(), static_cast<uint64_t>(cfg.mmu().page_size_kib()) << 10),
+      trace_(std::move(trace)),
+      name_prefix_(next_device_prefix()),
+      epoch_(sc_time_stamp()),
+      hbm_(mib(cfg.hbm().capacity_mib())),
+      sram_(mib(cfg.sram().capacity_mib())),
+      watchdog_ps_(static_cast<uint64_t>(cfg.command_processor().watchdog_us() * 1e6)) {
+  hbm_resource_ = bandwidth.add_resource("HBM", cfg.hbm().bandwidth_gb_per_s());
+  sram_resource_ = bandwidth.add_resource("SRAM", cfg.sram().bandwidth_gb_per_s());
+  h2d_resource_ = bandwidth.add_resource("host->device", cfg.host_link().bandwidth_gb_per_s());
+  d2h_resource_ = bandwidth.add_resource("device->host", cfg.host_link().bandwidth_gb_per_s());
+  sync = std::make_unique<SyncManager>(*this);
+  dma = std::make_unique<DmaEngines>(*this);
+  for (uint32_t q = 0; q < cfg.command_processor().queues(); ++q) {
+    queues.push_back(std::make_unique<CommandProcessor>(*this, q));
+  }
+}
+
+DeviceImpl::~DeviceImpl() = default;
+
+void DeviceImpl::start() {
+  spawn("bandwidth", [this] { bandwidth.run_arbiter(); });
+  dma->start();
+  for (auto& q : queues) q->start();
+}
+
+void DeviceImpl::stop() {
+  // SystemC only allows kill() from inside a process, so a short-lived reaper
+  // process does it. One delta cycle runs it; the simulation thread drains
+  // every delta of the current instant after each step, so no other device
+  // has pending work in this delta and simulated time does not move.
+  std::vector<sc_process_handle> victims;
+  victims.swap(processes_);
+  sc_spawn(
+      [victims]() mutable {
+        for (auto& p : victims) {
+          if (!p.terminated()) p.kill();
+        }
+      },
+      (name_prefix_ + "reaper").c_str());
+  sc_start(SC_ZERO_TIME);
+}
+
+int DeviceImpl::resource_for(MemoryKind kind, bool is_destination) const {
+  switch (kind) {
+    case MemoryKind::kHbm: return hbm_resource_;
+    case MemoryKind::kSram: return sram_resource_;
+    case MemoryKind::kHost: return is_destination ? d2h_resource_ : h2d_resource_;
+  }
+  return hbm_resource_;
+}
+
+double DeviceImpl::latency_ns(MemoryKind kind) const {
+  switch (kind) {
+    case MemoryKind::kHbm: return config.hbm().latency_ns();
+    case MemoryKind::kSram: return config.sram().latency_ns();
+    case MemoryKind::kHost: return config.host_link().latency_ns();
+  }
+  return 0;
+}
+
+uint64_t DeviceImpl::physical_capacity(MemoryKind kind) const {
+  switch (kind) {
+    case MemoryKind::kHbm: return hbm_.capacity();
+    case MemoryKind::kSram: return sram_.capacity();
+    case MemoryKind::kHost: return UINT64_MAX;
+  }
+  return 0;
+}
+
+uint8_t* DeviceImpl::physical_pointer(MemoryKind kind, uint64_t phys, bool for_write, uint64_t* avail) {
+  switch (kind) {
+    case MemoryKind::kHost:
+      *avail = UINT64_MAX;
+      return reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(phys));
+    case MemoryKind::kHbm:
+      *avail = BackingStore::frame_remaining(phys);
+      return hbm_.frame_pointer(phys, for_write);
+    case MemoryKind::kSram:
+      *avail = BackingStore::frame_remaining(phys);
+      return sram_.frame_pointer(phys, for_write);
+  }
+  return nullptr;
+}
+
+void DeviceImpl::copy(const std::vector<Segment>& dst, const std::vector<Segment>& src) {
+  std::size_t di = 0, si = 0;
+  uint64_t doff = 0, soff = 0;
+  while (di < dst.size() && si < src.size()) {
+    uint64_t davail = 0, savail = 0;
+    uint8_t* d = physical_pointer(dst[di].kind, dst[di].phys + doff, true, &davail);
+    const uint8_t* s = physical_pointer(src[si].kind, src[si].phys + soff, false, &savail);
+    const uint64_t n = std::min({dst[di].size - doff, src[si].size - soff, davail, savail});
+    std::memmove(d, s, n);
+    doff += n;
+    soff += n;
+    if (doff == dst[di].size) ++di, doff = 0;
+    if (soff == src[si].size) ++si, soff = 0;
+  }
+}
+
+void DeviceImpl::fill(const std::vector<Segment>& dst, uint32_t pattern) {
+  uint8_t bytes[4];
+  std::memcpy(bytes, &pattern, 4);
+  uint64_t position = 0;  // byte index within the whole fill, so the pattern continues across chunks
+  for (const Segment& seg : dst) {
+    uint64_t off = 0;
+    while (off < seg.size) {
+      uint64_t avail = 0;
+      uint8_t* d = physical_pointer(seg.kind, seg.phys + off, true, &avail);
+      const uint64_t n = std::min(seg.size - off, avail);
+      if (pattern == 0 || (bytes[0] == bytes[1] && bytes[1] == bytes[2] && bytes[2] == bytes[3])) {
+        std::memset(d, bytes[0], n);
+      } else {
+        for (uint64_t i = 0; i < n; ++i) d[i] = bytes[(position + i) % 4];
+      }
+      off += n;
+      position += n;
+    }
+  }
+}
+
+bool DeviceImpl::write_word(uint32_t context, uint64_t va, uint64_t value, uint32_t width,
+                            uint64_t* fault_address) {
+  std::vector<Segment> segments;
+  if (!mmu.translate(context, va, width, &segments, fault_address)) return false;
+  if (options.functional) {
+    uint8_t bytes[8];
+    std::memcpy(bytes, &value, 8);
+    uint64_t done = 0;
+    for (const Segment& seg : segments) {
+      uint64_t off = 0;
+      while (off < seg.size) {
+        uint64_t avail = 0;
+        uint8_t* d = physical_pointer(seg.kind, seg.phys + off, true, &avail);
+        const uint64_t n = std::min(seg.size - off, avail);
+        std::memcpy(d, bytes + done, n);
+        off += n;
+        done += n;
+      }
+    }
+  }
+  return true;
+}
+
+bool DeviceImpl::write_register(uint32_t offset, uint32_t value) {
+  if (offset == packets::kRegWatchdogNs) {
+    watchdog_ps_ = value == 0 ? static_cast<uint64_t>(config.command_processor().watchdog_us() * 1e6)
+                              : static_cast<uint64_t>(value) * 1000;
+    return true;
+  }
+  if (offset >= packets::kRegScratchBase && offset < packets::kRegScratchBase + 4 * packets::kRegScratchCount &&
+      offset % 4 == 0) {
+    scratch_[(offset - packets::kRegScratchBase) / 4] = value;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace kiln::sim

@@ -1,0 +1,103 @@
+// The inside of a SimDevice: the parts every engine shares (clock origin,
+// memories, bandwidth model, MMU, registers, progress watchdog, trace) and
+// the engines themselves. Lives on the simulation thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backing_store.h"
+#include "bandwidth_model.h"
+#include "kiln/common/device_config.h"
+#include "kiln/common/packets.h"
+#include "kiln/sim/device.h"
+#include "kiln/traces/recorder.h"
+#include "mmu.h"
+#include "systemc.h"
+
+namespace kiln::sim {
+
+class CommandProcessor;
+class DmaEngines;
+class SyncManager;
+
+class DeviceImpl {
+ public:
+  DeviceImpl(const DeviceConfig& config, std::shared_ptr<traces::TraceRecorder> trace,
+             SimOptions options);
+  ~DeviceImpl();
+
+  // Spawns every engine process (simulation thread only).
+  void start();
+  // Kills every engine process (simulation thread only).
+  void stop();
+
+  // Spawns a thread process owned by this device (dies with it).
+  template <typename F>
+  void spawn(const std::string& name, F&& body) {
+    processes_.push_back(sc_core::sc_spawn(std::forward<F>(body), (name_prefix_ + name).c_str()));
+  }
+
+  uint64_t now_ps() const { return to_ps(sc_core::sc_time_stamp() - epoch_); }
+
+  // Bandwidth resource and latency for reading (or writing) a memory kind.
+  int resource_for(MemoryKind kind, bool is_destination) const;
+  double latency_ns(MemoryKind kind) const;
+
+  // Functional access to physical memory. Chunks never cross a backing-store
+  // frame, so callers may memcpy through the returned pointer for `*avail`
+  // bytes.
+  uint8_t* physical_pointer(MemoryKind kind, uint64_t phys, bool for_write, uint64_t* avail);
+  void copy(const std::vector<Segment>& dst, const std::vector<Segment>& src);
+  void fill(const std::vector<Segment>& dst, uint32_t pattern);
+  // Writes a 4- or 8-byte word at a device virtual address. Returns false
+  // and sets *fault_address on a page fault.
+  bool write_word(uint32_t context, uint64_t va, uint64_t value, uint32_t width,
+                  uint64_t* fault_address);
+
+  uint64_t physical_capacity(MemoryKind kind) const;
+
+  // Watchdog bookkeeping: progress is any retired packet, finished job or
+  // landed message; an engine job in flight counts as progress throughout.
+  void note_progress() { last_progress_ps_ = now_ps(); }
+  void job_started() { ++jobs_in_flight_; }
+  void job_finished() {
+    --jobs_in_flight_;
+    note_progress();
+  }
+  bool stalled_for(uint64_t period_ps) const {
+    return jobs_in_flight_ == 0 && now_ps() - last_progress_ps_ >= period_ps;
+  }
+  uint64_t watchdog_ps() const { return watchdog_ps_; }
+  // Returns false if no register lives at `offset`.
+  bool write_register(uint32_t offset, uint32_t value);
+
+  void record(traces::TraceEvent event) {
+    if (trace_) trace_->record(std::move(event));
+  }
+
+  const DeviceConfig config;
+  const SimOptions options;
+  BandwidthModel bandwidth;
+  Mmu mmu;
+  std::unique_ptr<SyncManager> sync;
+  std::unique_ptr<DmaEngines> dma;
+  std::vector<std::unique_ptr<CommandProcessor>> queues;
+
+ private:
+  std::shared_ptr<traces::TraceRecorder> trace_;
+  std::string name_prefix_;
+  sc_core::sc_time epoch_;
+  BackingStore hbm_;
+  BackingStore sram_;
+  int hbm_resource_, sram_resource_, h2d_resource_, d2h_resource_;
+  uint64_t last_progress_ps_ = 0;
+  int jobs_in_flight_ = 0;
+  uint64_t watchdog_ps_;
+  uint32_t scratch_[packets::kRegScratchCount] = {};
+  std::vector<sc_core::sc_process_handle> processes_;
+};
+
+}  // namespace kiln::sim

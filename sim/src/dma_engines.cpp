@@ -1,0 +1,98 @@
+#include "dma_engines.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "device_impl.h"
+
+namespace kiln::sim {
+
+using namespace sc_core;
+
+DmaEngines::DmaEngines(DeviceImpl& device) : device_(device) {}
+
+void DmaEngines::start() {
+  for (uint32_t i = 0; i < device_.config.dma().engines(); ++i) {
+    device_.spawn("dma" + std::to_string(i), [this, i] { run_engine(static_cast<int>(i)); });
+  }
+}
+
+void DmaEngines::enqueue(DmaJob job) {
+  jobs_.push_back(std::move(job));
+  job_ready_.notify(SC_ZERO_TIME);
+}
+
+void DmaEngines::run_engine(int index) {
+  for (;;) {
+    while (jobs_.empty()) wait(job_ready_);
+    DmaJob job = std::move(jobs_.front());
+    jobs_.pop_front();
+    // Another idle engine may take the next job in this same instant.
+    if (!jobs_.empty()) job_ready_.notify(SC_ZERO_TIME);
+    device_.job_started();
+    std::optional<FaultRecord> fault = execute(index, job);
+    device_.job_finished();
+    job.on_done(std::move(fault));
+  }
+}
+
+std::optional<FaultRecord> DmaEngines::execute(int index, const DmaJob& job) {
+  const std::string engine = "DMA" + std::to_string(index);
+  const uint64_t start_ps = device_.now_ps();
+  wait(from_ns(device_.config.dma().setup_latency_ns()));
+
+  std::vector<Segment> dst;
+  std::vector<Segment> src;
+  uint64_t fault_address = 0;
+  bool ok = device_.mmu.translate(job.context, job.dst, job.size, &dst, &fault_address);
+  if (ok && !job.memset) ok = device_.mmu.translate(job.context, job.src, job.size, &src, &fault_address);
+  if (!ok) {
+    char detail[160];
+    std::snprintf(detail, sizeof detail, "%s of %llu bytes from 0x%llx to 0x%llx touches unmapped address 0x%llx",
+                  job.memset ? "memset" : "copy", static_cast<unsigned long long>(job.size),
+                  static_cast<unsigned long long>(job.src), static_cast<unsigned long long>(job.dst),
+                  static_cast<unsigned long long>(fault_address));
+    FaultRecord fault{FaultCause::kPageFault, engine, job.queue, job.sequence, job.packet_offset,
+                      fault_address, device_.now_ps(), detail};
+    device_.record({.track = engine, .queue = static_cast<int32_t>(job.queue), .name = "page fault",
+                    .start_ps = start_ps, .end_ps = device_.now_ps(), .sequence = job.sequence,
+                    .detail = fault.describe()});
+    return fault;
+  }
+
+  // Every memory the job reads or writes carries its bytes; the first byte
+  // arrives after the slowest of their latencies.
+  std::vector<int> resources;
+  double latency = 0;
+  auto add = [&](const std::vector<Segment>& segments, bool is_destination) {
+    for (const Segment& s : segments) {
+      const int r = device_.resource_for(s.kind, is_destination);
+      if (std::find(resources.begin(), resources.end(), r) == resources.end()) resources.push_back(r);
+      latency = std::max(latency, device_.latency_ns(s.kind));
+    }
+  };
+  add(src, false);
+  add(dst, true);
+  if (job.size > 0) {
+    wait(from_ns(latency));
+    device_.bandwidth.transfer(resources, job.size);
+  }
+
+  if (device_.options.functional) {
+    if (job.memset) {
+      device_.fill(dst, job.pattern);
+    } else {
+      device_.copy(dst, src);
+    }
+  }
+  char detail[96];
+  std::snprintf(detail, sizeof detail, "0x%llx -> 0x%llx", static_cast<unsigned long long>(job.src),
+                static_cast<unsigned long long>(job.dst));
+  device_.record({.track = engine, .queue = static_cast<int32_t>(job.queue),
+                  .name = job.memset ? "memset" : "copy", .start_ps = start_ps,
+                  .end_ps = device_.now_ps(), .bytes = job.size, .sequence = job.sequence,
+                  .detail = job.memset ? "" : detail});
+  return std::nullopt;
+}
+
+}  // namespace kiln::sim

@@ -1,0 +1,66 @@
+// The sync manager: sync objects (counters that message packets set or add
+// to) and one-shot monitors that, once their sync object meets a condition,
+// write a payload to a queue's fence counter or to memory. This is how
+// engines and queues wait for each other without the host.
+//
+// Simulation thread only.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kiln/common/packets.h"
+
+namespace kiln::sim {
+
+class DeviceImpl;
+
+class SyncManager {
+ public:
+  struct Arming {
+    uint32_t monitor;
+    uint32_t sync_object;
+    int32_t threshold;
+    packets::MonitorCondition condition;
+    packets::MonitorPayload payload_kind;
+    uint32_t target_queue;
+    uint32_t fence_id;
+    uint32_t payload_value;
+    uint64_t payload_addr;
+    uint32_t context;       // address space for a MEMORY payload
+    uint32_t arming_queue;  // for fault attribution
+  };
+
+  explicit SyncManager(DeviceImpl& device);
+
+  uint32_t sync_object_count() const { return static_cast<uint32_t>(values_.size()); }
+  uint32_t monitor_count() const { return static_cast<uint32_t>(monitors_.size()); }
+  int32_t value(uint32_t sync_object) const { return values_[sync_object]; }
+
+  // Applies a MSG_SHORT and fires every armed monitor it satisfies.
+  void update(uint32_t sync_object, packets::SyncOp op, int32_t value);
+
+  // Arms a monitor (fires at once if the condition already holds). Returns
+  // an error text if the monitor is already armed.
+  std::optional<std::string> arm(const Arming& arming);
+
+  // Disarms monitors whose payload targets fence `fence_id` of `queue`
+  // (after that queue's fence faulted, nothing is left to wake).
+  void disarm_fence_monitors(uint32_t queue, uint32_t fence_id);
+
+ private:
+  struct Monitor {
+    bool armed = false;
+    Arming arming{};
+  };
+  bool satisfied(const Arming& a) const;
+  void fire(Monitor& m);
+
+  DeviceImpl& device_;
+  std::vector<int32_t> values_;
+  std::vector<Monitor> monitors_;
+};
+
+}  // namespace kiln::sim

@@ -1,0 +1,105 @@
+// Device memory, pinned host memory, and the bytes copies really move.
+#include <cstring>
+
+#include "test_util.h"
+
+namespace kiln::driver {
+namespace {
+
+using testing::open_device;
+using testing::pattern_bytes;
+using testing::take;
+
+TEST(DriverMemory, RoundTripHostHbmSramHost) {
+  auto dev = open_device();
+  const std::size_t n = 3 * 1024 * 1024 + 17;  // crosses backing-store frames, not page-aligned
+  auto src = pattern_bytes(n, 1);
+  auto hbm_a = take(dev->allocate(n));
+  auto hbm_b = take(dev->allocate(n));
+  auto sram = take(dev->allocate(n, MemoryKind::kSram));
+  ASSERT_OK(dev->copy_to_device(hbm_a.address, src.data(), n));
+  ASSERT_OK(dev->copy_on_device(hbm_b.address, hbm_a.address, n));
+  ASSERT_OK(dev->copy_on_device(sram.address, hbm_b.address, n));
+  std::vector<uint8_t> back(n, 0);
+  ASSERT_OK(dev->copy_to_host(back.data(), sram.address, n));
+  EXPECT_EQ(back, src);
+}
+
+TEST(DriverMemory, MemsetRepeatsPatternAcrossChunks) {
+  auto dev = open_device();
+  const std::size_t n = (1 << 20) + 6;  // ends mid-pattern, crosses a frame boundary
+  auto buf = take(dev->allocate(n + 64));
+  ASSERT_OK(dev->memset(buf.at(2), 0x44332211u, n));
+  std::vector<uint8_t> back(n + 4);
+  ASSERT_OK(dev->copy_to_host(back.data(), buf.address, n + 4));
+  EXPECT_EQ(back[0], 0);
+  EXPECT_EQ(back[1], 0);
+  for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(back[2 + i], 0x11 + 0x11 * (i % 4)) << "byte " << i;
+  EXPECT_EQ(back[n + 2], 0);
+}
+
+TEST(DriverMemory, AllocationThatDoesNotFitNamesRequestedAndFreeSizes) {
+  auto dev = open_device();
+  const uint64_t free_before = dev->free_bytes(MemoryKind::kHbm);
+  auto r = dev->allocate(free_before + 1);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kOutOfMemory);
+  EXPECT_NE(r.status().message().find(std::to_string(free_before + 1) + " bytes"), std::string::npos)
+      << r.status().message();
+  EXPECT_NE(r.status().message().find(std::to_string(free_before) + " bytes"), std::string::npos)
+      << r.status().message();
+  // Nothing was lost: the whole memory can still be allocated and freed.
+  auto all = take(dev->allocate(free_before));
+  EXPECT_EQ(dev->free_bytes(MemoryKind::kHbm), 0u);
+  ASSERT_OK(dev->free(all));
+  EXPECT_EQ(dev->free_bytes(MemoryKind::kHbm), free_before);
+}
+
+TEST(DriverMemory, FreeCoalescesAndRejectsUnknownAddresses) {
+  auto dev = open_device();
+  const uint64_t total = dev->free_bytes(MemoryKind::kHbm);
+  auto a = take(dev->allocate(1000));
+  auto b = take(dev->allocate(5000));
+  auto c = take(dev->allocate(1 << 20));
+  EXPECT_NE(a.address, b.address);
+  ASSERT_OK(dev->free(b));
+  ASSERT_OK(dev->free(a));
+  ASSERT_OK(dev->free(c));
+  EXPECT_EQ(dev->free_bytes(MemoryKind::kHbm), total);
+  EXPECT_EQ(dev->free(a).code(), ErrorCode::kNotFound);
+  EXPECT_EQ(dev->free(DeviceBuffer{0x1234, 8, MemoryKind::kHbm}).code(), ErrorCode::kNotFound);
+}
+
+TEST(DriverMemory, AllocateHostIsZeroedAndDmaReachable) {
+  auto dev = open_device();
+  auto host = take(dev->allocate_host(10000));
+  const auto* bytes = static_cast<const uint8_t*>(host.data);
+  for (int i = 0; i < 10000; ++i) ASSERT_EQ(bytes[i], 0);
+  auto buf = take(dev->allocate(10000));
+  ASSERT_OK(dev->memset(buf.address, 0xabababab, 10000));
+  ASSERT_OK(dev->copy_on_device(host.address, buf.address, 10000));
+  for (int i = 0; i < 10000; ++i) ASSERT_EQ(bytes[i], 0xab);
+  ASSERT_OK(dev->free_host(host));
+  EXPECT_EQ(dev->free_host(host).code(), ErrorCode::kNotFound);
+}
+
+TEST(DriverMemory, UnknownConfigIsAClearError) {
+  auto r = Device::open("no-such-device");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kNotFound);
+  EXPECT_NE(r.status().message().find("no-such-device"), std::string::npos);
+}
+
+TEST(DriverMemory, PropertiesComeFromTheConfig) {
+  auto dev = open_device("gaudi2", false);
+  const auto& p = dev->properties();
+  EXPECT_EQ(p.name, "gaudi2");
+  EXPECT_EQ(p.hbm_bytes, 96ull << 30);
+  EXPECT_DOUBLE_EQ(p.hbm_bandwidth_gb_per_s, 2460);
+  EXPECT_EQ(p.tpc_count, 24u);
+  EXPECT_EQ(p.mme_count, 2u);
+  EXPECT_NEAR(p.peak_matrix_flops, 432e12, 432e12 * 0.005);
+}
+
+}  // namespace
+}  // namespace kiln::driver

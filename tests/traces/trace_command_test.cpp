@@ -1,0 +1,190 @@
+// `kiln trace export` and `kiln trace summary`, run in-process: exit codes,
+// output files, and the numbers the summary prints.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "kiln/traces/trace_io.h"
+
+namespace kiln::tools {
+namespace {
+
+namespace fs = std::filesystem;
+using traces::TraceClock;
+using traces::TraceEvent;
+
+constexpr uint64_t kUs = 1'000'000;  // picoseconds per microsecond
+
+TraceEvent ev(std::string track, uint64_t start_us, uint64_t end_us, uint64_t bytes = 0,
+              uint64_t flops = 0, TraceClock clock = TraceClock::kDeviceSimulated) {
+  TraceEvent e;
+  e.track = std::move(track);
+  e.name = "job";
+  e.start_ps = start_us * kUs;
+  e.end_ps = end_us * kUs;
+  e.bytes = bytes;
+  e.flops = flops;
+  e.clock = clock;
+  return e;
+}
+
+struct Outcome {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+Outcome run(const Args& args) {
+  ::testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStderr();
+  const int code = run_trace(args);
+  Outcome r{code, ::testing::internal::GetCapturedStdout(), ::testing::internal::GetCapturedStderr()};
+  return r;
+}
+
+class TraceCommandTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() /
+           ("kiln_trace_cmd_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    trace_ = traces::to_proto("gaudi2", {
+        ev("DMA0", 0, 10, 1024),
+        ev("DMA0", 5, 15, 2048),  // overlaps the first: busy time counts it once
+        ev("DMA0", 20, 30),
+        ev("MME0", 0, 40, 0, 2'000'000'000),
+        ev("DMA10", 1, 2),
+        ev("DMA2", 1, 2),
+        ev("host", 0, 1, 0, 0, TraceClock::kHostWall),
+    });
+    trace_file_ = path("run.kiln-trace");
+    ASSERT_TRUE(traces::write_trace_file(trace_file_, trace_).ok());
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  static std::string slurp(const std::string& file) {
+    std::ifstream in(file, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  }
+
+  fs::path dir_;
+  proto::Trace trace_;
+  std::string trace_file_;
+};
+
+TEST_F(TraceCommandTest, ExportWritesChromeJson) {
+  const std::string expected = traces::to_chrome_json(trace_);
+  const std::vector<Args> forms = {
+      {"export", trace_file_, "--format", "chrome", "-o", path("a.json")},
+      {"export", "--output", path("b.json"), trace_file_},
+      {"export", trace_file_, "--format=chrome", "--output=" + path("c.json")},
+  };
+  for (const Args& args : forms) {
+    Outcome r = run(args);
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(r.err, "");
+  }
+  for (const char* name : {"a.json", "b.json", "c.json"}) EXPECT_EQ(slurp(path(name)), expected);
+}
+
+TEST_F(TraceCommandTest, ExportToStdout) {
+  Outcome r = run({"export", trace_file_, "-o", "-"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, traces::to_chrome_json(trace_));
+}
+
+TEST_F(TraceCommandTest, UnreadableTraceOrOutputExitsOneNamingThePath) {
+  const std::string missing = path("missing.kiln-trace");
+  Outcome r = run({"export", missing, "-o", path("x.json")});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("kiln trace: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find(missing), std::string::npos) << r.err;
+
+  const std::string bad_out = path("no/dir/x.json");
+  r = run({"export", trace_file_, "-o", bad_out});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find(bad_out), std::string::npos) << r.err;
+
+  r = run({"summary", missing});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find(missing), std::string::npos) << r.err;
+}
+
+TEST_F(TraceCommandTest, UsageErrorsExitTwo) {
+  const std::vector<Args> bad = {
+      {},
+      {"frobnicate"},
+      {"export"},
+      {"export", trace_file_},
+      {"export", trace_file_, "-o"},
+      {"export", trace_file_, "--format", "perfetto", "-o", path("x.json")},
+      {"export", trace_file_, "--verbose", "-o", path("x.json")},
+      {"export", trace_file_, trace_file_, "-o", path("x.json")},
+      {"summary"},
+      {"summary", trace_file_, trace_file_},
+  };
+  for (const Args& args : bad) {
+    Outcome r = run(args);
+    std::string joined;
+    for (const auto& a : args) joined += a + " ";
+    EXPECT_EQ(r.code, 2) << joined;
+    EXPECT_EQ(r.err.rfind("kiln trace: ", 0), 0u) << joined << r.err;
+    EXPECT_NE(r.err.find("usage:"), std::string::npos) << joined;
+  }
+  EXPECT_EQ(run({"--help"}).code, 0);
+}
+
+// The row for `track` in the section whose header starts with `section`,
+// split into whitespace-separated fields.
+std::vector<std::string> row(const std::string& out, const std::string& section,
+                             const std::string& track) {
+  std::istringstream lines(out);
+  std::string line;
+  bool in_section = false;
+  while (std::getline(lines, line)) {
+    if (!line.empty() && line[0] != ' ') {
+      in_section = line.rfind(section, 0) == 0;
+      continue;  // a section header, not a row
+    }
+    std::istringstream fields(line);
+    std::vector<std::string> f{std::istream_iterator<std::string>(fields), {}};
+    if (in_section && !f.empty() && f[0] == track) return f;
+  }
+  return {};
+}
+
+TEST_F(TraceCommandTest, SummaryReportsBusyTimeUtilisationAndBytesPerTrack) {
+  Outcome r = run({"summary", trace_file_});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string& out = r.out;
+  EXPECT_NE(out.find("gaudi2 (simulated): span 40.000 us"), std::string::npos) << out;
+  EXPECT_NE(out.find("host (wall): span 1.000 us"), std::string::npos) << out;
+
+  // track events busy util bytes(value unit) flops(value unit)
+  EXPECT_EQ(row(out, "gaudi2", "DMA0"),
+            (std::vector<std::string>{"DMA0", "3", "25.000", "62.5%", "3.00", "KiB", "0"}))
+      << out;
+  EXPECT_EQ(row(out, "gaudi2", "MME0"),
+            (std::vector<std::string>{"MME0", "1", "40.000", "100.0%", "0", "B", "2.00", "G"}))
+      << out;
+  EXPECT_EQ(row(out, "host", "host"),
+            (std::vector<std::string>{"host", "1", "1.000", "100.0%", "0", "B", "0"}))
+      << out;
+  EXPECT_TRUE(row(out, "host", "DMA0").empty()) << "device tracks listed under host";
+
+  // Natural order: DMA2 before DMA10.
+  EXPECT_LT(out.find("  DMA2 "), out.find("  DMA10 ")) << out;
+}
+
+}  // namespace
+}  // namespace kiln::tools

@@ -1,0 +1,15 @@
+// Subcommands of the `kiln` CLI. Each takes the arguments after its name and
+// returns the process exit code; errors go to stderr with what was wrong.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace kiln::tools {
+
+using Args = std::vector<std::string>;
+
+int run_info(const Args& args);   // kiln info --config NAME|PATH
+int run_trace(const Args& args);  // kiln trace export FILE --format chrome -o OUT.json
+
+}  // namespace kiln::tools

@@ -1,0 +1,36 @@
+// kiln: the command-line front end. `kiln help` lists the subcommands.
+#include <cstdio>
+#include <string>
+
+#include "commands.h"
+
+namespace {
+
+void print_usage() {
+  std::fprintf(stderr,
+               "usage: kiln <command> [args]\n"
+               "commands:\n"
+               "  info --config NAME|PATH           print a device description\n"
+               "  trace export FILE --format chrome -o OUT.json\n"
+               "                                    convert a Kiln trace to Chrome trace JSON\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    print_usage();
+    return 2;
+  }
+  const std::string command = argv[1];
+  kiln::tools::Args args(argv + 2, argv + argc);
+  if (command == "info") return kiln::tools::run_info(args);
+  if (command == "trace") return kiln::tools::run_trace(args);
+  if (command == "help" || command == "--help" || command == "-h") {
+    print_usage();
+    return 0;
+  }
+  std::fprintf(stderr, "kiln: unknown command '%s'\n", command.c_str());
+  print_usage();
+  return 2;
+}

@@ -1,0 +1,269 @@
+// Chrome Trace Event Format export (JSON object form), for ui.perfetto.dev and
+// chrome://tracing.
+//
+// Layout: the device is process 1, the host process 2 (their clocks differ, so
+// they must not share a timeline row); each track is one thread. Tracks get
+// tids and sort indices in natural name order so DMA2 sorts before DMA10 and
+// the same trace always produces the same bytes. Events keep trace order.
+//
+// JSON is written by hand: no JSON library is a dependency, and the output is
+// simple enough that correctness rests on string escaping and number format.
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "kiln/traces/trace_io.h"
+
+namespace kiln::traces {
+namespace {
+
+constexpr int kDevicePid = 1;
+constexpr int kHostPid = 2;
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// Natural order: digit runs compare as numbers ("DMA2" < "DMA10"), everything
+// else bytewise. Names equal under that order ("DMA01", "DMA1") fall back to
+// plain comparison so the order is total and output deterministic.
+bool natural_less(std::string_view a, std::string_view b) {
+  std::size_t i = 0;
+  std::size_t j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (is_digit(a[i]) && is_digit(b[j])) {
+      std::size_t i_end = i;
+      std::size_t j_end = j;
+      while (i_end < a.size() && is_digit(a[i_end])) ++i_end;
+      while (j_end < b.size() && is_digit(b[j_end])) ++j_end;
+      std::string_view da = a.substr(i, i_end - i);
+      std::string_view db = b.substr(j, j_end - j);
+      while (da.size() > 1 && da.front() == '0') da.remove_prefix(1);
+      while (db.size() > 1 && db.front() == '0') db.remove_prefix(1);
+      // Arbitrary-length digit runs: compare by length, then digits, never overflow.
+      if (da.size() != db.size()) return da.size() < db.size();
+      if (da != db) return da < db;
+      i = i_end;
+      j = j_end;
+      continue;
+    }
+    if (a[i] != b[j]) return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[j]);
+    ++i;
+    ++j;
+  }
+  if (i != a.size() || j != b.size()) return i == a.size();  // a prefix sorts first
+  return a < b;
+}
+
+// The track kind used as the event category: the name without its trailing
+// engine index ("DMA10" -> "DMA", "host" -> "host").
+std::string track_kind(std::string_view track) {
+  std::size_t end = track.size();
+  while (end > 0 && is_digit(track[end - 1])) --end;
+  if (end == 0) return track.empty() ? "unknown" : std::string(track);
+  return std::string(track.substr(0, end));
+}
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is not one.
+// Invalid bytes would make the whole file unparseable, so they become U+FFFD.
+std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char b0 = byte(i);
+  std::size_t len = 0;
+  unsigned char lo = 0x80;
+  unsigned char hi = 0xBF;
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    len = 2;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    len = 3;
+    if (b0 == 0xE0) lo = 0xA0;  // overlong
+    if (b0 == 0xED) hi = 0x9F;  // surrogates
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    len = 4;
+    if (b0 == 0xF0) lo = 0x90;  // overlong
+    if (b0 == 0xF4) hi = 0x8F;  // above U+10FFFF
+  } else {
+    return 0;
+  }
+  if (i + len > s.size()) return 0;
+  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
+  for (std::size_t k = 2; k < len; ++k) {
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
+  }
+  return len;
+}
+
+void append_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      const std::size_t len = utf8_sequence_length(s, i);
+      if (len == 0) {
+        out += "\\ufffd";
+        ++i;
+      } else {
+        out.append(s.substr(i, len));
+        i += len;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+    ++i;
+  }
+  out += '"';
+}
+
+// Picoseconds as decimal microseconds, exact: integer part and six fraction
+// digits printed separately, so no value is rounded through a double.
+void append_us(std::string& out, uint64_t ps) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%" PRIu64 ".%06" PRIu64, ps / 1'000'000, ps % 1'000'000);
+  out += buf;
+}
+
+void append_u64(std::string& out, uint64_t v) { out += std::to_string(v); }
+
+int pid_of(const proto::TraceEvent& e) {
+  return e.clock() == proto::HOST_WALL ? kHostPid : kDevicePid;
+}
+
+std::string track_label(const std::string& track) { return track.empty() ? "(unnamed)" : track; }
+
+void append_metadata(std::string& out, std::string_view what, int pid, int tid,
+                     std::string_view arg_key, const std::string& arg_value_json) {
+  out += "{\"name\":";
+  append_string(out, what);
+  out += ",\"ph\":\"M\",\"pid\":" + std::to_string(pid);
+  if (tid >= 0) out += ",\"tid\":" + std::to_string(tid);
+  out += ",\"args\":{";
+  append_string(out, arg_key);
+  out += ':';
+  out += arg_value_json;
+  out += "}},\n";
+}
+
+std::string json_string(std::string_view s) {
+  std::string out;
+  append_string(out, s);
+  return out;
+}
+
+void append_event(std::string& out, const proto::TraceEvent& e, int pid, int tid) {
+  out += "{\"name\":";
+  append_string(out, e.name());
+  out += ",\"cat\":";
+  append_string(out, track_kind(e.track()));
+  out += ",\"ph\":\"X\",\"pid\":" + std::to_string(pid) + ",\"tid\":" + std::to_string(tid);
+  out += ",\"ts\":";
+  append_us(out, e.start_ps());
+  out += ",\"dur\":";
+  // A malformed event ending before it starts is shown as instantaneous
+  // rather than with a negative (wrapped) duration.
+  append_us(out, e.end_ps() >= e.start_ps() ? e.end_ps() - e.start_ps() : 0);
+
+  // Only fields that carry information; queue 0 is a real queue, -1 is none.
+  std::string args;
+  auto sep = [&] { if (!args.empty()) args += ','; };
+  if (e.queue() >= 0) { sep(); args += "\"queue\":" + std::to_string(e.queue()); }
+  if (e.bytes() != 0) { sep(); args += "\"bytes\":"; append_u64(args, e.bytes()); }
+  if (e.flops() != 0) { sep(); args += "\"flops\":"; append_u64(args, e.flops()); }
+  if (e.sequence() != 0) { sep(); args += "\"seq\":"; append_u64(args, e.sequence()); }
+  if (!e.detail().empty()) { sep(); args += "\"detail\":"; append_string(args, e.detail()); }
+  if (!args.empty()) out += ",\"args\":{" + args + "}";
+  out += "}";
+}
+
+}  // namespace
+
+std::string to_chrome_json(const proto::Trace& trace) {
+  // tid per (pid, track): collect names, sort naturally, number from 1.
+  std::map<int, std::vector<std::string>> names_by_pid;
+  {
+    std::set<std::pair<int, std::string>> seen;
+    for (const proto::TraceEvent& e : trace.events()) {
+      if (seen.emplace(pid_of(e), e.track()).second) {
+        names_by_pid[pid_of(e)].push_back(e.track());
+      }
+    }
+  }
+  std::map<std::pair<int, std::string>, int> tids;
+  for (auto& [pid, names] : names_by_pid) {
+    std::sort(names.begin(), names.end(),
+              [](const std::string& a, const std::string& b) { return natural_less(a, b); });
+    for (std::size_t k = 0; k < names.size(); ++k) {
+      tids[{pid, names[k]}] = static_cast<int>(k) + 1;
+    }
+  }
+
+  std::string out;
+  out.reserve(256 + static_cast<std::size_t>(trace.events_size()) * 160);
+  out += "{\"traceEvents\":[\n";
+  const std::string device = trace.device().empty() ? "device" : trace.device();
+  for (const auto& [pid, names] : names_by_pid) {
+    const std::string process =
+        pid == kDevicePid ? device + " (simulated)" : std::string("host (wall)");
+    append_metadata(out, "process_name", pid, -1, "name", json_string(process));
+    append_metadata(out, "process_sort_index", pid, -1, "sort_index", std::to_string(pid));
+    for (std::size_t k = 0; k < names.size(); ++k) {
+      const int tid = static_cast<int>(k) + 1;
+      append_metadata(out, "thread_name", pid, tid, "name", json_string(track_label(names[k])));
+      append_metadata(out, "thread_sort_index", pid, tid, "sort_index", std::to_string(tid));
+    }
+  }
+  // Metadata records exist only if there are events, so every record but the
+  // very last one is followed by a comma.
+  for (int i = 0; i < trace.events_size(); ++i) {
+    const proto::TraceEvent& e = trace.events(i);
+    const int pid = pid_of(e);
+    append_event(out, e, pid, tids.at({pid, e.track()}));
+    if (i + 1 < trace.events_size()) out += ',';
+    out += '\n';
+  }
+  out += "],\n\"displayTimeUnit\":\"ns\",\n\"otherData\":{\"producer\":\"kiln\",\"device\":";
+  append_string(out, trace.device());
+  out += ",\"device_clock\":\"simulated time since device open\"";
+  out += ",\"host_clock\":\"wall time since device open\"";
+  out += ",\"events\":\"" + std::to_string(trace.events_size()) + "\"}}\n";
+  return out;
+}
+
+Status write_chrome_json(const std::string& path, const proto::Trace& trace) {
+  const std::string json = to_chrome_json(trace);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) {
+    return invalid_argument("cannot open '" + path + "' for writing: " + std::strerror(errno));
+  }
+  out.write(json.data(), static_cast<std::streamsize>(json.size()));
+  out.close();
+  if (out.fail()) {
+    return internal_error("cannot write Chrome trace JSON to '" + path +
+                          "': " + std::strerror(errno));
+  }
+  return Status::ok_status();
+}
+
+}  // namespace kiln::traces

@@ -56,9 +56,10 @@ WaitOutcome SimHost::wait_until(std::function<bool()> condition, std::chrono::na
   std::unique_lock lock(mutex_);
   waiters_.push_back(&waiter);
   wake_.notify_all();
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  // wait_until on a far-future deadline overflows; treat huge timeouts as forever.
+  // now() + a huge timeout overflows; treat anything over a year as forever.
   const bool forever = timeout >= std::chrono::hours(24 * 365);
+  const auto deadline = forever ? std::chrono::steady_clock::time_point::max()
+                                : std::chrono::steady_clock::now() + timeout;
   while (!waiter.finished) {
     if (forever) {
       waiter.cv.wait(lock);

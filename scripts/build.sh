@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Configures and builds Kiln into ${BUILD_DIR:-build}. Extra arguments go to cmake.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+build="${BUILD_DIR:-$root/build}"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+cmake --build "$build" -j"${JOBS:-2}"

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The main job: install what is missing, build, print the gaudi2 device
+# summary, run the driver example (host -> HBM -> HBM -> host on two queues
+# ordered by the sync manager) and show the trace it wrote.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+"$root/scripts/setup.sh"
+BUILD_DIR="$root/build" "$root/scripts/build.sh" -DKILN_BUILD_TESTS=OFF -DKILN_BUILD_BENCH=OFF >/dev/null
+export KILN_CONFIG_PATH="$root/configs"
+out="$root/out"
+mkdir -p "$out"
+echo "== kiln info --config gaudi2"
+"$root/build/tools/kiln" info --config gaudi2
+echo
+echo "== driver example"
+"$root/build/examples/driver_copy" --config gaudi2 --trace "$out/driver_copy"
+echo
+echo "== kiln trace summary $out/driver_copy.pb"
+"$root/build/tools/kiln" trace summary "$out/driver_copy.pb"
+echo
+echo "Open $out/driver_copy.json in https://ui.perfetto.dev to see the timeline."

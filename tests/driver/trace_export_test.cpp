@@ -1,0 +1,75 @@
+// A real device run, written as a protobuf trace and exported to Chrome JSON:
+// the JSON parses, and it has exactly one track per engine that worked plus
+// one for the host.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "../traces/json_parser.h"
+#include "kiln/traces/trace_io.h"
+#include "test_util.h"
+
+namespace kiln::driver {
+namespace {
+
+using testing::take;
+
+TEST(TraceExport, DeviceRunExportsOneTrackPerEngine) {
+  auto dev = testing::open_device("gaudi2");
+  const uint64_t n = 1 << 20;
+  auto a = take(dev->allocate(n)), b = take(dev->allocate(n));
+  std::vector<Stream*> streams;
+  for (int i = 0; i < 4; ++i) streams.push_back(take(dev->create_stream()));
+  for (Stream* s : streams) (void)take(s->copy(b.address, a.address, n));  // concurrent: several DMA engines
+  auto e = take(dev->create_event());
+  ASSERT_OK(streams[0]->record(*e));
+  ASSERT_OK(streams[1]->wait_event(*e));
+  ASSERT_OK(dev->synchronize());
+
+  std::set<std::string> engine_tracks;
+  for (const auto& ev : dev->trace()->events()) {
+    if (ev.clock == traces::TraceClock::kDeviceSimulated) engine_tracks.insert(ev.track);
+  }
+  EXPECT_GE(std::count_if(engine_tracks.begin(), engine_tracks.end(),
+                          [](const std::string& t) { return t.rfind("DMA", 0) == 0; }),
+            4);
+  EXPECT_TRUE(engine_tracks.count("SYNC"));
+
+  const auto dir = std::filesystem::temp_directory_path();
+  const std::string pb = (dir / "kiln_trace_export_test.pb").string();
+  const std::string json = (dir / "kiln_trace_export_test.json").string();
+  ASSERT_OK(dev->write_trace(pb));
+  auto loaded = take(traces::read_trace_file(pb));
+  EXPECT_EQ(loaded.device(), "gaudi2");
+  EXPECT_EQ(static_cast<std::size_t>(loaded.events_size()), dev->trace()->size());
+  ASSERT_OK(traces::write_chrome_json(json, loaded));
+
+  std::ifstream in(json);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string json_text = text.str();
+  test_json::JsonParser parser(json_text);
+  auto doc = parser.parse();
+  ASSERT_TRUE(doc.has_value()) << parser.error();
+  const test_json::Json* events = doc->find("traceEvents");
+  ASSERT_NE(events, nullptr);
+
+  std::multiset<std::string> device_threads;
+  std::multiset<std::string> host_threads;
+  for (const auto& ev : events->items) {
+    const auto* name = ev.find("name");
+    if (ev.find("ph")->text != "M" || name->text != "thread_name") continue;
+    const std::string track = ev.find("args")->find("name")->text;
+    (ev.find("pid")->text == "1" ? device_threads : host_threads).insert(track);
+  }
+  EXPECT_EQ(std::set<std::string>(device_threads.begin(), device_threads.end()), engine_tracks);
+  EXPECT_EQ(device_threads.size(), engine_tracks.size()) << "a track appears twice";
+  EXPECT_EQ(host_threads, std::multiset<std::string>{"host"});
+  std::remove(pb.c_str());
+  std::remove(json.c_str());
+}
+
+}  // namespace
+}  // namespace kiln::driver

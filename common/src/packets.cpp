@@ -20,4 +20,19 @@ std::string_view opcode_name(Opcode op) {
   return "UNKNOWN";
 }
 
+bool reserved_fields_clear(Opcode op, const uint8_t* bytes) {
+  const auto h = decode_packet<PacketHeader>(bytes);
+  if (h.reserved != 0 || (h.flags & ~kKnownHeaderFlags) != 0) return false;
+  switch (op) {
+    case Opcode::MSG_SHORT: {
+      const auto p = decode_packet<MsgShortPacket>(bytes);
+      return p.reserved[0] == 0 && p.reserved[1] == 0 && p.reserved[2] == 0 && p.reserved2 == 0;
+    }
+    case Opcode::MSG_LONG:
+      return decode_packet<MsgLongPacket>(bytes).reserved == 0;
+    default:
+      return true;
+  }
+}
+
 }  // namespace kiln::packets

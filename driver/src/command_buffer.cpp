@@ -1,5 +1,6 @@
 #include "kiln/driver/command_buffer.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace kiln::driver {
@@ -68,7 +69,10 @@ CommandBuffer& CommandBuffer::arm_monitor(uint32_t monitor, uint32_t sync_object
   p.threshold = threshold;
   p.condition = static_cast<uint8_t>(condition);
   p.payload_kind = static_cast<uint8_t>(packets::MonitorPayload::FENCE);
-  p.target_queue = static_cast<uint16_t>(target_queue);
+  // The field is 16 bits: an index that does not fit is encoded as the
+  // largest one, which validation then rejects rather than wrapping to a
+  // queue that exists.
+  p.target_queue = static_cast<uint16_t>(std::min<uint32_t>(target_queue, UINT16_MAX));
   p.fence_id = fence_id;
   p.payload_value = fence_value;
   return append(p);

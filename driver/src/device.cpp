@@ -1,4 +1,5 @@
 #include "kiln/driver/device.h"
+#include "kiln/common/format.h"
 
 #include <sys/mman.h>
 
@@ -21,23 +22,7 @@ constexpr uint64_t kSramBase = 0x0000'2000'0000'0000ull;
 constexpr uint64_t kHostBase = 0x0000'4000'0000'0000ull;
 constexpr uint64_t kHostApertureBytes = 0x0000'1000'0000'0000ull;  // 16 TiB
 
-std::string human_bytes(uint64_t bytes) {
-  char buf[64];
-  if (bytes >= (1ull << 30)) {
-    std::snprintf(buf, sizeof buf, "%llu bytes (%.2f GiB)", static_cast<unsigned long long>(bytes), bytes / double(1ull << 30));
-  } else if (bytes >= (1ull << 20)) {
-    std::snprintf(buf, sizeof buf, "%llu bytes (%.2f MiB)", static_cast<unsigned long long>(bytes), bytes / double(1ull << 20));
-  } else {
-    std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(bytes));
-  }
-  return buf;
-}
 
-std::string hex(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 
 }  // namespace
 

@@ -57,6 +57,9 @@ Status check_fields(Opcode op, const uint8_t* bytes, uint64_t offset, const Vali
       if (p.sync_object >= lim.sync_objects) return reject(offset, name, range(p.sync_object, lim.sync_objects, "sync object"));
       if (p.condition > static_cast<uint8_t>(packets::MonitorCondition::EQUAL)) return reject(offset, name, "unknown condition");
       if (p.payload_kind > static_cast<uint8_t>(packets::MonitorPayload::MEMORY)) return reject(offset, name, "unknown payload kind");
+      if (p.payload_kind == static_cast<uint8_t>(packets::MonitorPayload::MEMORY) && p.payload_addr % 4 != 0) {
+        return reject(offset, name, "memory payload address is not 4-byte aligned");
+      }
       if (p.payload_kind == static_cast<uint8_t>(packets::MonitorPayload::FENCE)) {
         if (p.target_queue >= lim.queues) return reject(offset, name, range(p.target_queue, lim.queues, "target queue"));
         if (p.fence_id >= lim.fence_counters) return reject(offset, name, range(p.fence_id, lim.fence_counters, "fence counter"));
@@ -87,7 +90,7 @@ Status validate_command_buffer(std::span<const uint8_t> bytes, const ValidationL
     const auto op = static_cast<Opcode>(h.opcode);
     const std::size_t expected = packets::packet_size(op);
     if (expected == 0) {
-      if (op == Opcode::LAUNCH_MME || op == Opcode::LAUNCH_TPC) {
+      if (packets::is_reserved(op)) {
         return reject(offset, packets::opcode_name(op), "opcode is reserved and not executable on this device");
       }
       return reject(offset, "", "unknown opcode " + std::to_string(h.opcode));
@@ -102,8 +105,8 @@ Status validate_command_buffer(std::span<const uint8_t> bytes, const ValidationL
     if (expected > left) {
       return reject(offset, name, "truncated: needs " + std::to_string(expected) + " bytes, " + std::to_string(left) + " left");
     }
-    if (h.reserved != 0 || (h.flags & ~packets::kKnownHeaderFlags)) {
-      return reject(offset, name, "reserved header bits are set");
+    if (!packets::reserved_fields_clear(op, bytes.data() + offset)) {
+      return reject(offset, name, "reserved bits are set");
     }
     if (packets::is_privileged(op) && !privileged) {
       return reject(offset, name, "privileged packet in a user command buffer");

@@ -1,4 +1,5 @@
 #include "command_processor.h"
+#include "kiln/common/format.h"
 
 #include <cstdio>
 
@@ -10,14 +11,6 @@ namespace kiln::sim {
 
 using namespace sc_core;
 using packets::Opcode;
-
-namespace {
-std::string hex(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-}  // namespace
 
 CommandProcessor::CommandProcessor(DeviceImpl& device, uint32_t index)
     : device_(device),
@@ -78,15 +71,18 @@ std::optional<FaultRecord> CommandProcessor::execute(const Submission& s) {
     const auto op = static_cast<Opcode>(header.opcode);
     const std::size_t expected = packets::packet_size(op);
     if (expected == 0) {
-      fault(FaultCause::kInvalidOpcode, s, offset, 0, "unknown opcode " + std::to_string(header.opcode));
+      fault(FaultCause::kInvalidOpcode, s, offset, 0,
+            packets::is_reserved(op) ? "opcode " + std::string(packets::opcode_name(op)) + " is reserved and not executable on this device"
+                                     : "unknown opcode " + std::to_string(header.opcode));
       break;
     }
-    if (header.size_bytes != expected || offset + expected > cb.size() || header.reserved != 0 ||
-        (header.flags & ~packets::kKnownHeaderFlags) != 0) {
+    if (header.size_bytes != expected || offset + expected > cb.size() ||
+        !packets::reserved_fields_clear(op, cb.data() + offset)) {
       fault(FaultCause::kMalformedPacket, s, offset, 0,
             std::string(packets::opcode_name(op)) + " header says " + std::to_string(header.size_bytes) +
                 " bytes (expected " + std::to_string(expected) + ", " +
-                std::to_string(cb.size() - offset) + " left), flags " + hex(header.flags));
+                std::to_string(cb.size() - offset) + " left), flags " + hex(header.flags) +
+                ", or reserved bits set");
       break;
     }
     if (packets::is_privileged(op) && !s.privileged) {
@@ -166,6 +162,7 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
       if (p.monitor >= sm.monitor_count() || p.sync_object >= sm.sync_object_count() ||
           p.condition > static_cast<uint8_t>(packets::MonitorCondition::EQUAL) ||
           p.payload_kind > static_cast<uint8_t>(packets::MonitorPayload::MEMORY) ||
+          (p.payload_kind == static_cast<uint8_t>(packets::MonitorPayload::MEMORY) && p.payload_addr % 4 != 0) ||
           (p.payload_kind == static_cast<uint8_t>(packets::MonitorPayload::FENCE) &&
            (p.target_queue >= device_.queues.size() || p.fence_id >= cp.fence_counters()))) {
         fault(FaultCause::kMalformedPacket, s, offset, 0,
@@ -186,6 +183,17 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
                             s.context,
                             index_};
       const uint64_t sequence = s.sequence;
+      if (a.payload_kind == packets::MonitorPayload::MEMORY) {
+        // Check the payload address now, while there is a submission to
+        // fault; a write that faults later, when the monitor fires, can
+        // only be recorded in the trace.
+        std::vector<Segment> unused;
+        uint64_t fault_address = 0;
+        if (!device_.mmu.translate(s.context, p.payload_addr, 4, &unused, &fault_address)) {
+          fault(FaultCause::kPageFault, s, offset, fault_address, "MONITOR_ARM memory payload address is unmapped");
+          return false;
+        }
+      }
       post_message([this, a, sequence, offset] {
         if (auto error = device_.sync->arm(a); error && !current_fault_) {
           current_fault_ = FaultRecord{FaultCause::kMalformedPacket, "SYNC", index_, sequence, offset, 0,

@@ -1,4 +1,5 @@
 #include "mmu.h"
+#include "kiln/common/format.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -15,14 +16,6 @@ std::string_view memory_kind_name(MemoryKind kind) {
   }
   return "?";
 }
-
-namespace {
-std::string hex(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-}  // namespace
 
 Status Mmu::map(uint32_t context, uint64_t va, MemoryKind kind, uint64_t phys, uint64_t size) {
   if (context >= tables_.size()) {

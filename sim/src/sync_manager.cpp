@@ -1,4 +1,7 @@
 #include "sync_manager.h"
+#include "kiln/common/format.h"
+
+#include <cstdio>
 
 #include "command_processor.h"
 #include "device_impl.h"
@@ -69,7 +72,8 @@ void SyncManager::fire(Monitor& m) {
   device_.record({.track = "SYNC", .queue = static_cast<int32_t>(a.arming_queue),
                   .name = "monitor " + std::to_string(a.monitor) + " -> memory",
                   .start_ps = now, .end_ps = now, .bytes = ok ? 4u : 0u,
-                  .detail = ok ? "" : "page fault at payload address " + std::to_string(fault_address)});
+                  .detail = ok ? "" : "page fault at payload address " + hex(fault_address) +
+                                          " (unmapped after the monitor was armed)"});
 }
 
 }  // namespace kiln::sim

@@ -1,5 +1,7 @@
 // Submit-time validation: malformed user command buffers are rejected with
 // the packet offset before the device sees them.
+#include <cstddef>
+
 #include "test_util.h"
 
 namespace kiln::driver {
@@ -93,6 +95,24 @@ TEST(CommandBufferValidation, PrivilegedAndReservedAndRanges) {
   const uint8_t launch[8] = {static_cast<uint8_t>(packets::Opcode::LAUNCH_TPC), 0, 8, 0, 0, 0, 0, 0};
   reserved_launch.append_raw(launch);
   EXPECT_NE(reject(reserved_launch).find("reserved"), std::string::npos);
+}
+
+TEST(CommandBufferValidation, ReservedBodyFieldsAndOversizedQueueAreRejected) {
+  CommandBuffer msg;
+  msg.signal(1, packets::SyncOp::SET, 1);
+  std::vector<uint8_t> bytes(msg.bytes().begin(), msg.bytes().end());
+  bytes[offsetof(packets::MsgShortPacket, reserved2)] = 1;
+  CommandBuffer dirty;
+  dirty.append_raw(bytes);
+  EXPECT_NE(reject(dirty).find("reserved bits"), std::string::npos);
+
+  CommandBuffer far_queue;
+  far_queue.arm_monitor(1, 1, 1, /*target_queue=*/65538, 0);  // must not wrap to queue 2
+  EXPECT_NE(reject(far_queue).find("target queue 65535"), std::string::npos);
+
+  CommandBuffer unaligned;
+  unaligned.arm_monitor_memory(1, 1, 1, 0x1002, 5);
+  EXPECT_NE(reject(unaligned).find("4-byte aligned"), std::string::npos);
 }
 
 TEST(CommandBufferValidation, StopEndsTheBuffer) {

@@ -44,6 +44,34 @@ TEST(SyncManager, FenceOnQueueBWaitsForQueueASignal) {
   EXPECT_EQ(testing::device_events(*dev, "CP", static_cast<int>(qb->queue()), sb).size(), 2u);
 }
 
+TEST(SyncManager, MonitorMemoryPayloadWritesWhenTheConditionHolds) {
+  auto dev = open_device();
+  auto host = take(dev->allocate_host(4096));
+  Stream* s = take(dev->create_stream());
+  const uint32_t sob = take(dev->allocate_sync_object());
+  const uint32_t mon = take(dev->allocate_monitor());
+  CommandBuffer cb;
+  cb.arm_monitor_memory(mon, sob, 3, host.at(64), 0xC0FFEE, packets::MonitorCondition::EQUAL);
+  for (int i = 0; i < 3; ++i) cb.signal(sob, packets::SyncOp::ADD, 1);
+  ASSERT_OK(s->wait(take(s->submit(cb))));
+  EXPECT_EQ(static_cast<const uint32_t*>(host.data)[16], 0xC0FFEEu);
+  EXPECT_EQ(static_cast<const uint32_t*>(host.data)[15], 0u);
+}
+
+TEST(SyncManager, MonitorMemoryPayloadToUnmappedAddressFaultsWhenArmed) {
+  auto dev = open_device();
+  Stream* s = take(dev->create_stream());
+  CommandBuffer cb;
+  cb.nop().arm_monitor_memory(0, 0, 1, 0x40, 1);
+  const uint64_t seq = take(s->submit(cb));
+  EXPECT_EQ(s->wait(seq).code(), ErrorCode::kDeviceFault);
+  const auto info = take(s->info(seq));
+  ASSERT_TRUE(info.fault.has_value());
+  EXPECT_EQ(info.fault->cause, FaultCause::kPageFault);
+  EXPECT_EQ(info.fault->address, 0x40u);
+  EXPECT_EQ(info.fault->packet_offset, 8u);
+}
+
 TEST(Events, ElapsedTimeEqualsTheSimulatedSpan) {
   auto dev = open_device();
   const uint64_t n = 16 << 20;

@@ -3,7 +3,8 @@
 //
 // A command buffer is a sequence of packets, each starting with an 8-byte
 // PacketHeader and 8-byte aligned. `size_bytes` is the whole packet including
-// its header, so a decoder can check and skip packets it cannot execute.
+// its header, so a decoder can check it against the opcode's fixed size and
+// find the next packet; a packet it cannot execute is an error, never skipped.
 // All fields are little-endian. Structs are packed and must be read with
 // memcpy (decode_packet) rather than by casting an unaligned pointer.
 #pragma once
@@ -37,7 +38,8 @@ enum HeaderFlags : uint8_t {
   // Before this packet executes, every engine job this queue dispatched earlier
   // has completed.
   kEngineBarrier = 1u << 0,
-  // Before this packet executes, every message (MSG_SHORT / MSG_LONG) this
+  // Before this packet executes, every message (MSG_SHORT, MSG_LONG and
+  // MONITOR_ARM, which all travel to the sync manager or memory) this
   // queue posted earlier has landed.
   kMessageBarrier = 1u << 1,
   kKnownHeaderFlags = kEngineBarrier | kMessageBarrier,
@@ -170,6 +172,13 @@ P decode_packet(const uint8_t* bytes) {
   std::memcpy(&p, bytes, sizeof(P));
   return p;
 }
+
+// True if every reserved field of the packet (header and body) is zero.
+// `bytes` must hold packet_size(op) bytes.
+bool reserved_fields_clear(Opcode op, const uint8_t* bytes);
+
+// True for opcodes that exist in the format but that no engine executes yet.
+constexpr bool is_reserved(Opcode op) { return op == Opcode::LAUNCH_MME || op == Opcode::LAUNCH_TPC; }
 
 template <typename P>
 P make_packet(Opcode op, uint8_t flags) {

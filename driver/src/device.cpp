@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "kiln/traces/trace_io.h"
@@ -61,7 +62,11 @@ class Device::Pool {
 
 Result<std::unique_ptr<Device>> Device::open(std::string_view config_name, const DeviceOptions& options) {
   KILN_ASSIGN_OR_RETURN(DeviceConfig config, load_device_config(config_name));
-  std::unique_ptr<Device> device(new Device(std::move(config), options));
+  DeviceOptions resolved = options;
+  if (resolved.trace_path.empty()) {
+    if (const char* env = std::getenv("KILN_TRACE")) resolved.trace_path = env;
+  }
+  std::unique_ptr<Device> device(new Device(std::move(config), resolved));
   KILN_RETURN_IF_ERROR(device->init());
   return device;
 }
@@ -101,6 +106,12 @@ Status Device::init() {
 
 Device::~Device() {
   (void)synchronize();
+  if (!options_.trace_path.empty()) {
+    // A destructor cannot return the error; say it where the user will look.
+    if (Status s = write_trace(options_.trace_path); !s.ok()) {
+      std::fprintf(stderr, "kiln: could not write the trace: %s\n", s.to_string().c_str());
+    }
+  }
   std::lock_guard lock(mutex_);
   for (auto& [va, m] : mappings_) {
     if (m.owned_host) munmap(m.owned_host, m.owned_bytes);
@@ -174,6 +185,7 @@ Result<HostBuffer> Device::allocate_host(uint64_t size) {
   // timing-only run never touches costs no host memory.
   void* data = mmap(nullptr, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (data == MAP_FAILED) return out_of_memory("allocate_host: the host could not provide " + human_bytes(rounded));
+  madvise(data, rounded, MADV_HUGEPAGE);  // fewer page faults when DMA first touches it
   auto pinned = pin_host(data, rounded);
   if (!pinned.ok()) {
     munmap(data, rounded);

@@ -1,7 +1,11 @@
 #include "backing_store.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <new>
 
 namespace kiln::sim {
 
@@ -12,6 +16,23 @@ const uint8_t* zero_frame() {
 }
 }  // namespace
 
+void BackingStore::FrameDeleter::operator()(uint8_t* frame) const { munmap(frame, kFrameBytes); }
+
+BackingStore::Frame BackingStore::allocate_frame() {
+  // Over-map by a frame, then trim to a frame-aligned window, so the frame
+  // can be backed by one huge page.
+  const std::size_t span = 2 * kFrameBytes;
+  void* raw = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED) throw std::bad_alloc();
+  const auto start = reinterpret_cast<uintptr_t>(raw);
+  const uintptr_t aligned = (start + kFrameBytes - 1) & ~(uintptr_t{kFrameBytes} - 1);
+  if (aligned > start) munmap(raw, aligned - start);
+  const uintptr_t tail = aligned + kFrameBytes;
+  if (start + span > tail) munmap(reinterpret_cast<void*>(tail), start + span - tail);
+  madvise(reinterpret_cast<void*>(aligned), kFrameBytes, MADV_HUGEPAGE);
+  return Frame(reinterpret_cast<uint8_t*>(aligned));
+}
+
 uint8_t* BackingStore::frame_pointer(uint64_t phys, bool for_write) {
   const uint64_t frame = phys / kFrameBytes;
   auto it = frames_.find(frame);
@@ -19,7 +40,7 @@ uint8_t* BackingStore::frame_pointer(uint64_t phys, bool for_write) {
     // Reads of untouched memory see zeros without allocating; callers only
     // read through the returned pointer when !for_write.
     if (!for_write) return const_cast<uint8_t*>(zero_frame()) + phys % kFrameBytes;
-    it = frames_.emplace(frame, std::make_unique<uint8_t[]>(kFrameBytes)).first;
+    it = frames_.emplace(frame, allocate_frame()).first;
   }
   return it->second.get() + phys % kFrameBytes;
 }

@@ -3,6 +3,10 @@
 // 96 GB HBM costs host memory only for what a program touches; untouched
 // bytes read as zero.
 //
+// Frames are 2 MiB anonymous mappings aligned to 2 MiB and advised as huge
+// pages: the kernel hands them over zeroed, and one fault maps a whole frame
+// where 4 KiB pages would take 512 (page faults dominated copy time before).
+//
 // Used from the simulation thread only; not thread-safe.
 #pragma once
 
@@ -14,7 +18,7 @@ namespace kiln::sim {
 
 class BackingStore {
  public:
-  static constexpr uint64_t kFrameBytes = 1ull << 20;
+  static constexpr uint64_t kFrameBytes = 2ull << 20;
 
   explicit BackingStore(uint64_t capacity_bytes) : capacity_(capacity_bytes) {}
 
@@ -32,8 +36,14 @@ class BackingStore {
   std::size_t resident_frames() const { return frames_.size(); }
 
  private:
+  struct FrameDeleter {
+    void operator()(uint8_t* frame) const;
+  };
+  using Frame = std::unique_ptr<uint8_t, FrameDeleter>;
+  static Frame allocate_frame();
+
   uint64_t capacity_;
-  std::unordered_map<uint64_t, std::unique_ptr<uint8_t[]>> frames_;
+  std::unordered_map<uint64_t, Frame> frames_;
 };
 
 }  // namespace kiln::sim

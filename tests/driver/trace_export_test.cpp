@@ -71,5 +71,23 @@ TEST(TraceExport, DeviceRunExportsOneTrackPerEngine) {
   std::remove(json.c_str());
 }
 
+TEST(TraceExport, TracePathOptionWritesTheTraceWhenTheDeviceCloses) {
+  const std::string path = (std::filesystem::temp_directory_path() / "kiln_trace_on_close.pb").string();
+  std::remove(path.c_str());
+  std::size_t recorded = 0;
+  {
+    DeviceOptions options;
+    options.trace_path = path;
+    auto dev = take(Device::open("tiny", options));
+    auto a = take(dev->allocate(4096)), b = take(dev->allocate(4096));
+    ASSERT_OK(dev->copy_on_device(b.address, a.address, 4096));
+    recorded = dev->trace()->size();
+  }
+  auto loaded = take(traces::read_trace_file(path));
+  EXPECT_GE(static_cast<std::size_t>(loaded.events_size()), recorded);
+  EXPECT_EQ(loaded.device(), "tiny");
+  std::remove(path.c_str());
+}
+
 }  // namespace
 }  // namespace kiln::driver

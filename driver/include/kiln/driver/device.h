@@ -42,6 +42,9 @@ struct DeviceOptions {
   bool functional = true;
   // Record each driver API call on the trace's host track.
   bool trace_host_calls = true;
+  // When set, the protobuf trace is written here when the device closes.
+  // Device::open fills it from $KILN_TRACE if the caller leaves it empty.
+  std::string trace_path;
 };
 
 struct DeviceProperties {
@@ -133,7 +136,7 @@ class Device {
   Status copy_host_sync(void* host, uint64_t device_addr, uint64_t size, bool to_device);
 
   const DeviceConfig config_;
-  const DeviceOptions options_;
+  DeviceOptions options_;
   DeviceProperties properties_;
   ValidationLimits limits_;
   std::shared_ptr<traces::TraceRecorder> trace_;

@@ -7,7 +7,10 @@ if(KILN_SANITIZE)
 endif()
 
 function(kiln_warnings target)
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow=local -Wno-unused-parameter)
+  # Designated initializers that leave defaulted members out are the intended
+  # way to fill option structs, so -Wmissing-field-initializers is off.
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow=local -Wno-unused-parameter
+                         -Wno-missing-field-initializers)
   if(KILN_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()

@@ -129,7 +129,7 @@ void Device::record_host_call(const char* name, std::chrono::steady_clock::time_
     return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t - opened_at_).count()) * 1000;
   };
   trace_->record({.track = "host", .name = name, .start_ps = ps(start), .end_ps = ps(end), .bytes = bytes,
-                  .sequence = sequence, .clock = traces::TraceClock::kHostWall, .detail = {}});
+                  .sequence = sequence, .clock = traces::TraceClock::kHostWall});
 }
 
 // ---------------------------------------------------------------- memory

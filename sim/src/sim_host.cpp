@@ -32,53 +32,63 @@ void SimHost::run_sync(const std::function<void()>& fn) {
   std::mutex done_mutex;
   std::condition_variable done_cv;
   bool done = false;
-  post([&] {
-    fn();
-    std::lock_guard lock(done_mutex);
-    done = true;
-    done_cv.notify_all();
-  });
+  {
+    std::lock_guard queue_lock(mutex_);
+    ++urgent_tasks_;
+    tasks_.push_back([&] {
+      fn();
+      {
+        std::lock_guard host_lock(mutex_);
+        --urgent_tasks_;
+      }
+      std::lock_guard done_lock(done_mutex);
+      done = true;
+      done_cv.notify_all();
+    });
+  }
+  wake_.notify_all();
   std::unique_lock lock(done_mutex);
   done_cv.wait(lock, [&] { return done; });
 }
 
 void SimHost::post(std::function<void()> fn) {
-  {
-    std::lock_guard lock(mutex_);
-    tasks_.push_back(std::move(fn));
-  }
-  wake_.notify_all();
+  // No wake-up: simulated time only moves while someone waits, so the task
+  // runs at the same simulated instant whether it runs now or when the next
+  // waiter arrives — and a futex wake per submission was most of its cost.
+  std::lock_guard lock(mutex_);
+  tasks_.push_back(std::move(fn));
 }
 
 WaitOutcome SimHost::wait_until(std::function<bool()> condition, std::chrono::nanoseconds timeout) {
-  Waiter waiter;
-  waiter.condition = std::move(condition);
-  std::unique_lock lock(mutex_);
-  waiters_.push_back(&waiter);
-  wake_.notify_all();
+  auto waiter = std::make_shared<Waiter>();
+  waiter->condition = std::move(condition);
+  return wait_for(waiter, timeout);
+}
+
+void SimHost::step_once() {
+  auto waiter = std::make_shared<Waiter>();
+  waiter->condition = [] { return false; };
+  waiter->steps_left = 1;
+  (void)wait_for(waiter, std::chrono::nanoseconds::max());
+}
+
+WaitOutcome SimHost::wait_for(const WaiterPtr& waiter, std::chrono::nanoseconds timeout) {
   // now() + a huge timeout overflows; treat anything over a year as forever.
   const bool forever = timeout >= std::chrono::hours(24 * 365);
   const auto deadline = forever ? std::chrono::steady_clock::time_point::max()
                                 : std::chrono::steady_clock::now() + timeout;
-  while (!waiter.finished) {
+  std::unique_lock lock(mutex_);
+  waiters_.push_back(waiter);
+  wake_.notify_all();
+  while (!waiter->finished) {
     if (forever) {
-      waiter.cv.wait(lock);
-    } else if (waiter.cv.wait_until(lock, deadline) == std::cv_status::timeout && !waiter.finished) {
-      waiters_.remove(&waiter);
+      waiter->cv.wait(lock);
+    } else if (waiter->cv.wait_until(lock, deadline) == std::cv_status::timeout && !waiter->finished) {
+      waiters_.remove(waiter);
       return WaitOutcome::kTimeout;
     }
   }
-  return waiter.outcome;
-}
-
-void SimHost::step_once() {
-  Waiter waiter;
-  waiter.condition = [] { return false; };
-  waiter.steps_left = 1;
-  std::unique_lock lock(mutex_);
-  waiters_.push_back(&waiter);
-  wake_.notify_all();
-  waiter.cv.wait(lock, [&] { return waiter.finished; });
+  return waiter->outcome;
 }
 
 bool SimHost::run_tasks(std::unique_lock<std::mutex>& lock) {
@@ -96,11 +106,9 @@ bool SimHost::run_tasks(std::unique_lock<std::mutex>& lock) {
 
 void SimHost::evaluate_waiters() {
   for (auto it = waiters_.begin(); it != waiters_.end();) {
-    Waiter* w = *it;
+    const WaiterPtr& w = *it;
     if (w->steps_left == 0 || (w->steps_left < 0 && w->condition())) {
-      w->finished = true;
-      w->outcome = WaitOutcome::kSatisfied;
-      w->cv.notify_all();
+      finish(w, WaitOutcome::kSatisfied);
       it = waiters_.erase(it);
     } else {
       ++it;
@@ -109,12 +117,23 @@ void SimHost::evaluate_waiters() {
 }
 
 void SimHost::finish_all_waiters(WaitOutcome outcome) {
-  for (Waiter* w : waiters_) {
-    w->finished = true;
-    w->outcome = outcome;
-    w->cv.notify_all();
-  }
+  for (const WaiterPtr& w : waiters_) finish(w, outcome);
   waiters_.clear();
+}
+
+void SimHost::finish(const WaiterPtr& waiter, WaitOutcome outcome) {
+  waiter->finished = true;
+  waiter->outcome = outcome;
+  finished_.push_back(waiter);  // the shared_ptr keeps it alive until notified
+}
+
+void SimHost::notify_finished(std::unique_lock<std::mutex>& lock) {
+  if (finished_.empty()) return;
+  std::vector<WaiterPtr> done;
+  done.swap(finished_);
+  lock.unlock();
+  for (const WaiterPtr& w : done) w->cv.notify_all();
+  lock.lock();
 }
 
 bool SimHost::has_open_waiters() const { return !waiters_.empty(); }
@@ -130,13 +149,17 @@ void SimHost::loop() {
     run_tasks(lock);
     if (stopping_) break;
     evaluate_waiters();
+    notify_finished(lock);
+    // notify_finished released the lock: tasks posted meanwhile run first.
+    if (!tasks_.empty()) continue;
     if (!has_open_waiters()) {
-      wake_.wait(lock, [&] { return stopping_ || !tasks_.empty() || has_open_waiters(); });
+      wake_.wait(lock, [&] { return stopping_ || urgent_tasks_ > 0 || has_open_waiters(); });
       continue;
     }
     if (!sc_pending_activity()) {
       // Nothing can change until a host thread submits more work.
       finish_all_waiters(WaitOutcome::kIdle);
+      notify_finished(lock);
       continue;
     }
     lock.unlock();
@@ -147,7 +170,7 @@ void SimHost::loop() {
       sc_start(SC_ZERO_TIME);
     }
     lock.lock();
-    for (Waiter* w : waiters_) {
+    for (const WaiterPtr& w : waiters_) {
       if (w->steps_left > 0) --w->steps_left;
     }
   }

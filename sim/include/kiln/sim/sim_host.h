@@ -20,8 +20,10 @@
 #include <deque>
 #include <functional>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace kiln::sim {
 
@@ -43,8 +45,9 @@ class SimHost {
   // returns when it has run. `fn` may create and destroy SystemC objects.
   void run_sync(const std::function<void()>& fn);
 
-  // Queues `fn` to run on the simulation thread before the next time step.
-  // Never blocks on the simulation.
+  // Queues `fn` to run on the simulation thread before the next time step
+  // (at the latest when some host thread next waits or calls run_sync).
+  // Never blocks on the simulation and does not wake it.
   void post(std::function<void()> fn);
 
   // Advances the simulation until `condition` (evaluated on the simulation
@@ -70,16 +73,25 @@ class SimHost {
     std::condition_variable cv;
   };
 
+  using WaiterPtr = std::shared_ptr<Waiter>;
+
   void loop();
   bool run_tasks(std::unique_lock<std::mutex>& lock);
   void evaluate_waiters();
   void finish_all_waiters(WaitOutcome outcome);
+  void finish(const WaiterPtr& waiter, WaitOutcome outcome);
+  // Wakes finished waiters with the lock released, so they do not wake only
+  // to block on it again.
+  void notify_finished(std::unique_lock<std::mutex>& lock);
   bool has_open_waiters() const;
+  WaitOutcome wait_for(const WaiterPtr& waiter, std::chrono::nanoseconds timeout);
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::function<void()>> tasks_;
-  std::list<Waiter*> waiters_;
+  int urgent_tasks_ = 0;  // run_sync tasks queued: the thread must wake for them
+  std::list<WaiterPtr> waiters_;
+  std::vector<WaiterPtr> finished_;  // to notify once the lock is released
   bool stopping_ = false;
   std::thread thread_;
 };

@@ -102,34 +102,6 @@ int run_export(const Args& args) {
   return 0;
 }
 
-// Same order as the Chrome export: digit runs compare as numbers (DMA2 < DMA10).
-bool natural_less(std::string_view a, std::string_view b) {
-  auto digit = [](char c) { return c >= '0' && c <= '9'; };
-  std::size_t i = 0;
-  std::size_t j = 0;
-  while (i < a.size() && j < b.size()) {
-    if (digit(a[i]) && digit(b[j])) {
-      std::size_t ie = i;
-      std::size_t je = j;
-      while (ie < a.size() && digit(a[ie])) ++ie;
-      while (je < b.size() && digit(b[je])) ++je;
-      std::string_view da = a.substr(i, ie - i);
-      std::string_view db = b.substr(j, je - j);
-      while (da.size() > 1 && da.front() == '0') da.remove_prefix(1);
-      while (db.size() > 1 && db.front() == '0') db.remove_prefix(1);
-      if (da.size() != db.size()) return da.size() < db.size();
-      if (da != db) return da < db;
-      i = ie;
-      j = je;
-      continue;
-    }
-    if (a[i] != b[j]) return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[j]);
-    ++i;
-    ++j;
-  }
-  if (i != a.size() || j != b.size()) return i == a.size();
-  return a < b;
-}
 
 struct TrackStats {
   uint64_t events = 0;
@@ -214,7 +186,7 @@ void print_domain(const char* title, const std::map<std::string, TrackStats>& tr
   std::vector<const std::pair<const std::string, TrackStats>*> order;
   for (const auto& entry : tracks) order.push_back(&entry);
   std::sort(order.begin(), order.end(),
-            [](const auto* a, const auto* b) { return natural_less(a->first, b->first); });
+            [](const auto* a, const auto* b) { return traces::natural_less(a->first, b->first); });
   for (const auto* entry : order) {
     const TrackStats& s = entry->second;
     const uint64_t busy = busy_ps(s.intervals);

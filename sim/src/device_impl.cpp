@@ -126,25 +126,44 @@ void DeviceImpl::copy(const std::vector<Segment>& dst, const std::vector<Segment
   }
 }
 
-void DeviceImpl::fill(const std::vector<Segment>& dst, uint32_t pattern) {
-  uint8_t bytes[4];
-  std::memcpy(bytes, &pattern, 4);
-  uint64_t position = 0;  // byte index within the whole fill, so the pattern continues across chunks
-  for (const Segment& seg : dst) {
+void DeviceImpl::for_each_chunk(const std::vector<Segment>& segments, bool for_write,
+                                const std::function<void(uint8_t*, uint64_t)>& fn) {
+  for (const Segment& seg : segments) {
     uint64_t off = 0;
     while (off < seg.size) {
       uint64_t avail = 0;
-      uint8_t* d = physical_pointer(seg.kind, seg.phys + off, true, &avail);
+      uint8_t* p = physical_pointer(seg.kind, seg.phys + off, for_write, &avail);
       const uint64_t n = std::min(seg.size - off, avail);
-      if (pattern == 0 || (bytes[0] == bytes[1] && bytes[1] == bytes[2] && bytes[2] == bytes[3])) {
-        std::memset(d, bytes[0], n);
-      } else {
-        for (uint64_t i = 0; i < n; ++i) d[i] = bytes[(position + i) % 4];
-      }
+      fn(p, n);
       off += n;
-      position += n;
     }
   }
+}
+
+void DeviceImpl::fill(const std::vector<Segment>& dst, uint32_t pattern) {
+  uint8_t bytes[4];
+  std::memcpy(bytes, &pattern, 4);
+  const bool uniform = bytes[0] == bytes[1] && bytes[1] == bytes[2] && bytes[2] == bytes[3];
+  // The pattern repeated over a block, copied from the phase where each
+  // chunk starts, so the pattern continues across chunks at memcpy speed.
+  constexpr std::size_t kBlock = 4096;
+  static thread_local uint8_t block[kBlock + 4];
+  if (!uniform) {
+    for (std::size_t i = 0; i < sizeof block; ++i) block[i] = bytes[i % 4];
+  }
+  uint64_t position = 0;  // byte index within the whole fill
+  for_each_chunk(dst, true, [&](uint8_t* d, uint64_t n) {
+    if (uniform) {
+      std::memset(d, bytes[0], n);
+    } else {
+      for (uint64_t done = 0; done < n;) {
+        const uint64_t len = std::min<uint64_t>(n - done, kBlock);
+        std::memcpy(d + done, block + (position + done) % 4, len);
+        done += len;
+      }
+    }
+    position += n;
+  });
 }
 
 bool DeviceImpl::write_word(uint32_t context, uint64_t va, uint64_t value, uint32_t width,
@@ -155,17 +174,10 @@ bool DeviceImpl::write_word(uint32_t context, uint64_t va, uint64_t value, uint3
     uint8_t bytes[8];
     std::memcpy(bytes, &value, 8);
     uint64_t done = 0;
-    for (const Segment& seg : segments) {
-      uint64_t off = 0;
-      while (off < seg.size) {
-        uint64_t avail = 0;
-        uint8_t* d = physical_pointer(seg.kind, seg.phys + off, true, &avail);
-        const uint64_t n = std::min(seg.size - off, avail);
-        std::memcpy(d, bytes + done, n);
-        off += n;
-        done += n;
-      }
-    }
+    for_each_chunk(segments, true, [&](uint8_t* d, uint64_t n) {
+      std::memcpy(d, bytes + done, n);
+      done += n;
+    });
   }
   return true;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -52,6 +53,9 @@ class DeviceImpl {
   uint8_t* physical_pointer(MemoryKind kind, uint64_t phys, bool for_write, uint64_t* avail);
   void copy(const std::vector<Segment>& dst, const std::vector<Segment>& src);
   void fill(const std::vector<Segment>& dst, uint32_t pattern);
+  // Calls fn(pointer, bytes) for each frame-contiguous chunk of `segments`.
+  void for_each_chunk(const std::vector<Segment>& segments, bool for_write,
+                      const std::function<void(uint8_t*, uint64_t)>& fn);
   // Writes a 4- or 8-byte word at a device virtual address. Returns false
   // and sets *fault_address on a page fault.
   bool write_word(uint32_t context, uint64_t va, uint64_t value, uint32_t width,

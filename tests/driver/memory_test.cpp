@@ -27,7 +27,7 @@ TEST(DriverMemory, RoundTripHostHbmSramHost) {
 
 TEST(DriverMemory, MemsetRepeatsPatternAcrossChunks) {
   auto dev = open_device();
-  const std::size_t n = (1 << 20) + 6;  // ends mid-pattern, crosses a frame boundary
+  const std::size_t n = (2 << 20) + 6;  // ends mid-pattern, crosses the 2 MiB frame boundary
   auto buf = take(dev->allocate(n + 64));
   ASSERT_OK(dev->memset(buf.at(2), 0x44332211u, n));
   std::vector<uint8_t> back(n + 4);

@@ -31,36 +31,6 @@ constexpr int kHostPid = 2;
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
-// Natural order: digit runs compare as numbers ("DMA2" < "DMA10"), everything
-// else bytewise. Names equal under that order ("DMA01", "DMA1") fall back to
-// plain comparison so the order is total and output deterministic.
-bool natural_less(std::string_view a, std::string_view b) {
-  std::size_t i = 0;
-  std::size_t j = 0;
-  while (i < a.size() && j < b.size()) {
-    if (is_digit(a[i]) && is_digit(b[j])) {
-      std::size_t i_end = i;
-      std::size_t j_end = j;
-      while (i_end < a.size() && is_digit(a[i_end])) ++i_end;
-      while (j_end < b.size() && is_digit(b[j_end])) ++j_end;
-      std::string_view da = a.substr(i, i_end - i);
-      std::string_view db = b.substr(j, j_end - j);
-      while (da.size() > 1 && da.front() == '0') da.remove_prefix(1);
-      while (db.size() > 1 && db.front() == '0') db.remove_prefix(1);
-      // Arbitrary-length digit runs: compare by length, then digits, never overflow.
-      if (da.size() != db.size()) return da.size() < db.size();
-      if (da != db) return da < db;
-      i = i_end;
-      j = j_end;
-      continue;
-    }
-    if (a[i] != b[j]) return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[j]);
-    ++i;
-    ++j;
-  }
-  if (i != a.size() || j != b.size()) return i == a.size();  // a prefix sorts first
-  return a < b;
-}
 
 // The track kind used as the event category: the name without its trailing
 // engine index ("DMA10" -> "DMA", "host" -> "host").
@@ -198,6 +168,37 @@ void append_event(std::string& out, const proto::TraceEvent& e, int pid, int tid
 }
 
 }  // namespace
+
+// Natural order: digit runs compare as numbers ("DMA2" < "DMA10"), everything
+// else bytewise. Names equal under that order ("DMA01", "DMA1") fall back to
+// plain comparison so the order is total and output deterministic.
+bool natural_less(std::string_view a, std::string_view b) {
+  std::size_t i = 0;
+  std::size_t j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (is_digit(a[i]) && is_digit(b[j])) {
+      std::size_t i_end = i;
+      std::size_t j_end = j;
+      while (i_end < a.size() && is_digit(a[i_end])) ++i_end;
+      while (j_end < b.size() && is_digit(b[j_end])) ++j_end;
+      std::string_view da = a.substr(i, i_end - i);
+      std::string_view db = b.substr(j, j_end - j);
+      while (da.size() > 1 && da.front() == '0') da.remove_prefix(1);
+      while (db.size() > 1 && db.front() == '0') db.remove_prefix(1);
+      // Arbitrary-length digit runs: compare by length, then digits, never overflow.
+      if (da.size() != db.size()) return da.size() < db.size();
+      if (da != db) return da < db;
+      i = i_end;
+      j = j_end;
+      continue;
+    }
+    if (a[i] != b[j]) return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[j]);
+    ++i;
+    ++j;
+  }
+  if (i != a.size() || j != b.size()) return i == a.size();  // a prefix sorts first
+  return a < b;
+}
 
 std::string to_chrome_json(const proto::Trace& trace) {
   // tid per (pid, track): collect names, sort naturally, number from 1.

@@ -17,6 +17,10 @@ namespace kiln::traces {
 proto::Trace to_proto(std::string_view device_name, const std::vector<TraceEvent>& events);
 std::vector<TraceEvent> from_proto(const proto::Trace& trace);
 
+// Track order used by every report: digit runs compare as numbers
+// ("DMA2" < "DMA10"), everything else bytewise; total and deterministic.
+bool natural_less(std::string_view a, std::string_view b);
+
 // Binary protobuf.
 Status write_trace_file(const std::string& path, const proto::Trace& trace);
 Result<proto::Trace> read_trace_file(const std::string& path);

@@ -11,5 +11,6 @@ using Args = std::vector<std::string>;
 
 int run_info(const Args& args);   // kiln info --config NAME|PATH
 int run_trace(const Args& args);  // kiln trace export FILE --format chrome -o OUT.json
+int run_gemm(const Args& args);   // kiln gemm M K N [--config C] [--dtype bf16|fp32]
 
 }  // namespace kiln::tools

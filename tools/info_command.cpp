@@ -85,9 +85,10 @@ void print_config(const DeviceConfig& c, const std::string& path) {
               format_ns(c.dma().setup_latency_ns()).c_str());
   std::printf("%-10s%u KiB pages, %s\n", "MMU", c.mmu().page_size_kib(),
               count(c.mmu().contexts(), "context").c_str());
-  std::printf("%-10s%s, %ux%u array at %s, %s\n", "MME", count(mme.count(), "matrix engine").c_str(), mme.array_rows(),
-              mme.array_cols(), format_mhz(mme.clock_mhz()).c_str(),
-              proto::Dataflow_Name(mme.dataflow()).c_str());
+  std::printf("%-10s%s, %ux%u array at %s, %s, weights fill %u row%s/cycle\n", "MME",
+              count(mme.count(), "matrix engine").c_str(), mme.array_rows(), mme.array_cols(),
+              format_mhz(mme.clock_mhz()).c_str(), proto::Dataflow_Name(mme.dataflow()).c_str(),
+              mme.fill_rows_per_cycle(), mme.fill_rows_per_cycle() == 1 ? "" : "s");
   std::printf("%-10s%s, %u-byte vectors (%u bf16 lanes) at %s, %u KiB local memory each\n",
               "TPC", count(tpc.count(), "vector core").c_str(), tpc.vector_width_bytes(), tpc.vector_width_bytes() / 2,
               format_mhz(tpc.clock_mhz()).c_str(), tpc.local_memory_kib());

@@ -12,7 +12,10 @@ void print_usage() {
                "commands:\n"
                "  info --config NAME|PATH           print a device description\n"
                "  trace export FILE --format chrome -o OUT.json\n"
-               "                                    convert a Kiln trace to Chrome trace JSON\n");
+               "                                    convert a Kiln trace to Chrome trace JSON\n"
+               "  trace summary FILE                per-engine busy time, utilisation, bytes\n"
+               "  gemm M K N [--config C] [--dtype bf16|fp32]\n"
+               "                                    time one GEMM on the simulated matrix engines\n");
 }
 
 }  // namespace
@@ -26,6 +29,7 @@ int main(int argc, char** argv) {
   kiln::tools::Args args(argv + 2, argv + argc);
   if (command == "info") return kiln::tools::run_info(args);
   if (command == "trace") return kiln::tools::run_trace(args);
+  if (command == "gemm") return kiln::tools::run_gemm(args);
   if (command == "help" || command == "--help" || command == "-h") {
     print_usage();
     return 0;

@@ -307,6 +307,10 @@ Status validate_device_config(const DeviceConfig& c, std::string_view origin) {
     v.positive(uint64_t{m.array_rows()}, "mme.array_rows");
     v.positive(uint64_t{m.array_cols()}, "mme.array_cols");
     v.positive(m.clock_mhz(), "mme.clock_mhz");
+    v.positive(uint64_t{m.fill_rows_per_cycle()}, "mme.fill_rows_per_cycle");
+    if (m.fill_rows_per_cycle() > m.array_rows()) {
+      v.fail("mme.fill_rows_per_cycle", "is larger than mme.array_rows (" + std::to_string(m.array_rows()) + ")");
+    }
     // proto3 enums are open: a number the schema does not name parses too.
     if (m.dataflow() == proto::DATAFLOW_UNSPECIFIED || !proto::Dataflow_IsValid(m.dataflow())) {
       v.fail("mme.dataflow", "must be WEIGHT_STATIONARY_SERIAL or WEIGHT_STATIONARY_PIPELINED (got " +

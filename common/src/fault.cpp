@@ -12,6 +12,7 @@ std::string_view fault_cause_name(FaultCause cause) {
     case FaultCause::kPageFault: return "page fault";
     case FaultCause::kFenceTimeout: return "fence timeout";
     case FaultCause::kInvalidRegister: return "invalid register";
+    case FaultCause::kInvalidDescriptor: return "invalid descriptor";
   }
   return "unknown fault";
 }

@@ -106,6 +106,12 @@ CommandBuffer& CommandBuffer::write_register(uint32_t offset, uint32_t value, ui
   return append(p);
 }
 
+CommandBuffer& CommandBuffer::launch_mme(uint64_t descriptor, uint8_t flags) {
+  auto p = packets::make_packet<packets::LaunchMmePacket>(Opcode::LAUNCH_MME, flags);
+  p.descriptor_addr = descriptor;
+  return append(p);
+}
+
 CommandBuffer& CommandBuffer::stop() {
   return append(packets::make_packet<packets::StopPacket>(Opcode::STOP, 0));
 }

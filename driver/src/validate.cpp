@@ -66,6 +66,11 @@ Status check_fields(Opcode op, const uint8_t* bytes, uint64_t offset, const Vali
       }
       return {};
     }
+    case Opcode::LAUNCH_MME: {
+      const auto p = packets::decode_packet<packets::LaunchMmePacket>(bytes);
+      if (p.descriptor_addr % 8 != 0) return reject(offset, name, "descriptor address is not 8-byte aligned");
+      return {};
+    }
     case Opcode::FENCE: {
       const auto p = packets::decode_packet<packets::FencePacket>(bytes);
       if (p.fence_id >= lim.fence_counters) return reject(offset, name, range(p.fence_id, lim.fence_counters, "fence counter"));

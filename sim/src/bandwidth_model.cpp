@@ -17,9 +17,14 @@ int BandwidthModel::add_resource(std::string name, double gb_per_s) {
   return static_cast<int>(resources_.size()) - 1;
 }
 
-void BandwidthModel::transfer(const std::vector<int>& resources, uint64_t bytes) {
-  if (bytes == 0 || resources.empty()) return;
+void BandwidthModel::transfer(const std::vector<int>& resources, uint64_t bytes) { wait_for(start(resources, bytes)); }
+
+BandwidthModel::FlowPtr BandwidthModel::start(const std::vector<int>& resources, uint64_t bytes) {
   auto flow = std::make_shared<Flow>();
+  if (bytes == 0 || resources.empty()) {
+    flow->done = true;
+    return flow;
+  }
   flow->resources = resources;
   flow->remaining_bytes = static_cast<double>(bytes);
   // Charge the flows already running up to now at their old rates before the
@@ -28,7 +33,11 @@ void BandwidthModel::transfer(const std::vector<int>& resources, uint64_t bytes)
   flows_.push_back(flow);
   reallocate();
   changed_.notify(SC_ZERO_TIME);
-  wait(flow->finished);
+  return flow;
+}
+
+void BandwidthModel::wait_for(const FlowPtr& flow) {
+  while (!flow->done) wait(flow->finished);
 }
 
 void BandwidthModel::run_arbiter() {

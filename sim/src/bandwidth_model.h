@@ -45,6 +45,9 @@ class BandwidthModel {
   // Moves `bytes` through `resources`; returns when they have all moved.
   // Must be called from a SystemC thread process.
   void transfer(const std::vector<int>& resources, uint64_t bytes);
+  // Starts a flow and returns at once; wait for it with wait_for().
+  FlowPtr start(const std::vector<int>& resources, uint64_t bytes);
+  static void wait_for(const FlowPtr& flow);
 
   // Number of flows in progress (for tests and utilisation).
   std::size_t active_flows() const { return flows_.size(); }

@@ -5,6 +5,7 @@
 
 #include "device_impl.h"
 #include "dma_engines.h"
+#include "mme_engine.h"
 #include "sync_manager.h"
 
 namespace kiln::sim {
@@ -119,11 +120,7 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
       ++jobs_outstanding_;
       DmaJob job{s.context, index_, s.sequence, offset, p.src_addr, p.dst_addr, p.size_bytes,
                  (p.dma_flags & packets::kDmaMemset) != 0, p.pattern, {}};
-      job.on_done = [this](std::optional<FaultRecord> f) {
-        if (f && !current_fault_) current_fault_ = std::move(f);
-        --jobs_outstanding_;
-        job_done_.notify(SC_ZERO_TIME);
-      };
+      job.on_done = job_completion();
       device_.dma->enqueue(std::move(job));
       return true;
     }
@@ -202,6 +199,31 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
       });
       return true;
     }
+    case Opcode::LAUNCH_MME: {
+      const auto p = packets::decode_packet<packets::LaunchMmePacket>(bytes);
+      if (p.descriptor_addr % 8 != 0) {
+        fault(FaultCause::kMalformedPacket, s, offset, p.descriptor_addr, "LAUNCH_MME descriptor is not 8-byte aligned");
+        return false;
+      }
+      MmeJob job;
+      uint64_t fault_address = 0;
+      if (!device_.read_virtual(s.context, p.descriptor_addr, &job.descriptor, sizeof job.descriptor, &fault_address)) {
+        fault(FaultCause::kPageFault, s, offset, fault_address, "LAUNCH_MME descriptor is not mapped");
+        return false;
+      }
+      if (auto error = validate_mme_descriptor(job.descriptor)) {
+        fault(FaultCause::kInvalidDescriptor, s, offset, p.descriptor_addr, *error);
+        return false;
+      }
+      job.context = s.context;
+      job.queue = index_;
+      job.sequence = s.sequence;
+      job.packet_offset = offset;
+      job.on_done = job_completion();
+      ++jobs_outstanding_;
+      device_.mme->enqueue(std::move(job));
+      return true;
+    }
     case Opcode::FENCE: {
       const auto p = packets::decode_packet<packets::FencePacket>(bytes);
       if (p.fence_id >= fences_.size()) {
@@ -226,6 +248,16 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
             std::string("opcode ") + std::string(packets::opcode_name(op)) + " is not executable on this device");
       return false;
   }
+}
+
+std::function<void(std::optional<FaultRecord>)> CommandProcessor::job_completion() {
+  // Engine jobs of a submission always end before it retires, so a job's
+  // fault belongs to the submission being executed.
+  return [this](std::optional<FaultRecord> f) {
+    if (f && !current_fault_) current_fault_ = std::move(f);
+    --jobs_outstanding_;
+    job_done_.notify(SC_ZERO_TIME);
+  };
 }
 
 void CommandProcessor::wait_for_jobs() {

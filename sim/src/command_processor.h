@@ -54,6 +54,7 @@ class CommandProcessor {
   std::optional<FaultRecord> execute(const Submission& s);
   // Executes one decoded packet. Returns false when the buffer ends (STOP).
   bool dispatch(const Submission& s, const uint8_t* packet, packets::Opcode op, uint64_t offset);
+  std::function<void(std::optional<FaultRecord>)> job_completion();
   void wait_for_jobs();
   void wait_for_messages();
   void wait_fence(const Submission& s, const packets::FencePacket& p, uint64_t offset);

@@ -6,6 +6,7 @@
 
 #include "command_processor.h"
 #include "dma_engines.h"
+#include "mme_engine.h"
 #include "sync_manager.h"
 
 namespace kiln::sim {
@@ -38,6 +39,7 @@ DeviceImpl::DeviceImpl(const DeviceConfig& cfg, std::shared_ptr<traces::TraceRec
   d2h_resource_ = bandwidth.add_resource("device->host", cfg.host_link().bandwidth_gb_per_s());
   sync = std::make_unique<SyncManager>(*this);
   dma = std::make_unique<DmaEngines>(*this);
+  mme = std::make_unique<MmeEngine>(*this);
   for (uint32_t q = 0; q < cfg.command_processor().queues(); ++q) {
     queues.push_back(std::make_unique<CommandProcessor>(*this, q));
   }
@@ -48,6 +50,7 @@ DeviceImpl::~DeviceImpl() = default;
 void DeviceImpl::start() {
   spawn("bandwidth", [this] { bandwidth.run_arbiter(); });
   dma->start();
+  mme->start();
   for (auto& q : queues) q->start();
 }
 
@@ -166,20 +169,32 @@ void DeviceImpl::fill(const std::vector<Segment>& dst, uint32_t pattern) {
   });
 }
 
+bool DeviceImpl::read_virtual(uint32_t context, uint64_t va, void* dst, uint64_t size, uint64_t* fault_address) {
+  std::vector<Segment> segments;
+  if (!mmu.translate(context, va, size, &segments, fault_address)) return false;
+  auto* out = static_cast<uint8_t*>(dst);
+  for_each_chunk(segments, false, [&](uint8_t* p, uint64_t n) {
+    std::memcpy(out, p, n);
+    out += n;
+  });
+  return true;
+}
+
+bool DeviceImpl::write_virtual(uint32_t context, uint64_t va, const void* src, uint64_t size,
+                               uint64_t* fault_address) {
+  std::vector<Segment> segments;
+  if (!mmu.translate(context, va, size, &segments, fault_address)) return false;
+  const auto* in = static_cast<const uint8_t*>(src);
+  for_each_chunk(segments, true, [&](uint8_t* p, uint64_t n) {
+    std::memcpy(p, in, n);
+    in += n;
+  });
+  return true;
+}
+
 bool DeviceImpl::write_word(uint32_t context, uint64_t va, uint64_t value, uint32_t width,
                             uint64_t* fault_address) {
-  std::vector<Segment> segments;
-  if (!mmu.translate(context, va, width, &segments, fault_address)) return false;
-  if (options.functional) {
-    uint8_t bytes[8];
-    std::memcpy(bytes, &value, 8);
-    uint64_t done = 0;
-    for_each_chunk(segments, true, [&](uint8_t* d, uint64_t n) {
-      std::memcpy(d, bytes + done, n);
-      done += n;
-    });
-  }
-  return true;
+  return write_virtual(context, va, &value, width, fault_address);  // little-endian: the low `width` bytes
 }
 
 bool DeviceImpl::write_register(uint32_t offset, uint32_t value) {

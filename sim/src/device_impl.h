@@ -22,6 +22,7 @@ namespace kiln::sim {
 
 class CommandProcessor;
 class DmaEngines;
+class MmeEngine;
 class SyncManager;
 
 class DeviceImpl {
@@ -56,6 +57,12 @@ class DeviceImpl {
   // Calls fn(pointer, bytes) for each frame-contiguous chunk of `segments`.
   void for_each_chunk(const std::vector<Segment>& segments, bool for_write,
                       const std::function<void(uint8_t*, uint64_t)>& fn);
+  // Functional reads and writes at device virtual addresses of `context`.
+  // Return false and set *fault_address on a page fault (nothing is written
+  // then). Always functional: timing-only mode skips bulk data (DMA payloads,
+  // engine results) at its source, never control writes.
+  bool read_virtual(uint32_t context, uint64_t va, void* dst, uint64_t size, uint64_t* fault_address);
+  bool write_virtual(uint32_t context, uint64_t va, const void* src, uint64_t size, uint64_t* fault_address);
   // Writes a 4- or 8-byte word at a device virtual address. Returns false
   // and sets *fault_address on a page fault.
   bool write_word(uint32_t context, uint64_t va, uint64_t value, uint32_t width,
@@ -88,6 +95,7 @@ class DeviceImpl {
   Mmu mmu;
   std::unique_ptr<SyncManager> sync;
   std::unique_ptr<DmaEngines> dma;
+  std::unique_ptr<MmeEngine> mme;
   std::vector<std::unique_ptr<CommandProcessor>> queues;
 
  private:

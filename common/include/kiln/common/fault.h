@@ -18,6 +18,7 @@ enum class FaultCause {
   kPageFault,         // an access outside every mapping of the context
   kFenceTimeout,      // a FENCE waited with no progress on any queue for the watchdog period
   kInvalidRegister,   // WREG32 to an offset with no register
+  kInvalidDescriptor, // an engine job descriptor in memory is malformed
 };
 
 std::string_view fault_cause_name(FaultCause cause);

@@ -26,7 +26,7 @@ enum class Opcode : uint8_t {
   FENCE = 6,        // wait until a fence counter of this queue reaches a target
   WREG32 = 7,       // write a device register (privileged)
   STOP = 8,         // end of this command buffer; later bytes are ignored
-  LAUNCH_MME = 9,   // reserved: matrix-engine launch (compute issue)
+  LAUNCH_MME = 9,   // run the MME job described in device memory (mme_descriptor.h)
   LAUNCH_TPC = 10,  // reserved: vector-core kernel launch (compute issue)
   MAX_COUNT
 };
@@ -117,6 +117,7 @@ struct MonitorArmPacket {
   uint64_t payload_addr;   // MEMORY payload: device virtual address
 };
 static_assert(sizeof(MonitorArmPacket) == 40);
+static_assert(offsetof(MonitorArmPacket, payload_addr) % 8 == 0);  // every field naturally aligned
 
 struct FencePacket {
   PacketHeader header;
@@ -136,6 +137,12 @@ struct StopPacket {
   PacketHeader header;
 };
 static_assert(sizeof(StopPacket) == 8);
+
+struct LaunchMmePacket {
+  PacketHeader header;
+  uint64_t descriptor_addr;  // device virtual address of a kiln::mme::Descriptor, 8-byte aligned
+};
+static_assert(sizeof(LaunchMmePacket) == 16);
 
 #pragma pack(pop)
 
@@ -161,7 +168,8 @@ constexpr std::size_t packet_size(Opcode op) {
     case Opcode::FENCE: return sizeof(FencePacket);
     case Opcode::WREG32: return sizeof(Wreg32Packet);
     case Opcode::STOP: return sizeof(StopPacket);
-    default: return 0;  // INVALID, reserved launch opcodes (not yet defined), unknown
+    case Opcode::LAUNCH_MME: return sizeof(LaunchMmePacket);
+    default: return 0;  // INVALID, the reserved LAUNCH_TPC (not yet defined), unknown
   }
 }
 
@@ -178,7 +186,7 @@ P decode_packet(const uint8_t* bytes) {
 bool reserved_fields_clear(Opcode op, const uint8_t* bytes);
 
 // True for opcodes that exist in the format but that no engine executes yet.
-constexpr bool is_reserved(Opcode op) { return op == Opcode::LAUNCH_MME || op == Opcode::LAUNCH_TPC; }
+constexpr bool is_reserved(Opcode op) { return op == Opcode::LAUNCH_TPC; }
 
 template <typename P>
 P make_packet(Opcode op, uint8_t flags) {

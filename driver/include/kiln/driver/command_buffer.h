@@ -53,6 +53,10 @@ class CommandBuffer {
   // Waits until this queue's fence counter `fence_id` reaches `target`, then
   // subtracts `target` from it.
   CommandBuffer& fence(uint32_t fence_id, uint32_t target, uint8_t flags = kOrdered);
+  // Runs the MME job described by the kiln::mme::Descriptor at device
+  // address `descriptor` (8-byte aligned). The descriptor is read when the
+  // packet executes, so it must stay in place until then.
+  CommandBuffer& launch_mme(uint64_t descriptor, uint8_t flags = kOrdered);
   // Privileged: only privileged submissions may carry it.
   CommandBuffer& write_register(uint32_t offset, uint32_t value, uint8_t flags = 0);
   CommandBuffer& stop();

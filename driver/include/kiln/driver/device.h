@@ -38,7 +38,11 @@ class Transport;
 class RangeAllocator;
 
 struct DeviceOptions {
-  // When false, copies take their simulated time but move no bytes.
+  // When false (timing-only), DMA copies and engine results take their
+  // simulated time but move no bytes, so models too large for the host still
+  // run. Control data stays real: message and monitor writes happen, and
+  // descriptors read from pinned host memory are read. Put descriptors in
+  // allocate_host() memory in this mode (a copy to HBM would move nothing).
   bool functional = true;
   // Record each driver API call on the trace's host track.
   bool trace_host_calls = true;

@@ -1,0 +1,70 @@
+// The matrix-engine (MME) job descriptor: what a LAUNCH_MME packet points to
+// in device memory. Shared by whoever encodes it (driver users, the runtime's
+// graph compiler) and the simulator's MME, like packets.h.
+//
+// One descriptor describes a GEMM, a batched GEMM or a 2-D convolution (run as
+// an implicit GEMM), with fp32 accumulation and an epilogue (bias, then an
+// activation) applied before the output is rounded to its dtype.
+//
+//   GEMM:    C[b] (m x n) = act(A[b] (m x k) * B[b] (k x n) + bias (n))   b < batch
+//            A[b][i][p] at a_addr + (b*batch_stride_a + i*lda + p) * size(a_dtype), and so on;
+//            a batch stride of 0 reuses the same matrix for every batch (shared weights).
+//   CONV2D:  input NCHW, weights KCRS, output NKPQ, all dense; bias per output channel.
+//            As a GEMM: m = N*P*Q, n = K, k = C*R*S.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace kiln::mme {
+
+constexpr uint32_t kDescriptorMagic = 0x454d4d4b;  // "KMME"
+
+enum class Op : uint8_t { GEMM = 0, CONV2D = 1 };
+enum class DType : uint8_t { FP32 = 0, BF16 = 1 };
+enum class Activation : uint8_t { NONE = 0, RELU = 1, GELU_TANH = 2, SILU = 3, MAX_COUNT };
+
+enum DescriptorFlags : uint8_t {
+  kHasBias = 1u << 0,  // add an fp32 bias vector of n (GEMM) or K (conv) elements
+  kKnownDescriptorFlags = kHasBias,
+};
+
+#pragma pack(push, 1)
+struct Descriptor {
+  uint32_t magic;       // kDescriptorMagic
+  uint8_t op;           // Op
+  uint8_t a_dtype;      // DType of A (input / activations)
+  uint8_t b_dtype;      // DType of B (weights)
+  uint8_t out_dtype;    // DType of C
+  uint8_t activation;   // Activation
+  uint8_t flags;        // DescriptorFlags
+  uint16_t reserved0;   // must be zero
+  uint32_t batch;       // GEMM: number of matrices (>= 1); CONV2D: unused (0)
+  uint32_t m, n, k;     // GEMM dimensions; CONV2D: unused (0; derived from the geometry)
+  uint32_t reserved1;   // must be zero (keeps the addresses 8-byte aligned)
+  uint64_t a_addr, b_addr, c_addr, bias_addr;  // device virtual addresses
+  uint64_t lda, ldb, ldc;                      // row strides in elements (GEMM)
+  uint64_t batch_stride_a, batch_stride_b, batch_stride_c;  // in elements (GEMM)
+  // CONV2D geometry.
+  uint32_t conv_n, conv_c, conv_h, conv_w;   // input batch, channels, height, width
+  uint32_t conv_k, conv_r, conv_s;           // output channels, filter height, width
+  uint32_t stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
+  uint32_t reserved2;                        // must be zero (pads to 8 bytes)
+};
+#pragma pack(pop)
+static_assert(sizeof(Descriptor) == 168);
+// Every field sits at its natural alignment, so references to fields of an
+// aligned descriptor are valid (packing only pins the layout).
+static_assert(offsetof(Descriptor, a_addr) % 8 == 0 && offsetof(Descriptor, lda) % 8 == 0 &&
+              offsetof(Descriptor, batch_stride_a) % 8 == 0 && offsetof(Descriptor, conv_n) % 4 == 0);
+
+inline uint32_t dtype_bytes(DType t) { return t == DType::FP32 ? 4 : 2; }
+
+// Output height/width of a convolution (0 if the geometry is empty).
+inline uint32_t conv_out_extent(uint32_t in, uint32_t pad, uint32_t dilation, uint32_t filter, uint32_t stride) {
+  const int64_t span = static_cast<int64_t>(dilation) * (static_cast<int64_t>(filter) - 1) + 1;
+  const int64_t room = static_cast<int64_t>(in) + 2 * static_cast<int64_t>(pad) - span;
+  return room < 0 || stride == 0 ? 0 : static_cast<uint32_t>(room / stride + 1);
+}
+
+}  // namespace kiln::mme

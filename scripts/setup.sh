@@ -8,7 +8,7 @@ packages=(
   libsystemc-dev          # SystemC 2.3.4: the device model's kernel
   libboost-dev            # Boost headers
   libtbb-dev              # oneTBB: host-side parallelism
-  libeigen3-dev           # MME values: fp32 GEMM after widening bf16
+  libopenblas-dev         # MME values: fp32 GEMM after widening bf16
   libprotobuf-dev protobuf-compiler  # device configs, traces, recipes
   libgtest-dev libgmock-dev          # tests
   libbenchmark-dev        # bench/

@@ -1,21 +1,46 @@
 #include "mme_math.h"
 
-#include <Eigen/Core>
+#include <cblas.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "kiln/common/bf16.h"
+#include "tbb/parallel_for.h"
 
 namespace kiln::sim {
 
-using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+namespace {
+// OpenBLAS's own threads would fight TBB's and split work in ways that
+// depend on the thread count; Kiln splits the work itself (below).
+const bool kBlasSingleThreaded = [] {
+  openblas_set_num_threads(1);
+  return true;
+}();
+}  // namespace
 
 void gemm_f32(const float* a, const float* b, float* c, uint64_t m, uint64_t n, uint64_t k) {
-  const auto M = static_cast<Eigen::Index>(m), N = static_cast<Eigen::Index>(n), K = static_cast<Eigen::Index>(k);
-  Eigen::Map<const RowMajor> A(a, M, K);
-  Eigen::Map<const RowMajor> B(b, K, N);
-  Eigen::Map<RowMajor> C(c, M, N);
-  C.noalias() = A * B;
+  (void)kBlasSingleThreaded;
+  auto rows = [&](uint64_t first, uint64_t count) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(count), static_cast<blasint>(n),
+                static_cast<blasint>(k), 1.0f, a + first * k, static_cast<blasint>(k), b, static_cast<blasint>(n),
+                0.0f, c + first * n, static_cast<blasint>(n));
+  };
+  // Large products run as fixed blocks of rows on TBB's threads. The blocks
+  // depend only on the shape, never on the thread count, and each output
+  // element is computed entirely inside one block, so the values are the same
+  // however many host threads there are.
+  constexpr uint64_t kBlockRows = 256;
+  if (m <= kBlockRows || m * n * k < (1ull << 24)) {
+    rows(0, m);
+    return;
+  }
+  const uint64_t blocks = (m + kBlockRows - 1) / kBlockRows;
+  tbb::parallel_for(uint64_t{0}, blocks, [&](uint64_t blk) {
+    const uint64_t first = blk * kBlockRows;
+    rows(first, std::min(kBlockRows, m - first));
+  });
 }
 
 namespace {

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "kiln/common/bf16.h"
+#include "tbb/global_control.h"
 #include "kiln/common/mme_descriptor.h"
 #include "test_util.h"
 
@@ -279,6 +280,30 @@ TEST(MmeValues, Conv2dMatchesADirectConvolution) {
     }
     expect_close(got[((n * 4 + k) * P + p) * Q + q], acc, DType::FP32, 18, "conv");
   }
+}
+
+TEST(MmeValues, IdenticalWhateverTheHostThreadCount) {
+  // Large enough to be split into row blocks across TBB's threads.
+  const uint64_t m = 600, n = 256, k = 160;
+  auto run = [&](int threads) {
+    tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
+    auto dev = testing::open_device("gaudi2");
+    Stream* s = take(dev->create_stream());
+    auto ha = make_matrix(m * k, DType::BF16, 7), hb = make_matrix(k * n, DType::BF16, 8);
+    auto a = take(dev->allocate(ha.bytes.size())), b = take(dev->allocate(hb.bytes.size()));
+    auto c = take(dev->allocate(m * n * 4));
+    EXPECT_TRUE(dev->copy_to_device(a.address, ha.bytes.data(), ha.bytes.size()).ok());
+    EXPECT_TRUE(dev->copy_to_device(b.address, hb.bytes.data(), hb.bytes.size()).ok());
+    auto d = gemm_descriptor(m, n, k, DType::BF16, DType::BF16, DType::FP32);
+    d.a_addr = a.address, d.b_addr = b.address, d.c_addr = c.address;
+    const uint64_t seq = launch(*dev, *s, d);
+    return std::make_pair(read_back(*dev, c.address, m * n, DType::FP32), mme_ps(*dev, *s, seq));
+  };
+  const auto one = run(1);
+  const auto two = run(2);
+  EXPECT_EQ(one.second, two.second);
+  ASSERT_EQ(one.first.size(), two.first.size());
+  EXPECT_EQ(std::memcmp(one.first.data(), two.first.data(), one.first.size() * 4), 0);
 }
 
 // ----------------------------------------------------------------- faults

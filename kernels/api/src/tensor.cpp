@@ -1,0 +1,143 @@
+#include "kiln/kernels/tensor.h"
+
+#include <cstdio>
+
+namespace kiln::kernels {
+
+std::string_view dtype_name(DType d) {
+  switch (d) {
+    case DType::kF32: return "f32";
+    case DType::kBF16: return "bf16";
+    case DType::kI32: return "i32";
+  }
+  return "invalid";
+}
+
+TensorDesc TensorDesc::contiguous(uint64_t address, DType dtype, std::span<const int64_t> dims) {
+  TensorDesc t;
+  t.address = address;
+  t.dtype = dtype;
+  t.rank = static_cast<int>(dims.size() > kMaxDims ? kMaxDims : dims.size());
+  int64_t stride = 1;
+  for (int d = 0; d < kMaxDims; ++d) {
+    t.dims[d] = d < t.rank ? dims[static_cast<size_t>(d)] : 1;
+    t.strides[d] = stride;
+    stride *= t.dims[d];
+  }
+  return t;
+}
+
+int64_t TensorDesc::num_elements() const {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  return n;
+}
+
+int64_t TensorDesc::rows() const { return dims[1] * dims[2] * dims[3] * dims[4]; }
+
+bool TensorDesc::contains(const Coord& c) const {
+  for (int d = 0; d < kMaxDims; ++d) {
+    if (c[d] < 0 || c[d] >= dims[d]) return false;
+  }
+  return true;
+}
+
+int64_t TensorDesc::element_offset(const Coord& c) const {
+  int64_t off = 0;
+  for (int d = 0; d < kMaxDims; ++d) off += c[d] * strides[d];
+  return off;
+}
+
+uint64_t TensorDesc::element_address(const Coord& c) const {
+  return address + static_cast<uint64_t>(element_offset(c) * static_cast<int64_t>(dtype_size(dtype)));
+}
+
+bool TensorDesc::is_contiguous() const {
+  int64_t stride = 1;
+  for (int d = 0; d < kMaxDims; ++d) {
+    if (dims[d] != 1 && strides[d] != stride) return false;
+    stride *= dims[d];
+  }
+  return true;
+}
+
+TensorDesc TensorDesc::broadcast_view(const Dims& target, int target_rank) const {
+  TensorDesc v = *this;
+  v.rank = target_rank > rank ? target_rank : rank;
+  for (int d = 0; d < kMaxDims; ++d) {
+    if (dims[d] == 1 && target[d] != 1) {
+      v.dims[d] = target[d];
+      v.strides[d] = 0;
+    }
+  }
+  return v;
+}
+
+TensorDesc TensorDesc::permuted_view(std::span<const int> perm) const {
+  TensorDesc v = *this;
+  for (size_t i = 0; i < perm.size() && i < kMaxDims; ++i) {
+    v.dims[i] = dims[static_cast<size_t>(perm[i])];
+    v.strides[i] = strides[static_cast<size_t>(perm[i])];
+  }
+  return v;
+}
+
+TensorDesc TensorDesc::sliced_view(int dim, int64_t start, int64_t count, int64_t step) const {
+  TensorDesc v = *this;
+  v.address = address + static_cast<uint64_t>(start * strides[dim] * static_cast<int64_t>(dtype_size(dtype)));
+  v.dims[dim] = count;
+  v.strides[dim] = strides[dim] * step;
+  return v;
+}
+
+std::string TensorDesc::describe() const {
+  std::string s(dtype_name(dtype));
+  s += "[";
+  for (int d = 0; d < rank; ++d) s += (d ? "," : "") + std::to_string(dims[d]);
+  s += "] strides[";
+  for (int d = 0; d < rank; ++d) s += (d ? "," : "") + std::to_string(strides[d]);
+  char addr[32];
+  std::snprintf(addr, sizeof addr, "] @0x%llx", static_cast<unsigned long long>(address));
+  return s + addr;
+}
+
+Status validate_tensor(const TensorDesc& t, std::string_view what) {
+  std::string name(what);
+  if (t.dtype != DType::kF32 && t.dtype != DType::kBF16 && t.dtype != DType::kI32) {
+    return invalid_argument(name + ": unknown dtype " + std::to_string(static_cast<int>(t.dtype)));
+  }
+  if (t.rank < 0 || t.rank > kMaxDims) {
+    return invalid_argument(name + ": rank " + std::to_string(t.rank) + " is outside 0..5");
+  }
+  for (int d = 0; d < kMaxDims; ++d) {
+    if (t.dims[d] < 0) {
+      return invalid_argument(name + ": dims[" + std::to_string(d) + "] = " + std::to_string(t.dims[d]) +
+                              " is negative");
+    }
+    if (d >= t.rank && t.dims[d] != 1) {
+      return invalid_argument(name + ": dims[" + std::to_string(d) + "] = " + std::to_string(t.dims[d]) +
+                              " beyond rank " + std::to_string(t.rank) + " must be 1");
+    }
+  }
+  return Status::ok_status();
+}
+
+bool broadcastable_to(const TensorDesc& t, const Dims& target) {
+  for (int d = 0; d < kMaxDims; ++d) {
+    if (t.dims[d] != target[d] && t.dims[d] != 1) return false;
+  }
+  return true;
+}
+
+Coord row_coord(const Dims& dims, int64_t row) {
+  Coord c{0, 0, 0, 0, 0};
+  for (int d = 1; d < kMaxDims; ++d) {
+    if (dims[d] > 0) {
+      c[d] = row % dims[d];
+      row /= dims[d];
+    }
+  }
+  return c;
+}
+
+}  // namespace kiln::kernels

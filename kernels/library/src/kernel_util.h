@@ -1,0 +1,58 @@
+// Helpers shared by the library's kernels: argument checks, index spaces and
+// slice iteration. Internal to kiln_kernels; built only on the public API.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "kiln/kernels/kernel_api.h"
+
+namespace kiln::kernels::lib {
+
+constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// ---- validation (messages name the argument and the problem) ----
+Status expect_tensor_count(const KernelArgs& args, int min, int max, const char* layout);
+Status expect_float(const TensorDesc& t, const char* what);
+Status expect_dtype(const TensorDesc& t, DType dtype, const char* what);
+Status expect_same_dtype(const TensorDesc& t, const TensorDesc& ref, const char* what, const char* ref_name);
+Status expect_same_dims(const TensorDesc& t, const TensorDesc& ref, const char* what, const char* ref_name);
+Status expect_dims(const TensorDesc& t, const Dims& dims, const char* what);
+Status expect_broadcastable(const TensorDesc& t, const TensorDesc& out, const char* what);
+Status expect_axis(int64_t axis, const TensorDesc& t);
+std::string dims_string(const Dims& dims, int rank);
+
+// ---- index spaces ----
+// {vectors along dim 0, rows}: one point per output vector; the rows (dims
+// 1..4 flattened) are the outer dim so every core gets work.
+IndexSpace vector_row_space(const TensorDesc& out, int lanes);
+// {rows}: one point per dim-0 row.
+IndexSpace row_space(const TensorDesc& t);
+
+// Calls f(c) for every vector coordinate of a vector_row_space slice, rows
+// outer. Stops at a row boundary once the context has faulted.
+template <typename F>
+void for_each_vector(KernelContext& ctx, const TensorDesc& out, int lanes, F&& f) {
+  const IndexSlice& s = ctx.slice();
+  for (int64_t row = s.begin[1]; row < s.end[1] && !ctx.faulted(); ++row) {
+    Coord c = row_coord(out.dims, row);
+    for (int64_t v = s.begin[0]; v < s.end[0]; ++v) {
+      c[0] = v * lanes;
+      f(c);
+    }
+  }
+}
+
+// Calls f(c) with c[0] = 0 for every row of a row_space slice.
+template <typename F>
+void for_each_row(KernelContext& ctx, const TensorDesc& t, F&& f) {
+  const IndexSlice& s = ctx.slice();
+  for (int64_t row = s.begin[0]; row < s.end[0] && !ctx.faulted(); ++row) f(row_coord(t.dims, row));
+}
+
+// Copies one vector (lanes_per_vector(dst.dtype) elements) from src at sc to
+// dst at dc without conversion: one load, one store. src and dst share a dtype.
+void copy_vector(KernelContext& ctx, const TensorDesc& src, const Coord& sc, const TensorDesc& dst,
+                 const Coord& dc);
+
+}  // namespace kiln::kernels::lib

@@ -1,0 +1,33 @@
+// A kernel plugin as an outside developer would write it: one kernel
+// registered from a static initializer, and the plugin entry point.
+#include "kiln/kernels/kernel_api.h"
+
+namespace {
+
+using namespace kiln::kernels;
+
+// out = 2 * in, fp32, one index point per vector.
+void scale_run(KernelContext& ctx) {
+  const TensorDesc& in = ctx.tensor(0);
+  const TensorDesc& out = ctx.tensor(1);
+  for (int64_t v = ctx.slice().begin[0]; v < ctx.slice().end[0]; ++v) {
+    const Coord c{v * kF32Lanes, 0, 0, 0, 0};
+    ctx.store(out, c, mul(ctx, ctx.load_f32(in, c), 2.0f));
+  }
+}
+
+IndexSpace scale_space(const KernelArgs& args) {
+  IndexSpace s;
+  s.size[0] = (args.tensors[1].dims[0] + kF32Lanes - 1) / kF32Lanes;
+  return s;
+}
+
+kiln::Status scale_validate(const KernelArgs& args) {
+  if (args.num_tensors != 2) return kiln::invalid_argument("expects (in, out)");
+  return kiln::Status::ok_status();
+}
+
+}  // namespace
+
+KILN_REGISTER_KERNEL("test_plugin_scale", scale_run, scale_space, scale_validate, "test_plugin_scale(in: f32[n], out: f32[n])");
+KILN_KERNEL_PLUGIN()

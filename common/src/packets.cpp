@@ -30,6 +30,8 @@ bool reserved_fields_clear(Opcode op, const uint8_t* bytes) {
     }
     case Opcode::MSG_LONG:
       return decode_packet<MsgLongPacket>(bytes).reserved == 0;
+    case Opcode::LAUNCH_TPC:
+      return decode_packet<LaunchTpcPacket>(bytes).reserved == 0;
     default:
       return true;
   }

@@ -112,6 +112,14 @@ CommandBuffer& CommandBuffer::launch_mme(uint64_t descriptor, uint8_t flags) {
   return append(p);
 }
 
+CommandBuffer& CommandBuffer::launch_tpc(uint64_t kernel_id, uint64_t args, uint32_t cores, uint8_t flags) {
+  auto p = packets::make_packet<packets::LaunchTpcPacket>(Opcode::LAUNCH_TPC, flags);
+  p.kernel_id = kernel_id;
+  p.args_addr = args;
+  p.cores = cores;
+  return append(p);
+}
+
 CommandBuffer& CommandBuffer::stop() {
   return append(packets::make_packet<packets::StopPacket>(Opcode::STOP, 0));
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <new>
 
 namespace kiln::sim {
@@ -35,13 +36,17 @@ BackingStore::Frame BackingStore::allocate_frame() {
 
 uint8_t* BackingStore::frame_pointer(uint64_t phys, bool for_write) {
   const uint64_t frame = phys / kFrameBytes;
-  auto it = frames_.find(frame);
-  if (it == frames_.end()) {
-    // Reads of untouched memory see zeros without allocating; callers only
-    // read through the returned pointer when !for_write.
-    if (!for_write) return const_cast<uint8_t*>(zero_frame()) + phys % kFrameBytes;
-    it = frames_.emplace(frame, allocate_frame()).first;
+  {
+    std::shared_lock lock(mutex_);
+    auto it = frames_.find(frame);
+    if (it != frames_.end()) return it->second.get() + phys % kFrameBytes;
   }
+  // Reads of untouched memory see zeros without allocating; callers only
+  // read through the returned pointer when !for_write.
+  if (!for_write) return const_cast<uint8_t*>(zero_frame()) + phys % kFrameBytes;
+  std::unique_lock lock(mutex_);
+  auto it = frames_.find(frame);  // another thread may have made it meanwhile
+  if (it == frames_.end()) it = frames_.emplace(frame, allocate_frame()).first;
   return it->second.get() + phys % kFrameBytes;
 }
 

@@ -7,11 +7,13 @@
 // pages: the kernel hands them over zeroed, and one fault maps a whole frame
 // where 4 KiB pages would take 512 (page faults dominated copy time before).
 //
-// Used from the simulation thread only; not thread-safe.
+// Thread-safe: vector-core slices read and write it from TBB's threads.
+// Frames never move once allocated, so returned pointers stay valid.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <shared_mutex>
 #include <unordered_map>
 
 namespace kiln::sim {
@@ -33,7 +35,10 @@ class BackingStore {
   void read(uint64_t phys, void* dst, uint64_t size);
   void write(uint64_t phys, const void* src, uint64_t size);
 
-  std::size_t resident_frames() const { return frames_.size(); }
+  std::size_t resident_frames() const {
+    std::shared_lock lock(mutex_);
+    return frames_.size();
+  }
 
  private:
   struct FrameDeleter {
@@ -43,6 +48,7 @@ class BackingStore {
   static Frame allocate_frame();
 
   uint64_t capacity_;
+  mutable std::shared_mutex mutex_;
   std::unordered_map<uint64_t, Frame> frames_;
 };
 

@@ -23,6 +23,7 @@ BandwidthModel::FlowPtr BandwidthModel::start(const std::vector<int>& resources,
   auto flow = std::make_shared<Flow>();
   if (bytes == 0 || resources.empty()) {
     flow->done = true;
+    flow->finished_at_ps = sc_time_stamp().value();
     return flow;
   }
   flow->resources = resources;
@@ -60,6 +61,7 @@ void BandwidthModel::update() {
     // transfer counts as done.
     if (f.remaining_bytes <= std::max(f.rate, 1e-9)) {
       f.done = true;
+      f.finished_at_ps = now.value();
       f.finished.notify(SC_ZERO_TIME);
       it = flows_.erase(it);
       retired = true;

@@ -28,6 +28,7 @@ class BandwidthModel {
     double remaining_bytes = 0;
     double rate = 0;  // bytes per picosecond, current allocation
     bool done = false;
+    uint64_t finished_at_ps = 0;  // simulated time (absolute) the last byte moved
     sc_core::sc_event finished;
   };
   using FlowPtr = std::shared_ptr<Flow>;

@@ -5,7 +5,9 @@
 
 #include "device_impl.h"
 #include "dma_engines.h"
+#include "kiln/kernels/host_runner.h"
 #include "mme_engine.h"
+#include "tpc_engine.h"
 #include "sync_manager.h"
 
 namespace kiln::sim {
@@ -72,9 +74,7 @@ std::optional<FaultRecord> CommandProcessor::execute(const Submission& s) {
     const auto op = static_cast<Opcode>(header.opcode);
     const std::size_t expected = packets::packet_size(op);
     if (expected == 0) {
-      fault(FaultCause::kInvalidOpcode, s, offset, 0,
-            packets::is_reserved(op) ? "opcode " + std::string(packets::opcode_name(op)) + " is reserved and not executable on this device"
-                                     : "unknown opcode " + std::to_string(header.opcode));
+      fault(FaultCause::kInvalidOpcode, s, offset, 0, "unknown opcode " + std::to_string(header.opcode));
       break;
     }
     if (header.size_bytes != expected || offset + expected > cb.size() ||
@@ -222,6 +222,38 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
       job.on_done = job_completion();
       ++jobs_outstanding_;
       device_.mme->enqueue(std::move(job));
+      return true;
+    }
+    case Opcode::LAUNCH_TPC: {
+      const auto p = packets::decode_packet<packets::LaunchTpcPacket>(bytes);
+      if (p.args_addr % 8 != 0) {
+        fault(FaultCause::kMalformedPacket, s, offset, p.args_addr, "LAUNCH_TPC arguments are not 8-byte aligned");
+        return false;
+      }
+      TpcJob job;
+      uint64_t fault_address = 0;
+      if (!device_.read_virtual(s.context, p.args_addr, &job.args, sizeof job.args, &fault_address)) {
+        fault(FaultCause::kPageFault, s, offset, fault_address, "LAUNCH_TPC arguments are not mapped");
+        return false;
+      }
+      auto kernel = device_.kernels.lookup(p.kernel_id);
+      if (!kernel.ok()) {
+        fault(FaultCause::kInvalidDescriptor, s, offset, p.args_addr, kernel.status().message());
+        return false;
+      }
+      if (Status valid = kernels::validate_kernel_launch(**kernel, job.args); !valid.ok()) {
+        fault(FaultCause::kInvalidDescriptor, s, offset, p.args_addr, valid.message());
+        return false;
+      }
+      job.kernel = *kernel;
+      job.cores = p.cores;
+      job.context = s.context;
+      job.queue = index_;
+      job.sequence = s.sequence;
+      job.packet_offset = offset;
+      job.on_done = job_completion();
+      ++jobs_outstanding_;
+      device_.tpc->enqueue(std::move(job));
       return true;
     }
     case Opcode::FENCE: {

@@ -1,6 +1,13 @@
 #include "kiln/sim/device.h"
 
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+
 #include "command_processor.h"
+#include "kiln/kernels/kernel_plugin.h"
+#include "kiln/kernels/library.h"
 #include "device_impl.h"
 #include "sync_manager.h"
 
@@ -10,14 +17,45 @@ Result<std::unique_ptr<SimDevice>> SimDevice::create(const DeviceConfig& config,
                                                      std::shared_ptr<traces::TraceRecorder> trace,
                                                      SimOptions options) {
   KILN_RETURN_IF_ERROR(validate_device_config(config, config.name()));
+  KILN_RETURN_IF_ERROR(kernels::check_tpc_config_for_kernels(config.tpc()).with_context(config.name()));
   std::unique_ptr<DeviceImpl> impl;
   // SystemC objects (events, processes) are made on the simulation thread.
   SimHost::instance().run_sync([&] {
     impl = std::make_unique<DeviceImpl>(config, std::move(trace), options);
     impl->start();
   });
-  return std::unique_ptr<SimDevice>(new SimDevice(std::move(impl)));
+  std::unique_ptr<SimDevice> device(new SimDevice(std::move(impl)));
+  KILN_RETURN_IF_ERROR(kernels::register_builtin_kernels(device->impl_->kernels));
+  std::vector<std::string> paths = options.kernel_paths;
+  if (const char* env = std::getenv("KILN_KERNEL_PATH")) {
+    std::stringstream list(env);
+    for (std::string item; std::getline(list, item, ':');) {
+      if (!item.empty()) paths.push_back(item);
+    }
+  }
+  for (const std::string& path : paths) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+      std::vector<std::string> libraries;
+      for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
+        if (entry.path().extension() == ".so") libraries.push_back(entry.path().string());
+      }
+      std::sort(libraries.begin(), libraries.end());  // deterministic order
+      for (const auto& lib : libraries) {
+        KILN_RETURN_IF_ERROR(device->load_kernel_plugin(lib).status().with_context("KILN_KERNEL_PATH"));
+      }
+    } else {
+      KILN_RETURN_IF_ERROR(device->load_kernel_plugin(path).status().with_context("KILN_KERNEL_PATH"));
+    }
+  }
+  return device;
 }
+
+Result<std::vector<std::string>> SimDevice::load_kernel_plugin(const std::string& path) {
+  return kernels::load_kernel_plugin(path, impl_->kernels);
+}
+
+std::vector<std::string> SimDevice::kernel_names() const { return impl_->kernels.names(); }
 
 SimDevice::SimDevice(std::unique_ptr<DeviceImpl> impl) : impl_(std::move(impl)) {}
 

@@ -7,6 +7,7 @@
 #include "command_processor.h"
 #include "dma_engines.h"
 #include "mme_engine.h"
+#include "tpc_engine.h"
 #include "sync_manager.h"
 
 namespace kiln::sim {
@@ -40,6 +41,7 @@ DeviceImpl::DeviceImpl(const DeviceConfig& cfg, std::shared_ptr<traces::TraceRec
   sync = std::make_unique<SyncManager>(*this);
   dma = std::make_unique<DmaEngines>(*this);
   mme = std::make_unique<MmeEngine>(*this);
+  tpc = std::make_unique<TpcEngine>(*this);
   for (uint32_t q = 0; q < cfg.command_processor().queues(); ++q) {
     queues.push_back(std::make_unique<CommandProcessor>(*this, q));
   }
@@ -51,6 +53,7 @@ void DeviceImpl::start() {
   spawn("bandwidth", [this] { bandwidth.run_arbiter(); });
   dma->start();
   mme->start();
+  tpc->start();
   for (auto& q : queues) q->start();
 }
 

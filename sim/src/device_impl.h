@@ -14,6 +14,7 @@
 #include "kiln/common/device_config.h"
 #include "kiln/common/packets.h"
 #include "kiln/sim/device.h"
+#include "kiln/kernels/kernel_registry.h"
 #include "kiln/traces/recorder.h"
 #include "mmu.h"
 #include "systemc.h"
@@ -23,6 +24,7 @@ namespace kiln::sim {
 class CommandProcessor;
 class DmaEngines;
 class MmeEngine;
+class TpcEngine;
 class SyncManager;
 
 class DeviceImpl {
@@ -96,6 +98,9 @@ class DeviceImpl {
   std::unique_ptr<SyncManager> sync;
   std::unique_ptr<DmaEngines> dma;
   std::unique_ptr<MmeEngine> mme;
+  std::unique_ptr<TpcEngine> tpc;
+  // Kernels the vector cores can run: the built-in library plus plugins.
+  kernels::KernelRegistry kernels;
   std::vector<std::unique_ptr<CommandProcessor>> queues;
 
  private:

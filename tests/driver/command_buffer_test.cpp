@@ -91,10 +91,10 @@ TEST(CommandBufferValidation, PrivilegedAndReservedAndRanges) {
   monitor.arm_monitor(1, 1, 1, /*target_queue=*/9, 0);
   EXPECT_NE(reject(monitor).find("target queue 9"), std::string::npos);
 
-  CommandBuffer reserved_launch;
+  CommandBuffer short_launch;  // LAUNCH_TPC needs 32 bytes
   const uint8_t launch[8] = {static_cast<uint8_t>(packets::Opcode::LAUNCH_TPC), 0, 8, 0, 0, 0, 0, 0};
-  reserved_launch.append_raw(launch);
-  EXPECT_NE(reject(reserved_launch).find("reserved"), std::string::npos);
+  short_launch.append_raw(launch);
+  EXPECT_NE(reject(short_launch).find("needs 32"), std::string::npos);
 }
 
 TEST(CommandBufferValidation, ReservedBodyFieldsAndOversizedQueueAreRejected) {

@@ -27,7 +27,7 @@ enum class Opcode : uint8_t {
   WREG32 = 7,       // write a device register (privileged)
   STOP = 8,         // end of this command buffer; later bytes are ignored
   LAUNCH_MME = 9,   // run the MME job described in device memory (mme_descriptor.h)
-  LAUNCH_TPC = 10,  // reserved: vector-core kernel launch (compute issue)
+  LAUNCH_TPC = 10,  // run a registered vector-core kernel over its index space
   MAX_COUNT
 };
 
@@ -144,6 +144,15 @@ struct LaunchMmePacket {
 };
 static_assert(sizeof(LaunchMmePacket) == 16);
 
+struct LaunchTpcPacket {
+  PacketHeader header;
+  uint64_t kernel_id;  // kiln::kernels::kernel_id(name): FNV-1a 64 of the kernel's name
+  uint64_t args_addr;  // device virtual address of a kiln::kernels::KernelArgs block, 8-byte aligned
+  uint32_t cores;      // vector cores to split the index space over; 0 = all of them
+  uint32_t reserved;   // must be zero
+};
+static_assert(sizeof(LaunchTpcPacket) == 32);
+
 #pragma pack(pop)
 
 // Device registers reachable by WREG32.
@@ -169,7 +178,8 @@ constexpr std::size_t packet_size(Opcode op) {
     case Opcode::WREG32: return sizeof(Wreg32Packet);
     case Opcode::STOP: return sizeof(StopPacket);
     case Opcode::LAUNCH_MME: return sizeof(LaunchMmePacket);
-    default: return 0;  // INVALID, the reserved LAUNCH_TPC (not yet defined), unknown
+    case Opcode::LAUNCH_TPC: return sizeof(LaunchTpcPacket);
+    default: return 0;  // INVALID, unknown
   }
 }
 
@@ -184,9 +194,6 @@ P decode_packet(const uint8_t* bytes) {
 // True if every reserved field of the packet (header and body) is zero.
 // `bytes` must hold packet_size(op) bytes.
 bool reserved_fields_clear(Opcode op, const uint8_t* bytes);
-
-// True for opcodes that exist in the format but that no engine executes yet.
-constexpr bool is_reserved(Opcode op) { return op == Opcode::LAUNCH_TPC; }
 
 template <typename P>
 P make_packet(Opcode op, uint8_t flags) {

@@ -57,6 +57,10 @@ class CommandBuffer {
   // address `descriptor` (8-byte aligned). The descriptor is read when the
   // packet executes, so it must stay in place until then.
   CommandBuffer& launch_mme(uint64_t descriptor, uint8_t flags = kOrdered);
+  // Runs vector-core kernel `kernel_id` (kiln::kernels::kernel_id(name)) with
+  // the kiln::kernels::KernelArgs block at device address `args` (8-byte
+  // aligned), split over `cores` vector cores (0 = all).
+  CommandBuffer& launch_tpc(uint64_t kernel_id, uint64_t args, uint32_t cores = 0, uint8_t flags = kOrdered);
   // Privileged: only privileged submissions may carry it.
   CommandBuffer& write_register(uint32_t offset, uint32_t value, uint8_t flags = 0);
   CommandBuffer& stop();

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "kiln/common/device_config.h"
@@ -32,6 +33,10 @@ struct SimOptions {
   // When false, copies take their simulated time but move no bytes: for
   // transfers too large to hold on the host.
   bool functional = true;
+  // Kernel plugin libraries (.so) or directories of them to load, in order.
+  // SimDevice::create also loads everything in $KILN_KERNEL_PATH
+  // (colon-separated, directories or files) after these.
+  std::vector<std::string> kernel_paths;
 };
 
 struct Submission {
@@ -86,6 +91,11 @@ class SimDevice {
 
   // Simulated picoseconds since the device was created.
   uint64_t now_ps() const;
+
+  // Loads a kernel plugin library; returns the names of the kernels it added.
+  Result<std::vector<std::string>> load_kernel_plugin(const std::string& path);
+  // Names of every kernel the vector cores can run.
+  std::vector<std::string> kernel_names() const;
 
   // Sync-object value (for tests and debugging).
   int32_t sync_object_value(uint32_t index) const;

@@ -1,0 +1,135 @@
+#include "tpc_engine.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "device_impl.h"
+#include "kiln/common/format.h"
+#include "kiln/kernels/host_runner.h"
+#include "kiln/kernels/index_space.h"
+#include "tbb/parallel_for.h"
+
+namespace kiln::sim {
+
+using namespace sc_core;
+
+namespace {
+
+// Kernel memory accesses at device virtual addresses of one context. In
+// timing-only mode reads see zeros and writes are dropped (after the address
+// is checked), so counters and faults stay real while no bytes move.
+class DeviceMemoryPort final : public kernels::MemoryPort {
+ public:
+  DeviceMemoryPort(DeviceImpl& device, uint32_t context) : device_(device), context_(context) {}
+
+  bool read(uint64_t addr, void* dst, uint64_t n) override {
+    uint64_t fault = 0;
+    if (device_.options.functional) return device_.read_virtual(context_, addr, dst, n, &fault);
+    std::vector<Segment> segments;
+    if (!device_.mmu.translate(context_, addr, n, &segments, &fault)) return false;
+    std::memset(dst, 0, n);
+    return true;
+  }
+
+  bool write(uint64_t addr, const void* src, uint64_t n) override {
+    uint64_t fault = 0;
+    if (device_.options.functional) return device_.write_virtual(context_, addr, src, n, &fault);
+    std::vector<Segment> segments;
+    return device_.mmu.translate(context_, addr, n, &segments, &fault);
+  }
+
+ private:
+  DeviceImpl& device_;
+  const uint32_t context_;
+};
+
+}  // namespace
+
+TpcEngine::TpcEngine(DeviceImpl& device) : device_(device) {}
+
+void TpcEngine::start() {
+  device_.spawn("tpc", [this] { run(); });
+}
+
+void TpcEngine::enqueue(TpcJob job) {
+  jobs_.push_back(std::move(job));
+  job_ready_.notify(SC_ZERO_TIME);
+}
+
+void TpcEngine::run() {
+  for (;;) {
+    while (jobs_.empty()) wait(job_ready_);
+    TpcJob job = std::move(jobs_.front());
+    jobs_.pop_front();
+    device_.job_started();
+    std::optional<FaultRecord> fault = execute(job);
+    device_.job_finished();
+    job.on_done(std::move(fault));
+  }
+}
+
+std::optional<FaultRecord> TpcEngine::execute(const TpcJob& job) {
+  const auto& cfg = device_.config.tpc();
+  const kernels::TpcCostModel model(cfg);
+  const int cores = static_cast<int>(job.cores == 0 ? cfg.count() : std::min(job.cores, cfg.count()));
+  const kernels::IndexSpace space = job.kernel->index_space(job.args);
+  const std::vector<kernels::IndexSlice> slices = kernels::split_index_space(space, cores);
+
+  // Values and counters: every slice at once on the host, in zero simulated
+  // time. Slices write disjoint outputs, so the thread count changes nothing.
+  DeviceMemoryPort port(device_, job.context);
+  std::vector<kernels::SliceResult> results(slices.size());
+  tbb::parallel_for(std::size_t{0}, slices.size(), [&](std::size_t i) {
+    results[i] = kernels::run_kernel_slice(*job.kernel, job.args, slices[i], port, model);
+  });
+
+  // Timing: each core's bytes through the memories its tensors live in.
+  std::vector<int> resources;
+  double latency_ns = 0;
+  for (int t = 0; t < job.args.num_tensors; ++t) {
+    std::vector<Segment> segments;
+    uint64_t fault = 0;
+    if (!device_.mmu.translate(job.context, job.args.tensors[t].address, 1, &segments, &fault)) continue;
+    const int r = device_.resource_for(segments[0].kind, false);
+    if (std::find(resources.begin(), resources.end(), r) == resources.end()) resources.push_back(r);
+    latency_ns = std::max(latency_ns, device_.latency_ns(segments[0].kind));
+  }
+  const uint64_t start_ps = device_.now_ps();
+  std::vector<uint64_t> compute_end(results.size());
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    compute_end[i] = start_ps + to_ps(from_ns(model.launch_overhead_ns + model.cycles_to_ns(results[i].cost.cycles)));
+  }
+  wait(from_ns(latency_ns));
+  std::vector<BandwidthModel::FlowPtr> flows;
+  for (const auto& r : results) {
+    flows.push_back(device_.bandwidth.start(resources, r.counters.bytes_loaded + r.counters.bytes_stored));
+  }
+  uint64_t end_ps = start_ps;
+  std::vector<uint64_t> core_end(results.size());
+  const uint64_t epoch_ps = sc_time_stamp().value() - device_.now_ps();
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    BandwidthModel::wait_for(flows[i]);
+    core_end[i] = std::max(compute_end[i], flows[i]->finished_at_ps - epoch_ps);
+    end_ps = std::max(end_ps, core_end[i]);
+  }
+  if (end_ps > device_.now_ps()) wait(from_ps(end_ps - device_.now_ps()));
+
+  std::optional<FaultRecord> fault;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const auto& r = results[i];
+    if (r.slice.empty()) continue;
+    const std::string engine = "TPC" + std::to_string(i);
+    if (r.fault && !fault) {
+      fault = FaultRecord{FaultCause::kPageFault, engine, job.queue, job.sequence, job.packet_offset, r.fault->address,
+                          device_.now_ps(), "kernel '" + job.kernel->name + "': " + r.fault->describe()};
+    }
+    device_.record({.track = engine, .queue = static_cast<int32_t>(job.queue), .name = job.kernel->name,
+                    .start_ps = start_ps, .end_ps = core_end[i],
+                    .bytes = r.counters.bytes_loaded + r.counters.bytes_stored, .sequence = job.sequence,
+                    .detail = std::to_string(r.cost.cycles) + " cycles, busiest slot " +
+                              std::string(kernels::slot_name(r.cost.busiest_slot))});
+  }
+  return fault;
+}
+
+}  // namespace kiln::sim

@@ -40,6 +40,7 @@
 #include "kiln/kernels/kernel_context.h"
 #include "kiln/kernels/kernel_plugin.h"
 #include "kiln/kernels/kernel_registry.h"
+#include "kiln/kernels/kernel_test.h"
 #include "kiln/kernels/memory_port.h"
 #include "kiln/kernels/tensor.h"
 #include "kiln/kernels/vector.h"

@@ -24,6 +24,7 @@
 
 #include "kiln/common/status.h"
 #include "kiln/kernels/kernel_registry.h"
+#include "kiln/kernels/kernel_test.h"
 
 namespace kiln::kernels {
 
@@ -50,4 +51,11 @@ int plugin_register_into(uint32_t api_version, KernelRegistry* target, char* err
       uint32_t api_version, ::kiln::kernels::KernelRegistry* target, char* error,         \
       size_t error_size) {                                                                \
     return ::kiln::kernels::plugin_register_into(api_version, target, error, error_size); \
+  }                                                                                       \
+  extern "C" __attribute__((visibility("default")))                                       \
+  const std::vector<::kiln::kernels::KernelTestDef>* kiln_kernel_plugin_tests(            \
+      uint32_t api_version) {                                                             \
+    return api_version == ::kiln::kernels::kKernelPluginApiVersion                        \
+               ? &::kiln::kernels::global_kernel_tests()                                  \
+               : nullptr;                                                                 \
   }

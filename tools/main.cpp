@@ -15,7 +15,9 @@ void print_usage() {
                "                                    convert a Kiln trace to Chrome trace JSON\n"
                "  trace summary FILE                per-engine busy time, utilisation, bytes\n"
                "  gemm M K N [--config C] [--dtype bf16|fp32]\n"
-               "                                    time one GEMM on the simulated matrix engines\n");
+               "                                    time one GEMM on the simulated matrix engines\n"
+               "  kernel run --lib X.so --kernel NAME --shape D0,D1,...\n"
+               "                                    check a vector-core kernel on the simulated TPC\n");
 }
 
 }  // namespace
@@ -30,6 +32,7 @@ int main(int argc, char** argv) {
   if (command == "info") return kiln::tools::run_info(args);
   if (command == "trace") return kiln::tools::run_trace(args);
   if (command == "gemm") return kiln::tools::run_gemm(args);
+  if (command == "kernel") return kiln::tools::run_kernel(args);
   if (command == "help" || command == "--help" || command == "-h") {
     print_usage();
     return 0;

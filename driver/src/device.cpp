@@ -90,7 +90,7 @@ Status Device::init() {
   if (c.mmu().contexts() < 2) {
     return invalid_argument(c.name() + ": field 'mmu.contexts' must be >= 2 (the driver uses context 1)");
   }
-  KILN_ASSIGN_OR_RETURN(transport_, make_in_process_transport(c, trace_, options_.functional));
+  KILN_ASSIGN_OR_RETURN(transport_, make_in_process_transport(c, trace_, options_.functional, options_.kernel_paths));
   const uint64_t page = properties_.page_bytes;
   hbm_ = std::make_unique<RangeAllocator>(0, properties_.hbm_bytes, page);
   sram_ = std::make_unique<RangeAllocator>(0, properties_.sram_bytes, page);

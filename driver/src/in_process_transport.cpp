@@ -58,8 +58,9 @@ class InProcessTransport final : public Transport {
 
 Result<std::unique_ptr<Transport>> make_in_process_transport(const DeviceConfig& config,
                                                              std::shared_ptr<traces::TraceRecorder> trace,
-                                                             bool functional) {
-  KILN_ASSIGN_OR_RETURN(auto device, sim::SimDevice::create(config, std::move(trace), {functional}));
+                                                             bool functional,
+                                                             const std::vector<std::string>& kernel_paths) {
+  KILN_ASSIGN_OR_RETURN(auto device, sim::SimDevice::create(config, std::move(trace), {functional, kernel_paths}));
   return std::unique_ptr<Transport>(new InProcessTransport(std::move(device)));
 }
 

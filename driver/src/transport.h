@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "kiln/common/device_config.h"
@@ -39,6 +40,7 @@ class Transport {
 
 Result<std::unique_ptr<Transport>> make_in_process_transport(const DeviceConfig& config,
                                                              std::shared_ptr<traces::TraceRecorder> trace,
-                                                             bool functional);
+                                                             bool functional,
+                                                             const std::vector<std::string>& kernel_paths);
 
 }  // namespace kiln::driver

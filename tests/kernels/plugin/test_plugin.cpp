@@ -30,4 +30,21 @@ kiln::Status scale_validate(const KernelArgs& args) {
 }  // namespace
 
 KILN_REGISTER_KERNEL("test_plugin_scale", scale_run, scale_space, scale_validate, "test_plugin_scale(in: f32[n], out: f32[n])");
+
+namespace {
+
+kiln::Status scale_case(std::span<const int64_t> shape, KernelTestCase& c) {
+  if (shape.size() != 1) return kiln::invalid_argument("test_plugin_scale takes a 1-D shape");
+  c.add_input(DType::kF32, {shape[0]});
+  c.add_output(DType::kF32, {shape[0]});
+  return kiln::Status::ok_status();
+}
+
+void scale_reference(KernelTestCase& c) {
+  for (std::size_t i = 0; i < c.tensors[0].values.size(); ++i) c.tensors[1].values[i] = 2.0f * c.tensors[0].values[i];
+}
+
+}  // namespace
+
+KILN_REGISTER_KERNEL_TEST("test_plugin_scale", scale_case, scale_reference, 0.0, 0.0);
 KILN_KERNEL_PLUGIN()

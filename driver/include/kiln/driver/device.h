@@ -49,6 +49,10 @@ struct DeviceOptions {
   // When set, the protobuf trace is written here when the device closes.
   // Device::open fills it from $KILN_TRACE if the caller leaves it empty.
   std::string trace_path;
+  // Kernel plugin libraries (or directories of them) the vector cores can
+  // run, loaded at open in addition to the built-in library and
+  // $KILN_KERNEL_PATH.
+  std::vector<std::string> kernel_paths;
 };
 
 struct DeviceProperties {

@@ -39,6 +39,7 @@ struct HostTensor {
 };
 
 struct KernelTestCase {
+  DType dtype = DType::kF32;        // element type the runner asks for (--dtype); make_case may ignore it
   std::vector<HostTensor> tensors;  // in kernel argument order
   KernelArgs scalars;               // ints and floats; its tensors are ignored
 

@@ -17,16 +17,33 @@ function(kiln_warnings target)
 endfunction()
 
 # kiln_library(name SOURCES ... [PUBLIC_DEPS ...] [PRIVATE_DEPS ...])
-# A layer library whose public headers live in <dir>/include.
+# A layer library whose public headers live in <dir>/include; installed, they
+# live in <prefix>/include (see kiln_install_library). Its headers need C++20,
+# which it passes on to whatever links it.
 function(kiln_library name)
   cmake_parse_arguments(ARG "" "" "SOURCES;PUBLIC_DEPS;PRIVATE_DEPS" ${ARGN})
   add_library(${name} STATIC ${ARG_SOURCES})
   target_include_directories(${name} PUBLIC
     $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
-    $<INSTALL_INTERFACE:include>)
+    $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
   target_include_directories(${name} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
   target_link_libraries(${name} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
+  target_compile_features(${name} PUBLIC cxx_std_20)
   kiln_warnings(${name})
+endfunction()
+
+# kiln_install_library(name EXPORT_NAME short): installs a kiln_library (the
+# static library, and <dir>/include/ into <prefix>/include) as part of the Kiln
+# package, where it is the imported target Kiln::<short>. Private dependencies
+# of a static library stay in its exported link interface ($<LINK_ONLY:...>),
+# so KilnConfig.cmake finds them (cmake/KilnInstall.cmake).
+function(kiln_install_library name)
+  cmake_parse_arguments(ARG "" "EXPORT_NAME" "" ${ARGN})
+  set_target_properties(${name} PROPERTIES EXPORT_NAME ${ARG_EXPORT_NAME})
+  install(TARGETS ${name} EXPORT KilnTargets
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  install(DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+    FILES_MATCHING PATTERN "*.h")
 endfunction()
 
 # kiln_test(name SOURCES ... LIBS ...): one GoogleTest executable registered with CTest.

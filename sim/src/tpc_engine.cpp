@@ -123,9 +123,18 @@ std::optional<FaultRecord> TpcEngine::execute(const TpcJob& job) {
       fault = FaultRecord{FaultCause::kPageFault, engine, job.queue, job.sequence, job.packet_offset, r.fault->address,
                           device_.now_ps(), "kernel '" + job.kernel->name + "': " + r.fault->describe()};
     }
+    // FLOPs are reported as vector lane operations: every vector-slot
+    // instruction on its 64 fp32 lanes. An upper bound — moves and selects
+    // count too — but what the core's vector datapath did.
+    uint64_t lane_ops = 0;
+    for (int c = 0; c < kernels::kOpClassCount; ++c) {
+      if (kernels::slot_of(static_cast<kernels::OpClass>(c)) == kernels::Slot::kVector) lane_ops += r.counters.ops[c];
+    }
+    lane_ops *= kernels::kF32Lanes;
     device_.record({.track = engine, .queue = static_cast<int32_t>(job.queue), .name = job.kernel->name,
                     .start_ps = start_ps, .end_ps = core_end[i],
-                    .bytes = r.counters.bytes_loaded + r.counters.bytes_stored, .sequence = job.sequence,
+                    .bytes = r.counters.bytes_loaded + r.counters.bytes_stored, .flops = lane_ops,
+                    .sequence = job.sequence,
                     .detail = std::to_string(r.cost.cycles) + " cycles, busiest slot " +
                               std::string(kernels::slot_name(r.cost.busiest_slot))});
   }

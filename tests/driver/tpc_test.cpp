@@ -62,9 +62,10 @@ TEST(Tpc, BroadcastAddMatchesTheExactSum) {
   // what the kernel moved (a once, b per row, out once).
   const auto jobs = testing::device_events(*dev, "TPC", static_cast<int>(s->queue()), seq);
   ASSERT_GT(jobs.size(), 1u);
-  uint64_t bytes = 0;
-  for (const auto& j : jobs) bytes += j.bytes;
+  uint64_t bytes = 0, lane_ops = 0;
+  for (const auto& j : jobs) bytes += j.bytes, lane_ops += j.flops;
   EXPECT_GE(bytes, 2 * n * 4);
+  EXPECT_GE(lane_ops, n);  // at least one add per element
 }
 
 TEST(Tpc, LargeElementwiseKernelIsBoundedByHbmAndIssue) {

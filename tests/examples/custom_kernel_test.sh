@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The out-of-tree kernel example, end to end, as a kernel developer runs it:
+#   1. install the Kiln build tree into a prefix (quietly);
+#   2. configure and build examples/custom_kernel against it (find_package(Kiln));
+#   3. run its bias_gelu_test (the kernel on the host, loaded from the plugin);
+#   4. if the installed kiln has `kiln kernel run`, run the kernel on the
+#      simulated TPC, found through KILN_KERNEL_PATH, and require PASS.
+#
+# usage: custom_kernel_test.sh KILN_BUILD_DIR EXAMPLE_SOURCE_DIR INSTALL_PREFIX EXAMPLE_BUILD_DIR
+#                              [CMAKE] [CXX_COMPILER]
+set -euo pipefail
+
+kiln_build=$1
+example_src=$2
+prefix=$3
+example_build=$4
+cmake=${5:-cmake}
+cxx=${6:-}
+
+quiet() {  # runs a command, showing its output only when it fails
+  local log
+  log=$(mktemp)
+  if ! "$@" >"$log" 2>&1; then
+    cat "$log"
+    rm -f "$log"
+    echo "FAILED: $*" >&2
+    exit 1
+  fi
+  rm -f "$log"
+}
+
+echo "== 1. install $kiln_build -> $prefix"
+rm -rf "$prefix"
+quiet "$cmake" --install "$kiln_build" --prefix "$prefix"
+test -f "$prefix/lib/cmake/Kiln/KilnConfig.cmake"
+
+echo "== 2. build $example_src against the installed Kiln"
+rm -rf "$example_build"
+configure=("$cmake" -S "$example_src" -B "$example_build" -DCMAKE_PREFIX_PATH="$prefix"
+           -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+if [ -n "$cxx" ]; then configure+=(-DCMAKE_CXX_COMPILER="$cxx"); fi
+quiet "${configure[@]}"
+quiet "$cmake" --build "$example_build" -j"${JOBS:-2}"
+lib="$example_build/libbias_gelu.so"
+test -f "$lib"
+
+echo "== 3. bias_gelu_test"
+"$example_build/bias_gelu_test" --gtest_brief=1
+
+echo "== 4. kiln kernel run on the simulated TPC"
+kiln="$prefix/bin/kiln"
+if ! "$kiln" kernel --help >/dev/null 2>&1; then
+  echo "note: $kiln has no 'kernel' command yet; skipping the simulated run"
+  exit 0
+fi
+run_kernel() {
+  local out status=0
+  echo "+ KILN_KERNEL_PATH=$(dirname "$lib") kiln kernel run --lib $lib --kernel bias_gelu $*"
+  out=$(KILN_KERNEL_PATH="$(dirname "$lib")" "$kiln" kernel run --lib "$lib" --kernel bias_gelu "$@" 2>&1) || status=$?
+  echo "$out"
+  if [ "$status" -ne 0 ] || ! grep -q "PASS" <<<"$out"; then
+    echo "FAILED: kiln kernel run (exit $status) did not report PASS" >&2
+    exit 1
+  fi
+}
+run_kernel --shape 300,64 --config tiny
+if "$kiln" kernel --help 2>&1 | grep -q -- "--dtype"; then
+  run_kernel --shape 300,64 --config tiny --dtype bf16
+fi

@@ -201,41 +201,21 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
     }
     case Opcode::LAUNCH_MME: {
       const auto p = packets::decode_packet<packets::LaunchMmePacket>(bytes);
-      if (p.descriptor_addr % 8 != 0) {
-        fault(FaultCause::kMalformedPacket, s, offset, p.descriptor_addr, "LAUNCH_MME descriptor is not 8-byte aligned");
-        return false;
-      }
       MmeJob job;
-      uint64_t fault_address = 0;
-      if (!device_.read_virtual(s.context, p.descriptor_addr, &job.descriptor, sizeof job.descriptor, &fault_address)) {
-        fault(FaultCause::kPageFault, s, offset, fault_address, "LAUNCH_MME descriptor is not mapped");
+      if (!read_launch_block(s, offset, p.descriptor_addr, &job.descriptor, sizeof job.descriptor, "LAUNCH_MME descriptor")) {
         return false;
       }
       if (auto error = validate_mme_descriptor(job.descriptor)) {
         fault(FaultCause::kInvalidDescriptor, s, offset, p.descriptor_addr, *error);
         return false;
       }
-      job.context = s.context;
-      job.queue = index_;
-      job.sequence = s.sequence;
-      job.packet_offset = offset;
-      job.on_done = job_completion();
-      ++jobs_outstanding_;
-      device_.mme->enqueue(std::move(job));
+      device_.mme->enqueue(stamp(std::move(job), s, offset));
       return true;
     }
     case Opcode::LAUNCH_TPC: {
       const auto p = packets::decode_packet<packets::LaunchTpcPacket>(bytes);
-      if (p.args_addr % 8 != 0) {
-        fault(FaultCause::kMalformedPacket, s, offset, p.args_addr, "LAUNCH_TPC arguments are not 8-byte aligned");
-        return false;
-      }
       TpcJob job;
-      uint64_t fault_address = 0;
-      if (!device_.read_virtual(s.context, p.args_addr, &job.args, sizeof job.args, &fault_address)) {
-        fault(FaultCause::kPageFault, s, offset, fault_address, "LAUNCH_TPC arguments are not mapped");
-        return false;
-      }
+      if (!read_launch_block(s, offset, p.args_addr, &job.args, sizeof job.args, "LAUNCH_TPC arguments")) return false;
       auto kernel = device_.kernels.lookup(p.kernel_id);
       if (!kernel.ok()) {
         fault(FaultCause::kInvalidDescriptor, s, offset, p.args_addr, kernel.status().message());
@@ -247,13 +227,7 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
       }
       job.kernel = *kernel;
       job.cores = p.cores;
-      job.context = s.context;
-      job.queue = index_;
-      job.sequence = s.sequence;
-      job.packet_offset = offset;
-      job.on_done = job_completion();
-      ++jobs_outstanding_;
-      device_.tpc->enqueue(std::move(job));
+      device_.tpc->enqueue(stamp(std::move(job), s, offset));
       return true;
     }
     case Opcode::FENCE: {
@@ -280,6 +254,20 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
             std::string("opcode ") + std::string(packets::opcode_name(op)) + " is not executable on this device");
       return false;
   }
+}
+
+bool CommandProcessor::read_launch_block(const Submission& s, uint64_t offset, uint64_t addr, void* dst,
+                                         std::size_t size, const std::string& what) {
+  if (addr % 8 != 0) {
+    fault(FaultCause::kMalformedPacket, s, offset, addr, what + " is not 8-byte aligned");
+    return false;
+  }
+  uint64_t fault_address = 0;
+  if (!device_.read_virtual(s.context, addr, dst, size, &fault_address)) {
+    fault(FaultCause::kPageFault, s, offset, fault_address, what + " is not mapped");
+    return false;
+  }
+  return true;
 }
 
 std::function<void(std::optional<FaultRecord>)> CommandProcessor::job_completion() {

@@ -55,6 +55,22 @@ class CommandProcessor {
   // Executes one decoded packet. Returns false when the buffer ends (STOP).
   bool dispatch(const Submission& s, const uint8_t* packet, packets::Opcode op, uint64_t offset);
   std::function<void(std::optional<FaultRecord>)> job_completion();
+  // Reads the 8-byte aligned block a launch packet points to; faults the
+  // submission (naming `what`) if it is unaligned or unmapped.
+  bool read_launch_block(const Submission& s, uint64_t offset, uint64_t addr, void* dst, std::size_t size,
+                         const std::string& what);
+  // Fills the bookkeeping every engine job carries and counts it as
+  // outstanding; the caller enqueues the result.
+  template <typename Job>
+  Job stamp(Job job, const Submission& s, uint64_t offset) {
+    job.context = s.context;
+    job.queue = index_;
+    job.sequence = s.sequence;
+    job.packet_offset = offset;
+    job.on_done = job_completion();
+    ++jobs_outstanding_;
+    return job;
+  }
   void wait_for_jobs();
   void wait_for_messages();
   void wait_fence(const Submission& s, const packets::FencePacket& p, uint64_t offset);

@@ -2,18 +2,14 @@
 
 #include <cmath>
 
+#include "lane_map.h"
+
 namespace kiln::kernels {
 namespace {
 
 constexpr int N = kF32Lanes;
 
-template <typename F>
-VecF32 map1(KernelContext& ctx, OpClass cls, const VecF32& a, F f) {
-  ctx.count(cls);
-  VecF32 r;
-  for (int i = 0; i < N; ++i) r.lane[i] = f(a.lane[i]);
-  return r;
-}
+using detail::map1;
 
 }  // namespace
 

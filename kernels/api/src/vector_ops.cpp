@@ -1,6 +1,8 @@
 #include "kiln/kernels/vector_ops.h"
 
 #include <cmath>
+
+#include "lane_map.h"
 #include <cstdint>
 #include <limits>
 
@@ -9,21 +11,9 @@ namespace {
 
 constexpr int N = kF32Lanes;
 
-template <typename F>
-VecF32 map1(KernelContext& ctx, OpClass cls, const VecF32& a, F f) {
-  ctx.count(cls);
-  VecF32 r;
-  for (int i = 0; i < N; ++i) r.lane[i] = f(a.lane[i]);
-  return r;
-}
+using detail::map1;
 
-template <typename F>
-VecF32 map2(KernelContext& ctx, OpClass cls, const VecF32& a, const VecF32& b, F f) {
-  ctx.count(cls);
-  VecF32 r;
-  for (int i = 0; i < N; ++i) r.lane[i] = f(a.lane[i], b.lane[i]);
-  return r;
-}
+using detail::map2;
 
 float fmax_nan(float a, float b) { return (a != a || b != b) ? std::numeric_limits<float>::quiet_NaN() : (a > b ? a : b); }
 float fmin_nan(float a, float b) { return (a != a || b != b) ? std::numeric_limits<float>::quiet_NaN() : (a < b ? a : b); }

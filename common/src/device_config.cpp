@@ -156,6 +156,23 @@ void check_memory(Validator& v, const proto::MemoryConfig& m, const std::string&
   v.non_negative(m.latency_ns(), path + ".latency_ns");
 }
 
+// Every class must be priced: a missing one would silently cost 0 cycles.
+// Reflection walks the classes so a class added to the schema is checked too.
+void check_instruction_costs(Validator& v, const proto::TpcInstructionCosts& costs) {
+  constexpr uint64_t kMaxCycles = 1u << 16;  // far beyond any real unit; keeps cycle sums exact
+  const auto* descriptor = costs.GetDescriptor();
+  const auto* reflection = costs.GetReflection();
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    const auto* field = descriptor->field(i);
+    const std::string path = "tpc.instruction_costs." + std::string(field->name());
+    if (!v.present(reflection->HasField(costs, field), path)) continue;
+    const auto& cost = static_cast<const proto::TpcInstructionCost&>(reflection->GetMessage(costs, field));
+    v.positive(uint64_t{cost.issue_cycles()}, path + ".issue_cycles");
+    v.at_most(cost.issue_cycles(), kMaxCycles, path + ".issue_cycles");
+    v.at_most(cost.stall_cycles(), kMaxCycles, path + ".stall_cycles");
+  }
+}
+
 Result<std::string> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return not_found("cannot open device config '" + path + "'");
@@ -331,6 +348,9 @@ Status validate_device_config(const DeviceConfig& c, std::string_view origin) {
     v.positive(t.clock_mhz(), "tpc.clock_mhz");
     v.positive(t.launch_overhead_ns(), "tpc.launch_overhead_ns");
     v.positive(uint64_t{t.local_memory_kib()}, "tpc.local_memory_kib");
+    if (v.present(t.has_instruction_costs(), "tpc.instruction_costs")) {
+      check_instruction_costs(v, t.instruction_costs());
+    }
   }
 
   return v.status();

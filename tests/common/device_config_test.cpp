@@ -177,6 +177,25 @@ TEST_F(DeviceConfigTest, ZeroCount) {
   EXPECT_THAT(e, HasSubstr("configs/bad.textproto: field 'tpc.count' must be > 0 (got 0)"));
 }
 
+TEST_F(DeviceConfigTest, EveryTpcInstructionClassMustBePriced) {
+  EXPECT_THAT(error_after([](DeviceConfig& c) { c.mutable_tpc()->clear_instruction_costs(); }),
+              HasSubstr("field 'tpc.instruction_costs' is missing"));
+  EXPECT_THAT(error_after([](DeviceConfig& c) { c.mutable_tpc()->mutable_instruction_costs()->clear_vector_reduce(); }),
+              HasSubstr("field 'tpc.instruction_costs.vector_reduce' is missing"));
+  EXPECT_THAT(error_after([](DeviceConfig& c) {
+                c.mutable_tpc()->mutable_instruction_costs()->mutable_vector_alu()->set_issue_cycles(0);
+              }),
+              HasSubstr("field 'tpc.instruction_costs.vector_alu.issue_cycles' must be > 0 (got 0)"));
+  EXPECT_THAT(error_after([](DeviceConfig& c) {
+                c.mutable_tpc()->mutable_instruction_costs()->mutable_scalar_load()->set_stall_cycles(1u << 20);
+              }),
+              HasSubstr("field 'tpc.instruction_costs.scalar_load.stall_cycles' must be <= 65536"));
+  EXPECT_EQ(error_after([](DeviceConfig& c) {
+              c.mutable_tpc()->mutable_instruction_costs()->mutable_vector_load()->set_stall_cycles(0);
+            }),
+            "");
+}
+
 TEST_F(DeviceConfigTest, PageSizeNotPowerOfTwo) {
   const std::string e = error_after([](DeviceConfig& c) { c.mutable_mmu()->set_page_size_kib(48); });
   EXPECT_THAT(e, HasSubstr("configs/bad.textproto: field 'mmu.page_size_kib' must be a power of two (got 48)"));

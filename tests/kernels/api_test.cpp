@@ -8,6 +8,7 @@
 #include <numeric>
 #include <vector>
 
+#include "kiln/common/device_config.h"
 #include "kiln/kernels/kernel_api.h"
 #include "kiln/proto/device_config.pb.h"
 
@@ -163,13 +164,48 @@ TEST(CostModel, TakesClockAndLaunchOverheadFromTheConfig) {
   const TpcCostModel m(config);
   EXPECT_DOUBLE_EQ(m.clock_mhz, 1650.0);
   EXPECT_DOUBLE_EQ(m.launch_overhead_ns, 400.0);
-  EXPECT_EQ(m.issue(OpClass::kVectorAlu), TpcCostModel().issue(OpClass::kVectorAlu));
+  EXPECT_EQ(m.issue(OpClass::kVectorAlu), TpcCostModel().issue(OpClass::kVectorAlu));  // no costs: defaults
   EXPECT_DOUBLE_EQ(m.cycles_to_ns(1650), 1000.0);
   EXPECT_TRUE(check_tpc_config_for_kernels(config).ok());
   config.set_vector_width_bytes(128);
   const Status s = check_tpc_config_for_kernels(config);
   EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument);
   EXPECT_NE(s.message().find("tpc.vector_width_bytes"), std::string::npos);
+}
+
+TEST(CostModel, TakesInstructionCostsFromTheConfig) {
+  proto::TpcConfig config;
+  auto* costs = config.mutable_instruction_costs();
+  costs->mutable_vector_transcendental()->set_issue_cycles(20);
+  costs->mutable_vector_transcendental()->set_stall_cycles(3);
+  costs->mutable_scalar_load()->set_issue_cycles(2);
+  const TpcCostModel m(config);
+  EXPECT_EQ(m.issue(OpClass::kVectorTranscendental), 20u);
+  EXPECT_EQ(m.stall(OpClass::kVectorTranscendental), 3u);
+  EXPECT_EQ(m.issue(OpClass::kScalarLoad), 2u);
+  EXPECT_EQ(m.stall(OpClass::kScalarLoad), 0u);  // present: its stall is the config's 0
+  EXPECT_EQ(m.issue(OpClass::kVectorDivSqrt), TpcCostModel().issue(OpClass::kVectorDivSqrt));  // absent
+
+  // The priced cycles follow: 2 exps and a scalar load.
+  SliceCounters n;
+  n.ops[static_cast<int>(OpClass::kVectorTranscendental)] = 2;
+  n.ops[static_cast<int>(OpClass::kScalarLoad)] = 1;
+  EXPECT_EQ(n.cost(m).cycles, 40u + 6u);
+  EXPECT_EQ(n.cost(TpcCostModel()).cycles, 16u + 4u);
+}
+
+// The defaults serve host runs without a config; they must be what the shipped
+// configs say, or `kiln kernel run` and a host test would disagree.
+TEST(CostModel, DefaultsAreTheShippedConfigsFigures) {
+  for (const char* name : {"tiny", "gaudi2", "gaudi3", "validation/ws128_serial"}) {
+    SCOPED_TRACE(name);
+    const Result<proto::DeviceConfig> config =
+        load_device_config(std::string(KILN_TEST_CONFIG_DIR) + "/" + name + ".textproto");
+    ASSERT_TRUE(config.ok()) << config.status().message();
+    const TpcCostModel shipped(config->tpc());
+    EXPECT_EQ(shipped.issue_cycles, TpcCostModel().issue_cycles);
+    EXPECT_EQ(shipped.stall_cycles, TpcCostModel().stall_cycles);
+  }
 }
 
 TEST(IndexSpaceSplit, ContiguousRangesOfTheOutermostNonTrivialDim) {

@@ -61,27 +61,26 @@ constexpr Slot slot_of(OpClass c) {
   }
 }
 
-// Prices per instruction class. Every figure is CHOSEN, not public (Habana does
-// not publish TPC latencies): they describe a plausible in-order VLIW core.
+// Prices per instruction class. A device's figures come from its config
+// (tpc.instruction_costs); the defaults here are those of the shipped configs
+// (configs/gaudi2.textproto, where they are explained; a test keeps the two
+// equal) and serve host runs without a config. None is public: Habana does not
+// publish TPC latencies, so they describe a plausible in-order VLIW core.
 struct TpcCostModel {
   double clock_mhz = 1000.0;          // TPC clock (config: tpc.clock_mhz)
   double launch_overhead_ns = 500.0;  // per-launch cost on a core (config: tpc.launch_overhead_ns)
 
-  // Cycles an instruction of each class occupies its slot, indexed by OpClass:
-  //   loads/stores 1; vector ALU 1; div/sqrt/rsqrt/reciprocal 4 (an iterative
-  //   unit); exp/log/tanh/erf/sigmoid 8 (a short polynomial sequence, as in
-  //   Habana's special-function library); cross-lane reduction 6 (log2(64)
-  //   shuffle+op steps); scalar ALU 1.
+  // Cycles an instruction of each class occupies its slot, indexed by OpClass
+  // (config: tpc.instruction_costs.<class>.issue_cycles).
   std::array<uint32_t, kOpClassCount> issue_cycles = {1, 1, 1, 1, 1, 4, 8, 6, 1};
   // Cycles each instruction of a class exposes as a stall that VLIW scheduling
-  // cannot hide: a scalar load feeds an address (4 cycles of load latency); a
-  // reduction feeds a scalar or a broadcast (4 cycles of pipeline drain).
+  // cannot hide (config: tpc.instruction_costs.<class>.stall_cycles).
   std::array<uint32_t, kOpClassCount> stall_cycles = {0, 4, 0, 0, 0, 0, 0, 4, 0};
 
   TpcCostModel() = default;
-  // Takes clock_mhz and launch_overhead_ns from the device config (fields
-  // left 0 keep the defaults); the per-class figures stay at their defaults
-  // because the config does not describe them yet.
+  // Takes the clock, launch overhead and instruction costs from the device
+  // config; a field left 0 or a class left out keeps its default (a validated
+  // config has them all).
   explicit TpcCostModel(const proto::TpcConfig& config);
 
   uint32_t issue(OpClass c) const { return issue_cycles[static_cast<int>(c)]; }

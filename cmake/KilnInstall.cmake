@@ -3,23 +3,33 @@
 # exists.
 #
 #   <prefix>/bin/kiln                                 the CLI
-#   <prefix>/include/kiln/{common,kernels,proto}/     public headers (*.pb.h generated)
-#   <prefix>/lib/libkiln_{common,kernel_api,proto}.a  static libraries
+#   <prefix>/include/kiln/{common,proto,traces,kernels,sim,driver}/
+#                                                     public headers (*.pb.h generated)
+#   <prefix>/lib/libkiln_{proto,common,traces,kernel_api,kernels,sim,driver}.a
+#                                                     static libraries
 #   <prefix>/lib/cmake/Kiln/                          KilnConfig.cmake, KilnConfigVersion.cmake,
 #                                                     KilnTargets*.cmake
 #   <prefix>/share/kiln/configs/                      device configs (KILN_INSTALL_CONFIG_DIR)
 #
-# Imported targets: Kiln::kernel_api (what a kernel plugin links), Kiln::common,
-# Kiln::proto. The install rules of each library sit next to it
-# (kiln_install_library, proto/CMakeLists.txt; `kiln` in tools/CMakeLists.txt).
+# Imported targets: Kiln::proto, Kiln::common, Kiln::traces, Kiln::kernel_api
+# (what a kernel plugin links), Kiln::kernels, Kiln::sim, Kiln::driver, and
+# Kiln::kernel_testing (INTERFACE: Kiln::driver + GTest::gtest, for the
+# GoogleTest helper kiln/driver/kernel_check_testing.h). The install rules of
+# each library sit next to it (kiln_install_library; proto/CMakeLists.txt;
+# kiln_kernels in kernels/CMakeLists.txt; kiln_kernel_testing in
+# driver/CMakeLists.txt; `kiln` in tools/CMakeLists.txt). KilnConfig.cmake
+# finds their dependencies: Protobuf, TBB, Threads, and SystemC and OpenBLAS
+# through pkg-config.
 include(CMakePackageConfigHelpers)
 
 set(KILN_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/Kiln)
 
 # A sanitized build's static libraries call into the sanitizer runtimes, so
-# whatever links them must link those runtimes too.
+# whatever links them must link those runtimes too: every installed library
+# (kiln_proto, and all that kiln_install_library installed).
 if(KILN_SANITIZE)
-  foreach(target IN ITEMS kiln_proto kiln_common kiln_kernel_api)
+  get_property(kiln_installed_libraries GLOBAL PROPERTY KILN_INSTALLED_LIBRARIES)
+  foreach(target IN LISTS kiln_installed_libraries ITEMS kiln_proto)
     set_property(TARGET ${target} APPEND PROPERTY INTERFACE_LINK_OPTIONS
       $<INSTALL_INTERFACE:-fsanitize=address,undefined>)
   endforeach()

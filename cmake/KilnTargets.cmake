@@ -33,16 +33,20 @@ function(kiln_library name)
 endfunction()
 
 # kiln_install_library(name EXPORT_NAME short): installs a kiln_library (the
-# static library, and <dir>/include/ into <prefix>/include) as part of the Kiln
-# package, where it is the imported target Kiln::<short>. Private dependencies
-# of a static library stay in its exported link interface ($<LINK_ONLY:...>),
-# so KilnConfig.cmake finds them (cmake/KilnInstall.cmake).
+# static library, and the include/ folder next to its CMakeLists.txt into
+# <prefix>/include) as part of the Kiln package, where it is the imported
+# target Kiln::<short>. It may be called from another directory than the one
+# that defines the library. Private dependencies of a static library stay in
+# its exported link interface ($<LINK_ONLY:...>), so KilnConfig.cmake finds
+# them (cmake/KilnInstall.cmake).
 function(kiln_install_library name)
   cmake_parse_arguments(ARG "" "EXPORT_NAME" "" ${ARGN})
   set_target_properties(${name} PROPERTIES EXPORT_NAME ${ARG_EXPORT_NAME})
+  get_target_property(dir ${name} SOURCE_DIR)
+  set_property(GLOBAL APPEND PROPERTY KILN_INSTALLED_LIBRARIES ${name})  # see KilnInstall.cmake
   install(TARGETS ${name} EXPORT KilnTargets
     ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
-  install(DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+  install(DIRECTORY ${dir}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
     FILES_MATCHING PATTERN "*.h")
 endfunction()
 

@@ -6,16 +6,28 @@
 // HostMemoryPort: the same slices, counters and values the simulated TPC
 // gets, without a device. fp32 and bf16, shapes whose dim 0 is not a multiple
 // of the vector width, 1 to 5 dims, 1 and 8 cores.
+//
+// When the installed Kiln has the driver (Kiln::kernel_testing; CMakeLists.txt
+// then defines BIAS_GELU_DEVICE_CONFIG), the same plugin is also loaded into a
+// simulated device and checked on its TPC cluster with the GoogleTest helper
+// kiln::driver::KernelMatchesReference -- what `kiln kernel run` does -- and
+// the simulated cycles are printed.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "kiln/kernels/kernel_api.h"
+#ifdef BIAS_GELU_DEVICE_CONFIG
+#include "kiln/driver/kernel_check_testing.h"
+#endif
 
 #ifndef BIAS_GELU_PLUGIN
 #error "BIAS_GELU_PLUGIN must be the path of libbias_gelu.so (CMakeLists.txt sets it)"
@@ -295,5 +307,62 @@ TEST(BiasGeluPlugin, RejectsMismatchedArguments) {
   EXPECT_EQ(wrong_dtype.code(), kiln::ErrorCode::kInvalidArgument);
   EXPECT_NE(wrong_dtype.message().find("dtype"), std::string::npos) << wrong_dtype.to_string();
 }
+
+#ifdef BIAS_GELU_DEVICE_CONFIG
+// ---- on the simulated TPC ----
+
+// A simulated device (BIAS_GELU_DEVICE_CONFIG: the installed tiny config, two
+// vector cores) that loads the plugin at open, as `kiln` does for
+// KILN_KERNEL_PATH. Null (with a test failure) when it does not open.
+std::unique_ptr<kiln::driver::Device> open_device() {
+  kiln::driver::DeviceOptions options;
+  options.kernel_paths = {BIAS_GELU_PLUGIN};
+  auto dev = kiln::driver::Device::open(BIAS_GELU_DEVICE_CONFIG, options);
+  if (!dev.ok()) {
+    ADD_FAILURE() << dev.status().to_string();
+    return nullptr;
+  }
+  return std::move(*dev);
+}
+
+// Inputs uniform in [-1, 1), outputs within the registered tolerance. With
+// the host registry, the report also has the per-slot cycle breakdown.
+kiln::driver::KernelCheckOptions check_options(DType dtype, uint32_t cores = 0) {
+  kiln::driver::KernelCheckOptions o;
+  o.dtype = dtype;
+  o.cores = cores;
+  o.host_registry = &plugin().registry;
+  return o;
+}
+
+TEST(BiasGeluOnSimulatedTpc, MatchesTheReference) {
+  ASSERT_NE(test_def(), nullptr) << plugin().error;
+  const auto dev = open_device();
+  ASSERT_NE(dev, nullptr);
+  using kiln::driver::KernelMatchesReference;
+  EXPECT_TRUE(KernelMatchesReference(*dev, *test_def(), {300, 64}, check_options(DType::kF32)));
+  EXPECT_TRUE(KernelMatchesReference(*dev, *test_def(), {300, 64}, check_options(DType::kBF16)));
+  EXPECT_TRUE(KernelMatchesReference(*dev, *test_def(), {65, 3}, check_options(DType::kF32, 1)));
+  EXPECT_TRUE(KernelMatchesReference(*dev, *test_def(), {7, 2, 3, 2, 2}, check_options(DType::kBF16)));
+}
+
+// The report behind the helper: where the simulated time and cycles go.
+TEST(BiasGeluOnSimulatedTpc, ReportsCyclesAndBytes) {
+  ASSERT_NE(test_def(), nullptr) << plugin().error;
+  const auto dev = open_device();
+  ASSERT_NE(dev, nullptr);
+  const std::vector<int64_t> shape = {300, 64};
+  auto report = kiln::driver::check_kernel_on_device(*dev, *test_def(), shape, check_options(DType::kF32));
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  std::printf("%s", report->summary().c_str());
+  EXPECT_TRUE(report->passed) << report->summary();
+  EXPECT_EQ(report->elements_checked, 300u * 64u);
+  EXPECT_EQ(report->cores_used, dev->config().tpc().count());  // 64 rows: work for every core
+  EXPECT_GT(report->max_core_cycles, 0u);
+  EXPECT_GT(report->device_ns, 0.0);
+  // x is loaded and out stored once; the bias adds one vector per column and slice.
+  EXPECT_GE(report->bytes_moved, 2u * 300u * 64u * 4u);
+}
+#endif
 
 }  // namespace

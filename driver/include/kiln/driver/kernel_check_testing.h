@@ -3,7 +3,9 @@
 //
 //   EXPECT_TRUE(kiln::driver::KernelMatchesReference(*device, test, {300, 64}));
 //
-// Header-only; include it from tests that link GoogleTest and kiln_driver.
+// Header-only; include it from tests that link GoogleTest and kiln_driver
+// (outside Kiln: Kiln::kernel_testing from find_package(Kiln), which is
+// Kiln::driver + GTest::gtest; see examples/custom_kernel/).
 #pragma once
 
 #include <gtest/gtest.h>

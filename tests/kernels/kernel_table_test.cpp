@@ -6,12 +6,12 @@
 //
 // Tolerances, |got - want| <= atol + rtol * |want|:
 //   fp32: rtol 1e-5, atol 1e-6 (1e-5 for kernels that accumulate: sums, means,
-//         softmax, norms, average pooling)
+//         cumsum, softmax, layer/rms norms, average pooling)
 //   bf16: rtol 1e-2 (1.3 to 2.5 bf16 ulps; an ulp is 2^-7 of the binade),
 //         atol 1e-3; inputs are exact bf16 values, compute is fp32, the
 //         output is rounded once, so the error is about half an ulp
 //   cast into bf16: rtol 2^-8 (half an ulp), atol 0
-//   data movement, argmax, max/min: exact
+//   data movement (pad too), argmax/argmin, max/min, clamp, max pooling: exact
 // Input buffers are registered read-only with the MemoryPort and the output
 // region is exactly the output tensor, so a kernel that writes an input or past
 // its output faults; the output starts as all-ones bytes (NaN), so an element
@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <set>
 #include <string>
@@ -101,18 +102,32 @@ void add_elementwise(std::vector<KernelCase>& cases, DType d) {
                                 T(all[i].out, d), {}, {}, false, k == "max" || k == "min"));
     }
   }
-  for (const char* op : {"neg", "abs", "exp", "log", "sqrt", "rsqrt", "reciprocal", "relu", "leaky_relu", "gelu_erf",
-                         "gelu_tanh", "silu", "sigmoid", "tanh"}) {
-    const std::string k = op;
+  struct Unary { const char* op; std::vector<float> floats; };
+  const std::vector<Unary> unaries = {
+      {"neg", {}}, {"abs", {}}, {"exp", {}}, {"log", {}}, {"sqrt", {}}, {"rsqrt", {}}, {"reciprocal", {}},
+      {"relu", {}}, {"leaky_relu", {0.2f}}, {"gelu_erf", {}}, {"gelu_tanh", {}}, {"silu", {}}, {"sigmoid", {}},
+      {"tanh", {}}, {"clamp", {-0.5f, 0.75f}}, {"elu", {0.5f}}, {"hardswish", {}}, {"hardsigmoid", {0.3f, 0.4f}},
+      {"softplus", {}}};
+  for (const Unary& u : unaries) {
+    const std::string k = u.op;
     const bool positive = k == "log" || k == "sqrt" || k == "rsqrt" || k == "reciprocal";
     const double lo = positive ? 0.1 : -4.0, hi = 4.0;
-    const std::vector<float> floats = k == "leaky_relu" ? std::vector<float>{0.2f} : std::vector<float>{};
-    const bool exact = k == "neg" || k == "abs" || k == "relu";
+    const bool exact = k == "neg" || k == "abs" || k == "relu" || k == "clamp";
     for (const auto& shape : {std::vector<int64_t>{67, 3}, std::vector<int64_t>{257, 2}}) {
       const std::string label = std::to_string(shape[0]) + "x" + std::to_string(shape[1]);
-      cases.push_back(make_case(k, label, d, {T(shape, d, lo, hi)}, T(shape, d), {}, floats, false, exact));
+      cases.push_back(make_case(k, label, d, {T(shape, d, lo, hi)}, T(shape, d), {}, u.floats, false, exact));
     }
   }
+  // Parameter defaults, and clamp with an infinite bound. Clamp bounds are
+  // exact in bf16, since an output equal to a bound is that bound rounded.
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<int64_t> s130 = {130, 3};
+  cases.push_back(make_case("clamp", "max_only_130x3", d, {T(s130, d, -4, 4)}, T(s130, d), {}, {-inf, 0.25f}, false, true));
+  cases.push_back(make_case("clamp", "min_only_130x3", d, {T(s130, d, -4, 4)}, T(s130, d), {}, {-1.5f}, false, true));
+  cases.push_back(make_case("clamp", "unbounded_130x3", d, {T(s130, d, -4, 4)}, T(s130, d), {}, {}, false, true));
+  cases.push_back(make_case("elu", "default_130x3", d, {T(s130, d, -4, 4)}, T(s130, d)));
+  cases.push_back(make_case("hardsigmoid", "default_130x3", d, {T(s130, d, -4, 4)}, T(s130, d)));
+  cases.push_back(make_case("softplus", "wide_range_130x3", d, {T(s130, d, -30, 30)}, T(s130, d)));
   const DType other = d == DType::kF32 ? DType::kBF16 : DType::kF32;
   cases.push_back(make_case("cast", std::string("to_") + std::string(dtype_name(other)) + "_131x3", d,
                             {T({131, 3}, d, -100, 100)}, T({131, 3}, other)));
@@ -134,11 +149,12 @@ void add_reductions(std::vector<KernelCase>& cases, DType d) {
                                  {"130x3x2_axis1", {130, 3, 2}, 1},
                                  {"130x3x2_axis2", {130, 3, 2}, 2},
                                  {"300_axis0", {300}, 0}};
-  for (const char* op : {"reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "argmax"}) {
+  for (const char* op : {"reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "argmax", "argmin"}) {
     const std::string k = op;
     const bool exact = k != "reduce_sum" && k != "reduce_mean";
+    const bool arg = k == "argmax" || k == "argmin";
     for (const R& r : shapes) {
-      const TensorSpec out = k == "argmax" ? TensorSpec{reduced(r.in, r.axis), DType::kI32} : T(reduced(r.in, r.axis), d);
+      const TensorSpec out = arg ? TensorSpec{reduced(r.in, r.axis), DType::kI32} : T(reduced(r.in, r.axis), d);
       cases.push_back(make_case(k, r.label, d, {T(r.in, d, -4, 4)}, out, {static_cast<int64_t>(r.axis)}, {}, true, exact));
     }
   }
@@ -147,6 +163,13 @@ void add_reductions(std::vector<KernelCase>& cases, DType d) {
       std::string label = std::to_string(shape[0]) + (shape.size() > 1 ? "x" + std::to_string(shape[1]) : "");
       cases.push_back(make_case(op, label, d, {T(shape, d, -5, 5)}, T(shape, d), {}, {}, true));
     }
+    // Any axis: the walk along the axis is vectorised along dim 0.
+    struct A { const char* label; std::vector<int64_t> shape; int64_t axis; };
+    for (const A& a : {A{"67x5x3_axis0", {67, 5, 3}, 0}, A{"67x5x3_axis1", {67, 5, 3}, 1},
+                       A{"67x5x3_axis2", {67, 5, 3}, 2}, A{"130x7_axis1", {130, 7}, 1},
+                       A{"5x3x4x9_axis3", {5, 3, 4, 9}, 3}, A{"70x1x2_axis1", {70, 1, 2}, 1}}) {
+      cases.push_back(make_case(op, a.label, d, {T(a.shape, d, -5, 5)}, T(a.shape, d), {a.axis}, {}, true));
+    }
   }
   cases.push_back(make_case("layer_norm", "affine_67x3", d, {T({67, 3}, d, -3, 3), T({67}, d, 0.5, 1.5), T({67}, d)},
                             T({67, 3}, d), {}, {1e-5f}, true));
@@ -154,6 +177,40 @@ void add_reductions(std::vector<KernelCase>& cases, DType d) {
   cases.push_back(make_case("rms_norm", "affine_67x3", d, {T({67, 3}, d, -3, 3), T({67}, d, 0.5, 1.5)}, T({67, 3}, d),
                             {}, {1e-6f}, true));
   cases.push_back(make_case("rms_norm", "plain_300", d, {T({300}, d, -3, 3)}, T({300}, d), {}, {1e-6f}, true));
+  // Over the innermost k dims (ONNX axis = rank - k); gamma/beta span those dims.
+  cases.push_back(make_case("layer_norm", "k2_affine_67x3x2", d,
+                            {T({67, 3, 2}, d, -3, 3), T({67, 3}, d, 0.5, 1.5), T({67, 3}, d)}, T({67, 3, 2}, d), {2},
+                            {1e-5f}, true));
+  cases.push_back(make_case("layer_norm", "k3_plain_9x5x3x2", d, {T({9, 5, 3, 2}, d, -3, 3)}, T({9, 5, 3, 2}, d), {3},
+                            {1e-5f}, true));
+  cases.push_back(make_case("layer_norm", "k2_all_130x3", d, {T({130, 3}, d, -3, 3), T({130, 3}, d, 0.5, 1.5),
+                            T({130, 3}, d)}, T({130, 3}, d), {2}, {}, true));
+  cases.push_back(make_case("rms_norm", "k2_affine_67x3x2", d, {T({67, 3, 2}, d, -3, 3), T({67, 3}, d, 0.5, 1.5)},
+                            T({67, 3, 2}, d), {2}, {1e-6f}, true));
+  cases.push_back(make_case("rms_norm", "k3_plain_9x5x3x2", d, {T({9, 5, 3, 2}, d, -3, 3)}, T({9, 5, 3, 2}, d), {3},
+                            {}, true));
+  // batch_norm: NHWC (channel axis 0), NCHW (axis 2) and a middle axis.
+  struct B { const char* label; std::vector<int64_t> shape; int64_t axis; std::vector<float> floats; };
+  for (const B& b : {B{"nhwc_70x5x3x2", {70, 5, 3, 2}, 0, {}}, B{"nchw_9x7x5x2", {9, 7, 5, 2}, 2, {}},
+                     B{"axis1_67x3x4_eps", {67, 3, 4}, 1, {1e-3f}}, B{"c130_130x4", {130, 4}, 0, {}},
+                     B{"axis3_5x4x3x6", {5, 4, 3, 6}, 3, {}}}) {
+    const std::vector<int64_t> c = {b.shape[static_cast<size_t>(b.axis)]};
+    cases.push_back(make_case("batch_norm", b.label, d,
+                              {T(b.shape, d, -3, 3), T(c, d, 0.5, 1.5), T(c, d), T(c, d), T(c, d, 0.5, 2.0)},
+                              T(b.shape, d), {b.axis}, b.floats));
+  }
+  // cumsum: ints = {axis, exclusive, reverse}.
+  struct S { const char* label; std::vector<int64_t> shape; std::vector<int64_t> ints; };
+  for (const S& c : {S{"150x3_axis0", {150, 3}, {0}}, S{"150x3_axis0_exclusive_reverse", {150, 3}, {0, 1, 1}},
+                     S{"67x9x2_axis1", {67, 9, 2}, {1}}, S{"67x9x2_axis1_exclusive", {67, 9, 2}, {1, 1, 0}},
+                     S{"130x4x5_axis2_reverse", {130, 4, 5}, {2, 0, 1}}, S{"300_axis0_exclusive", {300}, {0, 1}},
+                     S{"5x2_axis0_reverse", {5, 2}, {0, 0, 1}}, S{"1x7_axis1", {1, 7}, {1}}}) {
+    cases.push_back(make_case("cumsum", c.label, d, {T(c.shape, d)}, T(c.shape, d), c.ints, {}, true));
+  }
+  // Past 64 x 64 elements the chunk count stops at 64 and chunks grow. Inputs
+  // in [0, 1): a signed 4100-term fp32 running sum strays near the tolerance
+  // wherever it crosses 0 (fp32 accumulation, not the kernel).
+  cases.push_back(make_case("cumsum", "4100_axis0_positive", d, {T({4100}, d, 0, 1)}, T({4100}, d), {0}, {}, true));
 }
 
 void add_data_movement(std::vector<KernelCase>& cases, DType d) {
@@ -173,6 +230,15 @@ void add_data_movement(std::vector<KernelCase>& cases, DType d) {
   exact("gather", "embedding_130x50", {T({130, 50}, d), I({7, 3}, -50, 50)}, T({130, 7, 3}, d), {1});
   exact("gather", "axis0_20x6", {T({20, 6}, d), I({5}, -20, 20)}, T({5, 6}, d), {0});
   exact("gather", "axis2_5x4x6", {T({5, 4, 6}, d), I({3}, 0, 6)}, T({5, 4, 3}, d), {2});
+  // pad: ints = {before per dim, after per dim, [mode]}; floats[0] = constant.
+  cases.push_back(make_case("pad", "constant_67x3", d, {T({67, 3}, d)}, T({74, 4}, d), {2, 1, 5, 0}, {1.5f}, false,
+                            true));
+  exact("pad", "constant_default_130x2x3", {T({130, 2, 3}, d)}, T({131, 5, 3}, d), {0, 3, 0, 1, 0, 0});
+  exact("pad", "reflect_67x5x3", {T({67, 5, 3}, d)}, T({74, 7, 6}, d), {3, 2, 1, 4, 0, 2, 1});
+  exact("pad", "edge_130x4", {T({130, 4}, d)}, T({271, 9}, d), {1, 3, 140, 2, 2});
+  exact("pad", "crop_constant_100x6", {T({100, 6}, d)}, T({102, 7}, d), {-3, 2, 5, -1});
+  exact("pad", "crop_reflect_70x5", {T({70, 5}, d)}, T({71, 8}, d), {-2, 4, 3, -1, 1});
+  exact("pad", "crop_edge_200x3", {T({200, 3}, d)}, T({63, 3}, d), {-140, 0, 3, 0, 2});
 }
 
 void add_pooling(std::vector<KernelCase>& cases, DType d) {
@@ -181,9 +247,33 @@ void add_pooling(std::vector<KernelCase>& cases, DType d) {
     cases.push_back(make_case(op, "k3s2p1_70x9x7x2", d, {T({70, 9, 7, 2}, d)}, T({70, 5, 4, 2}, d), {3, 3, 2, 2, 1, 1},
                               {}, true, is_max));
     cases.push_back(make_case(op, "k2_130x6x4", d, {T({130, 6, 4}, d)}, T({130, 3, 2}, d), {2, 2}, {}, true, is_max));
+    // ints = {kw, kh, sw, sh, pw, ph, count_include_pad, dw, dh, ceil_mode, pw_end, ph_end}.
+    // Dilation 2: the 3-tap window spans 5; out = (11 - 5) + 1 by (9 - 5) + 1.
+    cases.push_back(make_case(op, "d2_k3s1_70x11x9x2", d, {T({70, 11, 9, 2}, d)}, T({70, 7, 5, 2}, d),
+                              {3, 3, 1, 1, 0, 0, 0, 2, 2}, {}, true, is_max));
+    // ceil_mode adds a partial last window along W: ceil((10 - 3) / 2) + 1 = 5.
+    cases.push_back(make_case(op, "ceil_k3s2_70x10x7", d, {T({70, 10, 7}, d)}, T({70, 5, 3}, d),
+                              {3, 3, 2, 2, 0, 0, 0, 1, 1, 1}, {}, true, is_max));
+    // W = 5, k 2, s 2, pad 1: ceil gives 4 but the 4th window would start in
+    // the right padding (3 * 2 >= 5 + 1), so 3; H = 6 keeps its 4th window.
+    cases.push_back(make_case(op, "ceil_drop_k2s2p1_130x5x6", d, {T({130, 5, 6}, d)}, T({130, 3, 4}, d),
+                              {2, 2, 2, 2, 1, 1, 0, 1, 1, 1}, {}, true, is_max));
+    // Asymmetric pads with dilation and ceil_mode: W 9, k 3, s 2, d 2, pads
+    // 1/0 -> ceil(5 / 2) + 1 = 4; H 8, k 2, s 3, d 3, pads 0/1 -> ceil(5 / 3) + 1 = 3.
+    cases.push_back(make_case(op, "asym_d_ceil_67x9x8x2", d, {T({67, 9, 8, 2}, d)}, T({67, 4, 3, 2}, d),
+                              {3, 2, 2, 3, 1, 0, 0, 2, 3, 1, 0, 1}, {}, true, is_max));
   }
   cases.push_back(make_case("avg_pool2d", "k3s2p1_include_pad", d, {T({70, 9, 7, 2}, d)}, T({70, 5, 4, 2}, d),
                             {3, 3, 2, 2, 1, 1, 1}, {}, true));
+  cases.push_back(make_case("avg_pool2d", "ceil_drop_include_pad", d, {T({130, 5, 6}, d)}, T({130, 3, 4}, d),
+                            {2, 2, 2, 2, 1, 1, 1, 1, 1, 1}, {}, true));
+  cases.push_back(make_case("avg_pool2d", "asym_d_ceil_include_pad", d, {T({67, 9, 8, 2}, d)}, T({67, 4, 3, 2}, d),
+                            {3, 2, 2, 3, 1, 0, 1, 2, 3, 1, 0, 1}, {}, true));
+  for (const char* op : {"global_max_pool2d", "global_avg_pool2d"}) {
+    const bool is_max = std::string(op) == "global_max_pool2d";
+    cases.push_back(make_case(op, "70x5x3x2", d, {T({70, 5, 3, 2}, d)}, T({70, 1, 1, 2}, d), {}, {}, true, is_max));
+    cases.push_back(make_case(op, "130x7x9", d, {T({130, 7, 9}, d)}, T({130, 1, 1}, d), {}, {}, true, is_max));
+  }
 }
 
 std::vector<KernelCase> build_cases() {
@@ -200,6 +290,12 @@ std::vector<KernelCase> build_cases() {
                             {1, 0, 2}, {}, false, true));
   cases.push_back(make_case("gather", "embedding_70x9", i, {I({70, 9}, -1000, 1000), I({4}, 0, 9)},
                             TensorSpec{{70, 4}, i}, {1}, {}, false, true));
+  cases.push_back(make_case("pad", "constant_67x3", i, {I({67, 3}, -1000, 1000)}, TensorSpec{{74, 4}, i},
+                            {2, 1, 5, 0}, {-7.0f}, false, true));
+  cases.push_back(make_case("pad", "reflect_67x5x3", i, {I({67, 5, 3}, -1000, 1000)}, TensorSpec{{74, 7, 6}, i},
+                            {3, 2, 1, 4, 0, 2, 1}, {}, false, true));
+  cases.push_back(make_case("pad", "edge_70x4", i, {I({70, 4}, -1000, 1000)}, TensorSpec{{135, 5}, i},
+                            {60, 0, 5, 1, 2}, {}, false, true));
   return cases;
 }
 
@@ -353,6 +449,110 @@ TEST(KernelTableCoverage, EveryBuiltinKernelHasF32AndBf16Cases) {
     EXPECT_TRUE(have.count({name, DType::kBF16})) << name << " has no bf16 case";
   }
   EXPECT_EQ(builtin_registry().size(), builtin_kernel_names().size());
+}
+
+// Runs a case's launch on `cores` cores and returns the summed counters.
+SliceCounters counters_of(const KernelCase& kc, int cores) {
+  std::mt19937 rng(1);
+  HostMemoryPort port;
+  KernelArgs args;
+  std::vector<Buffer> buffers;
+  buffers.reserve(kc.inputs.size() + 1);
+  for (size_t i = 0; i <= kc.inputs.size(); ++i) {
+    const bool is_out = i == kc.inputs.size();
+    const TensorSpec& s = is_out ? kc.out : kc.inputs[i];
+    buffers.push_back(make_buffer(s));
+    if (!is_out) fill(buffers.back(), s, rng);
+    port.add_region(buffers.back().bytes.data(), buffers.back().bytes.size(), is_out);
+    args.add_tensor(buffers.back().desc);
+  }
+  for (int64_t v : kc.ints) args.add_int(v);
+  for (float v : kc.floats) args.add_float(v);
+  auto run = run_kernel_on_host(builtin_registry(), kc.kernel, args, port, cores);
+  EXPECT_TRUE(run.ok()) << run.status().to_string();
+  return run.ok() ? run->total : SliceCounters{};
+}
+
+// The instruction counts behind library.h's descriptions: axes other than 0
+// are walked a vector at a time without cross-lane work, batch_norm folds its
+// factors once per channel and core, cumsum along dim 0 scans chunks.
+TEST(KernelTableShape, WorkIsVectorisedAsDescribed) {
+  const DType f = DType::kF32;
+  // {67, 5, 3} along axis 1: 2 vectors x 3 lines, 3 passes of 5 steps.
+  const SliceCounters sm = counters_of(make_case("softmax", "", f, {T({67, 5, 3}, f)}, T({67, 5, 3}, f), {1}), 3);
+  EXPECT_EQ(sm.count(OpClass::kVectorReduce), 0u);
+  EXPECT_EQ(sm.count(OpClass::kVectorLoad), 2u * 3 * 3 * 5);
+  const SliceCounters cs = counters_of(make_case("cumsum", "", f, {T({67, 9, 2}, f)}, T({67, 9, 2}, f), {1}), 3);
+  EXPECT_EQ(cs.count(OpClass::kVectorReduce), 0u);
+  EXPECT_EQ(cs.count(OpClass::kVectorLoad), 2u * 2 * 9);
+  // A row of 300: chunks of 18, 17 of them; one cross-lane sum per chunk
+  // after the first, and each chunk position loaded once per pass.
+  const SliceCounters row = counters_of(make_case("cumsum", "", f, {T({300}, f)}, T({300}, f), {0}), 3);
+  EXPECT_EQ(row.count(OpClass::kVectorReduce), 16u);
+  EXPECT_EQ(row.count(OpClass::kVectorLoad), 2u * 18);
+  EXPECT_EQ(row.count(OpClass::kVectorStore), 18u);
+  // NHWC {70, 5, 3, 2}: 30 rows split over 3 cores, each folding both
+  // channel vectors once: 6 rsqrt for 2100 elements.
+  const std::vector<int64_t> c70 = {70};
+  const SliceCounters nhwc = counters_of(
+      make_case("batch_norm", "", f, {T({70, 5, 3, 2}, f), T(c70, f), T(c70, f), T(c70, f), T(c70, f, 0.5, 2)},
+                T({70, 5, 3, 2}, f), {0}),
+      3);
+  EXPECT_EQ(nhwc.count(OpClass::kVectorDivSqrt), 6u);
+  // NCHW {9, 7, 5, 2}: the 2 batch entries go to 2 cores, each folding the
+  // 5 channels once.
+  const std::vector<int64_t> c5 = {5};
+  const SliceCounters nchw = counters_of(
+      make_case("batch_norm", "", f, {T({9, 7, 5, 2}, f), T(c5, f), T(c5, f), T(c5, f), T(c5, f, 0.5, 2)},
+                T({9, 7, 5, 2}, f), {2}),
+      3);
+  EXPECT_EQ(nchw.count(OpClass::kVectorDivSqrt), 10u);
+  EXPECT_EQ(nchw.count(OpClass::kScalarLoad), 40u);
+}
+
+// Launches every new parameter can get wrong: each is refused before any slice
+// runs, with a message that names the problem.
+TEST(KernelTableValidation, BadParametersAreNamed) {
+  struct Bad {
+    std::string kernel;
+    std::vector<std::vector<int64_t>> dims;  // f32 tensors at a dummy address
+    std::vector<int64_t> ints;
+    std::vector<float> floats;
+    std::string needle;
+  };
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<Bad> bad = {
+      {"softmax", {{5, 3}, {5, 3}}, {2}, {}, "axis 2 is outside 0..1"},
+      {"cumsum", {{5, 3}, {5, 3}}, {0, 2}, {}, "exclusive ints[1] = 2 must be 0 or 1"},
+      {"layer_norm", {{5, 3}, {5, 3}}, {3}, {}, "ints[0] = 3 normalised dims is outside 1..2"},
+      {"rms_norm", {{5, 3}, {5}, {5, 3}}, {2}, {}, "gamma has dims {5}; expected {5, 3, 1, 1, 1}"},
+      {"max_pool2d", {{4, 5, 5}, {4, 4, 4}}, {2, 2, 1, 1, 0, 0, 0, 0, 1}, {}, "dilation_w 0 must be >= 1"},
+      {"max_pool2d", {{4, 5, 6}, {4, 4, 4}}, {2, 2, 2, 2, 1, 1, 0, 1, 1, 1}, {}, "expected {4, 3, 4, 1, 1}"},
+      {"avg_pool2d", {{4, 5, 6}, {4, 3, 4}}, {2, 2, 2, 2, 1, 1, 0, 1, 1, 1, 0, 2}, {}, "pad_h_end 2"},
+      {"avg_pool2d", {{4, 5, 6}, {4, 3, 4}}, std::vector<int64_t>(13, 1), {}, "at most 12 ints, got 13"},
+      {"global_avg_pool2d", {{4, 5, 6}, {4, 1, 2}}, {}, {}, "expected {4, 1, 1, 1, 1}"},
+      {"batch_norm", {{4, 3}, {3}, {4}, {4}, {4}, {4, 3}}, {0}, {}, "scale has dims {3}; expected {4, 1, 1, 1, 1}"},
+      {"batch_norm", {{4, 3}, {3}, {3}, {3}, {3}, {4, 3}}, {1}, {-1.0f}, "epsilon floats[0]"},
+      {"pad", {{3, 2}, {8, 2}}, {3, 0, 2, 0, 1}, {}, "must be smaller than in.dims[0] = 3 to reflect"},
+      {"pad", {{3, 2}, {5, 2}}, {1, 1}, {}, "got 2 ints"},
+      {"pad", {{3, 2}, {3, 2}}, {0, 0, 0, 0, 3}, {}, "mode ints[4] = 3"},
+      {"pad", {{3, 2}, {4, 2}}, {1, 0, 1, 0}, {}, "out has dims {4, 2}; expected {5, 2, 1, 1, 1}"},
+      {"clamp", {{5}, {5}}, {}, {nan, 1.0f}, "must not be NaN"},
+      {"argmin", {{5, 3}, {1, 3}}, {}, {}, "out has dtype f32; expected i32"},
+  };
+  for (const Bad& b : bad) {
+    KernelArgs args;
+    for (const auto& dims : b.dims) {
+      args.add_tensor(TensorDesc::contiguous(0x1000, DType::kF32, std::span<const int64_t>(dims.data(), dims.size())));
+    }
+    for (int64_t v : b.ints) args.add_int(v);
+    for (float v : b.floats) args.add_float(v);
+    const KernelDef* def = builtin_registry().find(b.kernel);
+    ASSERT_NE(def, nullptr) << b.kernel;
+    const Status st = validate_kernel_launch(*def, args);
+    EXPECT_EQ(st.code(), ErrorCode::kInvalidArgument) << b.kernel << ": " << st.to_string();
+    EXPECT_NE(st.message().find(b.needle), std::string::npos) << b.kernel << ": " << st.to_string();
+  }
 }
 
 }  // namespace

@@ -86,6 +86,12 @@ IndexSpace row_space(const TensorDesc& t) {
   return s;
 }
 
+TensorDesc collapse_axis(const TensorDesc& t, int axis) {
+  TensorDesc c = t;
+  c.dims[axis] = 1;
+  return c;
+}
+
 void copy_vector(KernelContext& ctx, const TensorDesc& src, const Coord& sc, const TensorDesc& dst,
                  const Coord& dc) {
   // Lanes past the source row read as padding; the destination bounds decide

@@ -28,6 +28,9 @@ std::string dims_string(const Dims& dims, int rank);
 IndexSpace vector_row_space(const TensorDesc& out, int lanes);
 // {rows}: one point per dim-0 row.
 IndexSpace row_space(const TensorDesc& t);
+// The descriptor with dims[axis] = 1. Kernels that walk an axis other than 0
+// iterate its vectors: each is the start of one vector-wide line along the axis.
+TensorDesc collapse_axis(const TensorDesc& t, int axis);
 
 // Calls f(c) for every vector coordinate of a vector_row_space slice, rows
 // outer. Stops at a row boundary once the context has faulted.

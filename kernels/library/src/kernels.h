@@ -14,8 +14,11 @@ void append_cast_where_kernels(std::vector<KernelDef>& out);
 void append_reduce_kernels(std::vector<KernelDef>& out);
 void append_softmax_kernels(std::vector<KernelDef>& out);
 void append_norm_kernels(std::vector<KernelDef>& out);
+void append_batch_norm_kernels(std::vector<KernelDef>& out);
+void append_cumsum_kernels(std::vector<KernelDef>& out);
 void append_data_movement_kernels(std::vector<KernelDef>& out);
 void append_gather_kernels(std::vector<KernelDef>& out);
 void append_pool_kernels(std::vector<KernelDef>& out);
+void append_pad_kernels(std::vector<KernelDef>& out);
 
 }  // namespace kiln::kernels::lib

@@ -1,6 +1,6 @@
 // Reductions along one axis (ints[0], default 0), keeping the reduced dim as 1:
 //   reduce_sum reduce_mean reduce_max reduce_min   (in: T, out: T)
-//   argmax                                         (in: T, out: i32)
+//   argmax argmin                                  (in: T, out: i32)
 // Axis 0 (along the vector): one index point per row; vectors of the row are
 // combined lane-wise, then one cross-lane reduction gives the scalar result.
 // Other axes: one index point per output vector; vectors one step apart along
@@ -13,13 +13,21 @@
 namespace kiln::kernels::lib {
 namespace {
 
-enum class ReduceOp { kSum, kMean, kMax, kMin, kArgmax };
+enum class ReduceOp { kSum, kMean, kMax, kMin, kArgmax, kArgmin };
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
+constexpr bool is_arg(ReduceOp op) { return op == ReduceOp::kArgmax || op == ReduceOp::kArgmin; }
+
 constexpr float identity(ReduceOp op) {
-  return op == ReduceOp::kMin ? kInf : (op == ReduceOp::kMax || op == ReduceOp::kArgmax) ? -kInf : 0.0f;
+  return (op == ReduceOp::kMin || op == ReduceOp::kArgmin) ? kInf
+         : (op == ReduceOp::kMax || op == ReduceOp::kArgmax) ? -kInf
+                                                              : 0.0f;
 }
+
+// The comparison that makes a new value the best so far: strict, so ties keep
+// the first index.
+constexpr Cmp better(ReduceOp op) { return op == ReduceOp::kArgmin ? Cmp::kLt : Cmp::kGt; }
 
 template <ReduceOp op>
 VecF32 combine(KernelContext& ctx, const VecF32& a, const VecF32& b) {
@@ -34,7 +42,7 @@ Status validate_reduce(const KernelArgs& args) {
   const TensorDesc& in = args.tensors[0];
   const TensorDesc& out = args.tensors[1];
   KILN_RETURN_IF_ERROR(expect_float(in, "in"));
-  if (op == ReduceOp::kArgmax) {
+  if (is_arg(op)) {
     KILN_RETURN_IF_ERROR(expect_dtype(out, DType::kI32, "out"));
   } else {
     KILN_RETURN_IF_ERROR(expect_same_dtype(out, in, "out", "in"));
@@ -78,28 +86,29 @@ void reduce_rows(KernelContext& ctx, const TensorDesc& in, const TensorDesc& out
   });
 }
 
-void argmax_rows(KernelContext& ctx, const TensorDesc& in, const TensorDesc& out) {
+template <ReduceOp op>
+void arg_rows(KernelContext& ctx, const TensorDesc& in, const TensorDesc& out) {
   const int lanes = lanes_per_vector(in.dtype);
   const int64_t n = in.dims[0];
   for_each_row(ctx, out, [&](Coord c) {
-    WideF32 best = load_wide(ctx, in, c, -kInf);
+    WideF32 best = load_wide(ctx, in, c, identity(op));
     WideF32 best_idx, idx;
     best_idx.halves = idx.halves = best.halves;
     for_each_half(ctx, best.halves, [&](int h) {
       idx.half[h] = best_idx.half[h] = iota(ctx, static_cast<float>(h * kF32Lanes));
     });
     for (c[0] = lanes; c[0] < n; c[0] += lanes) {
-      const WideF32 v = load_wide(ctx, in, c, -kInf);
+      const WideF32 v = load_wide(ctx, in, c, identity(op));
       for_each_half(ctx, v.halves, [&](int h) {
         idx.half[h] = add(ctx, idx.half[h], static_cast<float>(lanes));
-        const Mask m = compare(ctx, Cmp::kGt, v.half[h], best.half[h]);
+        const Mask m = compare(ctx, better(op), v.half[h], best.half[h]);
         best.half[h] = select(ctx, m, v.half[h], best.half[h]);
         best_idx.half[h] = select(ctx, m, idx.half[h], best_idx.half[h]);
       });
     }
     c[0] = 0;
-    // The smallest index among the lanes holding the maximum.
-    const float top = wide_reduce_max(ctx, best);
+    // The smallest index among the lanes holding the extreme value.
+    const float top = op == ReduceOp::kArgmin ? wide_reduce_min(ctx, best) : wide_reduce_max(ctx, best);
     const WideF32 cand = wide_map(ctx, best, best_idx, [&](const VecF32& b, const VecF32& i) {
       return select(ctx, compare(ctx, Cmp::kEq, b, top), i, kInf);
     });
@@ -126,17 +135,18 @@ void reduce_across(KernelContext& ctx, const TensorDesc& in, const TensorDesc& o
   });
 }
 
-void argmax_across(KernelContext& ctx, const TensorDesc& in, const TensorDesc& out, int axis) {
+template <ReduceOp op>
+void arg_across(KernelContext& ctx, const TensorDesc& in, const TensorDesc& out, int axis) {
   const int64_t n = in.dims[axis];
   for_each_vector(ctx, out, lanes_per_vector(in.dtype), [&](const Coord& c) {
-    WideF32 best = load_wide(ctx, in, c, -kInf);
+    WideF32 best = load_wide(ctx, in, c, identity(op));
     WideF32 best_idx = broadcast_wide(ctx, 0.0f, best.halves);
     Coord at = c;
     for (at[axis] = 1; at[axis] < n; ++at[axis]) {
-      const WideF32 v = load_wide(ctx, in, at, -kInf);
+      const WideF32 v = load_wide(ctx, in, at, identity(op));
       const VecF32 j = broadcast(ctx, static_cast<float>(at[axis]));
       for_each_half(ctx, v.halves, [&](int h) {
-        const Mask m = compare(ctx, Cmp::kGt, v.half[h], best.half[h]);
+        const Mask m = compare(ctx, better(op), v.half[h], best.half[h]);
         best.half[h] = select(ctx, m, v.half[h], best.half[h]);
         best_idx.half[h] = select(ctx, m, j, best_idx.half[h]);
       });
@@ -156,9 +166,9 @@ void reduce_run(KernelContext& ctx) {
   const TensorDesc& in = ctx.tensor(0);
   const TensorDesc& out = ctx.tensor(1);
   const int axis = static_cast<int>(ctx.args().int_or(0, 0));
-  if constexpr (op == ReduceOp::kArgmax) {
-    if (axis == 0) argmax_rows(ctx, in, out);
-    else argmax_across(ctx, in, out, axis);
+  if constexpr (is_arg(op)) {
+    if (axis == 0) arg_rows<op>(ctx, in, out);
+    else arg_across<op>(ctx, in, out, axis);
   } else {
     if (axis == 0) reduce_rows<op>(ctx, in, out);
     else reduce_across<op>(ctx, in, out, axis);
@@ -180,6 +190,10 @@ void append_reduce_kernels(std::vector<KernelDef>& out) {
   out.push_back(KernelDef{"argmax", reduce_run<ReduceOp::kArgmax>, reduce_space,
                           validate_reduce<ReduceOp::kArgmax>,
                           "argmax(in: T, out: i32), T in {f32, bf16}; ints[0] = axis; first index of the maximum",
+                          0});
+  out.push_back(KernelDef{"argmin", reduce_run<ReduceOp::kArgmin>, reduce_space,
+                          validate_reduce<ReduceOp::kArgmin>,
+                          "argmin(in: T, out: i32), T in {f32, bf16}; ints[0] = axis; first index of the minimum",
                           0});
 }
 

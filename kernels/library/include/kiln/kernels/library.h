@@ -20,17 +20,37 @@
 //   gelu_erf   0.5 x (1 + erf(x / sqrt 2))
 //   gelu_tanh  0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
 //   leaky_relu x > 0 ? x : slope x;  floats[0] = slope (default 0.01)
+//   clamp      min(max(x, lo), hi);  floats[0] = lo (default -inf), floats[1] =
+//              hi (default +inf); either may be +-inf, NaN is refused; lo > hi
+//              gives hi everywhere (numpy.clip, ONNX Clip)
+//   elu        x > 0 ? x : alpha (exp(x) - 1);  floats[0] = alpha (default 1)
+//   hardswish  x max(0, min(1, x / 6 + 1/2))
+//   hardsigmoid max(0, min(1, alpha x + beta));  floats[0] = alpha (default
+//              0.2), floats[1] = beta (default 0.5)
+//   softplus   log(1 + exp(x)), computed as max(x, 0) + log(1 + exp(-|x|))
 //                                    (in: T, out: T)
 //   cast                             (in: f32|bf16, out: f32|bf16), same dims
 // Reductions along ints[0] = axis (0..4); out has the same dims with dims[axis] = 1:
 //   reduce_sum reduce_mean reduce_max reduce_min    (in: T, out: T)
-//   argmax                           (in: T, out: i32); first index of the maximum
-//                                    (indices are exact below 2^24)
-// Along dim 0 (the innermost, numpy's last axis), same dims in and out:
+//   argmax argmin                    (in: T, out: i32); first index of the
+//                                    maximum / minimum (indices are exact below 2^24)
+// Along ints[0] = axis (default 0, the innermost: numpy's last axis), same
+// dims in and out:
 //   softmax log_softmax              (in: T, out: T)
-//   layer_norm  (x: T, [gamma: T, beta: T,] out: T); gamma/beta have dims {d0};
-//               floats[0] = epsilon (default 1e-5); biased variance
+//   cumsum   (in: T, out: T); ints[1] = exclusive, ints[2] = reverse (0 or 1,
+//            default 0): ONNX CumSum; running sums in fp32
+// Normalisation over the innermost k = ints[0] dims (default 1; ONNX
+// LayerNormalization / RMSNormalization with axis = rank - k), same dims:
+//   layer_norm  (x: T, [gamma: T, beta: T,] out: T); gamma/beta have dims
+//               {d0, ..., d(k-1)}; floats[0] = epsilon (default 1e-5); biased
+//               variance
 //   rms_norm    (x: T, [gamma: T,] out: T); floats[0] = epsilon (default 1e-6)
+// Per channel, same dims:
+//   batch_norm  (x: T, scale: T, bias: T, mean: T, var: T, out: T), inference
+//               (ONNX BatchNormalization, training_mode 0): the parameters
+//               have dims {C}, C = x.dims[ints[0]] (channel axis, default 0:
+//               NHWC; NCHW is axis 2 for rank 4); floats[0] = epsilon (default
+//               1e-5, >= 0); y = (x - mean) / sqrt(var + eps) * scale + bias
 // Data movement (T may also be i32 here):
 //   permute  (in, out); ints[0..rank) = perm: out.dims[i] == in.dims[perm[i]]
 //   slice    (in, out); ints[0..5) = start per dim, ints[5..10) = step per dim
@@ -41,13 +61,31 @@
 //            negative indices count from the end; an index out of range
 //            faults the launch (kOutOfBounds). Embedding: data {D, V},
 //            indices {T...}, axis 1 -> out {D, T...}.
+//   pad      (in, out); ONNX Pad with r = in.rank: ints[0..r) = pads before
+//            each dim, ints[r..2r) = pads after it (innermost first, so ONNX's
+//            pads reversed within each half); ints[2r] = mode (0 constant,
+//            default; 1 reflect; 2 edge); floats[0] = the constant (default 0;
+//            rounded to nearest for i32). out.dims[d] = in.dims[d] + before[d]
+//            + after[d]; negative pads crop. reflect does not repeat the edge
+//            element (numpy 'reflect'), so its pads must be < in.dims[d].
 // Pooling over NHWC tensors, dims {C, W, H, N}:
 //   max_pool2d avg_pool2d  (in: T, out: T); ints = {kernel_w, kernel_h,
-//            stride_w, stride_h, pad_w, pad_h[, count_include_pad]};
-//            strides default to the kernel size, pads to 0; out.dims[1] ==
-//            (W + 2 pad_w - kernel_w) / stride_w + 1 (likewise H); padded
-//            positions are skipped (avg divides by the positions used unless
-//            count_include_pad != 0).
+//            stride_w, stride_h, pad_w, pad_h[, count_include_pad[,
+//            dilation_w, dilation_h[, ceil_mode[, pad_w_end, pad_h_end]]]]};
+//            strides default to the kernel size, pads to 0, dilations to 1,
+//            the end pads to the begin pads (pad_w, pad_h). As ONNX
+//            MaxPool/AveragePool: with e = (kernel_w - 1) dilation_w + 1,
+//            out.dims[1] == floor((W + pad_w + pad_w_end - e) / stride_w) + 1
+//            (likewise H); ceil_mode takes the ceiling instead, then drops the
+//            last window if it would start in the end padding, i.e. if
+//            (out - 1) stride_w >= W + pad_w. Pads must be smaller than e;
+//            more than 12 ints is refused.
+//            Padded positions are skipped: avg divides by the positions used,
+//            or with count_include_pad != 0 by the window's taps inside the
+//            padded input (a ceil_mode window's taps past the end padding do
+//            not count, as in ONNX Runtime and PyTorch).
+//   global_max_pool2d global_avg_pool2d  (in: T{C, W, H, N}, out: T{C, 1, 1, N});
+//            W and H >= 1
 //
 // Thread-safety: kernels are stateless functions; register_builtin_kernels
 // may race with lookups on the same registry (the registry is thread-safe).

@@ -13,28 +13,13 @@ DmaEngines::DmaEngines(DeviceImpl& device) : device_(device) {}
 
 void DmaEngines::start() {
   for (uint32_t i = 0; i < device_.config.dma().engines(); ++i) {
-    device_.spawn("dma" + std::to_string(i), [this, i] { run_engine(static_cast<int>(i)); });
+    device_.spawn("dma" + std::to_string(i), [this, i] {
+      jobs_.serve(device_, [&](const DmaJob& job) { return execute(static_cast<int>(i), job); });
+    });
   }
 }
 
-void DmaEngines::enqueue(DmaJob job) {
-  jobs_.push_back(std::move(job));
-  job_ready_.notify(SC_ZERO_TIME);
-}
-
-void DmaEngines::run_engine(int index) {
-  for (;;) {
-    while (jobs_.empty()) wait(job_ready_);
-    DmaJob job = std::move(jobs_.front());
-    jobs_.pop_front();
-    // Another idle engine may take the next job in this same instant.
-    if (!jobs_.empty()) job_ready_.notify(SC_ZERO_TIME);
-    device_.job_started();
-    std::optional<FaultRecord> fault = execute(index, job);
-    device_.job_finished();
-    job.on_done(std::move(fault));
-  }
-}
+void DmaEngines::enqueue(DmaJob job) { jobs_.push(std::move(job)); }
 
 std::optional<FaultRecord> DmaEngines::execute(int index, const DmaJob& job) {
   const std::string engine = "DMA" + std::to_string(index);

@@ -7,12 +7,11 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <optional>
 
+#include "engine_queue.h"
 #include "kiln/common/fault.h"
-#include "systemc.h"
 
 namespace kiln::sim {
 
@@ -42,12 +41,10 @@ class DmaEngines {
   std::size_t queued() const { return jobs_.size(); }
 
  private:
-  void run_engine(int index);
   std::optional<FaultRecord> execute(int index, const DmaJob& job);
 
   DeviceImpl& device_;
-  std::deque<DmaJob> jobs_;
-  sc_core::sc_event job_ready_;
+  EngineQueue<DmaJob> jobs_;
 };
 
 }  // namespace kiln::sim

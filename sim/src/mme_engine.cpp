@@ -68,25 +68,10 @@ MmeProblem mme_problem(const mme::Descriptor& d) {
 MmeEngine::MmeEngine(DeviceImpl& device) : device_(device) {}
 
 void MmeEngine::start() {
-  device_.spawn("mme", [this] { run(); });
+  device_.spawn("mme", [this] { jobs_.serve(device_, [this](const MmeJob& job) { return execute(job); }); });
 }
 
-void MmeEngine::enqueue(MmeJob job) {
-  jobs_.push_back(std::move(job));
-  job_ready_.notify(SC_ZERO_TIME);
-}
-
-void MmeEngine::run() {
-  for (;;) {
-    while (jobs_.empty()) wait(job_ready_);
-    MmeJob job = std::move(jobs_.front());
-    jobs_.pop_front();
-    device_.job_started();
-    std::optional<FaultRecord> fault = execute(job);
-    device_.job_finished();
-    job.on_done(std::move(fault));
-  }
-}
+void MmeEngine::enqueue(MmeJob job) { jobs_.push(std::move(job)); }
 
 std::optional<FaultRecord> MmeEngine::execute(const MmeJob& job) {
   const mme::Descriptor& d = job.descriptor;

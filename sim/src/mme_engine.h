@@ -9,11 +9,11 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <optional>
 #include <string>
 
+#include "engine_queue.h"
 #include "kiln/common/fault.h"
 #include "kiln/common/mme_descriptor.h"
 #include "mme_timing.h"
@@ -53,13 +53,11 @@ class MmeEngine {
     uint64_t addr, span_bytes, traffic_bytes;
     bool is_output;
   };
-  void run();
   std::optional<FaultRecord> execute(const MmeJob& job);
   void compute_values(const MmeJob& job, const MmeProblem& problem);
 
   DeviceImpl& device_;
-  std::deque<MmeJob> jobs_;
-  sc_core::sc_event job_ready_;
+  EngineQueue<MmeJob> jobs_;
 };
 
 }  // namespace kiln::sim

@@ -48,25 +48,10 @@ class DeviceMemoryPort final : public kernels::MemoryPort {
 TpcEngine::TpcEngine(DeviceImpl& device) : device_(device) {}
 
 void TpcEngine::start() {
-  device_.spawn("tpc", [this] { run(); });
+  device_.spawn("tpc", [this] { jobs_.serve(device_, [this](const TpcJob& job) { return execute(job); }); });
 }
 
-void TpcEngine::enqueue(TpcJob job) {
-  jobs_.push_back(std::move(job));
-  job_ready_.notify(SC_ZERO_TIME);
-}
-
-void TpcEngine::run() {
-  for (;;) {
-    while (jobs_.empty()) wait(job_ready_);
-    TpcJob job = std::move(jobs_.front());
-    jobs_.pop_front();
-    device_.job_started();
-    std::optional<FaultRecord> fault = execute(job);
-    device_.job_finished();
-    job.on_done(std::move(fault));
-  }
-}
+void TpcEngine::enqueue(TpcJob job) { jobs_.push(std::move(job)); }
 
 std::optional<FaultRecord> TpcEngine::execute(const TpcJob& job) {
   const auto& cfg = device_.config.tpc();

@@ -11,10 +11,10 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <optional>
 
+#include "engine_queue.h"
 #include "kiln/common/fault.h"
 #include "kiln/kernels/kernel_args.h"
 #include "kiln/kernels/kernel_registry.h"
@@ -42,12 +42,10 @@ class TpcEngine {
   void enqueue(TpcJob job);
 
  private:
-  void run();
   std::optional<FaultRecord> execute(const TpcJob& job);
 
   DeviceImpl& device_;
-  std::deque<TpcJob> jobs_;
-  sc_core::sc_event job_ready_;
+  EngineQueue<TpcJob> jobs_;
 };
 
 }  // namespace kiln::sim

@@ -1,0 +1,57 @@
+// The job queue an engine's processes serve: the scaffolding the DMA, MME and
+// TPC engines share. Command processors push jobs in dispatch order; each
+// engine process takes the oldest one, runs it, and reports its end to the
+// device's watchdog bookkeeping and to the job's on_done.
+//
+// Simulation thread only.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <optional>
+#include <utility>
+
+#include "kiln/common/fault.h"
+#include "systemc.h"
+
+namespace kiln::sim {
+
+// Job must have `std::function<void(std::optional<FaultRecord>)> on_done`.
+template <typename Job>
+class EngineQueue {
+ public:
+  void push(Job job) {
+    jobs_.push_back(std::move(job));
+    ready_.notify(sc_core::SC_ZERO_TIME);
+  }
+  std::size_t size() const { return jobs_.size(); }
+
+  // The body of one engine process; never returns. Several processes may
+  // serve one queue (the DMA pool): each takes the next job when it is free.
+  // `device` is the DeviceImpl (a template so this header need not include it).
+  template <typename Device, typename Execute>
+  [[noreturn]] void serve(Device& device, Execute&& execute) {
+    for (;;) {
+      Job job = take();
+      device.job_started();
+      std::optional<FaultRecord> fault = execute(job);
+      device.job_finished();
+      job.on_done(std::move(fault));
+    }
+  }
+
+ private:
+  Job take() {
+    while (jobs_.empty()) sc_core::wait(ready_);
+    Job job = std::move(jobs_.front());
+    jobs_.pop_front();
+    // Another idle process may take the next job in this same instant.
+    if (!jobs_.empty()) ready_.notify(sc_core::SC_ZERO_TIME);
+    return job;
+  }
+
+  std::deque<Job> jobs_;
+  sc_core::sc_event ready_;
+};
+
+}  // namespace kiln::sim

@@ -246,6 +246,73 @@ TEST(IndexSpaceSplit, ContiguousRangesOfTheOutermostNonTrivialDim) {
   EXPECT_FALSE(validate_index_space(IndexSpace{1, {4, 2, 1, 1, 1}}).ok());
 }
 
+// Counts how many slices cover each point; every point must be covered once.
+std::vector<int> coverage(const IndexSpace& space, const std::vector<IndexSlice>& slices) {
+  std::vector<int> hits(static_cast<size_t>(space.points()), 0);
+  for (const IndexSlice& sl : slices) {
+    if (sl.empty()) continue;
+    for (int d = 0; d < kMaxDims; ++d) {
+      EXPECT_LE(0, sl.begin[d]);
+      EXPECT_LE(sl.end[d], space.size[d]);
+    }
+    for (int64_t e = sl.begin[4]; e < sl.end[4]; ++e)
+      for (int64_t d = sl.begin[3]; d < sl.end[3]; ++d)
+        for (int64_t c = sl.begin[2]; c < sl.end[2]; ++c)
+          for (int64_t b = sl.begin[1]; b < sl.end[1]; ++b)
+            for (int64_t a = sl.begin[0]; a < sl.end[0]; ++a) {
+              const Dims& n = space.size;
+              ++hits[static_cast<size_t>((((e * n[3] + d) * n[2] + c) * n[1] + b) * n[0] + a)];
+            }
+  }
+  return hits;
+}
+
+TEST(IndexSpaceSplit, AShortOuterDimIsSplitFurtherInsideSoNoCoreIdles) {
+  // 3 rows of 64 vectors on 24 cores: each row gets 8 cores, 8 vectors each.
+  const IndexSpace rows{2, {64, 3, 1, 1, 1}};
+  const auto slices = split_index_space(rows, 24);
+  ASSERT_EQ(slices.size(), 24u);
+  for (int i = 0; i < 24; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(slices[static_cast<size_t>(i)].begin, (Dims{8 * (i % 8), i / 8, 0, 0, 0}));
+    EXPECT_EQ(slices[static_cast<size_t>(i)].end, (Dims{8 * (i % 8) + 8, i / 8 + 1, 1, 1, 1}));
+  }
+
+  // 5 rows on 24 cores: the rows get 5, 5, 5, 5 and 4 cores.
+  const IndexSpace five{2, {64, 5, 1, 1, 1}};
+  int64_t largest = 0;
+  for (const IndexSlice& sl : split_index_space(five, 24)) largest = std::max(largest, sl.points());
+  EXPECT_EQ(largest, 16);  // in the 4-core row (the 5-core rows: at most 13)
+}
+
+TEST(IndexSpaceSplit, EveryPointOnceEmptySlicesLastAndDeterministic) {
+  const std::vector<IndexSpace> spaces = {
+      {1, {10, 1, 1, 1, 1}},  {2, {1, 7, 1, 1, 1}},  {2, {130, 3, 1, 1, 1}}, {3, {4, 9, 13, 1, 1}},
+      {3, {5, 1, 2, 1, 1}},   {4, {3, 2, 2, 2, 1}},  {5, {2, 3, 1, 2, 3}},   {2, {0, 5, 1, 1, 1}},
+      {2, {1, 1, 1, 1, 1}},   {5, {1, 1, 1, 1, 40}},
+  };
+  for (const IndexSpace& space : spaces) {
+    for (int cores : {1, 2, 3, 5, 8, 24, 64}) {
+      SCOPED_TRACE(testing::Message() << "rank " << space.rank << " cores " << cores << " size "
+                                      << space.size[0] << "x" << space.size[1] << "x" << space.size[2]
+                                      << "x" << space.size[3] << "x" << space.size[4]);
+      const auto slices = split_index_space(space, cores);
+      ASSERT_EQ(slices.size(), static_cast<size_t>(cores));
+      for (int hits : coverage(space, slices)) ASSERT_EQ(hits, 1);
+      bool seen_empty = false;
+      for (const IndexSlice& sl : slices) {
+        if (sl.empty()) seen_empty = true;
+        else EXPECT_FALSE(seen_empty) << "a slice with work follows an empty one";
+      }
+      // As many cores busy as there are points, up to the core count.
+      int64_t busy = 0;
+      for (const IndexSlice& sl : slices) busy += sl.empty() ? 0 : 1;
+      EXPECT_EQ(busy, std::min<int64_t>(cores, space.points()));
+      EXPECT_EQ(slices, split_index_space(space, cores));
+    }
+  }
+}
+
 TEST(KernelContextMemory, TailsPadsAndMaskedStores) {
   std::vector<float> in(130), out(130, -1.0f);
   std::iota(in.begin(), in.end(), 0.0f);

@@ -1,5 +1,7 @@
 #include "kiln/kernels/index_space.h"
 
+#include <algorithm>
+
 namespace kiln::kernels {
 
 int64_t IndexSpace::points() const {
@@ -45,26 +47,59 @@ IndexSlice full_slice(const IndexSpace& space) {
   return s;
 }
 
+namespace {
+
+int outermost_nontrivial_dim(const IndexSlice& box, int below) {
+  for (int d = below - 1; d >= 0; --d) {
+    if (box.end[d] - box.begin[d] > 1) return d;
+  }
+  return -1;
+}
+
+// Splits `box` among `cores` cores, appending their slices in core order.
+// Dims at or above `below` are already fixed. When the outermost remaining
+// dim has at least as many points as there are cores (or nothing lies inside
+// it), it is cut into `cores` contiguous ranges; otherwise each of its points
+// gets its share of the cores and is split further along the dims inside it,
+// so a short outer dim does not leave cores idle.
+void split_box(const IndexSlice& box, int below, int cores, std::vector<IndexSlice>& out) {
+  int dim = outermost_nontrivial_dim(box, below);
+  if (dim < 0) dim = 0;
+  const int64_t first = box.begin[dim];
+  const int64_t n = std::max<int64_t>(box.end[dim] - first, 0);
+  if (n >= cores || outermost_nontrivial_dim(box, dim) < 0) {
+    const int64_t base = n / cores;
+    const int64_t extra = n % cores;
+    int64_t at = first;
+    for (int i = 0; i < cores; ++i) {
+      const int64_t len = base + (i < extra ? 1 : 0);
+      IndexSlice s = box;
+      s.begin[dim] = at;
+      s.end[dim] = at + len;
+      out.push_back(s);
+      at += len;
+    }
+    return;
+  }
+  const int64_t base = cores / n;
+  const int64_t extra = cores % n;
+  for (int64_t i = 0; i < n; ++i) {
+    IndexSlice point = box;
+    point.begin[dim] = first + i;
+    point.end[dim] = first + i + 1;
+    split_box(point, dim, static_cast<int>(base + (i < extra ? 1 : 0)), out);
+  }
+}
+
+}  // namespace
+
 std::vector<IndexSlice> split_index_space(const IndexSpace& space, int cores) {
   if (cores < 1) cores = 1;
-  int dim = 0;
-  for (int d = kMaxDims - 1; d >= 0; --d) {
-    if (space.size[d] > 1) {
-      dim = d;
-      break;
-    }
-  }
-  const int64_t n = space.size[dim];
-  const int64_t base = n / cores;
-  const int64_t extra = n % cores;
-  std::vector<IndexSlice> slices(static_cast<size_t>(cores), full_slice(space));
-  int64_t at = 0;
-  for (int i = 0; i < cores; ++i) {
-    const int64_t len = base + (i < extra ? 1 : 0);
-    slices[static_cast<size_t>(i)].begin[dim] = at;
-    slices[static_cast<size_t>(i)].end[dim] = at + len;
-    at += len;
-  }
+  std::vector<IndexSlice> slices;
+  slices.reserve(static_cast<size_t>(cores));
+  split_box(full_slice(space), kMaxDims, cores, slices);
+  // Cores without work come last, as the launch reports them in core order.
+  std::stable_partition(slices.begin(), slices.end(), [](const IndexSlice& s) { return !s.empty(); });
   return slices;
 }
 

@@ -24,7 +24,7 @@ std::string dims_string(const Dims& dims, int rank);
 
 // ---- index spaces ----
 // {vectors along dim 0, rows}: one point per output vector; the rows (dims
-// 1..4 flattened) are the outer dim so every core gets work.
+// 1..4 flattened) are the outer dim, which the launch splits first.
 IndexSpace vector_row_space(const TensorDesc& out, int lanes);
 // {rows}: one point per dim-0 row.
 IndexSpace row_space(const TensorDesc& t);

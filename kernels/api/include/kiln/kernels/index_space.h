@@ -5,12 +5,14 @@
 // output, or one row). The launch splits the space into one slice per core and
 // runs the kernel once per slice.
 //
-// split_index_space is deterministic: it cuts only the OUTERMOST NON-TRIVIAL
-// dim (the highest dim with size > 1) into `cores` contiguous ranges, the first
-// (size % cores) ranges one point longer. It always returns exactly `cores`
-// slices in core order; when the dim is shorter than `cores` the last slices
-// are empty. Kernels that want every core busy should make their outermost dim
-// the large one (the library flattens rows into it).
+// split_index_space is deterministic and gives every core a box. It cuts the
+// OUTERMOST NON-TRIVIAL dim (the highest dim with size > 1) into contiguous
+// ranges, the first (size % cores) ranges one point longer. When that dim has
+// fewer points than there are cores, each of its points instead gets its share
+// of the cores (the first (cores % size) points one more) and is split the same
+// way along the dims inside it, so three long rows still keep 24 cores busy.
+// It always returns exactly `cores` slices in core order, those with work
+// first; when the space has fewer points than `cores` the last are empty.
 //
 // Plain values, thread-compatible; the function is pure.
 #pragma once

@@ -1,5 +1,8 @@
 #include "kiln/sim/sim_host.h"
 
+#include <algorithm>
+#include <atomic>
+
 #include "systemc.h"
 
 // libsystemc references sc_main; Kiln never enters through it because the
@@ -7,6 +10,27 @@
 int sc_main(int, char*[]) { return 1; }
 
 namespace kiln::sim {
+
+namespace {
+
+// How long a thread about to block polls instead: long enough to cover the
+// host work between two driver calls, short enough to cost little CPU when
+// nothing comes.
+constexpr auto kSpin = std::chrono::microseconds(50);
+
+// Polls `done` (yielding the core between polls) until it holds, kSpin has
+// passed, or `deadline`; returns whether it held.
+template <typename Done>
+bool spin_until(Done&& done, std::chrono::steady_clock::time_point deadline) {
+  const auto until = std::min(deadline, std::chrono::steady_clock::now() + kSpin);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+}  // namespace
 
 SimHost& SimHost::instance() {
   // Deliberately never destroyed: SystemC's own globals have no defined
@@ -24,14 +48,14 @@ SimHost::~SimHost() {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
-  wake_.notify_all();
+  wake_simulation();
   if (thread_.joinable()) thread_.join();
 }
 
 void SimHost::run_sync(const std::function<void()>& fn) {
   std::mutex done_mutex;
   std::condition_variable done_cv;
-  bool done = false;
+  std::atomic<bool> done = false;
   {
     std::lock_guard queue_lock(mutex_);
     ++urgent_tasks_;
@@ -42,13 +66,20 @@ void SimHost::run_sync(const std::function<void()>& fn) {
         --urgent_tasks_;
       }
       std::lock_guard done_lock(done_mutex);
-      done = true;
+      done.store(true, std::memory_order_release);
       done_cv.notify_all();
     });
   }
-  wake_.notify_all();
+  wake_simulation();
+  if (spin_until([&] { return done.load(std::memory_order_acquire); },
+                 std::chrono::steady_clock::time_point::max())) {
+    // The task notifies under done_mutex: taking it once means the task is
+    // past its last touch of these locals before they go out of scope.
+    std::lock_guard lock(done_mutex);
+    return;
+  }
   std::unique_lock lock(done_mutex);
-  done_cv.wait(lock, [&] { return done; });
+  done_cv.wait(lock, [&] { return done.load(); });
 }
 
 void SimHost::post(std::function<void()> fn) {
@@ -77,9 +108,15 @@ WaitOutcome SimHost::wait_for(const WaiterPtr& waiter, std::chrono::nanoseconds 
   const bool forever = timeout >= std::chrono::hours(24 * 365);
   const auto deadline = forever ? std::chrono::steady_clock::time_point::max()
                                 : std::chrono::steady_clock::now() + timeout;
+  {
+    std::lock_guard lock(mutex_);
+    waiters_.push_back(waiter);
+  }
+  wake_simulation();
+  // Most waits end within microseconds of simulation; blocking at once would
+  // add two thread wake-ups (each tens of microseconds on a VM) to every one.
+  spin_until([&] { return waiter->finished.load(std::memory_order_acquire); }, deadline);
   std::unique_lock lock(mutex_);
-  waiters_.push_back(waiter);
-  wake_.notify_all();
   while (!waiter->finished) {
     if (forever) {
       waiter->cv.wait(lock);
@@ -138,6 +175,11 @@ void SimHost::notify_finished(std::unique_lock<std::mutex>& lock) {
 
 bool SimHost::has_open_waiters() const { return !waiters_.empty(); }
 
+void SimHost::wake_simulation() {
+  wake_calls_.fetch_add(1, std::memory_order_acq_rel);
+  wake_.notify_all();
+}
+
 void SimHost::loop() {
   using namespace sc_core;
   sc_set_time_resolution(1, SC_PS);
@@ -153,7 +195,15 @@ void SimHost::loop() {
     // notify_finished released the lock: tasks posted meanwhile run first.
     if (!tasks_.empty()) continue;
     if (!has_open_waiters()) {
-      wake_.wait(lock, [&] { return stopping_ || urgent_tasks_ > 0 || has_open_waiters(); });
+      const auto has_work = [&] { return stopping_ || urgent_tasks_ > 0 || has_open_waiters(); };
+      // A host program alternates short host work with waits: stay awake a
+      // moment for the next one before blocking.
+      const uint64_t calls = wake_calls_.load(std::memory_order_acquire);
+      lock.unlock();
+      spin_until([&] { return wake_calls_.load(std::memory_order_acquire) != calls; },
+                 std::chrono::steady_clock::time_point::max());
+      lock.lock();
+      wake_.wait(lock, has_work);
       continue;
     }
     if (!sc_pending_activity()) {

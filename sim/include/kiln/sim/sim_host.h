@@ -15,6 +15,7 @@
 // the simulation thread itself (that would deadlock) except post().
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -67,7 +68,8 @@ class SimHost {
 
   struct Waiter {
     std::function<bool()> condition;
-    bool finished = false;
+    // Written under mutex_; read without it while the waiting thread spins.
+    std::atomic<bool> finished = false;
     WaitOutcome outcome = WaitOutcome::kSatisfied;
     int steps_left = -1;  // >= 0: finish after that many steps regardless of condition
     std::condition_variable cv;
@@ -84,10 +86,14 @@ class SimHost {
   // to block on it again.
   void notify_finished(std::unique_lock<std::mutex>& lock);
   bool has_open_waiters() const;
+  void wake_simulation();  // any thread, with or without mutex_
   WaitOutcome wait_for(const WaiterPtr& waiter, std::chrono::nanoseconds timeout);
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
+  // Bumped with every wake_ notification, so the simulation thread can spin
+  // on it for a moment before it blocks on wake_.
+  std::atomic<uint64_t> wake_calls_ = 0;
   std::deque<std::function<void()>> tasks_;
   int urgent_tasks_ = 0;  // run_sync tasks queued: the thread must wake for them
   std::list<WaiterPtr> waiters_;

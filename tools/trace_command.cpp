@@ -1,23 +1,22 @@
 // `kiln trace`: work with trace files written by the driver.
 //
 //   kiln trace export FILE [--format chrome] -o|--output OUT.json   (OUT "-" = stdout)
-//   kiln trace summary FILE
+//   kiln trace summary FILE [--config NAME|PATH] [--top N]
 //
 // Usage errors exit 2, failures (unreadable trace, unwritable output) exit 1;
 // both print "kiln trace: <what>" to stderr.
-#include <algorithm>
-#include <cinttypes>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <initializer_list>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "commands.h"
+#include "kiln/common/device_config.h"
+#include "kiln/traces/analysis.h"
 #include "kiln/traces/trace_io.h"
 
 namespace kiln::tools {
@@ -25,9 +24,11 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: kiln trace export FILE [--format chrome] -o|--output OUT.json\n"
-    "       kiln trace summary FILE\n"
+    "       kiln trace summary FILE [--config NAME|PATH] [--top N]\n"
     "  export   convert a Kiln trace to Chrome trace JSON (ui.perfetto.dev); -o - for stdout\n"
-    "  summary  per-track events, busy time, utilisation over the trace span, bytes moved\n";
+    "  summary  per-track events, busy time, utilisation, bytes and FLOPs; how the engine\n"
+    "           classes overlapped; the N ops (default 10) with most engine time, each with\n"
+    "           its roofline verdict against the device's peaks (--config, else the trace's device)\n";
 
 int usage_error(const std::string& message) {
   std::fprintf(stderr, "kiln trace: %s\n%s", message.c_str(), kUsage);
@@ -103,124 +104,62 @@ int run_export(const Args& args) {
 }
 
 
-struct TrackStats {
-  uint64_t events = 0;
-  uint64_t bytes = 0;
-  uint64_t flops = 0;
-  std::vector<std::pair<uint64_t, uint64_t>> intervals;  // [start, end) ps
-};
-
-// Busy time is the union of the track's intervals: overlapping jobs on one
-// engine (pipelined DMA descriptors, say) must not count twice.
-uint64_t busy_ps(std::vector<std::pair<uint64_t, uint64_t>> intervals) {
-  std::sort(intervals.begin(), intervals.end());
-  uint64_t busy = 0;
-  uint64_t cur_start = 0;
-  uint64_t cur_end = 0;
-  bool open = false;
-  for (const auto& [start, end] : intervals) {
-    if (open && start <= cur_end) {
-      cur_end = std::max(cur_end, end);
-      continue;
-    }
-    if (open) busy += cur_end - cur_start;
-    cur_start = start;
-    cur_end = end;
-    open = true;
-  }
-  if (open) busy += cur_end - cur_start;
-  return busy;
-}
-
-std::string human_bytes(uint64_t bytes) {
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-  if (bytes < 1024) return std::to_string(bytes) + " B";
-  double v = static_cast<double>(bytes);
-  int unit = 0;
-  while (v >= 1024.0 && unit < 6) {
-    v /= 1024.0;
-    ++unit;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f %s", v, kUnits[unit]);
-  return buf;
-}
-
-std::string human_flops(uint64_t flops) {
-  static constexpr const char* kUnits[] = {"", "K", "M", "G", "T", "P", "E"};
-  double v = static_cast<double>(flops);
-  int unit = 0;
-  while (v >= 1000.0 && unit < 6) {
-    v /= 1000.0;
-    ++unit;
-  }
-  char buf[32];
-  if (unit == 0) {
-    std::snprintf(buf, sizeof buf, "%" PRIu64, flops);
-  } else {
-    std::snprintf(buf, sizeof buf, "%.2f %s", v, kUnits[unit]);
-  }
-  return buf;
-}
-
-double to_us(uint64_t ps) { return static_cast<double>(ps) / 1e6; }
-
-// One clock domain (device simulated time or host wall time): the two clocks
-// are not comparable, so each gets its own span and utilisation baseline.
-void print_domain(const char* title, const std::map<std::string, TrackStats>& tracks) {
-  if (tracks.empty()) return;
-  uint64_t first = UINT64_MAX;
-  uint64_t last = 0;
-  for (const auto& [name, stats] : tracks) {
-    for (const auto& [start, end] : stats.intervals) {
-      first = std::min(first, start);
-      last = std::max(last, end);
-    }
-  }
-  const uint64_t span = last - first;
-  std::printf("%s: span %.3f us (%.3f .. %.3f us)\n", title, to_us(span), to_us(first),
-              to_us(last));
-  std::printf("  %-16s %8s %14s %7s %12s %12s\n", "track", "events", "busy us", "util", "bytes",
-              "flops");
-
-  std::vector<const std::pair<const std::string, TrackStats>*> order;
-  for (const auto& entry : tracks) order.push_back(&entry);
-  std::sort(order.begin(), order.end(),
-            [](const auto* a, const auto* b) { return traces::natural_less(a->first, b->first); });
-  for (const auto* entry : order) {
-    const TrackStats& s = entry->second;
-    const uint64_t busy = busy_ps(s.intervals);
-    const double util = span == 0 ? 0.0 : 100.0 * static_cast<double>(busy) / static_cast<double>(span);
-    const std::string name = entry->first.empty() ? "(unnamed)" : entry->first;
-    std::printf("  %-16s %8" PRIu64 " %14.3f %6.1f%% %12s %12s\n", name.c_str(), s.events,
-                to_us(busy), util, human_bytes(s.bytes).c_str(), human_flops(s.flops).c_str());
-  }
-}
-
 int run_summary(const Args& args) {
-  if (args.empty()) return usage_error("summary needs a trace file");
-  if (args.size() > 1) return usage_error("summary takes one trace file, got extra '" + args[1] + "'");
-  if (args[0].size() > 1 && args[0][0] == '-') {
-    return usage_error("unknown option '" + args[0] + "' for summary");
+  std::optional<std::string> input;
+  std::optional<std::string> config_name;
+  std::size_t top = 10;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string value;
+    bool missing = false;
+    if (take_option(args, i, {"--config"}, &value, &missing)) {
+      if (missing) return usage_error("--config needs a config name or path");
+      config_name = value;
+    } else if (take_option(args, i, {"--top"}, &value, &missing)) {
+      if (missing) return usage_error("--top needs a number of ops");
+      char* end = nullptr;
+      const unsigned long long n = std::strtoull(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || value[0] == '-') {
+        return usage_error("--top takes a number of ops, got '" + value + "'");
+      }
+      top = static_cast<std::size_t>(n);
+    } else if (args[i].size() > 1 && args[i][0] == '-') {
+      return usage_error("unknown option '" + args[i] + "' for summary");
+    } else if (input) {
+      return usage_error("summary takes one trace file, got extra '" + args[i] + "'");
+    } else {
+      input = args[i];
+    }
   }
-  Result<proto::Trace> trace = traces::read_trace_file(args[0]);
+  if (!input) return usage_error("summary needs a trace file");
+  Result<proto::Trace> trace = traces::read_trace_file(*input);
   if (!trace.ok()) return failure(trace.status().message());
 
-  std::map<std::string, TrackStats> device;
-  std::map<std::string, TrackStats> host;
-  for (const proto::TraceEvent& e : trace->events()) {
-    TrackStats& s = (e.clock() == proto::HOST_WALL ? host : device)[e.track()];
-    ++s.events;
-    s.bytes += e.bytes();
-    s.flops += e.flops();
-    // An event ending before it starts counts as instantaneous.
-    s.intervals.emplace_back(e.start_ps(), std::max(e.start_ps(), e.end_ps()));
+  // The roofline needs the device's peaks: from --config, else from the
+  // config the trace names, if it can be found.
+  traces::DevicePeaks peaks;
+  std::string roofline_note;
+  if (config_name) {
+    Result<DeviceConfig> config = load_device_config(*config_name);
+    if (!config.ok()) return failure(config.status().message());
+    peaks = traces::device_peaks(*config);
+    roofline_note = "roofline against config " + *config_name;
+  } else if (!trace->device().empty()) {
+    Result<DeviceConfig> config = load_device_config(trace->device());
+    if (config.ok()) {
+      peaks = traces::device_peaks(*config);
+      roofline_note = "roofline against config " + trace->device() + " (the trace's device; --config to choose)";
+    } else {
+      roofline_note = "no roofline: config '" + trace->device() + "' not found (--config to give one)";
+    }
+  } else {
+    roofline_note = "no roofline: the trace names no device (--config to give one)";
   }
+
   const std::string device_name = trace->device().empty() ? "device" : trace->device();
-  std::printf("trace %s: device %s, %d events\n", args[0].c_str(), device_name.c_str(),
-              trace->events_size());
-  print_domain((device_name + " (simulated)").c_str(), device);
-  print_domain("host (wall)", host);
+  std::printf("trace %s: device %s, %d events; %s\n", input->c_str(), device_name.c_str(), trace->events_size(),
+              roofline_note.c_str());
+  const std::string report = traces::format_analysis(traces::analyze_trace(*trace, peaks), top);
+  std::fwrite(report.data(), 1, report.size(), stdout);
   return 0;
 }
 

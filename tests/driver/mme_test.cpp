@@ -13,24 +13,8 @@ namespace kiln::driver {
 namespace {
 
 using mme::DType;
+using testing::gemm_descriptor;
 using testing::take;
-
-mme::Descriptor gemm_descriptor(uint64_t m, uint64_t n, uint64_t k, DType a, DType b, DType out) {
-  mme::Descriptor d{};
-  d.magic = mme::kDescriptorMagic;
-  d.op = static_cast<uint8_t>(mme::Op::GEMM);
-  d.a_dtype = static_cast<uint8_t>(a);
-  d.b_dtype = static_cast<uint8_t>(b);
-  d.out_dtype = static_cast<uint8_t>(out);
-  d.batch = 1;
-  d.m = static_cast<uint32_t>(m);
-  d.n = static_cast<uint32_t>(n);
-  d.k = static_cast<uint32_t>(k);
-  d.lda = k;
-  d.ldb = n;
-  d.ldc = n;
-  return d;
-}
 
 // Runs one descriptor and returns the submission's sequence. The descriptor
 // lives in pinned host memory, which the device reads even in timing-only mode.

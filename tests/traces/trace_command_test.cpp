@@ -132,6 +132,11 @@ TEST_F(TraceCommandTest, UsageErrorsExitTwo) {
       {"export", trace_file_, trace_file_, "-o", path("x.json")},
       {"summary"},
       {"summary", trace_file_, trace_file_},
+      {"summary", trace_file_, "--top"},
+      {"summary", trace_file_, "--top", "many"},
+      {"summary", trace_file_, "--top", "-1"},
+      {"summary", trace_file_, "--config"},
+      {"summary", trace_file_, "--verbose"},
   };
   for (const Args& args : bad) {
     Outcome r = run(args);
@@ -184,6 +189,39 @@ TEST_F(TraceCommandTest, SummaryReportsBusyTimeUtilisationAndBytesPerTrack) {
 
   // Natural order: DMA2 before DMA10.
   EXPECT_LT(out.find("  DMA2 "), out.find("  DMA10 ")) << out;
+}
+
+TEST_F(TraceCommandTest, SummaryReportsEngineOverlapAndTopOpsWithTheirRoofline) {
+  // The trace names gaudi2: its peaks are found without --config. MME0 [0,40)
+  // and the DMAs ([0,15) and [20,30)) overlap for 25 us; "job" is the only op.
+  Outcome r = run({"summary", trace_file_});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("roofline against config gaudi2 (the trace's device"), std::string::npos) << r.out;
+  EXPECT_EQ(row(r.out, "engines", "MME+DMA"),
+            (std::vector<std::string>{"MME+DMA", "25.000", "62.5%", "both", "busy", "at", "once"}))
+      << r.out;
+  EXPECT_NE(r.out.find("top ops by engine time (1 of 1):"), std::string::npos) << r.out;
+  // "job" ran on MME and DMA tracks: an op of mixed class, which has no
+  // single peak and so no roofline verdict.
+  const std::vector<std::string> job = row(r.out, "top ops", "100.0%");
+  ASSERT_GE(job.size(), 4u) << r.out;
+  EXPECT_EQ(job[4], "mixed") << r.out;
+  EXPECT_EQ(job[job.size() - 3], "-") << r.out;  // bound
+  EXPECT_EQ(job[job.size() - 2], "-") << r.out;  // roofline efficiency
+  EXPECT_EQ(job.back(), "job") << r.out;
+
+  r = run({"summary", trace_file_, "--top", "0"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.find("top ops"), std::string::npos) << r.out;
+
+  r = run({"summary", "--config=tiny", trace_file_});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("roofline against config tiny"), std::string::npos) << r.out;
+
+  const std::string missing = path("nowhere.textproto");
+  r = run({"summary", trace_file_, "--config", missing});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find(missing), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -1,0 +1,124 @@
+// format_analysis: the text of `kiln trace summary`. Columns are fixed-width
+// and whitespace-separated so scripts (and tests) can split rows; op names,
+// which contain spaces, come last.
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include "kiln/traces/analysis.h"
+
+namespace kiln::traces {
+namespace {
+
+std::string human_bytes(uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  double v = static_cast<double>(bytes);
+  int unit = 0;
+  while (v >= 1024.0 && unit < 6) {
+    v /= 1024.0;
+    ++unit;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f %s", v, kUnits[unit]);
+  return buf;
+}
+
+std::string human_flops(uint64_t flops) {
+  static constexpr const char* kUnits[] = {"", "K", "M", "G", "T", "P", "E"};
+  double v = static_cast<double>(flops);
+  int unit = 0;
+  while (v >= 1000.0 && unit < 6) {
+    v /= 1000.0;
+    ++unit;
+  }
+  char buf[32];
+  if (unit == 0) {
+    std::snprintf(buf, sizeof buf, "%" PRIu64, flops);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.2f %s", v, kUnits[unit]);
+  }
+  return buf;
+}
+
+double to_us(uint64_t ps) { return static_cast<double>(ps) / 1e6; }
+
+double percent(uint64_t part, uint64_t whole) {
+  return whole == 0 ? 0.0 : 100.0 * static_cast<double>(part) / static_cast<double>(whole);
+}
+
+void appendf(std::string& out, const char* format, auto... args) {
+  char buf[512];
+  const int n = std::snprintf(buf, sizeof buf, format, args...);
+  if (n > 0) out.append(buf, static_cast<std::size_t>(std::min<int>(n, sizeof buf - 1)));
+}
+
+void append_domain(std::string& out, const std::string& title, const DomainSummary& d) {
+  if (d.tracks.empty()) return;
+  appendf(out, "%s: span %.3f us (%.3f .. %.3f us)\n", title.c_str(), to_us(d.span_ps()), to_us(d.first_ps),
+          to_us(d.last_ps));
+  appendf(out, "  %-16s %8s %14s %7s %12s %12s\n", "track", "events", "busy us", "util", "bytes", "flops");
+  for (const TrackSummary& t : d.tracks) {
+    const std::string name = t.track.empty() ? "(unnamed)" : t.track;
+    appendf(out, "  %-16s %8" PRIu64 " %14.3f %6.1f%% %12s %12s\n", name.c_str(), t.events, to_us(t.busy_ps),
+            100.0 * t.utilisation, human_bytes(t.bytes).c_str(), human_flops(t.flops).c_str());
+  }
+}
+
+void append_overlap(std::string& out, const OverlapSummary& o, uint64_t span_ps) {
+  if (o.classes.empty()) return;
+  appendf(out, "engines (simulated): some engine busy %.3f us of the %.3f us span (%.1f%%)\n", to_us(o.any_busy_ps),
+          to_us(span_ps), percent(o.any_busy_ps, span_ps));
+  appendf(out, "  %-8s %8s %14s %7s\n", "class", "engines", "busy us", "util");
+  for (const EngineClassBusy& c : o.classes) {
+    appendf(out, "  %-8s %8u %14.3f %6.1f%%\n", c.engine_class.c_str(), c.engines, to_us(c.busy_ps),
+            percent(c.busy_ps, span_ps));
+  }
+  for (const EngineOverlap& p : o.pairs) {
+    const std::string both = p.a + "+" + p.b;
+    appendf(out, "  %-8s %8s %14.3f %6.1f%%  both busy at once\n", both.c_str(), "", to_us(p.both_busy_ps),
+            percent(p.both_busy_ps, span_ps));
+  }
+}
+
+void append_ops(std::string& out, const std::vector<OpSummary>& ops, std::size_t top) {
+  if (ops.empty() || top == 0) return;
+  const std::size_t shown = std::min(top, ops.size());
+  appendf(out, "top ops by engine time (%zu of %zu):\n", shown, ops.size());
+  appendf(out, "  %6s %12s %12s %7s %5s %12s %12s %9s %8s %8s  %s\n", "share", "engine us", "wall us", "events", "class",
+          "bytes", "flops", "FLOP/B", "bound", "roofline", "op");
+  for (std::size_t i = 0; i < shown; ++i) {
+    const OpSummary& op = ops[i];
+    std::string intensity = "-", bound = "-", efficiency = "-";
+    if (op.roofline) {
+      char buf[32];
+      if (std::isinf(op.roofline->intensity)) {
+        intensity = "inf";
+      } else {
+        std::snprintf(buf, sizeof buf, "%.1f", op.roofline->intensity);
+        intensity = buf;
+      }
+      bound = op.roofline->compute_bound ? "compute" : "memory";
+      std::snprintf(buf, sizeof buf, "%.1f%%", 100.0 * op.roofline->efficiency);
+      efficiency = buf;
+    }
+    appendf(out, "  %5.1f%% %12.3f %12.3f %7" PRIu64 " %5s %12s %12s %9s %8s %8s  %s\n", 100.0 * op.share,
+            to_us(op.engine_ps), to_us(op.wall_ps), op.events, op.engine_class.c_str(), human_bytes(op.bytes).c_str(),
+            human_flops(op.flops).c_str(), intensity.c_str(), bound.c_str(), efficiency.c_str(), op.name.c_str());
+  }
+}
+
+}  // namespace
+
+std::string format_analysis(const TraceAnalysis& analysis, std::size_t top_ops) {
+  std::string out;
+  const std::string device = analysis.device.empty() ? "device" : analysis.device;
+  append_domain(out, device + " (simulated)", analysis.device_time);
+  append_domain(out, "host (wall)", analysis.host_time);
+  append_overlap(out, analysis.overlap, analysis.device_time.span_ps());
+  append_ops(out, analysis.ops, top_ops);
+  return out;
+}
+
+}  // namespace kiln::traces

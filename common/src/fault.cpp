@@ -13,6 +13,9 @@ std::string_view fault_cause_name(FaultCause cause) {
     case FaultCause::kFenceTimeout: return "fence timeout";
     case FaultCause::kInvalidRegister: return "invalid register";
     case FaultCause::kInvalidDescriptor: return "invalid descriptor";
+    case FaultCause::kInjected: return "injected fault";
+    case FaultCause::kUncorrectableMemoryError: return "uncorrectable memory error";
+    case FaultCause::kDeviceNeedsReset: return "device needs reset";
   }
   return "unknown fault";
 }

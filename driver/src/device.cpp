@@ -345,6 +345,15 @@ Status Device::free_monitor(uint32_t index) {
 
 int32_t Device::sync_object_value(uint32_t index) const { return transport_->sync_object_value(index); }
 
+Status Device::inject_fault(const FaultInjection& injection) {
+  const auto start = std::chrono::steady_clock::now();
+  KILN_RETURN_IF_ERROR(transport_->inject_fault(injection));
+  record_host_call("inject_fault", start);
+  return {};
+}
+
+std::optional<FaultRecord> Device::fatal_fault() const { return transport_->fatal_fault(); }
+
 Result<std::unique_ptr<Event>> Device::create_event() {
   KILN_ASSIGN_OR_RETURN(uint32_t sob, allocate_sync_object());
   return std::unique_ptr<Event>(new Event(*this, sob));

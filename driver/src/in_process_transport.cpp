@@ -49,6 +49,8 @@ class InProcessTransport final : public Transport {
   Status unmap(uint32_t context, uint64_t va) override { return device_->unmap(context, va); }
   uint64_t now_ps() override { return device_->now_ps(); }
   int32_t sync_object_value(uint32_t index) override { return device_->sync_object_value(index); }
+  Status inject_fault(const FaultInjection& injection) override { return device_->inject_fault(injection); }
+  std::optional<FaultRecord> fatal_fault() override { return device_->fatal_fault(); }
 
  private:
   std::unique_ptr<sim::SimDevice> device_;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kiln/common/device_config.h"
+#include "kiln/common/fault.h"
 #include "kiln/common/status.h"
 #include "kiln/driver/stream.h"
 #include "kiln/traces/recorder.h"
@@ -36,6 +37,8 @@ class Transport {
   virtual Status unmap(uint32_t context, uint64_t va) = 0;
   virtual uint64_t now_ps() = 0;
   virtual int32_t sync_object_value(uint32_t index) = 0;
+  virtual Status inject_fault(const FaultInjection& injection) = 0;
+  virtual std::optional<FaultRecord> fatal_fault() = 0;
 };
 
 Result<std::unique_ptr<Transport>> make_in_process_transport(const DeviceConfig& config,

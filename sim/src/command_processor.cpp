@@ -65,6 +65,11 @@ std::optional<FaultRecord> CommandProcessor::execute(const Submission& s) {
   uint64_t offset = 0;
   while (offset < cb.size() && !current_fault_) {
     wait(decode_time);
+    if (const std::optional<FaultRecord> fatal = device_.faults.fatal()) {
+      // After a fatal fault the device runs nothing more until it is reset.
+      fault(FaultCause::kDeviceNeedsReset, s, offset, 0, "after " + fatal->describe());
+      break;
+    }
     if (cb.size() - offset < sizeof(packets::PacketHeader)) {
       fault(FaultCause::kMalformedPacket, s, offset, 0,
             "truncated packet header: " + std::to_string(cb.size() - offset) + " bytes left in the buffer");

@@ -76,6 +76,10 @@ Status SimDevice::submit(uint32_t queue, Submission submission) {
                         std::to_string(impl_->queues.size()) + ")");
   }
   if (!submission.commands) return invalid_argument("submission has no command buffer");
+  if (const std::optional<FaultRecord> fatal = impl_->faults.fatal()) {
+    return failed_precondition("the device needs a reset (close and reopen it) after a fatal fault: " +
+                               fatal->describe());
+  }
   CommandProcessor* cp = impl_->queues[queue].get();
   SimHost::instance().post([cp, s = std::move(submission)]() mutable { cp->enqueue(std::move(s)); });
   return {};
@@ -116,6 +120,14 @@ uint64_t SimDevice::now_ps() const {
   SimHost::instance().run_sync([&] { now = impl_->now_ps(); });
   return now;
 }
+
+Status SimDevice::inject_fault(const FaultInjection& injection) {
+  KILN_RETURN_IF_ERROR(FaultInjector::validate(injection, impl_->config));
+  impl_->faults.add(injection);
+  return {};
+}
+
+std::optional<FaultRecord> SimDevice::fatal_fault() const { return impl_->faults.fatal(); }
 
 int32_t SimDevice::sync_object_value(uint32_t index) const {
   int32_t v = 0;

@@ -11,6 +11,7 @@
 
 #include "backing_store.h"
 #include "bandwidth_model.h"
+#include "fault_injector.h"
 #include "kiln/common/device_config.h"
 #include "kiln/common/packets.h"
 #include "kiln/sim/device.h"
@@ -99,6 +100,7 @@ class DeviceImpl {
   std::unique_ptr<DmaEngines> dma;
   std::unique_ptr<MmeEngine> mme;
   std::unique_ptr<TpcEngine> tpc;
+  FaultInjector faults;
   // Kernels the vector cores can run: the built-in library plus plugins.
   kernels::KernelRegistry kernels;
   std::vector<std::unique_ptr<CommandProcessor>> queues;

@@ -14,7 +14,7 @@ DmaEngines::DmaEngines(DeviceImpl& device) : device_(device) {}
 void DmaEngines::start() {
   for (uint32_t i = 0; i < device_.config.dma().engines(); ++i) {
     device_.spawn("dma" + std::to_string(i), [this, i] {
-      jobs_.serve(device_, [&](const DmaJob& job) { return execute(static_cast<int>(i), job); });
+      jobs_.serve(device_, "DMA" + std::to_string(i), [&](const DmaJob& job) { return execute(static_cast<int>(i), job); });
     });
   }
 }

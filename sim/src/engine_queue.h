@@ -1,7 +1,8 @@
 // The job queue an engine's processes serve: the scaffolding the DMA, MME and
 // TPC engines share. Command processors push jobs in dispatch order; each
-// engine process takes the oldest one, runs it, and reports its end to the
-// device's watchdog bookkeeping and to the job's on_done.
+// engine process takes the oldest one, runs it (unless a fault injection
+// fails it first), and reports its end to the device's watchdog bookkeeping
+// and to the job's on_done.
 //
 // Simulation thread only.
 #pragma once
@@ -9,6 +10,7 @@
 #include <cstddef>
 #include <deque>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include "kiln/common/fault.h"
@@ -16,7 +18,8 @@
 
 namespace kiln::sim {
 
-// Job must have `std::function<void(std::optional<FaultRecord>)> on_done`.
+// Job must have `queue`, `sequence`, `packet_offset` and
+// `std::function<void(std::optional<FaultRecord>)> on_done`.
 template <typename Job>
 class EngineQueue {
  public:
@@ -26,15 +29,24 @@ class EngineQueue {
   }
   std::size_t size() const { return jobs_.size(); }
 
-  // The body of one engine process; never returns. Several processes may
+  // The body of one engine process, named `engine` ("DMA0", "MME", "TPC")
+  // for fault injection and the trace; never returns. Several processes may
   // serve one queue (the DMA pool): each takes the next job when it is free.
   // `device` is the DeviceImpl (a template so this header need not include it).
   template <typename Device, typename Execute>
-  [[noreturn]] void serve(Device& device, Execute&& execute) {
+  [[noreturn]] void serve(Device& device, const std::string& engine, Execute&& execute) {
     for (;;) {
       Job job = take();
       device.job_started();
-      std::optional<FaultRecord> fault = execute(job);
+      std::optional<FaultRecord> fault =
+          device.faults.take(engine, job.queue, job.sequence, job.packet_offset, device.now_ps());
+      if (fault) {
+        device.record({.track = engine, .queue = static_cast<int32_t>(job.queue),
+                       .name = std::string(fault_cause_name(fault->cause)), .start_ps = device.now_ps(),
+                       .end_ps = device.now_ps(), .sequence = job.sequence, .detail = fault->describe()});
+      } else {
+        fault = execute(job);
+      }
       device.job_finished();
       job.on_done(std::move(fault));
     }

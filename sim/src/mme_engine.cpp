@@ -68,7 +68,7 @@ MmeProblem mme_problem(const mme::Descriptor& d) {
 MmeEngine::MmeEngine(DeviceImpl& device) : device_(device) {}
 
 void MmeEngine::start() {
-  device_.spawn("mme", [this] { jobs_.serve(device_, [this](const MmeJob& job) { return execute(job); }); });
+  device_.spawn("mme", [this] { jobs_.serve(device_, "MME", [this](const MmeJob& job) { return execute(job); }); });
 }
 
 void MmeEngine::enqueue(MmeJob job) { jobs_.push(std::move(job)); }

@@ -48,7 +48,7 @@ class DeviceMemoryPort final : public kernels::MemoryPort {
 TpcEngine::TpcEngine(DeviceImpl& device) : device_(device) {}
 
 void TpcEngine::start() {
-  device_.spawn("tpc", [this] { jobs_.serve(device_, [this](const TpcJob& job) { return execute(job); }); });
+  device_.spawn("tpc", [this] { jobs_.serve(device_, "TPC", [this](const TpcJob& job) { return execute(job); }); });
 }
 
 void TpcEngine::enqueue(TpcJob job) { jobs_.push(std::move(job)); }

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "kiln/common/device_config.h"
+#include "kiln/common/fault.h"
 #include "kiln/common/status.h"
 #include "kiln/driver/command_buffer.h"
 #include "kiln/driver/event.h"
@@ -127,6 +128,19 @@ class Device {
   std::shared_ptr<traces::TraceRecorder> trace() const { return trace_; }
   // Writes the protobuf trace of everything recorded so far.
   Status write_trace(const std::string& path) const;
+
+  // --- Faults ---------------------------------------------------------
+  // Makes engine jobs fail on purpose, to test how a program handles device
+  // faults: e.g. {.engine = "DMA", .after_jobs = 2} fails the third DMA job
+  // from now with kInjected (its submission faults; the device stays usable);
+  // {.engine = "TPC", .fatal = true} makes the next vector-core job an
+  // uncorrectable memory error, after which the device needs a reset.
+  // Fails with kInvalidArgument naming an unknown engine or a zero count.
+  Status inject_fault(const FaultInjection& injection);
+  // Set once the device has had a fatal fault. From then on submissions are
+  // refused with kFailedPrecondition (and any still queued complete with
+  // kDeviceNeedsReset) until the device is closed and opened again.
+  std::optional<FaultRecord> fatal_fault() const;
 
   // Limits used by submit-time validation.
   const ValidationLimits& validation_limits() const { return limits_; }

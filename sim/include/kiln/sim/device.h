@@ -97,6 +97,13 @@ class SimDevice {
   // Names of every kernel the vector cores can run.
   std::vector<std::string> kernel_names() const;
 
+  // Fails engine jobs on purpose (see FaultInjection); checked against the
+  // device's engines.
+  Status inject_fault(const FaultInjection& injection);
+  // The fatal fault, once one happened: from then on every submission is
+  // refused (submit fails) or completes with kDeviceNeedsReset.
+  std::optional<FaultRecord> fatal_fault() const;
+
   // Sync-object value (for tests and debugging).
   int32_t sync_object_value(uint32_t index) const;
 

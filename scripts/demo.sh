@@ -17,5 +17,7 @@ echo "== driver example"
 echo
 echo "== kiln trace summary $out/driver_copy.pb"
 "$root/build/tools/kiln" trace summary "$out/driver_copy.pb"
+"$root/build/tools/kiln" trace report "$out/driver_copy.pb" -o "$out/driver_copy.html"
 echo
-echo "Open $out/driver_copy.json in https://ui.perfetto.dev to see the timeline."
+echo "Open $out/driver_copy.json in https://ui.perfetto.dev to see the timeline,"
+echo "or $out/driver_copy.html in any browser for the timeline and the tables above."

@@ -2,6 +2,7 @@
 //
 //   kiln trace export FILE [--format chrome] -o|--output OUT.json   (OUT "-" = stdout)
 //   kiln trace summary FILE [--config NAME|PATH] [--top N]
+//   kiln trace report FILE -o OUT.html [--config NAME|PATH] [--top N]
 //
 // Usage errors exit 2, failures (unreadable trace, unwritable output) exit 1;
 // both print "kiln trace: <what>" to stderr.
@@ -17,6 +18,7 @@
 #include "commands.h"
 #include "kiln/common/device_config.h"
 #include "kiln/traces/analysis.h"
+#include "kiln/traces/html_report.h"
 #include "kiln/traces/trace_io.h"
 
 namespace kiln::tools {
@@ -25,10 +27,13 @@ namespace {
 constexpr const char* kUsage =
     "usage: kiln trace export FILE [--format chrome] -o|--output OUT.json\n"
     "       kiln trace summary FILE [--config NAME|PATH] [--top N]\n"
+    "       kiln trace report FILE -o OUT.html [--config NAME|PATH] [--top N]\n"
     "  export   convert a Kiln trace to Chrome trace JSON (ui.perfetto.dev); -o - for stdout\n"
     "  summary  per-track events, busy time, utilisation, bytes and FLOPs; how the engine\n"
     "           classes overlapped; the N ops (default 10) with most engine time, each with\n"
-    "           its roofline verdict against the device's peaks (--config, else the trace's device)\n";
+    "           its roofline verdict against the device's peaks (--config, else the trace's device)\n"
+    "  report   the same as one self-contained HTML page with a timeline per clock domain\n"
+    "           (default 20 ops)\n";
 
 int usage_error(const std::string& message) {
   std::fprintf(stderr, "kiln trace: %s\n%s", message.c_str(), kUsage);
@@ -104,16 +109,25 @@ int run_export(const Args& args) {
 }
 
 
-int run_summary(const Args& args) {
-  std::optional<std::string> input;
-  std::optional<std::string> config_name;
+// What summary and report share: one trace file, the config for the
+// roofline, how many ops to list, and (report) an output file.
+struct AnalysisRequest {
+  std::string input;
+  std::optional<std::string> config;
   std::size_t top = 10;
+  std::optional<std::string> output;
+};
+
+// Parses the arguments of `command`; returns the exit code of a usage error.
+std::optional<int> parse_analysis_args(const Args& args, const std::string& command, bool wants_output,
+                                       AnalysisRequest* request) {
+  std::optional<std::string> input;
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string value;
     bool missing = false;
     if (take_option(args, i, {"--config"}, &value, &missing)) {
       if (missing) return usage_error("--config needs a config name or path");
-      config_name = value;
+      request->config = value;
     } else if (take_option(args, i, {"--top"}, &value, &missing)) {
       if (missing) return usage_error("--top needs a number of ops");
       char* end = nullptr;
@@ -121,56 +135,89 @@ int run_summary(const Args& args) {
       if (value.empty() || *end != '\0' || value[0] == '-') {
         return usage_error("--top takes a number of ops, got '" + value + "'");
       }
-      top = static_cast<std::size_t>(n);
+      request->top = static_cast<std::size_t>(n);
+    } else if (wants_output && take_option(args, i, {"-o", "--output"}, &value, &missing)) {
+      if (missing) return usage_error(args[i] + " needs a file name");
+      request->output = value;
     } else if (args[i].size() > 1 && args[i][0] == '-') {
-      return usage_error("unknown option '" + args[i] + "' for summary");
+      return usage_error("unknown option '" + args[i] + "' for " + command);
     } else if (input) {
-      return usage_error("summary takes one trace file, got extra '" + args[i] + "'");
+      return usage_error(command + " takes one trace file, got extra '" + args[i] + "'");
     } else {
       input = args[i];
     }
   }
-  if (!input) return usage_error("summary needs a trace file");
-  Result<proto::Trace> trace = traces::read_trace_file(*input);
-  if (!trace.ok()) return failure(trace.status().message());
+  if (!input) return usage_error(command + " needs a trace file");
+  if (wants_output && !request->output) return usage_error(command + " needs an output file: -o OUT.html");
+  request->input = *input;
+  return std::nullopt;
+}
 
-  // The roofline needs the device's peaks: from --config, else from the
-  // config the trace names, if it can be found.
-  traces::DevicePeaks peaks;
-  std::string roofline_note;
+// The roofline needs the device's peaks: from --config, else from the config
+// the trace names, if it can be found. *note says which (or why none).
+Result<traces::DevicePeaks> peaks_for(const proto::Trace& trace, const std::optional<std::string>& config_name,
+                                      std::string* note) {
   if (config_name) {
-    Result<DeviceConfig> config = load_device_config(*config_name);
-    if (!config.ok()) return failure(config.status().message());
-    peaks = traces::device_peaks(*config);
-    roofline_note = "roofline against config " + *config_name;
-  } else if (!trace->device().empty()) {
-    Result<DeviceConfig> config = load_device_config(trace->device());
-    if (config.ok()) {
-      peaks = traces::device_peaks(*config);
-      roofline_note = "roofline against config " + trace->device() + " (the trace's device; --config to choose)";
-    } else {
-      roofline_note = "no roofline: config '" + trace->device() + "' not found (--config to give one)";
-    }
-  } else {
-    roofline_note = "no roofline: the trace names no device (--config to give one)";
+    KILN_ASSIGN_OR_RETURN(DeviceConfig config, load_device_config(*config_name));
+    *note = "roofline against config " + *config_name;
+    return traces::device_peaks(config);
   }
+  if (trace.device().empty()) {
+    *note = "no roofline: the trace names no device (--config to give one)";
+    return traces::DevicePeaks{};
+  }
+  Result<DeviceConfig> config = load_device_config(trace.device());
+  if (!config.ok()) {
+    *note = "no roofline: config '" + trace.device() + "' not found (--config to give one)";
+    return traces::DevicePeaks{};
+  }
+  *note = "roofline against config " + trace.device() + " (the trace's device; --config to choose)";
+  return traces::device_peaks(*config);
+}
+
+int run_summary(const Args& args) {
+  AnalysisRequest request;
+  if (auto code = parse_analysis_args(args, "summary", /*wants_output=*/false, &request)) return *code;
+  Result<proto::Trace> trace = traces::read_trace_file(request.input);
+  if (!trace.ok()) return failure(trace.status().message());
+  std::string note;
+  Result<traces::DevicePeaks> peaks = peaks_for(*trace, request.config, &note);
+  if (!peaks.ok()) return failure(peaks.status().message());
 
   const std::string device_name = trace->device().empty() ? "device" : trace->device();
-  std::printf("trace %s: device %s, %d events; %s\n", input->c_str(), device_name.c_str(), trace->events_size(),
-              roofline_note.c_str());
-  const std::string report = traces::format_analysis(traces::analyze_trace(*trace, peaks), top);
+  std::printf("trace %s: device %s, %d events; %s\n", request.input.c_str(), device_name.c_str(),
+              trace->events_size(), note.c_str());
+  const std::string report = traces::format_analysis(traces::analyze_trace(*trace, *peaks), request.top);
   std::fwrite(report.data(), 1, report.size(), stdout);
+  return 0;
+}
+
+int run_report(const Args& args) {
+  AnalysisRequest request;
+  request.top = 20;
+  if (auto code = parse_analysis_args(args, "report", /*wants_output=*/true, &request)) return *code;
+  Result<proto::Trace> trace = traces::read_trace_file(request.input);
+  if (!trace.ok()) return failure(trace.status().message());
+  traces::HtmlReportOptions options;
+  options.top_ops = request.top;
+  Result<traces::DevicePeaks> peaks = peaks_for(*trace, request.config, &options.note);
+  if (!peaks.ok()) return failure(peaks.status().message());
+  const Status written =
+      traces::write_html_report(*request.output, *trace, traces::analyze_trace(*trace, *peaks), options);
+  if (!written.ok()) return failure(written.message());
+  std::printf("wrote %s (%d events; %s)\n", request.output->c_str(), trace->events_size(), options.note.c_str());
   return 0;
 }
 
 }  // namespace
 
 int run_trace(const Args& args) {
-  if (args.empty()) return usage_error("missing subcommand (export, summary)");
+  if (args.empty()) return usage_error("missing subcommand (export, summary, report)");
   const std::string& sub = args[0];
   const Args rest(args.begin() + 1, args.end());
   if (sub == "export") return run_export(rest);
   if (sub == "summary") return run_summary(rest);
+  if (sub == "report") return run_report(rest);
   if (sub == "help" || sub == "--help" || sub == "-h") {
     std::fputs(kUsage, stdout);
     return 0;

@@ -137,6 +137,11 @@ TEST_F(TraceCommandTest, UsageErrorsExitTwo) {
       {"summary", trace_file_, "--top", "-1"},
       {"summary", trace_file_, "--config"},
       {"summary", trace_file_, "--verbose"},
+      {"summary", trace_file_, "-o", path("x.html")},
+      {"report", trace_file_},
+      {"report", "-o", path("x.html")},
+      {"report", trace_file_, "-o"},
+      {"report", trace_file_, "-o", path("x.html"), "--top", "x"},
   };
   for (const Args& args : bad) {
     Outcome r = run(args);
@@ -222,6 +227,23 @@ TEST_F(TraceCommandTest, SummaryReportsEngineOverlapAndTopOpsWithTheirRoofline) 
   r = run({"summary", trace_file_, "--config", missing});
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find(missing), std::string::npos) << r.err;
+}
+
+TEST_F(TraceCommandTest, ReportWritesOneHtmlPage) {
+  const std::string out = path("report.html");
+  Outcome r = run({"report", trace_file_, "-o", out, "--top", "5"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("wrote " + out), std::string::npos) << r.out;
+  const std::string html = slurp(out);
+  EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
+  EXPECT_NE(html.find("<h1>Kiln trace: gaudi2</h1>"), std::string::npos);
+  EXPECT_NE(html.find("roofline against config gaudi2"), std::string::npos);
+  EXPECT_NE(html.find("<svg"), std::string::npos);
+
+  const std::string bad_out = path("no/dir/report.html");
+  r = run({"report", trace_file_, "-o", bad_out});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find(bad_out), std::string::npos) << r.err;
 }
 
 }  // namespace

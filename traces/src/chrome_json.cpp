@@ -9,11 +9,8 @@
 // JSON is written by hand: no JSON library is a dependency, and the output is
 // simple enough that correctness rests on string escaping and number format.
 #include <algorithm>
-#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
-#include <cstring>
-#include <fstream>
 #include <map>
 #include <set>
 #include <string>
@@ -22,6 +19,7 @@
 #include <vector>
 
 #include "kiln/traces/trace_io.h"
+#include "report_util.h"
 
 namespace kiln::traces {
 namespace {
@@ -253,18 +251,7 @@ std::string to_chrome_json(const proto::Trace& trace) {
 }
 
 Status write_chrome_json(const std::string& path, const proto::Trace& trace) {
-  const std::string json = to_chrome_json(trace);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) {
-    return invalid_argument("cannot open '" + path + "' for writing: " + std::strerror(errno));
-  }
-  out.write(json.data(), static_cast<std::streamsize>(json.size()));
-  out.close();
-  if (out.fail()) {
-    return internal_error("cannot write Chrome trace JSON to '" + path +
-                          "': " + std::strerror(errno));
-  }
-  return Status::ok_status();
+  return write_text_file(path, to_chrome_json(trace), "Chrome trace JSON");
 }
 
 }  // namespace kiln::traces

@@ -6,9 +6,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "commands.h"
+#include "kiln/common/config_overrides.h"
 #include "kiln/common/mme_descriptor.h"
 #include "kiln/driver/device.h"
 
@@ -18,9 +22,12 @@ namespace {
 void print_gemm_usage(std::FILE* out) {
   std::fprintf(out,
                "usage: kiln gemm M K N [--config NAME|PATH] [--dtype bf16|fp32] [--batch B] [--values]\n"
+               "                 [--set PATH=VALUE]... [--sweep PATH=V1,V2,...]\n"
                "  Simulates C (MxN) = A (MxK) * B (KxN) on the device's matrix engines and prints\n"
                "  cycles, time, utilisation and whether compute or memory bounds it.\n"
-               "  --values also computes the results (slow for large shapes).\n");
+               "  --values also computes the results (slow for large shapes).\n"
+               "  --set changes one config field (e.g. hbm.bandwidth_gb_per_s=3000, mme.array_rows=512);\n"
+               "  --sweep runs the GEMM once per value of one field and prints a row for each.\n");
 }
 
 int fail(const Status& s) {
@@ -36,14 +43,78 @@ bool parse_dim(const std::string& text, uint64_t* out) {
   return true;
 }
 
+struct GemmRequest {
+  uint64_t m = 0, k = 0, n = 0, batch = 1;
+  mme::DType type = mme::DType::BF16;
+  bool values = false;
+};
+
+// What one simulated GEMM took, read from the device trace.
+struct GemmResult {
+  double ns = 0;              // busiest MME, start to end
+  double cycles = 0;          // at the MME clock
+  double flops = 0;
+  double compute_ns = 0;      // MAC bound
+  double memory_ns = 0;       // operand traffic at HBM bandwidth
+  double traffic_bytes = 0;
+};
+
+Result<GemmResult> simulate_gemm(const DeviceConfig& config, const GemmRequest& g) {
+  const uint64_t es = mme::dtype_bytes(g.type);
+  driver::DeviceOptions options;
+  options.functional = g.values;
+  options.trace_host_calls = false;
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<driver::Device> device, driver::Device::open(config, options));
+  driver::Device& dev = *device;
+  KILN_ASSIGN_OR_RETURN(driver::DeviceBuffer a, dev.allocate(g.batch * g.m * g.k * es));
+  KILN_ASSIGN_OR_RETURN(driver::DeviceBuffer b, dev.allocate(g.batch * g.k * g.n * es));
+  KILN_ASSIGN_OR_RETURN(driver::DeviceBuffer c, dev.allocate(g.batch * g.m * g.n * es));
+  KILN_ASSIGN_OR_RETURN(driver::HostBuffer desc, dev.allocate_host(sizeof(mme::Descriptor)));
+  mme::Descriptor d{};
+  d.magic = mme::kDescriptorMagic;
+  d.op = static_cast<uint8_t>(mme::Op::GEMM);
+  d.a_dtype = d.b_dtype = d.out_dtype = static_cast<uint8_t>(g.type);
+  d.batch = static_cast<uint32_t>(g.batch);
+  d.m = static_cast<uint32_t>(g.m), d.n = static_cast<uint32_t>(g.n), d.k = static_cast<uint32_t>(g.k);
+  d.lda = g.k, d.ldb = g.n, d.ldc = g.n;
+  d.batch_stride_a = g.m * g.k, d.batch_stride_b = g.k * g.n, d.batch_stride_c = g.m * g.n;
+  d.a_addr = a.address, d.b_addr = b.address, d.c_addr = c.address;
+  std::memcpy(desc.data, &d, sizeof d);
+  driver::CommandBuffer cb;
+  cb.launch_mme(desc.address);
+  KILN_ASSIGN_OR_RETURN(uint64_t seq, dev.default_stream().submit(cb));
+  KILN_RETURN_IF_ERROR(dev.default_stream().wait(seq));
+
+  uint64_t start_ps = UINT64_MAX, end_ps = 0, traffic = 0, engines = 0;
+  for (const auto& e : dev.trace()->events()) {
+    if (e.track.rfind("MME", 0) != 0 || e.sequence != seq) continue;
+    start_ps = std::min(start_ps, e.start_ps);
+    end_ps = std::max(end_ps, e.end_ps);
+    traffic += e.bytes;
+    ++engines;
+  }
+  if (engines == 0) return internal_error("the MME job left no trace event");
+  GemmResult r;
+  r.ns = (end_ps - start_ps) / 1000.0;
+  r.cycles = r.ns * config.mme().clock_mhz() / 1e3;
+  r.flops = 2.0 * g.batch * g.m * g.n * g.k;
+  r.compute_ns = r.flops / dev.properties().peak_matrix_flops * 1e9;
+  r.memory_ns = traffic / config.hbm().bandwidth_gb_per_s();
+  r.traffic_bytes = static_cast<double>(traffic);
+  return r;
+}
+
+const char* verdict(const GemmResult& r) { return r.memory_ns > r.compute_ns ? "memory" : "compute"; }
+
 }  // namespace
 
 int run_gemm(const Args& args) {
-  std::string config = "gaudi2";
+  std::string config_name = "gaudi2";
   std::string dtype = "bf16";
   uint64_t dims[3] = {0, 0, 0};
-  uint64_t batch = 1;
-  bool values = false;
+  GemmRequest g;
+  std::vector<std::string> overrides;
+  std::optional<std::string> sweep;
   int positional = 0;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -52,13 +123,17 @@ int run_gemm(const Args& args) {
       print_gemm_usage(stdout);
       return 0;
     } else if (a == "--config" && has_value) {
-      config = args[++i];
+      config_name = args[++i];
     } else if (a == "--dtype" && has_value) {
       dtype = args[++i];
     } else if (a == "--batch" && has_value) {
-      if (!parse_dim(args[++i], &batch)) return print_gemm_usage(stderr), 2;
+      if (!parse_dim(args[++i], &g.batch)) return print_gemm_usage(stderr), 2;
+    } else if (a == "--set" && has_value) {
+      overrides.push_back(args[++i]);
+    } else if (a == "--sweep" && has_value && !sweep) {
+      sweep = args[++i];
     } else if (a == "--values") {
-      values = true;
+      g.values = true;
     } else if (positional < 3 && parse_dim(a, &dims[positional])) {
       ++positional;
     } else {
@@ -71,66 +146,48 @@ int run_gemm(const Args& args) {
     print_gemm_usage(stderr);
     return 2;
   }
-  const uint64_t m = dims[0], k = dims[1], n = dims[2];
-  const auto type = dtype == "bf16" ? mme::DType::BF16 : mme::DType::FP32;
-  const uint64_t es = mme::dtype_bytes(type);
+  g.m = dims[0], g.k = dims[1], g.n = dims[2];
+  g.type = dtype == "bf16" ? mme::DType::BF16 : mme::DType::FP32;
+  Result<DeviceConfig> loaded = load_device_config(config_name);
+  if (!loaded.ok()) return fail(loaded.status());
+  std::string shape = std::to_string(g.m) + "x" + std::to_string(g.k) + "x" + std::to_string(g.n) +
+                      (g.batch > 1 ? " x" + std::to_string(g.batch) : "");
 
-  driver::DeviceOptions options;
-  options.functional = values;
-  options.trace_host_calls = false;
-  auto opened = driver::Device::open(config, options);
-  if (!opened.ok()) return fail(opened.status());
-  driver::Device& dev = **opened;
-  auto a = dev.allocate(batch * m * k * es);
-  auto b = dev.allocate(batch * k * n * es);
-  auto c = dev.allocate(batch * m * n * es);
-  auto desc = dev.allocate_host(sizeof(mme::Descriptor));
-  for (const Status& s : {a.status(), b.status(), c.status(), desc.status()}) {
-    if (!s.ok()) return fail(s);
+  if (sweep) {
+    Result<std::vector<std::string>> points = expand_config_sweep(*sweep);
+    if (!points.ok()) return fail(points.status());
+    std::printf("gemm %s %s on %s, sweeping %s\n", shape.c_str(), dtype.c_str(), loaded->name().c_str(),
+                sweep->substr(0, sweep->find('=')).c_str());
+    std::printf("  %-24s %14s %12s %10s %7s %8s\n", "value", "cycles", "time us", "TFLOP/s", "util", "bound");
+    for (const std::string& point : *points) {
+      DeviceConfig config = *loaded;
+      std::vector<std::string> all = overrides;
+      all.push_back(point);
+      if (Status s = apply_config_overrides(config, all); !s.ok()) return fail(s);
+      Result<GemmResult> r = simulate_gemm(config, g);
+      if (!r.ok()) return fail(r.status());
+      std::printf("  %-24s %14.0f %12.3f %10.2f %6.1f%% %8s\n", point.substr(point.find('=') + 1).c_str(), r->cycles,
+                  r->ns / 1e3, r->flops / r->ns / 1e3, 100.0 * r->compute_ns / r->ns, verdict(*r));
+    }
+    return 0;
   }
-  mme::Descriptor d{};
-  d.magic = mme::kDescriptorMagic;
-  d.op = static_cast<uint8_t>(mme::Op::GEMM);
-  d.a_dtype = d.b_dtype = d.out_dtype = static_cast<uint8_t>(type);
-  d.batch = static_cast<uint32_t>(batch);
-  d.m = static_cast<uint32_t>(m), d.n = static_cast<uint32_t>(n), d.k = static_cast<uint32_t>(k);
-  d.lda = k, d.ldb = n, d.ldc = n;
-  d.batch_stride_a = m * k, d.batch_stride_b = k * n, d.batch_stride_c = m * n;
-  d.a_addr = a->address, d.b_addr = b->address, d.c_addr = c->address;
-  std::memcpy(desc->data, &d, sizeof d);
-  driver::CommandBuffer cb;
-  cb.launch_mme(desc->address);
-  auto seq = dev.default_stream().submit(cb);
-  if (!seq.ok()) return fail(seq.status());
-  if (Status s = dev.default_stream().wait(*seq); !s.ok()) return fail(s);
 
-  uint64_t start_ps = UINT64_MAX, end_ps = 0, traffic = 0, engines = 0;
-  for (const auto& e : dev.trace()->events()) {
-    if (e.track.rfind("MME", 0) != 0 || e.sequence != *seq) continue;
-    start_ps = std::min(start_ps, e.start_ps);
-    end_ps = std::max(end_ps, e.end_ps);
-    traffic += e.bytes;
-    ++engines;
-  }
-  if (engines == 0) return fail(internal_error("the MME job left no trace event"));
-  const auto& cfg = dev.config();
-  const double ns = (end_ps - start_ps) / 1000.0;
-  const double flops = 2.0 * batch * m * n * k;
-  const double peak = dev.properties().peak_matrix_flops;
-  const double compute_ns = flops / peak * 1e9;
-  const double memory_ns = traffic / cfg.hbm().bandwidth_gb_per_s();
-  std::printf("gemm %llux%llux%llu%s %s on %s: %u MME%s, %ux%u, %s\n", static_cast<unsigned long long>(m),
-              static_cast<unsigned long long>(k), static_cast<unsigned long long>(n),
-              batch > 1 ? (" x" + std::to_string(batch)).c_str() : "", dtype.c_str(), cfg.name().c_str(),
-              cfg.mme().count(), cfg.mme().count() == 1 ? "" : "s", cfg.mme().array_rows(), cfg.mme().array_cols(),
-              proto::Dataflow_Name(cfg.mme().dataflow()).c_str());
-  std::printf("  cycles       %.0f at %.0f MHz\n", ns * cfg.mme().clock_mhz() / 1e3, cfg.mme().clock_mhz());
-  std::printf("  time         %.3f us\n", ns / 1e3);
-  std::printf("  throughput   %.2f TFLOP/s, %.1f%% of the %.0f TFLOP/s peak\n", flops / ns / 1e3,
-              100.0 * compute_ns / ns, peak / 1e12);
-  std::printf("  bounds       compute %.3f us, HBM %.3f us (%.1f MB of operand traffic)\n", compute_ns / 1e3,
-              memory_ns / 1e3, traffic / 1e6);
-  std::printf("  verdict      %s-bound\n", memory_ns > compute_ns ? "memory" : "compute");
+  DeviceConfig config = *loaded;
+  if (Status s = apply_config_overrides(config, overrides); !s.ok()) return fail(s);
+  Result<GemmResult> r = simulate_gemm(config, g);
+  if (!r.ok()) return fail(r.status());
+  const double peak = peak_matrix_flops(config);
+  std::printf("gemm %s %s on %s: %u MME%s, %ux%u, %s\n", shape.c_str(), dtype.c_str(), config.name().c_str(),
+              config.mme().count(), config.mme().count() == 1 ? "" : "s", config.mme().array_rows(),
+              config.mme().array_cols(), proto::Dataflow_Name(config.mme().dataflow()).c_str());
+  for (const std::string& o : overrides) std::printf("  with         %s\n", o.c_str());
+  std::printf("  cycles       %.0f at %.0f MHz\n", r->cycles, config.mme().clock_mhz());
+  std::printf("  time         %.3f us\n", r->ns / 1e3);
+  std::printf("  throughput   %.2f TFLOP/s, %.1f%% of the %.0f TFLOP/s peak\n", r->flops / r->ns / 1e3,
+              100.0 * r->compute_ns / r->ns, peak / 1e12);
+  std::printf("  bounds       compute %.3f us, HBM %.3f us (%.1f MB of operand traffic)\n", r->compute_ns / 1e3,
+              r->memory_ns / 1e3, r->traffic_bytes / 1e6);
+  std::printf("  verdict      %s-bound\n", verdict(*r));
   return 0;
 }
 

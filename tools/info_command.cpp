@@ -5,8 +5,10 @@
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "commands.h"
+#include "kiln/common/config_overrides.h"
 #include "kiln/common/device_config.h"
 
 namespace kiln::tools {
@@ -16,9 +18,10 @@ constexpr const char* kDefaultConfig = "gaudi2";
 
 void print_info_usage(std::FILE* out) {
   std::fprintf(out,
-               "usage: kiln info [--config NAME|PATH]\n"
+               "usage: kiln info [--config NAME|PATH] [--set PATH=VALUE]...\n"
                "  NAME is looked up as NAME.textproto in $KILN_CONFIG_PATH, then the\n"
-               "  installed and source configs/ directories (default: %s).\n",
+               "  installed and source configs/ directories (default: %s).\n"
+               "  --set changes one field first (e.g. mme.array_rows=512): the derived figures follow.\n",
                kDefaultConfig);
 }
 
@@ -105,6 +108,7 @@ void print_config(const DeviceConfig& c, const std::string& path) {
 
 int run_info(const Args& args) {
   std::string config = kDefaultConfig;
+  std::vector<std::string> overrides;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string_view arg = args[i];
     if (arg == "--help" || arg == "-h") {
@@ -118,6 +122,8 @@ int run_info(const Args& args) {
         return 2;
       }
       config = args[++i];
+    } else if (arg == "--set" && i + 1 < args.size()) {
+      overrides.push_back(args[++i]);
     } else if (arg.starts_with("--config=")) {
       config = std::string(arg.substr(std::string_view("--config=").size()));
     } else {
@@ -133,12 +139,18 @@ int run_info(const Args& args) {
     std::fprintf(stderr, "kiln info: %s\n", path.status().message().c_str());
     return 1;
   }
-  const Result<DeviceConfig> loaded = load_device_config(*path);
+  Result<DeviceConfig> loaded = load_device_config(*path);
   if (!loaded.ok()) {
     std::fprintf(stderr, "kiln info: %s\n", loaded.status().message().c_str());
     return 1;
   }
-  print_config(*loaded, *path);
+  if (Status s = apply_config_overrides(*loaded, overrides); !s.ok()) {
+    std::fprintf(stderr, "kiln info: %s\n", s.message().c_str());
+    return 1;
+  }
+  std::string source = *path;
+  for (const std::string& o : overrides) source += " --set " + o;
+  print_config(*loaded, source);
   return 0;
 }
 

@@ -153,14 +153,19 @@ std::optional<int> parse_analysis_args(const Args& args, const std::string& comm
   return std::nullopt;
 }
 
-// The roofline needs the device's peaks: from --config, else from the config
-// the trace names, if it can be found. *note says which (or why none).
+// The roofline needs the device's peaks: from --config, else those the trace
+// recorded, else from the config the trace names, if it can be found. *note
+// says which (or why none).
 Result<traces::DevicePeaks> peaks_for(const proto::Trace& trace, const std::optional<std::string>& config_name,
                                       std::string* note) {
   if (config_name) {
     KILN_ASSIGN_OR_RETURN(DeviceConfig config, load_device_config(*config_name));
     *note = "roofline against config " + *config_name;
     return traces::device_peaks(config);
+  }
+  if (std::optional<traces::DevicePeaks> recorded = traces::recorded_peaks(trace)) {
+    *note = "roofline against the peaks of the device that ran (recorded in the trace; --config to choose)";
+    return *recorded;
   }
   if (trace.device().empty()) {
     *note = "no roofline: the trace names no device (--config to give one)";

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kiln/traces/analysis.h"
 #include "kiln/traces/trace_io.h"
 #include "range_allocator.h"
 #include "transport.h"
@@ -62,11 +63,16 @@ class Device::Pool {
 
 Result<std::unique_ptr<Device>> Device::open(std::string_view config_name, const DeviceOptions& options) {
   KILN_ASSIGN_OR_RETURN(DeviceConfig config, load_device_config(config_name));
+  return open(config, options);
+}
+
+Result<std::unique_ptr<Device>> Device::open(const DeviceConfig& config, const DeviceOptions& options) {
+  KILN_RETURN_IF_ERROR(validate_device_config(config, config.name().empty() ? "device config" : config.name()));
   DeviceOptions resolved = options;
   if (resolved.trace_path.empty()) {
     if (const char* env = std::getenv("KILN_TRACE")) resolved.trace_path = env;
   }
-  std::unique_ptr<Device> device(new Device(std::move(config), resolved));
+  std::unique_ptr<Device> device(new Device(config, resolved));
   KILN_RETURN_IF_ERROR(device->init());
   return device;
 }
@@ -376,7 +382,9 @@ Status Device::synchronize(std::chrono::nanoseconds timeout) {
 double Device::now_ns() const { return transport_->now_ps() / 1000.0; }
 
 Status Device::write_trace(const std::string& path) const {
-  return traces::write_trace_file(path, traces::to_proto(config_.name(), trace_->events()));
+  proto::Trace trace = traces::to_proto(config_.name(), trace_->events());
+  traces::record_peaks(trace, traces::device_peaks(config_));
+  return traces::write_trace_file(path, trace);
 }
 
 }  // namespace kiln::driver

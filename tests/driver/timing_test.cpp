@@ -3,6 +3,7 @@
 // and bytes / bandwidth, with bandwidth shared fluidly among concurrent jobs.
 #include <algorithm>
 
+#include "kiln/common/config_overrides.h"
 #include "test_util.h"
 
 namespace kiln::driver {
@@ -131,6 +132,30 @@ TEST(SharedBandwidth, UnequalFlowsGetTheRemainderWhenTheShorterEnds) {
   const double fixed = c.dma().setup_latency_ns() + c.hbm().latency_ns();
   EXPECT_NEAR(duration_ns(dma_job(*dev, *s[0], qs)), fixed + 2.0 * small / bw, 1.0);
   EXPECT_NEAR(duration_ns(dma_job(*dev, *s[1], ql)), fixed + double(small + large) / bw, 1.0);
+}
+
+// A device opened from an overridden config runs at the overridden figures.
+TEST(ConfigOverrides, AnHbmCopyFollowsTheOverriddenBandwidth) {
+  DeviceConfig config = take(load_device_config("gaudi2"));
+  ASSERT_OK(apply_config_overrides(config, {"hbm.bandwidth_gb_per_s=500", "hbm.latency_ns=0"}));
+  DeviceOptions options;
+  options.functional = false;
+  auto dev = take(Device::open(config, options));
+  EXPECT_DOUBLE_EQ(dev->properties().hbm_bandwidth_gb_per_s, 500.0);
+  const uint64_t bytes = 64 << 20;
+  auto a = take(dev->allocate(bytes)), b = take(dev->allocate(bytes));
+  Stream& s = dev->default_stream();
+  const uint64_t seq = take(s.copy(b.address, a.address, bytes));
+  ASSERT_OK(s.wait(seq));
+  const double expected = expected_ns(config, bytes, 500.0, 0.0);
+  EXPECT_NEAR(duration_ns(dma_job(*dev, s, seq)), expected, expected * 0.02);
+
+  // An invalid description is refused before anything opens, naming the field.
+  config.mutable_hbm()->set_bandwidth_gb_per_s(-1);
+  const auto refused = Device::open(config);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("hbm.bandwidth_gb_per_s"), std::string::npos)
+      << refused.status().message();
 }
 
 }  // namespace

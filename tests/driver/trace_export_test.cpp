@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "../traces/json_parser.h"
+#include "kiln/traces/analysis.h"
 #include "kiln/traces/trace_io.h"
 #include "test_util.h"
 
@@ -44,6 +45,12 @@ TEST(TraceExport, DeviceRunExportsOneTrackPerEngine) {
   auto loaded = take(traces::read_trace_file(pb));
   EXPECT_EQ(loaded.device(), "gaudi2");
   EXPECT_EQ(static_cast<std::size_t>(loaded.events_size()), dev->trace()->size());
+  // The trace carries its device's peaks, so its roofline needs no config.
+  const auto peaks = traces::recorded_peaks(loaded);
+  ASSERT_TRUE(peaks.has_value());
+  EXPECT_DOUBLE_EQ(peaks->matrix_flops_per_s, dev->properties().peak_matrix_flops);
+  EXPECT_EQ(peaks->vector_engines, dev->properties().tpc_count);
+  EXPECT_DOUBLE_EQ(peaks->hbm_bytes_per_s, dev->properties().hbm_bandwidth_gb_per_s * 1e9);
   ASSERT_OK(traces::write_chrome_json(json, loaded));
 
   std::ifstream in(json);

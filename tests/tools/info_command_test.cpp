@@ -68,6 +68,19 @@ TEST(InfoCommandTest, AcceptsAPath) {
   EXPECT_THAT(r.out, HasSubstr("512 GFLOP/s"));  // below 1 TFLOP/s
 }
 
+TEST(InfoCommandTest, OverridesChangeTheFiguresDerivedFromThem) {
+  // A 512x512 array has 4x the MACs: 4 x 432 = 1728 TFLOP/s.
+  const InfoRun r = run({"--config", "gaudi2", "--set", "mme.array_rows=512", "--set", "mme.array_cols=512"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("--set mme.array_rows=512 --set mme.array_cols=512"));
+  EXPECT_THAT(r.out, HasSubstr("512x512 array"));
+  EXPECT_THAT(r.out, HasSubstr("1728 TFLOP/s"));
+
+  const InfoRun bad = run({"--config", "gaudi2", "--set", "mme.count=0"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("kiln info: gaudi2 with mme.count=0: field 'mme.count' must be > 0"));
+}
+
 TEST(InfoCommandTest, UnknownConfigFails) {
   const InfoRun r = run({"--config", "no_such_device"});
   EXPECT_EQ(r.exit_code, 1);

@@ -183,6 +183,19 @@ TEST(TraceAnalysis, DevicePeaksFromAConfig) {
   EXPECT_DOUBLE_EQ(p.hbm_bytes_per_s, 100e9);
 }
 
+TEST(TraceAnalysis, PeaksRecordedInATraceComeBack) {
+  proto::Trace t = sample();
+  EXPECT_FALSE(recorded_peaks(t).has_value());
+  record_peaks(t, {2e12, 2, 4e9, 4, 1e9});
+  const auto p = recorded_peaks(t);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_DOUBLE_EQ(p->matrix_flops_per_s, 2e12);
+  EXPECT_EQ(p->matrix_engines, 2u);
+  EXPECT_DOUBLE_EQ(p->vector_flops_per_s, 4e9);
+  EXPECT_EQ(p->vector_engines, 4u);
+  EXPECT_DOUBLE_EQ(p->hbm_bytes_per_s, 1e9);
+}
+
 TEST(TraceAnalysis, AnEmptyTraceHasNothingToReport) {
   const TraceAnalysis a = analyze_trace(proto::Trace{});
   EXPECT_TRUE(a.device_time.tracks.empty());

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "kiln/traces/analysis.h"
 #include "kiln/traces/trace_io.h"
 
 namespace kiln::tools {
@@ -214,6 +215,17 @@ TEST_F(TraceCommandTest, SummaryReportsEngineOverlapAndTopOpsWithTheirRoofline) 
   EXPECT_EQ(job[job.size() - 3], "-") << r.out;  // bound
   EXPECT_EQ(job[job.size() - 2], "-") << r.out;  // roofline efficiency
   EXPECT_EQ(job.back(), "job") << r.out;
+
+  // A trace that recorded its device's peaks is judged against them.
+  proto::Trace with_peaks = trace_;
+  traces::record_peaks(with_peaks, {1e12, 1, 1e9, 1, 1e9});
+  const std::string peaks_file = path("peaks.kiln-trace");
+  ASSERT_TRUE(traces::write_trace_file(peaks_file, with_peaks).ok());
+  r = run({"summary", peaks_file});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("roofline against the peaks of the device that ran (recorded in the trace"),
+            std::string::npos)
+      << r.out;
 
   r = run({"summary", trace_file_, "--top", "0"});
   ASSERT_EQ(r.code, 0) << r.err;

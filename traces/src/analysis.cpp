@@ -130,6 +130,22 @@ DevicePeaks device_peaks(const DeviceConfig& config) {
   return p;
 }
 
+std::optional<DevicePeaks> recorded_peaks(const proto::Trace& trace) {
+  if (!trace.has_peaks()) return std::nullopt;
+  const proto::TraceDevicePeaks& p = trace.peaks();
+  return DevicePeaks{p.matrix_flops_per_s(), p.matrix_engines(), p.vector_flops_per_s(), p.vector_engines(),
+                     p.hbm_bytes_per_s()};
+}
+
+void record_peaks(proto::Trace& trace, const DevicePeaks& peaks) {
+  proto::TraceDevicePeaks* p = trace.mutable_peaks();
+  p->set_matrix_flops_per_s(peaks.matrix_flops_per_s);
+  p->set_matrix_engines(peaks.matrix_engines);
+  p->set_vector_flops_per_s(peaks.vector_flops_per_s);
+  p->set_vector_engines(peaks.vector_engines);
+  p->set_hbm_bytes_per_s(peaks.hbm_bytes_per_s);
+}
+
 TraceAnalysis analyze_trace(const proto::Trace& trace, const DevicePeaks& peaks) {
   TraceAnalysis a;
   a.device = trace.device();

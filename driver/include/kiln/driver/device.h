@@ -80,6 +80,9 @@ class Device {
   // Opens a device described by a config name ("gaudi2") or .textproto path,
   // backed by the in-process simulator.
   static Result<std::unique_ptr<Device>> open(std::string_view config, const DeviceOptions& options = {});
+  // Opens a device from a description already in memory (e.g. a loaded
+  // config with apply_config_overrides); it is validated first.
+  static Result<std::unique_ptr<Device>> open(const DeviceConfig& config, const DeviceOptions& options = {});
   ~Device();
   Device(const Device&) = delete;
   Device& operator=(const Device&) = delete;

@@ -74,6 +74,9 @@ struct DevicePeaks {
   double hbm_bytes_per_s = 0;
 };
 DevicePeaks device_peaks(const DeviceConfig& config);
+// The peaks a trace carries (written by the driver), if it has them.
+std::optional<DevicePeaks> recorded_peaks(const proto::Trace& trace);
+void record_peaks(proto::Trace& trace, const DevicePeaks& peaks);
 
 struct RooflineVerdict {
   double intensity = 0;         // FLOPs per byte (infinite when no bytes moved)

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Configures and builds Kiln into ${BUILD_DIR:-build}. Extra arguments go to cmake.
+# TARGETS (space-separated) builds only those targets.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${BUILD_DIR:-$root/build}"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
-cmake --build "$build" -j"${JOBS:-2}"
+targets=()
+for t in ${TARGETS:-}; do targets+=(--target "$t"); done
+cmake --build "$build" -j"${JOBS:-2}" "${targets[@]}"

@@ -6,13 +6,20 @@
 // bytes through the shared-bandwidth model (all cores' traffic shares HBM).
 // The job ends when its slowest core does.
 //
-// Jobs run one at a time in dispatch order. Simulation thread only, except
-// the memory port, which the slices call from host threads.
+// A launch takes the cores it asks for (0 = all) for its whole duration, the
+// lowest-numbered free ones. Launches get their cores in dispatch order: one
+// that cannot start yet (too few cores free) holds back those after it, so
+// the schedule is deterministic. Launches on disjoint cores run at the same
+// time, their traffic sharing the memories.
+//
+// Simulation thread only, except the memory port, which the slices call from
+// host threads.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <vector>
 
 #include "engine_queue.h"
 #include "kiln/common/fault.h"
@@ -43,9 +50,16 @@ class TpcEngine {
 
  private:
   std::optional<FaultRecord> execute(const TpcJob& job);
+  // Waits for this launch's turn and `n` free cores; returns them, lowest first.
+  std::vector<int> acquire_cores(int n);
+  void release_cores(const std::vector<int>& cores);
 
   DeviceImpl& device_;
   EngineQueue<TpcJob> jobs_;
+  std::vector<bool> core_busy_;
+  uint64_t next_ticket_ = 0;     // handed to launches as they start, in dispatch order
+  uint64_t serving_ticket_ = 0;  // the launch whose turn it is to take cores
+  sc_core::sc_event cores_changed_;
 };
 
 }  // namespace kiln::sim

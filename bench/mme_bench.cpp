@@ -32,12 +32,9 @@ void BM_Gemm(benchmark::State& state) {
                  !dev.memset(b->address, 0x40000000u, n * n * 4).ok())) {  // 2.0f
     return state.SkipWithError("memset failed");
   }
-  kiln::mme::Descriptor d{};
-  d.magic = kiln::mme::kDescriptorMagic;
-  d.op = static_cast<uint8_t>(kiln::mme::Op::GEMM);
-  d.batch = 1;
-  d.m = d.n = d.k = static_cast<uint32_t>(n);
-  d.lda = d.ldb = d.ldc = n;
+  const auto size = static_cast<uint32_t>(n);
+  kiln::mme::Descriptor d = kiln::mme::gemm_descriptor(size, size, size, kiln::mme::DType::FP32,
+                                                       kiln::mme::DType::FP32, kiln::mme::DType::FP32);
   d.a_addr = a->address, d.b_addr = b->address, d.c_addr = c->address;
   std::memcpy(desc->data, &d, sizeof d);
   CommandBuffer cb;

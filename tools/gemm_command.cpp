@@ -70,14 +70,9 @@ Result<GemmResult> simulate_gemm(const DeviceConfig& config, const GemmRequest& 
   KILN_ASSIGN_OR_RETURN(driver::DeviceBuffer b, dev.allocate(g.batch * g.k * g.n * es));
   KILN_ASSIGN_OR_RETURN(driver::DeviceBuffer c, dev.allocate(g.batch * g.m * g.n * es));
   KILN_ASSIGN_OR_RETURN(driver::HostBuffer desc, dev.allocate_host(sizeof(mme::Descriptor)));
-  mme::Descriptor d{};
-  d.magic = mme::kDescriptorMagic;
-  d.op = static_cast<uint8_t>(mme::Op::GEMM);
-  d.a_dtype = d.b_dtype = d.out_dtype = static_cast<uint8_t>(g.type);
-  d.batch = static_cast<uint32_t>(g.batch);
-  d.m = static_cast<uint32_t>(g.m), d.n = static_cast<uint32_t>(g.n), d.k = static_cast<uint32_t>(g.k);
-  d.lda = g.k, d.ldb = g.n, d.ldc = g.n;
-  d.batch_stride_a = g.m * g.k, d.batch_stride_b = g.k * g.n, d.batch_stride_c = g.m * g.n;
+  mme::Descriptor d = mme::gemm_descriptor(static_cast<uint32_t>(g.m), static_cast<uint32_t>(g.k),
+                                           static_cast<uint32_t>(g.n), g.type, g.type, g.type,
+                                           static_cast<uint32_t>(g.batch));
   d.a_addr = a.address, d.b_addr = b.address, d.c_addr = c.address;
   std::memcpy(desc.data, &d, sizeof d);
   driver::CommandBuffer cb;

@@ -32,7 +32,7 @@ class FaultInjectionTest : public Faults {
   }
 
   CommandBuffer gemm() {
-    auto d = testing::gemm_descriptor(64, 64, 64, mme::DType::FP32, mme::DType::FP32, mme::DType::FP32);
+    auto d = mme::gemm_descriptor(64, 64, 64, mme::DType::FP32, mme::DType::FP32, mme::DType::FP32);
     d.a_addr = take(dev_->allocate(64 * 64 * 4)).address;
     d.b_addr = take(dev_->allocate(64 * 64 * 4)).address;
     d.c_addr = take(dev_->allocate(64 * 64 * 4)).address;

@@ -13,7 +13,7 @@ namespace kiln::driver {
 namespace {
 
 using mme::DType;
-using testing::gemm_descriptor;
+using mme::gemm_descriptor;
 using testing::take;
 
 // Runs one descriptor and returns the submission's sequence. The descriptor
@@ -57,7 +57,7 @@ TEST(MmeTiming, SerialArrayMatchesTheScaleSimClosedFormExactly) {
                         {257, 129, 1000}, {2048, 64, 130},   {129, 1, 1},      {640, 2000, 96}};
   for (const Dims& d : table) {
     auto a = take(dev->allocate(d.m * d.k * 4)), b = take(dev->allocate(d.k * d.n * 4)), c = take(dev->allocate(d.m * d.n * 4));
-    auto desc = gemm_descriptor(d.m, d.n, d.k, DType::FP32, DType::FP32, DType::FP32);
+    auto desc = gemm_descriptor(d.m, d.k, d.n, DType::FP32, DType::FP32, DType::FP32);
     desc.a_addr = a.address;
     desc.b_addr = b.address;
     desc.c_addr = c.address;
@@ -88,7 +88,7 @@ TEST(MmeTiming, GemvIsHbmBound) {
   Stream* s = take(dev->create_stream());
   const uint64_t k = 8192, n = 8192;
   auto a = take(dev->allocate(k * 2)), b = take(dev->allocate(k * n * 2)), c = take(dev->allocate(n * 2));
-  auto d = gemm_descriptor(1, n, k, DType::BF16, DType::BF16, DType::BF16);
+  auto d = gemm_descriptor(1, k, n, DType::BF16, DType::BF16, DType::BF16);
   d.a_addr = a.address;
   d.b_addr = b.address;
   d.c_addr = c.address;
@@ -185,7 +185,7 @@ TEST_P(MmeValues, MatchTheHostReference) {
   ASSERT_OK(dev->copy_to_device(a.address, ha.bytes.data(), ha.bytes.size()));
   ASSERT_OK(dev->copy_to_device(b.address, hb.bytes.data(), hb.bytes.size()));
   ASSERT_OK(dev->copy_to_device(bias.address, hbias.bytes.data(), hbias.bytes.size()));
-  auto d = gemm_descriptor(c.m, c.n, c.k, c.a, c.b, c.out);
+  auto d = gemm_descriptor(c.m, c.k, c.n, c.a, c.b, c.out);
   d.batch = static_cast<uint32_t>(c.batch);
   d.lda = lda;
   d.ldb = ldb;
@@ -278,7 +278,7 @@ TEST(MmeValues, IdenticalWhateverTheHostThreadCount) {
     auto c = take(dev->allocate(m * n * 4));
     EXPECT_TRUE(dev->copy_to_device(a.address, ha.bytes.data(), ha.bytes.size()).ok());
     EXPECT_TRUE(dev->copy_to_device(b.address, hb.bytes.data(), hb.bytes.size()).ok());
-    auto d = gemm_descriptor(m, n, k, DType::BF16, DType::BF16, DType::FP32);
+    auto d = gemm_descriptor(m, k, n, DType::BF16, DType::BF16, DType::FP32);
     d.a_addr = a.address, d.b_addr = b.address, d.c_addr = c.address;
     const uint64_t seq = launch(*dev, *s, d);
     return std::make_pair(read_back(*dev, c.address, m * n, DType::FP32), mme_ps(*dev, *s, seq));

@@ -54,26 +54,6 @@ inline traces::TraceEvent dma_job(const Device& device, const Stream& stream, ui
   return jobs.empty() ? traces::TraceEvent{} : jobs.front();
 }
 
-// A row-major GEMM descriptor C (m x n) = A (m x k) * B (k x n); the caller
-// sets the operand addresses.
-inline mme::Descriptor gemm_descriptor(uint64_t m, uint64_t n, uint64_t k, mme::DType a, mme::DType b,
-                                       mme::DType out) {
-  mme::Descriptor d{};
-  d.magic = mme::kDescriptorMagic;
-  d.op = static_cast<uint8_t>(mme::Op::GEMM);
-  d.a_dtype = static_cast<uint8_t>(a);
-  d.b_dtype = static_cast<uint8_t>(b);
-  d.out_dtype = static_cast<uint8_t>(out);
-  d.batch = 1;
-  d.m = static_cast<uint32_t>(m);
-  d.n = static_cast<uint32_t>(n);
-  d.k = static_cast<uint32_t>(k);
-  d.lda = k;
-  d.ldb = n;
-  d.ldc = n;
-  return d;
-}
-
 inline double duration_ns(const traces::TraceEvent& e) { return (e.end_ps - e.start_ps) / 1000.0; }
 
 inline std::vector<uint8_t> pattern_bytes(std::size_t n, uint32_t seed) {

@@ -14,7 +14,7 @@ namespace kiln::driver {
 namespace {
 
 using mme::DType;
-using testing::gemm_descriptor;
+using mme::gemm_descriptor;
 using testing::take;
 
 // A block of pinned host memory holding `value`, for the device to read.
@@ -27,7 +27,7 @@ HostBuffer host_block(Device& dev, const T& value) {
 
 // Submits one GEMM (operands in fresh device memory) without waiting.
 uint64_t submit_gemm(Device& dev, Stream& s, uint64_t m, uint64_t k, uint64_t n, std::vector<HostBuffer>& blocks) {
-  auto d = gemm_descriptor(m, n, k, DType::BF16, DType::BF16, DType::BF16);
+  auto d = gemm_descriptor(m, k, n, DType::BF16, DType::BF16, DType::BF16);
   d.a_addr = take(dev.allocate(m * k * 2)).address;
   d.b_addr = take(dev.allocate(k * n * 2)).address;
   d.c_addr = take(dev.allocate(m * n * 2)).address;

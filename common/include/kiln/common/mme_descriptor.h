@@ -60,6 +60,24 @@ static_assert(offsetof(Descriptor, a_addr) % 8 == 0 && offsetof(Descriptor, lda)
 
 inline uint32_t dtype_bytes(DType t) { return t == DType::FP32 ? 4 : 2; }
 
+// A dense row-major GEMM, C (m x n) = A (m x k) * B (k x n), `batch` of them
+// stored back to back; no epilogue. The caller sets a_addr, b_addr, c_addr
+// (and bias/activation if it wants them).
+inline Descriptor gemm_descriptor(uint32_t m, uint32_t k, uint32_t n, DType a, DType b, DType out,
+                                  uint32_t batch = 1) {
+  Descriptor d{};
+  d.magic = kDescriptorMagic;
+  d.op = static_cast<uint8_t>(Op::GEMM);
+  d.a_dtype = static_cast<uint8_t>(a);
+  d.b_dtype = static_cast<uint8_t>(b);
+  d.out_dtype = static_cast<uint8_t>(out);
+  d.batch = batch;
+  d.m = m, d.n = n, d.k = k;
+  d.lda = k, d.ldb = n, d.ldc = n;
+  d.batch_stride_a = uint64_t{m} * k, d.batch_stride_b = uint64_t{k} * n, d.batch_stride_c = uint64_t{m} * n;
+  return d;
+}
+
 // Output height/width of a convolution (0 if the geometry is empty).
 inline uint32_t conv_out_extent(uint32_t in, uint32_t pad, uint32_t dilation, uint32_t filter, uint32_t stride) {
   const int64_t span = static_cast<int64_t>(dilation) * (static_cast<int64_t>(filter) - 1) + 1;

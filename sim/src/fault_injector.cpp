@@ -34,10 +34,12 @@ Status FaultInjector::validate(const FaultInjection& injection, const DeviceConf
 void FaultInjector::add(FaultInjection injection) {
   std::lock_guard lock(mutex_);
   pending_.push_back(std::move(injection));
+  has_pending_.store(true, std::memory_order_release);
 }
 
 std::optional<FaultRecord> FaultInjector::take(std::string_view engine, uint32_t queue, uint64_t sequence,
                                                uint64_t packet_offset, uint64_t now_ps) {
+  if (!has_pending_.load(std::memory_order_acquire)) return std::nullopt;
   std::lock_guard lock(mutex_);
   std::optional<FaultRecord> fault;
   for (auto it = pending_.begin(); it != pending_.end();) {
@@ -59,7 +61,10 @@ std::optional<FaultRecord> FaultInjector::take(std::string_view engine, uint32_t
       fault = FaultRecord{FaultCause::kUncorrectableMemoryError, std::string(engine), queue, sequence,
                           packet_offset, 0, now_ps,
                           "double-bit ECC error in the engine's HBM traffic (" + which + "); reset the device"};
-      if (!fatal_) fatal_ = fault;
+      if (!fatal_) {
+        fatal_ = fault;
+        has_fatal_.store(true, std::memory_order_release);
+      }
       it->count = 1;  // a fatal fault happens once
     } else {
       fault = FaultRecord{FaultCause::kInjected, std::string(engine), queue, sequence, packet_offset, 0, now_ps,
@@ -71,10 +76,12 @@ std::optional<FaultRecord> FaultInjector::take(std::string_view engine, uint32_t
       ++it;
     }
   }
+  has_pending_.store(!pending_.empty(), std::memory_order_release);
   return fault;
 }
 
 std::optional<FaultRecord> FaultInjector::fatal() const {
+  if (!has_fatal_.load(std::memory_order_acquire)) return std::nullopt;
   std::lock_guard lock(mutex_);
   return fatal_;
 }

@@ -6,6 +6,7 @@
 // Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -36,6 +37,10 @@ class FaultInjector {
   std::optional<FaultRecord> fatal() const;
 
  private:
+  // Lock-free fast paths: every engine job asks take() and every decoded
+  // packet asks fatal(), and almost always the answer is "nothing".
+  std::atomic<bool> has_pending_ = false;
+  std::atomic<bool> has_fatal_ = false;
   mutable std::mutex mutex_;
   std::vector<FaultInjection> pending_;
   std::optional<FaultRecord> fatal_;

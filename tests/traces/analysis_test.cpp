@@ -8,22 +8,13 @@
 #include <cmath>
 #include <string>
 
+#include "trace_builder.h"
+
 namespace kiln::traces {
 namespace {
 
-constexpr uint64_t kUs = 1'000'000;  // picoseconds per microsecond
-
-void add(proto::Trace& t, const std::string& track, const std::string& name, uint64_t start_us, uint64_t end_us,
-         uint64_t bytes = 0, uint64_t flops = 0, proto::TraceClock clock = proto::DEVICE_SIMULATED) {
-  proto::TraceEvent* e = t.add_events();
-  e->set_track(track);
-  e->set_name(name);
-  e->set_start_ps(start_us * kUs);
-  e->set_end_ps(end_us * kUs);
-  e->set_bytes(bytes);
-  e->set_flops(flops);
-  e->set_clock(clock);
-}
+using testing::add;
+using testing::kUs;
 
 // 0..100 us of device time:
 //   MME0 gemm [0,40)  MME1 gemm [0,40)          -> MME busy [0,40)

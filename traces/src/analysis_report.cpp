@@ -1,9 +1,8 @@
 // format_analysis: the text of `kiln trace summary`. Columns are fixed-width
 // and whitespace-separated so scripts (and tests) can split rows; op names,
 // which contain spaces, come last.
+#include <algorithm>
 #include <cinttypes>
-#include <cmath>
-#include <cstdio>
 #include <string>
 
 #include "kiln/traces/analysis.h"
@@ -12,15 +11,7 @@
 namespace kiln::traces {
 namespace {
 
-double percent(uint64_t part, uint64_t whole) {
-  return whole == 0 ? 0.0 : 100.0 * static_cast<double>(part) / static_cast<double>(whole);
-}
-
-void appendf(std::string& out, const char* format, auto... args) {
-  char buf[512];
-  const int n = std::snprintf(buf, sizeof buf, format, args...);
-  if (n > 0) out.append(buf, static_cast<std::size_t>(std::min<int>(n, sizeof buf - 1)));
-}
+void appendf(std::string& out, const char* format_string, auto... args) { out += format(format_string, args...); }
 
 void append_domain(std::string& out, const std::string& title, const DomainSummary& d) {
   if (d.tracks.empty()) return;
@@ -58,22 +49,11 @@ void append_ops(std::string& out, const std::vector<OpSummary>& ops, std::size_t
           "bytes", "flops", "FLOP/B", "bound", "roofline", "op");
   for (std::size_t i = 0; i < shown; ++i) {
     const OpSummary& op = ops[i];
-    std::string intensity = "-", bound = "-", efficiency = "-";
-    if (op.roofline) {
-      char buf[32];
-      if (std::isinf(op.roofline->intensity)) {
-        intensity = "inf";
-      } else {
-        std::snprintf(buf, sizeof buf, "%.1f", op.roofline->intensity);
-        intensity = buf;
-      }
-      bound = op.roofline->compute_bound ? "compute" : "memory";
-      std::snprintf(buf, sizeof buf, "%.1f%%", 100.0 * op.roofline->efficiency);
-      efficiency = buf;
-    }
+    const RooflineText r = roofline_text(op);
     appendf(out, "  %5.1f%% %12.3f %12.3f %7" PRIu64 " %5s %12s %12s %9s %8s %8s  %s\n", 100.0 * op.share,
             to_us(op.engine_ps), to_us(op.wall_ps), op.events, op.engine_class.c_str(), human_bytes(op.bytes).c_str(),
-            human_flops(op.flops).c_str(), intensity.c_str(), bound.c_str(), efficiency.c_str(), op.name.c_str());
+            human_flops(op.flops).c_str(), r.intensity.c_str(), r.bound.c_str(), r.efficiency.c_str(),
+            op.name.c_str());
   }
 }
 

@@ -18,12 +18,6 @@ constexpr int kPlotWidth = 1100;  // px of the time axis
 constexpr int kRowHeight = 18;
 constexpr int kAxisHeight = 24;
 
-std::string fmt(const char* format, auto... args) {
-  char buf[256];
-  const int n = std::snprintf(buf, sizeof buf, format, args...);
-  return std::string(buf, static_cast<std::size_t>(std::clamp(n, 0, static_cast<int>(sizeof buf) - 1)));
-}
-
 const char* track_colour(std::string_view track) {
   const std::string_view cls = engine_class(track);
   if (cls == "MME") return "#4e79a7";
@@ -60,32 +54,32 @@ void append_timeline(std::string& out, const std::string& title, const DomainSum
   const int height = kAxisHeight + static_cast<int>(rows.size()) * kRowHeight;
 
   out += "<h2>" + html_escape(title) + "</h2>\n";
-  out += fmt("<svg class=\"timeline\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n", kLabelWidth + kPlotWidth + 10,
+  out += format("<svg class=\"timeline\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n", kLabelWidth + kPlotWidth + 10,
              height, kLabelWidth + kPlotWidth + 10, height);
   const double span_us = span / 1e6;
   const double step = tick_step_us(span_us);
   for (double t = 0; t <= span_us * (1 + 1e-9); t += step) {
     const double x = kLabelWidth + t / span_us * kPlotWidth;
-    out += fmt("<line class=\"tick\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>", x, kAxisHeight - 4, x, height);
-    out += fmt("<text class=\"axis\" x=\"%.1f\" y=\"%d\">%g us</text>\n", x, kAxisHeight - 8, (first / 1e6) + t);
+    out += format("<line class=\"tick\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>", x, kAxisHeight - 4, x, height);
+    out += format("<text class=\"axis\" x=\"%.1f\" y=\"%d\">%g us</text>\n", x, kAxisHeight - 8, (first / 1e6) + t);
   }
   for (std::size_t r = 0; r < rows.size(); ++r) {
     const Row& row = rows[r];
     const int y = kAxisHeight + static_cast<int>(r) * kRowHeight;
     const char* colour = track_colour(row.track);
-    out += fmt("<text class=\"track\" x=\"%d\" y=\"%d\">", kLabelWidth - 6, y + kRowHeight - 5) +
+    out += format("<text class=\"track\" x=\"%d\" y=\"%d\">", kLabelWidth - 6, y + kRowHeight - 5) +
            html_escape(row.track) + "</text>\n";
     if (row.events.size() <= options.max_bars_per_track) {
       for (const proto::TraceEvent* e : row.events) {
         const uint64_t end = std::max(e->start_ps(), e->end_ps());
         const double x = x_of(e->start_ps());
         const double w = std::max(0.5, x_of(end) - x);
-        std::string tip = e->name() + " | " + fmt("%.3f us", to_us(end - e->start_ps()));
+        std::string tip = e->name() + " | " + format("%.3f us", to_us(end - e->start_ps()));
         if (e->bytes() != 0) tip += " | " + human_bytes(e->bytes());
         if (e->flops() != 0) tip += " | " + human_flops(e->flops()) + " FLOP";
-        if (e->sequence() != 0) tip += fmt(" | submission %" PRIu64, e->sequence());
+        if (e->sequence() != 0) tip += format(" | submission %" PRIu64, e->sequence());
         if (!e->detail().empty()) tip += " | " + e->detail();
-        out += fmt("<rect class=\"ev\" x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"%d\" fill=\"%s\">", x, y + 2, w,
+        out += format("<rect class=\"ev\" x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"%d\" fill=\"%s\">", x, y + 2, w,
                    kRowHeight - 4, colour) +
                "<title>" + html_escape(tip) + "</title></rect>\n";
       }
@@ -105,10 +99,10 @@ void append_timeline(std::string& out, const std::string& title, const DomainSum
     for (int px = 0; px < kPlotWidth; ++px) {
       const double f = std::min(1.0, busy[static_cast<std::size_t>(px)]);
       if (f <= 0) continue;
-      out += fmt("<rect class=\"col\" x=\"%d\" y=\"%d\" width=\"1\" height=\"%d\" fill=\"%s\" fill-opacity=\"%.2f\"/>",
+      out += format("<rect class=\"col\" x=\"%d\" y=\"%d\" width=\"1\" height=\"%d\" fill=\"%s\" fill-opacity=\"%.2f\"/>",
                  kLabelWidth + px, y + 2, kRowHeight - 4, colour, f);
     }
-    out += fmt("<title>%zu jobs: drawn as busy fraction per column</title>\n", row.events.size());
+    out += format("<title>%zu jobs: drawn as busy fraction per column</title>\n", row.events.size());
   }
   out += "</svg>\n";
 }
@@ -117,7 +111,7 @@ void append_track_table(std::string& out, const DomainSummary& d) {
   if (d.tracks.empty()) return;
   out += "<table><tr><th>track</th><th>events</th><th>busy us</th><th>util</th><th>bytes</th><th>FLOPs</th></tr>\n";
   for (const TrackSummary& t : d.tracks) {
-    out += "<tr><td>" + html_escape(t.track) + "</td>" + fmt("<td>%" PRIu64 "</td><td>%.3f</td><td>%.1f%%</td>", t.events,
+    out += "<tr><td>" + html_escape(t.track) + "</td>" + format("<td>%" PRIu64 "</td><td>%.3f</td><td>%.1f%%</td>", t.events,
                                                              to_us(t.busy_ps), 100.0 * t.utilisation) +
            "<td>" + human_bytes(t.bytes) + "</td><td>" + human_flops(t.flops) + "</td></tr>\n";
   }
@@ -126,15 +120,15 @@ void append_track_table(std::string& out, const DomainSummary& d) {
 
 void append_overlap_table(std::string& out, const OverlapSummary& o, uint64_t span_ps) {
   if (o.classes.empty()) return;
-  const auto pct = [&](uint64_t ps) { return span_ps == 0 ? 0.0 : 100.0 * static_cast<double>(ps) / span_ps; };
+  const auto pct = [&](uint64_t ps) { return percent(ps, span_ps); };
   out += "<h2>Engine overlap</h2>\n<table><tr><th>engines</th><th>busy us</th><th>of the span</th></tr>\n";
-  out += fmt("<tr><td>any engine</td><td>%.3f</td><td>%.1f%%</td></tr>\n", to_us(o.any_busy_ps), pct(o.any_busy_ps));
+  out += format("<tr><td>any engine</td><td>%.3f</td><td>%.1f%%</td></tr>\n", to_us(o.any_busy_ps), pct(o.any_busy_ps));
   for (const EngineClassBusy& c : o.classes) {
-    out += fmt("<tr><td>%s (%u)</td><td>%.3f</td><td>%.1f%%</td></tr>\n", c.engine_class.c_str(), c.engines,
+    out += format("<tr><td>%s (%u)</td><td>%.3f</td><td>%.1f%%</td></tr>\n", c.engine_class.c_str(), c.engines,
                to_us(c.busy_ps), pct(c.busy_ps));
   }
   for (const EngineOverlap& p : o.pairs) {
-    out += fmt("<tr><td>%s and %s at once</td><td>%.3f</td><td>%.1f%%</td></tr>\n", p.a.c_str(), p.b.c_str(),
+    out += format("<tr><td>%s and %s at once</td><td>%.3f</td><td>%.1f%%</td></tr>\n", p.a.c_str(), p.b.c_str(),
                to_us(p.both_busy_ps), pct(p.both_busy_ps));
   }
   out += "</table>\n";
@@ -143,22 +137,17 @@ void append_overlap_table(std::string& out, const OverlapSummary& o, uint64_t sp
 void append_ops_table(std::string& out, const std::vector<OpSummary>& ops, std::size_t top) {
   if (ops.empty() || top == 0) return;
   const std::size_t shown = std::min(top, ops.size());
-  out += fmt("<h2>Top ops by engine time (%zu of %zu)</h2>\n", shown, ops.size());
+  out += format("<h2>Top ops by engine time (%zu of %zu)</h2>\n", shown, ops.size());
   out += "<table><tr><th>op</th><th>class</th><th>share</th><th>engine us</th><th>wall us</th><th>events</th>"
          "<th>bytes</th><th>FLOPs</th><th>FLOP/B</th><th>bound</th><th>of roofline</th></tr>\n";
   for (std::size_t i = 0; i < shown; ++i) {
     const OpSummary& op = ops[i];
-    std::string intensity = "-", bound = "-", efficiency = "-";
-    if (op.roofline) {
-      intensity = std::isinf(op.roofline->intensity) ? "inf" : fmt("%.1f", op.roofline->intensity);
-      bound = op.roofline->compute_bound ? "compute" : "memory";
-      efficiency = fmt("%.1f%%", 100.0 * op.roofline->efficiency);
-    }
+    const RooflineText r = roofline_text(op);
     out += "<tr><td>" + html_escape(op.name) + "</td><td>" + html_escape(op.engine_class) + "</td>" +
-           fmt("<td>%.1f%%</td><td>%.3f</td><td>%.3f</td><td>%" PRIu64 "</td>", 100.0 * op.share, to_us(op.engine_ps),
+           format("<td>%.1f%%</td><td>%.3f</td><td>%.3f</td><td>%" PRIu64 "</td>", 100.0 * op.share, to_us(op.engine_ps),
                to_us(op.wall_ps), op.events) +
-           "<td>" + human_bytes(op.bytes) + "</td><td>" + human_flops(op.flops) + "</td><td>" + intensity +
-           "</td><td>" + bound + "</td><td>" + efficiency + "</td></tr>\n";
+           "<td>" + human_bytes(op.bytes) + "</td><td>" + human_flops(op.flops) + "</td><td>" + r.intensity +
+           "</td><td>" + r.bound + "</td><td>" + r.efficiency + "</td></tr>\n";
   }
   out += "</table>\n";
 }
@@ -211,7 +200,7 @@ std::string to_html_report(const proto::Trace& trace, const TraceAnalysis& analy
   out += kStyle;
   out += "</head>\n<body>\n";
   out += "<h1>Kiln trace: " + html_escape(device) + "</h1>\n";
-  out += fmt("<p>%d events; device span %.3f us (simulated)", trace.events_size(), to_us(analysis.device_time.span_ps()));
+  out += format("<p>%d events; device span %.3f us (simulated)", trace.events_size(), to_us(analysis.device_time.span_ps()));
   if (!options.note.empty()) out += "; " + html_escape(options.note);
   out += "</p>\n";
   append_timeline(out, device + " (simulated time)", analysis.device_time, rows_of(trace, false), options);

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -40,6 +41,19 @@ std::string human_flops(uint64_t flops) {
 }
 
 double to_us(uint64_t ps) { return static_cast<double>(ps) / 1e6; }
+
+double percent(uint64_t part, uint64_t whole) {
+  return whole == 0 ? 0.0 : 100.0 * static_cast<double>(part) / static_cast<double>(whole);
+}
+
+RooflineText roofline_text(const OpSummary& op) {
+  RooflineText t;
+  if (!op.roofline) return t;
+  t.intensity = std::isinf(op.roofline->intensity) ? "inf" : format("%.1f", op.roofline->intensity);
+  t.bound = op.roofline->compute_bound ? "compute" : "memory";
+  t.efficiency = format("%.1f%%", 100.0 * op.roofline->efficiency);
+  return t;
+}
 
 Status write_text_file(const std::string& path, std::string_view content, std::string_view what) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

@@ -1,5 +1,7 @@
 #include "kernel_util.h"
 
+#include <cmath>
+
 namespace kiln::kernels::lib {
 
 std::string dims_string(const Dims& dims, int rank) {
@@ -93,13 +95,13 @@ TensorDesc collapse_axis(const TensorDesc& t, int axis) {
 }
 
 void copy_vector(KernelContext& ctx, const TensorDesc& src, const Coord& sc, const TensorDesc& dst,
-                 const Coord& dc) {
+                 const Coord& dc, float pad) {
   // Lanes past the source row read as padding; the destination bounds decide
   // what is written. Callers keep the two rows aligned.
   switch (dst.dtype) {
-    case DType::kF32: ctx.store(dst, dc, ctx.load_f32(src, sc)); break;
-    case DType::kBF16: ctx.store(dst, dc, ctx.load_bf16(src, sc)); break;
-    case DType::kI32: ctx.store(dst, dc, ctx.load_i32(src, sc)); break;
+    case DType::kF32: ctx.store(dst, dc, ctx.load_f32(src, sc, pad)); break;
+    case DType::kBF16: ctx.store(dst, dc, ctx.load_bf16(src, sc, bf16::from_float(pad))); break;
+    case DType::kI32: ctx.store(dst, dc, ctx.load_i32(src, sc, static_cast<int32_t>(std::lrint(pad)))); break;
   }
 }
 

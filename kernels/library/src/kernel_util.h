@@ -55,7 +55,8 @@ void for_each_row(KernelContext& ctx, const TensorDesc& t, F&& f) {
 
 // Copies one vector (lanes_per_vector(dst.dtype) elements) from src at sc to
 // dst at dc without conversion: one load, one store. src and dst share a dtype.
+// Lanes outside src read `pad` (in src's dtype; rounded to nearest for i32).
 void copy_vector(KernelContext& ctx, const TensorDesc& src, const Coord& sc, const TensorDesc& dst,
-                 const Coord& dc);
+                 const Coord& dc, float pad = 0.0f);
 
 }  // namespace kiln::kernels::lib

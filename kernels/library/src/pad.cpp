@@ -86,37 +86,6 @@ IndexSpace pad_space(const KernelArgs& args) {
   return vector_row_space(args.tensors[1], lanes_per_vector(args.tensors[1].dtype));
 }
 
-// One vector in its tensor's own dtype (only the member for that dtype is used).
-struct RawVector {
-  VecF32 f;
-  VecBF16 h;
-  VecI32 i;
-};
-
-struct PadValue {
-  float f;
-  bf16 h;
-  int32_t i;
-};
-
-RawVector load_raw(KernelContext& ctx, const TensorDesc& t, const Coord& c, const PadValue& pad) {
-  RawVector v{};
-  switch (t.dtype) {
-    case DType::kF32: v.f = ctx.load_f32(t, c, pad.f); break;
-    case DType::kBF16: v.h = ctx.load_bf16(t, c, pad.h); break;
-    case DType::kI32: v.i = ctx.load_i32(t, c, pad.i); break;
-  }
-  return v;
-}
-
-void store_raw(KernelContext& ctx, const TensorDesc& t, const Coord& c, const RawVector& v) {
-  switch (t.dtype) {
-    case DType::kF32: ctx.store(t, c, v.f); break;
-    case DType::kBF16: ctx.store(t, c, v.h); break;
-    case DType::kI32: ctx.store(t, c, v.i); break;
-  }
-}
-
 // The input coordinate for output coordinate o of a dim with n elements and
 // `before` leading pads; false when o lies in constant padding.
 bool map_coord(PadMode mode, int64_t o, int64_t n, int64_t before, int64_t* i) {
@@ -162,8 +131,6 @@ void pad_run(KernelContext& ctx) {
   const int lanes = lanes_per_vector(out.dtype);
   if (ctx.slice().empty()) return;
   const bool constant = p.mode == PadMode::kConstant;
-  const PadValue value{p.value, bf16::from_float(p.value),
-                       constant && out.dtype == DType::kI32 ? static_cast<int32_t>(std::lrint(p.value)) : 0};
   // The register a constant row is stored from, built once per slice.
   WideF32 fill_wide{};
   VecI32 fill_i32{};
@@ -184,7 +151,7 @@ void pad_run(KernelContext& ctx) {
     }
     if (constant) {
       ic[0] = c[0] - b0;
-      store_raw(ctx, out, c, load_raw(ctx, in, ic, value));
+      copy_vector(ctx, in, ic, out, c, p.value);
       return;
     }
     // Regions of the output row: [0, b0) before, [b0, b0 + n0) inside,
@@ -201,7 +168,7 @@ void pad_run(KernelContext& ctx) {
       sc[0] = src.at;
       Coord dc = c;
       dc[0] = c[0] - lo;
-      store_raw(ctx, out.sliced_view(0, lo, hi - lo), dc, load_raw(ctx, src.view, sc, value));
+      copy_vector(ctx, src.view, sc, out.sliced_view(0, lo, hi - lo), dc);
     }
   });
 }

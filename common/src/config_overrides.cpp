@@ -4,9 +4,9 @@
 #include <google/protobuf/message.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
-#include <limits>
 
 namespace kiln {
 namespace {
@@ -23,24 +23,16 @@ std::string field_names(const google::protobuf::Descriptor& d) {
   return out;
 }
 
+// Decimal, or hexadecimal with 0x; the whole text must be the number and fit T.
 template <typename T>
-bool parse_integer(const std::string& text, T* out) {
-  if (text.empty()) return false;
-  char* end = nullptr;
-  errno = 0;
-  if constexpr (std::numeric_limits<T>::is_signed) {
-    const long long v = std::strtoll(text.c_str(), &end, 0);
-    if (errno != 0 || *end != '\0' || v < std::numeric_limits<T>::min() || v > std::numeric_limits<T>::max()) {
-      return false;
-    }
-    *out = static_cast<T>(v);
-  } else {
-    if (text[0] == '-') return false;
-    const unsigned long long v = std::strtoull(text.c_str(), &end, 0);
-    if (errno != 0 || *end != '\0' || v > std::numeric_limits<T>::max()) return false;
-    *out = static_cast<T>(v);
+bool parse_integer(std::string_view text, T* out) {
+  int base = 10;
+  if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
+    text.remove_prefix(2);
+    base = 16;
   }
-  return true;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), *out, base);
+  return !text.empty() && error == std::errc() && end == text.data() + text.size();
 }
 
 bool parse_double(const std::string& text, double* out) {

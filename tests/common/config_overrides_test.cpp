@@ -45,6 +45,9 @@ TEST(ConfigOverrides, SetFieldsOfEveryKindAtAnyDepth) {
   // Later overrides win.
   ASSERT_TRUE(apply_config_overrides(c, {"mme.count=1", "mme.count=4"}).ok());
   EXPECT_EQ(c.mme().count(), 4u);
+  // Decimal unless 0x: a leading zero is not octal.
+  ASSERT_TRUE(apply_config_overrides(c, {"mme.count=08"}).ok());
+  EXPECT_EQ(c.mme().count(), 8u);
   // None is fine.
   EXPECT_TRUE(apply_config_overrides(c, {}).ok());
 }

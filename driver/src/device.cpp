@@ -381,10 +381,14 @@ Status Device::synchronize(std::chrono::nanoseconds timeout) {
 
 double Device::now_ns() const { return transport_->now_ps() / 1000.0; }
 
-Status Device::write_trace(const std::string& path) const {
+proto::Trace Device::trace_proto() const {
   proto::Trace trace = traces::to_proto(config_.name(), trace_->events());
   traces::record_peaks(trace, traces::device_peaks(config_));
-  return traces::write_trace_file(path, trace);
+  return trace;
+}
+
+Status Device::write_trace(const std::string& path) const {
+  return traces::write_trace_file(path, trace_proto());
 }
 
 }  // namespace kiln::driver

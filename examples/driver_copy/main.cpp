@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
 
   const std::string pb = opt.trace + ".pb";
   const std::string json = opt.trace + ".json";
-  const auto trace = kiln::traces::to_proto(dev.properties().name, events);
+  const auto trace = dev.trace_proto();
   if (Status s = kiln::traces::write_trace_file(pb, trace); !s.ok()) return fail(s, "write trace");
   if (Status s = kiln::traces::write_chrome_json(json, trace); !s.ok()) return fail(s, "write trace");
   std::printf("trace: %s (%zu events); Chrome JSON for ui.perfetto.dev: %s\n", pb.c_str(), events.size(), json.c_str());

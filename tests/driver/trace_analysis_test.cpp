@@ -38,8 +38,8 @@ uint64_t submit_gemm(Device& dev, Stream& s, uint64_t m, uint64_t k, uint64_t n,
 }
 
 traces::TraceAnalysis analyse(const Device& dev) {
-  return traces::analyze_trace(traces::to_proto(dev.config().name(), dev.trace()->events()),
-                               traces::device_peaks(dev.config()));
+  const proto::Trace trace = dev.trace_proto();
+  return traces::analyze_trace(trace, *traces::recorded_peaks(trace));
 }
 
 const traces::OpSummary& op_named(const traces::TraceAnalysis& a, const std::string& name) {

@@ -31,6 +31,7 @@
 #include "kiln/driver/event.h"
 #include "kiln/driver/memory.h"
 #include "kiln/driver/stream.h"
+#include "kiln/proto/trace.pb.h"
 #include "kiln/traces/recorder.h"
 
 namespace kiln::driver {
@@ -129,7 +130,10 @@ class Device {
   // Simulated nanoseconds since open.
   double now_ns() const;
   std::shared_ptr<traces::TraceRecorder> trace() const { return trace_; }
-  // Writes the protobuf trace of everything recorded so far.
+  // Everything recorded so far as a protobuf trace, with this device's peaks
+  // (for the roofline in kiln/traces/analysis.h).
+  proto::Trace trace_proto() const;
+  // Writes trace_proto() to `path`.
   Status write_trace(const std::string& path) const;
 
   // --- Faults ---------------------------------------------------------

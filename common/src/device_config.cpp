@@ -293,6 +293,11 @@ Status validate_device_config(const DeviceConfig& c, std::string_view origin) {
     v.positive(uint64_t{sm.sync_objects()}, "sync_manager.sync_objects");
     v.positive(uint64_t{sm.monitors()}, "sync_manager.monitors");
     v.positive(sm.message_latency_ns(), "sync_manager.message_latency_ns");
+    if (c.has_command_processor() && sm.sync_objects() <= c.command_processor().queues()) {
+      v.fail("sync_manager.sync_objects", "must be larger than command_processor.queues (" +
+                                              show(uint64_t{c.command_processor().queues()}) +
+                                              "): the first of them are the queues' retirement counters");
+    }
   }
 
   if (v.present(c.has_dma(), "dma")) {
@@ -351,6 +356,19 @@ Status validate_device_config(const DeviceConfig& c, std::string_view origin) {
     if (v.present(t.has_instruction_costs(), "tpc.instruction_costs")) {
       check_instruction_costs(v, t.instruction_costs());
     }
+  }
+
+  if (v.present(c.has_host(), "host")) {
+    const auto& h = c.host();
+    v.positive(h.submit_ns(), "host.submit_ns");
+    v.non_negative(h.packet_record_ns(), "host.packet_record_ns");
+    v.non_negative(h.event_record_ns(), "host.event_record_ns");
+    v.non_negative(h.event_wait_ns(), "host.event_wait_ns");
+    v.non_negative(h.wake_ns(), "host.wake_ns");
+    v.non_negative(h.query_ns(), "host.query_ns");
+    v.non_negative(h.allocate_ns(), "host.allocate_ns");
+    v.non_negative(h.free_ns(), "host.free_ns");
+    v.non_negative(h.copy_setup_ns(), "host.copy_setup_ns");
   }
 
   return v.status();

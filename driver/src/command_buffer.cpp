@@ -19,6 +19,7 @@ CommandBuffer& CommandBuffer::append(const P& packet) {
   const std::size_t at = out.size();
   out.resize(at + sizeof(P));
   std::memcpy(out.data() + at, &packet, sizeof(P));
+  last_packet_ = at;
   ++packets_;
   return *this;
 }
@@ -120,12 +121,38 @@ CommandBuffer& CommandBuffer::launch_tpc(uint64_t kernel_id, uint64_t args, uint
   return append(p);
 }
 
+CommandBuffer& CommandBuffer::wait_sync(packets::SyncRef sync, uint32_t value, uint8_t flags) {
+  auto p = packets::make_packet<packets::WaitSyncPacket>(Opcode::WAIT_SYNC, flags);
+  p.sync = sync;
+  p.value = value;
+  return append(p);
+}
+
+CommandBuffer& CommandBuffer::signal_when_done(packets::SyncRef sync) {
+  auto& out = writable();
+  const auto op = last_packet_ < out.size() ? static_cast<Opcode>(out[last_packet_]) : Opcode::INVALID;
+  if (!packets::is_engine_job(op)) {
+    if (recording_error_.empty()) {
+      recording_error_ = "signal_when_done after " +
+                         (op == Opcode::INVALID ? std::string("no packet") : std::string(packets::opcode_name(op))) +
+                         ": only LIN_DMA, LAUNCH_MME and LAUNCH_TPC packets signal their completion";
+    }
+    return *this;
+  }
+  auto h = packets::decode_packet<packets::PacketHeader>(out.data() + last_packet_);
+  h.flags |= packets::kSignalOnCompletion;
+  h.completion_signal = sync;
+  std::memcpy(out.data() + last_packet_, &h, sizeof h);
+  return *this;
+}
+
 CommandBuffer& CommandBuffer::stop() {
   return append(packets::make_packet<packets::StopPacket>(Opcode::STOP, 0));
 }
 
 CommandBuffer& CommandBuffer::append_raw(std::span<const uint8_t> bytes) {
   auto& out = writable();
+  last_packet_ = SIZE_MAX;
   out.insert(out.end(), bytes.begin(), bytes.end());
   return *this;
 }

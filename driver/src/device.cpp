@@ -1,65 +1,45 @@
 #include "kiln/driver/device.h"
-#include "kiln/common/format.h"
 
 #include <sys/mman.h>
 
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 
+#include "device_impl.h"
+#include "kiln/common/format.h"
+#include "kiln/proto/trace.pb.h"
 #include "kiln/traces/analysis.h"
 #include "kiln/traces/trace_io.h"
-#include "range_allocator.h"
-#include "transport.h"
 
 namespace kiln::driver {
 
-namespace {
-
-// Device virtual address layout of a context. HBM and SRAM are mapped at a
-// fixed offset from their physical address; pinned host memory gets
-// addresses from an aperture of its own. Address 0 is never mapped.
-constexpr uint64_t kHbmBase = 0x0000'1000'0000'0000ull;
-constexpr uint64_t kSramBase = 0x0000'2000'0000'0000ull;
-constexpr uint64_t kHostBase = 0x0000'4000'0000'0000ull;
-constexpr uint64_t kHostApertureBytes = 0x0000'1000'0000'0000ull;  // 16 TiB
-
-
-
-}  // namespace
-
 std::string_view memory_kind_name(MemoryKind kind) { return kind == MemoryKind::kHbm ? "HBM" : "SRAM"; }
 
-// A pool of hardware indices (sync objects, monitors). Tracks which were
-// ever handed out, since a reused sync object must be reset before use.
-class Device::Pool {
- public:
-  explicit Pool(uint32_t count) : used_(count, false), dirty_(count, false) {}
-  std::optional<uint32_t> take(bool* was_dirty) {
-    for (uint32_t i = next_; i < used_.size() + next_; ++i) {
-      const uint32_t k = i % used_.size();
-      if (!used_[k]) {
-        used_[k] = true;
-        *was_dirty = dirty_[k];
-        dirty_[k] = true;
-        next_ = k + 1;
-        return k;
-      }
-    }
-    return std::nullopt;
-  }
-  bool give_back(uint32_t k) {
-    if (k >= used_.size() || !used_[k]) return false;
-    used_[k] = false;
-    return true;
-  }
-  uint32_t size() const { return static_cast<uint32_t>(used_.size()); }
+IndexPool::IndexPool(uint32_t count, uint32_t reserved) : used_(count, false), dirty_(count, false), next_(reserved) {
+  for (uint32_t i = 0; i < reserved && i < count; ++i) used_[i] = true;
+}
 
- private:
-  std::vector<bool> used_;
-  std::vector<bool> dirty_;
-  uint32_t next_ = 0;
-};
+std::optional<uint32_t> IndexPool::take(bool* was_dirty) {
+  for (uint32_t i = next_; i < used_.size() + next_; ++i) {
+    const uint32_t k = i % used_.size();
+    if (!used_[k]) {
+      used_[k] = true;
+      *was_dirty = dirty_[k];
+      dirty_[k] = true;
+      next_ = k + 1;
+      return k;
+    }
+  }
+  return std::nullopt;
+}
+
+bool IndexPool::give_back(uint32_t k) {
+  if (k >= used_.size() || !used_[k]) return false;
+  used_[k] = false;
+  return true;
+}
+
+// ---------------------------------------------------------------- open/close
 
 Result<std::unique_ptr<Device>> Device::open(std::string_view config_name, const DeviceOptions& options) {
   KILN_ASSIGN_OR_RETURN(DeviceConfig config, load_device_config(config_name));
@@ -72,239 +52,153 @@ Result<std::unique_ptr<Device>> Device::open(const DeviceConfig& config, const D
   if (resolved.trace_path.empty()) {
     if (const char* env = std::getenv("KILN_TRACE")) resolved.trace_path = env;
   }
-  std::unique_ptr<Device> device(new Device(config, resolved));
-  KILN_RETURN_IF_ERROR(device->init());
+  auto impl = std::make_unique<Impl>(config, resolved);
+  std::unique_ptr<Device> device(new Device(std::move(impl)));
+  KILN_RETURN_IF_ERROR(device->impl_->init());
+  KILN_ASSIGN_OR_RETURN(device->impl_->default_stream, device->create_stream());
   return device;
 }
 
-Device::Device(DeviceConfig config, const DeviceOptions& options)
-    : config_(std::move(config)),
-      options_(options),
-      trace_(std::make_shared<traces::TraceRecorder>(config_.name())),
-      opened_at_(std::chrono::steady_clock::now()) {}
+Device::Device(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-Status Device::init() {
+Device::Impl::Impl(DeviceConfig c, const DeviceOptions& o)
+    : config(std::move(c)),
+      options(o),
+      trace(std::make_shared<traces::TraceRecorder>(config.name())),
+      opened_at(std::chrono::steady_clock::now()) {}
+
+Status Device::Impl::init() {
   const auto start = std::chrono::steady_clock::now();
-  const auto& c = config_;
-  properties_ = {c.name(), c.description(), c.hbm().capacity_mib() << 20, c.sram().capacity_mib() << 20,
-                 c.hbm().bandwidth_gb_per_s(), c.sram().bandwidth_gb_per_s(), c.host_link().bandwidth_gb_per_s(),
-                 c.command_processor().queues(), c.dma().engines(), c.mme().count(), c.tpc().count(),
-                 c.sync_manager().sync_objects(), c.sync_manager().monitors(),
-                 static_cast<uint64_t>(c.mmu().page_size_kib()) << 10, peak_matrix_flops(c), peak_vector_flops(c)};
-  limits_ = {c.sync_manager().sync_objects(), c.sync_manager().monitors(), c.command_processor().queues(),
-             c.command_processor().fence_counters()};
+  const auto& c = config;
+  properties = {c.name(), c.description(), c.hbm().capacity_mib() << 20, c.sram().capacity_mib() << 20,
+                c.hbm().bandwidth_gb_per_s(), c.sram().bandwidth_gb_per_s(), c.host_link().bandwidth_gb_per_s(),
+                c.command_processor().queues(), c.dma().engines(), c.mme().count(), c.tpc().count(),
+                c.sync_manager().sync_objects(), c.sync_manager().monitors(),
+                static_cast<uint64_t>(c.mmu().page_size_kib()) << 10, peak_matrix_flops(c), peak_vector_flops(c)};
+  limits = {c.sync_manager().sync_objects(), c.sync_manager().monitors(), c.command_processor().queues(),
+            c.command_processor().fence_counters()};
   if (c.mmu().contexts() < 2) {
     return invalid_argument(c.name() + ": field 'mmu.contexts' must be >= 2 (the driver uses context 1)");
   }
-  KILN_ASSIGN_OR_RETURN(transport_, make_in_process_transport(c, trace_, options_.functional, options_.kernel_paths));
-  const uint64_t page = properties_.page_bytes;
-  hbm_ = std::make_unique<RangeAllocator>(0, properties_.hbm_bytes, page);
-  sram_ = std::make_unique<RangeAllocator>(0, properties_.sram_bytes, page);
-  host_va_ = std::make_unique<RangeAllocator>(kHostBase, kHostApertureBytes, page);
-  sync_objects_ = std::make_unique<Pool>(properties_.sync_objects);
-  monitors_ = std::make_unique<Pool>(properties_.monitors);
-  queue_taken_.assign(properties_.queues, false);
-  queue_next_sequence_.assign(properties_.queues, 1);
-  KILN_ASSIGN_OR_RETURN(default_stream_, create_stream());
-  record_host_call("open", start);
+  KILN_ASSIGN_OR_RETURN(transport, make_in_process_transport(c, trace, options.functional, options.kernel_paths));
+  host = std::make_unique<HostTimeline>(*transport, c.host(), trace, options.trace_host_calls,
+                                        options.host_idle_after, opened_at);
+  const uint64_t page = properties.page_bytes;
+  hbm = std::make_unique<RangeAllocator>(0, properties.hbm_bytes, page);
+  sram = std::make_unique<RangeAllocator>(0, properties.sram_bytes, page);
+  host_va = std::make_unique<RangeAllocator>(kHostApertureBase, kHostApertureBytes, page);
+  // The first `queues` sync objects are the queues' retirement counters.
+  sync_objects = std::make_unique<IndexPool>(properties.sync_objects, properties.queues);
+  monitors = std::make_unique<IndexPool>(properties.monitors);
+  queue_taken.assign(properties.queues, false);
+  queue_next_sequence.assign(properties.queues, 1);
+  // The opening thread is the first on the timeline: it is the "host" track.
+  host->charge("open", 0, start);
   return {};
+}
+
+Device::Impl::~Impl() {
+  // Streams go before the timeline and the transport they use; the timeline
+  // removes its clocks before the transport closes the device.
+  streams.clear();
+  if (host) host->shutdown();
+  host.reset();
+  transport.reset();
 }
 
 Device::~Device() {
   (void)synchronize();
-  if (!options_.trace_path.empty()) {
+  if (!impl_->options.trace_path.empty()) {
     // A destructor cannot return the error; say it where the user will look.
-    if (Status s = write_trace(options_.trace_path); !s.ok()) {
+    if (Status s = write_trace(impl_->options.trace_path); !s.ok()) {
       std::fprintf(stderr, "kiln: could not write the trace: %s\n", s.to_string().c_str());
     }
   }
-  std::lock_guard lock(mutex_);
-  for (auto& [va, m] : mappings_) {
+  std::lock_guard lock(impl_->mutex);
+  for (auto& [va, m] : impl_->mappings) {
     if (m.owned_host) munmap(m.owned_host, m.owned_bytes);
   }
-  // Streams go before the transport that they submit to.
-  streams_.clear();
-  transport_.reset();
 }
 
-void Device::record_host_call(const char* name, std::chrono::steady_clock::time_point start, uint64_t bytes,
-                              uint64_t sequence) {
-  if (!options_.trace_host_calls) return;
-  const auto end = std::chrono::steady_clock::now();
-  auto ps = [&](std::chrono::steady_clock::time_point t) {
-    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t - opened_at_).count()) * 1000;
-  };
-  trace_->record({.track = "host", .name = name, .start_ps = ps(start), .end_ps = ps(end), .bytes = bytes,
-                  .sequence = sequence, .clock = traces::TraceClock::kHostWall});
+const DeviceProperties& Device::properties() const { return impl_->properties; }
+const DeviceConfig& Device::config() const { return impl_->config; }
+const ValidationLimits& Device::validation_limits() const { return impl_->limits; }
+Stream& Device::default_stream() { return *impl_->default_stream; }
+std::shared_ptr<traces::TraceRecorder> Device::trace() const { return impl_->trace; }
+
+// ------------------------------------------------------------ host timeline
+
+double Device::now_ns() const {
+  return static_cast<double>(impl_->transport->host_clock_ps(impl_->host->current().clock)) / 1000.0;
 }
 
-// ---------------------------------------------------------------- memory
-
-Result<DeviceBuffer> Device::allocate(uint64_t size, MemoryKind kind) {
+void Device::charge_host(double ns, std::string_view what) {
   const auto start = std::chrono::steady_clock::now();
-  if (size == 0) return invalid_argument("allocate: size must be > 0");
-  std::lock_guard lock(mutex_);
-  RangeAllocator& pool = kind == MemoryKind::kHbm ? *hbm_ : *sram_;
-  auto phys = pool.allocate(size);
-  if (!phys) {
-    return out_of_memory("cannot allocate " + human_bytes(size) + " of " + std::string(memory_kind_name(kind)) +
-                         ": " + human_bytes(pool.free_bytes()) + " free, largest free block " +
-                         human_bytes(pool.largest_free_block()));
-  }
-  const uint64_t mapped = pool.round_up(size);
-  const uint64_t va = (kind == MemoryKind::kHbm ? kHbmBase : kSramBase) + *phys;
-  const Status s = transport_->map(context_, va, kind == MemoryKind::kHbm ? PhysicalKind::kHbm : PhysicalKind::kSram,
-                                   *phys, mapped);
-  if (!s.ok()) {
-    pool.release(*phys, mapped);
-    return s;
-  }
-  mappings_[va] = {mapped, *phys, kind == MemoryKind::kHbm ? 0 : 1, nullptr};
-  record_host_call("allocate", start, size);
-  return DeviceBuffer{va, size, kind};
+  const uint64_t ps = ns <= 0 ? 0 : static_cast<uint64_t>(ns * 1000.0 + 0.5);
+  impl_->host->charge(what, ps, start);
 }
 
-Status Device::free(const DeviceBuffer& buffer) {
-  const auto start = std::chrono::steady_clock::now();
-  std::lock_guard lock(mutex_);
-  auto it = mappings_.find(buffer.address);
-  if (it == mappings_.end() || it->second.kind == 2) {
-    return not_found("free: no device allocation starts at " + hex(buffer.address));
-  }
-  KILN_RETURN_IF_ERROR(transport_->unmap(context_, buffer.address));
-  (it->second.kind == 0 ? *hbm_ : *sram_).release(it->second.physical, it->second.size);
-  mappings_.erase(it);
-  record_host_call("free", start);
+HostTimelineStats Device::host_timeline_stats() const {
+  return {impl_->host->threads(), impl_->host->catch_ups()};
+}
+
+Status Device::Impl::wait_retired(uint32_t queue, uint64_t sequence, std::chrono::nanoseconds timeout,
+                                  const char* name, std::chrono::steady_clock::time_point wall_start) {
+  const HostTimeline::Thread& t = host->current();
+  const uint64_t before = transport->host_clock_ps(t.clock);
+  const Status waited = transport->wait(queue, sequence, timeout, t.clock);
+  // A wait that found its work done costs a look at a completion counter;
+  // one that blocked costs the wake-up.
+  const bool blocked = transport->host_clock_ps(t.clock) > before;
+  ClockUpdate u = transport->advance_host_clock(t.clock, blocked ? host->costs().wake : host->costs().query);
+  u.before_ps = before;
+  host->record(t, name, u, wall_start, 0, sequence);
+  KILN_RETURN_IF_ERROR(waited);
+  auto done = transport->completion(queue, sequence);
+  if (done && done->fault) return done->fault->to_status();
   return {};
 }
 
-uint64_t Device::free_bytes(MemoryKind kind) const {
-  std::lock_guard lock(mutex_);
-  return (kind == MemoryKind::kHbm ? *hbm_ : *sram_).free_bytes();
-}
-
-Result<HostBuffer> Device::allocate_host(uint64_t size) {
-  if (size == 0) return invalid_argument("allocate_host: size must be > 0");
-  const uint64_t page = properties_.page_bytes;
-  const uint64_t rounded = (size + page - 1) / page * page;
-  // Anonymous mappings are zero-filled lazily, so a large buffer that a
-  // timing-only run never touches costs no host memory.
-  void* data = mmap(nullptr, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (data == MAP_FAILED) return out_of_memory("allocate_host: the host could not provide " + human_bytes(rounded));
-  madvise(data, rounded, MADV_HUGEPAGE);  // fewer page faults when DMA first touches it
-  auto pinned = pin_host(data, rounded);
-  if (!pinned.ok()) {
-    munmap(data, rounded);
-    return pinned.status();
-  }
-  std::lock_guard lock(mutex_);
-  const uint64_t va = pinned->address / page * page;  // the mapping starts at the page boundary
-  mappings_[va].owned_host = data;
-  mappings_[va].owned_bytes = rounded;
-  HostBuffer out = *pinned;
-  out.size = size;
-  out.owned = true;
-  return out;
-}
-
-Result<HostBuffer> Device::pin_host(void* data, uint64_t size) {
-  const auto start = std::chrono::steady_clock::now();
-  if (data == nullptr || size == 0) return invalid_argument("pin_host: null pointer or zero size");
-  const uint64_t page = properties_.page_bytes;
-  const auto addr = reinterpret_cast<uintptr_t>(data);
-  const uint64_t first = addr / page * page;
-  const uint64_t span = (addr + size + page - 1) / page * page - first;
-  std::lock_guard lock(mutex_);
-  auto va = host_va_->allocate(span);
-  if (!va) return out_of_memory("pin_host: host aperture exhausted for " + human_bytes(span));
-  const Status s = transport_->map(context_, *va, PhysicalKind::kHost, first, span);
-  if (!s.ok()) {
-    host_va_->release(*va, span);
-    return s;
-  }
-  mappings_[*va] = {span, first, 2, nullptr};
-  record_host_call("pin_host", start, size);
-  return HostBuffer{data, size, *va + (addr - first), false};
-}
-
-Status Device::free_host(const HostBuffer& buffer) {
-  const auto start = std::chrono::steady_clock::now();
-  const uint64_t page = properties_.page_bytes;
-  const uint64_t va = buffer.address / page * page;
-  std::lock_guard lock(mutex_);
-  auto it = mappings_.find(va);
-  if (it == mappings_.end() || it->second.kind != 2) {
-    return not_found("free_host: no pinned host buffer at device address " + hex(buffer.address));
-  }
-  KILN_RETURN_IF_ERROR(transport_->unmap(context_, va));
-  host_va_->release(va, it->second.size);
-  if (it->second.owned_host) munmap(it->second.owned_host, it->second.owned_bytes);
-  mappings_.erase(it);
-  record_host_call("free_host", start);
-  return {};
-}
-
-// ------------------------------------------------------ synchronous helpers
-
-Status Device::copy_host_sync(void* host, uint64_t device_addr, uint64_t size, bool to_device) {
-  const auto start = std::chrono::steady_clock::now();
-  if (size == 0) return {};
-  KILN_ASSIGN_OR_RETURN(HostBuffer pinned, pin_host(host, size));
-  auto seq = to_device ? default_stream_->copy(device_addr, pinned.address, size)
-                       : default_stream_->copy(pinned.address, device_addr, size);
-  Status s = seq.ok() ? default_stream_->wait(*seq) : seq.status();
-  const Status unpinned = free_host(pinned);
-  record_host_call(to_device ? "copy_to_device" : "copy_to_host", start, size);
-  return s.ok() ? unpinned : s;
-}
-
-Status Device::copy_to_device(uint64_t dst, const void* src, uint64_t size) {
-  return copy_host_sync(const_cast<void*>(src), dst, size, true);
-}
-
-Status Device::copy_to_host(void* dst, uint64_t src, uint64_t size) {
-  return copy_host_sync(dst, src, size, false);
-}
-
-Status Device::copy_on_device(uint64_t dst, uint64_t src, uint64_t size) {
-  KILN_ASSIGN_OR_RETURN(uint64_t seq, default_stream_->copy(dst, src, size));
-  return default_stream_->wait(seq);
-}
-
-Status Device::memset(uint64_t dst, uint32_t pattern, uint64_t size) {
-  KILN_ASSIGN_OR_RETURN(uint64_t seq, default_stream_->memset(dst, pattern, size));
-  return default_stream_->wait(seq);
+bool Device::Impl::query_retired(uint32_t queue, uint64_t sequence, std::chrono::steady_clock::time_point wall_start) {
+  const HostTimeline::Thread& t = host->current();
+  const ClockUpdate u = transport->advance_host_clock(t.clock, host->costs().query);
+  transport->catch_up(t.clock);
+  const bool done = transport->completed_sequence(queue) >= sequence;
+  host->record(t, "query", u, wall_start, 0, sequence);
+  return done;
 }
 
 // ------------------------------------------------------- streams and events
 
-Result<uint32_t> Device::take_queue() {
-  for (uint32_t q = 0; q < queue_taken_.size(); ++q) {
-    if (!queue_taken_[q]) {
-      queue_taken_[q] = true;
+Result<uint32_t> Device::Impl::take_queue() {
+  for (uint32_t q = 0; q < queue_taken.size(); ++q) {
+    if (!queue_taken[q]) {
+      queue_taken[q] = true;
       return q;
     }
   }
-  return resource_exhausted("no free hardware queue: all " + std::to_string(queue_taken_.size()) +
-                            " queues of " + config_.name() + " have streams (destroy one first)");
+  return resource_exhausted("no free hardware queue: all " + std::to_string(queue_taken.size()) +
+                            " queues of " + config.name() + " have streams (destroy one first)");
 }
 
 Result<Stream*> Device::create_stream() {
-  std::lock_guard lock(mutex_);
-  KILN_ASSIGN_OR_RETURN(uint32_t queue, take_queue());
-  streams_.push_back(std::unique_ptr<Stream>(new Stream(*this, queue, queue_next_sequence_[queue])));
-  return streams_.back().get();
+  std::lock_guard lock(impl_->mutex);
+  KILN_ASSIGN_OR_RETURN(uint32_t queue, impl_->take_queue());
+  impl_->streams.push_back(std::unique_ptr<Stream>(new Stream(*this, queue, impl_->queue_next_sequence[queue])));
+  return impl_->streams.back().get();
 }
 
 Status Device::destroy_stream(Stream* stream) {
-  if (stream == default_stream_) return invalid_argument("destroy_stream: the default stream belongs to the device");
+  if (stream == impl_->default_stream) {
+    return invalid_argument("destroy_stream: the default stream belongs to the device");
+  }
   if (stream) KILN_RETURN_IF_ERROR(stream->synchronize().with_context("destroy_stream"));
-  std::lock_guard lock(mutex_);
-  for (auto it = streams_.begin(); it != streams_.end(); ++it) {
+  std::lock_guard lock(impl_->mutex);
+  for (auto it = impl_->streams.begin(); it != impl_->streams.end(); ++it) {
     if (it->get() == stream) {
-      queue_taken_[stream->queue()] = false;
-      queue_next_sequence_[stream->queue()] = stream->last_sequence() + 1;
-      streams_.erase(it);
+      impl_->queue_taken[stream->queue()] = false;
+      impl_->queue_next_sequence[stream->queue()] = stream->last_sequence() + 1;
+      impl_->streams.erase(it);
       return {};
     }
   }
@@ -315,61 +209,60 @@ Result<uint32_t> Device::allocate_sync_object() {
   bool dirty = false;
   std::optional<uint32_t> index;
   {
-    std::lock_guard lock(mutex_);
-    index = sync_objects_->take(&dirty);
+    std::lock_guard lock(impl_->mutex);
+    index = impl_->sync_objects->take(&dirty);
   }
-  if (!index) return resource_exhausted("all " + std::to_string(properties_.sync_objects) + " sync objects are in use");
+  if (!index) return resource_exhausted("all " + std::to_string(impl_->properties.sync_objects) + " sync objects are in use");
   if (dirty) {
     // A reused sync object still holds its last value; start from zero.
     CommandBuffer reset;
     reset.signal(*index, packets::SyncOp::SET, 0);
-    KILN_ASSIGN_OR_RETURN(uint64_t seq, default_stream_->submit(reset));
-    KILN_RETURN_IF_ERROR(default_stream_->wait(seq));
+    KILN_ASSIGN_OR_RETURN(uint64_t seq, impl_->default_stream->submit(reset));
+    KILN_RETURN_IF_ERROR(impl_->default_stream->wait(seq));
   }
   return *index;
 }
 
 Status Device::free_sync_object(uint32_t index) {
-  std::lock_guard lock(mutex_);
-  if (!sync_objects_->give_back(index)) return not_found("sync object " + std::to_string(index) + " is not allocated");
+  std::lock_guard lock(impl_->mutex);
+  if (!impl_->sync_objects->give_back(index)) {
+    return not_found("sync object " + std::to_string(index) + " is not allocated");
+  }
   return {};
 }
 
 Result<uint32_t> Device::allocate_monitor() {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(impl_->mutex);
   bool dirty = false;
-  auto index = monitors_->take(&dirty);
-  if (!index) return resource_exhausted("all " + std::to_string(properties_.monitors) + " monitors are in use");
+  auto index = impl_->monitors->take(&dirty);
+  if (!index) return resource_exhausted("all " + std::to_string(impl_->properties.monitors) + " monitors are in use");
   return *index;
 }
 
 Status Device::free_monitor(uint32_t index) {
-  std::lock_guard lock(mutex_);
-  if (!monitors_->give_back(index)) return not_found("monitor " + std::to_string(index) + " is not allocated");
+  std::lock_guard lock(impl_->mutex);
+  if (!impl_->monitors->give_back(index)) return not_found("monitor " + std::to_string(index) + " is not allocated");
   return {};
 }
 
-int32_t Device::sync_object_value(uint32_t index) const { return transport_->sync_object_value(index); }
+int32_t Device::sync_object_value(uint32_t index) const { return impl_->transport->sync_object_value(index); }
 
 Status Device::inject_fault(const FaultInjection& injection) {
   const auto start = std::chrono::steady_clock::now();
-  KILN_RETURN_IF_ERROR(transport_->inject_fault(injection));
-  record_host_call("inject_fault", start);
+  KILN_RETURN_IF_ERROR(impl_->transport->inject_fault(injection));
+  impl_->host->charge("inject_fault", 0, start);
   return {};
 }
 
-std::optional<FaultRecord> Device::fatal_fault() const { return transport_->fatal_fault(); }
+std::optional<FaultRecord> Device::fatal_fault() const { return impl_->transport->fatal_fault(); }
 
-Result<std::unique_ptr<Event>> Device::create_event() {
-  KILN_ASSIGN_OR_RETURN(uint32_t sob, allocate_sync_object());
-  return std::unique_ptr<Event>(new Event(*this, sob));
-}
+Result<std::unique_ptr<Event>> Device::create_event() { return std::unique_ptr<Event>(new Event(*this)); }
 
 Status Device::synchronize(std::chrono::nanoseconds timeout) {
   std::vector<Stream*> streams;
   {
-    std::lock_guard lock(mutex_);
-    for (auto& s : streams_) streams.push_back(s.get());
+    std::lock_guard lock(impl_->mutex);
+    for (auto& s : impl_->streams) streams.push_back(s.get());
   }
   Status first;
   for (Stream* s : streams) {
@@ -379,11 +272,11 @@ Status Device::synchronize(std::chrono::nanoseconds timeout) {
   return first;
 }
 
-double Device::now_ns() const { return transport_->now_ps() / 1000.0; }
+// -------------------------------------------------------------------- traces
 
 proto::Trace Device::trace_proto() const {
-  proto::Trace trace = traces::to_proto(config_.name(), trace_->events());
-  traces::record_peaks(trace, traces::device_peaks(config_));
+  proto::Trace trace = traces::to_proto(impl_->config.name(), impl_->trace->events());
+  traces::record_peaks(trace, traces::device_peaks(impl_->config));
   return trace;
 }
 

@@ -6,19 +6,41 @@ namespace kiln::driver {
 
 namespace {
 
+ClockUpdate to_update(const sim::ClockReading& r) { return {r.before_ps, r.after_ps, r.caught_up_ps}; }
+
 class InProcessTransport final : public Transport {
  public:
   explicit InProcessTransport(std::unique_ptr<sim::SimDevice> device) : device_(std::move(device)) {}
 
-  Status submit(uint32_t queue, uint32_t context, uint64_t sequence,
-                std::shared_ptr<const std::vector<uint8_t>> commands, bool privileged) override {
-    return device_->submit(queue, {context, sequence, std::move(commands), privileged});
+  HostClockId add_host_clock(uint64_t at_ps, std::chrono::nanoseconds idle_after) override {
+    return device_->add_host_clock(at_ps, idle_after);
+  }
+  void remove_host_clock(HostClockId clock) override { device_->remove_host_clock(clock); }
+  ClockUpdate advance_host_clock(HostClockId clock, uint64_t ps) override {
+    return to_update(device_->advance_host_clock(clock, ps));
+  }
+  uint64_t host_clock_ps(HostClockId clock) override { return device_->host_clock_ps(clock); }
+  void block_host_clock(HostClockId clock) override { device_->block_host_clock(clock); }
+  ClockUpdate unblock_host_clock(HostClockId clock, uint64_t at_least_ps) override {
+    return to_update(device_->unblock_host_clock(clock, at_least_ps));
+  }
+  uint64_t committed_ps() override { return device_->committed_ps(); }
+  void catch_up(HostClockId clock) override { device_->catch_up(clock); }
+
+  Status submit(uint32_t queue, SubmitRequest request, HostClockId clock, uint64_t cost_ps,
+                ClockUpdate* update) override {
+    sim::Submission s{request.context, request.sequence, std::move(request.commands), request.privileged, {}};
+    for (const SyncWait& w : request.waits) s.waits.push_back({w.sync_object, w.target});
+    sim::ClockReading reading;
+    KILN_RETURN_IF_ERROR(device_->submit(queue, std::move(s), clock, cost_ps, &reading));
+    if (update) *update = to_update(reading);
+    return {};
   }
 
   uint64_t completed_sequence(uint32_t queue) override { return device_->completed_sequence(queue); }
 
-  Status wait(uint32_t queue, uint64_t sequence, std::chrono::nanoseconds timeout) override {
-    switch (device_->wait(queue, sequence, timeout)) {
+  Status wait(uint32_t queue, uint64_t sequence, std::chrono::nanoseconds timeout, HostClockId clock) override {
+    switch (device_->wait(queue, sequence, timeout, clock)) {
       case sim::WaitOutcome::kSatisfied:
         return {};
       case sim::WaitOutcome::kTimeout:
@@ -30,8 +52,6 @@ class InProcessTransport final : public Transport {
     return internal_error("the device went idle before submission " + std::to_string(sequence) +
                           " on queue " + std::to_string(queue) + " retired");
   }
-
-  void poll() override { device_->poll(); }
 
   std::optional<SubmissionInfo> completion(uint32_t queue, uint64_t sequence) override {
     auto c = device_->completion(queue, sequence);
@@ -47,7 +67,6 @@ class InProcessTransport final : public Transport {
   }
 
   Status unmap(uint32_t context, uint64_t va) override { return device_->unmap(context, va); }
-  uint64_t now_ps() override { return device_->now_ps(); }
   int32_t sync_object_value(uint32_t index) override { return device_->sync_object_value(index); }
   Status inject_fault(const FaultInjection& injection) override { return device_->inject_fault(injection); }
   std::optional<FaultRecord> fatal_fault() override { return device_->fatal_fault(); }

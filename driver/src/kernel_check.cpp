@@ -1,5 +1,7 @@
 #include "kiln/driver/kernel_check.h"
 
+#include "kiln/common/device_config.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>

@@ -1,16 +1,9 @@
 #include "kiln/driver/stream.h"
 
-#include "kiln/driver/device.h"
+#include "device_impl.h"
 #include "kiln/driver/event.h"
-#include "transport.h"
 
 namespace kiln::driver {
-
-namespace {
-// Event waits use this fence counter of the waiting queue; hand-written
-// command buffers should use the others.
-constexpr uint32_t kEventFence = 0;
-}  // namespace
 
 uint64_t Stream::last_sequence() const {
   std::lock_guard lock(mutex_);
@@ -19,6 +12,9 @@ uint64_t Stream::last_sequence() const {
 
 Result<uint64_t> Stream::submit(const CommandBuffer& commands, const SubmitOptions& options) {
   const auto start = std::chrono::steady_clock::now();
+  if (!commands.recording_error().empty()) {
+    return invalid_argument("command buffer rejected: " + commands.recording_error());
+  }
   if (!options.skip_validation) {
     KILN_RETURN_IF_ERROR(
         validate_command_buffer(commands.bytes(), device_.validation_limits(), options.privileged)
@@ -26,17 +22,27 @@ Result<uint64_t> Stream::submit(const CommandBuffer& commands, const SubmitOptio
   } else if (commands.empty()) {
     return invalid_argument("submit: the command buffer is empty");
   }
-  std::lock_guard lock(mutex_);
-  auto seq = submit_locked(commands, options.privileged);
-  if (seq.ok()) device_.record_host_call("submit", start, commands.size_bytes(), *seq);
-  return seq;
+  const HostCosts& costs = device_.impl_->host->costs();
+  return submit_as("submit", commands, options.privileged,
+                   costs.submit + costs.packet_record * commands.packet_count(), start);
 }
 
-Result<uint64_t> Stream::submit_locked(const CommandBuffer& commands, bool privileged) {
-  reclaim_monitors();
-  const uint64_t seq = next_sequence_;
-  KILN_RETURN_IF_ERROR(device_.transport().submit(queue_, device_.context_, seq, commands.image(), privileged));
-  ++next_sequence_;
+Result<uint64_t> Stream::submit_as(const char* name, const CommandBuffer& commands, bool privileged, uint64_t cost_ps,
+                                   std::chrono::steady_clock::time_point wall_start) {
+  Device::Impl& d = *device_.impl_;
+  const HostTimeline::Thread& thread = d.host->current();
+  ClockUpdate update;
+  uint64_t seq = 0;
+  {
+    std::lock_guard lock(mutex_);
+    seq = next_sequence_;
+    SubmitRequest request{d.context, seq, commands.image(), privileged, {}};
+    for (const PendingWait& w : pending_waits_) request.waits.push_back({w.sync_object, w.target});
+    KILN_RETURN_IF_ERROR(d.transport->submit(queue_, std::move(request), thread.clock, cost_ps, &update));
+    pending_waits_.clear();
+    ++next_sequence_;
+  }
+  d.host->record(thread, name, update, wall_start, commands.size_bytes(), seq);
   return seq;
 }
 
@@ -54,42 +60,35 @@ Result<uint64_t> Stream::memset(uint64_t dst, uint32_t pattern, uint64_t size) {
 
 Status Stream::record(Event& event) {
   const auto start = std::chrono::steady_clock::now();
-  CommandBuffer cb;
-  cb.signal(event.sync_object_, packets::SyncOp::ADD, 1);
-  std::lock_guard lock(mutex_);
-  KILN_ASSIGN_OR_RETURN(uint64_t seq, submit_locked(cb, false));
-  event.records_ += 1;
+  Device::Impl& d = *device_.impl_;
+  const HostTimeline::Thread& thread = d.host->current();
+  const ClockUpdate u = d.transport->advance_host_clock(thread.clock, d.host->costs().event_record);
+  uint64_t last = 0;
+  {
+    std::lock_guard lock(mutex_);
+    last = next_sequence_ - 1;
+  }
+  event.recorded_ = true;
   event.queue_ = queue_;
-  event.sequence_ = seq;
-  device_.record_host_call("event_record", start, 0, seq);
+  event.sequence_ = last;
+  event.record_ps_ = u.after_ps;
+  d.host->record(thread, "event_record", u, start, 0, last);
   return {};
 }
 
 Status Stream::wait_event(const Event& event) {
   const auto start = std::chrono::steady_clock::now();
-  if (!event.recorded() || event.queue_ == queue_) return {};  // nothing to wait for, or already ordered
-  KILN_ASSIGN_OR_RETURN(uint32_t monitor, device_.allocate_monitor());
-  CommandBuffer cb;
-  cb.arm_monitor(monitor, event.sync_object_, event.records_, queue_, kEventFence, 1);
-  cb.fence(kEventFence, 1);
-  std::lock_guard lock(mutex_);
-  auto seq = submit_locked(cb, false);
-  if (!seq.ok()) {
-    (void)device_.free_monitor(monitor);
-    return seq.status();
+  Device::Impl& d = *device_.impl_;
+  const HostTimeline::Thread& thread = d.host->current();
+  const ClockUpdate u = d.transport->advance_host_clock(thread.clock, d.host->costs().event_wait);
+  if (event.recorded() && event.queue_ != queue_ && event.sequence_ != 0) {
+    std::lock_guard lock(mutex_);
+    // The queue's retirement counter holds the low 32 bits of its last
+    // retired sequence number.
+    pending_waits_.push_back({event.queue_, static_cast<uint32_t>(event.sequence_)});
   }
-  monitors_in_use_.emplace_back(*seq, monitor);
-  device_.record_host_call("stream_wait_event", start, 0, *seq);
+  d.host->record(thread, "stream_wait_event", u, start, 0, event.sequence_);
   return {};
-}
-
-void Stream::reclaim_monitors() {
-  const uint64_t done = device_.transport().completed_sequence(queue_);
-  std::erase_if(monitors_in_use_, [&](const auto& entry) {
-    if (entry.first > done) return false;
-    (void)device_.free_monitor(entry.second);
-    return true;
-  });
 }
 
 Status Stream::wait(uint64_t sequence, std::chrono::nanoseconds timeout) {
@@ -98,50 +97,56 @@ Status Stream::wait(uint64_t sequence, std::chrono::nanoseconds timeout) {
     return invalid_argument("wait: submission " + std::to_string(sequence) + " was never made on queue " +
                             std::to_string(queue_));
   }
-  KILN_RETURN_IF_ERROR(device_.transport().wait(queue_, sequence, timeout));
-  device_.record_host_call("wait", start, 0, sequence);
-  auto done = device_.transport().completion(queue_, sequence);
-  if (done && done->fault) return done->fault->to_status();
-  return {};
+  return device_.impl_->wait_retired(queue_, sequence, timeout, "wait", start);
 }
 
 Status Stream::synchronize(std::chrono::nanoseconds timeout) {
   const auto start = std::chrono::steady_clock::now();
   uint64_t last = 0, from = 0;
+  bool flush = false;
+  {
+    std::lock_guard lock(mutex_);
+    flush = !pending_waits_.empty();
+  }
+  if (flush) {
+    // Waits made by wait_event belong to this stream's order even when no
+    // work follows them.
+    CommandBuffer nop;
+    nop.nop();
+    KILN_RETURN_IF_ERROR(submit_as("synchronize", nop, false, device_.impl_->host->costs().submit, start).status());
+  }
   {
     std::lock_guard lock(mutex_);
     last = next_sequence_ - 1;
     from = synchronized_through_ + 1;
   }
   if (last < from) return {};  // nothing new since the last synchronize
-  KILN_RETURN_IF_ERROR(device_.transport().wait(queue_, last, timeout));
+  Device::Impl& d = *device_.impl_;
+  const Status waited = d.wait_retired(queue_, last, timeout, "synchronize", start);
+  if (!waited.ok() && waited.code() != ErrorCode::kDeviceFault) return waited;
   Status first;
   for (uint64_t seq = from; seq <= last && first.ok(); ++seq) {
-    auto done = device_.transport().completion(queue_, seq);
+    auto done = d.transport->completion(queue_, seq);
     if (done && done->fault) first = done->fault->to_status();
   }
   {
     std::lock_guard lock(mutex_);
     synchronized_through_ = std::max(synchronized_through_, last);
-    reclaim_monitors();
   }
-  device_.record_host_call("synchronize", start);
   return first;
 }
 
 bool Stream::query(uint64_t sequence) {
-  auto& t = device_.transport();
-  if (t.completed_sequence(queue_) >= sequence) return true;
-  t.poll();
-  return t.completed_sequence(queue_) >= sequence;
+  return device_.impl_->query_retired(queue_, sequence, std::chrono::steady_clock::now());
 }
 
 Result<SubmissionInfo> Stream::info(uint64_t sequence) const {
-  if (device_.transport().completed_sequence(queue_) < sequence) {
+  Transport& t = *device_.impl_->transport;
+  if (t.completed_sequence(queue_) < sequence) {
     return failed_precondition("submission " + std::to_string(sequence) + " on queue " + std::to_string(queue_) +
                                " has not retired");
   }
-  auto done = device_.transport().completion(queue_, sequence);
+  auto done = t.completion(queue_, sequence);
   if (!done) return not_found("the record of submission " + std::to_string(sequence) + " is no longer kept");
   return *done;
 }

@@ -26,6 +26,7 @@
 
 #include "kiln/kernels/kernel_api.h"
 #ifdef BIAS_GELU_DEVICE_CONFIG
+#include "kiln/common/device_config.h"
 #include "kiln/driver/kernel_check_testing.h"
 #endif
 

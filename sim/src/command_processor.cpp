@@ -19,6 +19,9 @@ CommandProcessor::CommandProcessor(DeviceImpl& device, uint32_t index)
     : device_(device),
       index_(index),
       name_("CP" + std::to_string(index)),
+      limits_{device.config.sync_manager().sync_objects(), device.config.sync_manager().monitors(),
+              device.config.command_processor().queues(), device.config.command_processor().fence_counters()},
+      decode_time_(from_ns(device.config.command_processor().packet_cycles() * 1e3 / device.config.clocks().core_mhz())),
       fences_(device.config.command_processor().fence_counters(), 0) {}
 
 void CommandProcessor::start() {
@@ -60,48 +63,45 @@ void CommandProcessor::run() {
 
 std::optional<FaultRecord> CommandProcessor::execute(const Submission& s) {
   const std::vector<uint8_t>& cb = *s.commands;
-  const sc_time decode_time =
-      from_ns(device_.config.command_processor().packet_cycles() * 1e3 / device_.config.clocks().core_mhz());
+  // The submission's own waits come first, each decoded like a packet.
+  for (const SyncWait& w : s.waits) {
+    wait(decode_time_);
+    if (w.sync_object >= device_.sync->sync_object_count()) {
+      fault(FaultCause::kMalformedPacket, s, 0, 0,
+            "submission wait on sync object " + std::to_string(w.sync_object) + " (device has " +
+                std::to_string(device_.sync->sync_object_count()) + ")");
+      break;
+    }
+    wait_sync(s, w.sync_object, w.target, 0, "submission wait");
+    if (current_fault_) break;
+  }
   uint64_t offset = 0;
   while (offset < cb.size() && !current_fault_) {
-    wait(decode_time);
+    wait(decode_time_);
     if (const std::optional<FaultRecord> fatal = device_.faults.fatal()) {
       // After a fatal fault the device runs nothing more until it is reset.
       fault(FaultCause::kDeviceNeedsReset, s, offset, 0, "after " + fatal->describe());
       break;
     }
-    if (cb.size() - offset < sizeof(packets::PacketHeader)) {
-      fault(FaultCause::kMalformedPacket, s, offset, 0,
-            "truncated packet header: " + std::to_string(cb.size() - offset) + " bytes left in the buffer");
+    std::size_t size = 0;
+    if (const auto problem = packets::check_packet(cb.data() + offset, cb.size() - offset, limits_, s.privileged, &size)) {
+      const FaultCause cause = problem->kind == packets::PacketProblem::kInvalidOpcode ? FaultCause::kInvalidOpcode
+                               : problem->kind == packets::PacketProblem::kPrivileged  ? FaultCause::kPrivilegedPacket
+                                                                                       : FaultCause::kMalformedPacket;
+      const std::string name = cb.size() - offset >= sizeof(packets::PacketHeader) && cause != FaultCause::kInvalidOpcode
+                                   ? std::string(packets::opcode_name(static_cast<Opcode>(cb[offset]))) + ": "
+                                   : std::string();
+      fault(cause, s, offset, 0, name + problem->what);
       break;
     }
     const auto header = packets::decode_packet<packets::PacketHeader>(cb.data() + offset);
     const auto op = static_cast<Opcode>(header.opcode);
-    const std::size_t expected = packets::packet_size(op);
-    if (expected == 0) {
-      fault(FaultCause::kInvalidOpcode, s, offset, 0, "unknown opcode " + std::to_string(header.opcode));
-      break;
-    }
-    if (header.size_bytes != expected || offset + expected > cb.size() ||
-        !packets::reserved_fields_clear(op, cb.data() + offset)) {
-      fault(FaultCause::kMalformedPacket, s, offset, 0,
-            std::string(packets::opcode_name(op)) + " header says " + std::to_string(header.size_bytes) +
-                " bytes (expected " + std::to_string(expected) + ", " +
-                std::to_string(cb.size() - offset) + " left), flags " + hex(header.flags) +
-                ", or reserved bits set");
-      break;
-    }
-    if (packets::is_privileged(op) && !s.privileged) {
-      fault(FaultCause::kPrivilegedPacket, s, offset, 0,
-            std::string(packets::opcode_name(op)) + " is privileged");
-      break;
-    }
     if (header.flags & packets::kEngineBarrier) wait_for_jobs();
     if (header.flags & packets::kMessageBarrier) wait_for_messages();
     if (current_fault_) break;  // a job or message of this submission faulted meanwhile
     if (!dispatch(s, cb.data() + offset, op, offset)) break;
     device_.note_progress();
-    offset += expected;
+    offset += size;
   }
   // A submission retires only once all its work has finished.
   wait_for_jobs();
@@ -109,8 +109,26 @@ std::optional<FaultRecord> CommandProcessor::execute(const Submission& s) {
   return current_fault_;
 }
 
+std::optional<uint32_t> CommandProcessor::resolve_sync(const Submission& s, packets::SyncRef ref, uint64_t offset,
+                                                       uint32_t* base) {
+  *base = 0;
+  if (!packets::is_bound(ref)) return ref;
+  // Bound references need the submission's binding table (added with relocatable buffers).
+  fault(FaultCause::kMalformedPacket, s, offset, 0,
+        "sync binding slot " + std::to_string(packets::sync_ref_index(ref)) + " is not bound by this submission");
+  return std::nullopt;
+}
+
 bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcode op, uint64_t offset) {
-  const auto& sm = *device_.sync;
+  // Field ranges were checked by packets::check_packet; what is left here
+  // depends on device state (mappings, registers, kernels, descriptors).
+  std::optional<uint32_t> signal;
+  const auto header = packets::decode_packet<packets::PacketHeader>(bytes);
+  if (header.flags & packets::kSignalOnCompletion) {
+    uint32_t unused_base = 0;
+    signal = resolve_sync(s, header.completion_signal, offset, &unused_base);
+    if (!signal) return false;
+  }
   switch (op) {
     case Opcode::NOP:
       return true;
@@ -118,35 +136,23 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
       return false;
     case Opcode::LIN_DMA: {
       const auto p = packets::decode_packet<packets::LinDmaPacket>(bytes);
-      if ((p.dma_flags & ~packets::kKnownDmaFlags) != 0) {
-        fault(FaultCause::kMalformedPacket, s, offset, 0, "LIN_DMA has unknown flags " + hex(p.dma_flags));
-        return false;
-      }
-      ++jobs_outstanding_;
       DmaJob job{s.context, index_, s.sequence, offset, p.src_addr, p.dst_addr, p.size_bytes,
                  (p.dma_flags & packets::kDmaMemset) != 0, p.pattern, {}};
-      job.on_done = job_completion();
-      device_.dma->enqueue(std::move(job));
+      device_.dma->enqueue(stamp(std::move(job), s, offset, signal));
       return true;
     }
     case Opcode::MSG_SHORT: {
       const auto p = packets::decode_packet<packets::MsgShortPacket>(bytes);
-      if (p.sync_object >= sm.sync_object_count() || p.op > static_cast<uint8_t>(packets::SyncOp::ADD)) {
-        fault(FaultCause::kMalformedPacket, s, offset, 0,
-              "MSG_SHORT to sync object " + std::to_string(p.sync_object) + " (device has " +
-                  std::to_string(sm.sync_object_count()) + ") with op " + std::to_string(p.op));
-        return false;
-      }
-      post_message([this, p] { device_.sync->update(p.sync_object, static_cast<packets::SyncOp>(p.op), p.value); });
+      uint32_t base = 0;
+      const auto sob = resolve_sync(s, p.sync_object, offset, &base);
+      if (!sob) return false;
+      post_message([this, p, sob = *sob] {
+        device_.sync->update(sob, static_cast<packets::SyncOp>(p.op), p.value);
+      });
       return true;
     }
     case Opcode::MSG_LONG: {
       const auto p = packets::decode_packet<packets::MsgLongPacket>(bytes);
-      if ((p.width_bytes != 4 && p.width_bytes != 8) || p.addr % p.width_bytes != 0) {
-        fault(FaultCause::kMalformedPacket, s, offset, p.addr,
-              "MSG_LONG width " + std::to_string(p.width_bytes) + " at unaligned or invalid address");
-        return false;
-      }
       const uint32_t context = s.context;
       const uint64_t sequence = s.sequence;
       post_message([this, p, context, sequence, offset] {
@@ -160,19 +166,6 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
     }
     case Opcode::MONITOR_ARM: {
       const auto p = packets::decode_packet<packets::MonitorArmPacket>(bytes);
-      const auto& cp = device_.config.command_processor();
-      if (p.monitor >= sm.monitor_count() || p.sync_object >= sm.sync_object_count() ||
-          p.condition > static_cast<uint8_t>(packets::MonitorCondition::EQUAL) ||
-          p.payload_kind > static_cast<uint8_t>(packets::MonitorPayload::MEMORY) ||
-          (p.payload_kind == static_cast<uint8_t>(packets::MonitorPayload::MEMORY) && p.payload_addr % 4 != 0) ||
-          (p.payload_kind == static_cast<uint8_t>(packets::MonitorPayload::FENCE) &&
-           (p.target_queue >= device_.queues.size() || p.fence_id >= cp.fence_counters()))) {
-        fault(FaultCause::kMalformedPacket, s, offset, 0,
-              "MONITOR_ARM monitor " + std::to_string(p.monitor) + " sync object " +
-                  std::to_string(p.sync_object) + " target queue " + std::to_string(p.target_queue) +
-                  " fence " + std::to_string(p.fence_id) + " is out of range");
-        return false;
-      }
       SyncManager::Arming a{p.monitor,
                             p.sync_object,
                             p.threshold,
@@ -214,7 +207,7 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
         fault(FaultCause::kInvalidDescriptor, s, offset, p.descriptor_addr, *error);
         return false;
       }
-      device_.mme->enqueue(stamp(std::move(job), s, offset));
+      device_.mme->enqueue(stamp(std::move(job), s, offset, signal));
       return true;
     }
     case Opcode::LAUNCH_TPC: {
@@ -232,18 +225,20 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
       }
       job.kernel = *kernel;
       job.cores = p.cores;
-      device_.tpc->enqueue(stamp(std::move(job), s, offset));
+      device_.tpc->enqueue(stamp(std::move(job), s, offset, signal));
       return true;
     }
     case Opcode::FENCE: {
       const auto p = packets::decode_packet<packets::FencePacket>(bytes);
-      if (p.fence_id >= fences_.size()) {
-        fault(FaultCause::kMalformedPacket, s, offset, 0,
-              "FENCE on fence counter " + std::to_string(p.fence_id) + " (queue has " +
-                  std::to_string(fences_.size()) + ")");
-        return false;
-      }
       wait_fence(s, p, offset);
+      return !current_fault_;
+    }
+    case Opcode::WAIT_SYNC: {
+      const auto p = packets::decode_packet<packets::WaitSyncPacket>(bytes);
+      uint32_t base = 0;
+      const auto sob = resolve_sync(s, p.sync, offset, &base);
+      if (!sob) return false;
+      wait_sync(s, *sob, base + p.value, offset, "WAIT_SYNC");
       return !current_fault_;
     }
     case Opcode::WREG32: {
@@ -275,10 +270,13 @@ bool CommandProcessor::read_launch_block(const Submission& s, uint64_t offset, u
   return true;
 }
 
-std::function<void(std::optional<FaultRecord>)> CommandProcessor::job_completion() {
+std::function<void(std::optional<FaultRecord>)> CommandProcessor::job_completion(std::optional<uint32_t> signal) {
   // Engine jobs of a submission always end before it retires, so a job's
   // fault belongs to the submission being executed.
-  return [this](std::optional<FaultRecord> f) {
+  return [this, signal](std::optional<FaultRecord> f) {
+    // The job's own completion signal travels to the sync manager; a job
+    // that failed does not signal.
+    if (signal && !f) device_.sync->add_after_message_latency(*signal, 1);
     if (f && !current_fault_) current_fault_ = std::move(f);
     --jobs_outstanding_;
     job_done_.notify(SC_ZERO_TIME);
@@ -293,22 +291,51 @@ void CommandProcessor::wait_for_messages() {
   while (!messages_.empty()) wait(message_landed_);
 }
 
+void CommandProcessor::wait_sync(const Submission& s, uint32_t sync_object, uint32_t target, uint64_t offset,
+                                 const char* what) {
+  const uint64_t start_ps = device_.now_ps();
+  SyncManager& sm = *device_.sync;
+  while (!packets::sync_reached(static_cast<uint32_t>(sm.value(sync_object)), target)) {
+    const uint64_t period = device_.watchdog_ps();
+    const std::optional<uint64_t> quiet = device_.quiet_since_ps();
+    const uint64_t now = device_.now_ps();
+    if (!quiet || now - *quiet < period) {
+      wait(from_ps(quiet ? *quiet + period - now : period), sm.changed());
+      continue;
+    }
+    fault(FaultCause::kFenceTimeout, s, offset, 0,
+          std::string(what) + " on sync object " + std::to_string(sync_object) + " waited for " +
+              std::to_string(target) + " but it stayed at " + std::to_string(static_cast<uint32_t>(sm.value(sync_object))) +
+              " with no progress on any queue or host thread for " + std::to_string(period / 1000) + " ns");
+    return;
+  }
+  if (device_.now_ps() > start_ps) {
+    device_.record({.track = name_, .queue = static_cast<int32_t>(index_), .name = "sync wait",
+                    .start_ps = start_ps, .end_ps = device_.now_ps(), .sequence = s.sequence,
+                    .detail = "sync object " + std::to_string(sync_object) + " >= " + std::to_string(target)});
+  }
+}
+
 void CommandProcessor::wait_fence(const Submission& s, const packets::FencePacket& p, uint64_t offset) {
   const uint64_t start_ps = device_.now_ps();
   while (fences_[p.fence_id] < p.target) {
+    // The period runs from the last progress of the device or of its host
+    // threads: a thread that may still submit the signal keeps it alive.
     const uint64_t period = device_.watchdog_ps();
-    wait(from_ps(period), fence_changed_);
-    if (fences_[p.fence_id] >= p.target) break;
-    if (device_.stalled_for(period)) {
-      fault(FaultCause::kFenceTimeout, s, offset, 0,
-            "FENCE on fence counter " + std::to_string(p.fence_id) + " waited for " + std::to_string(p.target) +
-                " but the counter stayed at " + std::to_string(fences_[p.fence_id]) +
-                " with no progress on any queue for " + std::to_string(period / 1000) + " ns");
-      // Nothing will come for this fence; leave it clean for later work.
-      device_.sync->disarm_fence_monitors(index_, p.fence_id);
-      fences_[p.fence_id] = 0;
-      return;
+    const std::optional<uint64_t> quiet = device_.quiet_since_ps();
+    const uint64_t now = device_.now_ps();
+    if (!quiet || now - *quiet < period) {
+      wait(from_ps(quiet ? *quiet + period - now : period), fence_changed_);
+      continue;
     }
+    fault(FaultCause::kFenceTimeout, s, offset, 0,
+          "FENCE on fence counter " + std::to_string(p.fence_id) + " waited for " + std::to_string(p.target) +
+              " but the counter stayed at " + std::to_string(fences_[p.fence_id]) +
+              " with no progress on any queue or host thread for " + std::to_string(period / 1000) + " ns");
+    // Nothing will come for this fence; leave it clean for later work.
+    device_.sync->disarm_fence_monitors(index_, p.fence_id);
+    fences_[p.fence_id] = 0;
+    return;
   }
   fences_[p.fence_id] -= p.target;
   if (device_.now_ps() > start_ps) {
@@ -346,6 +373,8 @@ void CommandProcessor::fault(FaultCause cause, const Submission& s, uint64_t off
 
 void CommandProcessor::retire(const Submission& s, uint64_t start_ps, std::optional<FaultRecord> fault) {
   Completion c{s.sequence, start_ps, device_.now_ps(), std::move(fault)};
+  // The queue's retirement counter (packets.h) is how other queues wait for it.
+  device_.sync->update(index_, packets::SyncOp::SET, static_cast<int32_t>(static_cast<uint32_t>(s.sequence)));
   device_.record({.track = name_, .queue = static_cast<int32_t>(index_),
                   .name = c.fault ? "submission (faulted)" : "submission", .start_ps = c.start_ps,
                   .end_ps = c.end_ps, .sequence = s.sequence,

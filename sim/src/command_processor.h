@@ -54,7 +54,13 @@ class CommandProcessor {
   std::optional<FaultRecord> execute(const Submission& s);
   // Executes one decoded packet. Returns false when the buffer ends (STOP).
   bool dispatch(const Submission& s, const uint8_t* packet, packets::Opcode op, uint64_t offset);
-  std::function<void(std::optional<FaultRecord>)> job_completion();
+  std::function<void(std::optional<FaultRecord>)> job_completion(std::optional<uint32_t> signal);
+  // The sync object a packet's reference names (and its timeline base);
+  // faults the submission and returns nothing if it names none.
+  std::optional<uint32_t> resolve_sync(const Submission& s, packets::SyncRef ref, uint64_t offset, uint32_t* base);
+  // Waits until `sync_object` reaches `target` (timeline comparison), with
+  // the fence watchdog.
+  void wait_sync(const Submission& s, uint32_t sync_object, uint32_t target, uint64_t offset, const char* what);
   // Reads the 8-byte aligned block a launch packet points to; faults the
   // submission (naming `what`) if it is unaligned or unmapped.
   bool read_launch_block(const Submission& s, uint64_t offset, uint64_t addr, void* dst, std::size_t size,
@@ -62,12 +68,12 @@ class CommandProcessor {
   // Fills the bookkeeping every engine job carries and counts it as
   // outstanding; the caller enqueues the result.
   template <typename Job>
-  Job stamp(Job job, const Submission& s, uint64_t offset) {
+  Job stamp(Job job, const Submission& s, uint64_t offset, std::optional<uint32_t> signal) {
     job.context = s.context;
     job.queue = index_;
     job.sequence = s.sequence;
     job.packet_offset = offset;
-    job.on_done = job_completion();
+    job.on_done = job_completion(signal);
     ++jobs_outstanding_;
     return job;
   }
@@ -81,6 +87,8 @@ class CommandProcessor {
   DeviceImpl& device_;
   const uint32_t index_;
   const std::string name_;
+  const packets::PacketLimits limits_;
+  const sc_core::sc_time decode_time_;
   std::deque<Submission> pending_;
   sc_core::sc_event submitted_;
 

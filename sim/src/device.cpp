@@ -57,7 +57,7 @@ Result<std::vector<std::string>> SimDevice::load_kernel_plugin(const std::string
 
 std::vector<std::string> SimDevice::kernel_names() const { return impl_->kernels.names(); }
 
-SimDevice::SimDevice(std::unique_ptr<DeviceImpl> impl) : impl_(std::move(impl)) {}
+SimDevice::SimDevice(std::unique_ptr<DeviceImpl> impl) : impl_(std::move(impl)), epoch_ps_(impl_->epoch_ps()) {}
 
 SimDevice::~SimDevice() {
   SimHost::instance().run_sync([&] {
@@ -70,7 +70,8 @@ const DeviceConfig& SimDevice::config() const { return impl_->config; }
 uint32_t SimDevice::queue_count() const { return static_cast<uint32_t>(impl_->queues.size()); }
 uint64_t SimDevice::page_bytes() const { return impl_->mmu.page_bytes(); }
 
-Status SimDevice::submit(uint32_t queue, Submission submission) {
+Status SimDevice::submit(uint32_t queue, Submission submission, HostClockId clock, uint64_t cost_ps,
+                         ClockReading* reading) {
   if (queue >= impl_->queues.size()) {
     return out_of_range("queue " + std::to_string(queue) + " does not exist (device has " +
                         std::to_string(impl_->queues.size()) + ")");
@@ -81,22 +82,44 @@ Status SimDevice::submit(uint32_t queue, Submission submission) {
                                fatal->describe());
   }
   CommandProcessor* cp = impl_->queues[queue].get();
-  SimHost::instance().post([cp, s = std::move(submission)]() mutable { cp->enqueue(std::move(s)); });
+  const ClockReading r = SimHost::instance().post_at_clock(
+      clock, cost_ps, [cp, s = std::move(submission)]() mutable { cp->enqueue(std::move(s)); });
+  if (reading) *reading = relative(r);
   return {};
 }
+
+HostClockId SimDevice::add_host_clock(uint64_t at_ps, std::chrono::nanoseconds idle_after) {
+  return SimHost::instance().add_clock(absolute(at_ps), {.group = impl_->group(), .idle_after = idle_after});
+}
+
+void SimDevice::remove_host_clock(HostClockId clock) { SimHost::instance().remove_clock(clock); }
+
+ClockReading SimDevice::advance_host_clock(HostClockId clock, uint64_t ps) {
+  return relative(SimHost::instance().advance_clock(clock, ps));
+}
+
+uint64_t SimDevice::host_clock_ps(HostClockId clock) const { return relative(SimHost::instance().clock_ps(clock)); }
+
+void SimDevice::block_host_clock(HostClockId clock) { SimHost::instance().block_clock(clock); }
+
+ClockReading SimDevice::unblock_host_clock(HostClockId clock, uint64_t at_least_ps) {
+  return relative(SimHost::instance().unblock_clock(clock, absolute(at_least_ps)));
+}
+
+uint64_t SimDevice::committed_ps() const { return relative(SimHost::instance().committed_ps()); }
+
+void SimDevice::catch_up(HostClockId clock) { SimHost::instance().catch_up(clock); }
 
 uint64_t SimDevice::completed_sequence(uint32_t queue) const {
   return queue < impl_->queues.size() ? impl_->queues[queue]->completed_sequence() : 0;
 }
 
-WaitOutcome SimDevice::wait(uint32_t queue, uint64_t sequence, std::chrono::nanoseconds timeout) {
+WaitOutcome SimDevice::wait(uint32_t queue, uint64_t sequence, std::chrono::nanoseconds timeout,
+                            HostClockId clock) {
   CommandProcessor* cp = impl_->queues.at(queue).get();
-  if (cp->completed_sequence() >= sequence) return WaitOutcome::kSatisfied;
   return SimHost::instance().wait_until([cp, sequence] { return cp->completed_sequence() >= sequence; },
-                                        timeout);
+                                        timeout, clock);
 }
-
-void SimDevice::poll() { SimHost::instance().step_once(); }
 
 std::optional<Completion> SimDevice::completion(uint32_t queue, uint64_t sequence) const {
   if (queue >= impl_->queues.size()) return std::nullopt;

@@ -17,20 +17,22 @@ using namespace sc_core;
 namespace {
 uint64_t mib(uint64_t n) { return n << 20; }
 // Process names must be unique in the one simulation; devices come and go.
-std::string next_device_prefix() {
-  static std::atomic<uint64_t> counter{0};
-  return "kiln_dev" + std::to_string(counter++) + "_";
-}
+std::atomic<uint64_t> device_counter{0};
 }  // namespace
 
 DeviceImpl::DeviceImpl(const DeviceConfig& cfg, std::shared_ptr<traces::TraceRecorder> trace,
                        SimOptions opts)
+    : DeviceImpl(cfg, std::move(trace), std::move(opts), device_counter++) {}
+
+DeviceImpl::DeviceImpl(const DeviceConfig& cfg, std::shared_ptr<traces::TraceRecorder> trace,
+                       SimOptions opts, uint64_t number)
     : config(cfg),
       options(opts),
       mmu(cfg.mmu().contexts(), static_cast<uint64_t>(cfg.mmu().page_size_kib()) << 10),
       trace_(std::move(trace)),
-      name_prefix_(next_device_prefix()),
+      name_prefix_("kiln_dev" + std::to_string(number) + "_"),
       epoch_(sc_time_stamp()),
+      group_(number + 1),
       hbm_(mib(cfg.hbm().capacity_mib())),
       sram_(mib(cfg.sram().capacity_mib())),
       watchdog_ps_(static_cast<uint64_t>(cfg.command_processor().watchdog_us() * 1e6)) {
@@ -51,6 +53,7 @@ DeviceImpl::~DeviceImpl() = default;
 
 void DeviceImpl::start() {
   spawn("bandwidth", [this] { bandwidth.run_arbiter(); });
+  spawn("sync_signals", [this] { sync->run(); });
   dma->start();
   mme->start();
   tpc->start();
@@ -198,6 +201,13 @@ bool DeviceImpl::write_virtual(uint32_t context, uint64_t va, const void* src, u
 bool DeviceImpl::write_word(uint32_t context, uint64_t va, uint64_t value, uint32_t width,
                             uint64_t* fault_address) {
   return write_virtual(context, va, &value, width, fault_address);  // little-endian: the low `width` bytes
+}
+
+std::optional<uint64_t> DeviceImpl::quiet_since_ps() const {
+  if (jobs_in_flight_ > 0) return std::nullopt;
+  const uint64_t host_abs = SimHost::instance().latest_clock_ps(group_);
+  const uint64_t host = host_abs > epoch_.value() ? host_abs - epoch_.value() : 0;
+  return std::max(last_progress_ps_, std::min(host, now_ps()));
 }
 
 bool DeviceImpl::write_register(uint32_t offset, uint32_t value) {

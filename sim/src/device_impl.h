@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,8 @@ class DeviceImpl {
  public:
   DeviceImpl(const DeviceConfig& config, std::shared_ptr<traces::TraceRecorder> trace,
              SimOptions options);
+  DeviceImpl(const DeviceConfig& config, std::shared_ptr<traces::TraceRecorder> trace,
+             SimOptions options, uint64_t number);
   ~DeviceImpl();
 
   // Spawns every engine process (simulation thread only).
@@ -46,6 +49,9 @@ class DeviceImpl {
   }
 
   uint64_t now_ps() const { return to_ps(sc_core::sc_time_stamp() - epoch_); }
+  uint64_t epoch_ps() const { return epoch_.value(); }
+  // Identifies this device's host clocks in the SimHost (sim_host.h).
+  uint64_t group() const { return group_; }
 
   // Bandwidth resource and latency for reading (or writing) a memory kind.
   int resource_for(MemoryKind kind, bool is_destination) const;
@@ -74,15 +80,21 @@ class DeviceImpl {
   uint64_t physical_capacity(MemoryKind kind) const;
 
   // Watchdog bookkeeping: progress is any retired packet, finished job or
-  // landed message; an engine job in flight counts as progress throughout.
+  // landed message; an engine job in flight counts as progress throughout,
+  // and so does host time: a host thread of this device whose clock is at or
+  // past now may still submit (docs/host-timeline.md).
   void note_progress() { last_progress_ps_ = now_ps(); }
   void job_started() { ++jobs_in_flight_; }
   void job_finished() {
     --jobs_in_flight_;
     note_progress();
   }
+  // The simulated time (since open) the watchdog's period runs from, or
+  // nullopt while a job is in flight.
+  std::optional<uint64_t> quiet_since_ps() const;
   bool stalled_for(uint64_t period_ps) const {
-    return jobs_in_flight_ == 0 && now_ps() - last_progress_ps_ >= period_ps;
+    const auto since = quiet_since_ps();
+    return since && now_ps() - *since >= period_ps;
   }
   uint64_t watchdog_ps() const { return watchdog_ps_; }
   // Returns false if no register lives at `offset`.
@@ -109,6 +121,7 @@ class DeviceImpl {
   std::shared_ptr<traces::TraceRecorder> trace_;
   std::string name_prefix_;
   sc_core::sc_time epoch_;
+  uint64_t group_;
   BackingStore hbm_;
   BackingStore sram_;
   int hbm_resource_, sram_resource_, h2d_resource_, d2h_resource_;

@@ -25,6 +25,28 @@ void SyncManager::update(uint32_t sync_object, SyncOp op, int32_t value) {
   for (Monitor& m : monitors_) {
     if (m.armed && m.arming.sync_object == sync_object && satisfied(m.arming)) fire(m);
   }
+  changed_.notify(sc_core::SC_ZERO_TIME);
+}
+
+void SyncManager::add_after_message_latency(uint32_t sync_object, int32_t value) {
+  const uint64_t lands =
+      device_.now_ps() + sc_core::sc_time(device_.config.sync_manager().message_latency_ns(), sc_core::SC_NS).value();
+  pending_.push_back({lands, sync_object, value});
+  pending_posted_.notify(sc_core::SC_ZERO_TIME);
+}
+
+void SyncManager::run() {
+  for (;;) {
+    while (pending_.empty()) sc_core::wait(pending_posted_);
+    const uint64_t now = device_.now_ps();
+    if (pending_.front().lands_at_ps > now) {
+      sc_core::wait(sc_core::sc_time::from_value(pending_.front().lands_at_ps - now));
+    }
+    const Pending p = pending_.front();
+    pending_.pop_front();
+    update(p.sync_object, packets::SyncOp::ADD, p.value);
+    device_.note_progress();
+  }
 }
 
 std::optional<std::string> SyncManager::arm(const Arming& arming) {

@@ -7,11 +7,13 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "kiln/common/packets.h"
+#include "systemc.h"
 
 namespace kiln::sim {
 
@@ -41,6 +43,13 @@ class SyncManager {
 
   // Applies a MSG_SHORT and fires every armed monitor it satisfies.
   void update(uint32_t sync_object, packets::SyncOp op, int32_t value);
+  // An engine's completion signal: adds `value` once a message from the
+  // engine would have landed (sync_manager.message_latency_ns).
+  void add_after_message_latency(uint32_t sync_object, int32_t value);
+  // Notified whenever any sync object changes.
+  const sc_core::sc_event& changed() const { return changed_; }
+  // The process that lands engines' completion signals (spawned by the device).
+  void run();
 
   // Arms a monitor (fires at once if the condition already holds). Returns
   // an error text if the monitor is already armed.
@@ -58,9 +67,18 @@ class SyncManager {
   bool satisfied(const Arming& a) const;
   void fire(Monitor& m);
 
+  struct Pending {
+    uint64_t lands_at_ps;
+    uint32_t sync_object;
+    int32_t value;
+  };
+
   DeviceImpl& device_;
   std::vector<int32_t> values_;
   std::vector<Monitor> monitors_;
+  sc_core::sc_event changed_;
+  std::deque<Pending> pending_;  // in landing order: the latency is constant
+  sc_core::sc_event pending_posted_;
 };
 
 }  // namespace kiln::sim

@@ -18,11 +18,45 @@ std::string reject(const CommandBuffer& cb, bool privileged = false) {
 
 TEST(CommandBufferValidation, AcceptsEveryUserPacket) {
   CommandBuffer cb;
-  cb.nop().copy(0x1000, 0x2000, 64).memset(0x1000, 7, 64).signal(3, packets::SyncOp::ADD, 1)
+  cb.nop().copy(0x1000, 0x2000, 64).signal_when_done(7).memset(0x1000, 7, 64).signal(5, packets::SyncOp::ADD, 1)
       .write_memory(0x1000, 5, 8).arm_monitor(1, 3, 1, 2, 1).arm_monitor_memory(2, 3, 1, 0x1000, 9)
-      .fence(1, 1).stop();
-  EXPECT_EQ(cb.packet_count(), 9u);
-  EXPECT_TRUE(validate_command_buffer(cb.bytes(), limits(), false).ok());
+      .fence(1, 1).wait_sync(2, 17).wait_sync(packets::kSyncBindingBit | 3, 1).stop();
+  EXPECT_EQ(cb.packet_count(), 11u);
+  const Status s = validate_command_buffer(cb.bytes(), limits(), false);
+  EXPECT_TRUE(s.ok()) << s.to_string();
+}
+
+TEST(CommandBufferValidation, OnlyTheCommandProcessorWritesARetirementCounter) {
+  // Sync objects 0 .. queues-1 count the queues' retired submissions.
+  CommandBuffer msg;
+  msg.signal(3, packets::SyncOp::ADD, 1);
+  EXPECT_NE(reject(msg).find("queue 3's retirement counter"), std::string::npos) << reject(msg);
+  CommandBuffer done;
+  done.copy(0x1000, 0x2000, 64).signal_when_done(0);
+  EXPECT_NE(reject(done).find("completion signal: sync object 0 is queue 0's retirement counter"), std::string::npos)
+      << reject(done);
+  // Waiting on one is what they are for.
+  CommandBuffer wait;
+  wait.wait_sync(3, 9);
+  EXPECT_TRUE(validate_command_buffer(wait.bytes(), limits(), false).ok());
+}
+
+TEST(CommandBufferValidation, CompletionSignalsBelongToEngineJobs) {
+  CommandBuffer cb;
+  cb.nop().signal_when_done(5);
+  EXPECT_NE(cb.recording_error().find("signal_when_done after NOP"), std::string::npos) << cb.recording_error();
+  // Set by hand on a packet that starts no job, the flag is malformed.
+  auto p = packets::make_packet<packets::FencePacket>(packets::Opcode::FENCE, packets::kSignalOnCompletion);
+  p.header.completion_signal = 5;
+  CommandBuffer raw;
+  raw.append_raw({reinterpret_cast<const uint8_t*>(&p), sizeof p});
+  EXPECT_NE(reject(raw).find("reserved bits are set"), std::string::npos) << reject(raw);
+  // And without the flag the field must be zero.
+  auto q = packets::make_packet<packets::NopPacket>(packets::Opcode::NOP, 0);
+  q.header.completion_signal = 5;
+  CommandBuffer raw2;
+  raw2.append_raw({reinterpret_cast<const uint8_t*>(&q), sizeof q});
+  EXPECT_NE(reject(raw2).find("reserved bits are set"), std::string::npos);
 }
 
 TEST(CommandBufferValidation, UnknownOpcodeNamesItsOffset) {

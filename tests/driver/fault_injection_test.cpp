@@ -101,11 +101,13 @@ TEST_F(FaultInjectionTest, AFatalFaultLeavesTheDeviceNeedingAReset) {
   ASSERT_OK(dev_->inject_fault({.engine = "TPC", .fatal = true}));
 
   // Another queue is mid-way through 64 copies when the vector cores fault:
-  // it stops at its next packet.
+  // it stops at its next packet. (It is submitted first, so it is running
+  // when the launch reaches the device a submission's host cost later.)
   CommandBuffer many;
   for (int i = 0; i < 64; ++i) many.copy(dst_.address, src_.address, 4096);
-  const uint64_t fatal_seq = take(stream_->submit(tpc_add()));
+  const CommandBuffer launch = tpc_add();
   const uint64_t other_seq = take(other->submit(many));
+  const uint64_t fatal_seq = take(stream_->submit(launch));
 
   const FaultRecord f = fault_of(fatal_seq);
   EXPECT_EQ(f.cause, FaultCause::kUncorrectableMemoryError);

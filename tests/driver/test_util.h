@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kiln/common/mme_descriptor.h"
+#include "kiln/common/device_config.h"
 #include "kiln/driver/device.h"
 
 namespace kiln::driver::testing {

@@ -116,9 +116,10 @@ TEST(SharedBandwidth, HostLinkDirectionsAreIndependentButEachIsShared) {
 }
 
 TEST(SharedBandwidth, UnequalFlowsGetTheRemainderWhenTheShorterEnds) {
-  // 64 MiB and 192 MiB start together in HBM: the short one runs at half
-  // rate to its end; the long one then gets the whole bandwidth. Analytic
-  // end times: short = 2*S/B, long = (S + L)/B.
+  // 64 MiB and 192 MiB in HBM, the long one starting d later (the host's
+  // submission cost separates the two submissions): the short one runs alone
+  // for d, then at half rate to its end; the long one then gets the whole
+  // bandwidth. Analytic durations: short = 2*S/B - d, long = (S + L)/B - d.
   const uint64_t small = 64ull << 20, large = 192ull << 20;
   auto dev = open_device("gaudi2", false);
   const auto& c = dev->config();
@@ -130,8 +131,11 @@ TEST(SharedBandwidth, UnequalFlowsGetTheRemainderWhenTheShorterEnds) {
   ASSERT_OK(dev->synchronize());
   const double bw = c.hbm().bandwidth_gb_per_s();
   const double fixed = c.dma().setup_latency_ns() + c.hbm().latency_ns();
-  EXPECT_NEAR(duration_ns(dma_job(*dev, *s[0], qs)), fixed + 2.0 * small / bw, 1.0);
-  EXPECT_NEAR(duration_ns(dma_job(*dev, *s[1], ql)), fixed + double(small + large) / bw, 1.0);
+  const auto short_job = dma_job(*dev, *s[0], qs), long_job = dma_job(*dev, *s[1], ql);
+  const double d = (static_cast<double>(long_job.start_ps) - static_cast<double>(short_job.start_ps)) / 1000.0;
+  EXPECT_DOUBLE_EQ(d, c.host().submit_ns() + c.host().packet_record_ns());
+  EXPECT_NEAR(duration_ns(short_job), fixed + 2.0 * small / bw - d, 1.0);
+  EXPECT_NEAR(duration_ns(long_job), fixed + double(small + large) / bw - d, 1.0);
 }
 
 // A device opened from an overridden config runs at the overridden figures.

@@ -151,15 +151,19 @@ TraceAnalysis analyze_trace(const proto::Trace& trace, const DevicePeaks& peaks)
   a.device = trace.device();
   a.events = static_cast<uint64_t>(trace.events_size());
 
-  std::map<std::string, TrackAccumulator> device_tracks, host_tracks;
+  std::map<std::string, TrackAccumulator> device_tracks, host_tracks, host_sim_tracks;
   std::map<std::string, OpAccumulator> ops;
   std::map<std::string_view, std::vector<Interval>> class_intervals;
   std::map<std::string_view, std::set<std::string>> class_tracks;
   for (const proto::TraceEvent& e : trace.events()) {
     // An event ending before it starts counts as instantaneous.
     const Interval interval{e.start_ps(), std::max(e.start_ps(), e.end_ps())};
-    const bool host = e.clock() == proto::HOST_WALL;
-    TrackAccumulator& t = (host ? host_tracks : device_tracks)[e.track()];
+    // Host calls on the simulated clock share the device's time base but are
+    // not engine work; they are summarised with the host.
+    const bool host = e.clock() == proto::HOST_WALL || e.clock() == proto::HOST_SIMULATED;
+    TrackAccumulator& t = (e.clock() == proto::HOST_SIMULATED ? host_sim_tracks
+                           : host                              ? host_tracks
+                                                               : device_tracks)[e.track()];
     ++t.summary.events;
     t.summary.bytes += e.bytes();
     t.summary.flops += e.flops();
@@ -180,6 +184,7 @@ TraceAnalysis analyze_trace(const proto::Trace& trace, const DevicePeaks& peaks)
   }
   a.device_time = summarise_domain(device_tracks);
   a.host_time = summarise_domain(host_tracks);
+  a.host_simulated = summarise_domain(host_sim_tracks);
 
   // Engine classes and their overlap.
   std::vector<Interval> all;

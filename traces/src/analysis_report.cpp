@@ -63,6 +63,7 @@ std::string format_analysis(const TraceAnalysis& analysis, std::size_t top_ops) 
   std::string out;
   const std::string device = analysis.device.empty() ? "device" : analysis.device;
   append_domain(out, device + " (simulated)", analysis.device_time);
+  if (!analysis.host_simulated.tracks.empty()) append_domain(out, "host (simulated)", analysis.host_simulated);
   append_domain(out, "host (wall)", analysis.host_time);
   append_overlap(out, analysis.overlap, analysis.device_time.span_ps());
   append_ops(out, analysis.ops, top_ops);

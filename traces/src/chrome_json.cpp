@@ -1,8 +1,10 @@
 // Chrome Trace Event Format export (JSON object form), for ui.perfetto.dev and
 // chrome://tracing.
 //
-// Layout: the device is process 1, the host process 2 (their clocks differ, so
-// they must not share a timeline row); each track is one thread. Tracks get
+// Layout: process 1 is the simulated timeline (the device's engines and the
+// host threads' calls on their simulated clocks), process 2 the host calls in
+// wall time (a different clock, so it must not share a timeline); each track
+// is one thread. Tracks get
 // tids and sort indices in natural name order so DMA2 sorts before DMA10 and
 // the same trace always produces the same bytes. Events keep trace order.
 //

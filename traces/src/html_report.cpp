@@ -203,8 +203,16 @@ std::string to_html_report(const proto::Trace& trace, const TraceAnalysis& analy
   out += format("<p>%d events; device span %.3f us (simulated)", trace.events_size(), to_us(analysis.device_time.span_ps()));
   if (!options.note.empty()) out += "; " + html_escape(options.note);
   out += "</p>\n";
-  append_timeline(out, device + " (simulated time)", analysis.device_time, rows_of(trace, false), options);
+  // Host calls on their simulated clocks share the device's timeline.
+  DomainSummary simulated = analysis.device_time;
+  if (!analysis.host_simulated.tracks.empty()) {
+    const DomainSummary& h = analysis.host_simulated;
+    simulated.first_ps = simulated.tracks.empty() ? h.first_ps : std::min(simulated.first_ps, h.first_ps);
+    simulated.last_ps = std::max(simulated.last_ps, h.last_ps);
+  }
+  append_timeline(out, device + " and host (simulated time)", simulated, rows_of(trace, false), options);
   append_track_table(out, analysis.device_time);
+  if (!analysis.host_simulated.tracks.empty()) append_track_table(out, analysis.host_simulated);
   append_overlap_table(out, analysis.overlap, analysis.device_time.span_ps());
   append_ops_table(out, analysis.ops, options.top_ops);
   append_timeline(out, "host (wall time)", analysis.host_time, rows_of(trace, true), options);

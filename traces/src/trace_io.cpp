@@ -16,6 +16,7 @@ proto::TraceClock clock_to_proto(TraceClock clock) {
   switch (clock) {
     case TraceClock::kDeviceSimulated: return proto::DEVICE_SIMULATED;
     case TraceClock::kHostWall: return proto::HOST_WALL;
+    case TraceClock::kHostSimulated: return proto::HOST_SIMULATED;
   }
   return proto::TRACE_CLOCK_UNSPECIFIED;
 }
@@ -23,7 +24,9 @@ proto::TraceClock clock_to_proto(TraceClock clock) {
 // UNSPECIFIED (and any value from a newer schema) reads as device time: the
 // device is the default producer of events, the host marks its own.
 TraceClock clock_from_proto(proto::TraceClock clock) {
-  return clock == proto::HOST_WALL ? TraceClock::kHostWall : TraceClock::kDeviceSimulated;
+  if (clock == proto::HOST_WALL) return TraceClock::kHostWall;
+  if (clock == proto::HOST_SIMULATED) return TraceClock::kHostSimulated;
+  return TraceClock::kDeviceSimulated;
 }
 
 std::string errno_text(int err) { return std::strerror(err); }

@@ -12,6 +12,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace kiln::packets {
@@ -28,6 +30,7 @@ enum class Opcode : uint8_t {
   STOP = 8,         // end of this command buffer; later bytes are ignored
   LAUNCH_MME = 9,   // run the MME job described in device memory (mme_descriptor.h)
   LAUNCH_TPC = 10,  // run a registered vector-core kernel over its index space
+  WAIT_SYNC = 11,   // wait until a sync object reaches a (timeline) value
   MAX_COUNT
 };
 
@@ -42,8 +45,27 @@ enum HeaderFlags : uint8_t {
   // MONITOR_ARM, which all travel to the sync manager or memory) this
   // queue posted earlier has landed.
   kMessageBarrier = 1u << 1,
-  kKnownHeaderFlags = kEngineBarrier | kMessageBarrier,
+  // When this packet's own engine job completes (LIN_DMA, LAUNCH_MME,
+  // LAUNCH_TPC only), add 1 to the sync object named by the header's
+  // `completion_signal` (a SyncRef). Unrelated jobs of the queue do not wait.
+  kSignalOnCompletion = 1u << 2,
+  kKnownHeaderFlags = kEngineBarrier | kMessageBarrier | kSignalOnCompletion,
 };
+
+// A reference to a sync object inside a packet: its index, or, with
+// kSyncBindingBit set, a slot of the submission's binding table whose entry
+// names the sync object and a base value (timeline semantics: a buffer
+// recorded once waits for "base + k", the base bound at each submission).
+using SyncRef = uint32_t;
+constexpr SyncRef kSyncBindingBit = 1u << 31;
+constexpr bool is_bound(SyncRef ref) { return (ref & kSyncBindingBit) != 0; }
+constexpr uint32_t sync_ref_index(SyncRef ref) { return ref & ~kSyncBindingBit; }
+
+// Timeline comparison: value has reached target, counting modulo 2^32 (valid
+// while the two are less than 2^31 apart).
+constexpr bool sync_reached(uint32_t value, uint32_t target) {
+  return static_cast<int32_t>(value - target) >= 0;
+}
 
 constexpr std::size_t kPacketAlignment = 8;
 
@@ -53,7 +75,7 @@ struct PacketHeader {
   uint8_t opcode;      // Opcode
   uint8_t flags;       // HeaderFlags
   uint16_t size_bytes; // whole packet, header included; multiple of 8
-  uint32_t reserved;   // must be zero
+  uint32_t completion_signal;  // SyncRef with kSignalOnCompletion; otherwise zero
 };
 static_assert(sizeof(PacketHeader) == 8);
 
@@ -126,6 +148,16 @@ struct FencePacket {
 };
 static_assert(sizeof(FencePacket) == 16);
 
+// Waits until sync object `sync` reaches target = base + value (timeline
+// comparison, sync_reached), where base is its binding's base for a bound
+// reference and 0 for an index. The fence watchdog applies.
+struct WaitSyncPacket {
+  PacketHeader header;
+  uint32_t sync;   // SyncRef
+  uint32_t value;  // relative to the binding's base
+};
+static_assert(sizeof(WaitSyncPacket) == 16);
+
 struct Wreg32Packet {
   PacketHeader header;
   uint32_t reg_offset;  // register offset (see DeviceRegister)
@@ -166,6 +198,17 @@ enum DeviceRegister : uint32_t {
 // submit time; the kernel-mode path may use them).
 constexpr bool is_privileged(Opcode op) { return op == Opcode::WREG32; }
 
+// Packets whose engine job may signal its own completion.
+constexpr bool is_engine_job(Opcode op) {
+  return op == Opcode::LIN_DMA || op == Opcode::LAUNCH_MME || op == Opcode::LAUNCH_TPC;
+}
+
+// Sync objects 0 .. queues-1 are the queues' retirement counters: the
+// command processor of queue q sets sync object q to the low 32 bits of each
+// submission's sequence number as it retires. Packets may wait on them and
+// monitors watch them, but only the command processors write them.
+constexpr bool is_retirement_counter(uint32_t sync_object, uint32_t queues) { return sync_object < queues; }
+
 // Size every packet of `op` must have, or 0 for INVALID/unknown opcodes.
 constexpr std::size_t packet_size(Opcode op) {
   switch (op) {
@@ -179,6 +222,7 @@ constexpr std::size_t packet_size(Opcode op) {
     case Opcode::STOP: return sizeof(StopPacket);
     case Opcode::LAUNCH_MME: return sizeof(LaunchMmePacket);
     case Opcode::LAUNCH_TPC: return sizeof(LaunchTpcPacket);
+    case Opcode::WAIT_SYNC: return sizeof(WaitSyncPacket);
     default: return 0;  // INVALID, unknown
   }
 }
@@ -194,6 +238,31 @@ P decode_packet(const uint8_t* bytes) {
 // True if every reserved field of the packet (header and body) is zero.
 // `bytes` must hold packet_size(op) bytes.
 bool reserved_fields_clear(Opcode op, const uint8_t* bytes);
+
+// The device's counts a packet's fields are checked against.
+struct PacketLimits {
+  uint32_t sync_objects = 0;
+  uint32_t monitors = 0;
+  uint32_t queues = 0;
+  uint32_t fence_counters = 0;
+};
+
+struct PacketProblem {
+  enum Kind { kInvalidOpcode, kMalformed, kPrivileged } kind = kMalformed;
+  std::string what;  // names the field and the value
+};
+
+// The one legality check of a packet, shared by the driver's submit-time
+// validation and the command processor's decoder: a complete header, a known
+// opcode, the opcode's size, clear reserved bits, no privileged packet unless
+// `privileged`, every field with a fixed range in range (sync objects,
+// monitors, queues, fence counters, flags, widths, alignment), and no packet
+// writing a retirement counter. Bound references (bindings) are checked
+// against the submission's binding table elsewhere. `bytes` holds the
+// `left` bytes from the packet to the end of the buffer; on success
+// `*size` is the packet's size.
+std::optional<PacketProblem> check_packet(const uint8_t* bytes, std::size_t left, const PacketLimits& limits,
+                                          bool privileged, std::size_t* size);
 
 template <typename P>
 P make_packet(Opcode op, uint8_t flags) {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "kiln/common/packets.h"
@@ -61,11 +62,22 @@ class CommandBuffer {
   // the kiln::kernels::KernelArgs block at device address `args` (8-byte
   // aligned), split over `cores` vector cores (0 = all).
   CommandBuffer& launch_tpc(uint64_t kernel_id, uint64_t args, uint32_t cores = 0, uint8_t flags = kOrdered);
+  // Waits until sync object `sync` (a packets::SyncRef) reaches `value`
+  // (timeline comparison; relative to the binding's base for a bound ref).
+  CommandBuffer& wait_sync(packets::SyncRef sync, uint32_t value, uint8_t flags = kOrdered);
+  // Makes the packet just recorded (LIN_DMA, LAUNCH_MME or LAUNCH_TPC) add
+  // 1 to `sync` when its own job completes, without waiting for the queue's
+  // other work. Recording it after any other packet makes the buffer invalid
+  // (submit rejects it).
+  CommandBuffer& signal_when_done(packets::SyncRef sync);
   // Privileged: only privileged submissions may carry it.
   CommandBuffer& write_register(uint32_t offset, uint32_t value, uint8_t flags = 0);
   CommandBuffer& stop();
   // Appends arbitrary bytes: for tests, fault injection and tools.
   CommandBuffer& append_raw(std::span<const uint8_t> bytes);
+
+  // What was wrong while recording (submit fails with it), or empty.
+  const std::string& recording_error() const { return recording_error_; }
 
   std::span<const uint8_t> bytes() const { return *bytes_; }
   std::size_t size_bytes() const { return bytes_->size(); }
@@ -82,14 +94,12 @@ class CommandBuffer {
 
   std::shared_ptr<std::vector<uint8_t>> bytes_;
   std::size_t packets_ = 0;
+  std::size_t last_packet_ = SIZE_MAX;  // offset of the last packet recorded
+  std::string recording_error_;         // the first misuse while recording
 };
 
-struct ValidationLimits {
-  uint32_t sync_objects = 0;
-  uint32_t monitors = 0;
-  uint32_t queues = 0;
-  uint32_t fence_counters = 0;
-};
+// The device counts packets are checked against (packets::PacketLimits).
+using ValidationLimits = packets::PacketLimits;
 
 // What the driver checks before a submission reaches the device: every packet
 // complete and 8-byte aligned, opcode known and executable, size matching the

@@ -7,6 +7,13 @@
 //   s->copy(buf->address, host.address, 1 << 20);
 //   s->synchronize();
 //
+// Host timeline (docs/host-timeline.md): every host thread that calls the
+// driver has a simulated clock. Each call moves it forward by its modelled
+// cost (config section `host`), a submission reaches the device at its
+// thread's clock, and a wait moves the clock to the completion it waited for.
+// So host overheads are part of every simulated time the driver reports, and
+// the same program gives the same simulated times on every run.
+//
 // Ownership: open() returns the sole owner. Streams and the default stream
 // are owned by the Device; events and buffers must not outlive it. Closing
 // (destroying) the device waits for submitted work to finish.
@@ -17,27 +24,31 @@
 
 #include <chrono>
 #include <cstdint>
-#include <map>
+#include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "kiln/common/device_config.h"
 #include "kiln/common/fault.h"
 #include "kiln/common/status.h"
 #include "kiln/driver/command_buffer.h"
 #include "kiln/driver/event.h"
+#include "kiln/driver/host_thread.h"
 #include "kiln/driver/memory.h"
 #include "kiln/driver/stream.h"
-#include "kiln/proto/trace.pb.h"
 #include "kiln/traces/recorder.h"
 
-namespace kiln::driver {
+namespace kiln::proto {
+class DeviceConfig;
+class Trace;
+}  // namespace kiln::proto
 
-class Transport;
-class RangeAllocator;
+namespace kiln {
+using DeviceConfig = proto::DeviceConfig;  // kiln/common/device_config.h has the full type
+}  // namespace kiln
+
+namespace kiln::driver {
 
 struct DeviceOptions {
   // When false (timing-only), DMA copies and engine results take their
@@ -46,7 +57,7 @@ struct DeviceOptions {
   // descriptors read from pinned host memory are read. Put descriptors in
   // allocate_host() memory in this mode (a copy to HBM would move nothing).
   bool functional = true;
-  // Record each driver API call on the trace's host track.
+  // Record each driver API call on the trace's host tracks.
   bool trace_host_calls = true;
   // When set, the protobuf trace is written here when the device closes.
   // Device::open fills it from $KILN_TRACE if the caller leaves it empty.
@@ -55,6 +66,11 @@ struct DeviceOptions {
   // run, loaded at open in addition to the built-in library and
   // $KILN_KERNEL_PATH.
   std::vector<std::string> kernel_paths;
+  // Wall time a host thread may spend outside every driver call (host work,
+  // sleeping, joining a plain std::thread) before its clock stops holding
+  // the simulation back for other threads. Threads that call the driver more
+  // often than this get the same simulated times on every run.
+  std::chrono::nanoseconds host_idle_after = std::chrono::milliseconds(100);
 };
 
 struct DeviceProperties {
@@ -76,6 +92,11 @@ struct DeviceProperties {
   double peak_vector_flops = 0;
 };
 
+struct HostTimelineStats {
+  uint32_t threads = 0;    // host threads currently registered on the device
+  uint64_t catch_ups = 0;  // times an idle thread resumed behind the simulation (a non-deterministic point)
+};
+
 class Device {
  public:
   // Opens a device described by a config name ("gaudi2") or .textproto path,
@@ -88,11 +109,12 @@ class Device {
   Device(const Device&) = delete;
   Device& operator=(const Device&) = delete;
 
-  const DeviceProperties& properties() const { return properties_; }
-  const DeviceConfig& config() const { return config_; }
+  const DeviceProperties& properties() const;
+  // The full description (include kiln/common/device_config.h to read it).
+  const DeviceConfig& config() const;
 
   // --- Memory ---------------------------------------------------------
-  // Allocates device memory and maps it at a device virtual address.
+  // Allocates device memory (kHbm or kSram) and maps it at a device virtual address.
   Result<DeviceBuffer> allocate(uint64_t size, MemoryKind kind = MemoryKind::kHbm);
   Status free(const DeviceBuffer& buffer);
   uint64_t free_bytes(MemoryKind kind) const;
@@ -113,7 +135,7 @@ class Device {
   // Each stream takes a hardware queue of its own; fails when none is free.
   Result<Stream*> create_stream();
   Status destroy_stream(Stream* stream);
-  Stream& default_stream() { return *default_stream_; }
+  Stream& default_stream();
   Result<std::unique_ptr<Event>> create_event();
   // Sync objects and monitors for hand-written command buffers.
   Result<uint32_t> allocate_sync_object();
@@ -126,12 +148,23 @@ class Device {
   // Waits for every stream.
   Status synchronize(std::chrono::nanoseconds timeout = kForever);
 
-  // --- Time and traces ------------------------------------------------
-  // Simulated nanoseconds since open.
+  // --- Host timeline (docs/host-timeline.md) ---------------------------
+  // The calling thread's simulated clock, in nanoseconds since open.
   double now_ns() const;
-  std::shared_ptr<traces::TraceRecorder> trace() const { return trace_; }
+  // Charges `ns` of modelled host work (an op dispatch, a graph compile) to
+  // the calling thread's clock, recorded on its host track as `what`.
+  void charge_host(double ns, std::string_view what);
+  // Runs `body` on a new host thread whose clock starts at the caller's, and
+  // which the caller joins on the timeline (HostThread::join): the
+  // deterministic way for a program to use several host threads.
+  Result<HostThread> spawn_host_thread(std::function<void()> body);
+  HostTimelineStats host_timeline_stats() const;
+
+  // --- Traces ---------------------------------------------------------
+  std::shared_ptr<traces::TraceRecorder> trace() const;
   // Everything recorded so far as a protobuf trace, with this device's peaks
-  // (for the roofline in kiln/traces/analysis.h).
+  // (for the roofline in kiln/traces/analysis.h). Include
+  // kiln/proto/trace.pb.h to use it.
   proto::Trace trace_proto() const;
   // Writes trace_proto() to `path`.
   Status write_trace(const std::string& path) const;
@@ -150,47 +183,15 @@ class Device {
   std::optional<FaultRecord> fatal_fault() const;
 
   // Limits used by submit-time validation.
-  const ValidationLimits& validation_limits() const { return limits_; }
+  const ValidationLimits& validation_limits() const;
 
  private:
   friend class Stream;
   friend class Event;
-  class Pool;
-  Device(DeviceConfig config, const DeviceOptions& options);
-  Status init();
-  Transport& transport() { return *transport_; }
-  Result<uint32_t> take_queue();
-  void record_host_call(const char* name, std::chrono::steady_clock::time_point start,
-                        uint64_t bytes = 0, uint64_t sequence = 0);
-  Status copy_host_sync(void* host, uint64_t device_addr, uint64_t size, bool to_device);
-
-  const DeviceConfig config_;
-  DeviceOptions options_;
-  DeviceProperties properties_;
-  ValidationLimits limits_;
-  std::shared_ptr<traces::TraceRecorder> trace_;
-  std::unique_ptr<Transport> transport_;
-  const std::chrono::steady_clock::time_point opened_at_;
-  const uint32_t context_ = 1;  // context 0 is the kernel's; user programs run in 1
-
-  mutable std::mutex mutex_;
-  std::unique_ptr<RangeAllocator> hbm_, sram_, host_va_;
-  std::unique_ptr<Pool> sync_objects_, monitors_;
-  std::vector<bool> queue_taken_;
-  // Next sequence number per hardware queue: it keeps counting when a queue
-  // passes from a destroyed stream to a new one.
-  std::vector<uint64_t> queue_next_sequence_;
-  std::vector<std::unique_ptr<Stream>> streams_;
-  Stream* default_stream_ = nullptr;
-  // Live allocations by address, to free and validate.
-  struct Mapping {
-    uint64_t size;       // mapped bytes (page-rounded)
-    uint64_t physical;   // offset in HBM/SRAM, or aligned host pointer
-    int kind;            // 0 HBM, 1 SRAM, 2 host
-    void* owned_host = nullptr;  // allocate_host memory to unmap on free
-    uint64_t owned_bytes = 0;
-  };
-  std::map<uint64_t, Mapping> mappings_;
+  friend class HostThread;
+  struct Impl;
+  explicit Device(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace kiln::driver

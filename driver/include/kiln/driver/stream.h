@@ -62,10 +62,12 @@ class Stream {
   Result<uint64_t> copy(uint64_t dst, uint64_t src, uint64_t size);
   Result<uint64_t> memset(uint64_t dst, uint32_t pattern, uint64_t size);
 
-  // Records `event` after all work submitted so far.
+  // Records `event` after all work submitted so far. Costs the device nothing.
   Status record(Event& event);
-  // Later work on this stream waits (on the device, through the sync manager)
-  // until `event` completes. A never-recorded event is a no-op.
+  // Later work on this stream waits, on the device, until `event`'s work
+  // has retired: one wait on its queue's retirement counter, made by this
+  // stream's next submission (or by synchronize()). A never-recorded event,
+  // or one recorded on this stream, needs no wait.
   Status wait_event(const Event& event);
 
   // Waits until submission `sequence` retired; returns its fault as an error.
@@ -73,7 +75,9 @@ class Stream {
   // Waits for everything submitted so far; returns the first fault among the
   // submissions since the previous synchronize().
   Status synchronize(std::chrono::nanoseconds timeout = kForever);
-  // True once `sequence` retired (advances the simulation by at most a step).
+  // True if `sequence` had retired by the calling thread's simulated time
+  // (after charging the query's cost): a polling loop makes progress and
+  // sees the same answers on every run.
   bool query(uint64_t sequence);
   // The device's record of a retired submission.
   Result<SubmissionInfo> info(uint64_t sequence) const;
@@ -84,16 +88,23 @@ class Stream {
   friend class Device;
   Stream(Device& device, uint32_t queue, uint64_t first_sequence)
       : device_(device), queue_(queue), next_sequence_(first_sequence), synchronized_through_(first_sequence - 1) {}
-  Result<uint64_t> submit_locked(const CommandBuffer& commands, bool privileged);
-  void reclaim_monitors();
+  // Submits `commands`, charging `cost_ps` to the calling thread's clock and
+  // recording the call as `name`.
+  Result<uint64_t> submit_as(const char* name, const CommandBuffer& commands, bool privileged, uint64_t cost_ps,
+                             std::chrono::steady_clock::time_point wall_start);
+
+  struct PendingWait {
+    uint32_t sync_object;
+    uint32_t target;
+  };
 
   Device& device_;
   const uint32_t queue_;
   mutable std::mutex mutex_;
   uint64_t next_sequence_;
   uint64_t synchronized_through_;
-  // Monitors armed by wait_event, freed once the waiting submission retired.
-  std::vector<std::pair<uint64_t, uint32_t>> monitors_in_use_;
+  // Waits from wait_event, made by the next submission.
+  std::vector<PendingWait> pending_waits_;
 };
 
 }  // namespace kiln::driver

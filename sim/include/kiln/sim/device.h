@@ -39,11 +39,19 @@ struct SimOptions {
   std::vector<std::string> kernel_paths;
 };
 
+// A wait a submission makes before its first packet: until `sync_object`
+// reaches `target` (timeline comparison, packets::sync_reached).
+struct SyncWait {
+  uint32_t sync_object = 0;
+  uint32_t target = 0;
+};
+
 struct Submission {
   uint32_t context = 0;
   uint64_t sequence = 0;  // must increase by one per submission on a queue
   std::shared_ptr<const std::vector<uint8_t>> commands;
   bool privileged = false;  // may contain privileged packets (kernel-mode path)
+  std::vector<SyncWait> waits;  // each costs one packet's decode time
 };
 
 struct Completion {
@@ -67,18 +75,37 @@ class SimDevice {
   const DeviceConfig& config() const;
   uint32_t queue_count() const;
 
-  // Rings queue `queue`'s doorbell. Non-blocking; the submission starts at
-  // the simulated time the simulation next advances.
-  Status submit(uint32_t queue, Submission submission);
+  // ---- Host clocks (sim_host.h), in picoseconds since this device opened.
+  // Registers a host thread's clock at `at_ps` (or later: never behind what
+  // the simulation has committed to).
+  HostClockId add_host_clock(uint64_t at_ps, std::chrono::nanoseconds idle_after);
+  void remove_host_clock(HostClockId clock);
+  ClockReading advance_host_clock(HostClockId clock, uint64_t ps);
+  uint64_t host_clock_ps(HostClockId clock) const;
+  void block_host_clock(HostClockId clock);
+  ClockReading unblock_host_clock(HostClockId clock, uint64_t at_least_ps);
+  // Simulated time the simulation has reached or is stepping to.
+  uint64_t committed_ps() const;
+
+  // Rings queue `queue`'s doorbell from a host thread: the thread's clock
+  // moves on by `cost_ps` and the submission reaches the command processor
+  // at that time. Non-blocking. `*reading` (if given) gets the clock before
+  // and after.
+  Status submit(uint32_t queue, Submission submission, HostClockId clock, uint64_t cost_ps,
+                ClockReading* reading = nullptr);
 
   // Highest sequence number retired on `queue` (all lower ones retired too).
   uint64_t completed_sequence(uint32_t queue) const;
 
-  // Waits (advancing the simulation) until `queue` retired `sequence`.
-  WaitOutcome wait(uint32_t queue, uint64_t sequence, std::chrono::nanoseconds timeout);
+  // Waits (advancing the simulation) until `queue` retired `sequence`. With
+  // a clock, the thread resumes at the simulated time it retired (or its own
+  // time, if later).
+  WaitOutcome wait(uint32_t queue, uint64_t sequence, std::chrono::nanoseconds timeout,
+                   HostClockId clock = kNoClock);
 
-  // Advances the simulation by at most one step; for host polling loops.
-  void poll();
+  // Simulates everything before the clock's time, so a query at that time
+  // sees what has completed by then.
+  void catch_up(HostClockId clock);
 
   // The completion record of a retired submission, if still kept (the most
   // recent 65536 per queue are).
@@ -109,7 +136,14 @@ class SimDevice {
 
  private:
   explicit SimDevice(std::unique_ptr<DeviceImpl> impl);
+  uint64_t absolute(uint64_t device_ps) const { return device_ps + epoch_ps_; }
+  uint64_t relative(uint64_t absolute_ps) const { return absolute_ps > epoch_ps_ ? absolute_ps - epoch_ps_ : 0; }
+  ClockReading relative(ClockReading r) const {
+    return {relative(r.before_ps), relative(r.after_ps), r.caught_up_ps};
+  }
+
   std::unique_ptr<DeviceImpl> impl_;
+  uint64_t epoch_ps_ = 0;  // absolute simulated time the device opened at
 };
 
 }  // namespace kiln::sim

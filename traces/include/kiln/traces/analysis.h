@@ -1,6 +1,7 @@
 // Where the time went: analyses of a trace (kiln.proto.Trace).
 //
-// - Per track, in each clock domain (device simulated time, host wall time):
+// - Per track, in each clock domain (device simulated time, host calls on the
+//   simulated clock, host wall time):
 //   events, busy time (the union of its intervals, so overlapping jobs on one
 //   engine do not count twice), utilisation over the domain's span, bytes,
 //   FLOPs.
@@ -105,7 +106,8 @@ struct TraceAnalysis {
   std::string device;  // the trace's config name
   uint64_t events = 0;
   DomainSummary device_time;
-  DomainSummary host_time;
+  DomainSummary host_time;       // host calls in wall time
+  DomainSummary host_simulated;  // host calls on their threads' simulated clocks (device time base)
   OverlapSummary overlap;
   std::vector<OpSummary> ops;  // by engine_ps, largest first; ties by name
 };

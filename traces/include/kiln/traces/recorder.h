@@ -1,6 +1,7 @@
 // In-memory trace recording. The simulator records one event per engine job
-// (simulated picoseconds since device open); the driver records one per host
-// API call (wall picoseconds since device open).
+// (simulated picoseconds since device open); the driver records each host API
+// call twice: on its thread's simulated clock and in wall picoseconds since
+// device open.
 //
 // TraceRecorder is thread-safe: record() may be called from the simulation
 // thread and any number of host threads at once.
@@ -13,7 +14,11 @@
 
 namespace kiln::traces {
 
-enum class TraceClock { kDeviceSimulated, kHostWall };
+// kHostSimulated: a host call on its thread's simulated clock, the same time
+// base as the device's (docs/host-timeline.md).
+enum class TraceClock { kDeviceSimulated, kHostWall, kHostSimulated };
+
+constexpr bool is_host_clock(TraceClock c) { return c != TraceClock::kDeviceSimulated; }
 
 struct TraceEvent {
   std::string track;      // engine ("DMA0", "CP2", "SYNC") or "host"

@@ -1,0 +1,99 @@
+// The inside of a driver Device: its transport, host timeline, allocators,
+// hardware-index pools and the bookkeeping its streams and events share.
+//
+// Thread-safe where the Device is: `mutex` guards the allocators, pools,
+// mappings and stream list; the transport and host timeline are thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "host_timeline.h"
+#include "kiln/common/device_config.h"
+#include "kiln/driver/device.h"
+#include "range_allocator.h"
+#include "transport.h"
+
+namespace kiln::driver {
+
+// Device virtual address layout of a context. HBM and SRAM are mapped at a
+// fixed offset from their physical address; pinned host memory gets
+// addresses from an aperture of its own. Address 0 is never mapped.
+constexpr uint64_t kHbmBase = 0x0000'1000'0000'0000ull;
+constexpr uint64_t kSramBase = 0x0000'2000'0000'0000ull;
+constexpr uint64_t kHostApertureBase = 0x0000'4000'0000'0000ull;
+constexpr uint64_t kHostApertureBytes = 0x0000'1000'0000'0000ull;  // 16 TiB
+
+// A pool of hardware indices (sync objects, monitors). Tracks which were
+// ever handed out, since a reused sync object must be reset before use.
+class IndexPool {
+ public:
+  // The first `reserved` indices are never handed out.
+  explicit IndexPool(uint32_t count, uint32_t reserved = 0);
+  std::optional<uint32_t> take(bool* was_dirty);
+  bool give_back(uint32_t k);
+  uint32_t size() const { return static_cast<uint32_t>(used_.size()); }
+
+ private:
+  std::vector<bool> used_;
+  std::vector<bool> dirty_;
+  uint32_t next_ = 0;
+};
+
+struct Device::Impl {
+  Impl(DeviceConfig config, const DeviceOptions& options);
+  ~Impl();
+  Status init();
+
+  // Blocks the calling thread until `sequence` retired on `queue`. Its clock
+  // moves to the retirement plus the wake-up cost (or on by a query's cost
+  // if the work had retired by the time it asked); the call is recorded as
+  // `name`. Returns the submission's fault, if it had one.
+  Status wait_retired(uint32_t queue, uint64_t sequence, std::chrono::nanoseconds timeout, const char* name,
+                      std::chrono::steady_clock::time_point wall_start);
+  // Whether `sequence` had retired on `queue` by the calling thread's clock,
+  // after the query's cost: the simulation first catches up to that time.
+  bool query_retired(uint32_t queue, uint64_t sequence, std::chrono::steady_clock::time_point wall_start);
+
+  const DeviceConfig config;
+  DeviceOptions options;
+  DeviceProperties properties;
+  ValidationLimits limits;
+  const std::shared_ptr<traces::TraceRecorder> trace;
+  const std::chrono::steady_clock::time_point opened_at;
+  const uint32_t context = 1;  // context 0 is the kernel's; user programs run in 1
+  std::unique_ptr<Transport> transport;
+  std::unique_ptr<HostTimeline> host;
+
+  mutable std::mutex mutex;
+  std::unique_ptr<RangeAllocator> hbm, sram, host_va;
+  std::unique_ptr<IndexPool> sync_objects, monitors;
+  std::vector<bool> queue_taken;
+  // Next sequence number per hardware queue: it keeps counting when a queue
+  // passes from a destroyed stream to a new one.
+  std::vector<uint64_t> queue_next_sequence;
+  std::vector<std::unique_ptr<Stream>> streams;
+  Stream* default_stream = nullptr;
+  // Live allocations by address, to free and validate.
+  struct Mapping {
+    uint64_t size;       // mapped bytes (page-rounded)
+    uint64_t physical;   // offset in HBM/SRAM, or aligned host pointer
+    int kind;            // 0 HBM, 1 SRAM, 2 host
+    void* owned_host = nullptr;  // allocate_host memory to unmap on free
+    uint64_t owned_bytes = 0;
+  };
+  std::map<uint64_t, Mapping> mappings;
+
+  Result<uint32_t> take_queue();
+  // Pin/unpin without charging the host clock (callers charge their own cost).
+  Result<HostBuffer> pin(void* data, uint64_t size);
+  Status unpin(const HostBuffer& buffer);
+  Status copy_host_sync(void* host_ptr, uint64_t device_addr, uint64_t size, bool to_device);
+};
+
+}  // namespace kiln::driver

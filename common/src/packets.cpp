@@ -126,6 +126,28 @@ std::optional<PacketProblem> check_fields(Opcode op, const uint8_t* bytes, const
 
 }  // namespace
 
+std::optional<std::string> resolve_address(uint64_t address, uint64_t size, const BindingSet* bindings,
+                                           uint64_t* resolved) {
+  if (!is_bound_address(address)) {
+    *resolved = address;
+    return std::nullopt;
+  }
+  const uint32_t slot = binding_slot(address);
+  const uint64_t offset = binding_offset(address);
+  const Binding* found = bindings ? bindings->find(slot) : nullptr;
+  if (found == nullptr || found->kind == Binding::Kind::kEmpty) {
+    return "binding slot " + std::to_string(slot) + " is not bound by this submission";
+  }
+  const Binding& b = *found;
+  if (b.kind != Binding::Kind::kMemory) return "binding slot " + std::to_string(slot) + " holds a sync object, not memory";
+  if (offset > b.size || size > b.size - offset) {
+    return "binding slot " + std::to_string(slot) + ": " + std::to_string(size) + " bytes at offset " +
+           std::to_string(offset) + " fall outside its " + std::to_string(b.size) + "-byte range";
+  }
+  *resolved = b.address + offset;
+  return std::nullopt;
+}
+
 std::optional<PacketProblem> check_packet(const uint8_t* bytes, std::size_t left, const PacketLimits& limits,
                                           bool privileged, std::size_t* size) {
   if (left < sizeof(PacketHeader)) {

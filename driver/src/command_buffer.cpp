@@ -7,20 +7,61 @@ namespace kiln::driver {
 
 using packets::Opcode;
 
-std::vector<uint8_t>& CommandBuffer::writable() {
-  // A submitted image may still be executing: copy on write.
-  if (bytes_.use_count() > 1) bytes_ = std::make_shared<std::vector<uint8_t>>(*bytes_);
-  return *bytes_;
+CommandBuffer::Recording& CommandBuffer::writable() {
+  // A submitted recording may still be executing, and its caches belong to
+  // what it was: recording more makes a fresh copy.
+  if (rec_.use_count() > 1 || !rec_->validated.empty() || !rec_->arenas.empty()) {
+    auto copy = std::make_shared<Recording>();
+    copy->bytes = rec_->bytes;
+    copy->arena = rec_->arena;
+    copy->uses = rec_->uses;
+    copy->packets = rec_->packets;
+    copy->error = rec_->error;
+    rec_ = std::move(copy);
+  }
+  return *rec_;
 }
 
 template <typename P>
 CommandBuffer& CommandBuffer::append(const P& packet) {
-  auto& out = writable();
+  auto& out = writable().bytes;
   const std::size_t at = out.size();
   out.resize(at + sizeof(P));
   std::memcpy(out.data() + at, &packet, sizeof(P));
   last_packet_ = at;
-  ++packets_;
+  ++rec_->packets;
+  return *this;
+}
+
+void CommandBuffer::use(uint32_t slot, packets::Binding::Kind kind, uint64_t extent, bool signalled) {
+  auto& uses = writable().uses;
+  auto it = std::lower_bound(uses.begin(), uses.end(), slot,
+                             [](const BindingUse& u, uint32_t s) { return u.slot < s; });
+  if (it == uses.end() || it->slot != slot) {
+    uses.insert(it, {slot, kind, extent, signalled});
+    return;
+  }
+  if (it->kind != kind && rec_->error.empty()) {
+    rec_->error = "binding slot " + std::to_string(slot) + " is used both as memory and as a sync object";
+  }
+  it->extent = std::max(it->extent, extent);
+  it->signalled = it->signalled || signalled;
+}
+
+void CommandBuffer::use_address(uint64_t address, uint64_t size) {
+  if (!packets::is_bound_address(address)) return;
+  const uint64_t offset = packets::binding_offset(address);
+  // An extent past 2^48 cannot be bound; saturate so the check at submit fails.
+  const uint64_t end = size > UINT64_MAX - offset ? UINT64_MAX : offset + size;
+  use(packets::binding_slot(address), packets::Binding::Kind::kMemory, end);
+}
+
+void CommandBuffer::use_sync(packets::SyncRef ref, bool signalled) {
+  if (packets::is_bound(ref)) use(packets::sync_ref_index(ref), packets::Binding::Kind::kSync, 0, signalled);
+}
+
+CommandBuffer& CommandBuffer::uses_binding(uint32_t slot, uint64_t extent) {
+  use(slot, packets::Binding::Kind::kMemory, extent);
   return *this;
 }
 
@@ -33,6 +74,8 @@ CommandBuffer& CommandBuffer::copy(uint64_t dst, uint64_t src, uint64_t size, ui
   p.src_addr = src;
   p.dst_addr = dst;
   p.size_bytes = size;
+  use_address(dst, size);
+  use_address(src, size);
   return append(p);
 }
 
@@ -42,14 +85,16 @@ CommandBuffer& CommandBuffer::memset(uint64_t dst, uint32_t pattern, uint64_t si
   p.size_bytes = size;
   p.dma_flags = packets::kDmaMemset;
   p.pattern = pattern;
+  use_address(dst, size);
   return append(p);
 }
 
-CommandBuffer& CommandBuffer::signal(uint32_t sync_object, packets::SyncOp op, int32_t value, uint8_t flags) {
+CommandBuffer& CommandBuffer::signal(packets::SyncRef sync_object, packets::SyncOp op, int32_t value, uint8_t flags) {
   auto p = packets::make_packet<packets::MsgShortPacket>(Opcode::MSG_SHORT, flags);
   p.sync_object = sync_object;
   p.op = static_cast<uint8_t>(op);
   p.value = value;
+  use_sync(sync_object, /*signalled=*/true);
   return append(p);
 }
 
@@ -58,6 +103,7 @@ CommandBuffer& CommandBuffer::write_memory(uint64_t addr, uint64_t value, uint32
   p.addr = addr;
   p.value = value;
   p.width_bytes = width_bytes;
+  use_address(addr, width_bytes);
   return append(p);
 }
 
@@ -90,6 +136,7 @@ CommandBuffer& CommandBuffer::arm_monitor_memory(uint32_t monitor, uint32_t sync
   p.payload_kind = static_cast<uint8_t>(packets::MonitorPayload::MEMORY);
   p.payload_addr = addr;
   p.payload_value = value;
+  use_address(addr, 4);
   return append(p);
 }
 
@@ -97,6 +144,14 @@ CommandBuffer& CommandBuffer::fence(uint32_t fence_id, uint32_t target, uint8_t 
   auto p = packets::make_packet<packets::FencePacket>(Opcode::FENCE, flags);
   p.fence_id = fence_id;
   p.target = target;
+  return append(p);
+}
+
+CommandBuffer& CommandBuffer::wait_sync(packets::SyncRef sync, uint32_t value, uint8_t flags) {
+  auto p = packets::make_packet<packets::WaitSyncPacket>(Opcode::WAIT_SYNC, flags);
+  p.sync = sync;
+  p.value = value;
+  use_sync(sync, /*signalled=*/false);
   return append(p);
 }
 
@@ -110,7 +165,25 @@ CommandBuffer& CommandBuffer::write_register(uint32_t offset, uint32_t value, ui
 CommandBuffer& CommandBuffer::launch_mme(uint64_t descriptor, uint8_t flags) {
   auto p = packets::make_packet<packets::LaunchMmePacket>(Opcode::LAUNCH_MME, flags);
   p.descriptor_addr = descriptor;
+  use_address(descriptor, sizeof(mme::Descriptor));
   return append(p);
+}
+
+CommandBuffer& CommandBuffer::launch_mme(const mme::Descriptor& descriptor, uint8_t flags) {
+  auto& arena = writable().arena;
+  const uint64_t at = (arena.size() + 7) / 8 * 8;
+  arena.resize(at + sizeof descriptor);
+  std::memcpy(arena.data() + at, &descriptor, sizeof descriptor);
+  // The extents its bound operands need; a descriptor whose spans overflow
+  // is invalid, and the device says so when it reads it.
+  mme::OperandSpans spans;
+  if (mme::operand_spans(descriptor, &spans)) {
+    use_address(descriptor.a_addr, spans.a);
+    use_address(descriptor.b_addr, spans.b);
+    use_address(descriptor.c_addr, spans.c);
+    if (spans.bias) use_address(descriptor.bias_addr, spans.bias);
+  }
+  return launch_mme(packets::bound_address(packets::kArenaSlot, at), flags);
 }
 
 CommandBuffer& CommandBuffer::launch_tpc(uint64_t kernel_id, uint64_t args, uint32_t cores, uint8_t flags) {
@@ -118,24 +191,18 @@ CommandBuffer& CommandBuffer::launch_tpc(uint64_t kernel_id, uint64_t args, uint
   p.kernel_id = kernel_id;
   p.args_addr = args;
   p.cores = cores;
-  return append(p);
-}
-
-CommandBuffer& CommandBuffer::wait_sync(packets::SyncRef sync, uint32_t value, uint8_t flags) {
-  auto p = packets::make_packet<packets::WaitSyncPacket>(Opcode::WAIT_SYNC, flags);
-  p.sync = sync;
-  p.value = value;
+  use_address(args, 8);
   return append(p);
 }
 
 CommandBuffer& CommandBuffer::signal_when_done(packets::SyncRef sync) {
-  auto& out = writable();
+  auto& out = writable().bytes;
   const auto op = last_packet_ < out.size() ? static_cast<Opcode>(out[last_packet_]) : Opcode::INVALID;
   if (!packets::is_engine_job(op)) {
-    if (recording_error_.empty()) {
-      recording_error_ = "signal_when_done after " +
-                         (op == Opcode::INVALID ? std::string("no packet") : std::string(packets::opcode_name(op))) +
-                         ": only LIN_DMA, LAUNCH_MME and LAUNCH_TPC packets signal their completion";
+    if (rec_->error.empty()) {
+      rec_->error = "signal_when_done after " +
+                    (op == Opcode::INVALID ? std::string("no packet") : std::string(packets::opcode_name(op))) +
+                    ": only LIN_DMA, LAUNCH_MME and LAUNCH_TPC packets signal their completion";
     }
     return *this;
   }
@@ -143,6 +210,7 @@ CommandBuffer& CommandBuffer::signal_when_done(packets::SyncRef sync) {
   h.flags |= packets::kSignalOnCompletion;
   h.completion_signal = sync;
   std::memcpy(out.data() + last_packet_, &h, sizeof h);
+  use_sync(sync, /*signalled=*/true);
   return *this;
 }
 
@@ -151,7 +219,7 @@ CommandBuffer& CommandBuffer::stop() {
 }
 
 CommandBuffer& CommandBuffer::append_raw(std::span<const uint8_t> bytes) {
-  auto& out = writable();
+  auto& out = writable().bytes;
   last_packet_ = SIZE_MAX;
   out.insert(out.end(), bytes.begin(), bytes.end());
   return *this;

@@ -61,11 +61,16 @@ Result<std::unique_ptr<Device>> Device::open(const DeviceConfig& config, const D
 
 Device::Device(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
+namespace {
+std::atomic<uint64_t> device_serials{1};
+}  // namespace
+
 Device::Impl::Impl(DeviceConfig c, const DeviceOptions& o)
     : config(std::move(c)),
       options(o),
       trace(std::make_shared<traces::TraceRecorder>(config.name())),
-      opened_at(std::chrono::steady_clock::now()) {}
+      opened_at(std::chrono::steady_clock::now()),
+      serial(device_serials.fetch_add(1)) {}
 
 Status Device::Impl::init() {
   const auto start = std::chrono::steady_clock::now();

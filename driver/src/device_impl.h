@@ -67,6 +67,7 @@ struct Device::Impl {
   const std::shared_ptr<traces::TraceRecorder> trace;
   const std::chrono::steady_clock::time_point opened_at;
   const uint32_t context = 1;  // context 0 is the kernel's; user programs run in 1
+  const uint64_t serial;       // tells devices apart in command buffers' caches
   std::unique_ptr<Transport> transport;
   std::unique_ptr<HostTimeline> host;
 
@@ -86,8 +87,32 @@ struct Device::Impl {
     int kind;            // 0 HBM, 1 SRAM, 2 host
     void* owned_host = nullptr;  // allocate_host memory to unmap on free
     uint64_t owned_bytes = 0;
+    uint64_t user_address = 0;   // the bytes the caller asked for: what a binding may name
+    uint64_t user_bytes = 0;
   };
   std::map<uint64_t, Mapping> mappings;
+  // Command-buffer arenas written to this device, freed once their recording is gone.
+  struct ArenaAllocation {
+    std::weak_ptr<const CommandBuffer::Recording> recording;
+    DeviceBuffer buffer;
+  };
+  std::vector<ArenaAllocation> arena_allocations;
+
+  // Validates `rec` for this device once (cached in the recording); returns
+  // whether this was its first submission here.
+  Result<bool> validate_once(const CommandBuffer::Recording& rec, bool privileged, bool skip_validation);
+  // The binding set a submission of `rec` with `table` hands the device:
+  // every slot the buffer uses bound, of the right kind, mapped and large
+  // enough; the arena (written to this device on first use) at kArenaSlot.
+  // Null when the buffer uses no bindings.
+  Result<std::shared_ptr<const packets::BindingSet>> bind(const CommandBuffer::Recording& rec,
+                                                          const BindingTable& table);
+  // Whether [address, address + size) lies inside the bytes of one live
+  // allocation or pinned range.
+  bool mapped(uint64_t address, uint64_t size) const;
+  // Device memory without charging the host clock.
+  Result<DeviceBuffer> allocate_device(uint64_t size, MemoryKind kind);
+  Status free_device(const DeviceBuffer& buffer);
 
   Result<uint32_t> take_queue();
   // Pin/unpin without charging the host clock (callers charge their own cost).

@@ -29,7 +29,8 @@ class InProcessTransport final : public Transport {
 
   Status submit(uint32_t queue, SubmitRequest request, HostClockId clock, uint64_t cost_ps,
                 ClockUpdate* update) override {
-    sim::Submission s{request.context, request.sequence, std::move(request.commands), request.privileged, {}};
+    sim::Submission s{request.context, request.sequence, std::move(request.commands), request.privileged, {},
+                      std::move(request.bindings)};
     for (const SyncWait& w : request.waits) s.waits.push_back({w.sync_object, w.target});
     sim::ClockReading reading;
     KILN_RETURN_IF_ERROR(device_->submit(queue, std::move(s), clock, cost_ps, &reading));
@@ -67,6 +68,9 @@ class InProcessTransport final : public Transport {
   }
 
   Status unmap(uint32_t context, uint64_t va) override { return device_->unmap(context, va); }
+  Status write_control(uint32_t context, uint64_t va, const void* data, uint64_t size) override {
+    return device_->write_control(context, va, data, size);
+  }
   int32_t sync_object_value(uint32_t index) override { return device_->sync_object_value(index); }
   Status inject_fault(const FaultInjection& injection) override { return device_->inject_fault(injection); }
   std::optional<FaultRecord> fatal_fault() override { return device_->fatal_fault(); }

@@ -8,49 +8,62 @@ namespace kiln::driver {
 
 using Clock = std::chrono::steady_clock;
 
+Result<DeviceBuffer> Device::Impl::allocate_device(uint64_t size, MemoryKind kind) {
+  if (size == 0) return invalid_argument("allocate: size must be > 0");
+  std::lock_guard lock(mutex);
+  RangeAllocator& pool = kind == MemoryKind::kHbm ? *hbm : *sram;
+  auto phys = pool.allocate(size);
+  if (!phys) {
+    return out_of_memory("cannot allocate " + human_bytes(size) + " of " + std::string(memory_kind_name(kind)) +
+                         ": " + human_bytes(pool.free_bytes()) + " free, largest free block " +
+                         human_bytes(pool.largest_free_block()));
+  }
+  const uint64_t rounded = pool.round_up(size);
+  const uint64_t va = (kind == MemoryKind::kHbm ? kHbmBase : kSramBase) + *phys;
+  const Status s = transport->map(context, va, kind == MemoryKind::kHbm ? PhysicalKind::kHbm : PhysicalKind::kSram,
+                                  *phys, rounded);
+  if (!s.ok()) {
+    pool.release(*phys, rounded);
+    return s;
+  }
+  mappings[va] = {rounded, *phys, kind == MemoryKind::kHbm ? 0 : 1, nullptr, 0, va, size};
+  return DeviceBuffer{va, size, kind};
+}
+
+Status Device::Impl::free_device(const DeviceBuffer& buffer) {
+  std::lock_guard lock(mutex);
+  auto it = mappings.find(buffer.address);
+  if (it == mappings.end() || it->second.kind == 2) {
+    return not_found("free: no device allocation starts at " + hex(buffer.address));
+  }
+  KILN_RETURN_IF_ERROR(transport->unmap(context, buffer.address));
+  (it->second.kind == 0 ? *hbm : *sram).release(it->second.physical, it->second.size);
+  mappings.erase(it);
+  return {};
+}
+
+bool Device::Impl::mapped(uint64_t address, uint64_t size) const {
+  std::lock_guard lock(mutex);
+  auto it = mappings.upper_bound(address);
+  if (it == mappings.begin()) return false;
+  --it;
+  const Mapping& m = it->second;
+  if (address < m.user_address) return false;
+  const uint64_t offset = address - m.user_address;
+  return offset <= m.user_bytes && size <= m.user_bytes - offset;
+}
+
 Result<DeviceBuffer> Device::allocate(uint64_t size, MemoryKind kind) {
   const auto start = Clock::now();
-  if (size == 0) return invalid_argument("allocate: size must be > 0");
-  Impl& d = *impl_;
-  DeviceBuffer out;
-  {
-    std::lock_guard lock(d.mutex);
-    RangeAllocator& pool = kind == MemoryKind::kHbm ? *d.hbm : *d.sram;
-    auto phys = pool.allocate(size);
-    if (!phys) {
-      return out_of_memory("cannot allocate " + human_bytes(size) + " of " + std::string(memory_kind_name(kind)) +
-                           ": " + human_bytes(pool.free_bytes()) + " free, largest free block " +
-                           human_bytes(pool.largest_free_block()));
-    }
-    const uint64_t mapped = pool.round_up(size);
-    const uint64_t va = (kind == MemoryKind::kHbm ? kHbmBase : kSramBase) + *phys;
-    const Status s = d.transport->map(d.context, va, kind == MemoryKind::kHbm ? PhysicalKind::kHbm : PhysicalKind::kSram,
-                                      *phys, mapped);
-    if (!s.ok()) {
-      pool.release(*phys, mapped);
-      return s;
-    }
-    d.mappings[va] = {mapped, *phys, kind == MemoryKind::kHbm ? 0 : 1, nullptr};
-    out = DeviceBuffer{va, size, kind};
-  }
-  d.host->charge("allocate", d.host->costs().allocate, start, size);
+  KILN_ASSIGN_OR_RETURN(DeviceBuffer out, impl_->allocate_device(size, kind));
+  impl_->host->charge("allocate", impl_->host->costs().allocate, start, size);
   return out;
 }
 
 Status Device::free(const DeviceBuffer& buffer) {
   const auto start = Clock::now();
-  Impl& d = *impl_;
-  {
-    std::lock_guard lock(d.mutex);
-    auto it = d.mappings.find(buffer.address);
-    if (it == d.mappings.end() || it->second.kind == 2) {
-      return not_found("free: no device allocation starts at " + hex(buffer.address));
-    }
-    KILN_RETURN_IF_ERROR(d.transport->unmap(d.context, buffer.address));
-    (it->second.kind == 0 ? *d.hbm : *d.sram).release(it->second.physical, it->second.size);
-    d.mappings.erase(it);
-  }
-  d.host->charge("free", d.host->costs().free, start);
+  KILN_RETURN_IF_ERROR(impl_->free_device(buffer));
+  impl_->host->charge("free", impl_->host->costs().free, start);
   return {};
 }
 
@@ -102,7 +115,7 @@ Result<HostBuffer> Device::Impl::pin(void* data, uint64_t size) {
     host_va->release(*va, span);
     return s;
   }
-  mappings[*va] = {span, first, 2, nullptr};
+  mappings[*va] = {span, first, 2, nullptr, 0, *va + (addr - first), size};
   return HostBuffer{data, size, *va + (addr - first), false};
 }
 

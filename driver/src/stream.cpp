@@ -11,24 +11,28 @@ uint64_t Stream::last_sequence() const {
 }
 
 Result<uint64_t> Stream::submit(const CommandBuffer& commands, const SubmitOptions& options) {
+  static const BindingTable kNoBindings;
+  return submit(commands, kNoBindings, options);
+}
+
+Result<uint64_t> Stream::submit(const CommandBuffer& commands, const BindingTable& bindings,
+                                const SubmitOptions& options) {
   const auto start = std::chrono::steady_clock::now();
-  if (!commands.recording_error().empty()) {
-    return invalid_argument("command buffer rejected: " + commands.recording_error());
-  }
-  if (!options.skip_validation) {
-    KILN_RETURN_IF_ERROR(
-        validate_command_buffer(commands.bytes(), device_.validation_limits(), options.privileged)
-            .with_context("queue " + std::to_string(queue_)));
-  } else if (commands.empty()) {
-    return invalid_argument("submit: the command buffer is empty");
-  }
-  const HostCosts& costs = device_.impl_->host->costs();
-  return submit_as("submit", commands, options.privileged,
-                   costs.submit + costs.packet_record * commands.packet_count(), start);
+  Device::Impl& d = *device_.impl_;
+  const CommandBuffer::Recording& rec = *commands.recording();
+  if (!rec.error.empty()) return invalid_argument("command buffer rejected: " + rec.error);
+  if (options.skip_validation && rec.bytes.empty()) return invalid_argument("submit: the command buffer is empty");
+  KILN_ASSIGN_OR_RETURN(const bool first_here, d.validate_once(rec, options.privileged, options.skip_validation));
+  KILN_ASSIGN_OR_RETURN(auto resolved, d.bind(rec, bindings));
+  const HostCosts& costs = d.host->costs();
+  // Recording a buffer is paid once, by its first submission on the device.
+  const uint64_t cost = costs.submit + (first_here ? costs.packet_record * rec.packets : 0);
+  return submit_as("submit", commands, options.privileged, cost, start, std::move(resolved));
 }
 
 Result<uint64_t> Stream::submit_as(const char* name, const CommandBuffer& commands, bool privileged, uint64_t cost_ps,
-                                   std::chrono::steady_clock::time_point wall_start) {
+                                   std::chrono::steady_clock::time_point wall_start,
+                                   std::shared_ptr<const packets::BindingSet> bindings) {
   Device::Impl& d = *device_.impl_;
   const HostTimeline::Thread& thread = d.host->current();
   ClockUpdate update;
@@ -36,7 +40,7 @@ Result<uint64_t> Stream::submit_as(const char* name, const CommandBuffer& comman
   {
     std::lock_guard lock(mutex_);
     seq = next_sequence_;
-    SubmitRequest request{d.context, seq, commands.image(), privileged, {}};
+    SubmitRequest request{d.context, seq, commands.image(), privileged, {}, std::move(bindings)};
     for (const PendingWait& w : pending_waits_) request.waits.push_back({w.sync_object, w.target});
     KILN_RETURN_IF_ERROR(d.transport->submit(queue_, std::move(request), thread.clock, cost_ps, &update));
     pending_waits_.clear();

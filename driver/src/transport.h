@@ -49,6 +49,7 @@ struct SubmitRequest {
   std::shared_ptr<const std::vector<uint8_t>> commands;
   bool privileged = false;
   std::vector<SyncWait> waits;
+  std::shared_ptr<const packets::BindingSet> bindings;
 };
 
 class Transport {
@@ -79,6 +80,9 @@ class Transport {
   // ---- memory and control
   virtual Status map(uint32_t context, uint64_t va, PhysicalKind kind, uint64_t phys, uint64_t size) = 0;
   virtual Status unmap(uint32_t context, uint64_t va) = 0;
+  // Writes control data (descriptors) into device memory now, even in
+  // timing-only mode.
+  virtual Status write_control(uint32_t context, uint64_t va, const void* data, uint64_t size) = 0;
   virtual int32_t sync_object_value(uint32_t index) = 0;
   virtual Status inject_fault(const FaultInjection& injection) = 0;
   virtual std::optional<FaultRecord> fatal_fault() = 0;

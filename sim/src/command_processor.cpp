@@ -113,10 +113,32 @@ std::optional<uint32_t> CommandProcessor::resolve_sync(const Submission& s, pack
                                                        uint32_t* base) {
   *base = 0;
   if (!packets::is_bound(ref)) return ref;
-  // Bound references need the submission's binding table (added with relocatable buffers).
-  fault(FaultCause::kMalformedPacket, s, offset, 0,
-        "sync binding slot " + std::to_string(packets::sync_ref_index(ref)) + " is not bound by this submission");
-  return std::nullopt;
+  const uint32_t slot = packets::sync_ref_index(ref);
+  const packets::Binding* b = s.bindings ? s.bindings->find(slot) : nullptr;
+  if (b == nullptr || b->kind != packets::Binding::Kind::kSync) {
+    fault(FaultCause::kMalformedPacket, s, offset, 0,
+          "binding slot " + std::to_string(slot) + (b && b->kind == packets::Binding::Kind::kMemory
+                                                        ? " holds memory, not a sync object"
+                                                        : " is not bound by this submission"));
+    return std::nullopt;
+  }
+  if (b->sync_object >= device_.sync->sync_object_count()) {
+    fault(FaultCause::kMalformedPacket, s, offset, 0,
+          "binding slot " + std::to_string(slot) + " names sync object " + std::to_string(b->sync_object) +
+              " (device has " + std::to_string(device_.sync->sync_object_count()) + ")");
+    return std::nullopt;
+  }
+  *base = b->base;
+  return b->sync_object;
+}
+
+bool CommandProcessor::resolve(const Submission& s, uint64_t offset, uint64_t address, uint64_t size, const char* what,
+                               uint64_t* resolved) {
+  if (auto error = packets::resolve_address(address, size, s.bindings.get(), resolved)) {
+    fault(FaultCause::kPageFault, s, offset, address, std::string(what) + ": " + *error);
+    return false;
+  }
+  return true;
 }
 
 bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcode op, uint64_t offset) {
@@ -136,8 +158,11 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
       return false;
     case Opcode::LIN_DMA: {
       const auto p = packets::decode_packet<packets::LinDmaPacket>(bytes);
-      DmaJob job{s.context, index_, s.sequence, offset, p.src_addr, p.dst_addr, p.size_bytes,
-                 (p.dma_flags & packets::kDmaMemset) != 0, p.pattern, {}};
+      const bool memset = (p.dma_flags & packets::kDmaMemset) != 0;
+      uint64_t src = p.src_addr, dst = 0;
+      if (!resolve(s, offset, p.dst_addr, p.size_bytes, "LIN_DMA destination", &dst)) return false;
+      if (!memset && !resolve(s, offset, p.src_addr, p.size_bytes, "LIN_DMA source", &src)) return false;
+      DmaJob job{s.context, index_, s.sequence, offset, src, dst, p.size_bytes, memset, p.pattern, {}};
       device_.dma->enqueue(stamp(std::move(job), s, offset, signal));
       return true;
     }
@@ -152,7 +177,8 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
       return true;
     }
     case Opcode::MSG_LONG: {
-      const auto p = packets::decode_packet<packets::MsgLongPacket>(bytes);
+      auto p = packets::decode_packet<packets::MsgLongPacket>(bytes);
+      if (!resolve(s, offset, p.addr, p.width_bytes, "MSG_LONG address", &p.addr)) return false;
       const uint32_t context = s.context;
       const uint64_t sequence = s.sequence;
       post_message([this, p, context, sequence, offset] {
@@ -165,7 +191,11 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
       return true;
     }
     case Opcode::MONITOR_ARM: {
-      const auto p = packets::decode_packet<packets::MonitorArmPacket>(bytes);
+      auto p = packets::decode_packet<packets::MonitorArmPacket>(bytes);
+      if (p.payload_kind == static_cast<uint8_t>(packets::MonitorPayload::MEMORY) &&
+          !resolve(s, offset, p.payload_addr, 4, "MONITOR_ARM payload address", &p.payload_addr)) {
+        return false;
+      }
       SyncManager::Arming a{p.monitor,
                             p.sync_object,
                             p.threshold,
@@ -200,11 +230,26 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
     case Opcode::LAUNCH_MME: {
       const auto p = packets::decode_packet<packets::LaunchMmePacket>(bytes);
       MmeJob job;
-      if (!read_launch_block(s, offset, p.descriptor_addr, &job.descriptor, sizeof job.descriptor, "LAUNCH_MME descriptor")) {
+      uint64_t descriptor_addr = 0;
+      if (!resolve(s, offset, p.descriptor_addr, sizeof job.descriptor, "LAUNCH_MME descriptor", &descriptor_addr) ||
+          !read_launch_block(s, offset, descriptor_addr, &job.descriptor, sizeof job.descriptor, "LAUNCH_MME descriptor")) {
         return false;
       }
       if (auto error = validate_mme_descriptor(job.descriptor)) {
-        fault(FaultCause::kInvalidDescriptor, s, offset, p.descriptor_addr, *error);
+        fault(FaultCause::kInvalidDescriptor, s, offset, descriptor_addr, *error);
+        return false;
+      }
+      // Bound operands: each must lie inside its binding for its whole span.
+      mme::Descriptor& d = job.descriptor;
+      mme::OperandSpans spans;
+      if (!mme::operand_spans(d, &spans)) {
+        fault(FaultCause::kInvalidDescriptor, s, offset, descriptor_addr, "MME descriptor operand spans overflow 64 bits");
+        return false;
+      }
+      if (!resolve(s, offset, d.a_addr, spans.a, "MME operand A", &d.a_addr) ||
+          !resolve(s, offset, d.b_addr, spans.b, "MME operand B", &d.b_addr) ||
+          !resolve(s, offset, d.c_addr, spans.c, "MME operand C", &d.c_addr) ||
+          ((d.flags & mme::kHasBias) && !resolve(s, offset, d.bias_addr, spans.bias, "MME bias", &d.bias_addr))) {
         return false;
       }
       device_.mme->enqueue(stamp(std::move(job), s, offset, signal));
@@ -213,7 +258,11 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
     case Opcode::LAUNCH_TPC: {
       const auto p = packets::decode_packet<packets::LaunchTpcPacket>(bytes);
       TpcJob job;
-      if (!read_launch_block(s, offset, p.args_addr, &job.args, sizeof job.args, "LAUNCH_TPC arguments")) return false;
+      uint64_t args_addr = 0;
+      if (!resolve(s, offset, p.args_addr, sizeof job.args, "LAUNCH_TPC arguments", &args_addr) ||
+          !read_launch_block(s, offset, args_addr, &job.args, sizeof job.args, "LAUNCH_TPC arguments")) {
+        return false;
+      }
       auto kernel = device_.kernels.lookup(p.kernel_id);
       if (!kernel.ok()) {
         fault(FaultCause::kInvalidDescriptor, s, offset, p.args_addr, kernel.status().message());

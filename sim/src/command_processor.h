@@ -58,6 +58,10 @@ class CommandProcessor {
   // The sync object a packet's reference names (and its timeline base);
   // faults the submission and returns nothing if it names none.
   std::optional<uint32_t> resolve_sync(const Submission& s, packets::SyncRef ref, uint64_t offset, uint32_t* base);
+  // Resolves a possibly bound address for an access of `size` bytes;
+  // faults the submission (naming `what`) if the binding does not cover it.
+  bool resolve(const Submission& s, uint64_t offset, uint64_t address, uint64_t size, const char* what,
+               uint64_t* resolved);
   // Waits until `sync_object` reaches `target` (timeline comparison), with
   // the fence watchdog.
   void wait_sync(const Submission& s, uint32_t sync_object, uint32_t target, uint64_t offset, const char* what);

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "command_processor.h"
+#include "kiln/common/format.h"
 #include "kiln/kernels/kernel_plugin.h"
 #include "kiln/kernels/library.h"
 #include "device_impl.h"
@@ -137,6 +138,15 @@ Status SimDevice::map(uint32_t context, uint64_t va, MemoryKind kind, uint64_t p
 }
 
 Status SimDevice::unmap(uint32_t context, uint64_t va) { return impl_->mmu.unmap(context, va); }
+
+Status SimDevice::write_control(uint32_t context, uint64_t va, const void* data, uint64_t size) {
+  uint64_t fault_address = 0;
+  if (!impl_->write_virtual(context, va, data, size, &fault_address)) {
+    return out_of_range("control write of " + std::to_string(size) + " bytes at " + hex(va) +
+                        " touches unmapped address " + hex(fault_address));
+  }
+  return {};
+}
 
 uint64_t SimDevice::now_ps() const {
   uint64_t now = 0;

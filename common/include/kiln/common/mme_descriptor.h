@@ -85,4 +85,48 @@ inline uint32_t conv_out_extent(uint32_t in, uint32_t pad, uint32_t dilation, ui
   return room < 0 || stride == 0 ? 0 : static_cast<uint32_t>(room / stride + 1);
 }
 
+// Bytes each operand covers from its address: the extent a binding or a
+// mapping must provide. Zero for an absent bias.
+struct OperandSpans {
+  uint64_t a = 0, b = 0, c = 0, bias = 0;
+};
+
+// The operand spans of a descriptor whose dimensions are non-zero, or false
+// if one of them overflows 64 bits (such a descriptor is invalid).
+inline bool operand_spans(const Descriptor& d, OperandSpans* out) {
+  bool ok = true;
+  const auto mul = [&](uint64_t x, uint64_t y) {
+    uint64_t r = 0;
+    ok = ok && !__builtin_mul_overflow(x, y, &r);
+    return r;
+  };
+  const auto add = [&](uint64_t x, uint64_t y) {
+    uint64_t r = 0;
+    ok = ok && !__builtin_add_overflow(x, y, &r);
+    return r;
+  };
+  const uint64_t sa = dtype_bytes(static_cast<DType>(d.a_dtype)), sb = dtype_bytes(static_cast<DType>(d.b_dtype)),
+                 so = dtype_bytes(static_cast<DType>(d.out_dtype));
+  OperandSpans s;
+  uint64_t bias_elements = 0;
+  if (d.op == static_cast<uint8_t>(Op::GEMM)) {
+    if (d.batch == 0 || d.m == 0 || d.n == 0 || d.k == 0) return false;
+    const uint64_t last = d.batch - 1;
+    s.a = mul(add(add(mul(last, d.batch_stride_a), mul(d.m - 1, d.lda)), d.k), sa);
+    s.b = mul(add(add(mul(last, d.batch_stride_b), mul(d.k - 1, d.ldb)), d.n), sb);
+    s.c = mul(add(add(mul(last, d.batch_stride_c), mul(d.m - 1, d.ldc)), d.n), so);
+    bias_elements = d.n;
+  } else {
+    const uint32_t p = conv_out_extent(d.conv_h, d.pad_h, d.dilation_h, d.conv_r, d.stride_h);
+    const uint32_t q = conv_out_extent(d.conv_w, d.pad_w, d.dilation_w, d.conv_s, d.stride_w);
+    s.a = mul(mul(mul(mul(d.conv_n, d.conv_c), d.conv_h), d.conv_w), sa);
+    s.b = mul(mul(mul(mul(d.conv_k, d.conv_c), d.conv_r), d.conv_s), sb);
+    s.c = mul(mul(mul(mul(d.conv_n, d.conv_k), p), q), so);
+    bias_elements = d.conv_k;
+  }
+  if (d.flags & kHasBias) s.bias = mul(bias_elements, 4);
+  if (ok) *out = s;
+  return ok;
+}
+
 }  // namespace kiln::mme

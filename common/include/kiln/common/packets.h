@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace kiln::packets {
 
@@ -60,6 +61,57 @@ using SyncRef = uint32_t;
 constexpr SyncRef kSyncBindingBit = 1u << 31;
 constexpr bool is_bound(SyncRef ref) { return (ref & kSyncBindingBit) != 0; }
 constexpr uint32_t sync_ref_index(SyncRef ref) { return ref & ~kSyncBindingBit; }
+
+// A device address inside a packet, an MME descriptor or a kernel argument
+// block: a virtual address, or, with kAddressBindingBit set, an offset into
+// the range a binding slot of the submission names (bits 48..62 the slot,
+// bits 0..47 the offset). Adding to a bound address moves its offset, so
+// bound addresses take part in address arithmetic like plain ones. One
+// recorded buffer then serves every submission: each supplies its table.
+constexpr uint64_t kAddressBindingBit = 1ull << 63;
+constexpr unsigned kBindingSlotShift = 48;
+constexpr uint32_t kMaxBindingSlots = 1u << 15;
+constexpr uint64_t kBindingOffsetMask = (1ull << kBindingSlotShift) - 1;
+// The last slot is the command buffer's own arena (descriptors and argument
+// blocks recorded into it); the driver binds it.
+constexpr uint32_t kArenaSlot = kMaxBindingSlots - 1;
+constexpr uint64_t bound_address(uint32_t slot, uint64_t offset) {
+  return kAddressBindingBit | (static_cast<uint64_t>(slot % kMaxBindingSlots) << kBindingSlotShift) |
+         (offset & kBindingOffsetMask);
+}
+constexpr bool is_bound_address(uint64_t address) { return (address & kAddressBindingBit) != 0; }
+constexpr uint32_t binding_slot(uint64_t address) {
+  return static_cast<uint32_t>((address >> kBindingSlotShift) % kMaxBindingSlots);
+}
+constexpr uint64_t binding_offset(uint64_t address) { return address & kBindingOffsetMask; }
+
+// One entry of a submission's binding table.
+struct Binding {
+  enum class Kind : uint8_t { kEmpty, kMemory, kSync };
+  Kind kind = Kind::kEmpty;
+  uint64_t address = 0;      // kMemory: device virtual address of the range
+  uint64_t size = 0;         // kMemory: its bytes
+  uint32_t sync_object = 0;  // kSync: the sync object
+  uint32_t base = 0;         // kSync: what a wait's value is relative to
+};
+
+// A submission's binding table: its slots, and the command buffer's arena
+// (slot kArenaSlot), kept apart so the table stays as short as the slots used.
+struct BindingSet {
+  std::vector<Binding> slots;
+  Binding arena;
+  const Binding* find(uint32_t slot) const {
+    if (slot == kArenaSlot) return &arena;
+    return slot < slots.size() ? &slots[slot] : nullptr;
+  }
+};
+
+// Resolves `address` for an access of `size` bytes: itself if unbound, else
+// the bound range's address plus the offset. Returns what is wrong (an
+// empty or sync slot, or an access outside the bound range) instead.
+// `bindings` may be null (a submission without a table).
+std::optional<std::string> resolve_address(uint64_t address, uint64_t size, const BindingSet* bindings,
+                                           uint64_t* resolved);
 
 // Timeline comparison: value has reached target, counting modulo 2^32 (valid
 // while the two are less than 2^31 apart).

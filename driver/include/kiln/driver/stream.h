@@ -20,6 +20,7 @@
 
 #include "kiln/common/fault.h"
 #include "kiln/common/status.h"
+#include "kiln/driver/bindings.h"
 #include "kiln/driver/command_buffer.h"
 
 namespace kiln::driver {
@@ -54,8 +55,12 @@ class Stream {
 
   // Submits a command buffer; returns its sequence number, which increases by
   // one per submission on this stream's hardware queue (the first submission
-  // ever made on a queue is 1).
+  // ever made on a queue is 1). The buffer's packets are validated at its
+  // first submission on this device (which also pays their recording cost);
+  // later submissions check only `bindings`, against what the buffer uses.
   Result<uint64_t> submit(const CommandBuffer& commands, const SubmitOptions& options = {});
+  Result<uint64_t> submit(const CommandBuffer& commands, const BindingTable& bindings,
+                          const SubmitOptions& options = {});
 
   // Asynchronous copy / fill between device virtual addresses (device or
   // pinned host memory). Each is one submission.
@@ -91,7 +96,8 @@ class Stream {
   // Submits `commands`, charging `cost_ps` to the calling thread's clock and
   // recording the call as `name`.
   Result<uint64_t> submit_as(const char* name, const CommandBuffer& commands, bool privileged, uint64_t cost_ps,
-                             std::chrono::steady_clock::time_point wall_start);
+                             std::chrono::steady_clock::time_point wall_start,
+                             std::shared_ptr<const packets::BindingSet> bindings = nullptr);
 
   struct PendingWait {
     uint32_t sync_object;

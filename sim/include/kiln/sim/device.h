@@ -22,6 +22,7 @@
 
 #include "kiln/common/device_config.h"
 #include "kiln/common/fault.h"
+#include "kiln/common/packets.h"
 #include "kiln/common/status.h"
 #include "kiln/sim/memory_types.h"
 #include "kiln/sim/sim_host.h"
@@ -52,6 +53,8 @@ struct Submission {
   std::shared_ptr<const std::vector<uint8_t>> commands;
   bool privileged = false;  // may contain privileged packets (kernel-mode path)
   std::vector<SyncWait> waits;  // each costs one packet's decode time
+  // What the buffer's bound addresses and sync objects stand for (null: none).
+  std::shared_ptr<const packets::BindingSet> bindings;
 };
 
 struct Completion {
@@ -114,6 +117,9 @@ class SimDevice {
   // MMU programming for `context`. Host mappings take a host pointer as phys.
   Status map(uint32_t context, uint64_t va, MemoryKind kind, uint64_t phys, uint64_t size);
   Status unmap(uint32_t context, uint64_t va);
+  // Writes control data (descriptors, argument blocks) at a device virtual
+  // address now, even in timing-only mode.
+  Status write_control(uint32_t context, uint64_t va, const void* data, uint64_t size);
   uint64_t page_bytes() const;
 
   // Simulated picoseconds since the device was created.

@@ -154,11 +154,13 @@ double activate(double x, mme::Activation act) {
   }
 }
 
-// fp32 accumulation of k terms of magnitude <= 1, then the output rounding.
-void expect_close(float got, double want, DType out, uint64_t k, const std::string& where) {
+// Within fp32 accumulation of k terms of magnitude <= 1, then the output rounding.
+::testing::AssertionResult close_enough(float got, double want, DType out, uint64_t k) {
   const double accumulate = 4 * k * 6e-8 + 1e-6;
   const double round = out == DType::BF16 ? std::abs(want) * (1.0 / 256) : 0;
-  ASSERT_NEAR(got, want, accumulate + round) << where;
+  if (std::abs(got - want) <= accumulate + round) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "got " << got << ", want " << want << " (tolerance "
+                                       << accumulate + round << ")";
 }
 
 struct GemmCase {
@@ -212,8 +214,8 @@ TEST_P(MmeValues, MatchTheHostReference) {
                  hb.values[bi * d.batch_stride_b + p * ldb + j];
         }
         if (c.bias) acc += hbias.values[j];
-        expect_close(got[bi * d.batch_stride_c + i * ldc + j], activate(acc, c.act), c.out, c.k,
-                     "b" + std::to_string(bi) + " [" + std::to_string(i) + "," + std::to_string(j) + "]");
+        ASSERT_TRUE(close_enough(got[bi * d.batch_stride_c + i * ldc + j], activate(acc, c.act), c.out, c.k))
+            << "b" << bi << " [" << i << "," << j << "]";
       }
     }
   }
@@ -262,7 +264,8 @@ TEST(MmeValues, Conv2dMatchesADirectConvolution) {
       if (y < 0 || y >= 9 || x < 0 || x >= 11) continue;
       acc += static_cast<double>(hin.values[((n * 3 + c) * 9 + y) * 11 + x]) * hw.values[((k * 3 + c) * 3 + r) * 2 + t];
     }
-    expect_close(got[((n * 4 + k) * P + p) * Q + q], acc, DType::FP32, 18, "conv");
+    ASSERT_TRUE(close_enough(got[((n * 4 + k) * P + p) * Q + q], acc, DType::FP32, 18))
+        << "conv n" << n << " k" << k << " [" << p << "," << q << "]";
   }
 }
 

@@ -92,10 +92,16 @@ TensorDesc TensorDesc::sliced_view(int dim, int64_t start, int64_t count, int64_
 
 std::string TensorDesc::describe() const {
   std::string s(dtype_name(dtype));
+  auto append_list = [&s, this](const Dims& values) {
+    for (int d = 0; d < rank; ++d) {
+      if (d > 0) s += ',';
+      s += std::to_string(values[d]);
+    }
+  };
   s += "[";
-  for (int d = 0; d < rank; ++d) s += (d ? "," : "") + std::to_string(dims[d]);
+  append_list(dims);
   s += "] strides[";
-  for (int d = 0; d < rank; ++d) s += (d ? "," : "") + std::to_string(strides[d]);
+  append_list(strides);
   char addr[32];
   std::snprintf(addr, sizeof addr, "] @0x%llx", static_cast<unsigned long long>(address));
   return s + addr;

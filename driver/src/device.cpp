@@ -28,8 +28,6 @@ constexpr uint64_t kHostApertureBytes = 0x0000'1000'0000'0000ull;  // 16 TiB
 
 }  // namespace
 
-std::string_view memory_kind_name(MemoryKind kind) { return kind == MemoryKind::kHbm ? "HBM" : "SRAM"; }
-
 // A pool of hardware indices (sync objects, monitors). Tracks which were
 // ever handed out, since a reused sync object must be reset before use.
 class Device::Pool {
@@ -143,6 +141,12 @@ void Device::record_host_call(const char* name, std::chrono::steady_clock::time_
 Result<DeviceBuffer> Device::allocate(uint64_t size, MemoryKind kind) {
   const auto start = std::chrono::steady_clock::now();
   if (size == 0) return invalid_argument("allocate: size must be > 0");
+  if (kind == MemoryKind::kHost) {
+    return invalid_argument("allocate: MemoryKind::kHost is not device memory; use allocate_host for pinned host memory");
+  }
+  if (kind != MemoryKind::kHbm && kind != MemoryKind::kSram) {
+    return invalid_argument("allocate: unknown memory kind " + std::to_string(static_cast<int>(kind)));
+  }
   std::lock_guard lock(mutex_);
   RangeAllocator& pool = kind == MemoryKind::kHbm ? *hbm_ : *sram_;
   auto phys = pool.allocate(size);
@@ -153,13 +157,12 @@ Result<DeviceBuffer> Device::allocate(uint64_t size, MemoryKind kind) {
   }
   const uint64_t mapped = pool.round_up(size);
   const uint64_t va = (kind == MemoryKind::kHbm ? kHbmBase : kSramBase) + *phys;
-  const Status s = transport_->map(context_, va, kind == MemoryKind::kHbm ? PhysicalKind::kHbm : PhysicalKind::kSram,
-                                   *phys, mapped);
+  const Status s = transport_->map(context_, va, kind, *phys, mapped);
   if (!s.ok()) {
     pool.release(*phys, mapped);
     return s;
   }
-  mappings_[va] = {mapped, *phys, kind == MemoryKind::kHbm ? 0 : 1, nullptr};
+  mappings_[va] = {mapped, *phys, kind, nullptr};
   record_host_call("allocate", start, size);
   return DeviceBuffer{va, size, kind};
 }
@@ -168,17 +171,18 @@ Status Device::free(const DeviceBuffer& buffer) {
   const auto start = std::chrono::steady_clock::now();
   std::lock_guard lock(mutex_);
   auto it = mappings_.find(buffer.address);
-  if (it == mappings_.end() || it->second.kind == 2) {
+  if (it == mappings_.end() || it->second.kind == MemoryKind::kHost) {
     return not_found("free: no device allocation starts at " + hex(buffer.address));
   }
   KILN_RETURN_IF_ERROR(transport_->unmap(context_, buffer.address));
-  (it->second.kind == 0 ? *hbm_ : *sram_).release(it->second.physical, it->second.size);
+  (it->second.kind == MemoryKind::kHbm ? *hbm_ : *sram_).release(it->second.physical, it->second.size);
   mappings_.erase(it);
   record_host_call("free", start);
   return {};
 }
 
 uint64_t Device::free_bytes(MemoryKind kind) const {
+  if (kind != MemoryKind::kHbm && kind != MemoryKind::kSram) return 0;
   std::lock_guard lock(mutex_);
   return (kind == MemoryKind::kHbm ? *hbm_ : *sram_).free_bytes();
 }
@@ -217,12 +221,12 @@ Result<HostBuffer> Device::pin_host(void* data, uint64_t size) {
   std::lock_guard lock(mutex_);
   auto va = host_va_->allocate(span);
   if (!va) return out_of_memory("pin_host: host aperture exhausted for " + human_bytes(span));
-  const Status s = transport_->map(context_, *va, PhysicalKind::kHost, first, span);
+  const Status s = transport_->map(context_, *va, MemoryKind::kHost, first, span);
   if (!s.ok()) {
     host_va_->release(*va, span);
     return s;
   }
-  mappings_[*va] = {span, first, 2, nullptr};
+  mappings_[*va] = {span, first, MemoryKind::kHost, nullptr};
   record_host_call("pin_host", start, size);
   return HostBuffer{data, size, *va + (addr - first), false};
 }
@@ -233,7 +237,7 @@ Status Device::free_host(const HostBuffer& buffer) {
   const uint64_t va = buffer.address / page * page;
   std::lock_guard lock(mutex_);
   auto it = mappings_.find(va);
-  if (it == mappings_.end() || it->second.kind != 2) {
+  if (it == mappings_.end() || it->second.kind != MemoryKind::kHost) {
     return not_found("free_host: no pinned host buffer at device address " + hex(buffer.address));
   }
   KILN_RETURN_IF_ERROR(transport_->unmap(context_, va));

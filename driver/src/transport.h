@@ -14,13 +14,12 @@
 
 #include "kiln/common/device_config.h"
 #include "kiln/common/fault.h"
+#include "kiln/common/memory_kind.h"
 #include "kiln/common/status.h"
 #include "kiln/driver/stream.h"
 #include "kiln/traces/recorder.h"
 
 namespace kiln::driver {
-
-enum class PhysicalKind { kHbm, kSram, kHost };
 
 class Transport {
  public:
@@ -33,7 +32,9 @@ class Transport {
   virtual Status wait(uint32_t queue, uint64_t sequence, std::chrono::nanoseconds timeout) = 0;
   virtual void poll() = 0;
   virtual std::optional<SubmissionInfo> completion(uint32_t queue, uint64_t sequence) = 0;
-  virtual Status map(uint32_t context, uint64_t va, PhysicalKind kind, uint64_t phys, uint64_t size) = 0;
+  // Maps [va, va + size) of a context to physical memory of `kind` at `phys`
+  // (for kHost, `phys` is the page-aligned host pointer's value).
+  virtual Status map(uint32_t context, uint64_t va, MemoryKind kind, uint64_t phys, uint64_t size) = 0;
   virtual Status unmap(uint32_t context, uint64_t va) = 0;
   virtual uint64_t now_ps() = 0;
   virtual int32_t sync_object_value(uint32_t index) = 0;

@@ -92,9 +92,11 @@ class Device {
   const DeviceConfig& config() const { return config_; }
 
   // --- Memory ---------------------------------------------------------
-  // Allocates device memory and maps it at a device virtual address.
+  // Allocates device memory (kHbm or kSram) and maps it at a device virtual
+  // address. kHost is invalid_argument: host memory comes from allocate_host.
   Result<DeviceBuffer> allocate(uint64_t size, MemoryKind kind = MemoryKind::kHbm);
   Status free(const DeviceBuffer& buffer);
+  // Free bytes of HBM or SRAM; 0 for kHost (host memory is not the device's).
   uint64_t free_bytes(MemoryKind kind) const;
   // Allocates pinned, device-mapped host memory (zeroed).
   Result<HostBuffer> allocate_host(uint64_t size);
@@ -186,7 +188,7 @@ class Device {
   struct Mapping {
     uint64_t size;       // mapped bytes (page-rounded)
     uint64_t physical;   // offset in HBM/SRAM, or aligned host pointer
-    int kind;            // 0 HBM, 1 SRAM, 2 host
+    MemoryKind kind;
     void* owned_host = nullptr;  // allocate_host memory to unmap on free
     uint64_t owned_bytes = 0;
   };

@@ -370,6 +370,7 @@ double read_element(const Buffer& b, size_t i) {
       std::memcpy(&k, b.bytes.data() + 4 * i, 4);
       return k;
     }
+    case DType::kF16: break;  // no kernel takes f16 yet
   }
   return 0.0;
 }

@@ -33,8 +33,8 @@ void BM_Gemm(benchmark::State& state) {
     return state.SkipWithError("memset failed");
   }
   const auto size = static_cast<uint32_t>(n);
-  kiln::mme::Descriptor d = kiln::mme::gemm_descriptor(size, size, size, kiln::mme::DType::FP32,
-                                                       kiln::mme::DType::FP32, kiln::mme::DType::FP32);
+  kiln::mme::Descriptor d =
+      kiln::mme::gemm_descriptor(size, size, size, kiln::DType::kF32, kiln::DType::kF32, kiln::DType::kF32);
   d.a_addr = a->address, d.b_addr = b->address, d.c_addr = c->address;
   std::memcpy(desc->data, &d, sizeof d);
   CommandBuffer cb;

@@ -19,7 +19,7 @@
 namespace {
 
 using namespace kiln::driver;
-using kiln::kernels::DType;
+using kiln::DType;
 using kiln::kernels::TensorDesc;
 
 void BM_ElementwiseAdd(benchmark::State& state) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Configures and builds Kiln into ${BUILD_DIR:-build}. Extra arguments go to cmake.
-# TARGETS (space-separated) builds only those targets.
+# Configures and builds Kiln into ${BUILD_DIR:-build}. Extra arguments go to cmake,
+# after the default build type RelWithDebInfo: -DCMAKE_BUILD_TYPE=Release (or
+# Debug) among them wins. TARGETS (space-separated) builds only those targets.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${BUILD_DIR:-$root/build}"

@@ -45,7 +45,7 @@ bool parse_dim(const std::string& text, uint64_t* out) {
 
 struct GemmRequest {
   uint64_t m = 0, k = 0, n = 0, batch = 1;
-  mme::DType type = mme::DType::BF16;
+  DType type = DType::kBF16;
   bool values = false;
 };
 
@@ -60,7 +60,7 @@ struct GemmResult {
 };
 
 Result<GemmResult> simulate_gemm(const DeviceConfig& config, const GemmRequest& g) {
-  const uint64_t es = mme::dtype_bytes(g.type);
+  const uint64_t es = dtype_size(g.type);
   driver::DeviceOptions options;
   options.functional = g.values;
   options.trace_host_calls = false;
@@ -142,7 +142,7 @@ int run_gemm(const Args& args) {
     return 2;
   }
   g.m = dims[0], g.k = dims[1], g.n = dims[2];
-  g.type = dtype == "bf16" ? mme::DType::BF16 : mme::DType::FP32;
+  g.type = dtype == "bf16" ? DType::kBF16 : DType::kF32;
   Result<DeviceConfig> loaded = load_device_config(config_name);
   if (!loaded.ok()) return fail(loaded.status());
   std::string shape = std::to_string(g.m) + "x" + std::to_string(g.k) + "x" + std::to_string(g.n) +

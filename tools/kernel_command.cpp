@@ -67,7 +67,7 @@ int run_kernel(const Args& args) {
     } else if (a == "--dtype" && has) {
       const std::string t = args[++i];
       if (t != "f32" && t != "bf16") return print_kernel_usage(stderr), 2;
-      check.dtype = t == "bf16" ? kernels::DType::kBF16 : kernels::DType::kF32;
+      check.dtype = t == "bf16" ? DType::kBF16 : DType::kF32;
     } else if (a == "--cores" && has) {
       check.cores = static_cast<uint32_t>(std::strtoul(args[++i].c_str(), nullptr, 10));
     } else if (a == "--seed" && has) {

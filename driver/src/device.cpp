@@ -13,8 +13,6 @@
 
 namespace kiln::driver {
 
-std::string_view memory_kind_name(MemoryKind kind) { return kind == MemoryKind::kHbm ? "HBM" : "SRAM"; }
-
 IndexPool::IndexPool(uint32_t count, uint32_t reserved) : used_(count, false), dirty_(count, false), next_(reserved) {
   for (uint32_t i = 0; i < reserved && i < count; ++i) used_[i] = true;
 }

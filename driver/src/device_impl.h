@@ -84,7 +84,7 @@ struct Device::Impl {
   struct Mapping {
     uint64_t size;       // mapped bytes (page-rounded)
     uint64_t physical;   // offset in HBM/SRAM, or aligned host pointer
-    int kind;            // 0 HBM, 1 SRAM, 2 host
+    MemoryKind kind;
     void* owned_host = nullptr;  // allocate_host memory to unmap on free
     uint64_t owned_bytes = 0;
     uint64_t user_address = 0;   // the bytes the caller asked for: what a binding may name

@@ -60,11 +60,8 @@ class InProcessTransport final : public Transport {
     return SubmissionInfo{c->sequence, c->start_ps, c->end_ps, std::move(c->fault)};
   }
 
-  Status map(uint32_t context, uint64_t va, PhysicalKind kind, uint64_t phys, uint64_t size) override {
-    const auto k = kind == PhysicalKind::kHbm    ? sim::MemoryKind::kHbm
-                   : kind == PhysicalKind::kSram ? sim::MemoryKind::kSram
-                                                 : sim::MemoryKind::kHost;
-    return device_->map(context, va, k, phys, size);
+  Status map(uint32_t context, uint64_t va, MemoryKind kind, uint64_t phys, uint64_t size) override {
+    return device_->map(context, va, kind, phys, size);
   }
 
   Status unmap(uint32_t context, uint64_t va) override { return device_->unmap(context, va); }

@@ -16,10 +16,9 @@ namespace kiln::driver {
 
 namespace {
 
-using kernels::DType;
 using kernels::HostTensor;
 
-uint64_t element_bytes(DType t) { return static_cast<uint64_t>(kernels::dtype_size(t)); }
+uint64_t element_bytes(DType t) { return static_cast<uint64_t>(dtype_size(t)); }
 
 // Device bytes of a host tensor (values rounded to its dtype).
 std::vector<uint8_t> encode(const HostTensor& t) {

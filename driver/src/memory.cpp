@@ -10,6 +10,12 @@ using Clock = std::chrono::steady_clock;
 
 Result<DeviceBuffer> Device::Impl::allocate_device(uint64_t size, MemoryKind kind) {
   if (size == 0) return invalid_argument("allocate: size must be > 0");
+  if (kind == MemoryKind::kHost) {
+    return invalid_argument("allocate: MemoryKind::kHost is not device memory; use allocate_host for pinned host memory");
+  }
+  if (kind != MemoryKind::kHbm && kind != MemoryKind::kSram) {
+    return invalid_argument("allocate: unknown memory kind " + std::to_string(static_cast<int>(kind)));
+  }
   std::lock_guard lock(mutex);
   RangeAllocator& pool = kind == MemoryKind::kHbm ? *hbm : *sram;
   auto phys = pool.allocate(size);
@@ -20,24 +26,23 @@ Result<DeviceBuffer> Device::Impl::allocate_device(uint64_t size, MemoryKind kin
   }
   const uint64_t rounded = pool.round_up(size);
   const uint64_t va = (kind == MemoryKind::kHbm ? kHbmBase : kSramBase) + *phys;
-  const Status s = transport->map(context, va, kind == MemoryKind::kHbm ? PhysicalKind::kHbm : PhysicalKind::kSram,
-                                  *phys, rounded);
+  const Status s = transport->map(context, va, kind, *phys, rounded);
   if (!s.ok()) {
     pool.release(*phys, rounded);
     return s;
   }
-  mappings[va] = {rounded, *phys, kind == MemoryKind::kHbm ? 0 : 1, nullptr, 0, va, size};
+  mappings[va] = {rounded, *phys, kind, nullptr, 0, va, size};
   return DeviceBuffer{va, size, kind};
 }
 
 Status Device::Impl::free_device(const DeviceBuffer& buffer) {
   std::lock_guard lock(mutex);
   auto it = mappings.find(buffer.address);
-  if (it == mappings.end() || it->second.kind == 2) {
+  if (it == mappings.end() || it->second.kind == MemoryKind::kHost) {
     return not_found("free: no device allocation starts at " + hex(buffer.address));
   }
   KILN_RETURN_IF_ERROR(transport->unmap(context, buffer.address));
-  (it->second.kind == 0 ? *hbm : *sram).release(it->second.physical, it->second.size);
+  (it->second.kind == MemoryKind::kHbm ? *hbm : *sram).release(it->second.physical, it->second.size);
   mappings.erase(it);
   return {};
 }
@@ -69,6 +74,7 @@ Status Device::free(const DeviceBuffer& buffer) {
 
 uint64_t Device::free_bytes(MemoryKind kind) const {
   std::lock_guard lock(impl_->mutex);
+  if (kind != MemoryKind::kHbm && kind != MemoryKind::kSram) return 0;
   return (kind == MemoryKind::kHbm ? *impl_->hbm : *impl_->sram).free_bytes();
 }
 
@@ -110,12 +116,12 @@ Result<HostBuffer> Device::Impl::pin(void* data, uint64_t size) {
   std::lock_guard lock(mutex);
   auto va = host_va->allocate(span);
   if (!va) return out_of_memory("pin_host: host aperture exhausted for " + human_bytes(span));
-  const Status s = transport->map(context, *va, PhysicalKind::kHost, first, span);
+  const Status s = transport->map(context, *va, MemoryKind::kHost, first, span);
   if (!s.ok()) {
     host_va->release(*va, span);
     return s;
   }
-  mappings[*va] = {span, first, 2, nullptr, 0, *va + (addr - first), size};
+  mappings[*va] = {span, first, MemoryKind::kHost, nullptr, 0, *va + (addr - first), size};
   return HostBuffer{data, size, *va + (addr - first), false};
 }
 
@@ -124,7 +130,7 @@ Status Device::Impl::unpin(const HostBuffer& buffer) {
   const uint64_t va = buffer.address / page * page;
   std::lock_guard lock(mutex);
   auto it = mappings.find(va);
-  if (it == mappings.end() || it->second.kind != 2) {
+  if (it == mappings.end() || it->second.kind != MemoryKind::kHost) {
     return not_found("free_host: no pinned host buffer at device address " + hex(buffer.address));
   }
   KILN_RETURN_IF_ERROR(transport->unmap(context, va));

@@ -18,13 +18,12 @@
 
 #include "kiln/common/device_config.h"
 #include "kiln/common/fault.h"
+#include "kiln/common/memory_kind.h"
 #include "kiln/common/status.h"
 #include "kiln/driver/stream.h"
 #include "kiln/traces/recorder.h"
 
 namespace kiln::driver {
-
-enum class PhysicalKind { kHbm, kSram, kHost };
 
 using HostClockId = uint64_t;
 
@@ -78,7 +77,7 @@ class Transport {
   virtual std::optional<SubmissionInfo> completion(uint32_t queue, uint64_t sequence) = 0;
 
   // ---- memory and control
-  virtual Status map(uint32_t context, uint64_t va, PhysicalKind kind, uint64_t phys, uint64_t size) = 0;
+  virtual Status map(uint32_t context, uint64_t va, MemoryKind kind, uint64_t phys, uint64_t size) = 0;
   virtual Status unmap(uint32_t context, uint64_t va) = 0;
   // Writes control data (descriptors) into device memory now, even in
   // timing-only mode.

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "device_impl.h"
@@ -11,13 +13,22 @@
 namespace kiln::sim {
 
 using namespace sc_core;
-using mme::DType;
 
 namespace {
 
 uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 
-bool valid_dtype(uint8_t t) { return t <= static_cast<uint8_t>(DType::BF16); }
+// Why a raw dtype byte is not an MME operand type, or "" when it is one.
+std::string mme_dtype_problem(uint8_t raw) {
+  if (!is_valid_dtype(raw)) return "is unknown (" + std::to_string(raw) + ")";
+  switch (static_cast<DType>(raw)) {
+    case DType::kF32:
+    case DType::kBF16: return "";
+    case DType::kF16: return "is f16: fp16 is not supported by the MME yet";
+    case DType::kI32: break;
+  }
+  return "is " + std::string(dtype_name(static_cast<DType>(raw))) + ": the MME takes f32 or bf16";
+}
 
 }  // namespace
 
@@ -27,9 +38,11 @@ std::optional<std::string> validate_mme_descriptor(const mme::Descriptor& d) {
   };
   if (d.magic != mme::kDescriptorMagic) return bad("magic", "is " + hex(d.magic) + ", not 'KMME'");
   if (d.op > static_cast<uint8_t>(mme::Op::CONV2D)) return bad("op", "is unknown (" + std::to_string(d.op) + ")");
-  if (!valid_dtype(d.a_dtype)) return bad("a_dtype", "is unknown");
-  if (!valid_dtype(d.b_dtype)) return bad("b_dtype", "is unknown");
-  if (!valid_dtype(d.out_dtype)) return bad("out_dtype", "is unknown");
+  const std::pair<const char*, uint8_t> dtypes[] = {{"a_dtype", d.a_dtype}, {"b_dtype", d.b_dtype},
+                                                    {"out_dtype", d.out_dtype}};
+  for (const auto& [field, raw] : dtypes) {
+    if (std::string problem = mme_dtype_problem(raw); !problem.empty()) return bad(field, problem);
+  }
   if (d.activation >= static_cast<uint8_t>(mme::Activation::MAX_COUNT)) return bad("activation", "is unknown");
   if (d.flags & ~mme::kKnownDescriptorFlags) return bad("flags", "has unknown bits");
   if (d.reserved0 != 0 || d.reserved1 != 0 || d.reserved2 != 0) return bad("reserved0/1/2", "must be zero");
@@ -79,9 +92,9 @@ std::optional<FaultRecord> MmeEngine::execute(const MmeJob& job) {
   const GemmShape& g = problem.shape;
   const auto& cfg = device_.config.mme();
   const MmeTiming timing = mme_timing(cfg, g);
-  const uint64_t sa = mme::dtype_bytes(static_cast<DType>(d.a_dtype));
-  const uint64_t sb = mme::dtype_bytes(static_cast<DType>(d.b_dtype));
-  const uint64_t so = mme::dtype_bytes(static_cast<DType>(d.out_dtype));
+  const uint64_t sa = dtype_size(static_cast<DType>(d.a_dtype));
+  const uint64_t sb = dtype_size(static_cast<DType>(d.b_dtype));
+  const uint64_t so = dtype_size(static_cast<DType>(d.out_dtype));
   // Weight-stationary: A streams through the array once per column fold;
   // B and C cross memory once.
   const uint64_t column_folds = ceil_div(g.n, cfg.array_cols());
@@ -164,7 +177,7 @@ void MmeEngine::compute_values(const MmeJob& job, const MmeProblem& problem) {
   uint64_t fault = 0;  // operands were translated before the job ran
   // Reads `rows` rows of `cols` elements, `ld` elements apart, as fp32.
   auto read_matrix = [&](uint64_t addr, DType t, uint64_t rows, uint64_t cols, uint64_t ld) {
-    const uint64_t es = mme::dtype_bytes(t);
+    const uint64_t es = dtype_size(t);
     std::vector<uint8_t> raw(rows * cols * es);
     if (ld == cols) {
       device_.read_virtual(job.context, addr, raw.data(), raw.size(), &fault);
@@ -178,17 +191,17 @@ void MmeEngine::compute_values(const MmeJob& job, const MmeProblem& problem) {
     return out;
   };
   std::vector<float> bias;
-  if (d.flags & mme::kHasBias) bias = read_matrix(d.bias_addr, DType::FP32, 1, g.n, g.n);
+  if (d.flags & mme::kHasBias) bias = read_matrix(d.bias_addr, DType::kF32, 1, g.n, g.n);
   const float* bias_ptr = bias.empty() ? nullptr : bias.data();
   const auto act = static_cast<mme::Activation>(d.activation);
-  const uint64_t so = mme::dtype_bytes(o_type);
+  const uint64_t so = dtype_size(o_type);
   std::vector<float> c(g.m * g.n);
   std::vector<uint8_t> raw_out;
 
   if (d.op == static_cast<uint8_t>(mme::Op::GEMM)) {
     for (uint64_t b = 0; b < g.batch; ++b) {
-      const auto a = read_matrix(d.a_addr + b * d.batch_stride_a * mme::dtype_bytes(a_type), a_type, g.m, g.k, d.lda);
-      const auto w = read_matrix(d.b_addr + b * d.batch_stride_b * mme::dtype_bytes(b_type), b_type, g.k, g.n, d.ldb);
+      const auto a = read_matrix(d.a_addr + b * d.batch_stride_a * dtype_size(a_type), a_type, g.m, g.k, d.lda);
+      const auto w = read_matrix(d.b_addr + b * d.batch_stride_b * dtype_size(b_type), b_type, g.k, g.n, d.ldb);
       gemm_f32(a.data(), w.data(), c.data(), g.m, g.n, g.k);
       apply_epilogue(c.data(), g.m, g.n, bias_ptr, act);
       raw_out.resize(g.m * g.n * so);

@@ -65,8 +65,8 @@ void apply_epilogue(float* c, uint64_t m, uint64_t n, const float* bias, mme::Ac
   }
 }
 
-void widen(const uint8_t* src, mme::DType dtype, uint64_t count, float* dst) {
-  if (dtype == mme::DType::FP32) {
+void widen(const uint8_t* src, DType dtype, uint64_t count, float* dst) {
+  if (dtype == DType::kF32) {
     std::memcpy(dst, src, count * 4);
     return;
   }
@@ -77,8 +77,8 @@ void widen(const uint8_t* src, mme::DType dtype, uint64_t count, float* dst) {
   }
 }
 
-void narrow(const float* src, mme::DType dtype, uint64_t count, uint8_t* dst) {
-  if (dtype == mme::DType::FP32) {
+void narrow(const float* src, DType dtype, uint64_t count, uint8_t* dst) {
+  if (dtype == DType::kF32) {
     std::memcpy(dst, src, count * 4);
     return;
   }

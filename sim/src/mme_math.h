@@ -24,10 +24,11 @@ void gemm_f32(const float* a, const float* b, float* c, uint64_t m, uint64_t n, 
 // Adds bias[col] to every row (if bias is non-null) and applies `act`, in place.
 void apply_epilogue(float* c, uint64_t m, uint64_t n, const float* bias, mme::Activation act);
 
-// Unpacks `count` elements of `dtype` from raw bytes into fp32, and back
-// (rounding to nearest even for bf16).
-void widen(const uint8_t* src, mme::DType dtype, uint64_t count, float* dst);
-void narrow(const float* src, mme::DType dtype, uint64_t count, uint8_t* dst);
+// Unpacks `count` elements of `dtype` (kF32 or kBF16: a validated MME
+// descriptor's) from raw bytes into fp32, and back (rounding to nearest even
+// for bf16).
+void widen(const uint8_t* src, DType dtype, uint64_t count, float* dst);
+void narrow(const float* src, DType dtype, uint64_t count, uint8_t* dst);
 
 // Lowers a dense NCHW input into the implicit-GEMM A matrix of a convolution:
 // rows (n, p, q), columns (c, r, s); out-of-image taps are zero.

@@ -8,15 +8,6 @@
 
 namespace kiln::sim {
 
-std::string_view memory_kind_name(MemoryKind kind) {
-  switch (kind) {
-    case MemoryKind::kHbm: return "HBM";
-    case MemoryKind::kSram: return "SRAM";
-    case MemoryKind::kHost: return "host";
-  }
-  return "?";
-}
-
 Status Mmu::map(uint32_t context, uint64_t va, MemoryKind kind, uint64_t phys, uint64_t size) {
   if (context >= tables_.size()) {
     return out_of_range("MMU context " + std::to_string(context) + " does not exist (device has " +

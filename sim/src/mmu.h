@@ -17,8 +17,8 @@
 #include <shared_mutex>
 #include <vector>
 
+#include "kiln/common/memory_kind.h"
 #include "kiln/common/status.h"
-#include "kiln/sim/memory_types.h"
 
 namespace kiln::sim {
 

@@ -123,7 +123,7 @@ TEST(Bindings, TheDeviceChecksBoundAccessesItCannotSeeAtSubmit) {
 void gemm_replays(bool functional) {
   auto dev = testing::open_device("tiny", functional);
   const uint32_t m = 8, k = 16, n = 12;
-  auto desc = mme::gemm_descriptor(m, k, n, mme::DType::FP32, mme::DType::FP32, mme::DType::FP32);
+  auto desc = mme::gemm_descriptor(m, k, n, DType::kF32, DType::kF32, DType::kF32);
   desc.a_addr = bound(0);
   desc.b_addr = bound(1);
   desc.c_addr = bound(2);

@@ -22,7 +22,7 @@ class FaultInjectionTest : public Faults {
     kernels::KernelArgs args;
     for (int i = 0; i < 3; ++i) {
       args.add_tensor(
-          kernels::TensorDesc::contiguous(take(dev_->allocate(300 * 7 * 4)).address, kernels::DType::kF32, {300, 7}));
+          kernels::TensorDesc::contiguous(take(dev_->allocate(300 * 7 * 4)).address, DType::kF32, {300, 7}));
     }
     blocks_.push_back(take(dev_->allocate_host(sizeof args)));
     std::memcpy(blocks_.back().data, &args, sizeof args);
@@ -32,7 +32,7 @@ class FaultInjectionTest : public Faults {
   }
 
   CommandBuffer gemm() {
-    auto d = mme::gemm_descriptor(64, 64, 64, mme::DType::FP32, mme::DType::FP32, mme::DType::FP32);
+    auto d = mme::gemm_descriptor(64, 64, 64, DType::kF32, DType::kF32, DType::kF32);
     d.a_addr = take(dev_->allocate(64 * 64 * 4)).address;
     d.b_addr = take(dev_->allocate(64 * 64 * 4)).address;
     d.c_addr = take(dev_->allocate(64 * 64 * 4)).address;

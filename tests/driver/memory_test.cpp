@@ -55,6 +55,18 @@ TEST(DriverMemory, AllocationThatDoesNotFitNamesRequestedAndFreeSizes) {
   EXPECT_EQ(dev->free_bytes(MemoryKind::kHbm), free_before);
 }
 
+TEST(DriverMemory, AllocateRejectsHostMemoryAndPointsToAllocateHost) {
+  auto dev = open_device();
+  const uint64_t hbm_free = dev->free_bytes(MemoryKind::kHbm);
+  auto r = dev->allocate(4096, MemoryKind::kHost);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("use allocate_host"), std::string::npos) << r.status().message();
+  EXPECT_EQ(dev->allocate(4096, static_cast<MemoryKind>(9)).status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(dev->free_bytes(MemoryKind::kHbm), hbm_free);  // nothing was taken
+  EXPECT_EQ(dev->free_bytes(MemoryKind::kHost), 0u);
+}
+
 TEST(DriverMemory, FreeCoalescesAndRejectsUnknownAddresses) {
   auto dev = open_device();
   const uint64_t total = dev->free_bytes(MemoryKind::kHbm);

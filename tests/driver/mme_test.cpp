@@ -12,7 +12,6 @@
 namespace kiln::driver {
 namespace {
 
-using mme::DType;
 using mme::gemm_descriptor;
 using testing::take;
 
@@ -57,7 +56,7 @@ TEST(MmeTiming, SerialArrayMatchesTheScaleSimClosedFormExactly) {
                         {257, 129, 1000}, {2048, 64, 130},   {129, 1, 1},      {640, 2000, 96}};
   for (const Dims& d : table) {
     auto a = take(dev->allocate(d.m * d.k * 4)), b = take(dev->allocate(d.k * d.n * 4)), c = take(dev->allocate(d.m * d.n * 4));
-    auto desc = gemm_descriptor(d.m, d.k, d.n, DType::FP32, DType::FP32, DType::FP32);
+    auto desc = gemm_descriptor(d.m, d.k, d.n, DType::kF32, DType::kF32, DType::kF32);
     desc.a_addr = a.address;
     desc.b_addr = b.address;
     desc.c_addr = c.address;
@@ -73,7 +72,7 @@ TEST(MmeTiming, LargeGemmOnGaudi2ReachesTheMacBound) {
   Stream* s = take(dev->create_stream());
   const uint64_t n = 8192;
   auto a = take(dev->allocate(n * n * 2)), b = take(dev->allocate(n * n * 2)), c = take(dev->allocate(n * n * 2));
-  auto d = gemm_descriptor(n, n, n, DType::BF16, DType::BF16, DType::BF16);
+  auto d = gemm_descriptor(n, n, n, DType::kBF16, DType::kBF16, DType::kBF16);
   d.a_addr = a.address;
   d.b_addr = b.address;
   d.c_addr = c.address;
@@ -88,7 +87,7 @@ TEST(MmeTiming, GemvIsHbmBound) {
   Stream* s = take(dev->create_stream());
   const uint64_t k = 8192, n = 8192;
   auto a = take(dev->allocate(k * 2)), b = take(dev->allocate(k * n * 2)), c = take(dev->allocate(n * 2));
-  auto d = gemm_descriptor(1, k, n, DType::BF16, DType::BF16, DType::BF16);
+  auto d = gemm_descriptor(1, k, n, DType::kBF16, DType::kBF16, DType::kBF16);
   d.a_addr = a.address;
   d.b_addr = b.address;
   d.c_addr = c.address;
@@ -114,10 +113,10 @@ HostMatrix make_matrix(std::size_t count, DType t, uint32_t seed) {
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
   HostMatrix h;
   h.values.resize(count);
-  h.bytes.resize(count * mme::dtype_bytes(t));
+  h.bytes.resize(count * dtype_size(t));
   for (std::size_t i = 0; i < count; ++i) {
     float v = dist(rng);
-    if (t == DType::BF16) {
+    if (t == DType::kBF16) {
       const bf16 b = to_bf16(v);
       v = to_float(b);
       std::memcpy(h.bytes.data() + 2 * i, &b.bits, 2);
@@ -130,11 +129,11 @@ HostMatrix make_matrix(std::size_t count, DType t, uint32_t seed) {
 }
 
 std::vector<float> read_back(Device& dev, uint64_t addr, std::size_t count, DType t) {
-  std::vector<uint8_t> raw(count * mme::dtype_bytes(t));
+  std::vector<uint8_t> raw(count * dtype_size(t));
   EXPECT_TRUE(dev.copy_to_host(raw.data(), addr, raw.size()).ok());
   std::vector<float> out(count);
   for (std::size_t i = 0; i < count; ++i) {
-    if (t == DType::BF16) {
+    if (t == DType::kBF16) {
       bf16 b;
       std::memcpy(&b.bits, raw.data() + 2 * i, 2);
       out[i] = to_float(b);
@@ -154,11 +153,13 @@ double activate(double x, mme::Activation act) {
   }
 }
 
-// fp32 accumulation of k terms of magnitude <= 1, then the output rounding.
-void expect_close(float got, double want, DType out, uint64_t k, const std::string& where) {
+// Within fp32 accumulation of k terms of magnitude <= 1, then the output rounding.
+::testing::AssertionResult close_enough(float got, double want, DType out, uint64_t k) {
   const double accumulate = 4 * k * 6e-8 + 1e-6;
-  const double round = out == DType::BF16 ? std::abs(want) * (1.0 / 256) : 0;
-  ASSERT_NEAR(got, want, accumulate + round) << where;
+  const double round = out == DType::kBF16 ? std::abs(want) * (1.0 / 256) : 0;
+  if (std::abs(got - want) <= accumulate + round) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "got " << got << ", want " << want << " (tolerance "
+                                       << accumulate + round << ")";
 }
 
 struct GemmCase {
@@ -179,9 +180,9 @@ TEST_P(MmeValues, MatchTheHostReference) {
   const uint64_t lda = c.k + c.pad, ldb = c.n + c.pad, ldc = c.n + c.pad;
   const uint64_t a_count = c.batch * c.m * lda, b_count = (c.shared_weights ? 1 : c.batch) * c.k * ldb;
   const uint64_t c_count = c.batch * c.m * ldc;
-  auto ha = make_matrix(a_count, c.a, 1), hb = make_matrix(b_count, c.b, 2), hbias = make_matrix(c.n, DType::FP32, 3);
+  auto ha = make_matrix(a_count, c.a, 1), hb = make_matrix(b_count, c.b, 2), hbias = make_matrix(c.n, DType::kF32, 3);
   auto a = take(dev->allocate(ha.bytes.size())), b = take(dev->allocate(hb.bytes.size()));
-  auto out = take(dev->allocate(c_count * mme::dtype_bytes(c.out))), bias = take(dev->allocate(c.n * 4));
+  auto out = take(dev->allocate(c_count * dtype_size(c.out))), bias = take(dev->allocate(c.n * 4));
   ASSERT_OK(dev->copy_to_device(a.address, ha.bytes.data(), ha.bytes.size()));
   ASSERT_OK(dev->copy_to_device(b.address, hb.bytes.data(), hb.bytes.size()));
   ASSERT_OK(dev->copy_to_device(bias.address, hbias.bytes.data(), hbias.bytes.size()));
@@ -212,8 +213,8 @@ TEST_P(MmeValues, MatchTheHostReference) {
                  hb.values[bi * d.batch_stride_b + p * ldb + j];
         }
         if (c.bias) acc += hbias.values[j];
-        expect_close(got[bi * d.batch_stride_c + i * ldc + j], activate(acc, c.act), c.out, c.k,
-                     "b" + std::to_string(bi) + " [" + std::to_string(i) + "," + std::to_string(j) + "]");
+        ASSERT_TRUE(close_enough(got[bi * d.batch_stride_c + i * ldc + j], activate(acc, c.act), c.out, c.k))
+            << "b" << bi << " [" << i << "," << j << "]";
       }
     }
   }
@@ -222,15 +223,15 @@ TEST_P(MmeValues, MatchTheHostReference) {
 using A = mme::Activation;
 INSTANTIATE_TEST_SUITE_P(
     Gemm, MmeValues,
-    ::testing::Values(GemmCase{1, 37, 53, 29, DType::FP32, DType::FP32, DType::FP32, A::NONE, false, false, 0},
-                      GemmCase{1, 37, 53, 29, DType::BF16, DType::BF16, DType::FP32, A::NONE, false, false, 0},
-                      GemmCase{1, 64, 130, 257, DType::BF16, DType::BF16, DType::BF16, A::NONE, false, false, 0},
-                      GemmCase{1, 20, 17, 300, DType::FP32, DType::BF16, DType::FP32, A::NONE, false, false, 5},
-                      GemmCase{3, 9, 33, 16, DType::BF16, DType::BF16, DType::FP32, A::NONE, false, true, 3},
-                      GemmCase{4, 16, 24, 40, DType::FP32, DType::FP32, DType::FP32, A::NONE, false, false, 0},
-                      GemmCase{1, 31, 47, 64, DType::FP32, DType::FP32, DType::FP32, A::RELU, true, false, 0},
-                      GemmCase{1, 31, 47, 64, DType::BF16, DType::BF16, DType::BF16, A::GELU_TANH, true, false, 0},
-                      GemmCase{2, 8, 12, 20, DType::FP32, DType::FP32, DType::FP32, A::SILU, true, true, 0}));
+    ::testing::Values(GemmCase{1, 37, 53, 29, DType::kF32, DType::kF32, DType::kF32, A::NONE, false, false, 0},
+                      GemmCase{1, 37, 53, 29, DType::kBF16, DType::kBF16, DType::kF32, A::NONE, false, false, 0},
+                      GemmCase{1, 64, 130, 257, DType::kBF16, DType::kBF16, DType::kBF16, A::NONE, false, false, 0},
+                      GemmCase{1, 20, 17, 300, DType::kF32, DType::kBF16, DType::kF32, A::NONE, false, false, 5},
+                      GemmCase{3, 9, 33, 16, DType::kBF16, DType::kBF16, DType::kF32, A::NONE, false, true, 3},
+                      GemmCase{4, 16, 24, 40, DType::kF32, DType::kF32, DType::kF32, A::NONE, false, false, 0},
+                      GemmCase{1, 31, 47, 64, DType::kF32, DType::kF32, DType::kF32, A::RELU, true, false, 0},
+                      GemmCase{1, 31, 47, 64, DType::kBF16, DType::kBF16, DType::kBF16, A::GELU_TANH, true, false, 0},
+                      GemmCase{2, 8, 12, 20, DType::kF32, DType::kF32, DType::kF32, A::SILU, true, true, 0}));
 
 TEST(MmeValues, Conv2dMatchesADirectConvolution) {
   auto dev = testing::open_device();
@@ -238,15 +239,15 @@ TEST(MmeValues, Conv2dMatchesADirectConvolution) {
   mme::Descriptor d{};
   d.magic = mme::kDescriptorMagic;
   d.op = static_cast<uint8_t>(mme::Op::CONV2D);
-  d.a_dtype = d.b_dtype = d.out_dtype = static_cast<uint8_t>(DType::FP32);
+  d.a_dtype = d.b_dtype = d.out_dtype = static_cast<uint8_t>(DType::kF32);
   d.conv_n = 2, d.conv_c = 3, d.conv_h = 9, d.conv_w = 11, d.conv_k = 4, d.conv_r = 3, d.conv_s = 2;
   d.stride_h = 2, d.stride_w = 1, d.pad_h = 1, d.pad_w = 0, d.dilation_h = 1, d.dilation_w = 2;
   d.flags = mme::kHasBias;
   const uint32_t P = mme::conv_out_extent(9, 1, 1, 3, 2), Q = mme::conv_out_extent(11, 0, 2, 2, 1);
   ASSERT_EQ(P, 5u);
   ASSERT_EQ(Q, 9u);
-  auto hin = make_matrix(2 * 3 * 9 * 11, DType::FP32, 4), hw = make_matrix(4 * 3 * 3 * 2, DType::FP32, 5);
-  auto hbias = make_matrix(4, DType::FP32, 6);
+  auto hin = make_matrix(2 * 3 * 9 * 11, DType::kF32, 4), hw = make_matrix(4 * 3 * 3 * 2, DType::kF32, 5);
+  auto hbias = make_matrix(4, DType::kF32, 6);
   auto in = take(dev->allocate(hin.bytes.size())), w = take(dev->allocate(hw.bytes.size()));
   auto bias = take(dev->allocate(16)), out = take(dev->allocate(2 * 4 * P * Q * 4));
   ASSERT_OK(dev->copy_to_device(in.address, hin.bytes.data(), hin.bytes.size()));
@@ -254,7 +255,7 @@ TEST(MmeValues, Conv2dMatchesADirectConvolution) {
   ASSERT_OK(dev->copy_to_device(bias.address, hbias.bytes.data(), 16));
   d.a_addr = in.address, d.b_addr = w.address, d.c_addr = out.address, d.bias_addr = bias.address;
   launch(*dev, *s, d);
-  const auto got = read_back(*dev, out.address, 2 * 4 * P * Q, DType::FP32);
+  const auto got = read_back(*dev, out.address, 2 * 4 * P * Q, DType::kF32);
   for (int n = 0; n < 2; ++n) for (int k = 0; k < 4; ++k) for (uint32_t p = 0; p < P; ++p) for (uint32_t q = 0; q < Q; ++q) {
     double acc = hbias.values[k];
     for (int c = 0; c < 3; ++c) for (int r = 0; r < 3; ++r) for (int t = 0; t < 2; ++t) {
@@ -262,7 +263,8 @@ TEST(MmeValues, Conv2dMatchesADirectConvolution) {
       if (y < 0 || y >= 9 || x < 0 || x >= 11) continue;
       acc += static_cast<double>(hin.values[((n * 3 + c) * 9 + y) * 11 + x]) * hw.values[((k * 3 + c) * 3 + r) * 2 + t];
     }
-    expect_close(got[((n * 4 + k) * P + p) * Q + q], acc, DType::FP32, 18, "conv");
+    ASSERT_TRUE(close_enough(got[((n * 4 + k) * P + p) * Q + q], acc, DType::kF32, 18))
+        << "conv n" << n << " k" << k << " [" << p << "," << q << "]";
   }
 }
 
@@ -273,15 +275,15 @@ TEST(MmeValues, IdenticalWhateverTheHostThreadCount) {
     tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
     auto dev = testing::open_device("gaudi2");
     Stream* s = take(dev->create_stream());
-    auto ha = make_matrix(m * k, DType::BF16, 7), hb = make_matrix(k * n, DType::BF16, 8);
+    auto ha = make_matrix(m * k, DType::kBF16, 7), hb = make_matrix(k * n, DType::kBF16, 8);
     auto a = take(dev->allocate(ha.bytes.size())), b = take(dev->allocate(hb.bytes.size()));
     auto c = take(dev->allocate(m * n * 4));
     EXPECT_TRUE(dev->copy_to_device(a.address, ha.bytes.data(), ha.bytes.size()).ok());
     EXPECT_TRUE(dev->copy_to_device(b.address, hb.bytes.data(), hb.bytes.size()).ok());
-    auto d = gemm_descriptor(m, k, n, DType::BF16, DType::BF16, DType::FP32);
+    auto d = gemm_descriptor(m, k, n, DType::kBF16, DType::kBF16, DType::kF32);
     d.a_addr = a.address, d.b_addr = b.address, d.c_addr = c.address;
     const uint64_t seq = launch(*dev, *s, d);
-    return std::make_pair(read_back(*dev, c.address, m * n, DType::FP32), mme_ps(*dev, *s, seq));
+    return std::make_pair(read_back(*dev, c.address, m * n, DType::kF32), mme_ps(*dev, *s, seq));
   };
   const auto one = run(1);
   const auto two = run(2);
@@ -296,7 +298,7 @@ TEST(MmeFaults, BadDescriptorAndUnmappedOperandAreFaults) {
   auto dev = testing::open_device();
   Stream* s = take(dev->create_stream());
   auto c = take(dev->allocate(64 * 64 * 4));
-  auto d = gemm_descriptor(64, 64, 64, DType::FP32, DType::FP32, DType::FP32);
+  auto d = gemm_descriptor(64, 64, 64, DType::kF32, DType::kF32, DType::kF32);
   d.a_addr = d.b_addr = d.c_addr = c.address;
   d.ldb = 3;  // smaller than n
   auto desc = take(dev->allocate(sizeof d));
@@ -312,6 +314,16 @@ TEST(MmeFaults, BadDescriptorAndUnmappedOperandAreFaults) {
   EXPECT_NE(info.fault->detail.find("'ldb'"), std::string::npos) << info.fault->detail;
 
   d.ldb = 64;
+  d.a_dtype = static_cast<uint8_t>(DType::kF16);  // a dtype, but not one the MME takes yet
+  ASSERT_OK(dev->copy_to_device(desc.address, &d, sizeof d));
+  seq = take(s->submit(cb));
+  EXPECT_EQ(s->wait(seq).code(), ErrorCode::kDeviceFault);
+  info = take(s->info(seq));
+  EXPECT_EQ(info.fault->cause, FaultCause::kInvalidDescriptor);
+  EXPECT_NE(info.fault->detail.find("'a_dtype' is f16: fp16 is not supported by the MME yet"), std::string::npos)
+      << info.fault->detail;
+
+  d.a_dtype = static_cast<uint8_t>(DType::kF32);
   d.b_addr = c.address + (1ull << 36);  // unmapped
   ASSERT_OK(dev->copy_to_device(desc.address, &d, sizeof d));
   seq = take(s->submit(cb));

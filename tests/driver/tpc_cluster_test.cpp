@@ -11,7 +11,6 @@
 namespace kiln::driver {
 namespace {
 
-using kernels::DType;
 using kernels::KernelArgs;
 using kernels::TensorDesc;
 using testing::take;

@@ -13,7 +13,6 @@
 namespace kiln::driver {
 namespace {
 
-using mme::DType;
 using mme::gemm_descriptor;
 using testing::take;
 
@@ -27,7 +26,7 @@ HostBuffer host_block(Device& dev, const T& value) {
 
 // Submits one GEMM (operands in fresh device memory) without waiting.
 uint64_t submit_gemm(Device& dev, Stream& s, uint64_t m, uint64_t k, uint64_t n, std::vector<HostBuffer>& blocks) {
-  auto d = gemm_descriptor(m, k, n, DType::BF16, DType::BF16, DType::BF16);
+  auto d = gemm_descriptor(m, k, n, DType::kBF16, DType::kBF16, DType::kBF16);
   d.a_addr = take(dev.allocate(m * k * 2)).address;
   d.b_addr = take(dev.allocate(k * n * 2)).address;
   d.c_addr = take(dev.allocate(m * n * 2)).address;
@@ -89,7 +88,7 @@ TEST(TraceAnalysisOnDevice, MatrixAndVectorWorkOnTwoStreamsOverlap) {
   const int64_t w = 4096, h = 1024;
   kernels::KernelArgs args;
   for (int i = 0; i < 3; ++i) {
-    args.add_tensor(kernels::TensorDesc::contiguous(take(dev->allocate(w * h * 4)).address, kernels::DType::kF32,
+    args.add_tensor(kernels::TensorDesc::contiguous(take(dev->allocate(w * h * 4)).address, DType::kF32,
                                                     {w, h}));
   }
   blocks.push_back(host_block(*dev, args));

@@ -88,7 +88,11 @@ TEST(KernelRegistry, ConcurrentLookupsWhileAdding) {
       }
     });
   }
-  for (int i = 1; i < 200; ++i) ASSERT_TRUE(r.add(def("k" + std::to_string(i))).ok());
+  for (int i = 1; i < 200; ++i) {
+    std::string name = "k";
+    name += std::to_string(i);
+    ASSERT_TRUE(r.add(def(name)).ok());
+  }
   for (auto& th : readers) th.join();
   EXPECT_EQ(misses.load(), 0);
   EXPECT_EQ(r.size(), 200u);

@@ -18,7 +18,10 @@ std::string hex(uint64_t v) {
 
 std::string coord_string(const Coord& c) {
   std::string s = "(";
-  for (int d = 0; d < kMaxDims; ++d) s += (d ? "," : "") + std::to_string(c[d]);
+  for (int d = 0; d < kMaxDims; ++d) {
+    if (d > 0) s += ',';
+    s += std::to_string(c[d]);
+  }
   return s + ")";
 }
 

@@ -4,15 +4,6 @@
 
 namespace kiln::kernels {
 
-std::string_view dtype_name(DType d) {
-  switch (d) {
-    case DType::kF32: return "f32";
-    case DType::kBF16: return "bf16";
-    case DType::kI32: return "i32";
-  }
-  return "invalid";
-}
-
 TensorDesc TensorDesc::contiguous(uint64_t address, DType dtype, std::span<const int64_t> dims) {
   TensorDesc t;
   t.address = address;
@@ -92,10 +83,16 @@ TensorDesc TensorDesc::sliced_view(int dim, int64_t start, int64_t count, int64_
 
 std::string TensorDesc::describe() const {
   std::string s(dtype_name(dtype));
+  auto append_list = [&s, this](const Dims& values) {
+    for (int d = 0; d < rank; ++d) {
+      if (d > 0) s += ',';
+      s += std::to_string(values[d]);
+    }
+  };
   s += "[";
-  for (int d = 0; d < rank; ++d) s += (d ? "," : "") + std::to_string(dims[d]);
+  append_list(dims);
   s += "] strides[";
-  for (int d = 0; d < rank; ++d) s += (d ? "," : "") + std::to_string(strides[d]);
+  append_list(strides);
   char addr[32];
   std::snprintf(addr, sizeof addr, "] @0x%llx", static_cast<unsigned long long>(address));
   return s + addr;
@@ -103,8 +100,11 @@ std::string TensorDesc::describe() const {
 
 Status validate_tensor(const TensorDesc& t, std::string_view what) {
   std::string name(what);
-  if (t.dtype != DType::kF32 && t.dtype != DType::kBF16 && t.dtype != DType::kI32) {
+  if (!is_valid_dtype(static_cast<uint8_t>(t.dtype))) {
     return invalid_argument(name + ": unknown dtype " + std::to_string(static_cast<int>(t.dtype)));
+  }
+  if (t.dtype == DType::kF16) {
+    return invalid_argument(name + ": dtype is f16: fp16 is not supported by the vector cores (TPC) yet");
   }
   if (t.rank < 0 || t.rank > kMaxDims) {
     return invalid_argument(name + ": rank " + std::to_string(t.rank) + " is outside 0..5");

@@ -4,10 +4,13 @@
 //
 // One descriptor describes a GEMM, a batched GEMM or a 2-D convolution (run as
 // an implicit GEMM), with fp32 accumulation and an epilogue (bias, then an
-// activation) applied before the output is rounded to its dtype.
+// activation) applied before the output is rounded to its dtype. Dtypes are
+// kiln::DType values (kiln/common/dtype.h) stored as bytes: the MME takes kF32
+// and kBF16 for every operand; kI32 and kF16 (not supported yet) are rejected
+// by the simulator's descriptor validation, naming the field.
 //
 //   GEMM:    C[b] (m x n) = act(A[b] (m x k) * B[b] (k x n) + bias (n))   b < batch
-//            A[b][i][p] at a_addr + (b*batch_stride_a + i*lda + p) * size(a_dtype), and so on;
+//            A[b][i][p] at a_addr + (b*batch_stride_a + i*lda + p) * dtype_size(a_dtype), and so on;
 //            a batch stride of 0 reuses the same matrix for every batch (shared weights).
 //   CONV2D:  input NCHW, weights KCRS, output NKPQ, all dense; bias per output channel.
 //            As a GEMM: m = N*P*Q, n = K, k = C*R*S.
@@ -16,12 +19,13 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kiln/common/dtype.h"
+
 namespace kiln::mme {
 
 constexpr uint32_t kDescriptorMagic = 0x454d4d4b;  // "KMME"
 
 enum class Op : uint8_t { GEMM = 0, CONV2D = 1 };
-enum class DType : uint8_t { FP32 = 0, BF16 = 1 };
 enum class Activation : uint8_t { NONE = 0, RELU = 1, GELU_TANH = 2, SILU = 3, MAX_COUNT };
 
 enum DescriptorFlags : uint8_t {
@@ -33,9 +37,9 @@ enum DescriptorFlags : uint8_t {
 struct Descriptor {
   uint32_t magic;       // kDescriptorMagic
   uint8_t op;           // Op
-  uint8_t a_dtype;      // DType of A (input / activations)
-  uint8_t b_dtype;      // DType of B (weights)
-  uint8_t out_dtype;    // DType of C
+  uint8_t a_dtype;      // kiln::DType of A (input / activations)
+  uint8_t b_dtype;      // kiln::DType of B (weights)
+  uint8_t out_dtype;    // kiln::DType of C
   uint8_t activation;   // Activation
   uint8_t flags;        // DescriptorFlags
   uint16_t reserved0;   // must be zero
@@ -57,8 +61,6 @@ static_assert(sizeof(Descriptor) == 168);
 // aligned descriptor are valid (packing only pins the layout).
 static_assert(offsetof(Descriptor, a_addr) % 8 == 0 && offsetof(Descriptor, lda) % 8 == 0 &&
               offsetof(Descriptor, batch_stride_a) % 8 == 0 && offsetof(Descriptor, conv_n) % 4 == 0);
-
-inline uint32_t dtype_bytes(DType t) { return t == DType::FP32 ? 4 : 2; }
 
 // A dense row-major GEMM, C (m x n) = A (m x k) * B (k x n), `batch` of them
 // stored back to back; no epilogue. The caller sets a_addr, b_addr, c_addr
@@ -105,8 +107,8 @@ inline bool operand_spans(const Descriptor& d, OperandSpans* out) {
     ok = ok && !__builtin_add_overflow(x, y, &r);
     return r;
   };
-  const uint64_t sa = dtype_bytes(static_cast<DType>(d.a_dtype)), sb = dtype_bytes(static_cast<DType>(d.b_dtype)),
-                 so = dtype_bytes(static_cast<DType>(d.out_dtype));
+  const uint64_t sa = dtype_size(static_cast<DType>(d.a_dtype)), sb = dtype_size(static_cast<DType>(d.b_dtype)),
+                 so = dtype_size(static_cast<DType>(d.out_dtype));
   OperandSpans s;
   uint64_t bias_elements = 0;
   if (d.op == static_cast<uint8_t>(Op::GEMM)) {

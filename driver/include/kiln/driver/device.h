@@ -114,9 +114,11 @@ class Device {
   const DeviceConfig& config() const;
 
   // --- Memory ---------------------------------------------------------
-  // Allocates device memory (kHbm or kSram) and maps it at a device virtual address.
+  // Allocates device memory (kHbm or kSram) and maps it at a device virtual
+  // address. kHost is invalid_argument: host memory comes from allocate_host.
   Result<DeviceBuffer> allocate(uint64_t size, MemoryKind kind = MemoryKind::kHbm);
   Status free(const DeviceBuffer& buffer);
+  // Free bytes of HBM or SRAM; 0 for kHost (host memory is not the device's).
   uint64_t free_bytes(MemoryKind kind) const;
   // Allocates pinned, device-mapped host memory (zeroed).
   Result<HostBuffer> allocate_host(uint64_t size);

@@ -22,9 +22,9 @@
 namespace kiln::driver {
 
 struct KernelCheckOptions {
-  kernels::DType dtype = kernels::DType::kF32;  // passed to make_case
-  uint32_t cores = 0;                           // 0 = every vector core of the device
-  uint32_t seed = 1;                            // inputs are uniform in [-1, 1)
+  DType dtype = DType::kF32;  // passed to make_case
+  uint32_t cores = 0;         // 0 = every vector core of the device
+  uint32_t seed = 1;          // inputs are uniform in [-1, 1)
   // Where the kernel's definition can be found on the host, for the per-slot
   // cycle breakdown (the device reports times and bytes; the counters come
   // from rerunning the same slices on the host runner). Null: no breakdown.

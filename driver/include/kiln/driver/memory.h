@@ -3,19 +3,22 @@
 #pragma once
 
 #include <cstdint>
-#include <string_view>
+
+#include "kiln/common/memory_kind.h"
 
 namespace kiln::driver {
 
-enum class MemoryKind { kHbm, kSram };
-
-std::string_view memory_kind_name(MemoryKind kind);
+// The one memory-kind enum (kiln/common/memory_kind.h), under the driver's
+// names too. Device memory is kHbm or kSram; kHost is what allocate_host and
+// pin_host map.
+using kiln::MemoryKind;
+using kiln::memory_kind_name;
 
 // Device memory mapped at a device virtual address of the device's context.
 struct DeviceBuffer {
   uint64_t address = 0;  // device virtual address of the first byte
   uint64_t size = 0;     // bytes requested (the mapping is rounded up to pages)
-  MemoryKind kind = MemoryKind::kHbm;
+  MemoryKind kind = MemoryKind::kHbm;  // kHbm or kSram
 
   uint64_t at(uint64_t offset) const { return address + offset; }
 };

@@ -22,9 +22,9 @@
 
 #include "kiln/common/device_config.h"
 #include "kiln/common/fault.h"
+#include "kiln/common/memory_kind.h"
 #include "kiln/common/packets.h"
 #include "kiln/common/status.h"
-#include "kiln/sim/memory_types.h"
 #include "kiln/sim/sim_host.h"
 #include "kiln/traces/recorder.h"
 

@@ -2,7 +2,7 @@
 //
 //   bf16.h            bf16 storage type, RNE conversion
 //   vector.h          VecF32 / VecBF16 / VecI32 registers, Mask predicate
-//   tensor.h          DType, TensorDesc (up to 5-D, element strides), views
+//   tensor.h          TensorDesc (up to 5-D, element strides), views; DType (kiln/common/dtype.h)
 //   kernel_args.h     KernelArgs: tensors + int/float parameters of a launch
 //   memory_port.h     MemoryPort interface, HostMemoryPort
 //   cost_model.h      OpClass/Slot, SliceCounters, TpcCostModel, SliceCost

@@ -11,6 +11,10 @@
 // dims {W, H, C, N}. Numpy broadcasting aligns shapes from the innermost dim,
 // which here is simply dim 0 for both operands.
 //
+// Dtypes are kiln::DType (kiln/common/dtype.h). Kernels take f32, bf16 and
+// i32; f16 is a defined dtype that the vector cores do not support yet, and
+// validate_tensor() rejects it.
+//
 // Plain value types, thread-compatible. Descriptors are not checked on
 // construction; validate_tensor() reports what is malformed.
 #pragma once
@@ -22,18 +26,20 @@
 #include <string>
 #include <string_view>
 
+#include "kiln/common/dtype.h"
 #include "kiln/common/status.h"
 #include "kiln/kernels/vector.h"
 
 namespace kiln::kernels {
 
-enum class DType : uint8_t { kF32 = 0, kBF16 = 1, kI32 = 2 };
+// The one dtype enum, also under this namespace's name: kernels written with
+// `using namespace kiln::kernels` keep compiling. dtype_size, dtype_name and
+// is_float are kiln's, found by argument-dependent lookup.
+using kiln::DType;
 
-constexpr uint32_t dtype_size(DType d) { return d == DType::kBF16 ? 2u : 4u; }
-constexpr bool is_float(DType d) { return d == DType::kF32 || d == DType::kBF16; }
-// Elements in one 256-byte vector of this dtype: 64, 128 or 64.
+// Elements in one 256-byte vector of this dtype: 64 (f32, i32) or 128 (bf16).
+// Precondition: a valid dtype (validate_tensor).
 constexpr int lanes_per_vector(DType d) { return kVectorBytes / static_cast<int>(dtype_size(d)); }
-std::string_view dtype_name(DType d);  // "f32", "bf16", "i32"
 
 inline constexpr int kMaxDims = 5;
 using Dims = std::array<int64_t, kMaxDims>;
@@ -74,8 +80,9 @@ struct TensorDesc {
   std::string describe() const;
 };
 
-// Checks rank (0..5), dims (>= 0; 1 beyond rank) and dtype. `what` names the
-// tensor in the message ("argument 2 (out)").
+// Checks rank (0..5), dims (>= 0; 1 beyond rank) and dtype (f32, bf16 or
+// i32: an unknown value or f16 is invalid_argument). `what` names the tensor
+// in the message ("argument 2 (out)").
 Status validate_tensor(const TensorDesc& t, std::string_view what);
 
 // True when every dim of `t` equals the target's or is 1 (numpy broadcasting).

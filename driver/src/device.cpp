@@ -13,7 +13,8 @@
 
 namespace kiln::driver {
 
-IndexPool::IndexPool(uint32_t count, uint32_t reserved) : used_(count, false), dirty_(count, false), next_(reserved) {
+IndexPool::IndexPool(uint32_t count, uint32_t reserved)
+    : used_(count, false), dirty_(count, false), releasing_(count, false), next_(reserved) {
   for (uint32_t i = 0; i < reserved && i < count; ++i) used_[i] = true;
 }
 
@@ -34,6 +35,13 @@ std::optional<uint32_t> IndexPool::take(bool* was_dirty) {
 bool IndexPool::give_back(uint32_t k) {
   if (k >= used_.size() || !used_[k]) return false;
   used_[k] = false;
+  releasing_[k] = false;
+  return true;
+}
+
+bool IndexPool::begin_release(uint32_t k) {
+  if (k >= used_.size() || !used_[k] || releasing_[k]) return false;
+  releasing_[k] = true;
   return true;
 }
 
@@ -95,12 +103,16 @@ Status Device::Impl::init() {
   monitors = std::make_unique<IndexPool>(properties.monitors);
   queue_taken.assign(properties.queues, false);
   queue_next_sequence.assign(properties.queues, 1);
+  queue_submitted = std::make_unique<std::atomic<uint64_t>[]>(properties.queues);
   // The opening thread is the first on the timeline: it is the "host" track.
   host->charge("open", 0, start);
   return {};
 }
 
 Device::Impl::~Impl() {
+  // Everything was synchronised: what waits for queued work can go now.
+  for (auto& p : pending) p.release();
+  pending.clear();
   // Streams go before the timeline and the transport they use; the timeline
   // removes its clocks before the transport closes the device.
   streams.clear();
@@ -211,11 +223,21 @@ Status Device::destroy_stream(Stream* stream) {
 Result<uint32_t> Device::allocate_sync_object() {
   bool dirty = false;
   std::optional<uint32_t> index;
-  {
-    std::lock_guard lock(impl_->mutex);
-    index = impl_->sync_objects->take(&dirty);
+  impl_->reclaim(/*wait=*/false);
+  for (;;) {
+    bool waiting = false;
+    {
+      std::lock_guard lock(impl_->mutex);
+      index = impl_->sync_objects->take(&dirty);
+      waiting = !index && !impl_->pending.empty();
+    }
+    if (!waiting) break;
+    impl_->reclaim(/*wait=*/true);  // one freed while work could still signal it comes back then
   }
-  if (!index) return resource_exhausted("all " + std::to_string(impl_->properties.sync_objects) + " sync objects are in use");
+  if (!index) {
+    return resource_exhausted("all " + std::to_string(impl_->properties.sync_objects - impl_->properties.queues) +
+                              " sync objects that programs can have are in use");
+  }
   if (dirty) {
     // A reused sync object still holds its last value; start from zero.
     CommandBuffer reset;
@@ -227,24 +249,50 @@ Result<uint32_t> Device::allocate_sync_object() {
 }
 
 Status Device::free_sync_object(uint32_t index) {
-  std::lock_guard lock(impl_->mutex);
-  if (!impl_->sync_objects->give_back(index)) {
-    return not_found("sync object " + std::to_string(index) + " is not allocated");
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (!impl_->sync_objects->begin_release(index)) {
+      return not_found("sync object " + std::to_string(index) + " is not allocated");
+    }
   }
+  // Work queued before now may still signal it: it goes back to the pool
+  // when that work has retired, so a new owner never sees an old signal.
+  impl_->release_later(
+      [impl = impl_.get(), index] {
+        std::lock_guard lock(impl->mutex);
+        impl->sync_objects->give_back(index);
+      },
+      MemoryKind::kHost, 0);
   return {};
 }
 
 Result<uint32_t> Device::allocate_monitor() {
-  std::lock_guard lock(impl_->mutex);
-  bool dirty = false;
-  auto index = impl_->monitors->take(&dirty);
-  if (!index) return resource_exhausted("all " + std::to_string(impl_->properties.monitors) + " monitors are in use");
-  return *index;
+  impl_->reclaim(/*wait=*/false);
+  for (;;) {
+    bool waiting = false;
+    {
+      std::lock_guard lock(impl_->mutex);
+      bool dirty = false;
+      if (auto index = impl_->monitors->take(&dirty)) return *index;
+      waiting = !impl_->pending.empty();
+    }
+    if (!waiting) break;
+    impl_->reclaim(/*wait=*/true);
+  }
+  return resource_exhausted("all " + std::to_string(impl_->properties.monitors) + " monitors are in use");
 }
 
 Status Device::free_monitor(uint32_t index) {
-  std::lock_guard lock(impl_->mutex);
-  if (!impl_->monitors->give_back(index)) return not_found("monitor " + std::to_string(index) + " is not allocated");
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (!impl_->monitors->begin_release(index)) return not_found("monitor " + std::to_string(index) + " is not allocated");
+  }
+  impl_->release_later(
+      [impl = impl_.get(), index] {
+        std::lock_guard lock(impl->mutex);
+        impl->monitors->give_back(index);
+      },
+      MemoryKind::kHost, 0);
   return {};
 }
 

@@ -5,8 +5,11 @@
 // mappings and stream list; the transport and host timeline are thread-safe.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,11 +40,15 @@ class IndexPool {
   explicit IndexPool(uint32_t count, uint32_t reserved = 0);
   std::optional<uint32_t> take(bool* was_dirty);
   bool give_back(uint32_t k);
+  // Marks a taken index as on its way back (a deferred give_back); false if
+  // it is not taken or already on its way.
+  bool begin_release(uint32_t k);
   uint32_t size() const { return static_cast<uint32_t>(used_.size()); }
 
  private:
   std::vector<bool> used_;
   std::vector<bool> dirty_;
+  std::vector<bool> releasing_;
   uint32_t next_ = 0;
 };
 
@@ -80,17 +87,39 @@ struct Device::Impl {
   std::vector<uint64_t> queue_next_sequence;
   std::vector<std::unique_ptr<Stream>> streams;
   Stream* default_stream = nullptr;
-  // Live allocations by address, to free and validate.
+  // Live allocations and pinned ranges by the device address the caller got.
   struct Mapping {
-    uint64_t size;       // mapped bytes (page-rounded)
-    uint64_t physical;   // offset in HBM/SRAM, or aligned host pointer
+    uint64_t bytes;      // what the caller asked for: what a binding may name
+    uint64_t mapped;     // bytes mapped from `address` (page-rounded device memory; exact host ranges)
+    uint64_t physical;   // offset in HBM/SRAM, or the host pointer
     MemoryKind kind;
-    void* owned_host = nullptr;  // allocate_host memory to unmap on free
+    uint64_t aperture = 0;        // host: the page-rounded aperture range the address lies in
+    uint64_t aperture_bytes = 0;
+    void* owned_host = nullptr;   // allocate_host memory to unmap once released
     uint64_t owned_bytes = 0;
-    uint64_t user_address = 0;   // the bytes the caller asked for: what a binding may name
-    uint64_t user_bytes = 0;
   };
   std::map<uint64_t, Mapping> mappings;
+
+  // Memory, sync objects and monitors freed while queued work may still use
+  // them: released once every submission made before the free has retired
+  // (by the simulated time of the thread that looks), so nothing the device
+  // writes lands in a later allocation.
+  struct PendingRelease {
+    std::vector<uint64_t> after;  // per queue: the last submission made before the free (0: none)
+    std::function<void()> release;
+    MemoryKind kind = MemoryKind::kHbm;  // what it gives back (kHost: not device memory)
+    uint64_t bytes = 0;
+  };
+  std::deque<PendingRelease> pending;  // guarded by `mutex`
+  // Last submission made on each queue (what a free must wait for).
+  std::unique_ptr<std::atomic<uint64_t>[]> queue_submitted;
+  std::vector<uint64_t> submitted_snapshot() const;
+  // Defers `release` until the work submitted so far has retired.
+  void release_later(std::function<void()> release, MemoryKind kind, uint64_t bytes);
+  // Releases what the calling thread's clock shows no queued work can touch;
+  // with `wait`, first waits for the oldest pending release's work.
+  void reclaim(bool wait);
+  bool has_pending() const;
   // Command-buffer arenas written to this device, freed once their recording is gone.
   struct ArenaAllocation {
     std::weak_ptr<const CommandBuffer::Recording> recording;
@@ -117,7 +146,9 @@ struct Device::Impl {
   Result<uint32_t> take_queue();
   // Pin/unpin without charging the host clock (callers charge their own cost).
   Result<HostBuffer> pin(void* data, uint64_t size);
-  Status unpin(const HostBuffer& buffer);
+  // Pinned user memory is unmapped once the work queued before now retired
+  // (the caller may reuse it at once); allocate_host memory is released later.
+  Status unpin(const HostBuffer& buffer, bool wait_for_queued_work = true);
   Status copy_host_sync(void* host_ptr, uint64_t device_addr, uint64_t size, bool to_device);
 };
 

@@ -43,6 +43,7 @@ Result<uint64_t> Stream::submit_as(const char* name, const CommandBuffer& comman
     SubmitRequest request{d.context, seq, commands.image(), privileged, {}, std::move(bindings)};
     for (const PendingWait& w : pending_waits_) request.waits.push_back({w.sync_object, w.target});
     KILN_RETURN_IF_ERROR(d.transport->submit(queue_, std::move(request), thread.clock, cost_ps, &update));
+    d.queue_submitted[queue_].store(seq, std::memory_order_release);
     pending_waits_.clear();
     ++next_sequence_;
   }

@@ -13,11 +13,14 @@ Status Mmu::map(uint32_t context, uint64_t va, MemoryKind kind, uint64_t phys, u
     return out_of_range("MMU context " + std::to_string(context) + " does not exist (device has " +
                         std::to_string(tables_.size()) + ")");
   }
-  if (size == 0 || va % page_bytes_ != 0 || size % page_bytes_ != 0 ||
-      (kind != MemoryKind::kHost && phys % page_bytes_ != 0)) {
+  // Device memory is mapped in whole pages; pinned host memory is mapped to
+  // the byte, so the device reaches exactly what the host pinned.
+  if (size == 0 || (kind != MemoryKind::kHost &&
+                    (va % page_bytes_ != 0 || size % page_bytes_ != 0 || phys % page_bytes_ != 0))) {
     return invalid_argument("MMU map of " + hex(va) + " size " + std::to_string(size) +
                             " is not aligned to the " + std::to_string(page_bytes_) + "-byte page");
   }
+  if (size > UINT64_MAX - va) return invalid_argument("MMU map of " + hex(va) + " size " + std::to_string(size) + " wraps");
   std::unique_lock lock(mutex_);
   Table& table = tables_[context];
   auto next = table.lower_bound(va);

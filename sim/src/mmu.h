@@ -35,8 +35,9 @@ class Mmu {
   uint64_t page_bytes() const { return page_bytes_; }
   uint32_t contexts() const { return static_cast<uint32_t>(tables_.size()); }
 
-  // Maps [va, va+size) to [phys, phys+size) of `kind`. va, phys (except for
-  // host memory) and size must be page-aligned; the range must be free.
+  // Maps [va, va+size) to [phys, phys+size) of `kind`. For device memory va,
+  // phys and size must be page-aligned; host memory is mapped to the byte.
+  // The range must be free.
   Status map(uint32_t context, uint64_t va, MemoryKind kind, uint64_t phys, uint64_t size);
   // Removes the mapping that starts exactly at va.
   Status unmap(uint32_t context, uint64_t va);

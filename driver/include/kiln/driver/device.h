@@ -117,14 +117,23 @@ class Device {
   // Allocates device memory (kHbm or kSram) and maps it at a device virtual
   // address. kHost is invalid_argument: host memory comes from allocate_host.
   Result<DeviceBuffer> allocate(uint64_t size, MemoryKind kind = MemoryKind::kHbm);
+  // The buffer is gone for the caller at once; its memory goes back to the
+  // device when the work submitted before the free has retired, so no queued
+  // copy or kernel writes into a later allocation. An allocation that does
+  // not fit meanwhile waits for such memory to come back.
   Status free(const DeviceBuffer& buffer);
   // Free bytes of HBM or SRAM; 0 for kHost (host memory is not the device's).
+  // Memory whose free waits for queued work counts once it is back.
   uint64_t free_bytes(MemoryKind kind) const;
   // Allocates pinned, device-mapped host memory (zeroed).
   Result<HostBuffer> allocate_host(uint64_t size);
   // Pins and maps caller-owned host memory; it must stay valid until unpinned.
+  // The device reaches exactly [data, data + size): an access to any other
+  // byte faults.
   Result<HostBuffer> pin_host(void* data, uint64_t size);
-  // Frees an allocate_host buffer or unpins a pin_host one.
+  // Frees an allocate_host buffer (released once queued work retired, like
+  // free) or unpins a pin_host one (waiting for the work queued so far first,
+  // since the caller may reuse its memory as soon as this returns).
   Status free_host(const HostBuffer& buffer);
 
   // --- Synchronous helpers (on the default stream) --------------------

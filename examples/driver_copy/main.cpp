@@ -1,9 +1,13 @@
 // Driver example: moves a buffer host -> HBM -> HBM -> host across two
-// hardware queues that order themselves through the sync manager (no host
-// round trip between the steps), checks every byte, and prints the simulated
-// time and bandwidth of each transfer and the trace files it wrote.
+// hardware queues that order themselves on the device (a job-completion
+// signal on a timeline sync object and one WAIT per dependency, no host
+// round trip between the steps). The three steps are recorded once, with
+// bindings, and submitted twice with different binding tables. It checks
+// every byte and prints the host's calls and the device's jobs on one
+// simulated timeline, then writes the trace.
 //
 //   driver_copy [--config gaudi2] [--bytes 67108864] [--trace kiln_trace]
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -11,6 +15,7 @@
 #include <vector>
 
 #include "kiln/driver/device.h"
+#include "kiln/proto/trace.pb.h"
 #include "kiln/traces/trace_io.h"
 
 namespace {
@@ -41,13 +46,32 @@ bool parse(int argc, char** argv, Options* o) {
   return o->bytes > 0;
 }
 
-// The DMA job of one submission, from the device trace.
-const kiln::traces::TraceEvent* job_of(const std::vector<kiln::traces::TraceEvent>& events, const Stream& s,
-                                       uint64_t seq) {
+// Binding slots of the recorded buffers.
+enum Slot : uint32_t { kHostIn, kHostOut, kA, kB, kTimeline };
+
+// One run's timeline: host calls and the DMA jobs of the copies, by start.
+void print_timeline(const std::vector<kiln::traces::TraceEvent>& events, uint64_t from_ps) {
+  std::vector<const kiln::traces::TraceEvent*> rows;
   for (const auto& e : events) {
-    if (e.track.rfind("DMA", 0) == 0 && e.queue == static_cast<int32_t>(s.queue()) && e.sequence == seq) return &e;
+    if (e.start_ps < from_ps) continue;
+    const bool host = e.clock == kiln::traces::TraceClock::kHostSimulated;
+    const bool job = e.clock == kiln::traces::TraceClock::kDeviceSimulated &&
+                     (e.track.rfind("DMA", 0) == 0 || e.name == "sync wait");
+    if (host || job) rows.push_back(&e);
   }
-  return nullptr;
+  std::stable_sort(rows.begin(), rows.end(), [](auto* x, auto* y) { return x->start_ps < y->start_ps; });
+  std::printf("  %12s %12s  %-6s %s\n", "start (us)", "end (us)", "where", "what");
+  for (const auto* e : rows) {
+    std::string what = e->name;
+    if (e->bytes > 0 && e->track.rfind("DMA", 0) == 0) {
+      const double ns = static_cast<double>(e->end_ps - e->start_ps) / 1000.0;
+      char buf[64];
+      std::snprintf(buf, sizeof buf, " %.1f GB/s", static_cast<double>(e->bytes) / ns);
+      what += buf;
+    }
+    if (e->queue >= 0) what += " (queue " + std::to_string(e->queue) + ")";
+    std::printf("  %12.3f %12.3f  %-6s %s\n", e->start_ps / 1e6, e->end_ps / 1e6, e->track.c_str(), what.c_str());
+  }
 }
 
 }  // namespace
@@ -63,73 +87,61 @@ int main(int argc, char** argv) {
   Device& dev = **opened;
   const uint64_t n = opt.bytes;
 
-  auto host_in = dev.allocate_host(n);
-  auto host_out = dev.allocate_host(n);
   auto a = dev.allocate(n);
   auto b = dev.allocate(n);
-  for (const Status& s : {host_in.status(), host_out.status(), a.status(), b.status()}) {
-    if (!s.ok()) return fail(s, "allocate");
-  }
-  auto* in = static_cast<uint8_t*>(host_in->data);
-  for (uint64_t i = 0; i < n; ++i) in[i] = static_cast<uint8_t>(i * 131 + (i >> 11));
-
   auto q1 = dev.create_stream();
   auto q2 = dev.create_stream();
-  auto up_done = dev.allocate_sync_object();
-  auto moved = dev.allocate_sync_object();
-  auto m1 = dev.allocate_monitor();
-  auto m2 = dev.allocate_monitor();
-  for (const Status& s : {q1.status(), q2.status(), up_done.status(), moved.status(), m1.status(), m2.status()}) {
+  auto timeline = dev.allocate_sync_object();
+  for (const Status& s : {a.status(), b.status(), q1.status(), q2.status(), timeline.status()}) {
     if (!s.ok()) return fail(s, "setup");
   }
   Stream& s1 = **q1;
   Stream& s2 = **q2;
 
-  // Queue 1: host -> A, then tell the sync manager.
-  CommandBuffer upload;
-  upload.copy(a->address, host_in->address, n).signal(*up_done, kiln::packets::SyncOp::ADD, 1);
-  // Queue 2: wait (monitor -> fence) for the upload, copy A -> B, signal.
-  CommandBuffer move;
-  move.arm_monitor(*m1, *up_done, 1, s2.queue(), 1).fence(1, 1).copy(b->address, a->address, n)
-      .signal(*moved, kiln::packets::SyncOp::ADD, 1);
-  // Queue 1 again: wait for the move, then B -> host.
-  CommandBuffer download;
-  download.arm_monitor(*m2, *moved, 1, s1.queue(), 1).fence(1, 1).copy(host_out->address, b->address, n);
+  // Recorded once. Queue 1: host -> A, signalling the timeline when that
+  // copy is done. Queue 2: wait for it, A -> B, signal. Queue 1 again: wait
+  // for the move, B -> host.
+  CommandBuffer upload, move, download;
+  upload.copy(bound(kA), bound(kHostIn), n).signal_when_done(bound_sync(kTimeline));
+  move.wait_sync(bound_sync(kTimeline), 1).copy(bound(kB), bound(kA), n).signal_when_done(bound_sync(kTimeline));
+  download.wait_sync(bound_sync(kTimeline), 2).copy(bound(kHostOut), bound(kB), n);
 
-  // All three go in at once; the device orders them.
-  auto seq_up = s1.submit(upload);
-  auto seq_move = s2.submit(move);
-  auto seq_down = s1.submit(download);
-  for (const Status& s : {seq_up.status(), seq_move.status(), seq_down.status()}) {
-    if (!s.ok()) return fail(s, "submit");
-  }
-  if (Status s = dev.synchronize(); !s.ok()) return fail(s, "synchronize");
+  std::printf("%s: %llu bytes host -> HBM -> HBM -> host, recorded once, submitted twice\n",
+              dev.properties().name.c_str(), static_cast<unsigned long long>(n));
+  uint32_t base = 0;
+  for (int run = 1; run <= 2; ++run) {
+    auto host_in = dev.allocate_host(n);
+    auto host_out = dev.allocate_host(n);
+    if (!host_in.ok() || !host_out.ok()) return fail(host_in.ok() ? host_out.status() : host_in.status(), "allocate_host");
+    auto* in = static_cast<uint8_t*>(host_in->data);
+    for (uint64_t i = 0; i < n; ++i) in[i] = static_cast<uint8_t>(i * 131 + (i >> 11) + run);
 
-  if (std::memcmp(host_in->data, host_out->data, n) != 0) {
-    std::fprintf(stderr, "driver_copy: bytes differ after the round trip\n");
-    return 1;
+    BindingTable t;
+    t.bind(kHostIn, *host_in).bind(kHostOut, *host_out).bind(kA, *a).bind(kB, *b).bind_sync(kTimeline, *timeline, base);
+    const uint64_t from_ps = static_cast<uint64_t>(dev.now_ns() * 1000.0);
+    // All three go in at once; the device orders them.
+    for (auto [stream, cb] : {std::pair{&s1, &upload}, std::pair{&s2, &move}, std::pair{&s1, &download}}) {
+      if (auto seq = stream->submit(*cb, t); !seq.ok()) return fail(seq.status(), "submit");
+    }
+    if (Status s = dev.synchronize(); !s.ok()) return fail(s, "synchronize");
+    base += 2;  // each run signals the timeline twice
+    if (std::memcmp(host_in->data, host_out->data, n) != 0) {
+      std::fprintf(stderr, "driver_copy: bytes differ after run %d\n", run);
+      return 1;
+    }
+    std::printf("\nrun %d: bytes verified; host and device on one simulated timeline:\n", run);
+    print_timeline(dev.trace()->events(), from_ps);
+    (void)dev.free_host(*host_in);
+    (void)dev.free_host(*host_out);
   }
-
-  const auto events = dev.trace()->events();
-  std::printf("%s: %llu bytes host -> HBM -> HBM -> host, bytes verified\n", dev.properties().name.c_str(),
-              static_cast<unsigned long long>(n));
-  std::printf("%-14s %-6s %12s %12s %14s\n", "transfer", "queue", "start (us)", "time (us)", "bandwidth");
-  struct Row { const char* name; const Stream* stream; uint64_t seq; };
-  const Row rows[] = {{"host -> HBM", &s1, *seq_up}, {"HBM -> HBM", &s2, *seq_move}, {"HBM -> host", &s1, *seq_down}};
-  for (const Row& r : rows) {
-    const auto* e = job_of(events, *r.stream, r.seq);
-    if (!e) return fail(kiln::internal_error("no DMA job in the trace"), r.name);
-    const double ns = (e->end_ps - e->start_ps) / 1000.0;
-    std::printf("%-14s %-6u %12.3f %12.3f %9.1f GB/s\n", r.name, r.stream->queue(), e->start_ps / 1e6, ns / 1000.0,
-                static_cast<double>(n) / ns);
-  }
-  std::printf("simulated time: %.3f us\n", dev.now_ns() / 1000.0);
+  std::printf("\nsimulated time: %.3f us (the host thread's clock)\n", dev.now_ns() / 1000.0);
 
   const std::string pb = opt.trace + ".pb";
   const std::string json = opt.trace + ".json";
   const auto trace = dev.trace_proto();
   if (Status s = kiln::traces::write_trace_file(pb, trace); !s.ok()) return fail(s, "write trace");
   if (Status s = kiln::traces::write_chrome_json(json, trace); !s.ok()) return fail(s, "write trace");
-  std::printf("trace: %s (%zu events); Chrome JSON for ui.perfetto.dev: %s\n", pb.c_str(), events.size(), json.c_str());
+  std::printf("trace: %s (%d events); Chrome JSON for ui.perfetto.dev: %s\n", pb.c_str(), trace.events_size(),
+              json.c_str());
   return 0;
 }

@@ -55,6 +55,7 @@ class DeviceImpl {
   // frame, so callers may memcpy through the returned pointer for `*avail`
   // bytes.
   uint8_t* physical_pointer(MemoryKind kind, uint64_t phys, bool for_write, uint64_t* avail);
+  // Large copies and fills run on the host workers (host_workers.h).
   void copy(const std::vector<Segment>& dst, const std::vector<Segment>& src);
   void fill(const std::vector<Segment>& dst, uint32_t pattern);
   // Calls fn(pointer, bytes) for each frame-contiguous chunk of `segments`.

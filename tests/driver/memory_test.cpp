@@ -38,6 +38,32 @@ TEST(DriverMemory, MemsetRepeatsPatternAcrossChunks) {
   EXPECT_EQ(back[n + 2], 0);
 }
 
+// Large enough to be split over the host workers, not a multiple of a
+// frame, and starting mid-frame.
+TEST(DriverMemory, LargeCopiesAndFillsKeepEveryByte) {
+  auto dev = open_device();
+  const std::size_t n = (24 << 20) + 13;
+  auto src = pattern_bytes(n, 7);
+  auto a = take(dev->allocate(n + 64));
+  auto b = take(dev->allocate(n + 64));
+  ASSERT_OK(dev->copy_to_device(a.at(5), src.data(), n));
+  ASSERT_OK(dev->copy_on_device(b.at(3), a.at(5), n));
+  std::vector<uint8_t> back(n, 0);
+  ASSERT_OK(dev->copy_to_host(back.data(), b.at(3), n));
+  EXPECT_EQ(back, src);
+
+  // Down by 1 MiB + 1 within one buffer: each piece reads before the pieces
+  // after it overwrite its source.
+  const std::size_t shift = (1 << 20) + 1;
+  ASSERT_OK(dev->copy_on_device(b.at(3), b.at(3 + shift), n - shift));
+  ASSERT_OK(dev->copy_to_host(back.data(), b.at(3), n - shift));
+  for (std::size_t i = 0; i < n - shift; ++i) ASSERT_EQ(back[i], src[i + shift]) << "byte " << i;
+
+  ASSERT_OK(dev->memset(a.at(1), 0xa3a2a1a0u, n));
+  ASSERT_OK(dev->copy_to_host(back.data(), a.at(1), n));
+  for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(back[i], 0xa0 + i % 4) << "byte " << i;
+}
+
 TEST(DriverMemory, AllocationThatDoesNotFitNamesRequestedAndFreeSizes) {
   auto dev = open_device();
   const uint64_t free_before = dev->free_bytes(MemoryKind::kHbm);

@@ -188,6 +188,15 @@ void DeviceImpl::for_each_chunk(const std::vector<Segment>& segments, bool for_w
   }
 }
 
+BackingStore* DeviceImpl::store(MemoryKind kind) {
+  switch (kind) {
+    case MemoryKind::kHbm: return &hbm_;
+    case MemoryKind::kSram: return &sram_;
+    case MemoryKind::kHost: return nullptr;
+  }
+  return nullptr;
+}
+
 void DeviceImpl::fill(const std::vector<Segment>& dst, uint32_t pattern) {
   uint8_t bytes[4];
   std::memcpy(bytes, &pattern, 4);
@@ -201,12 +210,18 @@ void DeviceImpl::fill(const std::vector<Segment>& dst, uint32_t pattern) {
   std::vector<Piece> pieces;
   uint64_t position = 0;  // byte index within the whole fill
   for (const Segment& seg : dst) {
-    for (uint64_t off = 0; off < seg.size;) {
-      uint64_t avail = 0;
-      uint8_t* p = physical_pointer(seg.kind, seg.phys + off, true, &avail);
-      const uint64_t n = std::min({seg.size - off, avail, kPieceBytes});
-      pieces.push_back({p, uniform ? nullptr : block.data() + (position + off) % 4, n});
-      off += n;
+    if (pattern == 0 && store(seg.kind)) {
+      // Device memory reads as zero where nothing is resident: clearing it
+      // releases frames instead of writing (and allocating) them.
+      store(seg.kind)->zero(seg.phys, seg.size);
+    } else {
+      for (uint64_t off = 0; off < seg.size;) {
+        uint64_t avail = 0;
+        uint8_t* p = physical_pointer(seg.kind, seg.phys + off, true, &avail);
+        const uint64_t n = std::min({seg.size - off, avail, kPieceBytes});
+        pieces.push_back({p, uniform ? nullptr : block.data() + (position + off) % 4, n});
+        off += n;
+      }
     }
     position += seg.size;
   }

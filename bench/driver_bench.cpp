@@ -11,6 +11,7 @@
 #include <benchmark/benchmark.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -215,6 +216,24 @@ struct FreshBuffer {
   std::size_t size;
 };
 
+// Wall time of each iteration, for the `median_ms` counter: on a shared VM a
+// few iterations can take ten times the others (see docs/performance.md), and
+// the mean (the Time column) follows them.
+class TripTimes {
+ public:
+  void start() { start_ = std::chrono::steady_clock::now(); }
+  void stop() { ms_.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count()); }
+  double median() {
+    if (ms_.empty()) return 0;
+    std::nth_element(ms_.begin(), ms_.begin() + static_cast<std::ptrdiff_t>(ms_.size() / 2), ms_.end());
+    return ms_[ms_.size() / 2];
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+  std::vector<double> ms_;
+};
+
 // The baseline: host -> "device" buffer -> host with two memcpys, over the
 // same kinds of memory as BM_LargeCopyRoundTrip with the same `streams`
 // value: the "device" buffer is fresh huge-page-advised memory like the
@@ -249,9 +268,15 @@ void BM_MemcpyRoundTrip(benchmark::State& state) {
   const auto first_start = std::chrono::steady_clock::now();
   trip();
   const std::chrono::duration<double, std::milli> first = std::chrono::steady_clock::now() - first_start;
-  for (auto _ : state) trip();
+  TripTimes times;
+  for (auto _ : state) {
+    times.start();
+    trip();
+    times.stop();
+  }
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(2 * size));
   state.counters["first_trip_ms"] = first.count();
+  state.counters["median_ms"] = times.median();
   state.SetLabel(huge_host ? "huge-page host buffers" : "std::vector host buffers");
 }
 BENCHMARK(BM_MemcpyRoundTrip)
@@ -303,18 +328,22 @@ void BM_LargeCopyRoundTrip(benchmark::State& state) {
   }
   const std::chrono::duration<double, std::milli> first = std::chrono::steady_clock::now() - first_start;
   const double sim_start = dev.now_ns();
+  TripTimes times;
   for (auto _ : state) {
+    times.start();
     if (kiln::Status st = trip(); !st.ok()) {
       state.SkipWithError(st.to_string().c_str());
       break;
     }
     benchmark::ClobberMemory();
+    times.stop();
   }
   const double sim_ns = dev.now_ns() - sim_start;
   const auto* got = static_cast<const uint8_t*>(streams ? host_out->data : out.data());
   if (got[0] != 0x5a || got[size - 1] != 0x5a) state.SkipWithError("the bytes did not come back");
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(2 * size));
   state.counters["first_trip_ms"] = first.count();
+  state.counters["median_ms"] = times.median();
   if (state.iterations() > 0) {
     state.counters["sim_us_per_trip"] = sim_ns / 1000.0 / static_cast<double>(state.iterations());
   }

@@ -61,6 +61,8 @@ class DeviceImpl {
   // frame, so callers may memcpy through the returned pointer for `*avail`
   // bytes.
   uint8_t* physical_pointer(MemoryKind kind, uint64_t phys, bool for_write, uint64_t* avail);
+  // Large copies and fills run on the host workers (host_workers.h). A zero
+  // fill of device memory releases what it covers rather than writing it.
   void copy(const std::vector<Segment>& dst, const std::vector<Segment>& src);
   void fill(const std::vector<Segment>& dst, uint32_t pattern);
   // Calls fn(pointer, bytes) for each frame-contiguous chunk of `segments`.
@@ -78,6 +80,8 @@ class DeviceImpl {
                   uint64_t* fault_address);
 
   uint64_t physical_capacity(MemoryKind kind) const;
+  // The backing store of a device memory; null for host memory.
+  BackingStore* store(MemoryKind kind);
 
   // Watchdog bookkeeping: progress is any retired packet, finished job or
   // landed message; an engine job in flight counts as progress throughout,

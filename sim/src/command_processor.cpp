@@ -6,6 +6,7 @@
 #include "device_impl.h"
 #include "dma_engines.h"
 #include "kiln/kernels/host_runner.h"
+#include "kiln/kernels/kernel_arg_block.h"
 #include "mme_engine.h"
 #include "tpc_engine.h"
 #include "sync_manager.h"
@@ -212,14 +213,34 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
     }
     case Opcode::LAUNCH_TPC: {
       const auto p = packets::decode_packet<packets::LaunchTpcPacket>(bytes);
-      TpcJob job;
-      if (!read_launch_block(s, offset, p.args_addr, &job.args, sizeof job.args, "LAUNCH_TPC arguments")) return false;
+      // The argument block is hostile until decoded: read its fixed header,
+      // bound the size it claims (kMaxKernelArgBlockBytes), then read the rest.
+      std::vector<uint8_t> block(sizeof(kernels::KernelArgBlockHeader));
+      if (!read_launch_block(s, offset, p.args_addr, block.data(), block.size(), "LAUNCH_TPC argument block")) {
+        return false;
+      }
+      const Result<uint32_t> total = kernels::check_kernel_arg_block_header(block);
+      if (!total.ok()) {
+        fault(FaultCause::kInvalidDescriptor, s, offset, p.args_addr, total.status().message());
+        return false;
+      }
+      block.resize(*total);
+      if (!read_launch_block(s, offset, p.args_addr, block.data(), block.size(), "LAUNCH_TPC argument block")) {
+        return false;
+      }
+      Result<kernels::KernelArgs> args = kernels::decode_kernel_args(block);
+      if (!args.ok()) {
+        fault(FaultCause::kInvalidDescriptor, s, offset, p.args_addr, args.status().message());
+        return false;
+      }
       auto kernel = device_.kernels.lookup(p.kernel_id);
       if (!kernel.ok()) {
         fault(FaultCause::kInvalidDescriptor, s, offset, p.args_addr, kernel.status().message());
         return false;
       }
-      if (Status valid = kernels::validate_kernel_launch(**kernel, job.args); !valid.ok()) {
+      TpcJob job;
+      job.args = std::move(args).value();
+      if (Status valid = kernels::validate_kernel_launch(**kernel, job.args, &job.space); !valid.ok()) {
         fault(FaultCause::kInvalidDescriptor, s, offset, p.args_addr, valid.message());
         return false;
       }

@@ -82,9 +82,8 @@ std::optional<FaultRecord> TpcEngine::execute(const TpcJob& job) {
   const auto& cfg = device_.config.tpc();
   const kernels::TpcCostModel model(cfg);
   const int cores = static_cast<int>(job.cores == 0 ? cfg.count() : std::min(job.cores, cfg.count()));
+  const std::vector<kernels::IndexSlice> slices = kernels::split_index_space(job.space, cores);
   const std::vector<int> assigned = acquire_cores(cores);
-  const kernels::IndexSpace space = job.kernel->index_space(job.args);
-  const std::vector<kernels::IndexSlice> slices = kernels::split_index_space(space, cores);
 
   // Values and counters: every slice at once on the host, in zero simulated
   // time. Slices write disjoint outputs, so the thread count changes nothing.

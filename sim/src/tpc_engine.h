@@ -23,6 +23,7 @@
 
 #include "engine_queue.h"
 #include "kiln/common/fault.h"
+#include "kiln/kernels/index_space.h"
 #include "kiln/kernels/kernel_args.h"
 #include "kiln/kernels/kernel_registry.h"
 #include "systemc.h"
@@ -33,7 +34,8 @@ class DeviceImpl;
 
 struct TpcJob {
   const kernels::KernelDef* kernel = nullptr;
-  kernels::KernelArgs args{};
+  kernels::KernelArgs args{};     // decoded and validated (kernel_arg_block.h)
+  kernels::IndexSpace space{};    // the kernel's index space for `args`, computed once when validated
   uint32_t cores = 0;
   uint32_t context = 0;
   uint32_t queue = 0;

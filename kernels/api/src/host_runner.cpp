@@ -17,7 +17,7 @@ Status KernelRunResult::status() const {
   return device_fault("kernel \"" + kernel + "\" slice " + std::to_string(slice) + ": " + fault->describe());
 }
 
-Status validate_kernel_launch(const KernelDef& kernel, const KernelArgs& args) {
+Status validate_kernel_launch(const KernelDef& kernel, const KernelArgs& args, IndexSpace* space) {
   const std::string where = "kernel \"" + kernel.name + "\"";
   if (args.overflowed) {
     return invalid_argument(where + ": too many arguments (at most " + std::to_string(kMaxTensorArgs) +
@@ -32,8 +32,10 @@ Status validate_kernel_launch(const KernelDef& kernel, const KernelArgs& args) {
     const Status s = kernel.validate(args);
     if (!s.ok()) return s.with_context(where);
   }
-  const Status s = validate_index_space(kernel.index_space(args));
+  const IndexSpace computed = kernel.index_space(args);
+  const Status s = validate_index_space(computed);
   if (!s.ok()) return s.with_context(where);
+  if (space != nullptr) *space = computed;
   return Status::ok_status();
 }
 
@@ -56,11 +58,10 @@ Result<KernelRunResult> run_kernel_on_host(const KernelDef& kernel, const Kernel
   if (cores < 1) {
     return invalid_argument("kernel \"" + kernel.name + "\": cores = " + std::to_string(cores) + " must be >= 1");
   }
-  KILN_RETURN_IF_ERROR(validate_kernel_launch(kernel, args));
   KernelRunResult result;
+  KILN_RETURN_IF_ERROR(validate_kernel_launch(kernel, args, &result.space));
   result.kernel = kernel.name;
   result.kernel_id = kernel.id;
-  result.space = kernel.index_space(args);
   const std::vector<IndexSlice> slices = split_index_space(result.space, cores);
   result.slices.resize(slices.size());
   tbb::parallel_for(tbb::blocked_range<size_t>(0, slices.size(), 1), [&](const tbb::blocked_range<size_t>& range) {

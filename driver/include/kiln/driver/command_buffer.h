@@ -59,8 +59,10 @@ class CommandBuffer {
   // packet executes, so it must stay in place until then.
   CommandBuffer& launch_mme(uint64_t descriptor, uint8_t flags = kOrdered);
   // Runs vector-core kernel `kernel_id` (kiln::kernels::kernel_id(name)) with
-  // the kiln::kernels::KernelArgs block at device address `args` (8-byte
-  // aligned), split over `cores` vector cores (0 = all).
+  // the kernel argument block at device address `args` (8-byte aligned; made
+  // by kiln::kernels::encode_kernel_args, kiln/kernels/kernel_arg_block.h),
+  // split over `cores` vector cores (0 = all). The block is read when the
+  // packet executes, so it must stay in place until then.
   CommandBuffer& launch_tpc(uint64_t kernel_id, uint64_t args, uint32_t cores = 0, uint8_t flags = kOrdered);
   // Waits until sync object `sync` (a packets::SyncRef) reaches `value`
   // (timeline comparison; relative to the binding's base for a bound ref).

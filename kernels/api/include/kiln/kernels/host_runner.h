@@ -56,8 +56,9 @@ struct KernelRunResult {
 };
 
 // Validation a launch needs before any slice runs: kernel validation, every
-// tensor descriptor, argument overflow and the index space.
-Status validate_kernel_launch(const KernelDef& kernel, const KernelArgs& args);
+// tensor descriptor, argument overflow and the index space, which is stored
+// in `*space` when it is valid (so the kernel's index_space runs once).
+Status validate_kernel_launch(const KernelDef& kernel, const KernelArgs& args, IndexSpace* space = nullptr);
 
 // One slice on the calling thread, without validation (the caller validated
 // the launch once). The simulator can use this to run each core as its own job.

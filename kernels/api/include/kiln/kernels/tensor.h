@@ -29,6 +29,10 @@ namespace kiln::kernels {
 
 enum class DType : uint8_t { kF32 = 0, kBF16 = 1, kI32 = 2 };
 
+// True when a raw byte (a field of a block read from device memory) names a
+// DType. Check before anything relies on a decoded dtype.
+constexpr bool is_valid_dtype(uint8_t raw) { return raw <= static_cast<uint8_t>(DType::kI32); }
+
 constexpr uint32_t dtype_size(DType d) { return d == DType::kBF16 ? 2u : 4u; }
 constexpr bool is_float(DType d) { return d == DType::kF32 || d == DType::kBF16; }
 // Elements in one 256-byte vector of this dtype: 64, 128 or 64.
@@ -38,6 +42,14 @@ std::string_view dtype_name(DType d);  // "f32", "bf16", "i32"
 inline constexpr int kMaxDims = 5;
 using Dims = std::array<int64_t, kMaxDims>;
 using Coord = std::array<int64_t, kMaxDims>;
+
+// Ceilings on what one descriptor may describe, far above any memory a device
+// maps (48-bit virtual addresses) yet far below 2^63: a valid descriptor's
+// element count, any in-bounds element offset in bytes, and sums and small
+// multiples of them all fit in int64, so kernels and the runtime may compute
+// them without overflow checks of their own.
+inline constexpr int64_t kMaxTensorElements = int64_t{1} << 48;     // product of dims (0 counted as 1)
+inline constexpr int64_t kMaxTensorExtentBytes = int64_t{1} << 48;  // (1 + sum (dims[d]-1)*|strides[d]|) * dtype size
 
 struct TensorDesc {
   uint64_t address = 0;  // device address of element (0,...,0)
@@ -74,9 +86,15 @@ struct TensorDesc {
   std::string describe() const;
 };
 
-// Checks rank (0..5), dims (>= 0; 1 beyond rank) and dtype. `what` names the
-// tensor in the message ("argument 2 (out)").
+// Checks rank (0..5), dims (>= 0; 1 beyond rank), dtype and the ceilings
+// above. `what` names the tensor in the message ("argument 2 (out)").
 Status validate_tensor(const TensorDesc& t, std::string_view what);
+
+// What makes a tensor exceed kMaxTensorElements or kMaxTensorExtentBytes,
+// naming the field ("strides[3] is 4611686018427387904: the tensor would span
+// more than 2^48 bytes"), or "" when it stays within them. Precondition: a
+// valid dtype and dims >= 0. Every product is overflow-checked.
+std::string tensor_extent_problem(const TensorDesc& t);
 
 // True when every dim of `t` equals the target's or is 1 (numpy broadcasting).
 bool broadcastable_to(const TensorDesc& t, const Dims& target);

@@ -240,8 +240,12 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
       }
       TpcJob job;
       job.args = std::move(args).value();
+      // Runs the kernel's own validation and index space (plugin code: a
+      // throw comes back as kInternal, "kernel 'x' threw: ...").
       if (Status valid = kernels::validate_kernel_launch(**kernel, job.args, &job.space); !valid.ok()) {
-        fault(FaultCause::kInvalidDescriptor, s, offset, p.args_addr, valid.message());
+        const FaultCause cause =
+            valid.code() == ErrorCode::kInternal ? FaultCause::kEngineError : FaultCause::kInvalidDescriptor;
+        fault(cause, s, offset, p.args_addr, valid.message());
         return false;
       }
       job.kernel = *kernel;

@@ -12,6 +12,9 @@
 // the schedule is deterministic. Launches on disjoint cores run at the same
 // time, their traffic sharing the memories.
 //
+// Faults: an access outside every mapping is kPageFault on TPCn; a kernel
+// that throws (it is user code) is kEngineError "kernel 'x' threw: ...".
+//
 // Simulation thread only, except the memory port, which the slices call from
 // host threads.
 #pragma once

@@ -1,6 +1,7 @@
 // Untrusted input on the vector cores never takes the process down: an
-// argument block is decoded and checked before anything uses it, and after a
-// bad one the device takes the next submission.
+// argument block is decoded and checked before anything uses it, a kernel
+// that throws faults its own launch, and after each the device takes the next
+// submission.
 #include <algorithm>
 #include <cstring>
 #include <random>
@@ -135,6 +136,25 @@ TEST_F(TpcFaults, ClaimedSizeIsBoundedBeforeTheRestIsRead) {
   EXPECT_EQ(f->cause, FaultCause::kPageFault);
   EXPECT_EQ(f->address, mem.address + page);
   expect_usable();
+}
+
+TEST_F(TpcFaults, AKernelThatThrowsFaultsItsLaunchOnly) {
+  const std::string told = "test_plugin_throw was told to throw";
+  const char* const whats[] = {told.c_str(), "std::bad_alloc", "an exception that is not a std::exception"};
+  for (int where = 0; where < 3; ++where) {
+    for (int what = 0; what < 3; ++what) {
+      KernelArgs args;
+      args.add_int(where).add_int(what);
+      const auto f = launch("test_plugin_throw", args);
+      ASSERT_TRUE(f) << where << " " << what;
+      EXPECT_EQ(f->cause, FaultCause::kEngineError) << f->describe();
+      // run: on a vector core; validate and index_space: when the command
+      // processor validates the launch.
+      EXPECT_EQ(f->engine.rfind(where == 0 ? "TPC" : "CP", 0), 0u) << f->describe();
+      EXPECT_EQ(f->detail, std::string("kernel 'test_plugin_throw' threw: ") + whats[what]) << f->describe();
+      expect_usable();
+    }
+  }
 }
 
 }  // namespace

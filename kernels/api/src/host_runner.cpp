@@ -3,6 +3,9 @@
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
+#include <exception>
+#include <string>
+
 namespace kiln::kernels {
 
 Status KernelRunResult::status() const {
@@ -17,7 +20,20 @@ Status KernelRunResult::status() const {
   return device_fault("kernel \"" + kernel + "\" slice " + std::to_string(slice) + ": " + fault->describe());
 }
 
-Status validate_kernel_launch(const KernelDef& kernel, const KernelArgs& args, IndexSpace* space) {
+namespace {
+
+// What a kernel function threw, for a message.
+std::string what_was_thrown(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "an exception that is not a std::exception";
+  }
+}
+
+Status validate_kernel_launch_unguarded(const KernelDef& kernel, const KernelArgs& args, IndexSpace* space) {
   const std::string where = "kernel \"" + kernel.name + "\"";
   if (args.overflowed) {
     return invalid_argument(where + ": too many arguments (at most " + std::to_string(kMaxTensorArgs) +
@@ -39,13 +55,28 @@ Status validate_kernel_launch(const KernelDef& kernel, const KernelArgs& args, I
   return Status::ok_status();
 }
 
+}  // namespace
+
+Status validate_kernel_launch(const KernelDef& kernel, const KernelArgs& args, IndexSpace* space) {
+  try {
+    return validate_kernel_launch_unguarded(kernel, args, space);
+  } catch (...) {
+    return internal_error("kernel '" + kernel.name + "' threw: " + what_was_thrown(std::current_exception()));
+  }
+}
+
 SliceResult run_kernel_slice(const KernelDef& kernel, const KernelArgs& args, const IndexSlice& slice,
                              MemoryPort& memory, const TpcCostModel& model) {
   SliceResult r;
   r.slice = slice;
   if (!slice.empty()) {
     KernelContext ctx(memory, args, slice);
-    kernel.run(ctx);
+    try {
+      kernel.run(ctx);
+    } catch (...) {
+      // The first fault stands: a kernel that faulted and then threw keeps the fault.
+      ctx.raise_fault(KernelFaultCause::kException, 0, "threw: " + what_was_thrown(std::current_exception()));
+    }
     r.counters = ctx.counters();
     r.fault = ctx.fault();
   }

@@ -1,5 +1,10 @@
 // A kernel plugin as an outside developer would write it: one kernel
 // registered from a static initializer, and the plugin entry point.
+#include <cstdint>
+#include <new>
+#include <stdexcept>
+#include <string>
+
 #include "kiln/kernels/kernel_api.h"
 
 namespace {
@@ -30,6 +35,40 @@ kiln::Status scale_validate(const KernelArgs& args) {
 }  // namespace
 
 KILN_REGISTER_KERNEL("test_plugin_scale", scale_run, scale_space, scale_validate, "test_plugin_scale(in: f32[n], out: f32[n])");
+
+// ---- misbehaving kernels, for the simulator's fault handling ----
+
+namespace {
+
+// test_plugin_throw(ints: where, what): throws from `where` (0 = run, on
+// every slice; 1 = validate; 2 = index_space) a std::runtime_error (what =
+// 0), std::bad_alloc (1) or an int (2). Its index space has 4 points.
+[[noreturn]] void throw_what(int64_t what) {
+  if (what == 1) throw std::bad_alloc();
+  if (what == 2) throw 42;
+  throw std::runtime_error("test_plugin_throw was told to throw");
+}
+
+void throw_run(KernelContext& ctx) {
+  if (ctx.args().int_or(0, 0) == 0) throw_what(ctx.args().int_or(1, 0));
+}
+
+IndexSpace throw_space(const KernelArgs& args) {
+  if (args.int_or(0, 0) == 2) throw_what(args.int_or(1, 0));
+  IndexSpace s;
+  s.size[0] = 4;
+  return s;
+}
+
+kiln::Status throw_validate(const KernelArgs& args) {
+  if (args.int_or(0, 0) == 1) throw_what(args.int_or(1, 0));
+  return kiln::Status::ok_status();
+}
+
+}  // namespace
+
+KILN_REGISTER_KERNEL("test_plugin_throw", throw_run, throw_space, throw_validate,
+                     "test_plugin_throw(ints: where, what): throws; for tests");
 
 namespace {
 

@@ -13,6 +13,7 @@
 #include "backing_store.h"
 #include "bandwidth_model.h"
 #include "fault_injector.h"
+#include "host_worker.h"
 #include "kiln/common/device_config.h"
 #include "kiln/common/packets.h"
 #include "kiln/sim/device.h"
@@ -108,6 +109,9 @@ class DeviceImpl {
   const SimOptions options;
   BandwidthModel bandwidth;
   Mmu mmu;
+  // Runs the engines' heavy host work (kernel slices, MME math) off the
+  // simulation's coroutine stacks (host_worker.h).
+  HostWorker host_worker;
   std::unique_ptr<SyncManager> sync;
   std::unique_ptr<DmaEngines> dma;
   std::unique_ptr<MmeEngine> mme;

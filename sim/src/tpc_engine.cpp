@@ -89,14 +89,18 @@ std::optional<FaultRecord> TpcEngine::execute(const TpcJob& job) {
 
   // Values and counters: every slice at once on the host, in zero simulated
   // time. Slices write disjoint outputs, so the thread count changes nothing.
-  // A kernel that throws faults its own slice (run_kernel_slice); anything
-  // else thrown fails the launch here, where the cores can still be given back.
+  // They run on TBB's threads from the host worker, never on this process's
+  // coroutine stack (host_worker.h). A kernel that throws faults its own
+  // slice (run_kernel_slice); anything else thrown fails the launch here,
+  // where the cores can still be given back.
   DeviceMemoryPort port(device_, job.context);
   std::vector<kernels::SliceResult> results(slices.size());
   std::string failure;
   try {
-    tbb::parallel_for(std::size_t{0}, slices.size(), [&](std::size_t i) {
-      results[i] = kernels::run_kernel_slice(*job.kernel, job.args, slices[i], port, model);
+    device_.host_worker.run([&] {
+      tbb::parallel_for(std::size_t{0}, slices.size(), [&](std::size_t i) {
+        results[i] = kernels::run_kernel_slice(*job.kernel, job.args, slices[i], port, model);
+      });
     });
   } catch (const std::exception& e) {
     failure = e.what();

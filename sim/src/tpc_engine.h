@@ -1,7 +1,8 @@
 // The vector-core (TPC) cluster. A LAUNCH_TPC job runs a registered kernel
 // (kiln/kernels/) over its index space, split among the requested cores.
-// The slices really run — on TBB's host threads, through a memory port over
-// the MMU — and each intrinsic counts its VLIW slot; a core's time is the
+// The slices really run — on TBB's host threads, handed over through the
+// device's host worker so none runs on a coroutine stack, through a memory
+// port over the MMU — and each intrinsic counts its VLIW slot; a core's time is the
 // longer of launch overhead + its issue-bound cycles and memory latency + its
 // bytes through the shared-bandwidth model (all cores' traffic shares HBM).
 // The job ends when its slowest core does.

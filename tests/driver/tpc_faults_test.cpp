@@ -1,7 +1,7 @@
 // Untrusted input on the vector cores never takes the process down: an
 // argument block is decoded and checked before anything uses it, a kernel
-// that throws faults its own launch, and after each the device takes the next
-// submission.
+// that throws faults its own launch, kernels run on full-size thread stacks,
+// and after each the device takes the next submission.
 #include <algorithm>
 #include <cstring>
 #include <random>
@@ -155,6 +155,17 @@ TEST_F(TpcFaults, AKernelThatThrowsFaultsItsLaunchOnly) {
       expect_usable();
     }
   }
+}
+
+// Kernel slices run on full-size thread stacks, never on the 256 KiB stack
+// of a SystemC coroutine: test_plugin_stack faults unless it has 1 MiB of
+// its thread's own stack to use. Every core of a large device runs one.
+TEST_F(TpcFaults, KernelsRunOnFullSizeThreadStacks) {
+  open("gaudi2");
+  const auto f = launch("test_plugin_stack", KernelArgs{});
+  EXPECT_FALSE(f) << f->describe();
+  EXPECT_EQ(testing::device_events(*dev_, "TPC", static_cast<int>(stream_->queue())).size(),
+            dev_->config().tpc().count());
 }
 
 }  // namespace

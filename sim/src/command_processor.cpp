@@ -204,7 +204,7 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
       if (!read_launch_block(s, offset, p.descriptor_addr, &job.descriptor, sizeof job.descriptor, "LAUNCH_MME descriptor")) {
         return false;
       }
-      if (auto error = validate_mme_descriptor(job.descriptor)) {
+      if (auto error = validate_mme_descriptor(job.descriptor, device_.mme->limits())) {
         fault(FaultCause::kInvalidDescriptor, s, offset, p.descriptor_addr, *error);
         return false;
       }

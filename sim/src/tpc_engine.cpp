@@ -152,9 +152,9 @@ std::optional<FaultRecord> TpcEngine::execute(const TpcJob& job) {
     const std::string engine = "TPC" + std::to_string(assigned[i]);
     if (r.fault && !fault) {
       const bool threw = r.fault->cause == kernels::KernelFaultCause::kException;
+      const std::string what = threw ? "' " + r.fault->detail : "': " + r.fault->describe();
       fault = FaultRecord{threw ? FaultCause::kEngineError : FaultCause::kPageFault, engine, job.queue, job.sequence,
-                          job.packet_offset, r.fault->address, device_.now_ps(),
-                          "kernel '" + job.kernel->name + (threw ? "' " + r.fault->detail : "': " + r.fault->describe())};
+                          job.packet_offset, r.fault->address, device_.now_ps(), "kernel '" + job.kernel->name + what};
     }
     // FLOPs are reported as vector lane operations: every vector-slot
     // instruction on its 64 fp32 lanes. An upper bound — moves and selects

@@ -1,19 +1,14 @@
 #include "kiln/kernels/kernel_arg_block.h"
 
-#include <cstdio>
 #include <cstring>
 #include <string>
+
+#include "kiln/common/format.h"
 
 namespace kiln::kernels {
 namespace {
 
 Status bad(const std::string& what) { return invalid_argument("kernel argument block: " + what); }
-
-std::string hex32(uint32_t v) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%08x", v);
-  return buf;
-}
 
 // Checks one tensor descriptor as read from the wire and converts it.
 Status decode_tensor(const KernelArgTensor& w, int index, TensorDesc* out) {
@@ -54,7 +49,7 @@ Result<uint32_t> check_kernel_arg_block_header(std::span<const uint8_t> bytes) {
     return bad(std::to_string(bytes.size()) + " bytes, shorter than its 16-byte header");
   }
   const auto h = load<KernelArgBlockHeader>(bytes, 0);
-  if (h.magic != kKernelArgBlockMagic) return bad("magic is " + hex32(h.magic) + ", not 'KARG'");
+  if (h.magic != kKernelArgBlockMagic) return bad("magic is " + hex(h.magic) + ", not 'KARG'");
   if (h.version != kKernelArgBlockVersion) {
     return bad("version is " + std::to_string(h.version) + "; this device reads version " +
                std::to_string(kKernelArgBlockVersion));

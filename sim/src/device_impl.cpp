@@ -6,7 +6,7 @@
 
 #include "command_processor.h"
 #include "dma_engines.h"
-#include "host_workers.h"
+#include "tbb/parallel_for.h"
 #include "mme_engine.h"
 #include "tpc_engine.h"
 #include "sync_manager.h"
@@ -151,6 +151,14 @@ uint64_t total_bytes(const std::vector<Segment>& segments) {
 
 }  // namespace
 
+void DeviceImpl::run_in_parallel(std::size_t count, const std::function<void(std::size_t)>& item) {
+  // Off the coroutine stack (host_worker.h), spread over the host's cores:
+  // a first write to fresh memory faults its pages in on every core at once.
+  host_worker.run([&] {
+    tbb::parallel_for(std::size_t{0}, count, [&](std::size_t i) { item(i); });
+  });
+}
+
 void DeviceImpl::copy(const std::vector<Segment>& dst, const std::vector<Segment>& src) {
   // Pointers are taken (and frames allocated) here, on the simulation
   // thread; only the bytes move on the workers.
@@ -173,7 +181,7 @@ void DeviceImpl::copy(const std::vector<Segment>& dst, const std::vector<Segment
   if (total_bytes(dst) < kParallelBytes || overlaps(dst, src)) {
     for (std::size_t i = 0; i < pieces.size(); ++i) move(i);
   } else {
-    run_on_host_workers(pieces.size(), move);
+    run_in_parallel(pieces.size(), move);
   }
 }
 
@@ -246,7 +254,7 @@ void DeviceImpl::fill(const std::vector<Segment>& dst, uint32_t pattern) {
   if (bytes_written < kParallelBytes) {
     for (std::size_t i = 0; i < pieces.size(); ++i) write(i);
   } else {
-    run_on_host_workers(pieces.size(), write);
+    run_in_parallel(pieces.size(), write);
   }
 }
 

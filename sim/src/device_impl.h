@@ -13,6 +13,7 @@
 #include "backing_store.h"
 #include "bandwidth_model.h"
 #include "fault_injector.h"
+#include "host_worker.h"
 #include "kiln/common/device_config.h"
 #include "kiln/common/packets.h"
 #include "kiln/sim/device.h"
@@ -61,7 +62,7 @@ class DeviceImpl {
   // frame, so callers may memcpy through the returned pointer for `*avail`
   // bytes.
   uint8_t* physical_pointer(MemoryKind kind, uint64_t phys, bool for_write, uint64_t* avail);
-  // Large copies and fills run on the host workers (host_workers.h). A zero
+  // Large copies and fills run in pieces on the host's cores (run_in_parallel). A zero
   // fill of device memory releases what it covers rather than writing it.
   void copy(const std::vector<Segment>& dst, const std::vector<Segment>& src);
   void fill(const std::vector<Segment>& dst, uint32_t pattern);
@@ -80,6 +81,10 @@ class DeviceImpl {
                   uint64_t* fault_address);
 
   uint64_t physical_capacity(MemoryKind kind) const;
+
+  // Runs item(i) for every i in [0, count) on the host worker's thread and
+  // TBB's, and returns when all have run; simulated time does not move.
+  void run_in_parallel(std::size_t count, const std::function<void(std::size_t)>& item);
   // The backing store of a device memory; null for host memory.
   BackingStore* store(MemoryKind kind);
 
@@ -112,6 +117,9 @@ class DeviceImpl {
   const SimOptions options;
   BandwidthModel bandwidth;
   Mmu mmu;
+  // Runs the engines' heavy host work (kernel slices, MME math) off the
+  // simulation's coroutine stacks (host_worker.h).
+  HostWorker host_worker;
   std::unique_ptr<SyncManager> sync;
   std::unique_ptr<DmaEngines> dma;
   std::unique_ptr<MmeEngine> mme;

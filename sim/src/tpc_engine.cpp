@@ -1,6 +1,8 @@
 #include "tpc_engine.h"
 
 #include <algorithm>
+#include <exception>
+#include <string>
 #include <vector>
 
 #include "device_impl.h"
@@ -82,17 +84,34 @@ std::optional<FaultRecord> TpcEngine::execute(const TpcJob& job) {
   const auto& cfg = device_.config.tpc();
   const kernels::TpcCostModel model(cfg);
   const int cores = static_cast<int>(job.cores == 0 ? cfg.count() : std::min(job.cores, cfg.count()));
+  const std::vector<kernels::IndexSlice> slices = kernels::split_index_space(job.space, cores);
   const std::vector<int> assigned = acquire_cores(cores);
-  const kernels::IndexSpace space = job.kernel->index_space(job.args);
-  const std::vector<kernels::IndexSlice> slices = kernels::split_index_space(space, cores);
 
   // Values and counters: every slice at once on the host, in zero simulated
   // time. Slices write disjoint outputs, so the thread count changes nothing.
+  // They run on TBB's threads from the host worker, never on this process's
+  // coroutine stack (host_worker.h). A kernel that throws faults its own
+  // slice (run_kernel_slice); anything else thrown fails the launch here,
+  // where the cores can still be given back.
   DeviceMemoryPort port(device_, job.context);
   std::vector<kernels::SliceResult> results(slices.size());
-  tbb::parallel_for(std::size_t{0}, slices.size(), [&](std::size_t i) {
-    results[i] = kernels::run_kernel_slice(*job.kernel, job.args, slices[i], port, model);
-  });
+  std::string failure;
+  try {
+    device_.host_worker.run([&] {
+      tbb::parallel_for(std::size_t{0}, slices.size(), [&](std::size_t i) {
+        results[i] = kernels::run_kernel_slice(*job.kernel, job.args, slices[i], port, model);
+      });
+    });
+  } catch (const std::exception& e) {
+    failure = e.what();
+  } catch (...) {
+    failure = "an exception that is not a std::exception";
+  }
+  if (!failure.empty()) {
+    release_cores(assigned);
+    return FaultRecord{FaultCause::kEngineError, "TPC", job.queue, job.sequence, job.packet_offset, 0,
+                       device_.now_ps(), "kernel '" + job.kernel->name + "' threw: " + failure};
+  }
 
   // Timing: each core's bytes through the memories its tensors live in.
   std::vector<int> resources;
@@ -132,8 +151,10 @@ std::optional<FaultRecord> TpcEngine::execute(const TpcJob& job) {
     if (r.slice.empty()) continue;
     const std::string engine = "TPC" + std::to_string(assigned[i]);
     if (r.fault && !fault) {
-      fault = FaultRecord{FaultCause::kPageFault, engine, job.queue, job.sequence, job.packet_offset, r.fault->address,
-                          device_.now_ps(), "kernel '" + job.kernel->name + "': " + r.fault->describe()};
+      const bool threw = r.fault->cause == kernels::KernelFaultCause::kException;
+      const std::string what = threw ? "' " + r.fault->detail : "': " + r.fault->describe();
+      fault = FaultRecord{threw ? FaultCause::kEngineError : FaultCause::kPageFault, engine, job.queue, job.sequence,
+                          job.packet_offset, r.fault->address, device_.now_ps(), "kernel '" + job.kernel->name + what};
     }
     // FLOPs are reported as vector lane operations: every vector-slot
     // instruction on its 64 fp32 lanes. An upper bound — moves and selects

@@ -125,8 +125,10 @@ class CommandBuffer {
   // arena; its operand addresses may be bindings.
   CommandBuffer& launch_mme(const mme::Descriptor& descriptor, uint8_t flags = kOrdered);
   // Runs vector-core kernel `kernel_id` (kiln::kernels::kernel_id(name)) with
-  // the kernel argument block at device address `args` (8-byte aligned),
-  // split over `cores` vector cores (0 = all).
+  // the kernel argument block at device address `args` (8-byte aligned; made
+  // by kiln::kernels::encode_kernel_args, kiln/kernels/kernel_arg_block.h),
+  // split over `cores` vector cores (0 = all). The block is read when the
+  // packet executes, so it must stay in place until then.
   CommandBuffer& launch_tpc(uint64_t kernel_id, uint64_t args, uint32_t cores = 0, uint8_t flags = kOrdered);
   // Makes the packet just recorded (LIN_DMA, LAUNCH_MME or LAUNCH_TPC) add
   // 1 to `sync` when its own job completes, without waiting for the queue's

@@ -337,33 +337,17 @@ bool CommandProcessor::resolve_tensors(const Submission& s, uint64_t offset, ker
   for (int i = 0; i < args->num_tensors; ++i) {
     kernels::TensorDesc& t = args->tensors[static_cast<std::size_t>(i)];
     if (!packets::is_bound_address(t.address)) continue;
-    // The bytes the tensor may touch, relative to its element (0,...,0):
-    // strides may be negative. Decoding bounded every extent by 2^48 bytes.
-    int64_t lo = 0, hi = 0;
-    const int64_t es = static_cast<int64_t>(dtype_size(t.dtype));
-    bool empty = false;
-    for (int d = 0; d < kernels::kMaxDims; ++d) {
-      if (t.dims[d] == 0) empty = true;
-      const int64_t reach = (t.dims[d] - 1) * t.strides[d];
-      (reach < 0 ? lo : hi) += reach;
-    }
+    // Decoding validated the tensor, so its span is bounded by 2^48 bytes.
+    const kernels::TensorSpan span = kernels::tensor_span(t);
     const std::string what = "LAUNCH_TPC tensor " + std::to_string(i);
-    if (empty) {
-      // Touches nothing; still name a slot that exists.
-      if (!resolve(s, offset, t.address, 0, what.c_str(), &t.address)) return false;
-      continue;
-    }
-    const uint64_t below = static_cast<uint64_t>(-lo * es);
-    if (below > packets::binding_offset(t.address)) {
+    if (span.before > packets::binding_offset(t.address)) {
       fault(FaultCause::kPageFault, s, offset, t.address,
-            what + ": its strides reach " + std::to_string(below) + " bytes before its binding's start");
+            what + ": its strides reach " + std::to_string(span.before) + " bytes before its binding's start");
       return false;
     }
     uint64_t first = 0;
-    if (!resolve(s, offset, t.address - below, below + static_cast<uint64_t>((hi + 1) * es), what.c_str(), &first)) {
-      return false;
-    }
-    t.address = first + below;
+    if (!resolve(s, offset, t.address - span.before, span.bytes, what.c_str(), &first)) return false;
+    t.address = first + span.before;
   }
   return true;
 }

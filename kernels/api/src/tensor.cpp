@@ -153,6 +153,17 @@ std::string tensor_extent_problem(const TensorDesc& t) {
   return "";
 }
 
+TensorSpan tensor_span(const TensorDesc& t) {
+  int64_t lo = 0, hi = 0;  // in elements, relative to element (0,...,0)
+  for (int d = 0; d < kMaxDims; ++d) {
+    if (t.dims[d] == 0) return {};
+    const int64_t reach = (t.dims[d] - 1) * t.strides[d];
+    (reach < 0 ? lo : hi) += reach;
+  }
+  const uint64_t esize = dtype_size(t.dtype);
+  return {static_cast<uint64_t>(-lo) * esize, static_cast<uint64_t>(hi - lo + 1) * esize};
+}
+
 bool broadcastable_to(const TensorDesc& t, const Dims& target) {
   for (int d = 0; d < kMaxDims; ++d) {
     if (t.dims[d] != target[d] && t.dims[d] != 1) return false;

@@ -37,6 +37,7 @@
 #include "kiln/common/mme_descriptor.h"
 #include "kiln/common/packets.h"
 #include "kiln/common/status.h"
+#include "kiln/kernels/kernel_args.h"
 
 namespace kiln::driver {
 
@@ -130,6 +131,10 @@ class CommandBuffer {
   // split over `cores` vector cores (0 = all). The block is read when the
   // packet executes, so it must stay in place until then.
   CommandBuffer& launch_tpc(uint64_t kernel_id, uint64_t args, uint32_t cores = 0, uint8_t flags = kOrdered);
+  // Runs vector-core kernel `kernel_id` with `args` encoded into the buffer's
+  // arena; its tensor addresses may be bindings.
+  CommandBuffer& launch_tpc(uint64_t kernel_id, const kernels::KernelArgs& args, uint32_t cores = 0,
+                            uint8_t flags = kOrdered);
   // Makes the packet just recorded (LIN_DMA, LAUNCH_MME or LAUNCH_TPC) add
   // 1 to `sync` when its own job completes, without waiting for the queue's
   // other work. After any other packet, the buffer is invalid (submit says so).
@@ -164,6 +169,8 @@ class CommandBuffer {
   CommandBuffer& append(const P& packet);
   Recording& writable();
   void use_address(uint64_t address, uint64_t size);
+  // Appends `bytes` to the arena, 8-byte aligned; returns their offset.
+  uint64_t add_to_arena(const void* bytes, std::size_t size);
   void use_sync(packets::SyncRef ref, bool signalled);
   void use(uint32_t slot, packets::Binding::Kind kind, uint64_t extent, bool signalled = false);
 

@@ -99,6 +99,16 @@ Status validate_tensor(const TensorDesc& t, std::string_view what);
 // valid dtype and dims >= 0. Every product is overflow-checked.
 std::string tensor_extent_problem(const TensorDesc& t);
 
+// The bytes a tensor may touch: `before` bytes ahead of its element
+// (0,...,0) (negative strides reach back) and `bytes` in all from there. An
+// empty tensor touches nothing. Precondition: validate_tensor passed, so
+// every product fits (both are below 2^48).
+struct TensorSpan {
+  uint64_t before = 0;
+  uint64_t bytes = 0;
+};
+TensorSpan tensor_span(const TensorDesc& t);
+
 // True when every dim of `t` equals the target's or is 1 (numpy broadcasting).
 bool broadcastable_to(const TensorDesc& t, const Dims& target);
 

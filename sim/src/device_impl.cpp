@@ -96,6 +96,25 @@ double DeviceImpl::latency_ns(MemoryKind kind) const {
   return 0;
 }
 
+BandwidthModel::FlowPtr DeviceImpl::start_traffic(const Traffic& traffic) {
+  std::vector<BandwidthModel::Demand> demands;
+  for (MemoryKind kind : {MemoryKind::kHbm, MemoryKind::kSram, MemoryKind::kHost}) {
+    // Reads of host memory cross the link towards the device; writes to it
+    // cross the other direction. On device memories reads and writes share.
+    demands.push_back({resource_for(kind, false), traffic.read_bytes(kind)});
+    demands.push_back({resource_for(kind, true), traffic.written_bytes(kind)});
+  }
+  return bandwidth.start(demands);
+}
+
+double DeviceImpl::first_byte_latency_ns(const Traffic& traffic) const {
+  double latency = 0;
+  for (MemoryKind kind : {MemoryKind::kHbm, MemoryKind::kSram, MemoryKind::kHost}) {
+    if (traffic.touches(kind)) latency = std::max(latency, latency_ns(kind));
+  }
+  return latency;
+}
+
 uint64_t DeviceImpl::physical_capacity(MemoryKind kind) const {
   switch (kind) {
     case MemoryKind::kHbm: return hbm_.capacity();

@@ -20,6 +20,7 @@
 #include "kiln/kernels/kernel_registry.h"
 #include "kiln/traces/recorder.h"
 #include "mmu.h"
+#include "traffic.h"
 #include "systemc.h"
 
 namespace kiln::sim {
@@ -57,6 +58,10 @@ class DeviceImpl {
   // Bandwidth resource and latency for reading (or writing) a memory kind.
   int resource_for(MemoryKind kind, bool is_destination) const;
   double latency_ns(MemoryKind kind) const;
+  // One flow moving a job's traffic through the memories it touches
+  // (traffic.h), and the slowest first-byte latency among them.
+  BandwidthModel::FlowPtr start_traffic(const Traffic& traffic);
+  double first_byte_latency_ns(const Traffic& traffic) const;
 
   // Functional access to physical memory. Chunks never cross a backing-store
   // frame, so callers may memcpy through the returned pointer for `*avail`

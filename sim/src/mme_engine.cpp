@@ -53,8 +53,9 @@ std::optional<FaultRecord> MmeEngine::execute(const MmeJob& job) {
   const std::vector<MmeOperand>& operands = plan.operands;
 
   const uint64_t start_ps = device_.now_ps();
-  std::vector<std::vector<int>> resources(operands.size());
-  double latency_ns = 0;
+  // Inputs are read from their memories and the output written to its own
+  // (traffic.h); an operand streamed several times charges every pass.
+  Traffic memory;
   const uint64_t traffic = plan.traffic_bytes;
   for (std::size_t i = 0; i < operands.size(); ++i) {
     std::vector<Segment> segments;
@@ -66,22 +67,18 @@ std::optional<FaultRecord> MmeEngine::execute(const MmeJob& job) {
                              std::to_string(operands[i].span_bytes) + " bytes) is not mapped at " +
                              hex(fault_address)};
     }
-    for (const Segment& s : segments) {
-      const int r = device_.resource_for(s.kind, operands[i].is_output);
-      if (std::find(resources[i].begin(), resources[i].end(), r) == resources[i].end()) resources[i].push_back(r);
-      latency_ns = std::max(latency_ns, device_.latency_ns(s.kind));
+    if (operands[i].is_output) {
+      memory.write_spread(segments, operands[i].traffic_bytes);
+    } else {
+      memory.read_spread(segments, operands[i].traffic_bytes);
     }
   }
 
   // Compute and traffic overlap: the job ends when the later of the two does.
   const double cycle_ns = 1e3 / cfg.clock_mhz();
   const uint64_t compute_end_ps = start_ps + to_ps(from_ns(static_cast<double>(timing.cycles) * cycle_ns));
-  wait(from_ns(latency_ns));
-  std::vector<BandwidthModel::FlowPtr> flows;
-  for (std::size_t i = 0; i < operands.size(); ++i) {
-    flows.push_back(device_.bandwidth.start(resources[i], operands[i].traffic_bytes));
-  }
-  for (const auto& f : flows) BandwidthModel::wait_for(f);
+  wait(from_ns(device_.first_byte_latency_ns(memory)));
+  BandwidthModel::wait_for(device_.start_traffic(memory));
   const uint64_t memory_end_ps = device_.now_ps();
   if (memory_end_ps < compute_end_ps) wait(from_ps(compute_end_ps - memory_end_ps));
 

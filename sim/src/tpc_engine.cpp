@@ -17,32 +17,50 @@ using namespace sc_core;
 
 namespace {
 
-// Kernel memory accesses at device virtual addresses of one context. In
+// One core's kernel memory accesses at device virtual addresses of one
+// context, and what they moved through each memory (traffic.h). In
 // timing-only mode reads see zeros and writes are dropped (after the address
-// is checked), so counters and faults stay real while no bytes move.
+// is checked), so counters, traffic and faults stay real while no bytes move.
 class DeviceMemoryPort final : public kernels::MemoryPort {
  public:
   DeviceMemoryPort(DeviceImpl& device, uint32_t context) : device_(device), context_(context) {}
 
   bool read(uint64_t addr, void* dst, uint64_t n) override {
     uint64_t fault = 0;
-    if (device_.options.functional) return device_.read_virtual(context_, addr, dst, n, &fault);
-    std::vector<Segment> segments;
-    if (!device_.mmu.translate(context_, addr, n, &segments, &fault)) return false;
-    std::memset(dst, 0, n);
+    if (!device_.mmu.translate(context_, addr, n, &segments_, &fault)) return false;
+    traffic_.read(segments_);
+    if (!device_.options.functional) {
+      std::memset(dst, 0, n);
+      return true;
+    }
+    auto* out = static_cast<uint8_t*>(dst);
+    device_.for_each_chunk(segments_, false, [&](uint8_t* p, uint64_t len) {
+      std::memcpy(out, p, len);
+      out += len;
+    });
     return true;
   }
 
   bool write(uint64_t addr, const void* src, uint64_t n) override {
     uint64_t fault = 0;
-    if (device_.options.functional) return device_.write_virtual(context_, addr, src, n, &fault);
-    std::vector<Segment> segments;
-    return device_.mmu.translate(context_, addr, n, &segments, &fault);
+    if (!device_.mmu.translate(context_, addr, n, &segments_, &fault)) return false;
+    traffic_.write(segments_);
+    if (!device_.options.functional) return true;
+    const auto* in = static_cast<const uint8_t*>(src);
+    device_.for_each_chunk(segments_, true, [&](uint8_t* p, uint64_t len) {
+      std::memcpy(p, in, len);
+      in += len;
+    });
+    return true;
   }
+
+  const Traffic& traffic() const { return traffic_; }
 
  private:
   DeviceImpl& device_;
   const uint32_t context_;
+  std::vector<Segment> segments_;  // reused: one core's accesses come from one thread
+  Traffic traffic_;
 };
 
 }  // namespace
@@ -93,13 +111,13 @@ std::optional<FaultRecord> TpcEngine::execute(const TpcJob& job) {
   // coroutine stack (host_worker.h). A kernel that throws faults its own
   // slice (run_kernel_slice); anything else thrown fails the launch here,
   // where the cores can still be given back.
-  DeviceMemoryPort port(device_, job.context);
+  std::vector<DeviceMemoryPort> ports(slices.size(), DeviceMemoryPort(device_, job.context));
   std::vector<kernels::SliceResult> results(slices.size());
   std::string failure;
   try {
     device_.host_worker.run([&] {
       tbb::parallel_for(std::size_t{0}, slices.size(), [&](std::size_t i) {
-        results[i] = kernels::run_kernel_slice(*job.kernel, job.args, slices[i], port, model);
+        results[i] = kernels::run_kernel_slice(*job.kernel, job.args, slices[i], ports[i], model);
       });
     });
   } catch (const std::exception& e) {
@@ -113,27 +131,17 @@ std::optional<FaultRecord> TpcEngine::execute(const TpcJob& job) {
                        device_.now_ps(), "kernel '" + job.kernel->name + "' threw: " + failure};
   }
 
-  // Timing: each core's bytes through the memories its tensors live in.
-  std::vector<int> resources;
-  double latency_ns = 0;
-  for (int t = 0; t < job.args.num_tensors; ++t) {
-    std::vector<Segment> segments;
-    uint64_t fault = 0;
-    if (!device_.mmu.translate(job.context, job.args.tensors[t].address, 1, &segments, &fault)) continue;
-    const int r = device_.resource_for(segments[0].kind, false);
-    if (std::find(resources.begin(), resources.end(), r) == resources.end()) resources.push_back(r);
-    latency_ns = std::max(latency_ns, device_.latency_ns(segments[0].kind));
-  }
+  // Timing: each core's bytes through the memories it read and wrote.
+  Traffic all;
+  for (const DeviceMemoryPort& p : ports) all += p.traffic();
   const uint64_t start_ps = device_.now_ps();
   std::vector<uint64_t> compute_end(results.size());
   for (std::size_t i = 0; i < results.size(); ++i) {
     compute_end[i] = start_ps + to_ps(from_ns(model.launch_overhead_ns + model.cycles_to_ns(results[i].cost.cycles)));
   }
-  wait(from_ns(latency_ns));
+  wait(from_ns(device_.first_byte_latency_ns(all)));
   std::vector<BandwidthModel::FlowPtr> flows;
-  for (const auto& r : results) {
-    flows.push_back(device_.bandwidth.start(resources, r.counters.bytes_loaded + r.counters.bytes_stored));
-  }
+  for (const DeviceMemoryPort& p : ports) flows.push_back(device_.start_traffic(p.traffic()));
   uint64_t end_ps = start_ps;
   std::vector<uint64_t> core_end(results.size());
   const uint64_t epoch_ps = sc_time_stamp().value() - device_.now_ps();

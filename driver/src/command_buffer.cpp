@@ -164,9 +164,10 @@ CommandBuffer& CommandBuffer::write_register(uint32_t offset, uint32_t value, ui
   return append(p);
 }
 
-CommandBuffer& CommandBuffer::launch_mme(uint64_t descriptor, uint8_t flags) {
+CommandBuffer& CommandBuffer::launch_mme(uint64_t descriptor, uint32_t engines, uint8_t flags) {
   auto p = packets::make_packet<packets::LaunchMmePacket>(Opcode::LAUNCH_MME, flags);
   p.descriptor_addr = descriptor;
+  p.engines = engines;
   use_address(descriptor, sizeof(mme::Descriptor));
   return append(p);
 }
@@ -179,7 +180,7 @@ uint64_t CommandBuffer::add_to_arena(const void* bytes, std::size_t size) {
   return at;
 }
 
-CommandBuffer& CommandBuffer::launch_mme(const mme::Descriptor& descriptor, uint8_t flags) {
+CommandBuffer& CommandBuffer::launch_mme(const mme::Descriptor& descriptor, uint32_t engines, uint8_t flags) {
   const uint64_t at = add_to_arena(&descriptor, sizeof descriptor);
   // The extents its bound operands need; a descriptor whose spans overflow
   // is invalid, and the device says so when it reads it.
@@ -190,7 +191,7 @@ CommandBuffer& CommandBuffer::launch_mme(const mme::Descriptor& descriptor, uint
     use_address(descriptor.c_addr, spans.c);
     if (spans.bias) use_address(descriptor.bias_addr, spans.bias);
   }
-  return launch_mme(packets::bound_address(packets::kArenaSlot, at), flags);
+  return launch_mme(packets::bound_address(packets::kArenaSlot, at), engines, flags);
 }
 
 CommandBuffer& CommandBuffer::launch_tpc(uint64_t kernel_id, uint64_t args, uint32_t cores, uint8_t flags) {

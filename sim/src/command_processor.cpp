@@ -254,6 +254,7 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
           ((d.flags & mme::kHasBias) && !resolve(s, offset, d.bias_addr, spans.bias, "MME bias", &d.bias_addr))) {
         return false;
       }
+      job.engines = p.engines;
       device_.mme->enqueue(stamp(std::move(job), s, offset, signal));
       return true;
     }

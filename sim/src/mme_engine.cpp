@@ -29,7 +29,12 @@ uint64_t share(uint64_t total, uint64_t part, uint64_t whole) {
 MmeEngine::MmeEngine(DeviceImpl& device) : device_(device) {}
 
 void MmeEngine::start() {
-  device_.spawn("mme", [this] { jobs_.serve(device_, "MME", [this](const MmeJob& job) { return execute(job); }); });
+  engines_.resize(device_.config.mme().count());
+  // One process per engine: as many jobs as could ever hold engines at once.
+  for (uint32_t i = 0; i < device_.config.mme().count(); ++i) {
+    device_.spawn("mme" + std::to_string(i),
+                  [this] { jobs_.serve(device_, "MME", [this](const MmeJob& job) { return execute(job); }); });
+  }
 }
 
 void MmeEngine::enqueue(MmeJob job) { jobs_.push(std::move(job)); }
@@ -49,7 +54,15 @@ std::optional<FaultRecord> MmeEngine::execute(const MmeJob& job) {
   const MmeProblem& problem = plan.problem;
   const GemmShape& g = problem.shape;
   const auto& cfg = device_.config.mme();
-  const MmeTiming timing = mme_timing(cfg, g);
+  const int count = static_cast<int>(cfg.count());
+  const int wanted = job.engines == 0 ? count : std::min(static_cast<int>(job.engines), count);
+  const std::vector<int> assigned = engines_.acquire(wanted);
+  struct Release {
+    UnitPool& pool;
+    const std::vector<int>& units;
+    ~Release() { pool.release(units); }
+  } release{engines_, assigned};
+  const MmeTiming timing = mme_timing(cfg, g, static_cast<uint32_t>(wanted));
   const std::vector<MmeOperand>& operands = plan.operands;
 
   const uint64_t start_ps = device_.now_ps();
@@ -112,7 +125,7 @@ std::optional<FaultRecord> MmeEngine::execute(const MmeJob& job) {
     if (timing.engine_folds[e] == 0) continue;
     const uint64_t busy_ps = to_ps(from_ns(static_cast<double>(timing.engine_cycles[e]) * cycle_ns));
     const uint64_t end_ps = std::max(start_ps + busy_ps, memory_end_ps);
-    device_.record({.track = "MME" + std::to_string(e), .queue = static_cast<int32_t>(job.queue), .name = name,
+    device_.record({.track = "MME" + std::to_string(assigned[e]), .queue = static_cast<int32_t>(job.queue), .name = name,
                     .start_ps = start_ps, .end_ps = end_ps,
                     .bytes = share(traffic, timing.engine_folds[e], timing.folds),
                     .flops = share(flops, timing.engine_folds[e], timing.folds), .sequence = job.sequence,

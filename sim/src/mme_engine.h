@@ -1,5 +1,8 @@
-// The matrix engines. A LAUNCH_MME job uses every MME of the device: the
-// folds of its GEMM are split among them (mme_timing.h). A job takes the
+// The matrix engines. A LAUNCH_MME job holds the MMEs it asks for (all of
+// them by default) and splits the folds of its GEMM among them
+// (mme_timing.h). Jobs get their engines in dispatch order (unit_pool.h), so
+// two GEMMs from two queues that ask for one engine each run side by side,
+// sharing the memories' bandwidth. A job takes the
 // longer of its compute time (from the systolic tiling) and its operand and
 // result traffic through HBM/SRAM under the shared-bandwidth model, so it is
 // never faster than either bound. Then its values are computed (mme_math.h),
@@ -21,6 +24,7 @@
 #include <string>
 
 #include "engine_queue.h"
+#include "unit_pool.h"
 #include "kiln/common/fault.h"
 #include "kiln/common/mme_descriptor.h"
 #include "mme_plan.h"
@@ -36,6 +40,7 @@ struct MmeJob {
   uint32_t queue = 0;
   uint64_t sequence = 0;
   uint64_t packet_offset = 0;
+  uint32_t engines = 0;  // MMEs to hold; 0 = all
   std::function<void(std::optional<FaultRecord>)> on_done;
 };
 
@@ -60,6 +65,7 @@ class MmeEngine {
 
   DeviceImpl& device_;
   EngineQueue<MmeJob> jobs_;
+  UnitPool engines_;
 };
 
 }  // namespace kiln::sim

@@ -68,32 +68,12 @@ class DeviceMemoryPort final : public kernels::MemoryPort {
 TpcEngine::TpcEngine(DeviceImpl& device) : device_(device) {}
 
 void TpcEngine::start() {
-  core_busy_.assign(device_.config.tpc().count(), false);
+  cores_.resize(device_.config.tpc().count());
   // One process per core: as many launches as could ever hold cores at once.
   for (uint32_t i = 0; i < device_.config.tpc().count(); ++i) {
     device_.spawn("tpc_launch" + std::to_string(i),
                   [this] { jobs_.serve(device_, "TPC", [this](const TpcJob& job) { return execute(job); }); });
   }
-}
-
-std::vector<int> TpcEngine::acquire_cores(int n) {
-  const uint64_t ticket = next_ticket_++;
-  const auto free_cores = [&] { return static_cast<int>(std::count(core_busy_.begin(), core_busy_.end(), false)); };
-  while (ticket != serving_ticket_ || free_cores() < n) wait(cores_changed_);
-  std::vector<int> cores;
-  for (int c = 0; c < static_cast<int>(core_busy_.size()) && static_cast<int>(cores.size()) < n; ++c) {
-    if (core_busy_[static_cast<std::size_t>(c)]) continue;
-    core_busy_[static_cast<std::size_t>(c)] = true;
-    cores.push_back(c);
-  }
-  ++serving_ticket_;
-  cores_changed_.notify(SC_ZERO_TIME);  // the next launch may fit in what is left
-  return cores;
-}
-
-void TpcEngine::release_cores(const std::vector<int>& cores) {
-  for (int c : cores) core_busy_[static_cast<std::size_t>(c)] = false;
-  cores_changed_.notify(SC_ZERO_TIME);
 }
 
 void TpcEngine::enqueue(TpcJob job) { jobs_.push(std::move(job)); }
@@ -103,7 +83,7 @@ std::optional<FaultRecord> TpcEngine::execute(const TpcJob& job) {
   const kernels::TpcCostModel model(cfg);
   const int cores = static_cast<int>(job.cores == 0 ? cfg.count() : std::min(job.cores, cfg.count()));
   const std::vector<kernels::IndexSlice> slices = kernels::split_index_space(job.space, cores);
-  const std::vector<int> assigned = acquire_cores(cores);
+  const std::vector<int> assigned = cores_.acquire(cores);
 
   // Values and counters: every slice at once on the host, in zero simulated
   // time. Slices write disjoint outputs, so the thread count changes nothing.
@@ -126,7 +106,7 @@ std::optional<FaultRecord> TpcEngine::execute(const TpcJob& job) {
     failure = "an exception that is not a std::exception";
   }
   if (!failure.empty()) {
-    release_cores(assigned);
+    cores_.release(assigned);
     return FaultRecord{FaultCause::kEngineError, "TPC", job.queue, job.sequence, job.packet_offset, 0,
                        device_.now_ps(), "kernel '" + job.kernel->name + "' threw: " + failure};
   }
@@ -151,7 +131,7 @@ std::optional<FaultRecord> TpcEngine::execute(const TpcJob& job) {
     end_ps = std::max(end_ps, core_end[i]);
   }
   if (end_ps > device_.now_ps()) wait(from_ps(end_ps - device_.now_ps()));
-  release_cores(assigned);
+  cores_.release(assigned);
 
   std::optional<FaultRecord> fault;
   for (std::size_t i = 0; i < results.size(); ++i) {

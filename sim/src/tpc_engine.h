@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "engine_queue.h"
+#include "unit_pool.h"
 #include "kiln/common/fault.h"
 #include "kiln/kernels/index_space.h"
 #include "kiln/kernels/kernel_args.h"
@@ -56,16 +57,11 @@ class TpcEngine {
 
  private:
   std::optional<FaultRecord> execute(const TpcJob& job);
-  // Waits for this launch's turn and `n` free cores; returns them, lowest first.
-  std::vector<int> acquire_cores(int n);
-  void release_cores(const std::vector<int>& cores);
+
 
   DeviceImpl& device_;
   EngineQueue<TpcJob> jobs_;
-  std::vector<bool> core_busy_;
-  uint64_t next_ticket_ = 0;     // handed to launches as they start, in dispatch order
-  uint64_t serving_ticket_ = 0;  // the launch whose turn it is to take cores
-  sc_core::sc_event cores_changed_;
+  UnitPool cores_;
 };
 
 }  // namespace kiln::sim

@@ -225,8 +225,10 @@ static_assert(sizeof(StopPacket) == 8);
 struct LaunchMmePacket {
   PacketHeader header;
   uint64_t descriptor_addr;  // device virtual address of a kiln::mme::Descriptor, 8-byte aligned
+  uint32_t engines;          // matrix engines to split the job's folds over; 0 (or more than exist) = all
+  uint32_t reserved;         // must be zero
 };
-static_assert(sizeof(LaunchMmePacket) == 16);
+static_assert(sizeof(LaunchMmePacket) == 24);
 
 struct LaunchTpcPacket {
   PacketHeader header;

@@ -120,11 +120,13 @@ class CommandBuffer {
   CommandBuffer& wait_sync(packets::SyncRef sync, uint32_t value, uint8_t flags = kOrdered);
   // Runs the MME job described by the kiln::mme::Descriptor at device
   // address `descriptor` (8-byte aligned). The descriptor is read when the
-  // packet executes, so it must stay in place until then.
-  CommandBuffer& launch_mme(uint64_t descriptor, uint8_t flags = kOrdered);
+  // packet executes, so it must stay in place until then. The job holds
+  // `engines` matrix engines (0 = all of the device's, as does a number above
+  // what it has), so jobs asking for fewer can run side by side.
+  CommandBuffer& launch_mme(uint64_t descriptor, uint32_t engines = 0, uint8_t flags = kOrdered);
   // Runs the MME job `descriptor` describes, recorded into the buffer's
   // arena; its operand addresses may be bindings.
-  CommandBuffer& launch_mme(const mme::Descriptor& descriptor, uint8_t flags = kOrdered);
+  CommandBuffer& launch_mme(const mme::Descriptor& descriptor, uint32_t engines = 0, uint8_t flags = kOrdered);
   // Runs vector-core kernel `kernel_id` (kiln::kernels::kernel_id(name)) with
   // the kernel argument block at device address `args` (8-byte aligned; made
   // by kiln::kernels::encode_kernel_args, kiln/kernels/kernel_arg_block.h),

@@ -10,6 +10,7 @@
 #include "kiln/kernels/host_runner.h"
 #include "kiln/kernels/index_space.h"
 #include "tbb/parallel_for.h"
+#include "tpc_cost_cache.h"
 
 namespace kiln::sim {
 
@@ -91,29 +92,40 @@ std::optional<FaultRecord> TpcEngine::execute(const TpcJob& job) {
   // coroutine stack (host_worker.h). A kernel that throws faults its own
   // slice (run_kernel_slice); anything else thrown fails the launch here,
   // where the cores can still be given back.
-  std::vector<DeviceMemoryPort> ports(slices.size(), DeviceMemoryPort(device_, job.context));
   std::vector<kernels::SliceResult> results(slices.size());
-  std::string failure;
-  try {
-    device_.host_worker.run([&] {
-      tbb::parallel_for(std::size_t{0}, slices.size(), [&](std::size_t i) {
-        results[i] = kernels::run_kernel_slice(*job.kernel, job.args, slices[i], ports[i], model);
+  std::vector<Traffic> traffic(slices.size());
+  const std::optional<std::string> cache_key = TpcCostCache::key(device_, job, cores);
+  const TpcCostCache::Entry* known = cache_key ? cost_cache_.find(*cache_key) : nullptr;
+  if (known) {
+    results = known->slices;
+    traffic = known->traffic;
+  } else {
+    std::vector<DeviceMemoryPort> ports(slices.size(), DeviceMemoryPort(device_, job.context));
+    std::string failure;
+    try {
+      device_.host_worker.run([&] {
+        tbb::parallel_for(std::size_t{0}, slices.size(), [&](std::size_t i) {
+          results[i] = kernels::run_kernel_slice(*job.kernel, job.args, slices[i], ports[i], model);
+        });
       });
-    });
-  } catch (const std::exception& e) {
-    failure = e.what();
-  } catch (...) {
-    failure = "an exception that is not a std::exception";
-  }
-  if (!failure.empty()) {
-    cores_.release(assigned);
-    return FaultRecord{FaultCause::kEngineError, "TPC", job.queue, job.sequence, job.packet_offset, 0,
-                       device_.now_ps(), "kernel '" + job.kernel->name + "' threw: " + failure};
+    } catch (const std::exception& e) {
+      failure = e.what();
+    } catch (...) {
+      failure = "an exception that is not a std::exception";
+    }
+    if (!failure.empty()) {
+      cores_.release(assigned);
+      return FaultRecord{FaultCause::kEngineError, "TPC", job.queue, job.sequence, job.packet_offset, 0,
+                         device_.now_ps(), "kernel '" + job.kernel->name + "' threw: " + failure};
+    }
+    for (std::size_t i = 0; i < ports.size(); ++i) traffic[i] = ports[i].traffic();
+    const bool faulted = std::any_of(results.begin(), results.end(), [](const auto& r) { return r.fault.has_value(); });
+    if (cache_key && !faulted) cost_cache_.store(*cache_key, {results, traffic});
   }
 
   // Timing: each core's bytes through the memories it read and wrote.
   Traffic all;
-  for (const DeviceMemoryPort& p : ports) all += p.traffic();
+  for (const Traffic& t : traffic) all += t;
   const uint64_t start_ps = device_.now_ps();
   std::vector<uint64_t> compute_end(results.size());
   for (std::size_t i = 0; i < results.size(); ++i) {
@@ -121,7 +133,7 @@ std::optional<FaultRecord> TpcEngine::execute(const TpcJob& job) {
   }
   wait(from_ns(device_.first_byte_latency_ns(all)));
   std::vector<BandwidthModel::FlowPtr> flows;
-  for (const DeviceMemoryPort& p : ports) flows.push_back(device_.start_traffic(p.traffic()));
+  for (const Traffic& t : traffic) flows.push_back(device_.start_traffic(t));
   uint64_t end_ps = start_ps;
   std::vector<uint64_t> core_end(results.size());
   const uint64_t epoch_ps = sc_time_stamp().value() - device_.now_ps();
@@ -157,7 +169,8 @@ std::optional<FaultRecord> TpcEngine::execute(const TpcJob& job) {
                     .bytes = r.counters.bytes_loaded + r.counters.bytes_stored, .flops = lane_ops,
                     .sequence = job.sequence,
                     .detail = std::to_string(r.cost.cycles) + " cycles, busiest slot " +
-                              std::string(kernels::slot_name(r.cost.busiest_slot))});
+                              std::string(kernels::slot_name(r.cost.busiest_slot)) +
+                              (known ? " (cost reused)" : "")});
   }
   return fault;
 }

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "engine_queue.h"
+#include "tpc_cost_cache.h"
 #include "unit_pool.h"
 #include "kiln/common/fault.h"
 #include "kiln/kernels/index_space.h"
@@ -62,6 +63,7 @@ class TpcEngine {
   DeviceImpl& device_;
   EngineQueue<TpcJob> jobs_;
   UnitPool cores_;
+  TpcCostCache cost_cache_;  // timing-only mode
 };
 
 }  // namespace kiln::sim

@@ -132,3 +132,43 @@ void scale_reference(KernelTestCase& c) {
 
 KILN_REGISTER_KERNEL_TEST("test_plugin_scale", scale_case, scale_reference, 0.0, 0.0);
 KILN_KERNEL_PLUGIN()
+
+// ---- a kernel whose cost depends on its data ----
+
+namespace {
+
+// test_plugin_nonzero(in, out): out[i] = 2 * in[i] where in[i] != 0, one
+// element at a time: zeros cost a load, others a load, a multiply and a store.
+void nonzero_run(KernelContext& ctx) {
+  const TensorDesc& in = ctx.tensor(0);
+  const TensorDesc& out = ctx.tensor(1);
+  for (int64_t i = ctx.slice().begin[0]; i < ctx.slice().end[0]; ++i) {
+    const Coord c{i, 0, 0, 0, 0};
+    const float x = ctx.load_scalar(in, c);
+    if (x != 0.0f) {
+      ctx.count(OpClass::kScalarAlu);
+      ctx.store_scalar(out, c, 2.0f * x);
+    }
+  }
+}
+
+IndexSpace nonzero_space(const KernelArgs& args) {
+  IndexSpace s;
+  s.size[0] = args.tensors[1].dims[0];
+  return s;
+}
+
+kiln::Status nonzero_validate(const KernelArgs& args) {
+  if (args.num_tensors != 2) return kiln::invalid_argument("expects (in, out)");
+  return kiln::Status::ok_status();
+}
+
+[[maybe_unused]] const bool nonzero_registered = kiln::kernels::register_kernel_at_startup(KernelDef{
+    .name = "test_plugin_nonzero",
+    .run = nonzero_run,
+    .index_space = nonzero_space,
+    .validate = nonzero_validate,
+    .signature = "test_plugin_nonzero(in: f32[n], out: f32[n])",
+    .cost_depends_on_data = true});
+
+}  // namespace

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "memory_plan.h"
+#include "schedule.h"
 
 namespace kiln::runtime {
 
@@ -140,6 +141,9 @@ Result<std::shared_ptr<Recipe>> compile(Graph g, const std::vector<int>& outputs
   if (!disabled(options, "dce")) dead_code(g, output_set, order, log);
   if (!disabled(options, "cse")) common_subexpressions(g, output_set, order, log);
   legalize(g, order, log);
+  // Engines overlap as far as the recorded order lets them: order first,
+  // then plan memory on that order.
+  if (!disabled(options, "schedule")) order = schedule_nodes(g, order, options.rates);
 
   // Which values live where, and for how long (positions in `order`).
   const std::size_t values = g.values.size();

@@ -30,12 +30,14 @@
 #include "graph.h"
 #include "kiln/driver/command_buffer.h"
 #include "lowering.h"
+#include "schedule.h"
 
 namespace kiln::runtime {
 
 struct CompileOptions {
   bool allow_tf32 = false;
-  std::vector<std::string> disabled_passes;  // "dce", "cse"
+  std::vector<std::string> disabled_passes;  // "dce", "cse", "schedule"
+  ScheduleRates rates;
 };
 
 struct Recipe {

@@ -2,6 +2,7 @@
 // tensors and the workspace, make each queue wait for the inputs other
 // queues produce and for any reused memory's earlier users, submit, and
 // record where each output becomes ready.
+#include <algorithm>
 #include <chrono>
 
 #include "runtime_impl.h"
@@ -33,15 +34,21 @@ Status Runtime::Impl::run_graph_locked(Graph& g) {
     const auto start = std::chrono::steady_clock::now();
     CompileOptions options_for_compile;
     options_for_compile.allow_tf32 = options.allow_tf32;
+    options_for_compile.disabled_passes = disabled_passes;
+    options_for_compile.rates = rates;
     KILN_ASSIGN_OR_RETURN(recipe, compile(g, outputs, options_for_compile));
     stats.compile_wall_ms +=
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     ++stats.compilations;
+    stats.last_compile_log = recipe->log;
     stats.graph_nodes_compiled += recipe->nodes;
     device->charge_host(costs.compile_per_node_ns * static_cast<double>(g.nodes.size()),
                         "compile " + signature.summary);
     cache.insert(signature, recipe);
   }
+  stats.last_workspace_bytes = recipe->workspace_bytes;
+  stats.last_intermediate_bytes = recipe->intermediate_bytes;
+  stats.peak_workspace_bytes = std::max(stats.peak_workspace_bytes, recipe->workspace_bytes);
   KILN_RETURN_IF_ERROR(launch_locked(*recipe, g));
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     output_slots[i]->graph = 0;

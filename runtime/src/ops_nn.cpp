@@ -128,6 +128,7 @@ Result<Tensor> matmul(const Tensor& a, const Tensor& b) {
 
 Result<Tensor> linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias) {
   KILN_RETURN_IF_ERROR(check_defined("linear", {&x, &weight}));
+  CompositeScope scope("linear");
   if (weight.rank() != 2 || x.rank() < 1 || x.dim(-1) != weight.dim(1)) {
     return op_error("linear", "needs x [..., in] and weight [out, in]: " + x.describe() + ", " + weight.describe());
   }
@@ -251,6 +252,7 @@ Result<Tensor> batch_norm(const Tensor& x, const Tensor& mean_t, const Tensor& v
 
 Result<Tensor> scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, std::optional<double> scale) {
   KILN_RETURN_IF_ERROR(check_defined("scaled_dot_product_attention", {&q, &k, &v}));
+  CompositeScope scope("attention");
   if (q.rank() < 2 || k.rank() != q.rank() || v.rank() != q.rank() || q.dim(-1) != k.dim(-1) || k.dim(-2) != v.dim(-2)) {
     return op_error("scaled_dot_product_attention",
                     "needs q [..., L, E], k [..., S, E], v [..., S, Ev]: " + q.describe() + ", " + k.describe() + ", " +

@@ -23,7 +23,7 @@ GraphSignature graph_signature(const Graph& g, const std::vector<int>& outputs, 
   std::map<int, int> external_number;
   std::map<std::string, int> op_counts;
   for (const Node& n : g.nodes) {
-    key << int(n.op) << '(';
+    key << int(n.op) << '"' << n.label << '"' << '(';
     skeleton << int(n.op) << '(';
     for (int64_t i : n.attrs.ints) key << i << ',';
     for (double f : n.attrs.floats) key << f << ',';
@@ -32,13 +32,16 @@ GraphSignature graph_signature(const Graph& g, const std::vector<int>& outputs, 
       std::string id;
       if (v.producer < 0) {
         auto [it, inserted] = external_number.emplace(in.value, static_cast<int>(external_number.size()));
-        if (inserted) s.inputs.push_back(meta(v.shape, v.dtype));
+        if (inserted) {
+          s.inputs.push_back(meta(v.shape, v.dtype));
+          s.input_readers.push_back(n.label);
+        }
         id = "x" + std::to_string(it->second);
       } else {
         id = "v" + std::to_string(in.value);
       }
       key << id << ':' << meta(in.shape, in.dtype) << to_string(in.strides) << '+' << in.offset << ';';
-      skeleton << id << ':' << dtype_name(in.dtype) << ';';
+      skeleton << id << ';';
     }
     key << ")";
     skeleton << ")";
@@ -86,8 +89,10 @@ std::string RecipeCache::miss_reason(const GraphSignature& signature) const {
     // The nearest recipe: the same ops on inputs of other shapes.
     for (std::size_t i = 0; i < signature.inputs.size() && i < e.inputs.size(); ++i) {
       if (signature.inputs[i] != e.inputs[i]) {
-        return "input " + std::to_string(i) + " is " + signature.inputs[i] + "; the cached recipe of the same ops has " +
-               e.inputs[i];
+        const std::string reader =
+            i < signature.input_readers.size() ? " (first read by " + signature.input_readers[i] + ")" : "";
+        return "input " + std::to_string(i) + reader + " is " + signature.inputs[i] +
+               "; the cached recipe of the same ops has " + e.inputs[i];
       }
     }
     return "a cached recipe has the same ops, but a view, attribute or intermediate shape differs";

@@ -22,8 +22,9 @@ namespace kiln::runtime {
 
 struct GraphSignature {
   std::string key;       // everything the recipe depends on
-  std::string skeleton;  // the same without shapes, strides and offsets
+  std::string skeleton;  // the same without shapes, dtypes, strides and offsets
   std::vector<std::string> inputs;  // each external input's "dtype[shape]", in slot order
+  std::vector<std::string> input_readers;  // the op that first reads each
   std::string summary;   // "12 ops: matmul x2, add, ..."
 };
 

@@ -1,10 +1,15 @@
 #include "kiln/runtime/runtime.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
+#include <sstream>
 
 #include "kiln/common/device_config.h"
+#include "kiln/traces/analysis.h"
+#include "ops_util.h"
 #include "runtime_impl.h"
 
 namespace kiln::runtime {
@@ -13,6 +18,9 @@ namespace {
 
 // The compiler's version: a cached recipe from another version is not used.
 constexpr const char* kCompilerVersion = "kiln-runtime-1";
+
+thread_local std::vector<std::string> op_scopes;
+thread_local const char* composite_op = nullptr;
 
 // The calling thread's mode scopes, innermost last.
 thread_local std::vector<std::pair<const Runtime::Impl*, Mode>> mode_scopes;
@@ -37,8 +45,19 @@ Status Runtime::Impl::init() {
     KILN_ASSIGN_OR_RETURN(timelines[q], device->allocate_sync_object());
   }
   pool = std::make_unique<MemoryPool>(*device);
+  const traces::DevicePeaks peaks = traces::device_peaks(device->config());
+  rates = {peaks.matrix_flops_per_s / 1e9, peaks.vector_flops_per_s / 1e9, peaks.hbm_bytes_per_s / 1e9};
+  disabled_passes = options.disabled_passes;
+  if (const char* env = std::getenv("KILN_DISABLE_PASSES")) {
+    std::stringstream list(env);
+    for (std::string pass; std::getline(list, pass, ',');) {
+      if (!pass.empty()) disabled_passes.push_back(pass);
+    }
+  }
+  std::sort(disabled_passes.begin(), disabled_passes.end());
   context = std::string(kCompilerVersion) + "|" + device->config().SerializeAsString() + "|tf32=" +
-            (options.allow_tf32 ? "1" : "0");
+            (options.allow_tf32 ? "1" : "0") + "|off=";
+  for (const std::string& pass : disabled_passes) context += pass + ",";
   pending.id = next_graph++;
   return {};
 }
@@ -47,6 +66,9 @@ Runtime::Runtime(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Runtime::~Runtime() {
   (void)synchronize();
+  if (const char* env = std::getenv("KILN_RUNTIME_STATS"); env != nullptr && std::strcmp(env, "0") != 0) {
+    std::fprintf(stderr, "%s", stats().report().c_str());
+  }
   // Tensors' storage must go back to the pool before the pool goes.
   std::lock_guard lock(impl_->mutex);
   impl_->pending = Graph{};
@@ -71,6 +93,27 @@ Mode Runtime::Impl::thread_mode() const {
   return default_mode;
 }
 
+OpScope::OpScope(std::string name) { op_scopes.push_back(std::move(name)); }
+OpScope::~OpScope() { op_scopes.pop_back(); }
+
+CompositeScope::CompositeScope(const char* name) : outermost_(composite_op == nullptr) {
+  if (outermost_) composite_op = name;
+}
+CompositeScope::~CompositeScope() {
+  if (outermost_) composite_op = nullptr;
+}
+
+std::string scoped_label(std::string_view op) {
+  std::string label;
+  for (const std::string& s : op_scopes) {
+    if (!label.empty()) label += '.';
+    label += s;
+  }
+  if (!label.empty()) label += '/';
+  label += composite_op != nullptr ? std::string_view(composite_op) : op;
+  return label;
+}
+
 ModeScope::ModeScope(Runtime& runtime, Mode mode) : runtime_(runtime) {
   mode_scopes.emplace_back(&runtime.impl(), mode);
 }
@@ -90,6 +133,42 @@ RuntimeStats Runtime::stats() const {
   s.cached_recipes = impl_->cache.size();
   s.cache_bytes = impl_->cache.bytes();
   return s;
+}
+
+void Runtime::Impl::note_graph_break(const Tensor& t, const std::source_location& where) {
+  if (pending.empty()) return;
+  std::string op = "?";
+  const int value = t.impl()->slot->value;
+  if (value >= 0 && static_cast<std::size_t>(value) < pending.values.size()) {
+    const int producer = pending.values[static_cast<std::size_t>(value)].producer;
+    if (producer >= 0) op = pending.nodes[static_cast<std::size_t>(producer)].label;
+  }
+  std::string file = where.file_name();
+  if (const auto slash = file.rfind('/'); slash != std::string::npos) file = file.substr(slash + 1);
+  const std::string source = file + ":" + std::to_string(where.line()) + " (" + where.function_name() + ")";
+  ++stats.graph_breaks;
+  auto it = std::find_if(stats.breaks.begin(), stats.breaks.end(),
+                         [&](const GraphBreak& b) { return b.op == op && b.source == source; });
+  if (it == stats.breaks.end()) {
+    stats.breaks.push_back({op, source, 0});
+    it = stats.breaks.end() - 1;
+  }
+  ++it->count;
+  // A zero-length mark on the host track: the sync users otherwise find by guesswork.
+  device->charge_host(0, "graph break: read of " + op + " at " + file + ":" + std::to_string(where.line()));
+}
+
+std::string RuntimeStats::report() const {
+  std::ostringstream o;
+  o << "kiln runtime: " << steps << " steps, " << ops_recorded << " ops recorded (lazy), " << ops_eager
+    << " ops eager\n";
+  o << "  recipes: " << compilations << " compiled (" << graph_nodes_compiled << " nodes, " << compile_wall_ms
+    << " ms), " << cache_hits << " cache hits, " << cache_misses << " misses; " << cached_recipes << " cached, "
+    << cache_bytes << " bytes\n";
+  for (const CacheMiss& m : misses) o << "  miss: " << m.graph << ": " << m.reason << "\n";
+  o << "  graph breaks: " << graph_breaks << "\n";
+  for (const GraphBreak& b : breaks) o << "    " << b.count << "x read of " << b.op << " at " << b.source << "\n";
+  return o.str();
 }
 
 Status Runtime::mark_step() {
@@ -142,7 +221,7 @@ Result<std::vector<Tensor>> Runtime::Impl::record(OpKind op, Attrs attrs, const 
     }
     views.push_back(View{g.input_value(ti.slot), ti.shape, ti.strides, ti.offset, ti.dtype});
   }
-  const std::vector<int> ids = g.add_node(op, std::move(attrs), std::move(views), outputs, std::move(label));
+  const std::vector<int> ids = g.add_node(op, std::move(attrs), std::move(views), outputs, scoped_label(label));
   std::vector<Tensor> result;
   for (int id : ids) {
     auto slot = std::make_shared<Slot>();

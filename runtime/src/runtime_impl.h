@@ -8,6 +8,7 @@
 #include <array>
 #include <memory>
 #include <mutex>
+#include <source_location>
 #include <string>
 #include <vector>
 
@@ -38,7 +39,10 @@ struct Runtime::Impl {
   Status run_pending_locked(const char* why);
   // Makes `t` materialized and its producing work waited for; returns the
   // tensor to read (a dense copy if `t` is a strided view).
-  Result<Tensor> materialize_dense(const Tensor& t);
+  // `read_at`: the user's read (to_host) that asked, for the graph-break stats.
+  Result<Tensor> materialize_dense(const Tensor& t, const std::source_location* read_at = nullptr);
+  // A read of `t` forces the pending graph to run mid-step: counts it.
+  void note_graph_break(const Tensor& t, const std::source_location& where);
   Mode thread_mode() const;
   Tensor make_tensor(std::shared_ptr<Slot> slot);
 
@@ -47,6 +51,8 @@ struct Runtime::Impl {
   RuntimeOptions options;
   Mode default_mode = Mode::kLazy;
   RuntimeCosts costs;
+  ScheduleRates rates;                        // for the scheduler's estimates
+  std::vector<std::string> disabled_passes;  // options', then $KILN_DISABLE_PASSES
   std::array<driver::Stream*, kQueueCount> streams{};
   std::array<uint32_t, kQueueCount> timelines{};  // sync objects
   std::array<uint32_t, kQueueCount> bases{};      // signals submitted so far on each

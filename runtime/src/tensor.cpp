@@ -148,14 +148,14 @@ Result<Tensor> Tensor::unsqueeze(int dim) const {
   return with_view(*this, shape, strides, impl_->offset);
 }
 
-Status Tensor::to_host(void* dst, std::size_t bytes) const {
+Status Tensor::to_host(void* dst, std::size_t bytes, std::source_location where) const {
   const uint64_t need = static_cast<uint64_t>(numel()) * dtype_size(dtype());
   if (bytes != need) {
     return invalid_argument("to_host: the tensor " + describe() + " has " + std::to_string(need) + " bytes, not " +
                             std::to_string(bytes));
   }
   Runtime::Impl& rt = impl_->runtime->impl();
-  KILN_ASSIGN_OR_RETURN(Tensor dense, rt.materialize_dense(*this));
+  KILN_ASSIGN_OR_RETURN(Tensor dense, rt.materialize_dense(*this, &where));
   if (need == 0) return {};
   if (!rt.device->properties().name.empty() && !rt.options.device.functional) {
     std::memset(dst, 0, bytes);  // timing only: no values exist

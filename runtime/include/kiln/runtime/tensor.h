@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <source_location>
 #include <span>
 #include <string>
 #include <vector>
@@ -69,11 +70,12 @@ class Tensor {
   // it) and copies it to the host, densely, in this tensor's dtype. A read in
   // the middle of a step splits the graph there (a graph break, counted in
   // the runtime's stats). On a timing-only device the values are zeros.
-  Status to_host(void* dst, std::size_t bytes) const;
+  // `where` (the caller's line, by default) names the read in the stats.
+  Status to_host(void* dst, std::size_t bytes, std::source_location where = std::source_location::current()) const;
   template <typename T>
-  Result<std::vector<T>> to_host() const {
+  Result<std::vector<T>> to_host(std::source_location where = std::source_location::current()) const {
     std::vector<T> out(static_cast<std::size_t>(numel()));
-    KILN_RETURN_IF_ERROR(to_host(out.data(), out.size() * sizeof(T)));
+    KILN_RETURN_IF_ERROR(to_host(out.data(), out.size() * sizeof(T), where));
     return out;
   }
 

@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "fusion.h"
 #include "memory_plan.h"
 #include "schedule.h"
 
@@ -140,6 +141,9 @@ Result<std::shared_ptr<Recipe>> compile(Graph g, const std::vector<int>& outputs
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
   if (!disabled(options, "dce")) dead_code(g, output_set, order, log);
   if (!disabled(options, "cse")) common_subexpressions(g, output_set, order, log);
+  if (!disabled(options, "fuse_epilogue")) {
+    for (const std::string& line : fuse_epilogue(g, order, output_set)) log << line << '\n';
+  }
   legalize(g, order, log);
   // Engines overlap as far as the recorded order lets them: order first,
   // then plan memory on that order.

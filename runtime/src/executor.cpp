@@ -47,6 +47,7 @@ Status Runtime::Impl::run_graph_locked(Graph& g) {
     cache.insert(signature, recipe);
   }
   stats.last_workspace_bytes = recipe->workspace_bytes;
+  stats.last_step_jobs = recipe->jobs;
   stats.last_intermediate_bytes = recipe->intermediate_bytes;
   stats.peak_workspace_bytes = std::max(stats.peak_workspace_bytes, recipe->workspace_bytes);
   KILN_RETURN_IF_ERROR(launch_locked(*recipe, g));

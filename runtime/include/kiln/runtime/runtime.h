@@ -92,6 +92,7 @@ struct RuntimeStats {
   uint64_t last_workspace_bytes = 0;
   uint64_t last_intermediate_bytes = 0;
   uint64_t peak_workspace_bytes = 0;
+  uint64_t last_step_jobs = 0;  // engine jobs of the last step launched (after fusion)
 
   // A readable summary (what KILN_RUNTIME_STATS=1 prints at exit).
   std::string report() const;

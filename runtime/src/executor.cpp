@@ -22,12 +22,13 @@ Status Runtime::Impl::run_graph_locked(Graph& g) {
   }
   if (outputs.empty()) return {};  // nothing anyone can read: nothing to run
   ++stats.steps;
-  const GraphSignature signature = graph_signature(g, outputs, context);
+  const GraphHash key = cache_key(g, outputs, context_hash);
   device->charge_host(costs.cache_lookup_ns, "recipe cache lookup");
-  std::shared_ptr<Recipe> recipe = cache.find(signature.key);
+  std::shared_ptr<Recipe> recipe = cache.find(key);
   if (recipe) {
     ++stats.cache_hits;
   } else {
+    const GraphSignature signature = graph_signature(g, outputs, context);
     ++stats.cache_misses;
     stats.misses.push_back({signature.summary, cache.miss_reason(signature)});
     if (stats.misses.size() > 64) stats.misses.erase(stats.misses.begin());
@@ -44,7 +45,7 @@ Status Runtime::Impl::run_graph_locked(Graph& g) {
     stats.graph_nodes_compiled += recipe->nodes;
     device->charge_host(costs.compile_per_node_ns * static_cast<double>(g.nodes.size()),
                         "compile " + signature.summary);
-    cache.insert(signature, recipe);
+    cache.insert(key, signature, recipe);
   }
   stats.last_workspace_bytes = recipe->workspace_bytes;
   stats.last_step_jobs = recipe->jobs;

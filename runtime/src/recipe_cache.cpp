@@ -26,7 +26,7 @@ GraphSignature graph_signature(const Graph& g, const std::vector<int>& outputs, 
     key << int(n.op) << '"' << n.label << '"' << '(';
     skeleton << int(n.op) << '(';
     for (int64_t i : n.attrs.ints) key << i << ',';
-    for (double f : n.attrs.floats) key << f << ',';
+    for (double f : n.attrs.floats) key << std::hexfloat << f << std::defaultfloat << ',';
     for (const View& in : n.inputs) {
       const Value& v = g.values[static_cast<std::size_t>(in.value)];
       std::string id;
@@ -64,18 +64,27 @@ GraphSignature graph_signature(const Graph& g, const std::vector<int>& outputs, 
   return s;
 }
 
-std::shared_ptr<Recipe> RecipeCache::find(const std::string& key) {
+GraphHash cache_key(const Graph& g, const std::vector<int>& outputs, const GraphHash& context) {
+  GraphHash h = g.hash;
+  h.mix(context.a);
+  h.mix(context.b);
+  h.mix(static_cast<uint64_t>(outputs.size()));
+  for (int out : outputs) h.mix(static_cast<uint64_t>(out));
+  return h;
+}
+
+std::shared_ptr<Recipe> RecipeCache::find(const GraphHash& key) {
   auto it = by_key_.find(key);
   if (it == by_key_.end()) return nullptr;
   lru_.splice(lru_.begin(), lru_, it->second);
   return it->second->recipe;
 }
 
-void RecipeCache::insert(const GraphSignature& signature, std::shared_ptr<Recipe> recipe) {
-  if (by_key_.count(signature.key)) return;
+void RecipeCache::insert(const GraphHash& key, const GraphSignature& signature, std::shared_ptr<Recipe> recipe) {
+  if (by_key_.count(key)) return;
   bytes_ += recipe->bytes();
-  lru_.push_front({signature.key, signature.skeleton, signature.inputs, std::move(recipe)});
-  by_key_[signature.key] = lru_.begin();
+  lru_.push_front({key, signature.skeleton, signature.inputs, std::move(recipe)});
+  by_key_[key] = lru_.begin();
   while (lru_.size() > capacity_) {
     bytes_ -= lru_.back().recipe->bytes();
     by_key_.erase(lru_.back().key);

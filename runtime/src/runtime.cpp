@@ -58,6 +58,7 @@ Status Runtime::Impl::init() {
   context = std::string(kCompilerVersion) + "|" + device->config().SerializeAsString() + "|tf32=" +
             (options.allow_tf32 ? "1" : "0") + "|off=";
   for (const std::string& pass : disabled_passes) context += pass + ",";
+  context_hash.mix(context);
   pending.id = next_graph++;
   return {};
 }

@@ -58,6 +58,7 @@ struct Runtime::Impl {
   std::array<uint32_t, kQueueCount> bases{};      // signals submitted so far on each
   std::unique_ptr<MemoryPool> pool;
   std::string context;  // what recipes depend on besides the graph
+  GraphHash context_hash;
 
   mutable std::recursive_mutex mutex;
   RecipeCache cache;

@@ -370,7 +370,9 @@ double read_element(const Buffer& b, size_t i) {
       std::memcpy(&k, b.bytes.data() + 4 * i, 4);
       return k;
     }
-    case DType::kF16: break;  // no kernel takes f16 yet
+    case DType::kF16:
+    case DType::kI64:
+    case DType::kBool: break;  // no case uses them yet
   }
   return 0.0;
 }

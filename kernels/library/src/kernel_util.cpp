@@ -101,8 +101,10 @@ void copy_vector(KernelContext& ctx, const TensorDesc& src, const Coord& sc, con
   switch (dst.dtype) {
     case DType::kF32: ctx.store(dst, dc, ctx.load_f32(src, sc, pad)); break;
     case DType::kBF16: ctx.store(dst, dc, ctx.load_bf16(src, sc, bf16::from_float(pad))); break;
+    case DType::kF16: ctx.store(dst, dc, ctx.load_f16(src, sc, f16::from_float(pad))); break;
     case DType::kI32: ctx.store(dst, dc, ctx.load_i32(src, sc, static_cast<int32_t>(std::lrint(pad)))); break;
-    case DType::kF16: break;  // never here: validate_tensor rejects f16
+    case DType::kI64: ctx.store(dst, dc, ctx.load_i64(src, sc, static_cast<int64_t>(std::llrint(pad)))); break;
+    case DType::kBool: ctx.store(dst, dc, ctx.load_bool(src, sc, kBoolLanes, pad != 0.0f)); break;
   }
 }
 

@@ -20,9 +20,20 @@ Status expect_tensor_count(const KernelArgs& args, int min, int max, const char*
 Status expect_float(const TensorDesc& t, const char* what) {
   if (!is_float(t.dtype)) {
     return invalid_argument(std::string(what) + " has dtype " + std::string(dtype_name(t.dtype)) +
-                            "; expected f32 or bf16");
+                            "; expected f32, bf16 or f16");
   }
   return Status::ok_status();
+}
+
+Status expect_one_of(const TensorDesc& t, std::initializer_list<DType> dtypes, const char* what) {
+  std::string list;
+  size_t i = 0;
+  for (DType d : dtypes) {
+    if (t.dtype == d) return Status::ok_status();
+    list += (i == 0 ? "" : i + 1 == dtypes.size() ? " or " : ", ") + std::string(dtype_name(d));
+    ++i;
+  }
+  return invalid_argument(std::string(what) + " has dtype " + std::string(dtype_name(t.dtype)) + "; expected " + list);
 }
 
 Status expect_dtype(const TensorDesc& t, DType dtype, const char* what) {

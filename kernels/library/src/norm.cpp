@@ -204,11 +204,11 @@ void rms_norm_run(KernelContext& ctx) {
 
 void append_norm_kernels(std::vector<KernelDef>& out) {
   out.push_back(KernelDef{"layer_norm", layer_norm_run, norm_space, validate_layer_norm,
-                          "layer_norm(x: T, [gamma: T{d0..d(k-1)}, beta: T{d0..d(k-1)},] out: T), T in {f32, bf16}, "
+                          "layer_norm(x: T, [gamma: T{d0..d(k-1)}, beta: T{d0..d(k-1)},] out: T), T in {f32, bf16, f16}, "
                           "over the innermost ints[0] = k dims (default 1); floats[0] = epsilon (default 1e-5)",
                           0});
   out.push_back(KernelDef{"rms_norm", rms_norm_run, norm_space, validate_rms_norm,
-                          "rms_norm(x: T, [gamma: T{d0..d(k-1)},] out: T), T in {f32, bf16}, over the innermost "
+                          "rms_norm(x: T, [gamma: T{d0..d(k-1)},] out: T), T in {f32, bf16, f16}, over the innermost "
                           "ints[0] = k dims (default 1); floats[0] = epsilon (default 1e-6)",
                           0});
 }

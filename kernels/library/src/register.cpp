@@ -10,7 +10,9 @@ std::vector<KernelDef> builtin_defs() {
   std::vector<KernelDef> defs;
   lib::append_binary_kernels(defs);
   lib::append_unary_kernels(defs);
-  lib::append_cast_where_kernels(defs);
+  lib::append_cast_kernels(defs);
+  lib::append_compare_kernels(defs);
+  lib::append_where_kernels(defs);
   lib::append_reduce_kernels(defs);
   lib::append_softmax_kernels(defs);
   lib::append_norm_kernels(defs);

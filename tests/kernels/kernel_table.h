@@ -57,6 +57,8 @@ void add_data_movement(std::vector<KernelCase>& cases, DType d);
 void add_pooling(std::vector<KernelCase>& cases, DType d);
 // Integer, bool and mixed-dtype kernels (kernel_table_dtype_cases.cpp).
 void add_dtype_cases(std::vector<KernelCase>& cases);
+// Fused kernels (kernel_table_fused_cases.cpp).
+void add_fused_cases(std::vector<KernelCase>& cases);
 
 // gtest's printer for a case (kernel_table_test.cpp).
 void PrintTo(const KernelCase& c, std::ostream* os);

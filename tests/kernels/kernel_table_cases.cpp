@@ -257,6 +257,7 @@ std::vector<KernelCase> build_cases() {
     add_pooling(cases, d);
   }
   add_dtype_cases(cases);
+  add_fused_cases(cases);
   return cases;
 }
 

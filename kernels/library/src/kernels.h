@@ -13,6 +13,7 @@ void append_unary_kernels(std::vector<KernelDef>& out);
 void append_cast_kernels(std::vector<KernelDef>& out);
 void append_compare_kernels(std::vector<KernelDef>& out);
 void append_where_kernels(std::vector<KernelDef>& out);
+void append_fused_kernels(std::vector<KernelDef>& out);
 void append_reduce_kernels(std::vector<KernelDef>& out);
 void append_softmax_kernels(std::vector<KernelDef>& out);
 void append_norm_kernels(std::vector<KernelDef>& out);

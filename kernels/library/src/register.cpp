@@ -13,6 +13,7 @@ std::vector<KernelDef> builtin_defs() {
   lib::append_cast_kernels(defs);
   lib::append_compare_kernels(defs);
   lib::append_where_kernels(defs);
+  lib::append_fused_kernels(defs);
   lib::append_reduce_kernels(defs);
   lib::append_softmax_kernels(defs);
   lib::append_norm_kernels(defs);

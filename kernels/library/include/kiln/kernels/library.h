@@ -48,6 +48,16 @@
 //              saturate to its ends; int -> float rounds once, to nearest
 //              even, from the exact integer; i64 -> i32 keeps the low 32 bits;
 //              -> bool is x != 0 (NaN true); bool -> any is 0 or 1
+// Fused elementwise (one pass: each input read once, the output written once):
+//   fused_elementwise (in_0, ..., in_{k-1}, out), k in 1..7; inputs f32, bf16,
+//              f16 or bool broadcast to out (f32, bf16, f16 or bool). A program
+//              of up to 15 unary/binary/ternary ops over the inputs and up to 8
+//              constants: floats = the constants, ints[0] = n, ints[1..1+n) =
+//              one instruction word each (opcode | a << 8 | b << 16 | c << 24 |
+//              result dtype << 32; operands index inputs, then constants, then
+//              earlier results). Each result is rounded to its dtype, so the
+//              fused chain gives the unfused kernels' bits. The encoding, the
+//              ops and FusedProgramBuilder: kiln/kernels/fused_program.h.
 // Reductions along ints[0] = axis (0..4); out has the same dims with dims[axis] = 1:
 //   reduce_sum reduce_mean reduce_max reduce_min    (in: F, out: F)
 //   argmax argmin                    (in: F, out: i32); first index of the

@@ -98,6 +98,14 @@ TEST(DTypeKernels, BadArgumentsAreNamed) {
       {"exp", {{i64, {5}}, {i64, {5}}}, {}, "out has dtype i64; expected f32, bf16 or f16"},
       {"neg", {{b, {5}}, {b, {5}}}, {}, "expected f32, bf16, f16, i32 or i64"},
       {"gather", {{f, {5, 3}}, {f, {2}}, {f, {2, 3}}}, {0}, "indices has dtype f32; expected i32 or i64"},
+      {"add_layer_norm", {{f, {5, 3}}, {f, {5, 3}}, {f, {5, 3}}}, {}, "got 3"},
+      {"add_layer_norm", {{f, {5, 3}}, {f, {5, 3}}, {f, {5}}, {f, {5, 3}}, {f, {5, 3}}}, {}, "got 5"},
+      {"add_layer_norm", {{f, {5, 3}}, {f, {4, 3}}, {f, {5, 3}}, {f, {5, 3}}}, {}, "residual dims {4, 3} do not broadcast"},
+      {"add_rms_norm", {{f, {5, 3}}, {f, {5, 3}}, {f, {5, 3}}, {f, {5, 2}}}, {}, "sum has dims {5, 2} but x has {5, 3}"},
+      {"add_rms_norm", {{f, {5, 3}}, {f, {5, 3}}, {f, {5, 3}}, {h, {5, 3}}}, {}, "sum has dtype f16 but x has f32"},
+      {"add_rms_norm", {{f, {5, 3}}, {f, {5, 3}}, {f, {3}}, {f, {5, 3}}, {f, {5, 3}}}, {}, "gamma has dims {3}"},
+      {"add_rms_norm", {{f, {5, 3}}, {f, {5, 3}}, {f, {5, 3}}, {f, {5, 3}}}, {3}, "ints[0] = 3 normalised dims"},
+      {"add_layer_norm", {{i32, {5}}, {i32, {5}}, {i32, {5}}, {i32, {5}}}, {}, "x has dtype i32; expected f32"},
   };
   for (const Bad& c : bad) {
     KernelArgs args;

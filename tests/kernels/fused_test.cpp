@@ -1,4 +1,4 @@
-// fused_elementwise against the unfused kernels: the
+// fused_elementwise and the add_* norms against the unfused kernels: the
 // fused launch must give exactly the bytes of the chain of single kernels
 // (intermediates rounded to their dtype), read each input once and write the
 // output once. Bad programs are refused with the field named; the builder
@@ -161,6 +161,25 @@ TEST_P(FusedMatchesUnfused, CompareSelectAndBool) {
   run_program(bb, {&x, &y, &m, &got_b});
   EXPECT_TRUE(fully_written(want_b));
   EXPECT_EQ(got_b.bytes, want_b.bytes);
+}
+
+// add_layer_norm / add_rms_norm give the bytes of add followed by the norm.
+TEST_P(FusedMatchesUnfused, AddNorms) {
+  const DType d = GetParam();
+  std::mt19937 rng(9);
+  Buf x = random(d, {300, 4}, rng), r = random(d, {300, 4}, rng), gamma = random(d, {300}, rng, 0.5f, 1.5f),
+      beta = random(d, {300}, rng);
+  Buf s = make(d, {300, 4}), want = make(d, {300, 4}), got = make(d, {300, 4}), got_sum = make(d, {300, 4});
+  run("add", {&x, &r, &s});
+  run("layer_norm", {&s, &gamma, &beta, &want}, {}, {1e-5f});
+  run("add_layer_norm", {&x, &r, &gamma, &beta, &got, &got_sum}, {}, {1e-5f});
+  EXPECT_TRUE(fully_written(s) && fully_written(want));
+  EXPECT_EQ(got_sum.bytes, s.bytes);
+  EXPECT_EQ(got.bytes, want.bytes);
+  run("rms_norm", {&s, &gamma, &want});
+  run("add_rms_norm", {&x, &r, &gamma, &got, &got_sum});
+  EXPECT_EQ(got_sum.bytes, s.bytes);
+  EXPECT_EQ(got.bytes, want.bytes);
 }
 
 INSTANTIATE_TEST_SUITE_P(Float, FusedMatchesUnfused, ::testing::Values(DType::kF32, DType::kBF16, DType::kF16),

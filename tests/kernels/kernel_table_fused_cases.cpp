@@ -1,6 +1,7 @@
 // The kernel table's fused kernels: fused_elementwise programs (built with
 // the public FusedProgramBuilder, checked against a reference that reads the
-// instruction words itself). fused_test.cpp checks that a fused chain gives exactly the bits of
+// instruction words itself) and the add_layer_norm / add_rms_norm pairs of
+// outputs. fused_test.cpp checks that a fused chain gives exactly the bits of
 // the unfused kernels, and the refusal of bad programs.
 #include <string>
 #include <vector>
@@ -96,11 +97,29 @@ void add_fused_elementwise(std::vector<KernelCase>& cases, DType d) {
   }
 }
 
+void add_add_norms(std::vector<KernelCase>& cases, DType d) {
+  auto add = [&](const char* k, std::string label, std::vector<TensorSpec> in, std::vector<int64_t> shape,
+                 std::vector<int64_t> ints, std::vector<float> floats) {
+    cases.push_back(make_case(k, std::move(label), d, std::move(in), T(shape, d), std::move(ints), std::move(floats), true));
+    cases.back().extra_outs.push_back(T(shape, d));  // sum = x + residual
+  };
+  const std::vector<int64_t> s67 = {67, 3}, s130 = {130, 3, 2};
+  add("add_layer_norm", "affine_67x3", {T(s67, d, -3, 3), T(s67, d), T({67}, d, 0.5, 1.5), T({67}, d)}, s67, {},
+      {1e-5f});
+  add("add_layer_norm", "plain_bcast_130x3x2", {T(s130, d, -3, 3), T({130, 1, 2}, d)}, s130, {}, {});
+  add("add_layer_norm", "k2_affine_130x3x2", {T(s130, d, -3, 3), T(s130, d), T({130, 3}, d, 0.5, 1.5), T({130, 3}, d)},
+      s130, {2}, {1e-5f});
+  add("add_rms_norm", "affine_67x3", {T(s67, d, -3, 3), T(s67, d), T({67}, d, 0.5, 1.5)}, s67, {}, {1e-6f});
+  add("add_rms_norm", "plain_bcast_130x3x2", {T(s130, d, -3, 3), T({1, 3, 2}, d)}, s130, {}, {});
+  add("add_rms_norm", "k3_300", {T({300}, d, -3, 3), T({300}, d)}, {300}, {1}, {});
+}
+
 }  // namespace
 
 void add_fused_cases(std::vector<KernelCase>& cases) {
   for (DType d : {DType::kF32, DType::kBF16, DType::kF16}) {
     add_fused_elementwise(cases, d);
+    add_add_norms(cases, d);
   }
 }
 

@@ -17,6 +17,7 @@ void append_fused_kernels(std::vector<KernelDef>& out);
 void append_reduce_kernels(std::vector<KernelDef>& out);
 void append_softmax_kernels(std::vector<KernelDef>& out);
 void append_norm_kernels(std::vector<KernelDef>& out);
+void append_add_norm_kernels(std::vector<KernelDef>& out);
 void append_batch_norm_kernels(std::vector<KernelDef>& out);
 void append_cumsum_kernels(std::vector<KernelDef>& out);
 void append_data_movement_kernels(std::vector<KernelDef>& out);

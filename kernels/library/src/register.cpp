@@ -17,6 +17,7 @@ std::vector<KernelDef> builtin_defs() {
   lib::append_reduce_kernels(defs);
   lib::append_softmax_kernels(defs);
   lib::append_norm_kernels(defs);
+  lib::append_add_norm_kernels(defs);
   lib::append_batch_norm_kernels(defs);
   lib::append_cumsum_kernels(defs);
   lib::append_data_movement_kernels(defs);

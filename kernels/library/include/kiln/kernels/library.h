@@ -73,6 +73,11 @@
 //               {d0, ..., d(k-1)}; floats[0] = epsilon (default 1e-5); biased
 //               variance
 //   rms_norm    (x: F, [gamma: F,] out: F); floats[0] = epsilon (default 1e-6)
+//   add_layer_norm  (x: F, residual: F, [gamma: F, beta: F,] out: F, sum: F)
+//   add_rms_norm    (x: F, residual: F, [gamma: F,] out: F, sum: F)
+//               sum = x + residual (residual broadcasts to x; rounded to F),
+//               out = layer_norm / rms_norm of sum, same ints and floats: the
+//               bits of add then the norm, x and residual read once
 // Per channel, same dims:
 //   batch_norm  (x: F, scale: F, bias: F, mean: F, var: F, out: F), inference
 //               (ONNX BatchNormalization, training_mode 0): the parameters

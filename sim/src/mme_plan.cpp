@@ -22,7 +22,9 @@ std::string mme_dtype_problem(uint8_t raw) {
     case DType::kF32:
     case DType::kBF16: return "";
     case DType::kF16: return "is f16: fp16 is not supported by the MME yet";
-    case DType::kI32: break;
+    case DType::kI32:
+    case DType::kI64:
+    case DType::kBool: break;
   }
   return "is " + std::string(dtype_name(static_cast<DType>(raw))) + ": the MME takes f32 or bf16";
 }

@@ -1,5 +1,5 @@
 // The MME descriptor's validation (sim/src/mme_engine.h): every dtype field
-// takes f32 or bf16; an unknown byte, i32 and f16 are rejected by name.
+// takes f32 or bf16; an unknown byte, i32, i64, bool and f16 are rejected by name.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -45,10 +45,14 @@ TEST(MmeDescriptor, RejectsF16NamingTheField) {
   }
 }
 
-TEST(MmeDescriptor, RejectsI32AndUnknownDtypeBytes) {
-  const auto i32 = validate_mme_descriptor(with_dtype("b_dtype", static_cast<uint8_t>(DType::kI32)));
-  ASSERT_TRUE(i32.has_value());
-  EXPECT_NE(i32->find("'b_dtype' is i32"), std::string::npos) << *i32;
+TEST(MmeDescriptor, RejectsIntegerBoolAndUnknownDtypeBytes) {
+  for (DType t : {DType::kI32, DType::kI64, DType::kBool}) {
+    const auto error = validate_mme_descriptor(with_dtype("b_dtype", static_cast<uint8_t>(t)));
+    ASSERT_TRUE(error.has_value()) << dtype_name(t);
+    EXPECT_NE(error->find("'b_dtype' is " + std::string(dtype_name(t)) + ": the MME takes f32 or bf16"),
+              std::string::npos)
+        << *error;
+  }
   for (int raw : {int{kDTypeCount}, 0x7f, 0xff}) {
     const auto error = validate_mme_descriptor(with_dtype("out_dtype", static_cast<uint8_t>(raw)));
     ASSERT_TRUE(error.has_value()) << raw;

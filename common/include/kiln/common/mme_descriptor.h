@@ -6,8 +6,8 @@
 // an implicit GEMM), with fp32 accumulation and an epilogue (bias, then an
 // activation) applied before the output is rounded to its dtype. Dtypes are
 // kiln::DType values (kiln/common/dtype.h) stored as bytes: the MME takes kF32
-// and kBF16 for every operand; kI32 and kF16 (not supported yet) are rejected
-// by the simulator's descriptor validation, naming the field.
+// and kBF16 for every operand; kF16 (not supported yet), kI32, kI64 and kBool
+// are rejected by the simulator's descriptor validation, naming the field.
 //
 //   GEMM:    C[b] (m x n) = act(A[b] (m x k) * B[b] (k x n) + bias (n))   b < batch
 //            A[b][i][p] at a_addr + (b*batch_stride_a + i*lda + p) * dtype_size(a_dtype), and so on;

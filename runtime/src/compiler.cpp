@@ -141,8 +141,16 @@ Result<std::shared_ptr<Recipe>> compile(Graph g, const std::vector<int>& outputs
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
   if (!disabled(options, "dce")) dead_code(g, output_set, order, log);
   if (!disabled(options, "cse")) common_subexpressions(g, output_set, order, log);
+  // Epilogues first (they take the GEMM's bias and activation), then norms
+  // (they take the residual add), then whatever elementwise ops remain.
   if (!disabled(options, "fuse_epilogue")) {
     for (const std::string& line : fuse_epilogue(g, order, output_set)) log << line << '\n';
+  }
+  if (!disabled(options, "fuse_add_norm")) {
+    for (const std::string& line : fuse_add_norm(g, order, output_set)) log << line << '\n';
+  }
+  if (!disabled(options, "fuse_elementwise")) {
+    for (const std::string& line : fuse_elementwise(g, order, output_set)) log << line << '\n';
   }
   legalize(g, order, log);
   // Engines overlap as far as the recorded order lets them: order first,

@@ -40,6 +40,30 @@ int Graph::input_value(const std::shared_ptr<Slot>& slot) {
   return index;
 }
 
+void Graph::rehash() {
+  hash = GraphHash{};
+  hash.mix(uint64_t{0x7e});
+  for (const Value& v : values) {
+    hash.mix(static_cast<uint64_t>(v.producer + 1));
+    hash.mix(v.shape);
+    hash.mix(static_cast<uint64_t>(v.dtype));
+  }
+  for (const Node& n : nodes) {
+    hash.mix(static_cast<uint64_t>(n.op) + 0x100);
+    hash.mix(n.label);
+    for (int64_t i : n.attrs.ints) hash.mix(static_cast<uint64_t>(i));
+    for (double f : n.attrs.floats) hash.mix(f);
+    for (const View& in : n.inputs) {
+      hash.mix(static_cast<uint64_t>(in.value));
+      hash.mix(in.shape);
+      hash.mix(in.strides);
+      hash.mix(static_cast<uint64_t>(in.offset));
+      hash.mix(static_cast<uint64_t>(in.dtype));
+    }
+    for (int out : n.outputs) hash.mix(static_cast<uint64_t>(out));
+  }
+}
+
 std::vector<int> Graph::add_node(OpKind op, Attrs attrs, std::vector<View> inputs,
                                  const std::vector<std::pair<Shape, DType>>& outputs, std::string label) {
   Node n;

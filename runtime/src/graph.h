@@ -54,6 +54,7 @@ struct Slot {
   std::shared_ptr<Storage> storage;  // set once materialized
   uint64_t graph = 0;                // the pending graph that produces it (0: none)
   int value = -1;                    // its value index there
+  bool dynamic_batch = false;        // dim 0 is a batch that bucketing may pad
 };
 
 struct TensorImpl {
@@ -130,6 +131,8 @@ struct Graph {
   std::unordered_map<const Slot*, int> external_of;
 
   bool empty() const { return nodes.empty(); }
+  // Recomputes `hash` from the values and nodes (after a rewrite).
+  void rehash();
   // The value of an input slot: its producing value if pending in this
   // graph, else an external value for its memory.
   int input_value(const std::shared_ptr<Slot>& slot);

@@ -97,6 +97,9 @@ const char* kernel_of(OpKind op) {
     case OpKind::kArange: return "arange";
     case OpKind::kRandUniform: return "rand_uniform";
     case OpKind::kRandNormal: return "rand_normal";
+    case OpKind::kFusedElementwise: return "fused_elementwise";
+    case OpKind::kAddLayerNorm: return "add_layer_norm";
+    case OpKind::kAddRmsNorm: return "add_rms_norm";
     default: return nullptr;
   }
 }
@@ -234,7 +237,7 @@ Result<Job> lower_node(const Graph& g, const Node& n, const std::vector<Placemen
     case OpKind::kConcat: case OpKind::kGather:
       args.add_int(kernel_axis(n.attrs.ints[0], rank));
       break;
-    case OpKind::kLayerNorm: case OpKind::kRmsNorm:
+    case OpKind::kLayerNorm: case OpKind::kRmsNorm: case OpKind::kAddLayerNorm: case OpKind::kAddRmsNorm:
       args.add_int(n.attrs.ints[0]);
       args.add_float(static_cast<float>(n.attrs.floats[0]));
       break;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bucketing.h"
 #include "compiler.h"
 #include "graph.h"
 #include "kiln/runtime/runtime.h"
@@ -68,7 +69,12 @@ struct Runtime::Impl {
 
  private:
   Status run_graph_locked(Graph& g);
-  Status launch_locked(const Recipe& recipe, Graph& g);
+  Status run_graph_as_locked(Graph& g, const std::vector<int>& outputs,
+                             const std::vector<std::shared_ptr<Slot>>& output_slots, const BucketPlan* plan);
+  // A copy of a batched input padded with zero rows to the bucket, on the DMA queue.
+  Result<std::shared_ptr<Storage>> stage_padded(const std::shared_ptr<Storage>& input, const Value& v,
+                                                int64_t batch);
+  Status launch_locked(const Recipe& recipe, Graph& g, const BucketPlan* plan);
   Graph& graph_for(Mode mode, Graph& eager);
 };
 

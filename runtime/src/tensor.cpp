@@ -22,6 +22,12 @@ int64_t Tensor::dim(int i) const {
 
 bool Tensor::is_contiguous() const { return impl_->offset == 0 && impl_->strides == contiguous_strides(impl_->shape); }
 
+Status Tensor::mark_dynamic_batch() const {
+  if (rank() == 0) return invalid_argument("mark_dynamic_batch: " + describe() + " has no dim 0");
+  impl_->slot->dynamic_batch = true;
+  return {};
+}
+
 std::string Tensor::describe() const {
   if (!impl_) return "undefined";
   return std::string(dtype_name(impl_->dtype)) + to_string(impl_->shape);

@@ -54,6 +54,10 @@ struct RuntimeOptions {
   // "fuse_epilogue", "fuse_add_norm", "fuse_shared_input_gemms"); also from
   // $KILN_DISABLE_PASSES, comma-separated.
   std::vector<std::string> disabled_passes;
+  // Bucket sizes for inputs marked with Tensor::mark_dynamic_batch(): a step
+  // runs padded to the smallest bucket >= its batch when its ops keep batch
+  // rows independent (docs/runtime.md). Empty: no bucketing.
+  std::vector<int64_t> batch_buckets;
   driver::DeviceOptions device;
 };
 
@@ -92,7 +96,9 @@ struct RuntimeStats {
   uint64_t last_workspace_bytes = 0;
   uint64_t last_intermediate_bytes = 0;
   uint64_t peak_workspace_bytes = 0;
-  uint64_t last_step_jobs = 0;  // engine jobs of the last step launched (after fusion)
+  uint64_t last_step_jobs = 0;
+  uint64_t bucketed_steps = 0;  // steps run padded to a bucket
+  std::string last_bucketing;   // why the last step with a marked input ran unpadded, or empty  // engine jobs of the last step launched (after fusion)
 
   // A readable summary (what KILN_RUNTIME_STATS=1 prints at exit).
   std::string report() const;

@@ -65,6 +65,11 @@ class Tensor {
   Result<Tensor> squeeze(int dim) const;
   Result<Tensor> unsqueeze(int dim) const;
 
+  // Marks dim 0 as a batch whose size varies from step to step: with
+  // RuntimeOptions::batch_buckets set, steps reading it may run padded to a
+  // bucket size (docs/runtime.md). Fails on a rank-0 tensor.
+  Status mark_dynamic_batch() const;
+
   // ---- reading ----
   // Runs whatever the value still needs (lazy mode: the pending graph, up to
   // it) and copies it to the host, densely, in this tensor's dtype. A read in

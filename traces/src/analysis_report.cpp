@@ -88,11 +88,28 @@ void append_path_step(std::string& out, const CriticalPathStep& step, bool first
           step.name.c_str(), ops.c_str());
 }
 
+// " in [a, b) us" for a path taken over a window, else "".
+std::string window_of(const CriticalPath& path) {
+  if (!path.windowed()) return "";
+  std::string out;
+  appendf(out, " in [%.3f, ", to_us(path.window_from_ps));
+  if (path.window_to_ps == UINT64_MAX) {
+    out += "end) us";
+  } else {
+    appendf(out, "%.3f) us", to_us(path.window_to_ps));
+  }
+  return out;
+}
+
 void append_critical_path(std::string& out, const CriticalPath& path) {
-  if (path.steps.empty()) return;
-  appendf(out, "critical path: %zu steps, %.3f us of the %.3f us span (%.1f%%); edge: dep = waits_for, track = "
+  if (path.steps.empty()) {
+    if (path.windowed()) appendf(out, "critical path%s: no events in the window\n", window_of(path).c_str());
+    return;
+  }
+  appendf(out, "critical path%s: %zu steps, %.3f us of the %.3f us span (%.1f%%); edge: dep = waits_for, track = "
                "same-track order\n",
-          path.steps.size(), to_us(path.length_ps), to_us(path.span_ps()), percent(path.length_ps, path.span_ps()));
+          window_of(path).c_str(), path.steps.size(), to_us(path.length_ps), to_us(path.span_ps()),
+          percent(path.length_ps, path.span_ps()));
   appendf(out, "  %12s %12s %12s %5s  %-10s %s\n", "start us", "end us", "added us", "edge", "track", "event  [ops]");
   const std::size_t n = path.steps.size();
   const std::size_t half = kMaxPrintedPathSteps / 2;

@@ -189,6 +189,8 @@ CriticalPath critical_path(const proto::Trace& trace, uint64_t from_ps, uint64_t
     nodes.push_back({i, interval.first, interval.second});
   }
   CriticalPath path;
+  path.window_from_ps = from_ps;
+  path.window_to_ps = to_ps;
   if (nodes.empty()) return path;
   // In order of their ends (how each track's events are searched; ties in
   // a fixed order, so the path does not depend on the container).

@@ -191,8 +191,14 @@ void append_model_ops_table(std::string& out, const std::vector<ModelOpSummary>&
 
 void append_critical_path_table(std::string& out, const CriticalPath& path) {
   if (path.steps.empty()) return;
-  out += format("<h2>Critical path: %zu steps, %.3f us of the %.3f us span (%.1f%%)</h2>\n", path.steps.size(),
-                to_us(path.length_ps), to_us(path.span_ps()), percent(path.length_ps, path.span_ps()));
+  std::string window;
+  if (path.windowed()) {
+    window = format(" in [%.3f, ", to_us(path.window_from_ps)) +
+             (path.window_to_ps == UINT64_MAX ? std::string("end") : format("%.3f", to_us(path.window_to_ps))) +
+             ") us";
+  }
+  out += format("<h2>Critical path%s: %zu steps, %.3f us of the %.3f us span (%.1f%%)</h2>\n", window.c_str(),
+                path.steps.size(), to_us(path.length_ps), to_us(path.span_ps()), percent(path.length_ps, path.span_ps()));
   out += "<p>The longest chain of events linked by dependencies (waits_for) and by same-track order; each adds "
          "the time it ran past the end of the one before. Outlined in black on the timeline.</p>\n";
   out += "<table><tr><th>event</th><th>track</th><th>ops</th><th>start us</th><th>end us</th><th>added us</th>"

@@ -169,6 +169,9 @@ struct CriticalPath {
   uint64_t length_ps = 0;               // sum of added_ps
   uint64_t first_ps = 0;                // span of the events considered
   uint64_t last_ps = 0;
+  uint64_t window_from_ps = 0;          // the window it was taken over
+  uint64_t window_to_ps = UINT64_MAX;
+  bool windowed() const { return window_from_ps != 0 || window_to_ps != UINT64_MAX; }
   uint64_t span_ps() const { return last_ps - first_ps; }
 };
 

@@ -19,6 +19,7 @@ CommandBuffer::Recording& CommandBuffer::writable() {
     copy->uses = rec_->uses;
     copy->packets = rec_->packets;
     copy->error = rec_->error;
+    copy->labels = rec_->labels;
     rec_ = std::move(copy);
   }
   return *rec_;
@@ -64,6 +65,16 @@ void CommandBuffer::use_sync(packets::SyncRef ref, bool signalled) {
 
 CommandBuffer& CommandBuffer::uses_binding(uint32_t slot, uint64_t extent) {
   use(slot, packets::Binding::Kind::kMemory, extent);
+  return *this;
+}
+
+CommandBuffer& CommandBuffer::label(std::vector<std::string> ops) {
+  // Unlabelled stays unlabelled without touching a shared recording.
+  if (rec_->labels.empty() && std::all_of(ops.begin(), ops.end(), [](const std::string& op) { return op.empty(); })) {
+    return *this;
+  }
+  Recording& rec = writable();
+  rec.labels.add(rec.bytes.size(), std::move(ops));
   return *this;
 }
 

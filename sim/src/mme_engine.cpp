@@ -125,12 +125,14 @@ std::optional<FaultRecord> MmeEngine::execute(const MmeJob& job) {
     if (timing.engine_folds[e] == 0) continue;
     const uint64_t busy_ps = to_ps(from_ns(static_cast<double>(timing.engine_cycles[e]) * cycle_ns));
     const uint64_t end_ps = std::max(start_ps + busy_ps, memory_end_ps);
-    device_.record({.track = "MME" + std::to_string(assigned[e]), .queue = static_cast<int32_t>(job.queue), .name = name,
-                    .start_ps = start_ps, .end_ps = end_ps,
-                    .bytes = share(traffic, timing.engine_folds[e], timing.folds),
-                    .flops = share(flops, timing.engine_folds[e], timing.folds), .sequence = job.sequence,
-                    .detail = std::to_string(timing.engine_cycles[e]) + " cycles, " +
-                              std::to_string(timing.engine_folds[e]) + " folds"});
+    device_.record_job(job.trace, {.track = "MME" + std::to_string(assigned[e]),
+                                   .queue = static_cast<int32_t>(job.queue), .name = name,
+                                   .start_ps = start_ps, .end_ps = end_ps,
+                                   .bytes = share(traffic, timing.engine_folds[e], timing.folds),
+                                   .flops = share(flops, timing.engine_folds[e], timing.folds),
+                                   .sequence = job.sequence,
+                                   .detail = std::to_string(timing.engine_cycles[e]) + " cycles, " +
+                                             std::to_string(timing.engine_folds[e]) + " folds"});
   }
   return std::nullopt;
 }

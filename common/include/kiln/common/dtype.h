@@ -6,9 +6,10 @@
 // The numeric values are part of the packed layouts that carry them (an MME
 // descriptor stores them as raw bytes) and never change; a new dtype takes the
 // next free value. Which dtypes an engine accepts is that engine's check, not
-// this header's: the MME takes f32 and bf16, vector-core kernels f32, bf16 and
-// i32; f16 is a defined value that no engine supports yet, and both
-// validations reject it by name.
+// this header's: the MME takes f32, bf16 and f16; vector-core kernels f32, bf16
+// and i32 (their validation rejects f16 by name). The conversions of the
+// narrow floats are defined once each: kiln/common/bf16.h, kiln/common/f16.h
+// (f16), and kiln/common/tf32.h for the MME's TF32 input rounding.
 //
 // Pure functions of a value; thread-safe. A dtype decoded from bytes that
 // nobody has checked (device memory is hostile until checked) must pass
@@ -25,7 +26,7 @@ enum class DType : uint8_t {
   kF32 = 0,   // IEEE 754 binary32
   kBF16 = 1,  // bfloat16: the upper half of a binary32
   kI32 = 2,   // two's-complement 32-bit integer
-  kF16 = 3,   // IEEE 754 binary16 (no engine supports it yet)
+  kF16 = 3,   // IEEE 754 binary16 (the MME takes it; the vector cores do not yet)
 };
 
 // Raw values 0 .. kDTypeCount - 1 are dtypes.

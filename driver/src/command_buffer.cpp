@@ -201,6 +201,7 @@ CommandBuffer& CommandBuffer::launch_mme(const mme::Descriptor& descriptor, uint
     use_address(descriptor.b_addr, spans.b);
     use_address(descriptor.c_addr, spans.c);
     if (spans.bias) use_address(descriptor.bias_addr, spans.bias);
+    if (spans.r) use_address(descriptor.r_addr, spans.r);
   }
   return launch_mme(packets::bound_address(packets::kArenaSlot, at), engines, flags);
 }

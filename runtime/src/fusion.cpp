@@ -62,6 +62,7 @@ std::optional<mme::Activation> epilogue_activation(OpKind op) {
     case OpKind::kRelu: return mme::Activation::RELU;
     case OpKind::kGeluTanh: return mme::Activation::GELU_TANH;
     case OpKind::kSilu: return mme::Activation::SILU;
+    case OpKind::kGeluErf: return mme::Activation::GELU;
     default: return std::nullopt;
   }
 }

@@ -271,7 +271,8 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
       if (!resolve(s, offset, d.a_addr, spans.a, "MME operand A", &d.a_addr) ||
           !resolve(s, offset, d.b_addr, spans.b, "MME operand B", &d.b_addr) ||
           !resolve(s, offset, d.c_addr, spans.c, "MME operand C", &d.c_addr) ||
-          ((d.flags & mme::kHasBias) && !resolve(s, offset, d.bias_addr, spans.bias, "MME bias", &d.bias_addr))) {
+          ((d.flags & mme::kHasBias) && !resolve(s, offset, d.bias_addr, spans.bias, "MME bias", &d.bias_addr)) ||
+          ((d.flags & mme::kHasResidual) && !resolve(s, offset, d.r_addr, spans.r, "MME operand R", &d.r_addr))) {
         return false;
       }
       job.engines = p.engines;

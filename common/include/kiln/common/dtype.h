@@ -6,9 +6,11 @@
 // The numeric values are part of the packed layouts that carry them (an MME
 // descriptor stores them as raw bytes) and never change; a new dtype takes the
 // next free value. Which dtypes an engine accepts is that engine's check, not
-// this header's: the MME takes f32 and bf16 (it rejects the others by name);
-// the vector cores take every dtype here, each library kernel documenting
-// which it accepts (kiln/kernels/library.h).
+// this header's: the MME takes f32, bf16 and f16 (it rejects the others by
+// name); the vector cores take every dtype here, each library kernel
+// documenting which it accepts (kiln/kernels/library.h). The conversions of
+// the narrow floats are defined once each: kiln/common/bf16.h,
+// kiln/common/f16.h, and kiln/common/tf32.h for the MME's TF32 rounding.
 //
 // Pure functions of a value; thread-safe. A dtype decoded from bytes that
 // nobody has checked (device memory is hostile until checked) must pass

@@ -27,6 +27,8 @@ Status Runtime::Impl::run_graph_locked(Graph& g) {
   std::shared_ptr<Recipe> recipe = cache.find(key);
   if (recipe) {
     ++stats.cache_hits;
+  } else if ((recipe = find_on_disk_locked(key, g, outputs))) {
+    ++stats.disk_hits;
   } else {
     const GraphSignature signature = graph_signature(g, outputs, context);
     ++stats.cache_misses;
@@ -46,6 +48,7 @@ Status Runtime::Impl::run_graph_locked(Graph& g) {
     device->charge_host(costs.compile_per_node_ns * static_cast<double>(g.nodes.size()),
                         "compile " + signature.summary);
     cache.insert(key, signature, recipe);
+    store_on_disk_locked(signature, *recipe);
   }
   stats.last_workspace_bytes = recipe->workspace_bytes;
   stats.last_step_jobs = recipe->jobs;

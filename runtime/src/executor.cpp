@@ -53,6 +53,8 @@ Status Runtime::Impl::run_graph_as_locked(Graph& g, const std::vector<int>& outp
   std::shared_ptr<Recipe> recipe = cache.find(key);
   if (recipe) {
     ++stats.cache_hits;
+  } else if ((recipe = find_on_disk_locked(key, g, outputs))) {
+    ++stats.disk_hits;
   } else {
     const GraphSignature signature = graph_signature(g, outputs, context);
     ++stats.cache_misses;
@@ -72,6 +74,7 @@ Status Runtime::Impl::run_graph_as_locked(Graph& g, const std::vector<int>& outp
     device->charge_host(costs.compile_per_node_ns * static_cast<double>(g.nodes.size()),
                         "compile " + signature.summary);
     cache.insert(key, signature, recipe);
+    store_on_disk_locked(signature, *recipe);
   }
   stats.last_workspace_bytes = recipe->workspace_bytes;
   stats.last_step_jobs = recipe->jobs;

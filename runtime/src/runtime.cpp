@@ -1,6 +1,7 @@
 #include "kiln/runtime/runtime.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
@@ -60,7 +61,62 @@ Status Runtime::Impl::init() {
   for (const std::string& pass : disabled_passes) context += pass + ",";
   context_hash.mix(context);
   pending.id = next_graph++;
+  open_disk_cache();
   return {};
+}
+
+// ---------------------------------------------------------------- the on-disk cache
+
+namespace {
+
+// $name as a byte count ("1048576", "512K", "64M", "1G"), else `fallback`.
+uint64_t bytes_from_env(const char* name, uint64_t fallback) {
+  const char* env = std::getenv(name);
+  if (env == nullptr || *env == '\0') return fallback;
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long n = std::strtoull(env, &end, 10);
+  unsigned shift = 0;
+  if (*end == 'K' || *end == 'k') shift = 10;
+  if (*end == 'M' || *end == 'm') shift = 20;
+  if (*end == 'G' || *end == 'g') shift = 30;
+  if (shift) ++end;
+  if (errno != 0 || end == env || *end != '\0' || n == 0 || n > (UINT64_MAX >> shift) || env[0] == '-') {
+    std::fprintf(stderr, "kiln: recipe cache: ignoring %s=%s (not a byte count); using %llu bytes\n", name, env,
+                 static_cast<unsigned long long>(fallback));
+    return fallback;
+  }
+  return static_cast<uint64_t>(n) << shift;
+}
+
+}  // namespace
+
+void Runtime::Impl::open_disk_cache() {
+  std::string dir = options.recipe_cache_dir;
+  if (dir.empty()) {
+    if (const char* env = std::getenv("KILN_RECIPE_CACHE_DIR")) dir = env;
+  }
+  if (dir.empty()) return;
+  const uint64_t limit = options.recipe_cache_dir_bytes != 0 ? options.recipe_cache_dir_bytes
+                                                             : bytes_from_env("KILN_RECIPE_CACHE_BYTES", 1ull << 30);
+  disk = std::make_unique<RecipeStore>(dir, limit);
+  if (!disk->usable()) disk.reset();  // it warned
+}
+
+std::shared_ptr<Recipe> Runtime::Impl::find_on_disk_locked(const GraphHash& key, const Graph& g,
+                                                           const std::vector<int>& outputs) {
+  if (!disk) return nullptr;
+  // Not a compilation: a disk hit costs the host a lookup. Files hold the
+  // full signature key (graph_signature), not only its hash.
+  device->charge_host(costs.cache_lookup_ns, "recipe disk cache lookup");
+  const GraphSignature signature = graph_signature(g, outputs, context);
+  std::shared_ptr<Recipe> recipe = disk->load(signature.key, g, outputs);
+  if (recipe) cache.insert(key, signature, recipe);
+  return recipe;
+}
+
+void Runtime::Impl::store_on_disk_locked(const GraphSignature& signature, const Recipe& recipe) {
+  if (disk) disk->store(signature.key, recipe);
 }
 
 Runtime::Runtime(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -164,7 +220,7 @@ std::string RuntimeStats::report() const {
   o << "kiln runtime: " << steps << " steps, " << ops_recorded << " ops recorded (lazy), " << ops_eager
     << " ops eager\n";
   o << "  recipes: " << compilations << " compiled (" << graph_nodes_compiled << " nodes, " << compile_wall_ms
-    << " ms), " << cache_hits << " cache hits, " << cache_misses << " misses; " << cached_recipes << " cached, "
+    << " ms), " << cache_hits << " cache hits, " << disk_hits << " from disk, " << cache_misses << " misses; " << cached_recipes << " cached, "
     << cache_bytes << " bytes\n";
   for (const CacheMiss& m : misses) o << "  miss: " << m.graph << ": " << m.reason << "\n";
   o << "  graph breaks: " << graph_breaks << "\n";

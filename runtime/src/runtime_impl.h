@@ -1,6 +1,6 @@
 // The inside of a Runtime: its device and queues, the pending lazy graph,
-// the recipe cache, the memory pool, the timelines its recipes signal, and
-// the statistics users look at.
+// the recipe caches (in memory and on disk), the memory pool, the timelines
+// its recipes signal, and the statistics users look at.
 //
 // Internal to kiln_runtime. `mutex` guards everything mutable.
 #pragma once
@@ -18,6 +18,7 @@
 #include "kiln/runtime/runtime.h"
 #include "memory_pool.h"
 #include "recipe_cache.h"
+#include "recipe_store.h"
 
 namespace kiln::runtime {
 
@@ -63,6 +64,7 @@ struct Runtime::Impl {
 
   mutable std::recursive_mutex mutex;
   RecipeCache cache;
+  std::unique_ptr<RecipeStore> disk;  // the on-disk cache, if any
   Graph pending;
   uint64_t next_graph = 1;
   RuntimeStats stats;
@@ -75,6 +77,11 @@ struct Runtime::Impl {
   Result<std::shared_ptr<Storage>> stage_padded(const std::shared_ptr<Storage>& input, const Value& v,
                                                 int64_t batch);
   Status launch_locked(const Recipe& recipe, Graph& g, const BucketPlan* plan);
+  // The on-disk cache (runtime.cpp): opened from the options or environment;
+  // a recipe found there goes into the in-memory cache too.
+  void open_disk_cache();
+  std::shared_ptr<Recipe> find_on_disk_locked(const GraphHash& key, const Graph& g, const std::vector<int>& outputs);
+  void store_on_disk_locked(const GraphSignature& signature, const Recipe& recipe);
   Graph& graph_for(Mode mode, Graph& eager);
 };
 

@@ -101,6 +101,13 @@ class CommandBuffer {
 
   CommandBuffer() : rec_(std::make_shared<Recording>()) {}
 
+  // A buffer made from a saved recording (kiln/driver/command_buffer_io.h,
+  // which says what is checked): untrusted packets and arena, restored only
+  // if relocatable, with its binding uses and packet count recomputed from
+  // them; `declared_uses` only add to what they touch.
+  static Result<CommandBuffer> from_recording(std::vector<uint8_t> bytes, std::vector<uint8_t> arena,
+                                              std::span<const BindingUse> declared_uses = {});
+
   CommandBuffer& nop(uint8_t flags = kOrdered);
   // Linear copy of `size` bytes between device addresses (or bindings).
   CommandBuffer& copy(uint64_t dst, uint64_t src, uint64_t size, uint8_t flags = kOrdered);

@@ -58,6 +58,13 @@ struct RuntimeOptions {
   // runs padded to the smallest bucket >= its batch when its ops keep batch
   // rows independent (docs/runtime.md). Empty: no bucketing.
   std::vector<int64_t> batch_buckets;
+  // The on-disk recipe cache (docs/runtime-cache.md): a directory that runs
+  // and concurrent processes share, so a second run compiles nothing. Empty:
+  // $KILN_RECIPE_CACHE_DIR, else no disk cache.
+  std::string recipe_cache_dir;
+  // The most bytes its files take (least recently used go first); 0:
+  // $KILN_RECIPE_CACHE_BYTES (a number, optionally with K, M or G), else 1 GiB.
+  uint64_t recipe_cache_dir_bytes = 0;
   driver::DeviceOptions device;
 };
 
@@ -81,8 +88,9 @@ struct RuntimeStats {
   uint64_t ops_recorded = 0;  // ops recorded in lazy mode
   uint64_t steps = 0;         // graphs launched (mark_step, reads, eager ops)
   uint64_t compilations = 0;
-  uint64_t cache_hits = 0;
-  uint64_t cache_misses = 0;
+  uint64_t cache_hits = 0;    // found in the in-memory cache
+  uint64_t disk_hits = 0;     // found in the on-disk cache instead (not compiled)
+  uint64_t cache_misses = 0;  // found in neither: compiled
   uint64_t graph_nodes_compiled = 0;
   double compile_wall_ms = 0;  // host wall time spent compiling
   uint64_t cached_recipes = 0;

@@ -395,7 +395,9 @@ double mme_macs_per_cell_per_cycle(const proto::MmeConfig& m, DType a, DType b, 
       case DType::kBF16: return 1.0;  // the array's nominal rate (device_config.proto)
       case DType::kF16: return m.fp16_macs_per_cell_per_cycle();
       case DType::kF32: return tf32 ? m.tf32_macs_per_cell_per_cycle() : m.fp32_macs_per_cell_per_cycle();
-      case DType::kI32: break;
+      case DType::kI32:
+      case DType::kI64:
+      case DType::kBool: break;
     }
     return 0.0;
   };

@@ -78,6 +78,15 @@ CommandBuffer& CommandBuffer::label(std::vector<std::string> ops) {
   return *this;
 }
 
+Status CommandBuffer::label_at(uint64_t offset, std::vector<std::string> ops) {
+  if (offset > rec_->bytes.size() || (!rec_->labels.runs.empty() && offset < rec_->labels.runs.back().offset)) {
+    return invalid_argument("label at byte " + std::to_string(offset) + ": out of order or past the " +
+                            std::to_string(rec_->bytes.size()) + " recorded bytes");
+  }
+  writable().labels.add(offset, std::move(ops));
+  return {};
+}
+
 CommandBuffer& CommandBuffer::nop(uint8_t flags) {
   return append(packets::make_packet<packets::NopPacket>(Opcode::NOP, flags));
 }

@@ -216,6 +216,14 @@ Result<std::string> save_command_buffer(const CommandBuffer& commands) {
     u->set_extent(use.extent);
     u->set_signalled(use.signalled);
   }
+  const traces::OpLabels& labels = commands.labels();
+  for (const traces::OpLabels::Run& run : labels.runs) {
+    proto::SavedLabelRun* r = saved.add_labels();
+    r->set_offset(run.offset);
+    if (run.label != traces::OpLabels::kNone) {
+      for (const std::string& op : labels.labels[run.label]) r->add_ops(op);
+    }
+  }
   std::string out;
   if (!saved.SerializeToString(&out)) return internal_error("saving a command buffer: serialization failed");
   return out;
@@ -242,6 +250,9 @@ Result<CommandBuffer> restore_command_buffer(std::string_view saved) {
   auto cb = CommandBuffer::from_recording({msg.packets().begin(), msg.packets().end()},
                                           {msg.arena().begin(), msg.arena().end()}, declared);
   if (!cb.ok()) return cb.status().with_context(kContext);
+  for (const proto::SavedLabelRun& run : msg.labels()) {
+    KILN_RETURN_IF_ERROR(cb->label_at(run.offset(), {run.ops().begin(), run.ops().end()}).with_context(kContext));
+  }
   return cb;
 }
 

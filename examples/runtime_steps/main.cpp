@@ -7,7 +7,10 @@
 //
 // config defaults to "gaudi2". With a trace prefix, each run's trace is
 // written to <prefix>-<model>-<mode>.pb for `kiln trace summary`.
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>

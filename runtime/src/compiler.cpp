@@ -246,6 +246,15 @@ Result<std::shared_ptr<Recipe>> compile(Graph g, const std::vector<int>& outputs
         waited[job.queue][q] = need[q];
       }
     }
+    // The trace names the graph node(s) each job came from: a fused job all of them.
+    std::vector<std::string> ops;
+    const std::string& label = g.nodes[static_cast<std::size_t>(job.node)].label;
+    for (std::size_t at = 0; at <= label.size();) {
+      const std::size_t plus = std::min(label.find('+', at), label.size());
+      if (plus > at) ops.push_back(label.substr(at, plus - at));
+      at = plus + 1;
+    }
+    cb.label(std::move(ops));
     switch (job.kind) {
       case Job::Kind::kTpc: cb.launch_tpc(job.kernel_id, job.args); break;
       case Job::Kind::kMme: cb.launch_mme(job.descriptor); break;

@@ -259,7 +259,7 @@ TEST(SavedCommandBuffers, AForgedExtentCannotReachOutsideTheBoundRange) {
   put(mme_past_arena.arena, desc);
   launch.descriptor_addr = packets::bound_address(packets::kArenaSlot, 8);
   put(mme_past_arena.packets, launch);
-  EXPECT_NE(restore_error(mme_past_arena.blob()).find("run past the arena's 168 bytes"), std::string::npos)
+  EXPECT_NE(restore_error(mme_past_arena.blob()).find("run past the arena's " + std::to_string(sizeof(mme::Descriptor)) + " bytes"), std::string::npos)
       << restore_error(mme_past_arena.blob());
   kernels::KernelArgs args;
   args.add_tensor(kernels::TensorDesc::contiguous(bound(0), DType::kF32, {16}));

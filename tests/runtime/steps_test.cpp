@@ -8,6 +8,7 @@
 
 #include "blocks.h"
 #include "kiln/proto/trace.pb.h"
+#include "kiln/traces/analysis.h"
 
 namespace kiln::runtime::testing {
 namespace {
@@ -248,6 +249,43 @@ TEST(Steps, TimingOnlyRunsTheGpt2BlockInTheSameSimulatedTimeAsAFunctionalRun) {
   }
   EXPECT_GT(times[0], 0);
   EXPECT_EQ(times[0], times[1]);
+}
+
+}  // namespace
+}  // namespace kiln::runtime::testing
+
+namespace kiln::runtime::testing {
+namespace {
+
+TEST(Steps, EngineJobsNameTheirOpsSoTheTraceHasAPerOpTableAndACriticalPath) {
+  auto rt = open_rt(Mode::kLazy);
+  const DeviceBlock dp = block_upload(*rt, block_params(32, 4, 64, 17), DType::kBF16);
+  ASSERT_TRUE(rt->synchronize().ok());
+  Tensor y;
+  {
+    OpScope layer("layer0");
+    y = block_device(dp, upload(*rt, host_random({1, 8, 32}, 18), DType::kBF16));
+  }
+  ASSERT_TRUE(rt->synchronize().ok());
+  const proto::Trace trace = rt->device().trace_proto();
+  std::set<std::string> ops;
+  for (const auto& e : trace.events()) {
+    if (e.track().rfind("MME", 0) == 0 || e.track().rfind("TPC", 0) == 0) {
+      for (const auto& op : e.ops()) ops.insert(op);
+    }
+  }
+  EXPECT_TRUE(ops.count("layer0/linear")) << ops.size();
+  EXPECT_TRUE(ops.count("layer0/attention"));
+  EXPECT_TRUE(ops.count("layer0/layer_norm"));
+  const auto table = traces::model_op_table(trace);
+  ASSERT_FALSE(table.empty());
+  bool linear = false;
+  for (const auto& row : table) linear |= row.op == "layer0/linear" && row.time_ps > 0;
+  EXPECT_TRUE(linear);
+  const traces::CriticalPath path = traces::critical_path(trace);
+  EXPECT_FALSE(path.steps.empty());
+  EXPECT_GT(path.length_ps, 0u);
+  EXPECT_LE(path.length_ps, path.span_ps());
 }
 
 }  // namespace

@@ -168,6 +168,10 @@ class CommandBuffer {
   // An empty list (or only empty names) leaves them unlabelled. Costs nothing
   // per packet and nothing per submission beyond a pointer copy.
   CommandBuffer& label(std::vector<std::string> ops);
+  // Labels the packets from byte `offset` on (restoring a saved buffer's
+  // labels; offsets in increasing order, within the recorded bytes). Fails
+  // on an offset out of order or past the end.
+  Status label_at(uint64_t offset, std::vector<std::string> ops);
   // Declares that the buffer may touch `extent` bytes of what `slot` is bound
   // to (for bound addresses inside blocks the buffer does not record itself,
   // such as argument blocks written by the caller).

@@ -3,9 +3,11 @@
 // simulated time — on the host (dispatch, recording, compilation, launch)
 // and on the device — with the compile counts and cache hits.
 //
-//   runtime_steps [config] [trace-prefix]
+//   runtime_steps [config] [trace-prefix] [--values]
 //
-// config defaults to "gaudi2". With a trace prefix, each run's trace is
+// config defaults to "gaudi2". The device runs timing-only (every op takes
+// its simulated time, no values are computed: the figures are the same);
+// --values computes them too, which takes the host much longer. With a trace prefix, each run's trace is
 // written to <prefix>-<model>-<mode>.pb for `kiln trace summary`.
 #include <algorithm>
 #include <cmath>
@@ -42,6 +44,7 @@ struct Model {
   const char* name;
   std::function<void(Runtime&)> setup;  // makes the weights
   std::function<Tensor(Runtime&)> step; // one forward pass
+  std::function<void()> teardown;       // drops the weights (tensors must not outlive their runtime)
 };
 
 // Host time and device time of the trace events in [from, to).
@@ -66,9 +69,12 @@ StepTimes times_between(const proto::Trace& trace, int first_event) {
   return t;
 }
 
+bool with_values = false;
+
 void run(const std::string& config, const Model& model, Mode mode, const std::string& trace_prefix) {
   RuntimeOptions options;
   options.mode = mode;
+  options.device.functional = with_values;
   auto rt = must(Runtime::open(config, options), "open");
   model.setup(*rt);
   if (!rt->synchronize().ok()) std::exit(1);
@@ -82,7 +88,7 @@ void run(const std::string& config, const Model& model, Mode mode, const std::st
     const double total = rt->device().now_ns() - start;
     const StepTimes t = times_between(rt->device().trace_proto(), first);
     const RuntimeStats after = rt->stats();
-    std::printf("%-17s %-5s step %d: %8.1f us (host busy %8.1f us, device busy %8.1f us); compiled %llu, cache hits %llu\n",
+    std::printf("%-17s %-5s step %d: %8.1f us (host track %8.1f us, device span %8.1f us); compiled %llu, cache hits %llu\n",
                 model.name, mode_name, step, total / 1e3, t.host_ns / 1e3, t.device_ns / 1e3,
                 static_cast<unsigned long long>(after.compilations - before.compilations),
                 static_cast<unsigned long long>(after.cache_hits - before.cache_hits));
@@ -91,13 +97,19 @@ void run(const std::string& config, const Model& model, Mode mode, const std::st
     const std::string path = trace_prefix + "-" + model.name + "-" + mode_name + ".pb";
     if (rt->device().write_trace(path).ok()) std::printf("  trace: %s\n", path.c_str());
   }
+  model.teardown();
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string config = argc > 1 ? argv[1] : "gaudi2";
-  const std::string trace_prefix = argc > 2 ? argv[2] : "";
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--values") with_values = true;
+    else args.emplace_back(argv[i]);
+  }
+  const std::string config = args.size() > 0 ? args[0] : "gaudi2";
+  const std::string trace_prefix = args.size() > 1 ? args[1] : "";
 
   // MLP 512 -> 2048 -> 2048 -> 512 on 64 rows, bf16.
   std::vector<Tensor> mlp_w, mlp_b;
@@ -121,6 +133,11 @@ int main(int argc, char** argv) {
                       if (i < 2) x = must(gelu(x, /*tanh_approximation=*/true), "gelu");
                     }
                     return x;
+                  },
+                  [&] {
+                    mlp_w.clear();
+                    mlp_b.clear();
+                    mlp_x = Tensor();
                   }};
 
   // A GPT-2 style block: d_model 768, 12 heads, FFN 3072, 128 tokens, bf16.
@@ -156,6 +173,10 @@ int main(int argc, char** argv) {
                       Tensor h = must(layer_norm(x1, 1, w[13], w[15]), "ln2");
                       h = must(gelu(must(linear(h, w[4], w[10]), "fc1"), true), "gelu");
                       return must(add(x1, must(linear(h, w[5], w[11]), "fc2")), "residual");
+                    },
+                    [&] {
+                      w.clear();
+                      block_x = Tensor();
                     }};
 
   for (const Model* m : {&mlp, &block}) {

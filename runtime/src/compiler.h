@@ -50,7 +50,6 @@ struct Recipe {
   std::vector<int> inputs;
   std::vector<int> outputs;
   std::vector<Queue> output_queue;  // the queue whose job writes each output
-  std::vector<Queue> input_queues_read;  // unused
   std::size_t nodes = 0;   // graph nodes compiled
   std::size_t jobs = 0;    // engine jobs
   std::string log;         // what the passes did

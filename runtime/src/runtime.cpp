@@ -254,8 +254,6 @@ Result<std::vector<Tensor>> Runtime::Impl::record(OpKind op, Attrs attrs, const 
                                                   const std::vector<std::pair<Shape, DType>>& outputs,
                                                   std::string label) {
   std::lock_guard lock(mutex);
-  const auto wall = std::chrono::steady_clock::now();
-  (void)wall;
   for (const Tensor& t : inputs) {
     if (!t.defined()) return invalid_argument(std::string(op_name(op)) + ": an input tensor is undefined");
     if (t.impl()->runtime != self) {

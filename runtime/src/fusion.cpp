@@ -126,7 +126,10 @@ std::vector<std::string> fuse_epilogue(Graph& g, std::vector<int>& order, const 
       if (r >= 0) {
         const auto act = epilogue_activation(g.nodes[static_cast<std::size_t>(r)].op);
         if (act) {
-          fused += "+" + std::string(op_name(g.nodes[static_cast<std::size_t>(r)].op));
+          // Two appends, not "+" + std::string(...): GCC 12 at -O3 reports a false
+          // -Wrestrict on operator+(const char*, string&&).
+          fused += '+';
+          fused += op_name(g.nodes[static_cast<std::size_t>(r)].op);
           mm.attrs.ints[bias_attr + 1] = static_cast<int64_t>(*act);
           absorb(g, order, index, r);
         }

@@ -29,16 +29,17 @@ GraphSignature graph_signature(const Graph& g, const std::vector<int>& outputs, 
     for (double f : n.attrs.floats) key << std::hexfloat << f << std::defaultfloat << ',';
     for (const View& in : n.inputs) {
       const Value& v = g.values[static_cast<std::size_t>(in.value)];
-      std::string id;
+      // Built by appends: GCC 12 at -O3 reports a false -Wrestrict on "x" + std::to_string(...).
+      std::string id(1, v.producer < 0 ? 'x' : 'v');
       if (v.producer < 0) {
         auto [it, inserted] = external_number.emplace(in.value, static_cast<int>(external_number.size()));
         if (inserted) {
           s.inputs.push_back(meta(v.shape, v.dtype));
           s.input_readers.push_back(n.label);
         }
-        id = "x" + std::to_string(it->second);
+        id += std::to_string(it->second);
       } else {
-        id = "v" + std::to_string(in.value);
+        id += std::to_string(in.value);
       }
       key << id << ':' << meta(in.shape, in.dtype) << to_string(in.strides) << '+' << in.offset << ';';
       skeleton << id << ';';

@@ -58,7 +58,9 @@ struct Slot {
 };
 
 struct TensorImpl {
-  Runtime* runtime = nullptr;
+  // First, so the slot (and its storage, which returns to the owner's pool)
+  // goes before the owner can.
+  std::shared_ptr<Runtime::Impl> owner;
   std::shared_ptr<Slot> slot;
   Shape shape;
   Shape strides;       // elements

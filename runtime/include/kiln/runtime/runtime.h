@@ -20,7 +20,10 @@
 // lookup and a launch per recipe — so eager and lazy steps differ in
 // simulated time for the reasons they do on real hardware.
 //
-// Ownership: open() returns the sole owner; tensors must not outlive it.
+// Ownership: open() returns the owner. Closing it (destroying the Runtime)
+// waits for launched work, then closes the device; tensors may outlive it:
+// their shapes stay readable, any op or read on them fails naming the op and
+// "the runtime ... is closed", and dropping them is safe.
 // Threading: every member is thread-safe; the pending graph is shared by the
 // threads using the runtime. Errors: Status/Result naming the op and what is
 // wrong; a failed step leaves the runtime usable.
@@ -164,8 +167,9 @@ class Runtime {
   Impl& impl() { return *impl_; }
 
  private:
-  explicit Runtime(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  Runtime() = default;
+  // Shared with the runtime's tensors, which may outlive it (closed then).
+  std::shared_ptr<Impl> impl_;
 };
 
 // Names the ops the calling thread records during its lifetime, for traces,

@@ -133,6 +133,7 @@ void Runtime::Impl::close() {
   // Storage goes back to the pool before the pool returns it to the driver;
   // blocks still held by live tensors are dropped by the closed pool later.
   pending = Graph{};
+  spare = Graph{};
   cache.clear();
   disk.reset();
   pool->close();
@@ -324,10 +325,15 @@ Result<Tensor> Runtime::Impl::record1(OpKind op, Attrs attrs, const std::vector<
 Status Runtime::Impl::run_pending_locked(const char* why) {
   (void)why;
   if (pending.empty()) return {};
-  Graph g = std::move(pending);
-  pending = Graph{};
-  pending.id = next_graph++;
-  return run_graph_locked(g);
+  // The step runs from `g`; recording goes on into the last step's buffers.
+  Graph g;
+  std::swap(g, pending);
+  std::swap(pending, spare);
+  pending.reset(next_graph++);
+  const Status status = run_graph_locked(g);
+  spare = std::move(g);
+  spare.reset(0);
+  return status;
 }
 
 }  // namespace kiln::runtime

@@ -72,6 +72,7 @@ struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
   RecipeCache cache;
   std::unique_ptr<RecipeStore> disk;  // the on-disk cache, if any
   Graph pending;
+  Graph spare;  // the last step's graph, emptied: its buffers serve the next
   uint64_t next_graph = 1;
   RuntimeStats stats;
 

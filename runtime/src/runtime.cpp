@@ -18,7 +18,8 @@ namespace kiln::runtime {
 namespace {
 
 // The compiler's version: a cached recipe from another version is not used.
-constexpr const char* kCompilerVersion = "kiln-runtime-1";
+// 2: matmul operands that are transposed views are read with kTransposeA/B, not copied.
+constexpr const char* kCompilerVersion = "kiln-runtime-2";
 
 thread_local std::vector<std::string> op_scopes;
 thread_local const char* composite_op = nullptr;

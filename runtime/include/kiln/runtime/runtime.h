@@ -54,7 +54,8 @@ struct RuntimeOptions {
   // fp32 matmuls may run as TF32 on the matrix engine (TF32 numerics and rate).
   bool allow_tf32 = false;
   // Compiler passes to skip, by name ("dce", "cse", "schedule", "fuse_elementwise",
-  // "fuse_epilogue", "fuse_add_norm", "fuse_shared_input_gemms"); also from
+  // "fuse_epilogue", "fuse_add_norm", "fuse_shared_input_gemms", "mme_transpose": copy a
+  // transposed matmul operand densely instead of reading it with kTransposeA/B); also from
   // $KILN_DISABLE_PASSES, comma-separated.
   std::vector<std::string> disabled_passes;
   // Bucket sizes for inputs marked with Tensor::mark_dynamic_batch(): a step

@@ -133,9 +133,7 @@ struct Graph {
   std::unordered_map<const Slot*, int> external_of;
 
   bool empty() const { return nodes.empty(); }
-  // Empties the graph for reuse under a new id, keeping its buffers: a
-  // 1000-node graph's arrays are large enough that freeing them makes glibc
-  // consolidate its free lists, most of a cached mark_step's cost.
+  // Empties the graph for reuse under a new id (keeping its buffers).
   void reset(uint64_t new_id);
   // Recomputes `hash` from the values and nodes (after a rewrite).
   void rehash();

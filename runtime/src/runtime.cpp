@@ -134,7 +134,8 @@ void Runtime::Impl::close() {
   // Storage goes back to the pool before the pool returns it to the driver;
   // blocks still held by live tensors are dropped by the closed pool later.
   pending = Graph{};
-  spare = Graph{};
+  retired_nodes.clear();
+  retired_values.clear();
   cache.clear();
   disk.reset();
   pool->close();
@@ -295,7 +296,9 @@ Result<std::vector<Tensor>> Runtime::Impl::record(OpKind op, Attrs attrs, const 
     }
     views.push_back(View{g.input_value(ti.slot), ti.shape, ti.strides, ti.offset, ti.dtype});
   }
+  const std::size_t values_before = g.values.size();
   const std::vector<int> ids = g.add_node(op, std::move(attrs), std::move(views), outputs, scoped_label(label));
+  if (mode == Mode::kLazy) retire_some(g.values.size() - values_before);
   std::vector<Tensor> result;
   for (int id : ids) {
     auto slot = std::make_shared<Slot>();
@@ -317,6 +320,11 @@ Result<std::vector<Tensor>> Runtime::Impl::record(OpKind op, Attrs attrs, const 
   return result;
 }
 
+void Runtime::Impl::retire_some(std::size_t values) {
+  if (!retired_nodes.empty()) retired_nodes.pop_back();
+  for (std::size_t i = 0; i < values && !retired_values.empty(); ++i) retired_values.pop_back();
+}
+
 Result<Tensor> Runtime::Impl::record1(OpKind op, Attrs attrs, const std::vector<Tensor>& inputs, Shape shape,
                                       DType dtype, std::string label) {
   KILN_ASSIGN_OR_RETURN(auto outs, record(op, std::move(attrs), inputs, {{std::move(shape), dtype}}, std::move(label)));
@@ -326,14 +334,22 @@ Result<Tensor> Runtime::Impl::record1(OpKind op, Attrs attrs, const std::vector<
 Status Runtime::Impl::run_pending_locked(const char* why) {
   (void)why;
   if (pending.empty()) return {};
-  // The step runs from `g`; recording goes on into the last step's buffers.
+  // The step runs from `g`. Its nodes and values then retire: each op
+  // recorded later destroys one of them (retire_one), so a step's teardown
+  // is paid op by op as it was built, not all at once here, and recording
+  // reuses the retired lists' buffers once they are drained.
   Graph g;
   std::swap(g, pending);
-  std::swap(pending, spare);
   pending.reset(next_graph++);
+  retired_nodes.clear();  // what the steps since did not use up (this one was smaller)
+  retired_values.clear();
+  std::swap(pending.nodes, retired_nodes);
+  std::swap(pending.values, retired_values);
   const Status status = run_graph_locked(g);
-  spare = std::move(g);
-  spare.reset(0);
+  // Inputs' memory must not wait for recording to come round to them.
+  for (const auto& [slot, index] : g.external_of) g.values[static_cast<std::size_t>(index)].external.reset();
+  retired_nodes = std::move(g.nodes);
+  retired_values = std::move(g.values);
   return status;
 }
 

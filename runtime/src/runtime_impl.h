@@ -52,6 +52,8 @@ struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
   void note_graph_break(const Tensor& t, const std::source_location& where);
   Mode thread_mode() const;
   Tensor make_tensor(std::shared_ptr<Slot> slot);
+  // Destroys one retired node and `values` retired values (lazy recording).
+  void retire_some(std::size_t values);
 
   Runtime* self;  // null once closed
   bool closed = false;
@@ -72,7 +74,10 @@ struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
   RecipeCache cache;
   std::unique_ptr<RecipeStore> disk;  // the on-disk cache, if any
   Graph pending;
-  Graph spare;  // the last step's graph, emptied: its buffers serve the next
+  // The last step's nodes and values, destroyed one per op recorded since
+  // (retire_some) rather than all by mark_step.
+  std::vector<Node> retired_nodes;
+  std::vector<Value> retired_values;
   uint64_t next_graph = 1;
   RuntimeStats stats;
 

@@ -11,11 +11,11 @@
 #include <vector>
 
 #include "kiln/common/dtype.h"
+#include "kiln/runtime/shape_vector.h"
 
 namespace kiln::runtime {
 
 using kiln::DType;
-using Shape = std::vector<int64_t>;
 
 // Product of the dims (1 for a scalar, rank 0).
 int64_t numel(const Shape& shape);

@@ -9,8 +9,16 @@ endif()
 function(kiln_warnings target)
   # Designated initializers that leave defaulted members out are the intended
   # way to fill option structs, so -Wmissing-field-initializers is off.
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow=local -Wno-unused-parameter
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wno-unused-parameter
                          -Wno-missing-field-initializers)
+  # A local shadowing another local or a parameter. Clang has no
+  # -Wshadow=local; its -Wshadow is the nearest (it also covers a local or a
+  # parameter shadowing a field or a namespace-scope variable).
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    target_compile_options(${target} PRIVATE -Wshadow)
+  else()
+    target_compile_options(${target} PRIVATE -Wshadow=local)
+  endif()
   if(KILN_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()

@@ -6,6 +6,22 @@ if(KILN_SANITIZE)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
+if(KILN_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "KILN_FUZZ needs clang (libFuzzer): configure with CXX=clang++-14")
+  endif()
+  if(KILN_SANITIZE)
+    message(FATAL_ERROR "KILN_FUZZ already sanitizes; leave KILN_SANITIZE off")
+  endif()
+  # fuzzer-no-link: coverage instrumentation without libFuzzer's main, so the
+  # libraries stay linkable into anything; the fuzz targets add
+  # -fsanitize=fuzzer when they link (fuzz/CMakeLists.txt). Every UBSan report
+  # aborts, so libFuzzer counts it as a crash.
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
 function(kiln_warnings target)
   # Designated initializers that leave defaulted members out are the intended
   # way to fill option structs, so -Wmissing-field-initializers is off.

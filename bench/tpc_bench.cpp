@@ -13,7 +13,7 @@
 #include <cstring>
 
 #include "kiln/driver/device.h"
-#include "kiln/kernels/kernel_args.h"
+#include "kiln/kernels/kernel_arg_block.h"
 #include "kiln/kernels/kernel_registry.h"
 
 namespace {
@@ -31,13 +31,16 @@ void BM_ElementwiseAdd(benchmark::State& state) {
   Device& dev = **opened;
   const uint64_t bytes = static_cast<uint64_t>(w * h * 4);
   auto a = dev.allocate(bytes), b = dev.allocate(bytes), out = dev.allocate(bytes);
-  auto block = dev.allocate_host(sizeof(kiln::kernels::KernelArgs));
-  if (!a.ok() || !b.ok() || !out.ok() || !block.ok()) return state.SkipWithError("allocation failed");
+  if (!a.ok() || !b.ok() || !out.ok()) return state.SkipWithError("allocation failed");
   kiln::kernels::KernelArgs args;
   args.add_tensor(TensorDesc::contiguous(a->address, DType::kF32, {w, h}))
       .add_tensor(TensorDesc::contiguous(b->address, DType::kF32, {w, h}))
       .add_tensor(TensorDesc::contiguous(out->address, DType::kF32, {w, h}));
-  std::memcpy(block->data, &args, sizeof args);
+  const auto encoded = kiln::kernels::encode_kernel_args(args);
+  if (!encoded.ok()) return state.SkipWithError(encoded.status().to_string().c_str());
+  auto block = dev.allocate_host(encoded->size());
+  if (!block.ok()) return state.SkipWithError("allocation failed");
+  std::memcpy(block->data, encoded->data(), encoded->size());
   CommandBuffer cb;
   cb.launch_tpc(kiln::kernels::kernel_id("add"), block->address);
   Stream& s = dev.default_stream();

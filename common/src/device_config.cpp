@@ -369,6 +369,11 @@ Status validate_device_config(const DeviceConfig& c, std::string_view origin) {
     v.non_negative(h.allocate_ns(), "host.allocate_ns");
     v.non_negative(h.free_ns(), "host.free_ns");
     v.non_negative(h.copy_setup_ns(), "host.copy_setup_ns");
+    v.non_negative(h.op_dispatch_ns(), "host.op_dispatch_ns");
+    v.non_negative(h.op_record_ns(), "host.op_record_ns");
+    v.non_negative(h.compile_per_node_ns(), "host.compile_per_node_ns");
+    v.non_negative(h.cache_lookup_ns(), "host.cache_lookup_ns");
+    v.non_negative(h.recipe_launch_ns(), "host.recipe_launch_ns");
   }
 
   return v.status();

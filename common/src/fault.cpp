@@ -16,6 +16,7 @@ std::string_view fault_cause_name(FaultCause cause) {
     case FaultCause::kInjected: return "injected fault";
     case FaultCause::kUncorrectableMemoryError: return "uncorrectable memory error";
     case FaultCause::kDeviceNeedsReset: return "device needs reset";
+    case FaultCause::kEngineError: return "engine error";
   }
   return "unknown fault";
 }

@@ -36,6 +36,8 @@ bool reserved_fields_clear(Opcode op, const uint8_t* bytes) {
       return decode_packet<MsgLongPacket>(bytes).reserved == 0;
     case Opcode::LAUNCH_TPC:
       return decode_packet<LaunchTpcPacket>(bytes).reserved == 0;
+    case Opcode::LAUNCH_MME:
+      return decode_packet<LaunchMmePacket>(bytes).reserved == 0;
     default:
       return true;
   }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kiln/kernels/kernel_arg_block.h"
+
 namespace kiln::driver {
 
 using packets::Opcode;
@@ -162,18 +164,24 @@ CommandBuffer& CommandBuffer::write_register(uint32_t offset, uint32_t value, ui
   return append(p);
 }
 
-CommandBuffer& CommandBuffer::launch_mme(uint64_t descriptor, uint8_t flags) {
+CommandBuffer& CommandBuffer::launch_mme(uint64_t descriptor, uint32_t engines, uint8_t flags) {
   auto p = packets::make_packet<packets::LaunchMmePacket>(Opcode::LAUNCH_MME, flags);
   p.descriptor_addr = descriptor;
+  p.engines = engines;
   use_address(descriptor, sizeof(mme::Descriptor));
   return append(p);
 }
 
-CommandBuffer& CommandBuffer::launch_mme(const mme::Descriptor& descriptor, uint8_t flags) {
+uint64_t CommandBuffer::add_to_arena(const void* bytes, std::size_t size) {
   auto& arena = writable().arena;
   const uint64_t at = (arena.size() + 7) / 8 * 8;
-  arena.resize(at + sizeof descriptor);
-  std::memcpy(arena.data() + at, &descriptor, sizeof descriptor);
+  arena.resize(at + size);
+  std::memcpy(arena.data() + at, bytes, size);
+  return at;
+}
+
+CommandBuffer& CommandBuffer::launch_mme(const mme::Descriptor& descriptor, uint32_t engines, uint8_t flags) {
+  const uint64_t at = add_to_arena(&descriptor, sizeof descriptor);
   // The extents its bound operands need; a descriptor whose spans overflow
   // is invalid, and the device says so when it reads it.
   mme::OperandSpans spans;
@@ -183,7 +191,7 @@ CommandBuffer& CommandBuffer::launch_mme(const mme::Descriptor& descriptor, uint
     use_address(descriptor.c_addr, spans.c);
     if (spans.bias) use_address(descriptor.bias_addr, spans.bias);
   }
-  return launch_mme(packets::bound_address(packets::kArenaSlot, at), flags);
+  return launch_mme(packets::bound_address(packets::kArenaSlot, at), engines, flags);
 }
 
 CommandBuffer& CommandBuffer::launch_tpc(uint64_t kernel_id, uint64_t args, uint32_t cores, uint8_t flags) {
@@ -192,6 +200,34 @@ CommandBuffer& CommandBuffer::launch_tpc(uint64_t kernel_id, uint64_t args, uint
   p.args_addr = args;
   p.cores = cores;
   use_address(args, 8);
+  return append(p);
+}
+
+CommandBuffer& CommandBuffer::launch_tpc(uint64_t kernel_id, const kernels::KernelArgs& args, uint32_t cores,
+                                         uint8_t flags) {
+  auto block = kernels::encode_kernel_args(args);
+  if (!block.ok()) {
+    if (writable().error.empty()) rec_->error = "launch_tpc: " + block.status().message();
+    return *this;
+  }
+  const uint64_t at = add_to_arena(block->data(), block->size());
+  for (int i = 0; i < args.num_tensors; ++i) {
+    const kernels::TensorDesc& t = args.tensors[static_cast<std::size_t>(i)];
+    if (!packets::is_bound_address(t.address)) continue;
+    const kernels::TensorSpan span = kernels::tensor_span(t);
+    if (span.before > packets::binding_offset(t.address)) {
+      if (rec_->error.empty()) {
+        rec_->error = "launch_tpc: tensor " + std::to_string(i) + " reaches before the start of binding slot " +
+                      std::to_string(packets::binding_slot(t.address));
+      }
+      continue;
+    }
+    use_address(t.address - span.before, span.bytes);
+  }
+  auto p = packets::make_packet<packets::LaunchTpcPacket>(Opcode::LAUNCH_TPC, flags);
+  p.kernel_id = kernel_id;
+  p.args_addr = packets::bound_address(packets::kArenaSlot, at);
+  p.cores = cores;
   return append(p);
 }
 

@@ -10,6 +10,7 @@
 
 #include "kiln/common/bf16.h"
 #include "kiln/kernels/host_runner.h"
+#include "kiln/kernels/kernel_arg_block.h"
 #include "kiln/kernels/kernel_args.h"
 
 namespace kiln::driver {
@@ -109,9 +110,10 @@ Result<KernelCheckReport> check_kernel_on_device(Device& device, const kernels::
     args.add_tensor(describe(t, b.address));
     buffers.push_back(b);
   }
-  if (args.overflowed) return invalid_argument("kernel test '" + test.kernel + "' has too many tensors");
-  KILN_ASSIGN_OR_RETURN(HostBuffer block, device.allocate_host(sizeof args));
-  std::memcpy(block.data, &args, sizeof args);
+  Result<std::vector<uint8_t>> encoded = kernels::encode_kernel_args(args);
+  if (!encoded.ok()) return encoded.status().with_context("kernel test '" + test.kernel + "'");
+  KILN_ASSIGN_OR_RETURN(HostBuffer block, device.allocate_host(encoded->size()));
+  std::memcpy(block.data, encoded->data(), encoded->size());
   CommandBuffer cb;
   cb.launch_tpc(kernels::kernel_id(test.kernel), block.address, options.cores);
   Stream& stream = device.default_stream();

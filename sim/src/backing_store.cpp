@@ -7,6 +7,7 @@
 #include <cstring>
 #include <mutex>
 #include <new>
+#include <vector>
 
 namespace kiln::sim {
 
@@ -70,6 +71,45 @@ void BackingStore::write(uint64_t phys, const void* src, uint64_t size) {
     phys += n;
     size -= n;
   }
+}
+
+void BackingStore::zero(uint64_t phys, uint64_t size) {
+  std::vector<Frame> released;  // unmapped once the lock is dropped
+  std::unique_lock lock(mutex_);
+  // Walk whichever is shorter: the range's frames or the resident ones.
+  if (size / kFrameBytes > frames_.size()) {
+    const uint64_t end = phys + size;
+    for (auto it = frames_.begin(); it != frames_.end();) {
+      const uint64_t start = it->first * kFrameBytes;
+      const uint64_t from = std::max(start, phys);
+      const uint64_t to = std::min(start + kFrameBytes, end);
+      if (from >= to) {
+        ++it;
+      } else if (to - from == kFrameBytes) {
+        released.push_back(std::move(it->second));
+        it = frames_.erase(it);
+      } else {
+        std::memset(it->second.get() + (from - start), 0, to - from);
+        ++it;
+      }
+    }
+  } else {
+    while (size > 0) {
+      const uint64_t n = std::min(size, frame_remaining(phys));
+      auto it = frames_.find(phys / kFrameBytes);
+      if (it != frames_.end()) {
+        if (n == kFrameBytes) {
+          released.push_back(std::move(it->second));
+          frames_.erase(it);
+        } else {
+          std::memset(it->second.get() + phys % kFrameBytes, 0, n);
+        }
+      }
+      phys += n;
+      size -= n;
+    }
+  }
+  lock.unlock();
 }
 
 }  // namespace kiln::sim

@@ -8,7 +8,10 @@
 // where 4 KiB pages would take 512 (page faults dominated copy time before).
 //
 // Thread-safe: vector-core slices read and write it from TBB's threads.
-// Frames never move once allocated, so returned pointers stay valid.
+// Frames never move once allocated, so returned pointers stay valid until a
+// zero() releases their frame. Engines take pointers only for the length of
+// one job on the simulation thread, and a memset job is one too, so no
+// engine holds a pointer into a frame that zero() releases.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +37,12 @@ class BackingStore {
 
   void read(uint64_t phys, void* dst, uint64_t size);
   void write(uint64_t phys, const void* src, uint64_t size);
+  // Makes [phys, phys+size) read as zero without making it resident: frames
+  // the range covers completely are released (an untouched frame reads as
+  // zero), untouched ones stay untouched, and only the resident frames at
+  // its two ends are written. Afterwards no more frames are resident than
+  // before, so clearing 64 GiB of HBM costs no host memory.
+  void zero(uint64_t phys, uint64_t size);
 
   std::size_t resident_frames() const {
     std::shared_lock lock(mutex_);

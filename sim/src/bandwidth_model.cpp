@@ -20,14 +20,36 @@ int BandwidthModel::add_resource(std::string name, double gb_per_s) {
 void BandwidthModel::transfer(const std::vector<int>& resources, uint64_t bytes) { wait_for(start(resources, bytes)); }
 
 BandwidthModel::FlowPtr BandwidthModel::start(const std::vector<int>& resources, uint64_t bytes) {
+  std::vector<Demand> demands;
+  for (int r : resources) demands.push_back({r, bytes});
+  return start(demands);
+}
+
+BandwidthModel::FlowPtr BandwidthModel::start(const std::vector<Demand>& demands) {
   auto flow = std::make_shared<Flow>();
-  if (bytes == 0 || resources.empty()) {
+  // Demands on the same resource add up.
+  std::vector<std::pair<int, uint64_t>> merged;
+  for (const Demand& d : demands) {
+    if (d.bytes == 0) continue;
+    auto it = std::find_if(merged.begin(), merged.end(), [&](const auto& m) { return m.first == d.resource; });
+    if (it == merged.end()) {
+      merged.emplace_back(d.resource, d.bytes);
+    } else {
+      it->second += d.bytes;
+    }
+  }
+  uint64_t heaviest = 0;
+  for (const auto& m : merged) heaviest = std::max(heaviest, m.second);
+  if (heaviest == 0) {
     flow->done = true;
     flow->finished_at_ps = sc_time_stamp().value();
     return flow;
   }
-  flow->resources = resources;
-  flow->remaining_bytes = static_cast<double>(bytes);
+  for (const auto& m : merged) {
+    flow->resources.push_back(m.first);
+    flow->weights.push_back(static_cast<double>(m.second) / static_cast<double>(heaviest));
+  }
+  flow->remaining_bytes = static_cast<double>(heaviest);
   // Charge the flows already running up to now at their old rates before the
   // newcomer changes the allocation.
   update();
@@ -82,9 +104,10 @@ void BandwidthModel::update() {
 }
 
 void BandwidthModel::reallocate() {
-  // Progressive filling: repeatedly find the resource whose remaining
-  // capacity split among its unfixed flows is smallest, fix those flows at
-  // that share, and subtract it from every resource they cross.
+  // Weighted progressive filling: repeatedly find the resource whose
+  // remaining capacity, divided by the weights of the unfixed flows crossing
+  // it, is smallest; fix those flows at that rate, and subtract rate x weight
+  // from every resource they cross.
   std::vector<double> capacity(resources_.size());
   for (std::size_t r = 0; r < resources_.size(); ++r) capacity[r] = resources_[r].bytes_per_ps;
   std::vector<Flow*> unfixed;
@@ -93,15 +116,15 @@ void BandwidthModel::reallocate() {
     unfixed.push_back(f.get());
   }
   while (!unfixed.empty()) {
-    std::vector<int> users(resources_.size(), 0);
+    std::vector<double> load(resources_.size(), 0.0);
     for (Flow* f : unfixed) {
-      for (int r : f->resources) ++users[r];
+      for (std::size_t i = 0; i < f->resources.size(); ++i) load[f->resources[i]] += f->weights[i];
     }
     int bottleneck = -1;
     double share = std::numeric_limits<double>::infinity();
     for (std::size_t r = 0; r < resources_.size(); ++r) {
-      if (users[r] == 0) continue;
-      const double s = capacity[r] / users[r];
+      if (load[r] <= 0) continue;
+      const double s = capacity[r] / load[r];
       if (s < share) {
         share = s;
         bottleneck = static_cast<int>(r);
@@ -113,7 +136,10 @@ void BandwidthModel::reallocate() {
                            f->resources.end();
       if (crosses) {
         f->rate = share;
-        for (int r : f->resources) capacity[r] = std::max(0.0, capacity[r] - share);
+        for (std::size_t i = 0; i < f->resources.size(); ++i) {
+          double& c = capacity[f->resources[i]];
+          c = std::max(0.0, c - share * f->weights[i]);
+        }
       } else {
         still_unfixed.push_back(f);
       }

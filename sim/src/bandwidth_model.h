@@ -1,10 +1,13 @@
 // Fluid model of shared bandwidth.
 //
 // A resource (HBM, SRAM, one direction of the host link) has a peak rate in
-// bytes per picosecond. A flow moves N bytes through one or more resources.
-// While flows overlap, rates are the max-min fair allocation: every flow gets
-// an equal share of its tightest resource, and capacity a flow cannot use is
-// shared among the others. Rates are recomputed only when a flow starts or
+// bytes per picosecond. A flow moves a number of bytes through each of one or
+// more resources (a copy within HBM moves its bytes through HBM twice: read
+// and written), all of them in proportion, so it ends when the last byte on
+// every resource has moved. Its progress is counted in bytes of its heaviest
+// resource. While flows overlap, rates are the max-min fair allocation in
+// those units: every flow gets an equal share of its tightest resource, and
+// capacity a flow cannot use is shared among the others. Rates are recomputed only when a flow starts or
 // finishes; between those instants every rate is constant, so a flow's finish
 // time is exact. Nothing is stepped cycle by cycle.
 //
@@ -23,9 +26,16 @@ namespace kiln::sim {
 
 class BandwidthModel {
  public:
+  // Bytes a flow moves through one resource.
+  struct Demand {
+    int resource = 0;
+    uint64_t bytes = 0;
+  };
+
   struct Flow {
     std::vector<int> resources;
-    double remaining_bytes = 0;
+    std::vector<double> weights;  // per resource: its bytes / the heaviest resource's bytes
+    double remaining_bytes = 0;   // of the heaviest resource
     double rate = 0;  // bytes per picosecond, current allocation
     bool done = false;
     uint64_t finished_at_ps = 0;  // simulated time (absolute) the last byte moved
@@ -43,11 +53,13 @@ class BandwidthModel {
   const std::string& resource_name(int index) const { return resources_[index].name; }
   int resource_count() const { return static_cast<int>(resources_.size()); }
 
-  // Moves `bytes` through `resources`; returns when they have all moved.
-  // Must be called from a SystemC thread process.
+  // Moves `bytes` through each of `resources`; returns when they have all
+  // moved. Must be called from a SystemC thread process.
   void transfer(const std::vector<int>& resources, uint64_t bytes);
   // Starts a flow and returns at once; wait for it with wait_for().
   FlowPtr start(const std::vector<int>& resources, uint64_t bytes);
+  // Starts a flow moving each demand's bytes through its resource.
+  FlowPtr start(const std::vector<Demand>& demands);
   static void wait_for(const FlowPtr& flow);
 
   // Number of flows in progress (for tests and utilisation).

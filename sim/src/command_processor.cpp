@@ -6,6 +6,7 @@
 #include "device_impl.h"
 #include "dma_engines.h"
 #include "kiln/kernels/host_runner.h"
+#include "kiln/kernels/kernel_arg_block.h"
 #include "mme_engine.h"
 #include "tpc_engine.h"
 #include "sync_manager.h"
@@ -235,11 +236,12 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
           !read_launch_block(s, offset, descriptor_addr, &job.descriptor, sizeof job.descriptor, "LAUNCH_MME descriptor")) {
         return false;
       }
-      if (auto error = validate_mme_descriptor(job.descriptor)) {
+      if (auto error = validate_mme_descriptor(job.descriptor, device_.mme->limits())) {
         fault(FaultCause::kInvalidDescriptor, s, offset, descriptor_addr, *error);
         return false;
       }
-      // Bound operands: each must lie inside its binding for its whole span.
+      // Bound operands: each must lie inside its binding for its whole span
+      // (validation bounded every span).
       mme::Descriptor& d = job.descriptor;
       mme::OperandSpans spans;
       if (!mme::operand_spans(d, &spans)) {
@@ -252,24 +254,51 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
           ((d.flags & mme::kHasBias) && !resolve(s, offset, d.bias_addr, spans.bias, "MME bias", &d.bias_addr))) {
         return false;
       }
+      job.engines = p.engines;
       device_.mme->enqueue(stamp(std::move(job), s, offset, signal));
       return true;
     }
     case Opcode::LAUNCH_TPC: {
       const auto p = packets::decode_packet<packets::LaunchTpcPacket>(bytes);
-      TpcJob job;
+      // The argument block is hostile until decoded: read its fixed header,
+      // bound the size it claims (kMaxKernelArgBlockBytes), then read the rest.
+      std::vector<uint8_t> block(sizeof(kernels::KernelArgBlockHeader));
       uint64_t args_addr = 0;
-      if (!resolve(s, offset, p.args_addr, sizeof job.args, "LAUNCH_TPC arguments", &args_addr) ||
-          !read_launch_block(s, offset, args_addr, &job.args, sizeof job.args, "LAUNCH_TPC arguments")) {
+      if (!resolve(s, offset, p.args_addr, block.size(), "LAUNCH_TPC argument block", &args_addr) ||
+          !read_launch_block(s, offset, args_addr, block.data(), block.size(), "LAUNCH_TPC argument block")) {
+        return false;
+      }
+      const Result<uint32_t> total = kernels::check_kernel_arg_block_header(block);
+      if (!total.ok()) {
+        fault(FaultCause::kInvalidDescriptor, s, offset, args_addr, total.status().message());
+        return false;
+      }
+      block.resize(*total);
+      if (!resolve(s, offset, p.args_addr, block.size(), "LAUNCH_TPC argument block", &args_addr) ||
+          !read_launch_block(s, offset, args_addr, block.data(), block.size(), "LAUNCH_TPC argument block")) {
+        return false;
+      }
+      Result<kernels::KernelArgs> args = kernels::decode_kernel_args(block);
+      if (!args.ok()) {
+        fault(FaultCause::kInvalidDescriptor, s, offset, args_addr, args.status().message());
+        return false;
+      }
+      if (!resolve_tensors(s, offset, &*args)) {
         return false;
       }
       auto kernel = device_.kernels.lookup(p.kernel_id);
       if (!kernel.ok()) {
-        fault(FaultCause::kInvalidDescriptor, s, offset, p.args_addr, kernel.status().message());
+        fault(FaultCause::kInvalidDescriptor, s, offset, args_addr, kernel.status().message());
         return false;
       }
-      if (Status valid = kernels::validate_kernel_launch(**kernel, job.args); !valid.ok()) {
-        fault(FaultCause::kInvalidDescriptor, s, offset, p.args_addr, valid.message());
+      TpcJob job;
+      job.args = std::move(args).value();
+      // Runs the kernel's own validation and index space (plugin code: a
+      // throw comes back as kInternal, "kernel 'x' threw: ...").
+      if (Status valid = kernels::validate_kernel_launch(**kernel, job.args, &job.space); !valid.ok()) {
+        const FaultCause cause =
+            valid.code() == ErrorCode::kInternal ? FaultCause::kEngineError : FaultCause::kInvalidDescriptor;
+        fault(cause, s, offset, args_addr, valid.message());
         return false;
       }
       job.kernel = *kernel;
@@ -303,6 +332,25 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
             std::string("opcode ") + std::string(packets::opcode_name(op)) + " is not executable on this device");
       return false;
   }
+}
+
+bool CommandProcessor::resolve_tensors(const Submission& s, uint64_t offset, kernels::KernelArgs* args) {
+  for (int i = 0; i < args->num_tensors; ++i) {
+    kernels::TensorDesc& t = args->tensors[static_cast<std::size_t>(i)];
+    if (!packets::is_bound_address(t.address)) continue;
+    // Decoding validated the tensor, so its span is bounded by 2^48 bytes.
+    const kernels::TensorSpan span = kernels::tensor_span(t);
+    const std::string what = "LAUNCH_TPC tensor " + std::to_string(i);
+    if (span.before > packets::binding_offset(t.address)) {
+      fault(FaultCause::kPageFault, s, offset, t.address,
+            what + ": its strides reach " + std::to_string(span.before) + " bytes before its binding's start");
+      return false;
+    }
+    uint64_t first = 0;
+    if (!resolve(s, offset, t.address - span.before, span.bytes, what.c_str(), &first)) return false;
+    t.address = first + span.before;
+  }
+  return true;
 }
 
 bool CommandProcessor::read_launch_block(const Submission& s, uint64_t offset, uint64_t addr, void* dst,

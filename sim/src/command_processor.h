@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "kiln/common/packets.h"
+#include "kiln/kernels/kernel_args.h"
 #include "kiln/sim/device.h"
 #include "systemc.h"
 
@@ -62,6 +63,9 @@ class CommandProcessor {
   // faults the submission (naming `what`) if the binding does not cover it.
   bool resolve(const Submission& s, uint64_t offset, uint64_t address, uint64_t size, const char* what,
                uint64_t* resolved);
+  // Resolves the bound addresses of a launch's tensors, each over every byte
+  // it may touch; faults the submission naming the tensor otherwise.
+  bool resolve_tensors(const Submission& s, uint64_t offset, kernels::KernelArgs* args);
   // Waits until `sync_object` reaches `target` (timeline comparison), with
   // the fence watchdog.
   void wait_sync(const Submission& s, uint32_t sync_object, uint32_t target, uint64_t offset, const char* what);

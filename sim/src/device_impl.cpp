@@ -6,6 +6,7 @@
 
 #include "command_processor.h"
 #include "dma_engines.h"
+#include "tbb/parallel_for.h"
 #include "mme_engine.h"
 #include "tpc_engine.h"
 #include "sync_manager.h"
@@ -95,6 +96,25 @@ double DeviceImpl::latency_ns(MemoryKind kind) const {
   return 0;
 }
 
+BandwidthModel::FlowPtr DeviceImpl::start_traffic(const Traffic& traffic) {
+  std::vector<BandwidthModel::Demand> demands;
+  for (MemoryKind kind : {MemoryKind::kHbm, MemoryKind::kSram, MemoryKind::kHost}) {
+    // Reads of host memory cross the link towards the device; writes to it
+    // cross the other direction. On device memories reads and writes share.
+    demands.push_back({resource_for(kind, false), traffic.read_bytes(kind)});
+    demands.push_back({resource_for(kind, true), traffic.written_bytes(kind)});
+  }
+  return bandwidth.start(demands);
+}
+
+double DeviceImpl::first_byte_latency_ns(const Traffic& traffic) const {
+  double latency = 0;
+  for (MemoryKind kind : {MemoryKind::kHbm, MemoryKind::kSram, MemoryKind::kHost}) {
+    if (traffic.touches(kind)) latency = std::max(latency, latency_ns(kind));
+  }
+  return latency;
+}
+
 uint64_t DeviceImpl::physical_capacity(MemoryKind kind) const {
   switch (kind) {
     case MemoryKind::kHbm: return hbm_.capacity();
@@ -119,19 +139,68 @@ uint8_t* DeviceImpl::physical_pointer(MemoryKind kind, uint64_t phys, bool for_w
   return nullptr;
 }
 
+namespace {
+
+// At or above this size a copy or fill is split over the host workers.
+constexpr uint64_t kParallelBytes = 8ull << 20;
+// Pieces never exceed a backing-store frame, so that many threads share
+// the work (and the first-touch page faults) of one large transfer.
+constexpr uint64_t kPieceBytes = BackingStore::kFrameBytes;
+
+struct Piece {
+  uint8_t* dst;
+  const uint8_t* src;  // for fills: where the pattern continues
+  uint64_t size;
+};
+
+bool overlaps(const std::vector<Segment>& a, const std::vector<Segment>& b) {
+  for (const Segment& x : a) {
+    for (const Segment& y : b) {
+      if (x.kind == y.kind && x.phys < y.phys + y.size && y.phys < x.phys + x.size) return true;
+    }
+  }
+  return false;
+}
+
+uint64_t total_bytes(const std::vector<Segment>& segments) {
+  uint64_t n = 0;
+  for (const Segment& s : segments) n += s.size;
+  return n;
+}
+
+}  // namespace
+
+void DeviceImpl::run_in_parallel(std::size_t count, const std::function<void(std::size_t)>& item) {
+  // Off the coroutine stack (host_worker.h), spread over the host's cores:
+  // a first write to fresh memory faults its pages in on every core at once.
+  host_worker.run([&] {
+    tbb::parallel_for(std::size_t{0}, count, [&](std::size_t i) { item(i); });
+  });
+}
+
 void DeviceImpl::copy(const std::vector<Segment>& dst, const std::vector<Segment>& src) {
+  // Pointers are taken (and frames allocated) here, on the simulation
+  // thread; only the bytes move on the workers.
+  std::vector<Piece> pieces;
   std::size_t di = 0, si = 0;
   uint64_t doff = 0, soff = 0;
   while (di < dst.size() && si < src.size()) {
     uint64_t davail = 0, savail = 0;
     uint8_t* d = physical_pointer(dst[di].kind, dst[di].phys + doff, true, &davail);
     const uint8_t* s = physical_pointer(src[si].kind, src[si].phys + soff, false, &savail);
-    const uint64_t n = std::min({dst[di].size - doff, src[si].size - soff, davail, savail});
-    std::memmove(d, s, n);
+    const uint64_t n = std::min({dst[di].size - doff, src[si].size - soff, davail, savail, kPieceBytes});
+    pieces.push_back({d, s, n});
     doff += n;
     soff += n;
     if (doff == dst[di].size) ++di, doff = 0;
     if (soff == src[si].size) ++si, soff = 0;
+  }
+  auto move = [&](std::size_t i) { std::memmove(pieces[i].dst, pieces[i].src, pieces[i].size); };
+  // Overlapping ranges keep their front-to-back order.
+  if (total_bytes(dst) < kParallelBytes || overlaps(dst, src)) {
+    for (std::size_t i = 0; i < pieces.size(); ++i) move(i);
+  } else {
+    run_in_parallel(pieces.size(), move);
   }
 }
 
@@ -149,30 +218,63 @@ void DeviceImpl::for_each_chunk(const std::vector<Segment>& segments, bool for_w
   }
 }
 
+BackingStore* DeviceImpl::store(MemoryKind kind) {
+  switch (kind) {
+    case MemoryKind::kHbm: return &hbm_;
+    case MemoryKind::kSram: return &sram_;
+    case MemoryKind::kHost: return nullptr;
+  }
+  return nullptr;
+}
+
 void DeviceImpl::fill(const std::vector<Segment>& dst, uint32_t pattern) {
   uint8_t bytes[4];
   std::memcpy(bytes, &pattern, 4);
   const bool uniform = bytes[0] == bytes[1] && bytes[1] == bytes[2] && bytes[2] == bytes[3];
   // The pattern repeated over a block, copied from the phase where each
-  // chunk starts, so the pattern continues across chunks at memcpy speed.
+  // piece starts, so the pattern continues across pieces at memcpy speed.
   constexpr std::size_t kBlock = 4096;
-  static thread_local uint8_t block[kBlock + 4];
-  if (!uniform) {
-    for (std::size_t i = 0; i < sizeof block; ++i) block[i] = bytes[i % 4];
-  }
+  std::vector<uint8_t> block(uniform ? 0 : kBlock + 4);
+  for (std::size_t i = 0; i < block.size(); ++i) block[i] = bytes[i % 4];
+
+  std::vector<Piece> pieces;
   uint64_t position = 0;  // byte index within the whole fill
-  for_each_chunk(dst, true, [&](uint8_t* d, uint64_t n) {
-    if (uniform) {
-      std::memset(d, bytes[0], n);
+  for (const Segment& seg : dst) {
+    if (pattern == 0 && store(seg.kind)) {
+      // Device memory reads as zero where nothing is resident: clearing it
+      // releases frames instead of writing (and allocating) them.
+      store(seg.kind)->zero(seg.phys, seg.size);
     } else {
-      for (uint64_t done = 0; done < n;) {
-        const uint64_t len = std::min<uint64_t>(n - done, kBlock);
-        std::memcpy(d + done, block + (position + done) % 4, len);
-        done += len;
+      for (uint64_t off = 0; off < seg.size;) {
+        uint64_t avail = 0;
+        uint8_t* p = physical_pointer(seg.kind, seg.phys + off, true, &avail);
+        const uint64_t n = std::min({seg.size - off, avail, kPieceBytes});
+        pieces.push_back({p, uniform ? nullptr : block.data() + (position + off) % 4, n});
+        off += n;
       }
     }
-    position += n;
-  });
+    position += seg.size;
+  }
+  auto write = [&](std::size_t i) {
+    const Piece& piece = pieces[i];
+    if (uniform) {
+      std::memset(piece.dst, bytes[0], piece.size);
+      return;
+    }
+    for (uint64_t done = 0; done < piece.size;) {
+      const uint64_t len = std::min<uint64_t>(piece.size - done, kBlock);
+      // kBlock is a multiple of 4, so every block copy starts in phase.
+      std::memcpy(piece.dst + done, piece.src, len);
+      done += len;
+    }
+  };
+  uint64_t bytes_written = 0;
+  for (const Piece& piece : pieces) bytes_written += piece.size;
+  if (bytes_written < kParallelBytes) {
+    for (std::size_t i = 0; i < pieces.size(); ++i) write(i);
+  } else {
+    run_in_parallel(pieces.size(), write);
+  }
 }
 
 bool DeviceImpl::read_virtual(uint32_t context, uint64_t va, void* dst, uint64_t size, uint64_t* fault_address) {

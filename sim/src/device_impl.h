@@ -13,12 +13,14 @@
 #include "backing_store.h"
 #include "bandwidth_model.h"
 #include "fault_injector.h"
+#include "host_worker.h"
 #include "kiln/common/device_config.h"
 #include "kiln/common/packets.h"
 #include "kiln/sim/device.h"
 #include "kiln/kernels/kernel_registry.h"
 #include "kiln/traces/recorder.h"
 #include "mmu.h"
+#include "traffic.h"
 #include "systemc.h"
 
 namespace kiln::sim {
@@ -56,11 +58,17 @@ class DeviceImpl {
   // Bandwidth resource and latency for reading (or writing) a memory kind.
   int resource_for(MemoryKind kind, bool is_destination) const;
   double latency_ns(MemoryKind kind) const;
+  // One flow moving a job's traffic through the memories it touches
+  // (traffic.h), and the slowest first-byte latency among them.
+  BandwidthModel::FlowPtr start_traffic(const Traffic& traffic);
+  double first_byte_latency_ns(const Traffic& traffic) const;
 
   // Functional access to physical memory. Chunks never cross a backing-store
   // frame, so callers may memcpy through the returned pointer for `*avail`
   // bytes.
   uint8_t* physical_pointer(MemoryKind kind, uint64_t phys, bool for_write, uint64_t* avail);
+  // Large copies and fills run in pieces on the host's cores (run_in_parallel). A zero
+  // fill of device memory releases what it covers rather than writing it.
   void copy(const std::vector<Segment>& dst, const std::vector<Segment>& src);
   void fill(const std::vector<Segment>& dst, uint32_t pattern);
   // Calls fn(pointer, bytes) for each frame-contiguous chunk of `segments`.
@@ -78,6 +86,12 @@ class DeviceImpl {
                   uint64_t* fault_address);
 
   uint64_t physical_capacity(MemoryKind kind) const;
+
+  // Runs item(i) for every i in [0, count) on the host worker's thread and
+  // TBB's, and returns when all have run; simulated time does not move.
+  void run_in_parallel(std::size_t count, const std::function<void(std::size_t)>& item);
+  // The backing store of a device memory; null for host memory.
+  BackingStore* store(MemoryKind kind);
 
   // Watchdog bookkeeping: progress is any retired packet, finished job or
   // landed message; an engine job in flight counts as progress throughout,
@@ -108,6 +122,9 @@ class DeviceImpl {
   const SimOptions options;
   BandwidthModel bandwidth;
   Mmu mmu;
+  // Runs the engines' heavy host work (kernel slices, MME math) off the
+  // simulation's coroutine stacks (host_worker.h).
+  HostWorker host_worker;
   std::unique_ptr<SyncManager> sync;
   std::unique_ptr<DmaEngines> dma;
   std::unique_ptr<MmeEngine> mme;

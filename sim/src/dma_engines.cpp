@@ -45,22 +45,15 @@ std::optional<FaultRecord> DmaEngines::execute(int index, const DmaJob& job) {
     return fault;
   }
 
-  // Every memory the job reads or writes carries its bytes; the first byte
-  // arrives after the slowest of their latencies.
-  std::vector<int> resources;
-  double latency = 0;
-  auto add = [&](const std::vector<Segment>& segments, bool is_destination) {
-    for (const Segment& s : segments) {
-      const int r = device_.resource_for(s.kind, is_destination);
-      if (std::find(resources.begin(), resources.end(), r) == resources.end()) resources.push_back(r);
-      latency = std::max(latency, device_.latency_ns(s.kind));
-    }
-  };
-  add(src, false);
-  add(dst, true);
+  // The source's bytes are read from its memories and the destination's
+  // written to theirs (traffic.h); the first byte arrives after the slowest
+  // of their latencies.
+  Traffic traffic;
+  traffic.read(src);
+  traffic.write(dst);
   if (job.size > 0) {
-    wait(from_ns(latency));
-    device_.bandwidth.transfer(resources, job.size);
+    wait(from_ns(device_.first_byte_latency_ns(traffic)));
+    BandwidthModel::wait_for(device_.start_traffic(traffic));
   }
 
   if (device_.options.functional) {

@@ -2,13 +2,17 @@
 // TPC engines share. Command processors push jobs in dispatch order; each
 // engine process takes the oldest one, runs it (unless a fault injection
 // fails it first), and reports its end to the device's watchdog bookkeeping
-// and to the job's on_done.
+// and to the job's on_done. A job whose execution throws ends with a
+// kEngineError fault instead: no exception reaches SystemC, which would end
+// the process. (Engines still catch what they can themselves, where they know
+// how to leave their own state consistent; this is the last line.)
 //
 // Simulation thread only.
 #pragma once
 
 #include <cstddef>
 #include <deque>
+#include <exception>
 #include <optional>
 #include <string>
 #include <utility>
@@ -45,7 +49,7 @@ class EngineQueue {
                        .name = std::string(fault_cause_name(fault->cause)), .start_ps = device.now_ps(),
                        .end_ps = device.now_ps(), .sequence = job.sequence, .detail = fault->describe()});
       } else {
-        fault = execute(job);
+        fault = execute_guarded(device, engine, job, execute);
       }
       device.job_finished();
       job.on_done(std::move(fault));
@@ -53,6 +57,27 @@ class EngineQueue {
   }
 
  private:
+  template <typename Device, typename Execute>
+  static std::optional<FaultRecord> execute_guarded(Device& device, const std::string& engine, const Job& job,
+                                                    Execute& execute) {
+    std::string what;
+    try {
+      return execute(job);
+    } catch (const sc_core::sc_unwind_exception&) {
+      throw;  // SystemC killing the process (the device is closing): let it unwind
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+      what = "an exception that is not a std::exception";
+    }
+    FaultRecord fault{FaultCause::kEngineError, engine, job.queue, job.sequence, job.packet_offset, 0,
+                      device.now_ps(), engine + " threw: " + what};
+    device.record({.track = engine, .queue = static_cast<int32_t>(job.queue), .name = "engine error",
+                   .start_ps = device.now_ps(), .end_ps = device.now_ps(), .sequence = job.sequence,
+                   .detail = fault.describe()});
+    return fault;
+  }
+
   Job take() {
     while (jobs_.empty()) sc_core::wait(ready_);
     Job job = std::move(jobs_.front());

@@ -1,8 +1,18 @@
-// The matrix engines. A LAUNCH_MME job uses every MME of the device: the
-// folds of its GEMM are split among them (mme_timing.h). A job takes the
+// The matrix engines. A LAUNCH_MME job holds the MMEs it asks for (all of
+// them by default) and splits the folds of its GEMM among them
+// (mme_timing.h). Jobs get their engines in dispatch order (unit_pool.h), so
+// two GEMMs from two queues that ask for one engine each run side by side,
+// sharing the memories' bandwidth. A job takes the
 // longer of its compute time (from the systolic tiling) and its operand and
 // result traffic through HBM/SRAM under the shared-bandwidth model, so it is
-// never faster than either bound. Then its values are computed (mme_math.h).
+// never faster than either bound. Then its values are computed (mme_math.h),
+// on the device's host worker: OpenBLAS and TBB need a real thread's stack.
+//
+// Descriptors are checked against the ceilings of mme_plan.h before a job is
+// queued (limits()). Faults: an operand range with a hole is kPageFault on
+// `MME` naming the operand; a read or write that fails while the values are
+// computed (the memory was unmapped meanwhile) is the same; anything the math
+// throws (std::bad_alloc...) is kEngineError.
 //
 // Jobs run one at a time, in the order queues dispatch them.
 // Simulation thread only.
@@ -14,9 +24,10 @@
 #include <string>
 
 #include "engine_queue.h"
+#include "unit_pool.h"
 #include "kiln/common/fault.h"
 #include "kiln/common/mme_descriptor.h"
-#include "mme_timing.h"
+#include "mme_plan.h"
 #include "systemc.h"
 
 namespace kiln::sim {
@@ -29,35 +40,32 @@ struct MmeJob {
   uint32_t queue = 0;
   uint64_t sequence = 0;
   uint64_t packet_offset = 0;
+  uint32_t engines = 0;  // MMEs to hold; 0 = all
   std::function<void(std::optional<FaultRecord>)> on_done;
 };
-
-// What the engine derives from a descriptor.
-struct MmeProblem {
-  GemmShape shape;          // the GEMM that runs on the array (conv: implicit GEMM)
-  uint32_t out_h = 0, out_w = 0;  // conv output extent
-};
-
-// Checks a descriptor; returns what is wrong (naming the field) or nothing.
-std::optional<std::string> validate_mme_descriptor(const mme::Descriptor& d);
-MmeProblem mme_problem(const mme::Descriptor& d);
 
 class MmeEngine {
  public:
   explicit MmeEngine(DeviceImpl& device);
   void start();
   void enqueue(MmeJob job);
+  // What this device enforces on a descriptor: its MMEs, and the host-memory
+  // ceiling when values are computed.
+  MmeLimits limits() const;
 
  private:
-  struct Operand {
-    uint64_t addr, span_bytes, traffic_bytes;
-    bool is_output;
+  // A read or write of an operand that failed while computing values.
+  struct AccessFault {
+    uint64_t address;
+    std::string what;
   };
   std::optional<FaultRecord> execute(const MmeJob& job);
-  void compute_values(const MmeJob& job, const MmeProblem& problem);
+  // Runs on the host worker: no SystemC calls in here.
+  std::optional<AccessFault> compute_values(const MmeJob& job, const MmeProblem& problem);
 
   DeviceImpl& device_;
   EngineQueue<MmeJob> jobs_;
+  UnitPool engines_;
 };
 
 }  // namespace kiln::sim

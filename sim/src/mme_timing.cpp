@@ -8,10 +8,11 @@ namespace {
 uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 }  // namespace
 
-MmeTiming mme_timing(const proto::MmeConfig& config, const GemmShape& shape) {
+MmeTiming mme_timing(const proto::MmeConfig& config, const GemmShape& shape, uint32_t using_engines) {
   const uint64_t rows = config.array_rows();
   const uint64_t cols = config.array_cols();
-  const uint64_t engines = std::max<uint64_t>(1, config.count());
+  const uint64_t all = std::max<uint64_t>(1, config.count());
+  const uint64_t engines = using_engines == 0 ? all : std::min<uint64_t>(using_engines, all);
   MmeTiming t;
   t.folds = shape.batch * ceil_div(shape.k, rows) * ceil_div(shape.n, cols);
   t.mac_bound_cycles = static_cast<double>(shape.batch) * static_cast<double>(shape.m) *

@@ -39,6 +39,7 @@ struct MmeTiming {
   double mac_bound_cycles = 0;          // batch*m*n*k / (R*C*count): the array never idle
 };
 
-MmeTiming mme_timing(const proto::MmeConfig& config, const GemmShape& shape);
+// `engines`: how many MMEs split the folds (0 = all of the device's).
+MmeTiming mme_timing(const proto::MmeConfig& config, const GemmShape& shape, uint32_t engines = 0);
 
 }  // namespace kiln::sim

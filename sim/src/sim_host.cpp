@@ -159,11 +159,9 @@ void SimHost::remove_clock(HostClockId clock) {
   host_changed_locked();
 }
 
-ClockReading SimHost::advance_clock(HostClockId clock, uint64_t ps) {
-  std::lock_guard lock(mutex_);
-  Clock& c = clock_locked(clock);
+ClockReading SimHost::advance_locked(Clock& c, uint64_t ps, bool reaches_device) {
   ClockReading r;
-  touch_locked(c, &r, /*reaches_device=*/false);
+  touch_locked(c, &r, reaches_device);
   r.before_ps = c.value_ps;
   c.value_ps += ps;
   r.after_ps = c.value_ps;
@@ -171,14 +169,15 @@ ClockReading SimHost::advance_clock(HostClockId clock, uint64_t ps) {
   return r;
 }
 
+ClockReading SimHost::advance_clock(HostClockId clock, uint64_t ps) {
+  std::lock_guard lock(mutex_);
+  return advance_locked(clock_locked(clock), ps, /*reaches_device=*/false);
+}
+
 ClockReading SimHost::post_at_clock(HostClockId clock, uint64_t ps, std::function<void()> task) {
   std::lock_guard lock(mutex_);
   Clock& c = clock_locked(clock);
-  ClockReading r;
-  touch_locked(c, &r, /*reaches_device=*/true);
-  r.before_ps = c.value_ps;
-  c.value_ps += ps;
-  r.after_ps = c.value_ps;
+  const ClockReading r = advance_locked(c, ps, /*reaches_device=*/true);
   timed_.emplace(TimedKey{c.value_ps, clock, timed_order_++}, std::move(task));
   // Work on its way to a device counts as its host's activity until then.
   uint64_t& latest = group_latest_[c.group];

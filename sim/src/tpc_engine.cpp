@@ -1,6 +1,8 @@
 #include "tpc_engine.h"
 
 #include <algorithm>
+#include <exception>
+#include <string>
 #include <vector>
 
 #include "device_impl.h"
@@ -8,6 +10,7 @@
 #include "kiln/kernels/host_runner.h"
 #include "kiln/kernels/index_space.h"
 #include "tbb/parallel_for.h"
+#include "tpc_cost_cache.h"
 
 namespace kiln::sim {
 
@@ -15,32 +18,50 @@ using namespace sc_core;
 
 namespace {
 
-// Kernel memory accesses at device virtual addresses of one context. In
+// One core's kernel memory accesses at device virtual addresses of one
+// context, and what they moved through each memory (traffic.h). In
 // timing-only mode reads see zeros and writes are dropped (after the address
-// is checked), so counters and faults stay real while no bytes move.
+// is checked), so counters, traffic and faults stay real while no bytes move.
 class DeviceMemoryPort final : public kernels::MemoryPort {
  public:
   DeviceMemoryPort(DeviceImpl& device, uint32_t context) : device_(device), context_(context) {}
 
   bool read(uint64_t addr, void* dst, uint64_t n) override {
     uint64_t fault = 0;
-    if (device_.options.functional) return device_.read_virtual(context_, addr, dst, n, &fault);
-    std::vector<Segment> segments;
-    if (!device_.mmu.translate(context_, addr, n, &segments, &fault)) return false;
-    std::memset(dst, 0, n);
+    if (!device_.mmu.translate(context_, addr, n, &segments_, &fault)) return false;
+    traffic_.read(segments_);
+    if (!device_.options.functional) {
+      std::memset(dst, 0, n);
+      return true;
+    }
+    auto* out = static_cast<uint8_t*>(dst);
+    device_.for_each_chunk(segments_, false, [&](uint8_t* p, uint64_t len) {
+      std::memcpy(out, p, len);
+      out += len;
+    });
     return true;
   }
 
   bool write(uint64_t addr, const void* src, uint64_t n) override {
     uint64_t fault = 0;
-    if (device_.options.functional) return device_.write_virtual(context_, addr, src, n, &fault);
-    std::vector<Segment> segments;
-    return device_.mmu.translate(context_, addr, n, &segments, &fault);
+    if (!device_.mmu.translate(context_, addr, n, &segments_, &fault)) return false;
+    traffic_.write(segments_);
+    if (!device_.options.functional) return true;
+    const auto* in = static_cast<const uint8_t*>(src);
+    device_.for_each_chunk(segments_, true, [&](uint8_t* p, uint64_t len) {
+      std::memcpy(p, in, len);
+      in += len;
+    });
+    return true;
   }
+
+  const Traffic& traffic() const { return traffic_; }
 
  private:
   DeviceImpl& device_;
   const uint32_t context_;
+  std::vector<Segment> segments_;  // reused: one core's accesses come from one thread
+  Traffic traffic_;
 };
 
 }  // namespace
@@ -48,32 +69,12 @@ class DeviceMemoryPort final : public kernels::MemoryPort {
 TpcEngine::TpcEngine(DeviceImpl& device) : device_(device) {}
 
 void TpcEngine::start() {
-  core_busy_.assign(device_.config.tpc().count(), false);
+  cores_.resize(device_.config.tpc().count());
   // One process per core: as many launches as could ever hold cores at once.
   for (uint32_t i = 0; i < device_.config.tpc().count(); ++i) {
     device_.spawn("tpc_launch" + std::to_string(i),
                   [this] { jobs_.serve(device_, "TPC", [this](const TpcJob& job) { return execute(job); }); });
   }
-}
-
-std::vector<int> TpcEngine::acquire_cores(int n) {
-  const uint64_t ticket = next_ticket_++;
-  const auto free_cores = [&] { return static_cast<int>(std::count(core_busy_.begin(), core_busy_.end(), false)); };
-  while (ticket != serving_ticket_ || free_cores() < n) wait(cores_changed_);
-  std::vector<int> cores;
-  for (int c = 0; c < static_cast<int>(core_busy_.size()) && static_cast<int>(cores.size()) < n; ++c) {
-    if (core_busy_[static_cast<std::size_t>(c)]) continue;
-    core_busy_[static_cast<std::size_t>(c)] = true;
-    cores.push_back(c);
-  }
-  ++serving_ticket_;
-  cores_changed_.notify(SC_ZERO_TIME);  // the next launch may fit in what is left
-  return cores;
-}
-
-void TpcEngine::release_cores(const std::vector<int>& cores) {
-  for (int c : cores) core_busy_[static_cast<std::size_t>(c)] = false;
-  cores_changed_.notify(SC_ZERO_TIME);
 }
 
 void TpcEngine::enqueue(TpcJob job) { jobs_.push(std::move(job)); }
@@ -82,39 +83,57 @@ std::optional<FaultRecord> TpcEngine::execute(const TpcJob& job) {
   const auto& cfg = device_.config.tpc();
   const kernels::TpcCostModel model(cfg);
   const int cores = static_cast<int>(job.cores == 0 ? cfg.count() : std::min(job.cores, cfg.count()));
-  const std::vector<int> assigned = acquire_cores(cores);
-  const kernels::IndexSpace space = job.kernel->index_space(job.args);
-  const std::vector<kernels::IndexSlice> slices = kernels::split_index_space(space, cores);
+  const std::vector<kernels::IndexSlice> slices = kernels::split_index_space(job.space, cores);
+  const std::vector<int> assigned = cores_.acquire(cores);
 
   // Values and counters: every slice at once on the host, in zero simulated
   // time. Slices write disjoint outputs, so the thread count changes nothing.
-  DeviceMemoryPort port(device_, job.context);
+  // They run on TBB's threads from the host worker, never on this process's
+  // coroutine stack (host_worker.h). A kernel that throws faults its own
+  // slice (run_kernel_slice); anything else thrown fails the launch here,
+  // where the cores can still be given back.
   std::vector<kernels::SliceResult> results(slices.size());
-  tbb::parallel_for(std::size_t{0}, slices.size(), [&](std::size_t i) {
-    results[i] = kernels::run_kernel_slice(*job.kernel, job.args, slices[i], port, model);
-  });
-
-  // Timing: each core's bytes through the memories its tensors live in.
-  std::vector<int> resources;
-  double latency_ns = 0;
-  for (int t = 0; t < job.args.num_tensors; ++t) {
-    std::vector<Segment> segments;
-    uint64_t fault = 0;
-    if (!device_.mmu.translate(job.context, job.args.tensors[t].address, 1, &segments, &fault)) continue;
-    const int r = device_.resource_for(segments[0].kind, false);
-    if (std::find(resources.begin(), resources.end(), r) == resources.end()) resources.push_back(r);
-    latency_ns = std::max(latency_ns, device_.latency_ns(segments[0].kind));
+  std::vector<Traffic> traffic(slices.size());
+  const std::optional<std::string> cache_key = TpcCostCache::key(device_, job, cores);
+  const TpcCostCache::Entry* known = cache_key ? cost_cache_.find(*cache_key) : nullptr;
+  if (known) {
+    results = known->slices;
+    traffic = known->traffic;
+  } else {
+    std::vector<DeviceMemoryPort> ports(slices.size(), DeviceMemoryPort(device_, job.context));
+    std::string failure;
+    try {
+      device_.host_worker.run([&] {
+        tbb::parallel_for(std::size_t{0}, slices.size(), [&](std::size_t i) {
+          results[i] = kernels::run_kernel_slice(*job.kernel, job.args, slices[i], ports[i], model);
+        });
+      });
+    } catch (const std::exception& e) {
+      failure = e.what();
+    } catch (...) {
+      failure = "an exception that is not a std::exception";
+    }
+    if (!failure.empty()) {
+      cores_.release(assigned);
+      return FaultRecord{FaultCause::kEngineError, "TPC", job.queue, job.sequence, job.packet_offset, 0,
+                         device_.now_ps(), "kernel '" + job.kernel->name + "' threw: " + failure};
+    }
+    for (std::size_t i = 0; i < ports.size(); ++i) traffic[i] = ports[i].traffic();
+    const bool faulted = std::any_of(results.begin(), results.end(), [](const auto& r) { return r.fault.has_value(); });
+    if (cache_key && !faulted) cost_cache_.store(*cache_key, {results, traffic});
   }
+
+  // Timing: each core's bytes through the memories it read and wrote.
+  Traffic all;
+  for (const Traffic& t : traffic) all += t;
   const uint64_t start_ps = device_.now_ps();
   std::vector<uint64_t> compute_end(results.size());
   for (std::size_t i = 0; i < results.size(); ++i) {
     compute_end[i] = start_ps + to_ps(from_ns(model.launch_overhead_ns + model.cycles_to_ns(results[i].cost.cycles)));
   }
-  wait(from_ns(latency_ns));
+  wait(from_ns(device_.first_byte_latency_ns(all)));
   std::vector<BandwidthModel::FlowPtr> flows;
-  for (const auto& r : results) {
-    flows.push_back(device_.bandwidth.start(resources, r.counters.bytes_loaded + r.counters.bytes_stored));
-  }
+  for (const Traffic& t : traffic) flows.push_back(device_.start_traffic(t));
   uint64_t end_ps = start_ps;
   std::vector<uint64_t> core_end(results.size());
   const uint64_t epoch_ps = sc_time_stamp().value() - device_.now_ps();
@@ -124,7 +143,7 @@ std::optional<FaultRecord> TpcEngine::execute(const TpcJob& job) {
     end_ps = std::max(end_ps, core_end[i]);
   }
   if (end_ps > device_.now_ps()) wait(from_ps(end_ps - device_.now_ps()));
-  release_cores(assigned);
+  cores_.release(assigned);
 
   std::optional<FaultRecord> fault;
   for (std::size_t i = 0; i < results.size(); ++i) {
@@ -132,8 +151,10 @@ std::optional<FaultRecord> TpcEngine::execute(const TpcJob& job) {
     if (r.slice.empty()) continue;
     const std::string engine = "TPC" + std::to_string(assigned[i]);
     if (r.fault && !fault) {
-      fault = FaultRecord{FaultCause::kPageFault, engine, job.queue, job.sequence, job.packet_offset, r.fault->address,
-                          device_.now_ps(), "kernel '" + job.kernel->name + "': " + r.fault->describe()};
+      const bool threw = r.fault->cause == kernels::KernelFaultCause::kException;
+      const std::string what = threw ? "' " + r.fault->detail : "': " + r.fault->describe();
+      fault = FaultRecord{threw ? FaultCause::kEngineError : FaultCause::kPageFault, engine, job.queue, job.sequence,
+                          job.packet_offset, r.fault->address, device_.now_ps(), "kernel '" + job.kernel->name + what};
     }
     // FLOPs are reported as vector lane operations: every vector-slot
     // instruction on its 64 fp32 lanes. An upper bound — moves and selects
@@ -148,7 +169,8 @@ std::optional<FaultRecord> TpcEngine::execute(const TpcJob& job) {
                     .bytes = r.counters.bytes_loaded + r.counters.bytes_stored, .flops = lane_ops,
                     .sequence = job.sequence,
                     .detail = std::to_string(r.cost.cycles) + " cycles, busiest slot " +
-                              std::string(kernels::slot_name(r.cost.busiest_slot))});
+                              std::string(kernels::slot_name(r.cost.busiest_slot)) +
+                              (known ? " (cost reused)" : "")});
   }
   return fault;
 }

@@ -1,7 +1,8 @@
 // The vector-core (TPC) cluster. A LAUNCH_TPC job runs a registered kernel
 // (kiln/kernels/) over its index space, split among the requested cores.
-// The slices really run — on TBB's host threads, through a memory port over
-// the MMU — and each intrinsic counts its VLIW slot; a core's time is the
+// The slices really run — on TBB's host threads, handed over through the
+// device's host worker so none runs on a coroutine stack, through a memory
+// port over the MMU — and each intrinsic counts its VLIW slot; a core's time is the
 // longer of launch overhead + its issue-bound cycles and memory latency + its
 // bytes through the shared-bandwidth model (all cores' traffic shares HBM).
 // The job ends when its slowest core does.
@@ -11,6 +12,9 @@
 // that cannot start yet (too few cores free) holds back those after it, so
 // the schedule is deterministic. Launches on disjoint cores run at the same
 // time, their traffic sharing the memories.
+//
+// Faults: an access outside every mapping is kPageFault on TPCn; a kernel
+// that throws (it is user code) is kEngineError "kernel 'x' threw: ...".
 //
 // Simulation thread only, except the memory port, which the slices call from
 // host threads.
@@ -22,7 +26,10 @@
 #include <vector>
 
 #include "engine_queue.h"
+#include "tpc_cost_cache.h"
+#include "unit_pool.h"
 #include "kiln/common/fault.h"
+#include "kiln/kernels/index_space.h"
 #include "kiln/kernels/kernel_args.h"
 #include "kiln/kernels/kernel_registry.h"
 #include "systemc.h"
@@ -33,7 +40,8 @@ class DeviceImpl;
 
 struct TpcJob {
   const kernels::KernelDef* kernel = nullptr;
-  kernels::KernelArgs args{};
+  kernels::KernelArgs args{};     // decoded and validated (kernel_arg_block.h)
+  kernels::IndexSpace space{};    // the kernel's index space for `args`, computed once when validated
   uint32_t cores = 0;
   uint32_t context = 0;
   uint32_t queue = 0;
@@ -50,16 +58,12 @@ class TpcEngine {
 
  private:
   std::optional<FaultRecord> execute(const TpcJob& job);
-  // Waits for this launch's turn and `n` free cores; returns them, lowest first.
-  std::vector<int> acquire_cores(int n);
-  void release_cores(const std::vector<int>& cores);
+
 
   DeviceImpl& device_;
   EngineQueue<TpcJob> jobs_;
-  std::vector<bool> core_busy_;
-  uint64_t next_ticket_ = 0;     // handed to launches as they start, in dispatch order
-  uint64_t serving_ticket_ = 0;  // the launch whose turn it is to take cores
-  sc_core::sc_event cores_changed_;
+  UnitPool cores_;
+  TpcCostCache cost_cache_;  // timing-only mode
 };
 
 }  // namespace kiln::sim

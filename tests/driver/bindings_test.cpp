@@ -2,6 +2,7 @@
 // new binding table each time; timeline sync objects; job-completion signals.
 #include <cstring>
 
+#include "kiln/kernels/kernel_registry.h"
 #include "test_util.h"
 
 namespace kiln::driver {
@@ -216,6 +217,53 @@ TEST(Signals, AFailedJobDoesNotSignal) {
   Stream& s = dev->default_stream();
   EXPECT_EQ(s.wait(take(s.submit(cb))).code(), ErrorCode::kDeviceFault);
   EXPECT_EQ(dev->sync_object_value(done), 0);
+}
+
+}  // namespace
+}  // namespace kiln::driver
+
+namespace kiln::driver {
+namespace {
+
+TEST(Bindings, AKernelLaunchInTheArenaReplaysOverNewTensors) {
+  auto dev = testing::open_device();
+  const int64_t w = 300, h = 7;
+  const uint64_t bytes = static_cast<uint64_t>(w * h) * 4;
+  kernels::KernelArgs args;
+  for (uint32_t slot = 0; slot < 3; ++slot) {
+    args.add_tensor(kernels::TensorDesc::contiguous(bound(slot), DType::kF32, {w, h}));
+  }
+  CommandBuffer cb;
+  cb.launch_tpc(kernels::kernel_id("add"), args);
+  ASSERT_TRUE(cb.recording_error().empty()) << cb.recording_error();
+  ASSERT_EQ(cb.binding_uses().size(), 3u);
+  EXPECT_EQ(cb.binding_uses()[2].extent, bytes);
+  Stream& s = dev->default_stream();
+  for (int round = 0; round < 2; ++round) {
+    std::vector<float> a(w * h), b(w * h), want(w * h);
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      a[i] = static_cast<float>(i % 13) + round;
+      b[i] = static_cast<float>(i % 5) * 0.5f;
+      want[i] = a[i] + b[i];
+    }
+    auto da = take(dev->allocate(bytes)), db = take(dev->allocate(bytes)), dc = take(dev->allocate(bytes));
+    ASSERT_OK(dev->copy_to_device(da.address, a.data(), bytes));
+    ASSERT_OK(dev->copy_to_device(db.address, b.data(), bytes));
+    BindingTable t;
+    t.bind(0, da).bind(1, db).bind(2, dc);
+    ASSERT_OK(s.wait(take(s.submit(cb, t))));
+    std::vector<float> c(w * h);
+    ASSERT_OK(dev->copy_to_host(c.data(), dc.address, bytes));
+    EXPECT_EQ(c, want) << "round " << round;
+  }
+  // A binding too small for a tensor is refused at submission.
+  auto small = take(dev->allocate(bytes / 2));
+  BindingTable t;
+  t.bind(0, small).bind(1, small).bind(2, small);
+  auto r = s.submit(cb, t);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("binding slot 0: the command buffer touches"), std::string::npos)
+      << r.status().message();
 }
 
 }  // namespace

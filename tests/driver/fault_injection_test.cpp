@@ -24,8 +24,7 @@ class FaultInjectionTest : public Faults {
       args.add_tensor(
           kernels::TensorDesc::contiguous(take(dev_->allocate(300 * 7 * 4)).address, DType::kF32, {300, 7}));
     }
-    blocks_.push_back(take(dev_->allocate_host(sizeof args)));
-    std::memcpy(blocks_.back().data, &args, sizeof args);
+    blocks_.push_back(testing::kernel_arg_block(*dev_, args));
     CommandBuffer cb;
     cb.launch_tpc(kernels::kernel_id("add"), blocks_.back().address);
     return cb;

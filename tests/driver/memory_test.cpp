@@ -1,5 +1,8 @@
 // Device memory, pinned host memory, and the bytes copies really move.
+#include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <string>
 
 #include "test_util.h"
 
@@ -36,6 +39,87 @@ TEST(DriverMemory, MemsetRepeatsPatternAcrossChunks) {
   EXPECT_EQ(back[1], 0);
   for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(back[2 + i], 0x11 + 0x11 * (i % 4)) << "byte " << i;
   EXPECT_EQ(back[n + 2], 0);
+}
+
+// Large enough to be split over the host workers, not a multiple of a
+// frame, and starting mid-frame.
+TEST(DriverMemory, LargeCopiesAndFillsKeepEveryByte) {
+  auto dev = open_device();
+  const std::size_t n = (24 << 20) + 13;
+  auto src = pattern_bytes(n, 7);
+  auto a = take(dev->allocate(n + 64));
+  auto b = take(dev->allocate(n + 64));
+  ASSERT_OK(dev->copy_to_device(a.at(5), src.data(), n));
+  ASSERT_OK(dev->copy_on_device(b.at(3), a.at(5), n));
+  std::vector<uint8_t> back(n, 0);
+  ASSERT_OK(dev->copy_to_host(back.data(), b.at(3), n));
+  EXPECT_EQ(back, src);
+
+  // Down by 1 MiB + 1 within one buffer: each piece reads before the pieces
+  // after it overwrite its source.
+  const std::size_t shift = (1 << 20) + 1;
+  ASSERT_OK(dev->copy_on_device(b.at(3), b.at(3 + shift), n - shift));
+  ASSERT_OK(dev->copy_to_host(back.data(), b.at(3), n - shift));
+  for (std::size_t i = 0; i < n - shift; ++i) ASSERT_EQ(back[i], src[i + shift]) << "byte " << i;
+
+  ASSERT_OK(dev->memset(a.at(1), 0xa3a2a1a0u, n));
+  ASSERT_OK(dev->copy_to_host(back.data(), a.at(1), n));
+  for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(back[i], 0xa0 + i % 4) << "byte " << i;
+}
+
+// Zero fills over written data, ending mid-frame at both ends, read back as
+// zeros; the bytes around them stay.
+TEST(DriverMemory, ZeroFillClearsWrittenDataUpToItsEnds) {
+  auto dev = open_device();
+  constexpr std::size_t kFrame = 2 << 20;
+  const std::size_t n = 5 * kFrame;
+  auto data = pattern_bytes(n, 3);
+  auto buf = take(dev->allocate(n));
+  for (const auto& [from, size] : std::vector<std::pair<std::size_t, std::size_t>>{
+           {kFrame / 2 + 1, 3 * kFrame + 7}, {10, 100}, {kFrame - 1, 2}}) {
+    ASSERT_OK(dev->copy_to_device(buf.address, data.data(), n));
+    ASSERT_OK(dev->memset(buf.at(from), 0, size));
+    std::vector<uint8_t> back(n);
+    ASSERT_OK(dev->copy_to_host(back.data(), buf.address, n));
+    for (std::size_t i = 0; i < n; ++i) {
+      ASSERT_EQ(back[i], i >= from && i < from + size ? 0 : data[i]) << "byte " << i << " of a fill at " << from;
+    }
+  }
+}
+
+// This process's resident memory, from /proc.
+uint64_t resident_bytes() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    unsigned long long kib = 0;
+    if (std::sscanf(line.c_str(), "VmRSS: %llu kB", &kib) == 1) return kib << 10;
+  }
+  return 0;
+}
+
+TEST(DriverMemory, ZeroFillOfHugeBufferCostsNoHostMemory) {
+  auto dev = open_device("gaudi2");
+  const uint64_t n = 64ull << 30;
+  auto buf = take(dev->allocate(n));
+  const uint8_t marker[4] = {1, 2, 3, 4};
+  ASSERT_OK(dev->copy_to_device(buf.at(n / 2), marker, sizeof marker));  // one resident frame
+  uint64_t before = resident_bytes();
+  // First a fill small enough to survive a regression, which would make the
+  // big one below write (and need) 64 GiB of host memory.
+  ASSERT_OK(dev->memset(buf.address, 0, 256 << 20));
+  ASSERT_LT(resident_bytes(), before + (8 << 20)) << "a 256 MiB zero fill allocated memory";
+  before = resident_bytes();
+  ASSERT_OK(dev->memset(buf.address, 0, n));
+  const uint64_t after = resident_bytes();
+  EXPECT_LT(after, before + (8 << 20)) << "RSS grew from " << before << " to " << after << " bytes";
+  uint8_t back[4] = {9, 9, 9, 9};
+  ASSERT_OK(dev->copy_to_host(back, buf.at(n / 2), sizeof back));
+  for (uint8_t b : back) EXPECT_EQ(b, 0);
+  // A pattern that is not zero still writes every byte it covers.
+  ASSERT_OK(dev->memset(buf.at(n - 8), 0x5a5a5a5au, 8));
+  uint8_t tail[8] = {};
+  ASSERT_OK(dev->copy_to_host(tail, buf.at(n - 8), sizeof tail));
+  for (uint8_t b : tail) EXPECT_EQ(b, 0x5a);
 }
 
 TEST(DriverMemory, AllocationThatDoesNotFitNamesRequestedAndFreeSizes) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "kiln/common/mme_descriptor.h"
 #include "kiln/common/device_config.h"
 #include "kiln/driver/device.h"
+#include "kiln/kernels/kernel_arg_block.h"
 
 namespace kiln::driver::testing {
 
@@ -31,6 +33,15 @@ inline std::unique_ptr<Device> open_device(const std::string& config = "tiny", b
   DeviceOptions options;
   options.functional = functional;
   return take(Device::open(config, options));
+}
+
+// Pinned host memory holding the argument block of `args` (encoded), for a
+// LAUNCH_TPC to point at.
+inline HostBuffer kernel_arg_block(Device& dev, const kernels::KernelArgs& args) {
+  const std::vector<uint8_t> bytes = take(kernels::encode_kernel_args(args));
+  HostBuffer block = take(dev.allocate_host(bytes.size()));
+  std::memcpy(block.data, bytes.data(), bytes.size());
+  return block;
 }
 
 // Device-side trace events of one track prefix ("DMA", "CP") and, if given,

@@ -1,6 +1,8 @@
 // Transfer timing against the analytic model: a DMA job takes the engine's
 // setup latency, the slowest first-byte latency of the memories it touches,
 // and bytes / bandwidth, with bandwidth shared fluidly among concurrent jobs.
+// Every memory carries what is read from it and what is written to it: a
+// copy within HBM moves its bytes through HBM twice.
 #include <algorithm>
 
 #include "kiln/common/config_overrides.h"
@@ -43,7 +45,8 @@ TEST_P(TransferTiming, HostLinkAndHbmMatchBandwidthPlusLatency) {
 
   const double link_latency = std::max(c.host_link().latency_ns(), c.hbm().latency_ns());
   const double host_expected = expected_ns(c, bytes, c.host_link().bandwidth_gb_per_s(), link_latency);
-  const double hbm_expected = expected_ns(c, bytes, c.hbm().bandwidth_gb_per_s(), c.hbm().latency_ns());
+  // Read from HBM and written to HBM: 2 x bytes through it.
+  const double hbm_expected = expected_ns(c, 2 * bytes, c.hbm().bandwidth_gb_per_s(), c.hbm().latency_ns());
   EXPECT_NEAR(duration_ns(dma_job(*dev, s, h2d)), host_expected, host_expected * 0.02) << "host->HBM " << bytes;
   EXPECT_NEAR(duration_ns(dma_job(*dev, s, d2h)), host_expected, host_expected * 0.02) << "HBM->host " << bytes;
   EXPECT_NEAR(duration_ns(dma_job(*dev, s, d2d)), hbm_expected, hbm_expected * 0.02) << "HBM->HBM " << bytes;
@@ -116,10 +119,11 @@ TEST(SharedBandwidth, HostLinkDirectionsAreIndependentButEachIsShared) {
 }
 
 TEST(SharedBandwidth, UnequalFlowsGetTheRemainderWhenTheShorterEnds) {
-  // 64 MiB and 192 MiB in HBM, the long one starting d later (the host's
+  // 64 MiB and 192 MiB copies within HBM (each moving 2x its bytes through
+  // it: read and written), the long one starting d later (the host's
   // submission cost separates the two submissions): the short one runs alone
   // for d, then at half rate to its end; the long one then gets the whole
-  // bandwidth. Analytic durations: short = 2*S/B - d, long = (S + L)/B - d.
+  // bandwidth. Analytic durations: short = 2*2S/B - d, long = (2S + 2L)/B - d.
   const uint64_t small = 64ull << 20, large = 192ull << 20;
   auto dev = open_device("gaudi2", false);
   const auto& c = dev->config();
@@ -134,8 +138,8 @@ TEST(SharedBandwidth, UnequalFlowsGetTheRemainderWhenTheShorterEnds) {
   const auto short_job = dma_job(*dev, *s[0], qs), long_job = dma_job(*dev, *s[1], ql);
   const double d = (static_cast<double>(long_job.start_ps) - static_cast<double>(short_job.start_ps)) / 1000.0;
   EXPECT_DOUBLE_EQ(d, c.host().submit_ns() + c.host().packet_record_ns());
-  EXPECT_NEAR(duration_ns(short_job), fixed + 2.0 * small / bw - d, 1.0);
-  EXPECT_NEAR(duration_ns(long_job), fixed + double(small + large) / bw - d, 1.0);
+  EXPECT_NEAR(duration_ns(short_job), fixed + 2.0 * (2.0 * small) / bw - d, 1.0);
+  EXPECT_NEAR(duration_ns(long_job), fixed + double(2 * small + 2 * large) / bw - d, 1.0);
 }
 
 // A device opened from an overridden config runs at the overridden figures.
@@ -151,7 +155,7 @@ TEST(ConfigOverrides, AnHbmCopyFollowsTheOverriddenBandwidth) {
   Stream& s = dev->default_stream();
   const uint64_t seq = take(s.copy(b.address, a.address, bytes));
   ASSERT_OK(s.wait(seq));
-  const double expected = expected_ns(config, bytes, 500.0, 0.0);
+  const double expected = expected_ns(config, 2 * bytes, 500.0, 0.0);  // read and written in HBM
   EXPECT_NEAR(duration_ns(dma_job(*dev, s, seq)), expected, expected * 0.02);
 
   // An invalid description is refused before anything opens, naming the field.

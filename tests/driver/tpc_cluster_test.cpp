@@ -43,8 +43,7 @@ class TpcCluster : public ::testing::Test {
     for (int i = 0; i < 3; ++i) {
       args.add_tensor(TensorDesc::contiguous(take(dev_->allocate(w * h * 4)).address, DType::kF32, {w, h}));
     }
-    blocks_.push_back(take(dev_->allocate_host(sizeof args)));
-    std::memcpy(blocks_.back().data, &args, sizeof args);
+    blocks_.push_back(testing::kernel_arg_block(*dev_, args));
     CommandBuffer cb;
     if (prelude_bytes > 0) {
       const uint64_t a = take(dev_->allocate(prelude_bytes)).address, b = take(dev_->allocate(prelude_bytes)).address;

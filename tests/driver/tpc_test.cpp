@@ -18,8 +18,7 @@ using testing::take;
 
 // Launches `name` with `args` (placed in pinned host memory) and waits.
 uint64_t launch(Device& dev, Stream& s, const std::string& name, const KernelArgs& args, Status* result = nullptr) {
-  auto block = take(dev.allocate_host(sizeof args));
-  std::memcpy(block.data, &args, sizeof args);
+  auto block = testing::kernel_arg_block(dev, args);
   CommandBuffer cb;
   cb.nop().launch_tpc(kernels::kernel_id(name), block.address);
   const uint64_t seq = take(s.submit(cb));

@@ -91,7 +91,7 @@ TEST(TraceAnalysisOnDevice, MatrixAndVectorWorkOnTwoStreamsOverlap) {
     args.add_tensor(kernels::TensorDesc::contiguous(take(dev->allocate(w * h * 4)).address, DType::kF32,
                                                     {w, h}));
   }
-  blocks.push_back(host_block(*dev, args));
+  blocks.push_back(testing::kernel_arg_block(*dev, args));
   CommandBuffer cb;
   cb.launch_tpc(kernels::kernel_id("add"), blocks.back().address);
   const uint64_t add = take(tpc_stream->submit(cb));

@@ -4,7 +4,9 @@
 #include <tbb/global_control.h>
 
 #include <cstring>
+#include <new>
 #include <random>
+#include <stdexcept>
 #include <vector>
 
 #include "kiln/kernels/kernel_api.h"
@@ -223,6 +225,41 @@ TEST(HostRunner, LaunchById) {
   float in0;
   std::memcpy(&in0, l.buffers[0].data(), 4);
   EXPECT_EQ(first, in0 > 0 ? in0 : 0.0f);
+}
+
+// Kernels are user code: what they throw comes back as data.
+void throwing_run(KernelContext& ctx) {
+  if (ctx.slice().begin[0] == 1) throw std::runtime_error("slice 1 gave up");
+  ctx.count(OpClass::kScalarAlu);
+}
+IndexSpace three_points(const KernelArgs&) {
+  IndexSpace s;
+  s.size[0] = 3;
+  return s;
+}
+IndexSpace throwing_space(const KernelArgs&) { throw 42; }
+Status throwing_validate(const KernelArgs&) { throw std::bad_alloc(); }
+
+TEST(HostRunner, WhatAKernelThrowsIsAFaultOrAStatus) {
+  HostMemoryPort port;
+  const KernelDef in_run{"throws_in_run", throwing_run, three_points, nullptr, "", 0};
+  auto r = run_kernel_on_host(in_run, KernelArgs{}, port, 3);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_TRUE(r->fault.has_value());
+  EXPECT_EQ(r->fault->cause, KernelFaultCause::kException);
+  EXPECT_EQ(r->fault->detail, "threw: slice 1 gave up");
+  EXPECT_FALSE(r->slices[0].fault.has_value());  // the other slices ran
+  EXPECT_EQ(r->slices[2].counters.ops[static_cast<int>(OpClass::kScalarAlu)], 1u);
+  EXPECT_EQ(r->status().code(), ErrorCode::kDeviceFault);
+
+  const KernelDef in_space{"throws_in_space", throwing_run, throwing_space, nullptr, "", 0};
+  const Status space = run_kernel_on_host(in_space, KernelArgs{}, port, 1).status();
+  EXPECT_EQ(space.code(), ErrorCode::kInternal);
+  EXPECT_EQ(space.message(), "kernel 'throws_in_space' threw: an exception that is not a std::exception");
+  const KernelDef in_validate{"throws_in_validate", throwing_run, three_points, throwing_validate, "", 0};
+  const Status validate = run_kernel_on_host(in_validate, KernelArgs{}, port, 1).status();
+  EXPECT_EQ(validate.code(), ErrorCode::kInternal);
+  EXPECT_EQ(validate.message(), "kernel 'throws_in_validate' threw: std::bad_alloc");
 }
 
 }  // namespace

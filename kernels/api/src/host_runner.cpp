@@ -3,6 +3,9 @@
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
+#include <exception>
+#include <string>
+
 namespace kiln::kernels {
 
 Status KernelRunResult::status() const {
@@ -17,7 +20,20 @@ Status KernelRunResult::status() const {
   return device_fault("kernel \"" + kernel + "\" slice " + std::to_string(slice) + ": " + fault->describe());
 }
 
-Status validate_kernel_launch(const KernelDef& kernel, const KernelArgs& args) {
+namespace {
+
+// What a kernel function threw, for a message.
+std::string what_was_thrown(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "an exception that is not a std::exception";
+  }
+}
+
+Status validate_kernel_launch_unguarded(const KernelDef& kernel, const KernelArgs& args, IndexSpace* space) {
   const std::string where = "kernel \"" + kernel.name + "\"";
   if (args.overflowed) {
     return invalid_argument(where + ": too many arguments (at most " + std::to_string(kMaxTensorArgs) +
@@ -32,9 +48,21 @@ Status validate_kernel_launch(const KernelDef& kernel, const KernelArgs& args) {
     const Status s = kernel.validate(args);
     if (!s.ok()) return s.with_context(where);
   }
-  const Status s = validate_index_space(kernel.index_space(args));
+  const IndexSpace computed = kernel.index_space(args);
+  const Status s = validate_index_space(computed);
   if (!s.ok()) return s.with_context(where);
+  if (space != nullptr) *space = computed;
   return Status::ok_status();
+}
+
+}  // namespace
+
+Status validate_kernel_launch(const KernelDef& kernel, const KernelArgs& args, IndexSpace* space) {
+  try {
+    return validate_kernel_launch_unguarded(kernel, args, space);
+  } catch (...) {
+    return internal_error("kernel '" + kernel.name + "' threw: " + what_was_thrown(std::current_exception()));
+  }
 }
 
 SliceResult run_kernel_slice(const KernelDef& kernel, const KernelArgs& args, const IndexSlice& slice,
@@ -43,7 +71,12 @@ SliceResult run_kernel_slice(const KernelDef& kernel, const KernelArgs& args, co
   r.slice = slice;
   if (!slice.empty()) {
     KernelContext ctx(memory, args, slice);
-    kernel.run(ctx);
+    try {
+      kernel.run(ctx);
+    } catch (...) {
+      // The first fault stands: a kernel that faulted and then threw keeps the fault.
+      ctx.raise_fault(KernelFaultCause::kException, 0, "threw: " + what_was_thrown(std::current_exception()));
+    }
     r.counters = ctx.counters();
     r.fault = ctx.fault();
   }
@@ -56,11 +89,10 @@ Result<KernelRunResult> run_kernel_on_host(const KernelDef& kernel, const Kernel
   if (cores < 1) {
     return invalid_argument("kernel \"" + kernel.name + "\": cores = " + std::to_string(cores) + " must be >= 1");
   }
-  KILN_RETURN_IF_ERROR(validate_kernel_launch(kernel, args));
   KernelRunResult result;
+  KILN_RETURN_IF_ERROR(validate_kernel_launch(kernel, args, &result.space));
   result.kernel = kernel.name;
   result.kernel_id = kernel.id;
-  result.space = kernel.index_space(args);
   const std::vector<IndexSlice> slices = split_index_space(result.space, cores);
   result.slices.resize(slices.size());
   tbb::parallel_for(tbb::blocked_range<size_t>(0, slices.size(), 1), [&](const tbb::blocked_range<size_t>& range) {

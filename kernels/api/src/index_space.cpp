@@ -38,6 +38,16 @@ Status validate_index_space(const IndexSpace& space) {
                               std::to_string(space.rank) + " must be 1");
     }
   }
+  // Index spaces come from argument blocks that were hostile; no more points
+  // than a tensor may have elements keeps points() and slice sizes in range.
+  uint64_t points = 1;
+  for (int d = 0; d < kMaxDims; ++d) {
+    const uint64_t n = space.size[d] > 1 ? static_cast<uint64_t>(space.size[d]) : 1;
+    if (__builtin_mul_overflow(points, n, &points) || points > static_cast<uint64_t>(kMaxTensorElements)) {
+      return invalid_argument("index space size[" + std::to_string(d) + "] = " + std::to_string(space.size[d]) +
+                              " makes more than 2^48 points");
+    }
+  }
   return Status::ok_status();
 }
 

@@ -45,6 +45,7 @@ std::string_view kernel_fault_cause_name(KernelFaultCause cause) {
     case KernelFaultCause::kMemoryFault: return "memory fault";
     case KernelFaultCause::kDTypeMismatch: return "dtype mismatch";
     case KernelFaultCause::kOutOfBounds: return "out of bounds";
+    case KernelFaultCause::kException: return "exception";
   }
   return "invalid";
 }

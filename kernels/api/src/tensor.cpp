@@ -119,7 +119,49 @@ Status validate_tensor(const TensorDesc& t, std::string_view what) {
                               " beyond rank " + std::to_string(t.rank) + " must be 1");
     }
   }
+  if (const std::string problem = tensor_extent_problem(t); !problem.empty()) {
+    return invalid_argument(name + ": " + problem);
+  }
   return Status::ok_status();
+}
+
+std::string tensor_extent_problem(const TensorDesc& t) {
+  uint64_t elements = 1;
+  for (int d = 0; d < kMaxDims; ++d) {
+    const uint64_t n = t.dims[d] > 1 ? static_cast<uint64_t>(t.dims[d]) : 1;
+    if (__builtin_mul_overflow(elements, n, &elements) || elements > static_cast<uint64_t>(kMaxTensorElements)) {
+      return "dims[" + std::to_string(d) + "] is " + std::to_string(t.dims[d]) +
+             ": the tensor would have more than 2^48 elements";
+    }
+  }
+  // The farthest any in-bounds coordinate reaches from element (0,...,0), in
+  // elements; strides of either sign, INT64_MIN included, count by magnitude.
+  const uint64_t esize = dtype_size(t.dtype);
+  uint64_t reach = 0;
+  for (int d = 0; d < kMaxDims; ++d) {
+    if (t.dims[d] <= 1) continue;
+    const int64_t s = t.strides[d];
+    const uint64_t magnitude = s < 0 ? 0 - static_cast<uint64_t>(s) : static_cast<uint64_t>(s);
+    uint64_t term = 0;
+    if (__builtin_mul_overflow(static_cast<uint64_t>(t.dims[d] - 1), magnitude, &term) ||
+        __builtin_add_overflow(reach, term, &reach) || reach >= static_cast<uint64_t>(kMaxTensorExtentBytes) ||
+        (reach + 1) * esize > static_cast<uint64_t>(kMaxTensorExtentBytes)) {
+      return "strides[" + std::to_string(d) + "] is " + std::to_string(s) + ": with dims[" + std::to_string(d) +
+             "] = " + std::to_string(t.dims[d]) + " the tensor would span more than 2^48 bytes";
+    }
+  }
+  return "";
+}
+
+TensorSpan tensor_span(const TensorDesc& t) {
+  int64_t lo = 0, hi = 0;  // in elements, relative to element (0,...,0)
+  for (int d = 0; d < kMaxDims; ++d) {
+    if (t.dims[d] == 0) return {};
+    const int64_t reach = (t.dims[d] - 1) * t.strides[d];
+    (reach < 0 ? lo : hi) += reach;
+  }
+  const uint64_t esize = dtype_size(t.dtype);
+  return {static_cast<uint64_t>(-lo) * esize, static_cast<uint64_t>(hi - lo + 1) * esize};
 }
 
 bool broadcastable_to(const TensorDesc& t, const Dims& target) {

@@ -22,6 +22,7 @@ enum class FaultCause {
   kInjected,          // a fault injected on purpose (FaultInjection): the job fails, the device stays usable
   kUncorrectableMemoryError,  // fatal: a double-bit ECC error; the device needs a reset
   kDeviceNeedsReset,  // refused: an earlier fatal fault left the device unusable until reopened
+  kEngineError,       // an engine, kernel or plugin threw while running a job; the job fails, the device stays usable
 };
 
 std::string_view fault_cause_name(FaultCause cause);

@@ -80,11 +80,17 @@ inline Descriptor gemm_descriptor(uint32_t m, uint32_t k, uint32_t n, DType a, D
   return d;
 }
 
-// Output height/width of a convolution (0 if the geometry is empty).
+// Output height/width of a convolution (0 if the geometry is empty, has a
+// zero filter or stride, or the extent does not fit 32 bits). In 64-bit
+// unsigned arithmetic, which no 32-bit field can overflow: descriptors come
+// from device memory and may hold anything.
 inline uint32_t conv_out_extent(uint32_t in, uint32_t pad, uint32_t dilation, uint32_t filter, uint32_t stride) {
-  const int64_t span = static_cast<int64_t>(dilation) * (static_cast<int64_t>(filter) - 1) + 1;
-  const int64_t room = static_cast<int64_t>(in) + 2 * static_cast<int64_t>(pad) - span;
-  return room < 0 || stride == 0 ? 0 : static_cast<uint32_t>(room / stride + 1);
+  if (filter == 0 || stride == 0) return 0;
+  const uint64_t span = uint64_t{dilation} * (filter - 1) + 1;
+  const uint64_t room = uint64_t{in} + 2 * uint64_t{pad};
+  if (span > room) return 0;
+  const uint64_t out = (room - span) / stride + 1;
+  return out > UINT32_MAX ? 0 : static_cast<uint32_t>(out);
 }
 
 // Bytes each operand covers from its address: the extent a binding or a

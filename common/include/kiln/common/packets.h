@@ -225,13 +225,15 @@ static_assert(sizeof(StopPacket) == 8);
 struct LaunchMmePacket {
   PacketHeader header;
   uint64_t descriptor_addr;  // device virtual address of a kiln::mme::Descriptor, 8-byte aligned
+  uint32_t engines;          // matrix engines to split the job's folds over; 0 (or more than exist) = all
+  uint32_t reserved;         // must be zero
 };
-static_assert(sizeof(LaunchMmePacket) == 16);
+static_assert(sizeof(LaunchMmePacket) == 24);
 
 struct LaunchTpcPacket {
   PacketHeader header;
   uint64_t kernel_id;  // kiln::kernels::kernel_id(name): FNV-1a 64 of the kernel's name
-  uint64_t args_addr;  // device virtual address of a kiln::kernels::KernelArgs block, 8-byte aligned
+  uint64_t args_addr;  // device virtual address of a kernel argument block (kiln/kernels/kernel_arg_block.h), 8-byte aligned
   uint32_t cores;      // vector cores to split the index space over; 0 = all of them
   uint32_t reserved;   // must be zero
 };

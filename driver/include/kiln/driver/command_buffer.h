@@ -37,6 +37,7 @@
 #include "kiln/common/mme_descriptor.h"
 #include "kiln/common/packets.h"
 #include "kiln/common/status.h"
+#include "kiln/kernels/kernel_args.h"
 
 namespace kiln::driver {
 
@@ -119,15 +120,23 @@ class CommandBuffer {
   CommandBuffer& wait_sync(packets::SyncRef sync, uint32_t value, uint8_t flags = kOrdered);
   // Runs the MME job described by the kiln::mme::Descriptor at device
   // address `descriptor` (8-byte aligned). The descriptor is read when the
-  // packet executes, so it must stay in place until then.
-  CommandBuffer& launch_mme(uint64_t descriptor, uint8_t flags = kOrdered);
+  // packet executes, so it must stay in place until then. The job holds
+  // `engines` matrix engines (0 = all of the device's, as does a number above
+  // what it has), so jobs asking for fewer can run side by side.
+  CommandBuffer& launch_mme(uint64_t descriptor, uint32_t engines = 0, uint8_t flags = kOrdered);
   // Runs the MME job `descriptor` describes, recorded into the buffer's
   // arena; its operand addresses may be bindings.
-  CommandBuffer& launch_mme(const mme::Descriptor& descriptor, uint8_t flags = kOrdered);
+  CommandBuffer& launch_mme(const mme::Descriptor& descriptor, uint32_t engines = 0, uint8_t flags = kOrdered);
   // Runs vector-core kernel `kernel_id` (kiln::kernels::kernel_id(name)) with
-  // the kernel argument block at device address `args` (8-byte aligned),
-  // split over `cores` vector cores (0 = all).
+  // the kernel argument block at device address `args` (8-byte aligned; made
+  // by kiln::kernels::encode_kernel_args, kiln/kernels/kernel_arg_block.h),
+  // split over `cores` vector cores (0 = all). The block is read when the
+  // packet executes, so it must stay in place until then.
   CommandBuffer& launch_tpc(uint64_t kernel_id, uint64_t args, uint32_t cores = 0, uint8_t flags = kOrdered);
+  // Runs vector-core kernel `kernel_id` with `args` encoded into the buffer's
+  // arena; its tensor addresses may be bindings.
+  CommandBuffer& launch_tpc(uint64_t kernel_id, const kernels::KernelArgs& args, uint32_t cores = 0,
+                            uint8_t flags = kOrdered);
   // Makes the packet just recorded (LIN_DMA, LAUNCH_MME or LAUNCH_TPC) add
   // 1 to `sync` when its own job completes, without waiting for the queue's
   // other work. After any other packet, the buffer is invalid (submit says so).
@@ -162,6 +171,8 @@ class CommandBuffer {
   CommandBuffer& append(const P& packet);
   Recording& writable();
   void use_address(uint64_t address, uint64_t size);
+  // Appends `bytes` to the arena, 8-byte aligned; returns their offset.
+  uint64_t add_to_arena(const void* bytes, std::size_t size);
   void use_sync(packets::SyncRef ref, bool signalled);
   void use(uint32_t slot, packets::Binding::Kind kind, uint64_t extent, bool signalled = false);
 

@@ -180,6 +180,7 @@ class SimHost {
   // committed time (a catch-up).
   void touch_locked(Clock& c, ClockReading* reading, bool reaches_device);
   void host_changed_locked();
+  ClockReading advance_locked(Clock& c, uint64_t ps, bool reaches_device);
   void wake_simulation();  // any thread, with or without mutex_
   WaitOutcome wait_for(const WaiterPtr& waiter, std::chrono::nanoseconds timeout);
 

@@ -15,6 +15,12 @@
 // fault in slice order; KernelRunResult::status() turns it into kDeviceFault.
 // A faulting slice stops; the other slices run to completion.
 //
+// Kernels are user code (often a plugin), so whatever they throw is caught
+// here and never propagates: a throw from `validate` or `index_space` makes
+// validate_kernel_launch return kInternal "kernel 'x' threw: <what>"; a throw
+// from `run` ends that slice with a KernelFault of cause kException and detail
+// "threw: <what>".
+//
 // Threading: the call blocks until all slices finish. The MemoryPort is called
 // from several threads at once (see memory_port.h). The registry may be shared.
 #pragma once
@@ -56,11 +62,14 @@ struct KernelRunResult {
 };
 
 // Validation a launch needs before any slice runs: kernel validation, every
-// tensor descriptor, argument overflow and the index space.
-Status validate_kernel_launch(const KernelDef& kernel, const KernelArgs& args);
+// tensor descriptor, argument overflow and the index space, which is stored
+// in `*space` when it is valid (so the kernel's index_space runs once).
+Status validate_kernel_launch(const KernelDef& kernel, const KernelArgs& args, IndexSpace* space = nullptr);
 
 // One slice on the calling thread, without validation (the caller validated
 // the launch once). The simulator can use this to run each core as its own job.
+// The kernel may use deep stacks: call it from a thread with a full-size
+// stack (never a coroutine).
 SliceResult run_kernel_slice(const KernelDef& kernel, const KernelArgs& args, const IndexSlice& slice,
                              MemoryPort& memory, const TpcCostModel& model);
 

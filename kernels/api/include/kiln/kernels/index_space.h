@@ -41,7 +41,7 @@ struct IndexSlice {
   friend bool operator==(const IndexSlice&, const IndexSlice&) = default;
 };
 
-// Rank 1..5, sizes >= 0, 1 beyond rank.
+// Rank 1..5, sizes >= 0, 1 beyond rank, at most kMaxTensorElements points.
 Status validate_index_space(const IndexSpace& space);
 
 // The whole space as one slice.

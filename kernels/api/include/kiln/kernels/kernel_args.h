@@ -1,16 +1,19 @@
-// Kernel arguments: the tensors and scalar parameters of one launch.
+// Kernel arguments: the tensors and scalar parameters of one launch, as
+// kernels see them.
 //
-// Fixed capacity and trivially copyable, so a launch can be carried in a
-// device-side descriptor as-is. Each library kernel documents which slot means
-// what (kiln/kernels/library.h). Adding past the capacity sets `overflowed`,
-// which validation reports; nothing is written out of bounds.
+// A host-side C++ value with fixed capacities. It never travels as raw bytes:
+// a launch carries it in device memory as a kernel argument block
+// (kernel_arg_block.h: encode_kernel_args on the host, decode_kernel_args on
+// the device), so its layout may change without breaking blocks. Each library
+// kernel documents which slot means what (kiln/kernels/library.h). Adding past
+// a capacity sets `overflowed`, which validation and the encoder report;
+// nothing is written out of bounds.
 //
 // Thread-compatible value type; kernels see it read-only.
 #pragma once
 
 #include <array>
 #include <cstdint>
-#include <type_traits>
 
 #include "kiln/kernels/tensor.h"
 
@@ -45,7 +48,5 @@ struct KernelArgs {
   int64_t int_or(int i, int64_t fallback) const { return i >= 0 && i < num_ints ? ints[i] : fallback; }
   float float_or(int i, float fallback) const { return i >= 0 && i < num_floats ? floats[i] : fallback; }
 };
-
-static_assert(std::is_trivially_copyable_v<KernelArgs>, "KernelArgs must stay copyable as raw bytes");
 
 }  // namespace kiln::kernels

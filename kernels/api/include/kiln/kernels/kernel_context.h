@@ -41,6 +41,7 @@ enum class KernelFaultCause {
   kMemoryFault,      // the MemoryPort refused the access
   kDTypeMismatch,    // a load/store whose type does not match the tensor's dtype
   kOutOfBounds,      // a scalar access outside the tensor, or a bad data-dependent index
+  kException,        // the kernel threw (run_kernel_slice caught it); detail: "threw: <what>"
 };
 std::string_view kernel_fault_cause_name(KernelFaultCause cause);
 

@@ -28,7 +28,8 @@
 
 namespace kiln::kernels {
 
-inline constexpr uint32_t kKernelPluginApiVersion = 1;
+// 2: KernelDef::cost_depends_on_data.
+inline constexpr uint32_t kKernelPluginApiVersion = 2;
 
 // Loads the shared library at `path` and adds its kernels to `registry`.
 // Returns the names of the kernels it added, sorted (loading the same plugin

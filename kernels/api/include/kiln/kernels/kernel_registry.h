@@ -47,6 +47,10 @@ struct KernelDef {
   ValidateFn validate = nullptr;  // may be null: every argument list is accepted
   std::string signature;       // for humans: "add(a: T, b: T, out: T), T in {f32, bf16}"
   uint64_t id = 0;             // set by KernelRegistry::add
+  // True when the instructions it issues or the bytes it moves depend on the
+  // values of its tensors (not only their shapes): timing-only runs then
+  // execute every launch instead of reusing a known cost.
+  bool cost_depends_on_data = false;
 };
 
 // FNV-1a, 64 bit.

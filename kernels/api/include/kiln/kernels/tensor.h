@@ -45,6 +45,14 @@ inline constexpr int kMaxDims = 5;
 using Dims = std::array<int64_t, kMaxDims>;
 using Coord = std::array<int64_t, kMaxDims>;
 
+// Ceilings on what one descriptor may describe, far above any memory a device
+// maps (48-bit virtual addresses) yet far below 2^63: a valid descriptor's
+// element count, any in-bounds element offset in bytes, and sums and small
+// multiples of them all fit in int64, so kernels and the runtime may compute
+// them without overflow checks of their own.
+inline constexpr int64_t kMaxTensorElements = int64_t{1} << 48;     // product of dims (0 counted as 1)
+inline constexpr int64_t kMaxTensorExtentBytes = int64_t{1} << 48;  // (1 + sum (dims[d]-1)*|strides[d]|) * dtype size
+
 struct TensorDesc {
   uint64_t address = 0;  // device address of element (0,...,0)
   DType dtype = DType::kF32;
@@ -80,10 +88,26 @@ struct TensorDesc {
   std::string describe() const;
 };
 
-// Checks rank (0..5), dims (>= 0; 1 beyond rank) and dtype (f32, bf16 or
-// i32: an unknown value or f16 is invalid_argument). `what` names the tensor
-// in the message ("argument 2 (out)").
+// Checks rank (0..5), dims (>= 0; 1 beyond rank), dtype (f32, bf16 or i32:
+// an unknown value or f16 is invalid_argument) and the ceilings above. `what`
+// names the tensor in the message ("argument 2 (out)").
 Status validate_tensor(const TensorDesc& t, std::string_view what);
+
+// What makes a tensor exceed kMaxTensorElements or kMaxTensorExtentBytes,
+// naming the field ("strides[3] is 4611686018427387904: the tensor would span
+// more than 2^48 bytes"), or "" when it stays within them. Precondition: a
+// valid dtype and dims >= 0. Every product is overflow-checked.
+std::string tensor_extent_problem(const TensorDesc& t);
+
+// The bytes a tensor may touch: `before` bytes ahead of its element
+// (0,...,0) (negative strides reach back) and `bytes` in all from there. An
+// empty tensor touches nothing. Precondition: validate_tensor passed, so
+// every product fits (both are below 2^48).
+struct TensorSpan {
+  uint64_t before = 0;
+  uint64_t bytes = 0;
+};
+TensorSpan tensor_span(const TensorDesc& t);
 
 // True when every dim of `t` equals the target's or is 1 (numpy broadcasting).
 bool broadcastable_to(const TensorDesc& t, const Dims& target);

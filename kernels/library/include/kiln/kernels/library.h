@@ -87,6 +87,15 @@
 //   global_max_pool2d global_avg_pool2d  (in: T{C, W, H, N}, out: T{C, 1, 1, N});
 //            W and H >= 1
 //
+// Made on the device (out dense, written in full; flat index i counts the
+// dense layout, dim 0 fastest):
+//   fill          (out: T|i32); floats[0] = the value
+//   arange        (out: T|i32); element i = floats[0] + floats[1] * i
+//   rand_uniform  (out: T); ints[0] = seed; uniform in [floats[0], floats[1])
+//   rand_normal   (out: T); ints[0] = seed; normal with mean floats[0], stddev floats[1]
+//            Counter-based (SplitMix64 of seed and index): the same seed gives
+//            the same values whatever the core count.
+//
 // Thread-safety: kernels are stateless functions; register_builtin_kernels
 // may race with lookups on the same registry (the registry is thread-safe).
 #pragma once

@@ -1,0 +1,116 @@
+// The runtime's ops. Each checks its inputs' shapes and dtypes when called
+// and fails with an error naming the op and both shapes/dtypes if they do
+// not fit; nothing is enqueued then. Otherwise it records a graph node (lazy
+// mode) or runs at once (eager mode): on the matrix engine for matmul and
+// convolution, on the vector cores for everything else. The host never
+// computes an op's result.
+//
+// Shapes are numpy's (outermost first); elementwise ops broadcast like numpy;
+// dims may be negative (counted from the end). Inputs of one op share a dtype
+// unless stated (no implicit promotion: cast first).
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "kiln/runtime/tensor.h"
+
+namespace kiln::runtime {
+
+// ---- elementwise ----
+Result<Tensor> add(const Tensor& a, const Tensor& b);
+Result<Tensor> sub(const Tensor& a, const Tensor& b);
+Result<Tensor> mul(const Tensor& a, const Tensor& b);
+Result<Tensor> div(const Tensor& a, const Tensor& b);
+Result<Tensor> maximum(const Tensor& a, const Tensor& b);
+Result<Tensor> minimum(const Tensor& a, const Tensor& b);
+Result<Tensor> pow(const Tensor& a, const Tensor& b);
+// With a scalar (a rank-0 constant of a's dtype).
+Result<Tensor> add(const Tensor& a, double b);
+Result<Tensor> mul(const Tensor& a, double b);
+// cond != 0 ? a : b.
+Result<Tensor> where(const Tensor& cond, const Tensor& a, const Tensor& b);
+
+Result<Tensor> neg(const Tensor& x);
+Result<Tensor> abs(const Tensor& x);
+Result<Tensor> exp(const Tensor& x);
+Result<Tensor> log(const Tensor& x);
+Result<Tensor> sqrt(const Tensor& x);
+Result<Tensor> rsqrt(const Tensor& x);
+Result<Tensor> reciprocal(const Tensor& x);
+Result<Tensor> relu(const Tensor& x);
+Result<Tensor> sigmoid(const Tensor& x);
+Result<Tensor> tanh(const Tensor& x);
+Result<Tensor> silu(const Tensor& x);
+Result<Tensor> gelu(const Tensor& x, bool tanh_approximation = false);
+Result<Tensor> leaky_relu(const Tensor& x, double slope = 0.01);
+Result<Tensor> clamp(const Tensor& x, double lo, double hi);
+Result<Tensor> elu(const Tensor& x, double alpha = 1.0);
+Result<Tensor> hardswish(const Tensor& x);
+Result<Tensor> hardsigmoid(const Tensor& x);
+Result<Tensor> softplus(const Tensor& x);
+Result<Tensor> cast(const Tensor& x, DType dtype);
+// A dense copy (a no-op handle copy if x is already dense).
+Result<Tensor> contiguous(const Tensor& x);
+
+// ---- matrix engine ----
+// Batched: a [..., m, k] x b [..., k, n] -> [..., m, n], batch dims broadcast.
+Result<Tensor> matmul(const Tensor& a, const Tensor& b);
+// x [..., in] with weight [out, in] (PyTorch's layout) and optional bias [out].
+Result<Tensor> linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias = std::nullopt);
+
+struct Conv2dOptions {
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+  int64_t dilation_h = 1, dilation_w = 1;
+};
+// x [N, C, H, W], weight [K, C, R, S], bias [K] -> [N, K, P, Q].
+Result<Tensor> conv2d(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias = std::nullopt,
+                      const Conv2dOptions& options = {});
+
+// ---- pooling, [N, C, H, W] ----
+struct Pool2dOptions {
+  int64_t kernel_h = 1, kernel_w = 1;
+  int64_t stride_h = 0, stride_w = 0;  // 0: the kernel size
+  int64_t pad_h = 0, pad_w = 0;
+  bool ceil_mode = false;
+  bool count_include_pad = false;  // avg only
+};
+Result<Tensor> max_pool2d(const Tensor& x, const Pool2dOptions& options);
+Result<Tensor> avg_pool2d(const Tensor& x, const Pool2dOptions& options);
+// Mean / max over H and W: [N, C, 1, 1].
+Result<Tensor> global_avg_pool2d(const Tensor& x);
+Result<Tensor> global_max_pool2d(const Tensor& x);
+
+// ---- reductions and normalisation ----
+Result<Tensor> sum(const Tensor& x, std::vector<int> dims, bool keepdim = false);
+Result<Tensor> mean(const Tensor& x, std::vector<int> dims, bool keepdim = false);
+Result<Tensor> amax(const Tensor& x, std::vector<int> dims, bool keepdim = false);
+Result<Tensor> amin(const Tensor& x, std::vector<int> dims, bool keepdim = false);
+Result<Tensor> argmax(const Tensor& x, int dim, bool keepdim = false);  // int32 indices
+Result<Tensor> argmin(const Tensor& x, int dim, bool keepdim = false);
+Result<Tensor> softmax(const Tensor& x, int dim);
+Result<Tensor> log_softmax(const Tensor& x, int dim);
+// Over the last `normalized_dims` dims, with optional weight and bias of those dims' shape.
+Result<Tensor> layer_norm(const Tensor& x, int normalized_dims, const std::optional<Tensor>& weight,
+                          const std::optional<Tensor>& bias, double eps = 1e-5);
+Result<Tensor> rms_norm(const Tensor& x, int normalized_dims, const std::optional<Tensor>& weight, double eps = 1e-6);
+// Inference batch norm over dim 1 of [N, C, ...]; the parameters are [C].
+Result<Tensor> batch_norm(const Tensor& x, const Tensor& mean, const Tensor& var, const Tensor& weight,
+                          const Tensor& bias, double eps = 1e-5);
+
+// ---- data movement ----
+Result<Tensor> concat(const std::vector<Tensor>& tensors, int dim);
+// Views: pieces of `sizes` along `dim`.
+Result<std::vector<Tensor>> split(const Tensor& x, const std::vector<int64_t>& sizes, int dim);
+// Elements of `x` along `dim` at int32 `indices`: shape x[:dim] + indices + x[dim+1:].
+Result<Tensor> index_select(const Tensor& x, int dim, const Tensor& indices);
+// Rows of weight [V, D] at int32 ids [...]: [..., D].
+Result<Tensor> embedding(const Tensor& weight, const Tensor& ids);
+
+// ---- composite ----
+// softmax(q k^T * scale) v over the last two dims; q [..., L, E], k [..., S, E], v [..., S, Ev].
+Result<Tensor> scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                            std::optional<double> scale = std::nullopt);
+
+}  // namespace kiln::runtime

@@ -1,0 +1,256 @@
+#include "compiler.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "memory_plan.h"
+
+namespace kiln::runtime {
+
+namespace {
+
+bool disabled(const CompileOptions& o, const std::string& pass) {
+  return std::find(o.disabled_passes.begin(), o.disabled_passes.end(), pass) != o.disabled_passes.end();
+}
+
+bool is_random(OpKind op) { return op == OpKind::kRandUniform || op == OpKind::kRandNormal; }
+
+// Removes nodes none of whose outputs is needed.
+void dead_code(const Graph& g, const std::set<int>& outputs, std::vector<int>& order, std::ostringstream& log) {
+  std::set<int> needed(outputs.begin(), outputs.end());
+  std::vector<int> kept;
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    const Node& n = g.nodes[static_cast<std::size_t>(*it)];
+    const bool live = std::any_of(n.outputs.begin(), n.outputs.end(), [&](int v) { return needed.count(v) > 0; });
+    if (!live) continue;
+    for (const View& in : n.inputs) needed.insert(in.value);
+    kept.push_back(*it);
+  }
+  std::reverse(kept.begin(), kept.end());
+  if (kept.size() != order.size()) log << "dce: removed " << order.size() - kept.size() << " nodes\n";
+  order.swap(kept);
+}
+
+std::string view_key(const View& v) {
+  std::ostringstream k;
+  k << v.value << ':' << to_string(v.shape) << to_string(v.strides) << '+' << v.offset << ':' << int(v.dtype);
+  return k.str();
+}
+
+// Merges nodes that compute the same thing from the same inputs.
+void common_subexpressions(Graph& g, const std::set<int>& outputs, std::vector<int>& order, std::ostringstream& log) {
+  std::map<std::string, int> seen;
+  std::map<int, int> replaced;  // value -> value
+  std::vector<int> kept;
+  int merged = 0;
+  for (int index : order) {
+    Node& n = g.nodes[static_cast<std::size_t>(index)];
+    for (View& in : n.inputs) {
+      auto r = replaced.find(in.value);
+      if (r != replaced.end()) in.value = r->second;
+    }
+    std::ostringstream key;
+    key << int(n.op) << '|';
+    for (int64_t i : n.attrs.ints) key << i << ',';
+    key << '|';
+    for (double f : n.attrs.floats) key << f << ',';
+    for (const View& in : n.inputs) key << '|' << view_key(in);
+    for (int out : n.outputs) {
+      const Value& v = g.values[static_cast<std::size_t>(out)];
+      key << '>' << to_string(v.shape) << int(v.dtype);
+    }
+    const bool keeps_outputs =
+        std::any_of(n.outputs.begin(), n.outputs.end(), [&](int v) { return outputs.count(v) > 0; });
+    auto [it, inserted] = seen.emplace(key.str(), index);
+    if (!inserted && !is_random(n.op) && !keeps_outputs) {
+      const Node& first = g.nodes[static_cast<std::size_t>(it->second)];
+      for (std::size_t i = 0; i < n.outputs.size(); ++i) replaced[n.outputs[i]] = first.outputs[i];
+      ++merged;
+      continue;
+    }
+    kept.push_back(index);
+  }
+  if (merged > 0) log << "cse: merged " << merged << " nodes\n";
+  order.swap(kept);
+}
+
+// Inserts a dense copy of `view` (expanded to `shape`) before position `at`.
+View copy_before(Graph& g, std::vector<int>& order, std::size_t at, const View& view, const Shape& shape) {
+  View source = view;
+  if (shape != view.shape) {
+    // Expand: broadcast dims get stride 0.
+    const std::size_t pad = shape.size() - view.shape.size();
+    Shape strides(shape.size(), 0);
+    for (std::size_t i = 0; i < view.shape.size(); ++i) {
+      strides[pad + i] = view.shape[i] == 1 ? 0 : view.strides[i];
+    }
+    source.shape = shape;
+    source.strides = strides;
+  }
+  const auto outs = g.add_node(OpKind::kCopy, {}, {source}, {{shape, view.dtype}}, "copy (for the matrix engine)");
+  order.insert(order.begin() + static_cast<std::ptrdiff_t>(at), static_cast<int>(g.nodes.size()) - 1);
+  return View{outs[0], shape, contiguous_strides(shape), 0, view.dtype};
+}
+
+// Gives the matrix engine operands it can read in place.
+void legalize(Graph& g, std::vector<int>& order, std::ostringstream& log) {
+  for (std::size_t pos = 0; pos < order.size(); ++pos) {
+    const int index = order[pos];
+    const OpKind op = g.nodes[static_cast<std::size_t>(index)].op;
+    if (op != OpKind::kMatmul && op != OpKind::kConv2d) continue;
+    const Shape out = g.values[static_cast<std::size_t>(g.nodes[static_cast<std::size_t>(index)].outputs[0])].shape;
+    for (std::size_t i = 0; i < g.nodes[static_cast<std::size_t>(index)].inputs.size(); ++i) {
+      const View in = g.nodes[static_cast<std::size_t>(index)].inputs[i];
+      bool ok = in.contiguous();
+      Shape target = in.shape;
+      if (op == OpKind::kMatmul && i < 2) {
+        const Shape batch(out.begin(), out.end() - 2);
+        ok = mme_reads_in_place(in, batch);
+        if (!ok) {
+          target = batch;
+          target.push_back(in.shape[in.shape.size() - 2]);
+          target.push_back(in.shape[in.shape.size() - 1]);
+        }
+      }
+      if (ok) continue;
+      const View dense = copy_before(g, order, pos, in, target);
+      ++pos;  // the consumer moved one place on
+      g.nodes[static_cast<std::size_t>(index)].inputs[i] = dense;
+      log << "legalize: copied input " << i << " of " << op_name(op) << " densely\n";
+    }
+  }
+}
+
+}  // namespace
+
+uint64_t Recipe::bytes() const {
+  uint64_t total = 0;
+  for (const auto& p : programs) total += p.size_bytes() + p.arena().size();
+  return total;
+}
+
+Result<std::shared_ptr<Recipe>> compile(Graph g, const std::vector<int>& outputs, const CompileOptions& options) {
+  auto recipe = std::make_shared<Recipe>();
+  std::ostringstream log;
+  const std::set<int> output_set(outputs.begin(), outputs.end());
+  std::vector<int> order(g.nodes.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+  if (!disabled(options, "dce")) dead_code(g, output_set, order, log);
+  if (!disabled(options, "cse")) common_subexpressions(g, output_set, order, log);
+  legalize(g, order, log);
+
+  // Which values live where, and for how long (positions in `order`).
+  const std::size_t values = g.values.size();
+  std::vector<int> first(values, -1), last(values, -1), producer_job(values, -1);
+  std::vector<std::vector<int>> readers(values);
+  for (std::size_t pos = 0; pos < order.size(); ++pos) {
+    const Node& n = g.nodes[static_cast<std::size_t>(order[pos])];
+    for (const View& in : n.inputs) {
+      last[static_cast<std::size_t>(in.value)] = static_cast<int>(pos);
+      readers[static_cast<std::size_t>(in.value)].push_back(static_cast<int>(pos));
+    }
+    for (int out : n.outputs) {
+      first[static_cast<std::size_t>(out)] = static_cast<int>(pos);
+      producer_job[static_cast<std::size_t>(out)] = static_cast<int>(pos);
+      last[static_cast<std::size_t>(out)] = std::max(last[static_cast<std::size_t>(out)], static_cast<int>(pos));
+    }
+  }
+  std::vector<Placement> placement(values);
+  std::vector<int> workspace_values;
+  std::vector<PlannedValue> planned;
+  for (std::size_t v = 0; v < values; ++v) {
+    const Value& val = g.values[v];
+    if (val.producer < 0) {
+      if (last[v] >= 0) recipe->inputs.push_back(static_cast<int>(v));
+    } else if (first[v] >= 0 && output_set.count(static_cast<int>(v)) == 0) {
+      workspace_values.push_back(static_cast<int>(v));
+      planned.push_back({val.bytes(), first[v], last[v]});
+    }
+  }
+  recipe->outputs = outputs;
+  for (std::size_t i = 0; i < recipe->inputs.size(); ++i) {
+    placement[static_cast<std::size_t>(recipe->inputs[i])] = {kFirstTensorSlot + static_cast<uint32_t>(i), 0};
+  }
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    placement[static_cast<std::size_t>(outputs[i])] = {
+        kFirstTensorSlot + static_cast<uint32_t>(recipe->inputs.size() + i), 0};
+  }
+  const MemoryPlan plan = plan_memory(planned);
+  for (std::size_t i = 0; i < workspace_values.size(); ++i) {
+    placement[static_cast<std::size_t>(workspace_values[i])] = {kWorkspaceSlot, plan.offset[i]};
+  }
+  recipe->workspace_bytes = plan.size;
+  recipe->intermediate_bytes = plan.sum_of_values;
+
+  // Lower, then emit in order with the cross-queue waits each job needs.
+  const LowerOptions lower_options{options.allow_tf32};
+  std::vector<Job> jobs;
+  for (int index : order) {
+    KILN_ASSIGN_OR_RETURN(Job job, lower_node(g, g.nodes[static_cast<std::size_t>(index)], placement, lower_options));
+    job.node = index;
+    jobs.push_back(std::move(job));
+  }
+  std::vector<std::set<int>> deps(jobs.size());
+  for (std::size_t pos = 0; pos < jobs.size(); ++pos) {
+    const Node& n = g.nodes[static_cast<std::size_t>(order[pos])];
+    for (const View& in : n.inputs) {
+      const int p = producer_job[static_cast<std::size_t>(in.value)];
+      if (p >= 0) deps[pos].insert(p);
+    }
+  }
+  // A value that takes over workspace bytes is written only after every job
+  // that wrote or read what was there before.
+  for (std::size_t i = 0; i < workspace_values.size(); ++i) {
+    const int writer = producer_job[static_cast<std::size_t>(workspace_values[i])];
+    for (int earlier_index : plan.reuses[i]) {
+      const int earlier = workspace_values[static_cast<std::size_t>(earlier_index)];
+      const int p = producer_job[static_cast<std::size_t>(earlier)];
+      if (p >= 0 && p != writer) deps[static_cast<std::size_t>(writer)].insert(p);
+      for (int r : readers[static_cast<std::size_t>(earlier)]) {
+        if (r != writer) deps[static_cast<std::size_t>(writer)].insert(r);
+      }
+    }
+  }
+  std::vector<uint32_t> ordinal(jobs.size(), 0);
+  std::array<std::array<uint32_t, kQueueCount>, kQueueCount> waited{};  // [queue][other queue]
+  recipe->output_queue.assign(outputs.size(), kTpcQueue);
+  for (std::size_t pos = 0; pos < jobs.size(); ++pos) {
+    const Job& job = jobs[pos];
+    driver::CommandBuffer& cb = recipe->programs[job.queue];
+    std::array<uint32_t, kQueueCount> need{};
+    for (int d : deps[pos]) {
+      const Queue q = jobs[static_cast<std::size_t>(d)].queue;
+      if (q != job.queue) need[q] = std::max(need[q], ordinal[static_cast<std::size_t>(d)]);
+    }
+    for (uint32_t q = 0; q < kQueueCount; ++q) {
+      if (need[q] > waited[job.queue][q]) {
+        cb.wait_sync(driver::bound_sync(kTimelineSlot + q), need[q]);
+        waited[job.queue][q] = need[q];
+      }
+    }
+    switch (job.kind) {
+      case Job::Kind::kTpc: cb.launch_tpc(job.kernel_id, job.args); break;
+      case Job::Kind::kMme: cb.launch_mme(job.descriptor); break;
+      case Job::Kind::kDma: cb.copy(job.dst, job.src, job.bytes); break;
+    }
+    cb.signal_when_done(driver::bound_sync(kTimelineSlot + job.queue));
+    ordinal[pos] = ++recipe->signals[job.queue];
+    const Node& n = g.nodes[static_cast<std::size_t>(job.node)];
+    for (int out : n.outputs) {
+      auto it = std::find(outputs.begin(), outputs.end(), out);
+      if (it != outputs.end()) recipe->output_queue[static_cast<std::size_t>(it - outputs.begin())] = job.queue;
+    }
+  }
+  for (const auto& p : recipe->programs) {
+    if (!p.recording_error().empty()) return internal_error("compiling a graph: " + p.recording_error());
+  }
+  recipe->nodes = order.size();
+  recipe->jobs = jobs.size();
+  log << "memory: workspace " << plan.size << " bytes for " << plan.sum_of_values << " bytes of intermediates\n";
+  recipe->log = log.str();
+  return recipe;
+}
+
+}  // namespace kiln::runtime

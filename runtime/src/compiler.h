@@ -1,0 +1,62 @@
+// The graph compiler: a recorded graph becomes a recipe.
+//
+//   passes      dead code, common subexpressions (each can be switched off
+//               by name), then legalisation: operands the matrix engine
+//               cannot read in place are copied densely first.
+//   lowering    one engine job per node (lowering.h).
+//   memory      intermediate values share one workspace, planned by
+//               liveness (memory_plan.h).
+//   schedule    jobs go to the MME, TPC and DMA queues; each queue runs its
+//               jobs in order and each job signals its queue's timeline when
+//               it completes; a job that needs another queue's result waits
+//               for that job's signal with one WAIT_SYNC, counted from the
+//               timeline's base of the launch. So engines overlap (the next
+//               GEMM runs while the vector cores finish an activation), and
+//               a workspace region is rewritten only after its last reader.
+//
+// The recipe is relocatable: its command buffers address tensors through
+// binding slots (the workspace, the timelines, each input and output), so a
+// launch binds and submits, never re-encoding or recompiling.
+//
+// Internal to kiln_runtime.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "graph.h"
+#include "kiln/driver/command_buffer.h"
+#include "lowering.h"
+
+namespace kiln::runtime {
+
+struct CompileOptions {
+  bool allow_tf32 = false;
+  std::vector<std::string> disabled_passes;  // "dce", "cse"
+};
+
+struct Recipe {
+  std::array<driver::CommandBuffer, kQueueCount> programs;
+  std::array<uint32_t, kQueueCount> signals{};  // jobs (timeline increments) per queue per launch
+  uint64_t workspace_bytes = 0;
+  uint64_t intermediate_bytes = 0;  // the intermediates' bytes without sharing
+  // Values of the recorded graph bound at kFirstTensorSlot onward: the
+  // external inputs, then the outputs.
+  std::vector<int> inputs;
+  std::vector<int> outputs;
+  std::vector<Queue> output_queue;  // the queue whose job writes each output
+  std::vector<Queue> input_queues_read;  // unused
+  std::size_t nodes = 0;   // graph nodes compiled
+  std::size_t jobs = 0;    // engine jobs
+  std::string log;         // what the passes did
+  uint64_t bytes() const;  // command buffers and arenas
+};
+
+// Compiles `graph`; `outputs` are the values that must outlive the launch
+// (the rest may share the workspace or be removed).
+Result<std::shared_ptr<Recipe>> compile(Graph graph, const std::vector<int>& outputs, const CompileOptions& options);
+
+}  // namespace kiln::runtime

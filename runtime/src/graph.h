@@ -1,0 +1,116 @@
+// The runtime's graph: what lazy mode records, and what the compiler turns
+// into a recipe. Every tensor is a view over a root value: a dense buffer
+// produced by one node output, or an external input (memory that exists). A
+// node's inputs are views (shape, strides, offset over a root); its outputs
+// are fresh dense roots. Recording computes nothing.
+//
+// Internal to kiln_runtime. A Graph is single-threaded; the runtime guards
+// the pending one.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "kiln/driver/device.h"
+#include "kiln/driver/event.h"
+#include "kiln/runtime/runtime.h"
+#include "kiln/runtime/shape.h"
+#include "op_kind.h"
+
+namespace kiln::runtime {
+
+class MemoryPool;
+
+// The hardware queues a recipe runs on.
+enum Queue : uint32_t { kMmeQueue = 0, kTpcQueue = 1, kDmaQueue = 2, kQueueCount = 3 };
+// Per queue, the event after the last launch that touched a block there.
+using LastUses = std::array<std::shared_ptr<driver::Event>, kQueueCount>;
+
+// A block of device memory from the runtime's pool. Freed (returned to the
+// pool) when the last tensor and recipe launch using it are gone.
+struct Storage {
+  driver::DeviceBuffer buffer;
+  uint64_t bytes = 0;
+  MemoryPool* pool = nullptr;
+  // The device work that writes it: later work on other queues waits for
+  // this event (null: ready). Set by the launch that produces it.
+  std::shared_ptr<driver::Event> ready;
+  uint32_t ready_queue = 0;
+  // Per queue, the event after which no work of the launches that used it
+  // remains there: the pool hands the block out again with these, and the
+  // launch that writes it first waits for them.
+  LastUses last_uses;
+  ~Storage();
+};
+
+// One root value, shared by a tensor and all its views.
+struct Slot {
+  Shape shape;  // dense, row-major
+  DType dtype = DType::kF32;
+  std::shared_ptr<Storage> storage;  // set once materialized
+  uint64_t graph = 0;                // the pending graph that produces it (0: none)
+  int value = -1;                    // its value index there
+};
+
+struct TensorImpl {
+  Runtime* runtime = nullptr;
+  std::shared_ptr<Slot> slot;
+  Shape shape;
+  Shape strides;       // elements
+  int64_t offset = 0;  // elements from the root's first element
+  DType dtype = DType::kF32;
+};
+
+// A node's view of a value.
+struct View {
+  int value = -1;
+  Shape shape;
+  Shape strides;
+  int64_t offset = 0;
+  DType dtype = DType::kF32;
+  bool contiguous() const { return offset == 0 && strides == contiguous_strides(shape); }
+};
+
+struct Attrs {
+  std::vector<int64_t> ints;
+  std::vector<double> floats;
+  bool operator==(const Attrs&) const = default;
+};
+
+struct Node {
+  OpKind op = OpKind::kCopy;
+  Attrs attrs;
+  std::vector<View> inputs;
+  std::vector<int> outputs;  // value ids
+  std::string label;         // for traces: the op(s) this node implements
+};
+
+struct Value {
+  Shape shape;
+  DType dtype = DType::kF32;
+  int producer = -1;                 // node index; -1: external input
+  std::shared_ptr<Slot> external;    // external: keeps its memory alive until launch
+  std::weak_ptr<Slot> slot;          // produced: live while a tensor refers to it
+  uint64_t bytes() const { return static_cast<uint64_t>(numel(shape)) * dtype_size(dtype); }
+};
+
+struct Graph {
+  uint64_t id = 0;
+  std::vector<Node> nodes;
+  std::vector<Value> values;
+  std::unordered_map<const Slot*, int> external_of;
+
+  bool empty() const { return nodes.empty(); }
+  // The value of an input slot: its producing value if pending in this
+  // graph, else an external value for its memory.
+  int input_value(const std::shared_ptr<Slot>& slot);
+  // Adds a node producing fresh values of these metas; returns their ids.
+  std::vector<int> add_node(OpKind op, Attrs attrs, std::vector<View> inputs,
+                            const std::vector<std::pair<Shape, DType>>& outputs, std::string label);
+};
+
+}  // namespace kiln::runtime

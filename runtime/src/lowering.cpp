@@ -1,0 +1,263 @@
+#include "lowering.h"
+
+#include <algorithm>
+
+#include "kiln/driver/command_buffer.h"
+#include "kiln/kernels/kernel_registry.h"
+
+namespace kiln::runtime {
+
+namespace {
+
+uint64_t address_of(const View& v, const std::vector<Placement>& placement) {
+  const Placement& p = placement[static_cast<std::size_t>(v.value)];
+  return driver::bound(p.slot, p.offset + static_cast<uint64_t>(v.offset) * dtype_size(v.dtype));
+}
+
+// The kernel layer counts dim 0 as the innermost: numpy order reversed.
+kernels::TensorDesc desc(const View& v, const std::vector<Placement>& placement) {
+  kernels::TensorDesc t;
+  t.address = address_of(v, placement);
+  t.dtype = v.dtype;
+  const int rank = static_cast<int>(v.shape.size());
+  t.rank = rank;
+  for (int d = 0; d < rank; ++d) {
+    t.dims[static_cast<std::size_t>(d)] = v.shape[static_cast<std::size_t>(rank - 1 - d)];
+    t.strides[static_cast<std::size_t>(d)] = v.strides[static_cast<std::size_t>(rank - 1 - d)];
+  }
+  return t;
+}
+
+View output_view(const Graph& g, int value) {
+  const Value& v = g.values[static_cast<std::size_t>(value)];
+  return View{value, v.shape, contiguous_strides(v.shape), 0, v.dtype};
+}
+
+// A numpy axis of a tensor of rank r, as the kernel layer counts it.
+int64_t kernel_axis(int64_t axis, std::size_t rank) { return static_cast<int64_t>(rank) - 1 - axis; }
+
+// NCHW -> NHWC as a view (the pooling kernels read NHWC): no data moves.
+View to_nhwc(View v) {
+  const Shape s = v.shape, st = v.strides;
+  v.shape = {s[0], s[2], s[3], s[1]};
+  v.strides = {st[0], st[2], st[3], st[1]};
+  return v;
+}
+
+const char* kernel_of(OpKind op) {
+  switch (op) {
+    case OpKind::kAdd: return "add";
+    case OpKind::kSub: return "sub";
+    case OpKind::kMul: return "mul";
+    case OpKind::kDiv: return "div";
+    case OpKind::kMaximum: return "max";
+    case OpKind::kMinimum: return "min";
+    case OpKind::kPow: return "pow";
+    case OpKind::kWhere: return "where";
+    case OpKind::kNeg: return "neg";
+    case OpKind::kAbs: return "abs";
+    case OpKind::kExp: return "exp";
+    case OpKind::kLog: return "log";
+    case OpKind::kSqrt: return "sqrt";
+    case OpKind::kRsqrt: return "rsqrt";
+    case OpKind::kReciprocal: return "reciprocal";
+    case OpKind::kRelu: return "relu";
+    case OpKind::kSigmoid: return "sigmoid";
+    case OpKind::kTanh: return "tanh";
+    case OpKind::kSilu: return "silu";
+    case OpKind::kGeluErf: return "gelu_erf";
+    case OpKind::kGeluTanh: return "gelu_tanh";
+    case OpKind::kLeakyRelu: return "leaky_relu";
+    case OpKind::kClamp: return "clamp";
+    case OpKind::kElu: return "elu";
+    case OpKind::kHardswish: return "hardswish";
+    case OpKind::kHardsigmoid: return "hardsigmoid";
+    case OpKind::kSoftplus: return "softplus";
+    case OpKind::kCast: return "cast";
+    case OpKind::kReduceSum: return "reduce_sum";
+    case OpKind::kReduceMean: return "reduce_mean";
+    case OpKind::kReduceMax: return "reduce_max";
+    case OpKind::kReduceMin: return "reduce_min";
+    case OpKind::kArgmax: return "argmax";
+    case OpKind::kArgmin: return "argmin";
+    case OpKind::kSoftmax: return "softmax";
+    case OpKind::kLogSoftmax: return "log_softmax";
+    case OpKind::kLayerNorm: return "layer_norm";
+    case OpKind::kRmsNorm: return "rms_norm";
+    case OpKind::kBatchNorm: return "batch_norm";
+    case OpKind::kMaxPool2d: return "max_pool2d";
+    case OpKind::kAvgPool2d: return "avg_pool2d";
+    case OpKind::kGlobalAvgPool2d: return "global_avg_pool2d";
+    case OpKind::kGlobalMaxPool2d: return "global_max_pool2d";
+    case OpKind::kCopy: return "permute";
+    case OpKind::kConcat: return "concat";
+    case OpKind::kGather: return "gather";
+    case OpKind::kPad: return "pad";
+    case OpKind::kFill: return "fill";
+    case OpKind::kArange: return "arange";
+    case OpKind::kRandUniform: return "rand_uniform";
+    case OpKind::kRandNormal: return "rand_normal";
+    default: return nullptr;
+  }
+}
+
+// The stride a run of dims collapses to (their elements evenly spaced), 0
+// if they are all broadcast, or -1 if they do not collapse.
+int64_t collapsed_stride(const Shape& shape, const Shape& strides, std::size_t end) {
+  int64_t stride = -1, expected = -1;
+  bool all_broadcast = true;
+  for (std::size_t i = end; i-- > 0;) {
+    if (shape[i] == 1) continue;
+    if (strides[i] != 0) all_broadcast = false;
+    if (stride < 0) {
+      stride = strides[i];
+    } else if (strides[i] != expected) {
+      return -1;
+    }
+    expected = strides[i] * shape[i];
+  }
+  if (all_broadcast) return 0;
+  return stride < 0 ? 0 : stride;
+}
+
+Result<Job> lower_matmul(const Graph& g, const Node& n, const std::vector<Placement>& placement,
+                         const LowerOptions& options) {
+  const View& a = n.inputs[0];
+  const View& b = n.inputs[1];
+  const View c = output_view(g, n.outputs[0]);
+  const std::size_t r = c.shape.size();
+  const Shape batch(c.shape.begin(), c.shape.end() - 2);
+  const uint64_t m = static_cast<uint64_t>(c.shape[r - 2]), nn = static_cast<uint64_t>(c.shape[r - 1]);
+  const uint64_t k = static_cast<uint64_t>(a.shape[a.shape.size() - 1]);
+  auto d = mme::gemm_descriptor(static_cast<uint32_t>(m), static_cast<uint32_t>(k), static_cast<uint32_t>(nn),
+                                a.dtype, b.dtype, c.dtype, static_cast<uint32_t>(std::max<int64_t>(1, numel(batch))));
+  // Operands are read in place (legalisation copied any that could not be).
+  const auto ld = [](const View& v) { return static_cast<uint64_t>(v.strides[v.shape.size() - 2]); };
+  d.lda = std::max<uint64_t>(ld(a), k);
+  d.ldb = std::max<uint64_t>(ld(b), nn);
+  if (a.shape[a.shape.size() - 2] == 1) d.lda = k;
+  if (b.shape[b.shape.size() - 2] == 1) d.ldb = nn;
+  d.batch_stride_a = static_cast<uint64_t>(collapsed_stride(a.shape, a.strides, a.shape.size() - 2));
+  d.batch_stride_b = static_cast<uint64_t>(collapsed_stride(b.shape, b.strides, b.shape.size() - 2));
+  d.a_addr = address_of(a, placement);
+  d.b_addr = address_of(b, placement);
+  d.c_addr = address_of(c, placement);
+  if (!n.attrs.ints.empty() && n.attrs.ints[0] != 0) {
+    d.flags |= mme::kHasBias;
+    d.bias_addr = address_of(n.inputs[2], placement);
+  }
+  if (n.attrs.ints.size() > 1) d.activation = static_cast<uint8_t>(n.attrs.ints[1]);
+  (void)options;
+  Job job;
+  job.kind = Job::Kind::kMme;
+  job.queue = kMmeQueue;
+  job.descriptor = d;
+  return job;
+}
+
+Result<Job> lower_conv(const Graph& g, const Node& n, const std::vector<Placement>& placement) {
+  const View& x = n.inputs[0];
+  const View& w = n.inputs[1];
+  const View y = output_view(g, n.outputs[0]);
+  const auto& a = n.attrs.ints;  // stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, has_bias, activation
+  mme::Descriptor d{};
+  d.magic = mme::kDescriptorMagic;
+  d.op = static_cast<uint8_t>(mme::Op::CONV2D);
+  d.a_dtype = static_cast<uint8_t>(x.dtype);
+  d.b_dtype = static_cast<uint8_t>(w.dtype);
+  d.out_dtype = static_cast<uint8_t>(y.dtype);
+  d.conv_n = static_cast<uint32_t>(x.shape[0]);
+  d.conv_c = static_cast<uint32_t>(x.shape[1]);
+  d.conv_h = static_cast<uint32_t>(x.shape[2]);
+  d.conv_w = static_cast<uint32_t>(x.shape[3]);
+  d.conv_k = static_cast<uint32_t>(w.shape[0]);
+  d.conv_r = static_cast<uint32_t>(w.shape[2]);
+  d.conv_s = static_cast<uint32_t>(w.shape[3]);
+  d.stride_h = static_cast<uint32_t>(a[0]);
+  d.stride_w = static_cast<uint32_t>(a[1]);
+  d.pad_h = static_cast<uint32_t>(a[2]);
+  d.pad_w = static_cast<uint32_t>(a[3]);
+  d.dilation_h = static_cast<uint32_t>(a[4]);
+  d.dilation_w = static_cast<uint32_t>(a[5]);
+  d.a_addr = address_of(x, placement);
+  d.b_addr = address_of(w, placement);
+  d.c_addr = address_of(y, placement);
+  if (a[6] != 0) {
+    d.flags |= mme::kHasBias;
+    d.bias_addr = address_of(n.inputs[2], placement);
+  }
+  d.activation = static_cast<uint8_t>(a[7]);
+  Job job;
+  job.kind = Job::Kind::kMme;
+  job.queue = kMmeQueue;
+  job.descriptor = d;
+  return job;
+}
+
+}  // namespace
+
+bool mme_reads_in_place(const View& v, const Shape& out_batch) {
+  const std::size_t r = v.shape.size();
+  if (r < 2 || (v.strides[r - 1] != 1 && v.shape[r - 1] != 1)) return false;
+  if (v.shape[r - 2] > 1 && v.strides[r - 2] < v.shape[r - 1]) return false;
+  if (v.offset < 0) return false;
+  const Shape batch(v.shape.begin(), v.shape.end() - 2);
+  // Its batch must be the output's whole batch, or all broadcast.
+  const int64_t stride = collapsed_stride(v.shape, v.strides, r - 2);
+  if (stride < 0) return false;
+  if (numel(batch) == 1 || stride == 0) return true;
+  Shape padded(out_batch.size() - std::min(out_batch.size(), batch.size()), 1);
+  padded.insert(padded.end(), batch.begin(), batch.end());
+  return padded == out_batch;
+}
+
+Result<Job> lower_node(const Graph& g, const Node& n, const std::vector<Placement>& placement,
+                       const LowerOptions& options) {
+  if (n.op == OpKind::kMatmul) return lower_matmul(g, n, placement, options);
+  if (n.op == OpKind::kConv2d) return lower_conv(g, n, placement);
+  const char* kernel = kernel_of(n.op);
+  if (kernel == nullptr) return internal_error("no lowering for op '" + std::string(op_name(n.op)) + "'");
+  Job job;
+  job.kind = Job::Kind::kTpc;
+  job.queue = kTpcQueue;
+  job.kernel_id = kernels::kernel_id(kernel);
+  kernels::KernelArgs& args = job.args;
+  const bool pooling = n.op == OpKind::kMaxPool2d || n.op == OpKind::kAvgPool2d ||
+                       n.op == OpKind::kGlobalAvgPool2d || n.op == OpKind::kGlobalMaxPool2d;
+  for (const View& in : n.inputs) args.add_tensor(desc(pooling ? to_nhwc(in) : in, placement));
+  for (int out : n.outputs) args.add_tensor(desc(output_view(g, out), placement));
+  const std::size_t rank = n.inputs.empty() ? g.values[static_cast<std::size_t>(n.outputs[0])].shape.size()
+                                            : n.inputs[0].shape.size();
+  switch (n.op) {
+    case OpKind::kReduceSum: case OpKind::kReduceMean: case OpKind::kReduceMax: case OpKind::kReduceMin:
+    case OpKind::kArgmax: case OpKind::kArgmin: case OpKind::kSoftmax: case OpKind::kLogSoftmax:
+    case OpKind::kConcat: case OpKind::kGather:
+      args.add_int(kernel_axis(n.attrs.ints[0], rank));
+      break;
+    case OpKind::kLayerNorm: case OpKind::kRmsNorm:
+      args.add_int(n.attrs.ints[0]);
+      args.add_float(static_cast<float>(n.attrs.floats[0]));
+      break;
+    case OpKind::kBatchNorm:
+      args.add_int(kernel_axis(1, rank));  // NC... : the channel axis
+      args.add_float(static_cast<float>(n.attrs.floats[0]));
+      break;
+    case OpKind::kCopy:
+      for (std::size_t d = 0; d < rank; ++d) args.add_int(static_cast<int64_t>(d));  // identity permutation
+      break;
+    case OpKind::kMaxPool2d: case OpKind::kAvgPool2d: case OpKind::kPad:
+      for (int64_t v : n.attrs.ints) args.add_int(v);
+      for (double v : n.attrs.floats) args.add_float(static_cast<float>(v));
+      break;
+    default:
+      for (int64_t v : n.attrs.ints) args.add_int(v);
+      for (double v : n.attrs.floats) args.add_float(static_cast<float>(v));
+      break;
+  }
+  if (args.overflowed) {
+    return invalid_argument(std::string(op_name(n.op)) + ": too many tensors or arguments for one kernel launch");
+  }
+  return job;
+}
+
+}  // namespace kiln::runtime

@@ -1,0 +1,57 @@
+// Lowering: one graph node becomes one engine job — a vector-core kernel
+// launch (kiln_kernels' library), a matrix-engine job, or a DMA copy — with
+// every tensor address a binding into the launch (the workspace, an input
+// or an output), so the recipe it goes into replays over any tensors.
+//
+// Internal to kiln_runtime. Pure functions of their inputs.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "graph.h"
+#include "kiln/common/mme_descriptor.h"
+#include "kiln/kernels/kernel_args.h"
+
+namespace kiln::runtime {
+
+// Where a value lives in a launch: a binding slot and an offset into it.
+struct Placement {
+  uint32_t slot = 0;
+  uint64_t offset = 0;
+};
+
+// Binding slots of a recipe launch.
+inline constexpr uint32_t kWorkspaceSlot = 0;
+inline constexpr uint32_t kTimelineSlot = 1;  // + queue: that queue's timeline sync object
+inline constexpr uint32_t kFirstTensorSlot = kTimelineSlot + kQueueCount;
+
+struct Job {
+  enum class Kind { kTpc, kMme, kDma };
+  Kind kind = Kind::kTpc;
+  Queue queue = kTpcQueue;
+  int node = -1;
+  // kTpc
+  uint64_t kernel_id = 0;
+  kernels::KernelArgs args;
+  // kMme
+  mme::Descriptor descriptor{};
+  // kDma
+  uint64_t dst = 0, src = 0, bytes = 0;
+};
+
+struct LowerOptions {
+  bool allow_tf32 = false;
+};
+
+// Whether the matrix engine can read `v` (an operand [..., rows, cols]) in
+// place: unit stride along its rows, and its batch dims (those before the
+// last two) collapsing to a single stride, or absent, or all broadcast.
+bool mme_reads_in_place(const View& v, const Shape& out_batch);
+
+// The job of node `n`. Errors name the op and what it cannot lower.
+Result<Job> lower_node(const Graph& g, const Node& n, const std::vector<Placement>& placement,
+                       const LowerOptions& options);
+
+}  // namespace kiln::runtime

@@ -1,0 +1,65 @@
+#include "op_kind.h"
+
+namespace kiln::runtime {
+
+std::string_view op_name(OpKind op) {
+  switch (op) {
+    case OpKind::kAdd: return "add";
+    case OpKind::kSub: return "sub";
+    case OpKind::kMul: return "mul";
+    case OpKind::kDiv: return "div";
+    case OpKind::kMaximum: return "maximum";
+    case OpKind::kMinimum: return "minimum";
+    case OpKind::kPow: return "pow";
+    case OpKind::kWhere: return "where";
+    case OpKind::kNeg: return "neg";
+    case OpKind::kAbs: return "abs";
+    case OpKind::kExp: return "exp";
+    case OpKind::kLog: return "log";
+    case OpKind::kSqrt: return "sqrt";
+    case OpKind::kRsqrt: return "rsqrt";
+    case OpKind::kReciprocal: return "reciprocal";
+    case OpKind::kRelu: return "relu";
+    case OpKind::kSigmoid: return "sigmoid";
+    case OpKind::kTanh: return "tanh";
+    case OpKind::kSilu: return "silu";
+    case OpKind::kGeluErf: return "gelu";
+    case OpKind::kGeluTanh: return "gelu_tanh";
+    case OpKind::kLeakyRelu: return "leaky_relu";
+    case OpKind::kClamp: return "clamp";
+    case OpKind::kElu: return "elu";
+    case OpKind::kHardswish: return "hardswish";
+    case OpKind::kHardsigmoid: return "hardsigmoid";
+    case OpKind::kSoftplus: return "softplus";
+    case OpKind::kCast: return "cast";
+    case OpKind::kMatmul: return "matmul";
+    case OpKind::kConv2d: return "conv2d";
+    case OpKind::kReduceSum: return "sum";
+    case OpKind::kReduceMean: return "mean";
+    case OpKind::kReduceMax: return "amax";
+    case OpKind::kReduceMin: return "amin";
+    case OpKind::kArgmax: return "argmax";
+    case OpKind::kArgmin: return "argmin";
+    case OpKind::kSoftmax: return "softmax";
+    case OpKind::kLogSoftmax: return "log_softmax";
+    case OpKind::kLayerNorm: return "layer_norm";
+    case OpKind::kRmsNorm: return "rms_norm";
+    case OpKind::kBatchNorm: return "batch_norm";
+    case OpKind::kMaxPool2d: return "max_pool2d";
+    case OpKind::kAvgPool2d: return "avg_pool2d";
+    case OpKind::kGlobalAvgPool2d: return "global_avg_pool2d";
+    case OpKind::kGlobalMaxPool2d: return "global_max_pool2d";
+    case OpKind::kCopy: return "copy";
+    case OpKind::kConcat: return "concat";
+    case OpKind::kGather: return "gather";
+    case OpKind::kPad: return "pad";
+    case OpKind::kFill: return "full";
+    case OpKind::kArange: return "arange";
+    case OpKind::kRandUniform: return "rand_uniform";
+    case OpKind::kRandNormal: return "rand_normal";
+    case OpKind::kCount: break;
+  }
+  return "unknown";
+}
+
+}  // namespace kiln::runtime

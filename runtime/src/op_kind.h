@@ -1,0 +1,43 @@
+// The runtime's op set: what a graph node can be. Composite ops (linear,
+// attention, ...) are built from these by the op functions (ops.h) or made
+// by the compiler's fusion passes (the kFused* kinds).
+//
+// Internal to kiln_runtime.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace kiln::runtime {
+
+enum class OpKind : uint8_t {
+  // Elementwise, numpy broadcasting.
+  kAdd, kSub, kMul, kDiv, kMaximum, kMinimum, kPow,
+  kWhere,
+  // Unary.
+  kNeg, kAbs, kExp, kLog, kSqrt, kRsqrt, kReciprocal, kRelu, kSigmoid, kTanh, kSilu, kGeluErf, kGeluTanh,
+  kLeakyRelu, kClamp, kElu, kHardswish, kHardsigmoid, kSoftplus,
+  kCast,
+  // Matrix engine.
+  kMatmul,  // batched: [..., m, k] x [..., k, n] (attrs.ints[0]: has bias; [1]: activation)
+  kConv2d,  // NCHW x KCRS
+  // Reductions and normalisation.
+  kReduceSum, kReduceMean, kReduceMax, kReduceMin, kArgmax, kArgmin,
+  kSoftmax, kLogSoftmax,
+  kLayerNorm, kRmsNorm, kBatchNorm,
+  // Pooling (NCHW at the API).
+  kMaxPool2d, kAvgPool2d, kGlobalAvgPool2d, kGlobalMaxPool2d,
+  // Data movement.
+  kCopy,  // materialises a view densely
+  kConcat, kGather, kPad,
+  // Made on the device.
+  kFill, kArange, kRandUniform, kRandNormal,
+  kCount
+};
+
+std::string_view op_name(OpKind op);
+
+constexpr bool is_unary(OpKind op) { return op >= OpKind::kNeg && op <= OpKind::kSoftplus; }
+constexpr bool is_binary(OpKind op) { return op >= OpKind::kAdd && op <= OpKind::kPow; }
+
+}  // namespace kiln::runtime

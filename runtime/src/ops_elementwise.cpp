@@ -1,0 +1,98 @@
+// Elementwise ops: numpy broadcasting, one vector-core kernel each.
+#include "ops_util.h"
+
+namespace kiln::runtime {
+
+namespace {
+
+Result<Tensor> binary(OpKind op, const Tensor& a, const Tensor& b) {
+  KILN_RETURN_IF_ERROR(check_defined(op_name(op), {&a, &b}));
+  KILN_RETURN_IF_ERROR(same_dtype(op_name(op), a, b));
+  const auto shape = broadcast_shapes(a.shape(), b.shape());
+  if (!shape) {
+    return op_error(op_name(op), "shapes do not broadcast: " + a.describe() + " and " + b.describe());
+  }
+  if (static_cast<int>(shape->size()) > kMaxRank) return op_error(op_name(op), "more than 5 dims");
+  return rt_of(a).record1(op, {}, {a, b}, *shape, a.dtype(), std::string(op_name(op)));
+}
+
+Result<Tensor> unary(OpKind op, const Tensor& x, std::vector<double> floats = {}) {
+  KILN_RETURN_IF_ERROR(check_defined(op_name(op), {&x}));
+  KILN_RETURN_IF_ERROR(float_dtype(op_name(op), x));
+  Attrs attrs;
+  attrs.floats = std::move(floats);
+  return rt_of(x).record1(op, std::move(attrs), {x}, x.shape(), x.dtype(), std::string(op_name(op)));
+}
+
+Result<Tensor> scalar_like(const Tensor& a, double value) {
+  return a.runtime().full({}, value, a.dtype());
+}
+
+}  // namespace
+
+Result<Tensor> add(const Tensor& a, const Tensor& b) { return binary(OpKind::kAdd, a, b); }
+Result<Tensor> sub(const Tensor& a, const Tensor& b) { return binary(OpKind::kSub, a, b); }
+Result<Tensor> mul(const Tensor& a, const Tensor& b) { return binary(OpKind::kMul, a, b); }
+Result<Tensor> div(const Tensor& a, const Tensor& b) { return binary(OpKind::kDiv, a, b); }
+Result<Tensor> maximum(const Tensor& a, const Tensor& b) { return binary(OpKind::kMaximum, a, b); }
+Result<Tensor> minimum(const Tensor& a, const Tensor& b) { return binary(OpKind::kMinimum, a, b); }
+Result<Tensor> pow(const Tensor& a, const Tensor& b) { return binary(OpKind::kPow, a, b); }
+
+Result<Tensor> add(const Tensor& a, double b) {
+  KILN_RETURN_IF_ERROR(check_defined("add", {&a}));
+  KILN_ASSIGN_OR_RETURN(Tensor s, scalar_like(a, b));
+  return add(a, s);
+}
+
+Result<Tensor> mul(const Tensor& a, double b) {
+  KILN_RETURN_IF_ERROR(check_defined("mul", {&a}));
+  KILN_ASSIGN_OR_RETURN(Tensor s, scalar_like(a, b));
+  return mul(a, s);
+}
+
+Result<Tensor> where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  KILN_RETURN_IF_ERROR(check_defined("where", {&cond, &a, &b}));
+  KILN_RETURN_IF_ERROR(same_dtype("where", a, b));
+  KILN_RETURN_IF_ERROR(same_dtype("where", cond, a));
+  auto shape = broadcast_shapes(a.shape(), b.shape());
+  if (shape) shape = broadcast_shapes(*shape, cond.shape());
+  if (!shape) {
+    return op_error("where", "shapes do not broadcast: " + cond.describe() + ", " + a.describe() + ", " + b.describe());
+  }
+  return rt_of(a).record1(OpKind::kWhere, {}, {cond, a, b}, *shape, a.dtype(), "where");
+}
+
+Result<Tensor> neg(const Tensor& x) { return unary(OpKind::kNeg, x); }
+Result<Tensor> abs(const Tensor& x) { return unary(OpKind::kAbs, x); }
+Result<Tensor> exp(const Tensor& x) { return unary(OpKind::kExp, x); }
+Result<Tensor> log(const Tensor& x) { return unary(OpKind::kLog, x); }
+Result<Tensor> sqrt(const Tensor& x) { return unary(OpKind::kSqrt, x); }
+Result<Tensor> rsqrt(const Tensor& x) { return unary(OpKind::kRsqrt, x); }
+Result<Tensor> reciprocal(const Tensor& x) { return unary(OpKind::kReciprocal, x); }
+Result<Tensor> relu(const Tensor& x) { return unary(OpKind::kRelu, x); }
+Result<Tensor> sigmoid(const Tensor& x) { return unary(OpKind::kSigmoid, x); }
+Result<Tensor> tanh(const Tensor& x) { return unary(OpKind::kTanh, x); }
+Result<Tensor> silu(const Tensor& x) { return unary(OpKind::kSilu, x); }
+Result<Tensor> gelu(const Tensor& x, bool tanh_approximation) {
+  return unary(tanh_approximation ? OpKind::kGeluTanh : OpKind::kGeluErf, x);
+}
+Result<Tensor> leaky_relu(const Tensor& x, double slope) { return unary(OpKind::kLeakyRelu, x, {slope}); }
+Result<Tensor> clamp(const Tensor& x, double lo, double hi) { return unary(OpKind::kClamp, x, {lo, hi}); }
+Result<Tensor> elu(const Tensor& x, double alpha) { return unary(OpKind::kElu, x, {alpha}); }
+Result<Tensor> hardswish(const Tensor& x) { return unary(OpKind::kHardswish, x); }
+Result<Tensor> hardsigmoid(const Tensor& x) { return unary(OpKind::kHardsigmoid, x, {0.2, 0.5}); }
+Result<Tensor> softplus(const Tensor& x) { return unary(OpKind::kSoftplus, x); }
+
+Result<Tensor> cast(const Tensor& x, DType dtype) {
+  KILN_RETURN_IF_ERROR(check_defined("cast", {&x}));
+  if (x.dtype() == dtype) return x;
+  return rt_of(x).record1(OpKind::kCast, {}, {x}, x.shape(), dtype, "cast");
+}
+
+Result<Tensor> contiguous(const Tensor& x) {
+  KILN_RETURN_IF_ERROR(check_defined("contiguous", {&x}));
+  if (x.is_contiguous()) return x;
+  return rt_of(x).record1(OpKind::kCopy, {}, {x}, x.shape(), x.dtype(), "contiguous");
+}
+
+}  // namespace kiln::runtime

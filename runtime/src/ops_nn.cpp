@@ -1,0 +1,267 @@
+// Matrix-engine ops, pooling, reductions and normalisation.
+#include <algorithm>
+#include <cmath>
+
+#include "kiln/common/mme_descriptor.h"
+#include "ops_util.h"
+
+namespace kiln::runtime {
+
+Result<std::vector<int>> reduction_dims(std::string_view op, const Tensor& x, std::vector<int> dims) {
+  if (dims.empty()) {
+    for (int d = 0; d < x.rank(); ++d) dims.push_back(d);
+  }
+  std::vector<int> out;
+  for (int d : dims) {
+    const auto n = normalize_dim(d, x.rank());
+    if (!n) return op_error(op, "dim " + std::to_string(d) + " is out of range for " + x.describe());
+    if (std::find(out.begin(), out.end(), *n) == out.end()) out.push_back(*n);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+namespace {
+
+bool mme_dtype(DType d) { return d == DType::kF32 || d == DType::kBF16; }
+
+// One reduction node per dim, innermost first; keepdim decides the view.
+Result<Tensor> reduce(OpKind op, const Tensor& x, std::vector<int> dims, bool keepdim) {
+  KILN_RETURN_IF_ERROR(check_defined(op_name(op), {&x}));
+  KILN_RETURN_IF_ERROR(float_dtype(op_name(op), x));
+  KILN_ASSIGN_OR_RETURN(std::vector<int> ds, reduction_dims(op_name(op), x, std::move(dims)));
+  Tensor t = x;
+  for (auto it = ds.rbegin(); it != ds.rend(); ++it) {
+    Shape shape = t.shape();
+    shape[static_cast<std::size_t>(*it)] = 1;
+    Attrs attrs;
+    attrs.ints = {*it};
+    KILN_ASSIGN_OR_RETURN(t, rt_of(x).record1(op, std::move(attrs), {t}, shape, t.dtype(), std::string(op_name(op))));
+  }
+  if (keepdim) return t;
+  Shape shape;
+  for (int d = 0; d < x.rank(); ++d) {
+    if (std::find(ds.begin(), ds.end(), d) == ds.end()) shape.push_back(x.shape()[static_cast<std::size_t>(d)]);
+  }
+  return t.reshape(shape);
+}
+
+Result<Tensor> arg_reduce(OpKind op, const Tensor& x, int dim, bool keepdim) {
+  KILN_RETURN_IF_ERROR(check_defined(op_name(op), {&x}));
+  KILN_RETURN_IF_ERROR(float_dtype(op_name(op), x));
+  const auto d = normalize_dim(dim, x.rank());
+  if (!d) return op_error(op_name(op), "dim " + std::to_string(dim) + " is out of range for " + x.describe());
+  Shape shape = x.shape();
+  shape[static_cast<std::size_t>(*d)] = 1;
+  Attrs attrs;
+  attrs.ints = {*d};
+  KILN_ASSIGN_OR_RETURN(Tensor t, rt_of(x).record1(op, std::move(attrs), {x}, shape, DType::kI32, std::string(op_name(op))));
+  return keepdim ? t : t.squeeze(*d);
+}
+
+Result<Tensor> softmax_like(OpKind op, const Tensor& x, int dim) {
+  KILN_RETURN_IF_ERROR(check_defined(op_name(op), {&x}));
+  KILN_RETURN_IF_ERROR(float_dtype(op_name(op), x));
+  const auto d = normalize_dim(dim, x.rank());
+  if (!d) return op_error(op_name(op), "dim " + std::to_string(dim) + " is out of range for " + x.describe());
+  Attrs attrs;
+  attrs.ints = {*d};
+  return rt_of(x).record1(op, std::move(attrs), {x}, x.shape(), x.dtype(), std::string(op_name(op)));
+}
+
+Result<Tensor> pool(OpKind op, const Tensor& x, const Pool2dOptions& o) {
+  KILN_RETURN_IF_ERROR(check_defined(op_name(op), {&x}));
+  KILN_RETURN_IF_ERROR(float_dtype(op_name(op), x));
+  if (x.rank() != 4) return op_error(op_name(op), "needs [N, C, H, W], got " + x.describe());
+  const int64_t sh = o.stride_h > 0 ? o.stride_h : o.kernel_h, sw = o.stride_w > 0 ? o.stride_w : o.kernel_w;
+  if (o.kernel_h < 1 || o.kernel_w < 1 || sh < 1 || sw < 1 || o.pad_h < 0 || o.pad_w < 0 || o.pad_h >= o.kernel_h ||
+      o.pad_w >= o.kernel_w) {
+    return op_error(op_name(op), "bad window: kernel, strides >= 1 and pads below the kernel size");
+  }
+  const auto out_extent = [&](int64_t in, int64_t k, int64_t s, int64_t p) {
+    const int64_t room = in + 2 * p - k;
+    if (room < 0) return int64_t{-1};
+    int64_t n = (o.ceil_mode ? (room + s - 1) / s : room / s) + 1;
+    if (o.ceil_mode && (n - 1) * s >= in + p) --n;
+    return n;
+  };
+  const int64_t p = out_extent(x.dim(2), o.kernel_h, sh, o.pad_h), q = out_extent(x.dim(3), o.kernel_w, sw, o.pad_w);
+  if (p < 1 || q < 1) return op_error(op_name(op), "the window is larger than the padded input " + x.describe());
+  Attrs attrs;
+  attrs.ints = {o.kernel_w, o.kernel_h, sw, sh, o.pad_w, o.pad_h, o.count_include_pad ? 1 : 0, 1, 1,
+                o.ceil_mode ? 1 : 0, o.pad_w, o.pad_h};
+  // The kernels work on NHWC: the node's output is NHWC, the tensor a view.
+  KILN_ASSIGN_OR_RETURN(Tensor nhwc, rt_of(x).record1(op, std::move(attrs), {x}, {x.dim(0), p, q, x.dim(1)},
+                                                      x.dtype(), std::string(op_name(op))));
+  return nhwc.permute({0, 3, 1, 2});
+}
+
+Result<Tensor> global_pool(OpKind op, const Tensor& x) {
+  KILN_RETURN_IF_ERROR(check_defined(op_name(op), {&x}));
+  KILN_RETURN_IF_ERROR(float_dtype(op_name(op), x));
+  if (x.rank() != 4) return op_error(op_name(op), "needs [N, C, H, W], got " + x.describe());
+  KILN_ASSIGN_OR_RETURN(Tensor nhwc, rt_of(x).record1(op, {}, {x}, {x.dim(0), 1, 1, x.dim(1)}, x.dtype(),
+                                                      std::string(op_name(op))));
+  return nhwc.permute({0, 3, 1, 2});
+}
+
+}  // namespace
+
+Result<Tensor> matmul(const Tensor& a, const Tensor& b) {
+  KILN_RETURN_IF_ERROR(check_defined("matmul", {&a, &b}));
+  KILN_RETURN_IF_ERROR(same_dtype("matmul", a, b));
+  if (!mme_dtype(a.dtype())) return op_error("matmul", "the matrix engine takes f32 or bf16, got " + a.describe());
+  if (a.rank() < 2 || b.rank() < 2) return op_error("matmul", "needs [..., m, k] and [..., k, n]: " + a.describe() + ", " + b.describe());
+  if (a.dim(-1) != b.dim(-2)) {
+    return op_error("matmul", "inner dims differ: " + a.describe() + " and " + b.describe());
+  }
+  const Shape ab(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
+  const auto batch = broadcast_shapes(ab, bb);
+  if (!batch) return op_error("matmul", "batch dims do not broadcast: " + a.describe() + " and " + b.describe());
+  Shape out = *batch;
+  out.push_back(a.dim(-2));
+  out.push_back(b.dim(-1));
+  Attrs attrs;
+  attrs.ints = {0, static_cast<int64_t>(mme::Activation::NONE)};
+  return rt_of(a).record1(OpKind::kMatmul, std::move(attrs), {a, b}, out, a.dtype(), "matmul");
+}
+
+Result<Tensor> linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias) {
+  KILN_RETURN_IF_ERROR(check_defined("linear", {&x, &weight}));
+  if (weight.rank() != 2 || x.rank() < 1 || x.dim(-1) != weight.dim(1)) {
+    return op_error("linear", "needs x [..., in] and weight [out, in]: " + x.describe() + ", " + weight.describe());
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor wt, weight.transpose(0, 1));
+  Tensor x2 = x;
+  if (x.rank() == 1) {
+    KILN_ASSIGN_OR_RETURN(x2, x.unsqueeze(0));
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor y, matmul(x2, wt));
+  if (bias) {
+    if (bias->rank() != 1 || bias->dim(0) != weight.dim(0)) {
+      return op_error("linear", "bias must be [" + std::to_string(weight.dim(0)) + "], got " + bias->describe());
+    }
+    KILN_ASSIGN_OR_RETURN(Tensor b, cast(*bias, y.dtype()));
+    KILN_ASSIGN_OR_RETURN(y, add(y, b));
+  }
+  return x.rank() == 1 ? y.squeeze(0) : y;
+}
+
+Result<Tensor> conv2d(const Tensor& x, const Tensor& w, const std::optional<Tensor>& bias, const Conv2dOptions& o) {
+  KILN_RETURN_IF_ERROR(check_defined("conv2d", {&x, &w}));
+  KILN_RETURN_IF_ERROR(same_dtype("conv2d", x, w));
+  if (!mme_dtype(x.dtype())) return op_error("conv2d", "the matrix engine takes f32 or bf16, got " + x.describe());
+  if (x.rank() != 4 || w.rank() != 4 || x.dim(1) != w.dim(1)) {
+    return op_error("conv2d", "needs x [N, C, H, W] and weight [K, C, R, S]: " + x.describe() + ", " + w.describe());
+  }
+  if (o.stride_h < 1 || o.stride_w < 1 || o.dilation_h < 1 || o.dilation_w < 1 || o.pad_h < 0 || o.pad_w < 0) {
+    return op_error("conv2d", "strides and dilations must be >= 1, pads >= 0");
+  }
+  const uint32_t p = mme::conv_out_extent(static_cast<uint32_t>(x.dim(2)), static_cast<uint32_t>(o.pad_h),
+                                          static_cast<uint32_t>(o.dilation_h), static_cast<uint32_t>(w.dim(2)),
+                                          static_cast<uint32_t>(o.stride_h));
+  const uint32_t q = mme::conv_out_extent(static_cast<uint32_t>(x.dim(3)), static_cast<uint32_t>(o.pad_w),
+                                          static_cast<uint32_t>(o.dilation_w), static_cast<uint32_t>(w.dim(3)),
+                                          static_cast<uint32_t>(o.stride_w));
+  if (p == 0 || q == 0) return op_error("conv2d", "the filter is larger than the padded input " + x.describe());
+  Attrs attrs;
+  attrs.ints = {o.stride_h, o.stride_w, o.pad_h, o.pad_w, o.dilation_h, o.dilation_w, 0,
+                static_cast<int64_t>(mme::Activation::NONE)};
+  std::vector<Tensor> inputs{x, w};
+  if (bias) {
+    if (bias->rank() != 1 || bias->dim(0) != w.dim(0)) {
+      return op_error("conv2d", "bias must be [" + std::to_string(w.dim(0)) + "], got " + bias->describe());
+    }
+    KILN_ASSIGN_OR_RETURN(Tensor b, cast(*bias, DType::kF32));  // the engine's epilogue adds fp32
+    inputs.push_back(b);
+    attrs.ints[6] = 1;
+  }
+  return rt_of(x).record1(OpKind::kConv2d, std::move(attrs), inputs, {x.dim(0), w.dim(0), p, q}, x.dtype(), "conv2d");
+}
+
+Result<Tensor> max_pool2d(const Tensor& x, const Pool2dOptions& o) { return pool(OpKind::kMaxPool2d, x, o); }
+Result<Tensor> avg_pool2d(const Tensor& x, const Pool2dOptions& o) { return pool(OpKind::kAvgPool2d, x, o); }
+Result<Tensor> global_avg_pool2d(const Tensor& x) { return global_pool(OpKind::kGlobalAvgPool2d, x); }
+Result<Tensor> global_max_pool2d(const Tensor& x) { return global_pool(OpKind::kGlobalMaxPool2d, x); }
+
+Result<Tensor> sum(const Tensor& x, std::vector<int> dims, bool keepdim) { return reduce(OpKind::kReduceSum, x, dims, keepdim); }
+Result<Tensor> mean(const Tensor& x, std::vector<int> dims, bool keepdim) { return reduce(OpKind::kReduceMean, x, dims, keepdim); }
+Result<Tensor> amax(const Tensor& x, std::vector<int> dims, bool keepdim) { return reduce(OpKind::kReduceMax, x, dims, keepdim); }
+Result<Tensor> amin(const Tensor& x, std::vector<int> dims, bool keepdim) { return reduce(OpKind::kReduceMin, x, dims, keepdim); }
+Result<Tensor> argmax(const Tensor& x, int dim, bool keepdim) { return arg_reduce(OpKind::kArgmax, x, dim, keepdim); }
+Result<Tensor> argmin(const Tensor& x, int dim, bool keepdim) { return arg_reduce(OpKind::kArgmin, x, dim, keepdim); }
+Result<Tensor> softmax(const Tensor& x, int dim) { return softmax_like(OpKind::kSoftmax, x, dim); }
+Result<Tensor> log_softmax(const Tensor& x, int dim) { return softmax_like(OpKind::kLogSoftmax, x, dim); }
+
+Result<Tensor> layer_norm(const Tensor& x, int k, const std::optional<Tensor>& weight, const std::optional<Tensor>& bias,
+                          double eps) {
+  KILN_RETURN_IF_ERROR(check_defined("layer_norm", {&x}));
+  KILN_RETURN_IF_ERROR(float_dtype("layer_norm", x));
+  if (k < 1 || k > x.rank()) return op_error("layer_norm", "normalizes 1.." + std::to_string(x.rank()) + " dims, not " + std::to_string(k));
+  if (weight.has_value() != bias.has_value()) return op_error("layer_norm", "give both weight and bias, or neither");
+  const Shape norm(x.shape().end() - k, x.shape().end());
+  std::vector<Tensor> inputs{x};
+  for (const auto* p : {&weight, &bias}) {
+    if (!*p) continue;
+    if ((*p)->shape() != norm) {
+      return op_error("layer_norm", "weight and bias must be " + to_string(norm) + ", got " + (*p)->describe());
+    }
+    KILN_RETURN_IF_ERROR(same_dtype("layer_norm", x, **p));
+    inputs.push_back(**p);
+  }
+  Attrs attrs;
+  attrs.ints = {k};
+  attrs.floats = {eps};
+  return rt_of(x).record1(OpKind::kLayerNorm, std::move(attrs), inputs, x.shape(), x.dtype(), "layer_norm");
+}
+
+Result<Tensor> rms_norm(const Tensor& x, int k, const std::optional<Tensor>& weight, double eps) {
+  KILN_RETURN_IF_ERROR(check_defined("rms_norm", {&x}));
+  KILN_RETURN_IF_ERROR(float_dtype("rms_norm", x));
+  if (k < 1 || k > x.rank()) return op_error("rms_norm", "normalizes 1.." + std::to_string(x.rank()) + " dims, not " + std::to_string(k));
+  std::vector<Tensor> inputs{x};
+  if (weight) {
+    const Shape norm(x.shape().end() - k, x.shape().end());
+    if (weight->shape() != norm) return op_error("rms_norm", "weight must be " + to_string(norm) + ", got " + weight->describe());
+    KILN_RETURN_IF_ERROR(same_dtype("rms_norm", x, *weight));
+    inputs.push_back(*weight);
+  }
+  Attrs attrs;
+  attrs.ints = {k};
+  attrs.floats = {eps};
+  return rt_of(x).record1(OpKind::kRmsNorm, std::move(attrs), inputs, x.shape(), x.dtype(), "rms_norm");
+}
+
+Result<Tensor> batch_norm(const Tensor& x, const Tensor& mean_t, const Tensor& var, const Tensor& weight, const Tensor& bias,
+                          double eps) {
+  KILN_RETURN_IF_ERROR(check_defined("batch_norm", {&x, &mean_t, &var, &weight, &bias}));
+  KILN_RETURN_IF_ERROR(float_dtype("batch_norm", x));
+  if (x.rank() < 2) return op_error("batch_norm", "needs [N, C, ...], got " + x.describe());
+  for (const Tensor* p : {&mean_t, &var, &weight, &bias}) {
+    if (p->shape() != Shape{x.dim(1)}) {
+      return op_error("batch_norm", "parameters must be [" + std::to_string(x.dim(1)) + "], got " + p->describe());
+    }
+    KILN_RETURN_IF_ERROR(same_dtype("batch_norm", x, *p));
+  }
+  Attrs attrs;
+  attrs.floats = {eps};
+  return rt_of(x).record1(OpKind::kBatchNorm, std::move(attrs), {x, weight, bias, mean_t, var}, x.shape(), x.dtype(),
+                          "batch_norm");
+}
+
+Result<Tensor> scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, std::optional<double> scale) {
+  KILN_RETURN_IF_ERROR(check_defined("scaled_dot_product_attention", {&q, &k, &v}));
+  if (q.rank() < 2 || k.rank() != q.rank() || v.rank() != q.rank() || q.dim(-1) != k.dim(-1) || k.dim(-2) != v.dim(-2)) {
+    return op_error("scaled_dot_product_attention",
+                    "needs q [..., L, E], k [..., S, E], v [..., S, Ev]: " + q.describe() + ", " + k.describe() + ", " +
+                        v.describe());
+  }
+  const double s = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(q.dim(-1)));
+  KILN_ASSIGN_OR_RETURN(Tensor kt, k.transpose(-1, -2));
+  KILN_ASSIGN_OR_RETURN(Tensor scores, matmul(q, kt));
+  KILN_ASSIGN_OR_RETURN(scores, mul(scores, s));
+  KILN_ASSIGN_OR_RETURN(Tensor p, softmax(scores, -1));
+  return matmul(p, v);
+}
+
+}  // namespace kiln::runtime

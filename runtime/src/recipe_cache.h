@@ -1,0 +1,59 @@
+// The recipe cache: compiled recipes by the signature of the graph they came
+// from (its ops, attributes, views, the shapes and dtypes of its inputs and
+// which values it keeps), least recently used first out. A miss says why:
+// whether any cached recipe has the same ops, and if one does, which input's
+// shape or dtype differs from it — the question "why did this step
+// recompile?".
+//
+// Internal to kiln_runtime. Not thread-safe: the runtime guards it.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "compiler.h"
+#include "graph.h"
+
+namespace kiln::runtime {
+
+struct GraphSignature {
+  std::string key;       // everything the recipe depends on
+  std::string skeleton;  // the same without shapes, strides and offsets
+  std::vector<std::string> inputs;  // each external input's "dtype[shape]", in slot order
+  std::string summary;   // "12 ops: matmul x2, add, ..."
+};
+
+// `outputs` are the values the graph keeps; `context` anything else the
+// recipe depends on (device, compiler version, options).
+GraphSignature graph_signature(const Graph& g, const std::vector<int>& outputs, const std::string& context);
+
+class RecipeCache {
+ public:
+  explicit RecipeCache(std::size_t capacity) : capacity_(capacity) {}
+
+  std::shared_ptr<Recipe> find(const std::string& key);
+  void insert(const GraphSignature& signature, std::shared_ptr<Recipe> recipe);
+  // Why `signature` found no recipe.
+  std::string miss_reason(const GraphSignature& signature) const;
+
+  std::size_t size() const { return lru_.size(); }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  struct Entry {
+    std::string key;
+    std::string skeleton;
+    std::vector<std::string> inputs;
+    std::shared_ptr<Recipe> recipe;
+  };
+  std::size_t capacity_;
+  std::list<Entry> lru_;  // most recent first
+  std::unordered_map<std::string, std::list<Entry>::iterator> by_key_;
+  uint64_t bytes_ = 0;
+};
+
+}  // namespace kiln::runtime

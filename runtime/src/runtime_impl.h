@@ -1,0 +1,68 @@
+// The inside of a Runtime: its device and queues, the pending lazy graph,
+// the recipe cache, the memory pool, the timelines its recipes signal, and
+// the statistics users look at.
+//
+// Internal to kiln_runtime. `mutex` guards everything mutable.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "compiler.h"
+#include "graph.h"
+#include "kiln/runtime/runtime.h"
+#include "memory_pool.h"
+#include "recipe_cache.h"
+
+namespace kiln::runtime {
+
+// The runtime's modelled host costs, in nanoseconds (config section `host`).
+struct RuntimeCosts {
+  double op_dispatch_ns = 0, op_record_ns = 0, compile_per_node_ns = 0, cache_lookup_ns = 0, recipe_launch_ns = 0;
+};
+
+struct Runtime::Impl {
+  Impl(Runtime* self, std::unique_ptr<driver::Device> device, const RuntimeOptions& options);
+  Status init();
+
+  // Records (lazy) or runs (eager, per the calling thread's mode) one op:
+  // `inputs` are the tensors it reads, `outputs` the metas of what it makes.
+  Result<std::vector<Tensor>> record(OpKind op, Attrs attrs, const std::vector<Tensor>& inputs,
+                                     const std::vector<std::pair<Shape, DType>>& outputs, std::string label);
+  Result<Tensor> record1(OpKind op, Attrs attrs, const std::vector<Tensor>& inputs, Shape shape, DType dtype,
+                         std::string label);
+  // Runs the pending graph (lazy mode's mark_step).
+  Status run_pending_locked(const char* why);
+  // Makes `t` materialized and its producing work waited for; returns the
+  // tensor to read (a dense copy if `t` is a strided view).
+  Result<Tensor> materialize_dense(const Tensor& t);
+  Mode thread_mode() const;
+  Tensor make_tensor(std::shared_ptr<Slot> slot);
+
+  Runtime* const self;
+  std::unique_ptr<driver::Device> device;
+  RuntimeOptions options;
+  Mode default_mode = Mode::kLazy;
+  RuntimeCosts costs;
+  std::array<driver::Stream*, kQueueCount> streams{};
+  std::array<uint32_t, kQueueCount> timelines{};  // sync objects
+  std::array<uint32_t, kQueueCount> bases{};      // signals submitted so far on each
+  std::unique_ptr<MemoryPool> pool;
+  std::string context;  // what recipes depend on besides the graph
+
+  mutable std::recursive_mutex mutex;
+  RecipeCache cache;
+  Graph pending;
+  uint64_t next_graph = 1;
+  RuntimeStats stats;
+
+ private:
+  Status run_graph_locked(Graph& g);
+  Status launch_locked(const Recipe& recipe, Graph& g);
+  Graph& graph_for(Mode mode, Graph& eager);
+};
+
+}  // namespace kiln::runtime

@@ -1,0 +1,257 @@
+#include "mme_plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <initializer_list>
+
+#include "kiln/common/format.h"
+
+namespace kiln::sim {
+
+namespace {
+
+
+Status bad(const std::string& field, const std::string& why) {
+  return invalid_argument("MME descriptor field '" + field + "' " + why);
+}
+
+// Why a raw dtype byte is not an MME operand type, or "" when it is one.
+std::string mme_dtype_problem(uint8_t raw) {
+  if (!is_valid_dtype(raw)) return "is unknown (" + std::to_string(raw) + ")";
+  switch (static_cast<DType>(raw)) {
+    case DType::kF32:
+    case DType::kBF16: return "";
+    case DType::kF16: return "is f16: fp16 is not supported by the MME yet";
+    case DType::kI32: break;
+  }
+  return "is " + std::string(dtype_name(static_cast<DType>(raw))) + ": the MME takes f32 or bf16";
+}
+uint64_t element_bytes(uint8_t raw) { return dtype_size(static_cast<DType>(raw)); }
+uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+
+// One factor of a product of descriptor fields, named for the message.
+struct Factor {
+  const char* field;
+  uint64_t value;
+};
+
+// The product of `factors` in *out, or the factor that takes it past
+// `ceiling` (or past 64 bits) first.
+std::optional<Factor> checked_product(std::initializer_list<Factor> factors, uint64_t ceiling, uint64_t* out) {
+  uint64_t p = 1;
+  for (const Factor& f : factors) {
+    if (__builtin_mul_overflow(p, f.value, &p) || p > ceiling) return f;
+  }
+  *out = p;
+  return std::nullopt;
+}
+
+Status too_large(const Factor& f, const std::string& what) {
+  return bad(f.field, "is " + std::to_string(f.value) + ": " + what);
+}
+
+// Bytes spanned by `batch` matrices `batch_stride` elements apart, each of
+// `rows` rows `ld` elements apart holding `cols` elements of `esize` bytes.
+Status matrix_span(const char* operand, Factor batch_stride, uint64_t batch, Factor ld, uint64_t rows, uint64_t cols,
+                   uint64_t esize, uint64_t* out) {
+  uint64_t across_batches = 0, across_rows = 0, elements = 0, bytes = 0;
+  const bool batch_overflow = __builtin_mul_overflow(batch - 1, batch_stride.value, &across_batches);
+  const bool rows_overflow = __builtin_mul_overflow(rows - 1, ld.value, &across_rows);
+  if (batch_overflow || rows_overflow || __builtin_add_overflow(across_batches, across_rows, &elements) ||
+      __builtin_add_overflow(elements, cols, &elements) || __builtin_mul_overflow(elements, esize, &bytes) ||
+      bytes > kMaxMmeOperandBytes) {
+    // Blame the stride whose term is out of range, or the larger term.
+    const bool blame_batch = batch_overflow || (!rows_overflow && across_batches >= across_rows);
+    return too_large(blame_batch ? batch_stride : ld,
+                     std::string("operand ") + operand + " (" + std::to_string(batch) + " x " + std::to_string(rows) +
+                         " rows of " + std::to_string(cols) + " elements) would span more than 2^48 bytes, "
+                         "more than any mapping");
+  }
+  *out = bytes;
+  return Status::ok_status();
+}
+
+// Output height or width of a convolution in 64 bits, where neither
+// intermediate can overflow for 32-bit fields (filter, stride, dilation >= 1).
+uint64_t conv_extent(uint64_t in, uint64_t pad, uint64_t dilation, uint64_t filter, uint64_t stride) {
+  const uint64_t span = dilation * (filter - 1) + 1;
+  const uint64_t room = in + 2 * pad;
+  return span > room ? 0 : (room - span) / stride + 1;
+}
+
+// The fields a descriptor must get right on its own, whatever the device.
+Status check_fields(const mme::Descriptor& d) {
+  if (d.magic != mme::kDescriptorMagic) return bad("magic", "is " + hex(d.magic) + ", not 'KMME'");
+  if (d.op > static_cast<uint8_t>(mme::Op::CONV2D)) return bad("op", "is unknown (" + std::to_string(d.op) + ")");
+  const std::pair<const char*, uint8_t> dtypes[] = {{"a_dtype", d.a_dtype}, {"b_dtype", d.b_dtype},
+                                                    {"out_dtype", d.out_dtype}};
+  for (const auto& [field, raw] : dtypes) {
+    if (std::string problem = mme_dtype_problem(raw); !problem.empty()) return bad(field, problem);
+  }
+  if (d.activation >= static_cast<uint8_t>(mme::Activation::MAX_COUNT)) return bad("activation", "is unknown");
+  if (d.flags & ~mme::kKnownDescriptorFlags) return bad("flags", "has unknown bits");
+  if (d.reserved0 != 0 || d.reserved1 != 0 || d.reserved2 != 0) return bad("reserved0/1/2", "must be zero");
+  if (d.op == static_cast<uint8_t>(mme::Op::GEMM)) {
+    if (d.batch == 0 || d.m == 0 || d.n == 0 || d.k == 0) return bad("batch/m/n/k", "must all be > 0");
+    if (d.lda < d.k) return bad("lda", "is smaller than k");
+    if (d.ldb < d.n) return bad("ldb", "is smaller than n");
+    if (d.ldc < d.n) return bad("ldc", "is smaller than n");
+    return Status::ok_status();
+  }
+  if (d.conv_n == 0 || d.conv_c == 0 || d.conv_h == 0 || d.conv_w == 0 || d.conv_k == 0 || d.conv_r == 0 ||
+      d.conv_s == 0) {
+    return bad("conv_n/c/h/w/k/r/s", "must all be > 0");
+  }
+  if (d.stride_h == 0 || d.stride_w == 0 || d.dilation_h == 0 || d.dilation_w == 0) {
+    return bad("stride/dilation", "must be > 0");
+  }
+  const uint64_t out_h = conv_extent(d.conv_h, d.pad_h, d.dilation_h, d.conv_r, d.stride_h);
+  const uint64_t out_w = conv_extent(d.conv_w, d.pad_w, d.dilation_w, d.conv_s, d.stride_w);
+  if (out_h == 0 || out_w == 0) {
+    return bad("conv geometry", "gives an empty output (filter larger than padded input)");
+  }
+  if (out_h > UINT32_MAX) return too_large({"pad_h", d.pad_h}, "the output height would exceed 2^32 - 1");
+  if (out_w > UINT32_MAX) return too_large({"pad_w", d.pad_w}, "the output width would exceed 2^32 - 1");
+  return Status::ok_status();
+}
+
+// Upper bound of the busiest MME's compute time, in ps: every fold costs at
+// most fill + R + C + m cycles in either dataflow (mme_timing.h). In double:
+// this is only compared with a ceiling, and cannot overflow.
+double compute_ps_bound(const proto::MmeConfig& c, const GemmShape& g) {
+  const double rows = std::max<uint32_t>(1, c.array_rows()), cols = std::max<uint32_t>(1, c.array_cols());
+  const double engines = std::max<uint32_t>(1, c.count());
+  const double fill = std::ceil(rows / std::max<uint32_t>(1, c.fill_rows_per_cycle()));
+  const double folds = static_cast<double>(g.batch) * std::ceil(static_cast<double>(g.k) / rows) *
+                       std::ceil(static_cast<double>(g.n) / cols);
+  const double cycles = std::ceil(folds / engines) * (fill + rows + cols + static_cast<double>(g.m));
+  return cycles * 1e6 / c.clock_mhz();
+}
+
+}  // namespace
+
+MmeProblem mme_problem(const mme::Descriptor& d) {
+  MmeProblem p;
+  if (d.op == static_cast<uint8_t>(mme::Op::GEMM)) {
+    p.shape = {d.batch, d.m, d.n, d.k};
+    return p;
+  }
+  p.out_h = static_cast<uint32_t>(conv_extent(d.conv_h, d.pad_h, d.dilation_h, d.conv_r, d.stride_h));
+  p.out_w = static_cast<uint32_t>(conv_extent(d.conv_w, d.pad_w, d.dilation_w, d.conv_s, d.stride_w));
+  p.shape = {1, static_cast<uint64_t>(d.conv_n) * p.out_h * p.out_w, d.conv_k,
+             static_cast<uint64_t>(d.conv_c) * d.conv_r * d.conv_s};
+  return p;
+}
+
+Result<MmePlan> plan_mme_job(const mme::Descriptor& d, const MmeLimits& limits) {
+  KILN_RETURN_IF_ERROR(check_fields(d));
+  const bool gemm = d.op == static_cast<uint8_t>(mme::Op::GEMM);
+  const uint64_t sa = element_bytes(d.a_dtype), sb = element_bytes(d.b_dtype), so = element_bytes(d.out_dtype);
+  const uint64_t cols = limits.config ? std::max<uint32_t>(1, limits.config->array_cols()) : 0;
+  MmePlan plan;
+  uint64_t a_span = 0, b_span = 0, c_span = 0, a_traffic = 0, b_traffic = 0, c_traffic = 0;
+  std::optional<Factor> f;
+  const char* const traffic_limit = "the job would move more than 2^52 bytes through memory";
+  if (gemm) {
+    plan.problem = mme_problem(d);
+    const GemmShape& g = plan.problem.shape;
+    KILN_RETURN_IF_ERROR(
+        matrix_span("A", {"batch_stride_a", d.batch_stride_a}, g.batch, {"lda", d.lda}, g.m, g.k, sa, &a_span));
+    KILN_RETURN_IF_ERROR(
+        matrix_span("B", {"batch_stride_b", d.batch_stride_b}, g.batch, {"ldb", d.ldb}, g.k, g.n, sb, &b_span));
+    KILN_RETURN_IF_ERROR(
+        matrix_span("C", {"batch_stride_c", d.batch_stride_c}, g.batch, {"ldc", d.ldc}, g.m, g.n, so, &c_span));
+    // Weight-stationary: A streams through the array once per column fold;
+    // B and C cross memory once (B once in all when every batch shares it).
+    const uint64_t folds = cols ? ceil_div(g.n, cols) : 1;
+    const uint64_t b_copies = d.batch_stride_b == 0 ? 1 : g.batch;
+    if ((f = checked_product({{"a_dtype", sa}, {"batch", g.batch}, {"m", g.m}, {"k", g.k},
+                              {"n (column folds)", folds}}, kMaxMmeTrafficBytes, &a_traffic)) ||
+        (f = checked_product({{"b_dtype", sb}, {"batch", b_copies}, {"k", g.k}, {"n", g.n}}, kMaxMmeTrafficBytes,
+                             &b_traffic)) ||
+        (f = checked_product({{"out_dtype", so}, {"batch", g.batch}, {"m", g.m}, {"n", g.n}}, kMaxMmeTrafficBytes,
+                             &c_traffic))) {
+      return too_large(*f, traffic_limit);
+    }
+  } else {
+    // The geometry was checked: every extent fits 32 bits.
+    const uint64_t out_h = conv_extent(d.conv_h, d.pad_h, d.dilation_h, d.conv_r, d.stride_h);
+    const uint64_t out_w = conv_extent(d.conv_w, d.pad_w, d.dilation_w, d.conv_s, d.stride_w);
+    const char* const span_limit = "would span more than 2^48 bytes, more than any mapping";
+    if ((f = checked_product({{"a_dtype", sa}, {"conv_n", d.conv_n}, {"conv_c", d.conv_c}, {"conv_h", d.conv_h},
+                              {"conv_w", d.conv_w}}, kMaxMmeOperandBytes, &a_span))) {
+      return too_large(*f, std::string("the input ") + span_limit);
+    }
+    if ((f = checked_product({{"b_dtype", sb}, {"conv_k", d.conv_k}, {"conv_c", d.conv_c}, {"conv_r", d.conv_r},
+                              {"conv_s", d.conv_s}}, kMaxMmeOperandBytes, &b_span))) {
+      return too_large(*f, std::string("the weights ") + span_limit);
+    }
+    if ((f = checked_product({{"out_dtype", so}, {"conv_n", d.conv_n}, {"conv_k", d.conv_k},
+                              {"conv_h (output height)", out_h}, {"conv_w (output width)", out_w}},
+                             kMaxMmeOperandBytes, &c_span))) {
+      return too_large(*f, std::string("the output ") + span_limit);
+    }
+    // The output's span bounds m = N*P*Q and the weights' k = C*R*S: the
+    // implicit GEMM's shape fits.
+    plan.problem = mme_problem(d);
+    const uint64_t folds = cols ? ceil_div(d.conv_k, cols) : 1;
+    if ((f = checked_product({{"a_dtype", sa}, {"conv_n", d.conv_n}, {"conv_c", d.conv_c}, {"conv_h", d.conv_h},
+                              {"conv_w", d.conv_w}, {"conv_k (column folds)", folds}},
+                             kMaxMmeTrafficBytes, &a_traffic))) {
+      return too_large(*f, traffic_limit);
+    }
+    b_traffic = b_span;
+    c_traffic = c_span;
+  }
+  const GemmShape& g = plan.problem.shape;
+  plan.operands = {{"A", d.a_addr, a_span, a_traffic, false},
+                   {"B", d.b_addr, b_span, b_traffic, false},
+                   {"C", d.c_addr, c_span, c_traffic, true}};
+  if (d.flags & mme::kHasBias) plan.operands.push_back({"bias", d.bias_addr, g.n * 4, g.n * 4, false});
+  for (const MmeOperand& o : plan.operands) {
+    if (__builtin_add_overflow(plan.traffic_bytes, o.traffic_bytes, &plan.traffic_bytes) ||
+        plan.traffic_bytes > kMaxMmeTrafficBytes) {
+      return bad(gemm ? "batch/m/n/k" : "conv geometry", traffic_limit);
+    }
+  }
+  const char* const names[] = {"batch", gemm ? "m" : "conv_n/h/w", gemm ? "n" : "conv_k", gemm ? "k" : "conv_c/r/s"};
+  if ((f = checked_product({{"(2 FLOPs per MAC)", 2}, {names[0], g.batch}, {names[1], g.m}, {names[2], g.n},
+                            {names[3], g.k}}, UINT64_MAX, &plan.flops))) {
+    return too_large(*f, "the job would have more than 2^64 FLOPs");
+  }
+  if (limits.config && !(compute_ps_bound(*limits.config, g) <= static_cast<double>(kMaxMmeComputePs))) {
+    return bad(gemm ? "batch/m/n/k" : "conv geometry",
+               "makes the job compute for more than 2^60 ps (about 13 days) of simulated time");
+  }
+  // Host buffers of functional execution (mme_engine.cpp, compute_values):
+  // each input widened to fp32 beside its raw bytes, the fp32 result and its
+  // rounded bytes, the bias; a GEMM holds one batch at a time, a convolution
+  // also its im2col matrix, transposed weights and NKPQ copy of the result.
+  // The spans above bound every term (ld >= row length), except im2col's m*k.
+  uint64_t host = g.n * 8;
+  if (gemm) {
+    host += g.m * g.k * (4 + sa) + g.k * g.n * (4 + sb) + g.m * g.n * (4 + so);
+  } else {
+    uint64_t im2col = 0;
+    if (checked_product({{"m", g.m}, {"k", g.k}, {"fp32", 4}}, kMaxMmeHostBytes, &im2col)) {
+      host = UINT64_MAX;
+    } else {
+      host += a_span / sa * (4 + sa) + b_span / sb * (4 + sb) + g.k * g.n * 4 + g.m * g.n * (8 + so) + im2col;
+    }
+  }
+  plan.host_bytes = host;
+  if (limits.functional && host > kMaxMmeHostBytes) {
+    return bad(gemm ? "batch/m/n/k" : "conv geometry",
+               "makes computing the values take more than 8 GiB of host memory, the ceiling of functional mode "
+               "(timing-only mode computes no values and has no such ceiling)");
+  }
+  return plan;
+}
+
+std::optional<std::string> validate_mme_descriptor(const mme::Descriptor& d, const MmeLimits& limits) {
+  const Result<MmePlan> plan = plan_mme_job(d, limits);
+  if (plan.ok()) return std::nullopt;
+  return plan.status().message();
+}
+
+}  // namespace kiln::sim

@@ -5,10 +5,8 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <span>
-#include <string_view>
 
 namespace kiln::fuzz {
 
@@ -41,15 +39,5 @@ class ByteReader {
   std::span<const uint8_t> bytes_;
   std::size_t pos_ = 0;
 };
-
-// True when KILN_FUZZ_UNFILTERED=1: the targets then also run inputs that
-// hit known-unhardened paths (fuzz/known/README.md) instead of skipping them.
-inline bool unfiltered() {
-  static const bool value = [] {
-    const char* v = std::getenv("KILN_FUZZ_UNFILTERED");
-    return v != nullptr && std::string_view(v) == "1";
-  }();
-  return value;
-}
 
 }  // namespace kiln::fuzz

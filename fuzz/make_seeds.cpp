@@ -21,7 +21,9 @@
 #include "kiln/common/mme_descriptor.h"
 #include "kiln/common/packets.h"
 #include "kiln/driver/command_buffer.h"
+#include "kiln/kernels/kernel_arg_block.h"
 #include "kiln/kernels/kernel_args.h"
+#include "kiln/kernels/kernel_registry.h"
 #include "kiln/kernels/library.h"
 
 namespace {
@@ -241,8 +243,27 @@ void decoder_seeds() {
   cb.launch_mme(bound(0, 0));
   decoder_seed("mme_from_memory", false, cb);
 
+  // A kernel argument block written the same way, then a relu over 64
+  // floats from the host buffer into SRAM.
+  kiln::kernels::KernelArgs args;
+  args.add_tensor(kiln::kernels::TensorDesc::contiguous(bound(1), DType::kF32, {64}))
+      .add_tensor(kiln::kernels::TensorDesc::contiguous(bound(2, 1024), DType::kF32, {64}));
+  const auto block = kiln::kernels::encode_kernel_args(args);
+  if (!block.ok()) {
+    std::fprintf(stderr, "make_seeds: %s\n", block.status().message().c_str());
+    std::exit(1);
+  }
   cb = CommandBuffer();
-  cb.launch_tpc(0x1234, bound(0), 0);  // no such kernel
+  for (std::size_t i = 0; i < block->size(); i += 8) {
+    uint64_t word = 0;
+    std::memcpy(&word, block->data() + i, 8);
+    cb.write_memory(bound(0, 2048 + i), word, 8);
+  }
+  cb.launch_tpc(kiln::kernels::kernel_id("relu"), bound(0, 2048), 0);
+  decoder_seed("tpc_from_memory", false, cb);
+
+  cb = CommandBuffer();
+  cb.launch_tpc(0x1234, bound(0, 2048), 0);  // no such kernel (and no block unless one was written)
   decoder_seed("tpc_unknown_kernel", false, cb);
 
   // Near-valid: a binding missing, an unknown opcode after valid work, a
@@ -317,35 +338,20 @@ void mme_seeds() {
   mme_seed("past_binding", false, d, kTable);
 }
 
-// ---- kernel_args: kernel byte, cores byte, KernelArgs ---------------------
+// ---- kernel_args: kernel byte, cores byte, argument block ----------------
 
-// The struct's bytes with its padding zeroed, so the seed files are the same
-// on every run (a copy of the struct would carry whatever the padding held).
-Bytes args_bytes(const kiln::kernels::KernelArgs& a) {
-  using kiln::kernels::KernelArgs;
-  using kiln::kernels::TensorDesc;
-  Bytes out(sizeof a, 0);
-  const auto put = [&](std::size_t at, const void* p, std::size_t n) { std::memcpy(out.data() + at, p, n); };
-  for (std::size_t i = 0; i < a.tensors.size(); ++i) {
-    const std::size_t t = offsetof(KernelArgs, tensors) + i * sizeof(TensorDesc);
-    const TensorDesc& d = a.tensors[i];
-    put(t + offsetof(TensorDesc, address), &d.address, sizeof d.address);
-    put(t + offsetof(TensorDesc, dtype), &d.dtype, sizeof d.dtype);
-    put(t + offsetof(TensorDesc, rank), &d.rank, sizeof d.rank);
-    put(t + offsetof(TensorDesc, dims), &d.dims, sizeof d.dims);
-    put(t + offsetof(TensorDesc, strides), &d.strides, sizeof d.strides);
+// The wire-format block of `a` (kernel_arg_block.h); aborts if `a` cannot be
+// encoded, so every seed but the near-valid ones below is a valid block.
+Bytes block_of(const kiln::kernels::KernelArgs& a) {
+  auto block = kiln::kernels::encode_kernel_args(a);
+  if (!block.ok()) {
+    std::fprintf(stderr, "make_seeds: %s\n", block.status().message().c_str());
+    std::exit(1);
   }
-  put(offsetof(KernelArgs, num_tensors), &a.num_tensors, sizeof a.num_tensors);
-  put(offsetof(KernelArgs, ints), &a.ints, sizeof a.ints);
-  put(offsetof(KernelArgs, num_ints), &a.num_ints, sizeof a.num_ints);
-  put(offsetof(KernelArgs, floats), &a.floats, sizeof a.floats);
-  put(offsetof(KernelArgs, num_floats), &a.num_floats, sizeof a.num_floats);
-  put(offsetof(KernelArgs, overflowed), &a.overflowed, sizeof a.overflowed);
-  return out;
+  return *block;
 }
 
-void kernel_seed(const std::string& kernel, uint8_t cores, const kiln::kernels::KernelArgs& args,
-                 const std::string& name = "") {
+void kernel_seed(const std::string& kernel, uint8_t cores, const Bytes& block, const std::string& name) {
   const auto names = kiln::kernels::builtin_kernel_names();
   std::size_t index = 0;
   while (index < names.size() && names[index] != kernel) ++index;
@@ -354,9 +360,12 @@ void kernel_seed(const std::string& kernel, uint8_t cores, const kiln::kernels::
     std::exit(1);
   }
   Bytes b{static_cast<uint8_t>(index), cores};
-  const Bytes block = args_bytes(args);
   append(b, block.data(), block.size());
   write("kernel_args", name.empty() ? kernel : name, b);
+}
+void kernel_seed(const std::string& kernel, uint8_t cores, const kiln::kernels::KernelArgs& args,
+                 const std::string& name = "") {
+  kernel_seed(kernel, cores, block_of(args), name);
 }
 
 void kernel_args_seeds() {
@@ -400,17 +409,44 @@ void kernel_args_seeds() {
       .add_tensor(f32(sram(0), {32, 4})).add_int(1).add_float(1e-5f);
   kernel_seed("layer_norm", 0, a);
 
-  // Near-valid: a tensor running past its buffer, a bad rank, too few tensors.
+  // Bound tensors, resolved against no binding table: a page fault.
+  a = {};
+  a.add_tensor(f32(bound(0), {64})).add_tensor(f32(bound(1), {64}));
+  kernel_seed("relu", 0, a, "relu_unbound");
+
+  // Near-valid: a tensor running past its buffer, too few tensors for the
+  // kernel, and blocks with one field of the wire format wrong.
   a = {};
   a.add_tensor(f32(hbm(60000), {4096})).add_tensor(f32(host(0), {4096}));
   kernel_seed("relu", 0, a, "relu_out_of_range");
   a = {};
-  a.add_tensor(f32(hbm(0), {64})).add_tensor(f32(host(0), {64}));
-  a.tensors[1].rank = 6;
-  kernel_seed("relu", 0, a, "relu_bad_rank");
-  a = {};
   a.add_tensor(f32(hbm(0), {64}));
   kernel_seed("add", 0, a, "add_one_tensor");
+  a = {};
+  a.add_tensor(f32(hbm(0), {64})).add_tensor(f32(host(0), {64})).add_int(3).add_float(0.5f);
+  const Bytes good = block_of(a);
+  namespace kk = kiln::kernels;
+  const std::size_t t1 = sizeof(kk::KernelArgBlockHeader) + sizeof(kk::KernelArgTensor);
+  auto broken = [&](const std::string& name, std::size_t at, const void* value, std::size_t n) {
+    Bytes b = good;
+    std::memcpy(b.data() + at, value, n);
+    kernel_seed("relu", 0, b, name);
+  };
+  const uint8_t six = 6, one = 1, nine = 9, f16_dtype = static_cast<uint8_t>(DType::kF16);
+  const uint16_t version2 = 2;
+  const uint32_t total_plus8 = static_cast<uint32_t>(good.size() + 8);
+  const int64_t minus5 = -5, two = 2, huge = int64_t{1} << 43;
+  broken("bad_magic", 0, "KARH", 4);
+  broken("bad_version", offsetof(kk::KernelArgBlockHeader, version), &version2, 2);
+  broken("bad_total", offsetof(kk::KernelArgBlockHeader, total_bytes), &total_plus8, 4);
+  broken("too_many_tensors", offsetof(kk::KernelArgBlockHeader, num_tensors), &nine, 1);
+  broken("reserved_byte", offsetof(kk::KernelArgBlockHeader, reserved), &one, 1);
+  broken("bad_rank", t1 + offsetof(kk::KernelArgTensor, rank), &six, 1);
+  broken("f16_tensor", t1 + offsetof(kk::KernelArgTensor, dtype), &f16_dtype, 1);
+  broken("negative_dim", t1 + offsetof(kk::KernelArgTensor, dims), &minus5, 8);
+  broken("dim_beyond_rank", t1 + offsetof(kk::KernelArgTensor, dims) + 8, &two, 8);
+  broken("huge_stride", t1 + offsetof(kk::KernelArgTensor, strides), &huge, 8);
+  broken("padding", good.size() - 1, &one, 1);
 }
 
 }  // namespace

@@ -9,9 +9,15 @@
 // (FuzzDevice::read_bindings).
 //
 // Beyond "no crash, no sanitizer report, no hang" and the device staying
-// usable (FuzzDevice::run), it checks that a descriptor the device rejects
-// is rejected as a descriptor, a page fault or a binding the driver refuses,
-// never as something else.
+// usable (FuzzDevice::run), it checks the device against the descriptor
+// check it runs (validate_mme_descriptor, sim/src/mme_plan.h, with the
+// device's limits), called here on the same descriptor:
+//   - a descriptor the check rejects faults the launch as a bad descriptor,
+//     with the check's own message (or, recorded in the arena, may be
+//     refused by the driver first);
+//   - a descriptor it accepts either runs or fails as a page fault (an
+//     operand outside memory or its binding) or a binding the driver
+//     refuses, never as a bad descriptor or an engine error.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -21,21 +27,23 @@
 #include <string>
 
 #include "fuzz_device.h"
+#include "kiln/common/device_config.h"
 #include "kiln/common/mme_descriptor.h"
+#include "mme_plan.h"
 
 namespace {
 
 using kiln::FaultCause;
 using kiln::fuzz::ByteReader;
 using kiln::fuzz::FuzzDevice;
-using kiln::fuzz::unfiltered;
 
 // The one place that turns input bytes into a descriptor: the layout of
 // mme_descriptor.h taken as it is (so magic, op, dtypes, dimensions and
 // reserved fields are all the fuzzer's), with the four operand addresses
 // relocated into or just past the fuzz buffers so that both in-range and
-// out-of-range operands occur. A versioned wire format would change only
-// this function.
+// out-of-range operands occur (the check never reads addresses, so this
+// does not change whether it accepts the descriptor). A new descriptor
+// version would change only this function.
 kiln::mme::Descriptor descriptor_from_input(ByteReader& in, const FuzzDevice& fd) {
   kiln::mme::Descriptor d;
   in.copy(&d, sizeof d);
@@ -46,37 +54,11 @@ kiln::mme::Descriptor descriptor_from_input(ByteReader& in, const FuzzDevice& fd
   return d;
 }
 
-// Known-unhardened paths, skipped unless KILN_FUZZ_UNFILTERED=1. The MME
-// computes spans, traffic, FLOPs and host buffers from descriptor fields
-// with unchecked products (conv_out_extent multiplies dilation by the filter
-// size in signed 64 bits) and sizes its host buffers by them; the MME
-// descriptor hardening (overflow-checked plans within ceilings) replaces
-// that. Until it is merged, a descriptor is run only if conv_out_extent
-// cannot overflow and its work (multiply-accumulates, im2col elements) stays
-// within a budget, which also bounds its host buffers: a zero-stride GEMM of
-// 2^31 batches, or a padded convolution whose im2col takes 1 GB, fit in the
-// 64 KiB fuzz buffers but run for minutes (fuzz/known/mme/). Remove the
-// filter once the hardening is in main and the unfiltered run reaches 10^6
-// inputs.
-std::optional<std::string> known_unhardened(const kiln::mme::Descriptor& d) {
-  constexpr uint64_t kBudget = uint64_t{1} << 24;  // multiply-accumulates, and im2col elements
-  uint64_t work = 1;
-  bool ok = true;
-  const auto mul = [&](uint64_t x) { ok = ok && !__builtin_mul_overflow(work, x, &work) && work <= kBudget; };
-  if (d.op == static_cast<uint8_t>(kiln::mme::Op::GEMM)) {
-    for (uint64_t x : {uint64_t{d.batch}, uint64_t{d.m}, uint64_t{d.n}, uint64_t{d.k}}) mul(x);
-    return ok ? std::nullopt : std::optional<std::string>("GEMM work");
-  }
-  // conv_out_extent: int64 dilation * (filter - 1).
-  if (uint64_t{d.dilation_h} * d.conv_r >= (uint64_t{1} << 62) || uint64_t{d.dilation_w} * d.conv_s >= (uint64_t{1} << 62)) {
-    return "conv_out_extent overflow";
-  }
-  const uint64_t p = kiln::mme::conv_out_extent(d.conv_h, d.pad_h, d.dilation_h, d.conv_r, d.stride_h);
-  const uint64_t q = kiln::mme::conv_out_extent(d.conv_w, d.pad_w, d.dilation_w, d.conv_s, d.stride_w);
-  for (uint64_t x : {uint64_t{d.conv_n}, p, q, uint64_t{d.conv_c}, uint64_t{d.conv_r}, uint64_t{d.conv_s}}) mul(x);
-  mul(d.conv_k);  // the GEMM; the im2col buffer is the product before it
-  return ok ? std::nullopt : std::optional<std::string>("conv work");
-}
+// The work budget of one input (see LLVMFuzzerTestOneInput): a few tens of
+// milliseconds of host work. The 64 KiB fuzz buffers hold 16 Ki f32 elements,
+// so any job over distinct elements is well inside it.
+constexpr uint64_t kMaxFlops = uint64_t{1} << 25;
+constexpr uint64_t kMaxHostBytes = uint64_t{64} << 20;
 
 void fail(const std::string& what) {
   std::fprintf(stderr, "mme fuzz: %s\n", what.c_str());
@@ -91,7 +73,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   const bool in_arena = in.u8() & 1;
   const kiln::mme::Descriptor d = descriptor_from_input(in, fd);
   const kiln::driver::BindingTable bindings = fd.read_bindings(in);
-  if (!unfiltered() && known_unhardened(d)) return -1;  // -1: not added to the corpus
+  // The check the command processor runs, with the same limits (the device's
+  // MMEs, functional mode).
+  const kiln::sim::MmeLimits limits{&fd.device().config().mme(), true};
+  const kiln::Result<kiln::sim::MmePlan> plan = kiln::sim::plan_mme_job(d, limits);
+  const std::optional<std::string> invalid = kiln::sim::validate_mme_descriptor(d, limits);
+  if (plan.ok() == invalid.has_value()) fail("plan_mme_job and validate_mme_descriptor disagree");
+  // The work budget: a valid job within the device's ceilings may still be
+  // minutes of host work in functional mode (2^31 batches of a 1x1x1 GEMM
+  // with zero batch strides; a padded convolution whose im2col takes 1 GB),
+  // which is slow, not wrong. Such a job is not run (-1: nor added to the
+  // corpus); the check above still ran on it.
+  if (plan.ok() && (plan->flops > kMaxFlops || plan->host_bytes > kMaxHostBytes)) return -1;
 
   kiln::driver::CommandBuffer cb;
   if (in_arena) {
@@ -106,10 +99,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     if (!in_arena) fail("the driver refused a valid LAUNCH_MME packet: " + info.status().message());
     return 0;
   }
-  if (const auto& f = info->fault) {
-    if (f->cause != FaultCause::kInvalidDescriptor && f->cause != FaultCause::kPageFault) {
-      fail("an MME launch faulted as neither a descriptor nor a page fault: " + f->describe());
+  const auto& f = info->fault;
+  if (invalid) {
+    if (!f || f->cause != FaultCause::kInvalidDescriptor || f->detail != *invalid) {
+      fail("the device did not fault on a descriptor its check rejects (" + *invalid +
+           "): " + (f ? f->describe() : "no fault"));
     }
+  } else if (f && f->cause != FaultCause::kPageFault) {
+    fail("an MME launch of a valid descriptor faulted as other than a page fault: " + f->describe());
   }
   return 0;
 }

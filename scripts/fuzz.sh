@@ -33,14 +33,14 @@ max_len() {
 }
 
 # libFuzzer flags per target. The device targets drive a whole simulated
-# device, so every input touches tens of thousands of coverage features and
-# allocates state that outlives it (queues, completions, caches): the
-# entropic schedule's per-feature bookkeeping and the per-input leak check
-# (LeakSanitizer scans the heap whenever an input's mallocs and frees differ)
-# cost them 85% of their time, for the same coverage (docs/fuzzing.md). They
-# run with the classic schedule and no per-input leak check; a leak that
-# grows with inputs still ends at -rss_limit_mb, and LeakSanitizer still runs
-# at exit. The validator and configs hold no state: everything on.
+# device: each input runs through much of the simulator and leaves state
+# behind it (queues, completions, caches). The entropic schedule's
+# per-feature bookkeeping and the per-input leak check (LeakSanitizer scans
+# the heap whenever an input's mallocs and frees differ) took over 90% of the
+# MME target's CPU time, for the same coverage (docs/fuzzing.md). They run
+# with the classic schedule and no per-input leak check; a leak that grows
+# with inputs still ends at -rss_limit_mb, and LeakSanitizer still runs at
+# exit. The validator and configs hold no state: everything on.
 flags() {
   case "$1" in
     decoder|mme|kernel_args) echo "-entropic=0 -detect_leaks=0" ;;

@@ -25,7 +25,7 @@ all_targets=(validator config decoder mme kernel_args)
 # Inputs longer than a target reads are only mutated tails: cap them.
 max_len() {
   case "$1" in
-    mme) echo 256 ;;           # mode, descriptor (168), bindings (1 + 4 x 8)
+    mme) echo 256 ;;           # mode, descriptor (184), bindings (1 + 4 x 8)
     kernel_args) echo 946 ;;   # kernel, cores, the largest argument block (944)
     config) echo 8192 ;;       # the shipped configs are about 5.5 KiB
     *) echo 4096 ;;

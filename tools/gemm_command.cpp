@@ -21,10 +21,13 @@ namespace {
 
 void print_gemm_usage(std::FILE* out) {
   std::fprintf(out,
-               "usage: kiln gemm M K N [--config NAME|PATH] [--dtype bf16|fp32] [--batch B] [--values]\n"
+               "usage: kiln gemm M K N [--config NAME|PATH] [--dtype bf16|fp16|tf32|fp32] [--batch B] [--values]\n"
                "                 [--set PATH=VALUE]... [--sweep PATH=V1,V2,...]\n"
                "  Simulates C (MxN) = A (MxK) * B (KxN) on the device's matrix engines and prints\n"
                "  cycles, time, utilisation and whether compute or memory bounds it.\n"
+               "  --dtype is the type of A, B and C (default bf16); tf32 stores fp32 and rounds the\n"
+               "  inputs to TF32 (the descriptor's kTf32 flag). Each runs at its configured rate\n"
+               "  (mme.*_macs_per_cell_per_cycle), and utilisation is against that type's peak.\n"
                "  --values also computes the results (slow for large shapes).\n"
                "  --set changes one config field (e.g. hbm.bandwidth_gb_per_s=3000, mme.array_rows=512);\n"
                "  --sweep runs the GEMM once per value of one field and prints a row for each.\n");
@@ -45,9 +48,20 @@ bool parse_dim(const std::string& text, uint64_t* out) {
 
 struct GemmRequest {
   uint64_t m = 0, k = 0, n = 0, batch = 1;
-  DType type = DType::kBF16;
+  DType type = DType::kBF16;  // of A, B and C
+  bool tf32 = false;          // f32 inputs rounded to TF32
   bool values = false;
 };
+
+// --dtype's names: the storage type, and whether the inputs are TF32.
+bool parse_dtype(const std::string& name, GemmRequest* g) {
+  if (name == "bf16") g->type = DType::kBF16;
+  else if (name == "fp16") g->type = DType::kF16;
+  else if (name == "fp32") g->type = DType::kF32;
+  else if (name == "tf32") g->type = DType::kF32, g->tf32 = true;
+  else return false;
+  return true;
+}
 
 // What one simulated GEMM took, read from the device trace.
 struct GemmResult {
@@ -74,6 +88,7 @@ Result<GemmResult> simulate_gemm(const DeviceConfig& config, const GemmRequest& 
                                            static_cast<uint32_t>(g.n), g.type, g.type, g.type,
                                            static_cast<uint32_t>(g.batch));
   d.a_addr = a.address, d.b_addr = b.address, d.c_addr = c.address;
+  if (g.tf32) d.flags |= mme::kTf32;
   std::memcpy(desc.data, &d, sizeof d);
   driver::CommandBuffer cb;
   cb.launch_mme(desc.address);
@@ -93,7 +108,7 @@ Result<GemmResult> simulate_gemm(const DeviceConfig& config, const GemmRequest& 
   r.ns = (end_ps - start_ps) / 1000.0;
   r.cycles = r.ns * config.mme().clock_mhz() / 1e3;
   r.flops = 2.0 * g.batch * g.m * g.n * g.k;
-  r.compute_ns = r.flops / dev.properties().peak_matrix_flops * 1e9;
+  r.compute_ns = r.flops / peak_matrix_flops(config, g.type, g.type, g.tf32) * 1e9;
   r.memory_ns = traffic / config.hbm().bandwidth_gb_per_s();
   r.traffic_bytes = static_cast<double>(traffic);
   return r;
@@ -137,12 +152,11 @@ int run_gemm(const Args& args) {
       return 2;
     }
   }
-  if (positional != 3 || (dtype != "bf16" && dtype != "fp32")) {
+  if (positional != 3 || !parse_dtype(dtype, &g)) {
     print_gemm_usage(stderr);
     return 2;
   }
   g.m = dims[0], g.k = dims[1], g.n = dims[2];
-  g.type = dtype == "bf16" ? DType::kBF16 : DType::kF32;
   Result<DeviceConfig> loaded = load_device_config(config_name);
   if (!loaded.ok()) return fail(loaded.status());
   std::string shape = std::to_string(g.m) + "x" + std::to_string(g.k) + "x" + std::to_string(g.n) +
@@ -171,15 +185,15 @@ int run_gemm(const Args& args) {
   if (Status s = apply_config_overrides(config, overrides); !s.ok()) return fail(s);
   Result<GemmResult> r = simulate_gemm(config, g);
   if (!r.ok()) return fail(r.status());
-  const double peak = peak_matrix_flops(config);
+  const double peak = peak_matrix_flops(config, g.type, g.type, g.tf32);
   std::printf("gemm %s %s on %s: %u MME%s, %ux%u, %s\n", shape.c_str(), dtype.c_str(), config.name().c_str(),
               config.mme().count(), config.mme().count() == 1 ? "" : "s", config.mme().array_rows(),
               config.mme().array_cols(), proto::Dataflow_Name(config.mme().dataflow()).c_str());
   for (const std::string& o : overrides) std::printf("  with         %s\n", o.c_str());
   std::printf("  cycles       %.0f at %.0f MHz\n", r->cycles, config.mme().clock_mhz());
   std::printf("  time         %.3f us\n", r->ns / 1e3);
-  std::printf("  throughput   %.2f TFLOP/s, %.1f%% of the %.0f TFLOP/s peak\n", r->flops / r->ns / 1e3,
-              100.0 * r->compute_ns / r->ns, peak / 1e12);
+  std::printf("  throughput   %.2f TFLOP/s, %.1f%% of the %.0f TFLOP/s %s peak\n", r->flops / r->ns / 1e3,
+              100.0 * r->compute_ns / r->ns, peak / 1e12, dtype.c_str());
   std::printf("  bounds       compute %.3f us, HBM %.3f us (%.1f MB of operand traffic)\n", r->compute_ns / 1e3,
               r->memory_ns / 1e3, r->traffic_bytes / 1e6);
   std::printf("  verdict      %s-bound\n", verdict(*r));

@@ -92,6 +92,9 @@ void print_config(const DeviceConfig& c, const std::string& path) {
               count(mme.count(), "matrix engine").c_str(), mme.array_rows(), mme.array_cols(),
               format_mhz(mme.clock_mhz()).c_str(), proto::Dataflow_Name(mme.dataflow()).c_str(),
               mme.fill_rows_per_cycle(), mme.fill_rows_per_cycle() == 1 ? "" : "s");
+  std::printf("%-10sMACs per cell per cycle: bf16 1, fp16 %g, tf32 %g, fp32 %g\n", "",
+              mme.fp16_macs_per_cell_per_cycle(), mme.tf32_macs_per_cell_per_cycle(),
+              mme.fp32_macs_per_cell_per_cycle());
   std::printf("%-10s%s, %u-byte vectors (%u bf16 lanes) at %s, %u KiB local memory each\n",
               "TPC", count(tpc.count(), "vector core").c_str(), tpc.vector_width_bytes(), tpc.vector_width_bytes() / 2,
               format_mhz(tpc.clock_mhz()).c_str(), tpc.local_memory_kib());
@@ -102,6 +105,10 @@ void print_config(const DeviceConfig& c, const std::string& path) {
               format_bandwidth(2 * link.bandwidth_gb_per_s()).c_str(), format_ns(link.latency_ns()).c_str());
   std::printf("\n%-10smatrix %s (MME), vector %s (TPC)\n", "peak bf16",
               format_flops(peak_matrix_flops(c)).c_str(), format_flops(peak_vector_flops(c)).c_str());
+  std::printf("%-10smatrix fp16 %s, tf32 %s, fp32 %s (MME)\n", "peak",
+              format_flops(peak_matrix_flops(c, DType::kF16, DType::kF16)).c_str(),
+              format_flops(peak_matrix_flops(c, DType::kF32, DType::kF32, /*tf32=*/true)).c_str(),
+              format_flops(peak_matrix_flops(c, DType::kF32, DType::kF32)).c_str());
 }
 
 }  // namespace

@@ -14,7 +14,7 @@ void print_usage() {
                "  trace export FILE --format chrome -o OUT.json\n"
                "                                    convert a Kiln trace to Chrome trace JSON\n"
                "  trace summary FILE                per-engine busy time, utilisation, bytes\n"
-               "  gemm M K N [--config C] [--dtype bf16|fp32]\n"
+               "  gemm M K N [--config C] [--dtype bf16|fp16|tf32|fp32]\n"
                "                                    time one GEMM on the simulated matrix engines\n"
                "  kernel run --lib X.so --kernel NAME --shape D0,D1,...\n"
                "                                    check a vector-core kernel on the simulated TPC\n");

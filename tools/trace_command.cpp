@@ -1,11 +1,12 @@
 // `kiln trace`: work with trace files written by the driver.
 //
 //   kiln trace export FILE [--format chrome] -o|--output OUT.json   (OUT "-" = stdout)
-//   kiln trace summary FILE [--config NAME|PATH] [--top N]
-//   kiln trace report FILE -o OUT.html [--config NAME|PATH] [--top N]
+//   kiln trace summary FILE [--config NAME|PATH] [--top N] [--window FROM:TO]
+//   kiln trace report FILE -o OUT.html [--config NAME|PATH] [--top N] [--window FROM:TO]
 //
 // Usage errors exit 2, failures (unreadable trace, unwritable output) exit 1;
 // both print "kiln trace: <what>" to stderr.
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -26,12 +27,14 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: kiln trace export FILE [--format chrome] -o|--output OUT.json\n"
-    "       kiln trace summary FILE [--config NAME|PATH] [--top N]\n"
-    "       kiln trace report FILE -o OUT.html [--config NAME|PATH] [--top N]\n"
+    "       kiln trace summary FILE [--config NAME|PATH] [--top N] [--window FROM:TO]\n"
+    "       kiln trace report FILE -o OUT.html [--config NAME|PATH] [--top N] [--window FROM:TO]\n"
     "  export   convert a Kiln trace to Chrome trace JSON (ui.perfetto.dev); -o - for stdout\n"
     "  summary  per-track events, busy time, utilisation, bytes and FLOPs; how the engine\n"
     "           classes overlapped; the N ops (default 10) with most engine time, each with\n"
-    "           its roofline verdict against the device's peaks (--config, else the trace's device)\n"
+    "           its roofline verdict against the device's peaks (--config, else the trace's device);\n"
+    "           the N model ops (command-buffer labels) with most simulated time; the critical\n"
+    "           path, of the events inside FROM..TO us of simulated time with --window (a step)\n"
     "  report   the same as one self-contained HTML page with a timeline per clock domain\n"
     "           (default 20 ops)\n";
 
@@ -116,7 +119,24 @@ struct AnalysisRequest {
   std::optional<std::string> config;
   std::size_t top = 10;
   std::optional<std::string> output;
+  uint64_t window_from_ps = 0, window_to_ps = UINT64_MAX;  // for the critical path
 };
+
+// "FROM:TO" in microseconds of simulated time (either may be empty: the
+// start, the end); false if it is not that.
+bool parse_window(const std::string& text, uint64_t* from_ps, uint64_t* to_ps) {
+  const std::size_t colon = text.find(':');
+  if (colon == std::string::npos || text.find(':', colon + 1) != std::string::npos) return false;
+  auto parse_us = [](const std::string& part, uint64_t* ps) {
+    if (part.empty()) return true;
+    char* end = nullptr;
+    const double us = std::strtod(part.c_str(), &end);
+    if (*end != '\0' || !(us >= 0) || us > 9e12) return false;  // below 2^63 ps
+    *ps = static_cast<uint64_t>(std::llround(us * 1e6));
+    return true;
+  };
+  return parse_us(text.substr(0, colon), from_ps) && parse_us(text.substr(colon + 1), to_ps) && *from_ps < *to_ps;
+}
 
 // Parses the arguments of `command`; returns the exit code of a usage error.
 std::optional<int> parse_analysis_args(const Args& args, const std::string& command, bool wants_output,
@@ -136,6 +156,11 @@ std::optional<int> parse_analysis_args(const Args& args, const std::string& comm
         return usage_error("--top takes a number of ops, got '" + value + "'");
       }
       request->top = static_cast<std::size_t>(n);
+    } else if (take_option(args, i, {"--window"}, &value, &missing)) {
+      if (missing) return usage_error("--window needs FROM:TO in microseconds");
+      if (!parse_window(value, &request->window_from_ps, &request->window_to_ps)) {
+        return usage_error("--window takes FROM:TO in microseconds with FROM < TO, got '" + value + "'");
+      }
     } else if (wants_output && take_option(args, i, {"-o", "--output"}, &value, &missing)) {
       if (missing) return usage_error(args[i] + " needs a file name");
       request->output = value;
@@ -180,6 +205,16 @@ Result<traces::DevicePeaks> peaks_for(const proto::Trace& trace, const std::opti
   return traces::device_peaks(*config);
 }
 
+// The analyses, with the critical path of the requested window.
+traces::TraceAnalysis analyse(const proto::Trace& trace, const traces::DevicePeaks& peaks,
+                              const AnalysisRequest& request) {
+  traces::TraceAnalysis analysis = traces::analyze_trace(trace, peaks);
+  if (request.window_from_ps != 0 || request.window_to_ps != UINT64_MAX) {
+    analysis.critical_path = traces::critical_path(trace, request.window_from_ps, request.window_to_ps);
+  }
+  return analysis;
+}
+
 int run_summary(const Args& args) {
   AnalysisRequest request;
   if (auto code = parse_analysis_args(args, "summary", /*wants_output=*/false, &request)) return *code;
@@ -192,7 +227,7 @@ int run_summary(const Args& args) {
   const std::string device_name = trace->device().empty() ? "device" : trace->device();
   std::printf("trace %s: device %s, %d events; %s\n", request.input.c_str(), device_name.c_str(),
               trace->events_size(), note.c_str());
-  const std::string report = traces::format_analysis(traces::analyze_trace(*trace, *peaks), request.top);
+  const std::string report = traces::format_analysis(analyse(*trace, *peaks, request), request.top);
   std::fwrite(report.data(), 1, report.size(), stdout);
   return 0;
 }
@@ -208,7 +243,7 @@ int run_report(const Args& args) {
   Result<traces::DevicePeaks> peaks = peaks_for(*trace, request.config, &options.note);
   if (!peaks.ok()) return failure(peaks.status().message());
   const Status written =
-      traces::write_html_report(*request.output, *trace, traces::analyze_trace(*trace, *peaks), options);
+      traces::write_html_report(*request.output, *trace, analyse(*trace, *peaks, request), options);
   if (!written.ok()) return failure(written.message());
   std::printf("wrote %s (%d events; %s)\n", request.output->c_str(), trace->events_size(), options.note.c_str());
   return 0;

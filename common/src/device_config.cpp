@@ -6,6 +6,7 @@
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -333,6 +334,9 @@ Status validate_device_config(const DeviceConfig& c, std::string_view origin) {
     if (m.fill_rows_per_cycle() > m.array_rows()) {
       v.fail("mme.fill_rows_per_cycle", "is larger than mme.array_rows (" + std::to_string(m.array_rows()) + ")");
     }
+    v.positive(m.fp16_macs_per_cell_per_cycle(), "mme.fp16_macs_per_cell_per_cycle");
+    v.positive(m.tf32_macs_per_cell_per_cycle(), "mme.tf32_macs_per_cell_per_cycle");
+    v.positive(m.fp32_macs_per_cell_per_cycle(), "mme.fp32_macs_per_cell_per_cycle");
     // proto3 enums are open: a number the schema does not name parses too.
     if (m.dataflow() == proto::DATAFLOW_UNSPECIFIED || !proto::Dataflow_IsValid(m.dataflow())) {
       v.fail("mme.dataflow", "must be WEIGHT_STATIONARY_SERIAL or WEIGHT_STATIONARY_PIPELINED (got " +
@@ -383,6 +387,25 @@ double peak_matrix_flops(const DeviceConfig& c) {
   const auto& m = c.mme();
   // One multiply-accumulate (2 FLOPs) per array cell per cycle.
   return double(m.count()) * m.array_rows() * m.array_cols() * 2.0 * m.clock_mhz() * 1e6;
+}
+
+double mme_macs_per_cell_per_cycle(const proto::MmeConfig& m, DType a, DType b, bool tf32) {
+  const auto rate = [&](DType t) {
+    switch (t) {
+      case DType::kBF16: return 1.0;  // the array's nominal rate (device_config.proto)
+      case DType::kF16: return m.fp16_macs_per_cell_per_cycle();
+      case DType::kF32: return tf32 ? m.tf32_macs_per_cell_per_cycle() : m.fp32_macs_per_cell_per_cycle();
+      case DType::kI32:
+      case DType::kI64:
+      case DType::kBool: break;
+    }
+    return 0.0;
+  };
+  return std::min(rate(a), rate(b));
+}
+
+double peak_matrix_flops(const DeviceConfig& c, DType a, DType b, bool tf32) {
+  return peak_matrix_flops(c) * mme_macs_per_cell_per_cycle(c.mme(), a, b, tf32);
 }
 
 double peak_vector_flops(const DeviceConfig& c) {

@@ -19,6 +19,7 @@ CommandBuffer::Recording& CommandBuffer::writable() {
     copy->uses = rec_->uses;
     copy->packets = rec_->packets;
     copy->error = rec_->error;
+    copy->labels = rec_->labels;
     rec_ = std::move(copy);
   }
   return *rec_;
@@ -65,6 +66,25 @@ void CommandBuffer::use_sync(packets::SyncRef ref, bool signalled) {
 CommandBuffer& CommandBuffer::uses_binding(uint32_t slot, uint64_t extent) {
   use(slot, packets::Binding::Kind::kMemory, extent);
   return *this;
+}
+
+CommandBuffer& CommandBuffer::label(std::vector<std::string> ops) {
+  // Unlabelled stays unlabelled without touching a shared recording.
+  if (rec_->labels.empty() && std::all_of(ops.begin(), ops.end(), [](const std::string& op) { return op.empty(); })) {
+    return *this;
+  }
+  Recording& rec = writable();
+  rec.labels.add(rec.bytes.size(), std::move(ops));
+  return *this;
+}
+
+Status CommandBuffer::label_at(uint64_t offset, std::vector<std::string> ops) {
+  if (offset > rec_->bytes.size() || (!rec_->labels.runs.empty() && offset < rec_->labels.runs.back().offset)) {
+    return invalid_argument("label at byte " + std::to_string(offset) + ": out of order or past the " +
+                            std::to_string(rec_->bytes.size()) + " recorded bytes");
+  }
+  writable().labels.add(offset, std::move(ops));
+  return {};
 }
 
 CommandBuffer& CommandBuffer::nop(uint8_t flags) {
@@ -190,6 +210,7 @@ CommandBuffer& CommandBuffer::launch_mme(const mme::Descriptor& descriptor, uint
     use_address(descriptor.b_addr, spans.b);
     use_address(descriptor.c_addr, spans.c);
     if (spans.bias) use_address(descriptor.bias_addr, spans.bias);
+    if (spans.r) use_address(descriptor.r_addr, spans.r);
   }
   return launch_mme(packets::bound_address(packets::kArenaSlot, at), engines, flags);
 }

@@ -167,9 +167,11 @@ Status Device::Impl::wait_retired(uint32_t queue, uint64_t sequence, std::chrono
   const bool blocked = transport->host_clock_ps(t.clock) > before;
   ClockUpdate u = transport->advance_host_clock(t.clock, blocked ? host->costs().wake : host->costs().query);
   u.before_ps = before;
-  host->record(t, name, u, wall_start, 0, sequence);
+  // The call waited for the jobs and waits the submission ended with.
+  std::optional<SubmissionInfo> done;
+  if (waited.ok()) done = transport->completion(queue, sequence);
+  host->record(t, name, u, wall_start, 0, sequence, {}, 0, done ? done->last_events : std::vector<uint64_t>{});
   KILN_RETURN_IF_ERROR(waited);
-  auto done = transport->completion(queue, sequence);
   if (done && done->fault) return done->fault->to_status();
   return {};
 }

@@ -1,5 +1,6 @@
 #include "host_timeline.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <vector>
@@ -18,6 +19,22 @@ struct CachedThread {
   const HostTimeline::Thread* thread = nullptr;
 };
 thread_local CachedThread cached;
+
+// Host thread `index`'s trace-id source (recorder.h); past the last source
+// threads share it, and their ids may collide.
+uint64_t id_source(uint32_t index) {
+  return std::min<uint64_t>(uint64_t{index} + 1, traces::kMaxEventSource);
+}
+
+uint64_t next_id(const HostTimeline::Thread& t) {
+  return traces::make_event_id(t.id_source, t.ids.fetch_add(1, std::memory_order_relaxed) + 1);
+}
+
+constexpr uint64_t kWallIdBase = uint64_t{1} << 31;
+
+uint64_t next_wall_id(const HostTimeline::Thread& t) {
+  return traces::make_event_id(t.id_source, kWallIdBase + t.wall_ids.fetch_add(1, std::memory_order_relaxed) + 1);
+}
 
 }  // namespace
 
@@ -76,6 +93,7 @@ HostTimeline::Thread& HostTimeline::register_locked(std::thread::id id, uint64_t
   t->clock = transport_->add_host_clock(at_ps, idle_after_);
   const uint32_t index = next_index_++;
   t->track = index == 0 ? "host" : "host T" + std::to_string(index);
+  t->id_source = id_source(index);
   if (index == 0) opener_ = t->clock;
   Thread& ref = *t;
   threads_[id] = std::move(t);
@@ -99,15 +117,18 @@ const HostTimeline::Thread& HostTimeline::current() {
   return *t;
 }
 
+uint64_t HostTimeline::reserve_id(const Thread& thread) { return trace_calls_ ? next_id(thread) : 0; }
+
 void HostTimeline::record(const Thread& thread, std::string_view name, const ClockUpdate& sim,
                           std::chrono::steady_clock::time_point wall_start, uint64_t bytes, uint64_t sequence,
-                          std::string detail) {
+                          std::string detail, uint64_t id, std::vector<uint64_t> waits_for) {
   if (sim.caught_up_ps > 0) {
     catch_ups_.fetch_add(1, std::memory_order_relaxed);
     // The one way wall time reaches a run: say so where people look.
     trace_->record({.track = thread.track, .name = "catch-up", .start_ps = sim.before_ps - sim.caught_up_ps,
                     .end_ps = sim.before_ps, .clock = traces::TraceClock::kHostSimulated,
-                    .detail = "idle for longer than the host idle limit; resumed at the simulation's time"});
+                    .detail = "idle for longer than the host idle limit; resumed at the simulation's time",
+                    .id = next_wall_id(thread)});
   }
   if (!trace_calls_) return;
   const auto wall_end = std::chrono::steady_clock::now();
@@ -117,10 +138,11 @@ void HostTimeline::record(const Thread& thread, std::string_view name, const Clo
   std::string name_copy(name);
   trace_->record({.track = thread.track, .name = name_copy, .start_ps = sim.before_ps, .end_ps = sim.after_ps,
                   .bytes = bytes, .sequence = sequence, .clock = traces::TraceClock::kHostSimulated,
-                  .detail = detail});
+                  .detail = detail, .id = id != 0 ? id : next_id(thread), .waits_for = std::move(waits_for)});
   trace_->record({.track = thread.track, .name = std::move(name_copy), .start_ps = wall_ps(wall_start),
                   .end_ps = wall_ps(wall_end), .bytes = bytes, .sequence = sequence,
-                  .clock = traces::TraceClock::kHostWall, .detail = std::move(detail)});
+                  .clock = traces::TraceClock::kHostWall, .detail = std::move(detail),
+                  .id = next_wall_id(thread)});
 }
 
 ClockUpdate HostTimeline::charge(std::string_view name, uint64_t ps, std::chrono::steady_clock::time_point wall_start,
@@ -136,6 +158,7 @@ uint64_t HostTimeline::prepare_child() {
   std::lock_guard lock(mutex_);
   auto t = std::make_unique<Thread>();
   t->clock = transport_->add_host_clock(transport_->host_clock_ps(parent.clock), idle_after_);
+  t->id_source = id_source(next_index_);
   t->track = "host T" + std::to_string(next_index_++);
   const uint64_t key = next_prepared_++;
   prepared_[key] = std::move(t);

@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "kiln/common/device_config.h"
 #include "kiln/traces/recorder.h"
@@ -41,6 +42,13 @@ class HostTimeline {
   struct Thread {
     HostClockId clock = 0;
     std::string track;  // "host" for the thread that opened the device, then "host T1", ...
+    // Trace ids: source 1 + the thread's index, counted by the thread
+    // itself, so ids do not depend on how threads interleave. Calls on the
+    // simulated clock count from 1; what depends on wall time (the calls'
+    // wall-clock copies, catch-ups) from 2^31, so it never shifts the others.
+    uint64_t id_source = 0;
+    mutable std::atomic<uint64_t> ids{0};
+    mutable std::atomic<uint64_t> wall_ids{0};
   };
 
   HostTimeline(Transport& transport, const proto::HostConfig& costs,
@@ -61,10 +69,16 @@ class HostTimeline {
   const Thread& current();
 
   // Records one host call of `thread`: [sim.before, sim.after] on its
-  // simulated clock and [wall_start, now] in wall time.
+  // simulated clock and [wall_start, now] in wall time. The simulated-clock
+  // event gets `id` (from reserve_id; 0: the next one) and `waits_for`.
   void record(const Thread& thread, std::string_view name, const ClockUpdate& sim,
               std::chrono::steady_clock::time_point wall_start, uint64_t bytes = 0, uint64_t sequence = 0,
-              std::string detail = {});
+              std::string detail = {}, uint64_t id = 0, std::vector<uint64_t> waits_for = {});
+
+  // The trace id the next call `thread` records will have, reserved now so
+  // that the device can name it (the submission a call makes waits for it);
+  // 0 when host calls are not traced.
+  uint64_t reserve_id(const Thread& thread);
 
   // Moves the calling thread's clock on by `ps` and records the call.
   ClockUpdate charge(std::string_view name, uint64_t ps, std::chrono::steady_clock::time_point wall_start,

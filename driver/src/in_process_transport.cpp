@@ -29,8 +29,9 @@ class InProcessTransport final : public Transport {
 
   Status submit(uint32_t queue, SubmitRequest request, HostClockId clock, uint64_t cost_ps,
                 ClockUpdate* update) override {
-    sim::Submission s{request.context, request.sequence, std::move(request.commands), request.privileged, {},
-                      std::move(request.bindings)};
+    sim::Submission s{request.context,          request.sequence, std::move(request.commands),
+                      request.privileged,       {},               std::move(request.bindings),
+                      std::move(request.labels), request.submitted_by};
     for (const SyncWait& w : request.waits) s.waits.push_back({w.sync_object, w.target});
     sim::ClockReading reading;
     KILN_RETURN_IF_ERROR(device_->submit(queue, std::move(s), clock, cost_ps, &reading));
@@ -57,7 +58,7 @@ class InProcessTransport final : public Transport {
   std::optional<SubmissionInfo> completion(uint32_t queue, uint64_t sequence) override {
     auto c = device_->completion(queue, sequence);
     if (!c) return std::nullopt;
-    return SubmissionInfo{c->sequence, c->start_ps, c->end_ps, std::move(c->fault)};
+    return SubmissionInfo{c->sequence, c->start_ps, c->end_ps, std::move(c->fault), std::move(c->last_events)};
   }
 
   Status map(uint32_t context, uint64_t va, MemoryKind kind, uint64_t phys, uint64_t size) override {

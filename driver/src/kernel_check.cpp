@@ -9,6 +9,7 @@
 #include <random>
 
 #include "kiln/common/bf16.h"
+#include "kiln/kernels/f16.h"
 #include "kiln/kernels/host_runner.h"
 #include "kiln/kernels/kernel_arg_block.h"
 #include "kiln/kernels/kernel_args.h"
@@ -21,36 +22,74 @@ using kernels::HostTensor;
 
 uint64_t element_bytes(DType t) { return static_cast<uint64_t>(dtype_size(t)); }
 
-// Device bytes of a host tensor (values rounded to its dtype).
+// Device bytes of a host tensor (values rounded to its dtype: nearest even
+// for bf16/f16, toward zero for the integers, != 0 for bool).
 std::vector<uint8_t> encode(const HostTensor& t) {
   const uint64_t es = element_bytes(t.dtype);
   std::vector<uint8_t> out(t.values.size() * es);
   for (std::size_t i = 0; i < t.values.size(); ++i) {
-    if (t.dtype == DType::kBF16) {
-      const bf16 v = to_bf16(t.values[i]);
-      std::memcpy(out.data() + 2 * i, &v.bits, 2);
-    } else if (t.dtype == DType::kI32) {
-      const auto v = static_cast<int32_t>(t.values[i]);
-      std::memcpy(out.data() + 4 * i, &v, 4);
-    } else {
-      std::memcpy(out.data() + 4 * i, &t.values[i], 4);
+    uint8_t* at = out.data() + es * i;
+    const float x = t.values[i];
+    switch (t.dtype) {
+      case DType::kF32: std::memcpy(at, &x, 4); break;
+      case DType::kBF16: {
+        const uint16_t v = to_bf16(x).bits;
+        std::memcpy(at, &v, 2);
+        break;
+      }
+      case DType::kF16: {
+        const uint16_t v = kernels::to_f16(x).bits;
+        std::memcpy(at, &v, 2);
+        break;
+      }
+      case DType::kI32: {
+        const auto v = static_cast<int32_t>(x);
+        std::memcpy(at, &v, 4);
+        break;
+      }
+      case DType::kI64: {
+        const auto v = static_cast<int64_t>(x);
+        std::memcpy(at, &v, 8);
+        break;
+      }
+      case DType::kBool: *at = x != 0.0f ? 1 : 0; break;
     }
   }
   return out;
 }
 
 void decode(const std::vector<uint8_t>& raw, HostTensor& t) {
+  const uint64_t es = element_bytes(t.dtype);
   for (std::size_t i = 0; i < t.values.size(); ++i) {
-    if (t.dtype == DType::kBF16) {
-      bf16 v;
-      std::memcpy(&v.bits, raw.data() + 2 * i, 2);
-      t.values[i] = to_float(v);
-    } else if (t.dtype == DType::kI32) {
-      int32_t v;
-      std::memcpy(&v, raw.data() + 4 * i, 4);
-      t.values[i] = static_cast<float>(v);
-    } else {
-      std::memcpy(&t.values[i], raw.data() + 4 * i, 4);
+    const uint8_t* at = raw.data() + es * i;
+    float& x = t.values[i];
+    switch (t.dtype) {
+      case DType::kF32: std::memcpy(&x, at, 4); break;
+      case DType::kBF16: {
+        bf16 v;
+        std::memcpy(&v.bits, at, 2);
+        x = to_float(v);
+        break;
+      }
+      case DType::kF16: {
+        kernels::f16 v;
+        std::memcpy(&v.bits, at, 2);
+        x = v.to_float();
+        break;
+      }
+      case DType::kI32: {
+        int32_t v;
+        std::memcpy(&v, at, 4);
+        x = static_cast<float>(v);
+        break;
+      }
+      case DType::kI64: {
+        int64_t v;
+        std::memcpy(&v, at, 8);
+        x = static_cast<float>(v);
+        break;
+      }
+      case DType::kBool: x = *at != 0 ? 1.0f : 0.0f; break;
     }
   }
 }
@@ -92,9 +131,21 @@ Result<KernelCheckReport> check_kernel_on_device(Device& device, const kernels::
   KILN_RETURN_IF_ERROR(test.make_case(shape, c).with_context("make_case of '" + test.kernel + "'"));
   std::mt19937 rng(options.seed);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  // Integers are whole numbers in [-100, 100], bools 0 or 1: uniform [-1, 1)
+  // truncated would be almost all zeros.
+  std::uniform_int_distribution<int> ints(-100, 100), bits(0, 1);
   for (HostTensor& t : c.tensors) {
     if (t.is_output) continue;
-    for (float& v : t.values) v = t.dtype == DType::kBF16 ? round_to_bf16(dist(rng)) : dist(rng);
+    for (float& v : t.values) {
+      switch (t.dtype) {
+        case DType::kF32: v = dist(rng); break;
+        case DType::kBF16: v = round_to_bf16(dist(rng)); break;
+        case DType::kF16: v = kernels::round_to_f16(dist(rng)); break;
+        case DType::kI32:
+        case DType::kI64: v = static_cast<float>(ints(rng)); break;
+        case DType::kBool: v = static_cast<float>(bits(rng)); break;
+      }
+    }
   }
 
   // Device buffers, inputs uploaded, arguments in pinned host memory.

@@ -37,17 +37,20 @@ Result<uint64_t> Stream::submit_as(const char* name, const CommandBuffer& comman
   const HostTimeline::Thread& thread = d.host->current();
   ClockUpdate update;
   uint64_t seq = 0;
+  // The submitted work waits for this call: its trace id goes along.
+  const uint64_t id = d.host->reserve_id(thread);
   {
     std::lock_guard lock(mutex_);
     seq = next_sequence_;
-    SubmitRequest request{d.context, seq, commands.image(), privileged, {}, std::move(bindings)};
+    SubmitRequest request{d.context, seq, commands.image(), privileged, {}, std::move(bindings),
+                          commands.shared_labels(), id};
     for (const PendingWait& w : pending_waits_) request.waits.push_back({w.sync_object, w.target});
     KILN_RETURN_IF_ERROR(d.transport->submit(queue_, std::move(request), thread.clock, cost_ps, &update));
     d.queue_submitted[queue_].store(seq, std::memory_order_release);
     pending_waits_.clear();
     ++next_sequence_;
   }
-  d.host->record(thread, name, update, wall_start, commands.size_bytes(), seq);
+  d.host->record(thread, name, update, wall_start, commands.size_bytes(), seq, {}, id);
   return seq;
 }
 

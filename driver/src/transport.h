@@ -21,6 +21,7 @@
 #include "kiln/common/memory_kind.h"
 #include "kiln/common/status.h"
 #include "kiln/driver/stream.h"
+#include "kiln/traces/op_labels.h"
 #include "kiln/traces/recorder.h"
 
 namespace kiln::driver {
@@ -49,6 +50,8 @@ struct SubmitRequest {
   bool privileged = false;
   std::vector<SyncWait> waits;
   std::shared_ptr<const packets::BindingSet> bindings;
+  std::shared_ptr<const traces::OpLabels> labels;  // the buffer's (null: none)
+  uint64_t submitted_by = 0;  // trace id of the host call that submits it (0: none)
 };
 
 class Transport {

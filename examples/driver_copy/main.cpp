@@ -100,8 +100,12 @@ int main(int argc, char** argv) {
 
   // Recorded once. Queue 1: host -> A, signalling the timeline when that
   // copy is done. Queue 2: wait for it, A -> B, signal. Queue 1 again: wait
-  // for the move, B -> host.
+  // for the move, B -> host. Each is labelled with the model op it stands
+  // for, so `kiln trace summary` can say where each one's time went.
   CommandBuffer upload, move, download;
+  upload.label({"upload"});
+  move.label({"move"});
+  download.label({"download"});
   upload.copy(bound(kA), bound(kHostIn), n).signal_when_done(bound_sync(kTimeline));
   move.wait_sync(bound_sync(kTimeline), 1).copy(bound(kB), bound(kA), n).signal_when_done(bound_sync(kTimeline));
   download.wait_sync(bound_sync(kTimeline), 2).copy(bound(kHostOut), bound(kB), n);

@@ -5,7 +5,9 @@
 #include <set>
 #include <sstream>
 
+#include "fusion.h"
 #include "memory_plan.h"
+#include "schedule.h"
 
 namespace kiln::runtime {
 
@@ -139,7 +141,21 @@ Result<std::shared_ptr<Recipe>> compile(Graph g, const std::vector<int>& outputs
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
   if (!disabled(options, "dce")) dead_code(g, output_set, order, log);
   if (!disabled(options, "cse")) common_subexpressions(g, output_set, order, log);
+  // Epilogues first (they take the GEMM's bias and activation), then norms
+  // (they take the residual add), then whatever elementwise ops remain.
+  if (!disabled(options, "fuse_epilogue")) {
+    for (const std::string& line : fuse_epilogue(g, order, output_set)) log << line << '\n';
+  }
+  if (!disabled(options, "fuse_add_norm")) {
+    for (const std::string& line : fuse_add_norm(g, order, output_set)) log << line << '\n';
+  }
+  if (!disabled(options, "fuse_elementwise")) {
+    for (const std::string& line : fuse_elementwise(g, order, output_set)) log << line << '\n';
+  }
   legalize(g, order, log);
+  // Engines overlap as far as the recorded order lets them: order first,
+  // then plan memory on that order.
+  if (!disabled(options, "schedule")) order = schedule_nodes(g, order, options.rates);
 
   // Which values live where, and for how long (positions in `order`).
   const std::size_t values = g.values.size();
@@ -230,6 +246,15 @@ Result<std::shared_ptr<Recipe>> compile(Graph g, const std::vector<int>& outputs
         waited[job.queue][q] = need[q];
       }
     }
+    // The trace names the graph node(s) each job came from: a fused job all of them.
+    std::vector<std::string> ops;
+    const std::string& label = g.nodes[static_cast<std::size_t>(job.node)].label;
+    for (std::size_t at = 0; at <= label.size();) {
+      const std::size_t plus = std::min(label.find('+', at), label.size());
+      if (plus > at) ops.push_back(label.substr(at, plus - at));
+      at = plus + 1;
+    }
+    cb.label(std::move(ops));
     switch (job.kind) {
       case Job::Kind::kTpc: cb.launch_tpc(job.kernel_id, job.args); break;
       case Job::Kind::kMme: cb.launch_mme(job.descriptor); break;

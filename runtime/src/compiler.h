@@ -30,12 +30,14 @@
 #include "graph.h"
 #include "kiln/driver/command_buffer.h"
 #include "lowering.h"
+#include "schedule.h"
 
 namespace kiln::runtime {
 
 struct CompileOptions {
   bool allow_tf32 = false;
-  std::vector<std::string> disabled_passes;  // "dce", "cse"
+  std::vector<std::string> disabled_passes;  // "dce", "cse", "schedule"
+  ScheduleRates rates;
 };
 
 struct Recipe {
@@ -48,7 +50,6 @@ struct Recipe {
   std::vector<int> inputs;
   std::vector<int> outputs;
   std::vector<Queue> output_queue;  // the queue whose job writes each output
-  std::vector<Queue> input_queues_read;  // unused
   std::size_t nodes = 0;   // graph nodes compiled
   std::size_t jobs = 0;    // engine jobs
   std::string log;         // what the passes did

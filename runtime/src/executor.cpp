@@ -2,6 +2,7 @@
 // tensors and the workspace, make each queue wait for the inputs other
 // queues produce and for any reused memory's earlier users, submit, and
 // record where each output becomes ready.
+#include <algorithm>
 #include <chrono>
 
 #include "runtime_impl.h"
@@ -21,28 +22,65 @@ Status Runtime::Impl::run_graph_locked(Graph& g) {
   }
   if (outputs.empty()) return {};  // nothing anyone can read: nothing to run
   ++stats.steps;
-  const GraphSignature signature = graph_signature(g, outputs, context);
+  // Bucketing: the step as it runs, padded to a bucket.
+  Graph padded;
+  std::optional<BucketPlan> plan;
+  if (!options.batch_buckets.empty()) {
+    std::vector<int> all(g.nodes.size());
+    for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+    std::string why;
+    plan = plan_buckets(g, all, options.batch_buckets, &why);
+    if (!plan) {
+      if (why != "no input is marked dynamic") stats.last_bucketing = why;
+    } else {
+      // Hashed from its padded form, so every batch in a bucket finds one recipe.
+      padded = g;
+      if (plan->padded != plan->batch) {
+        apply_buckets(padded, *plan);
+        ++stats.bucketed_steps;
+      }
+      padded.rehash();
+    }
+  }
+  return run_graph_as_locked(plan ? padded : g, outputs, output_slots, plan ? &*plan : nullptr);
+}
+
+Status Runtime::Impl::run_graph_as_locked(Graph& g, const std::vector<int>& outputs,
+                                          const std::vector<std::shared_ptr<Slot>>& output_slots,
+                                          const BucketPlan* plan) {
+  const GraphHash key = cache_key(g, outputs, context_hash);
   device->charge_host(costs.cache_lookup_ns, "recipe cache lookup");
-  std::shared_ptr<Recipe> recipe = cache.find(signature.key);
+  std::shared_ptr<Recipe> recipe = cache.find(key);
   if (recipe) {
     ++stats.cache_hits;
+  } else if ((recipe = find_on_disk_locked(key, g, outputs))) {
+    ++stats.disk_hits;
   } else {
+    const GraphSignature signature = graph_signature(g, outputs, context);
     ++stats.cache_misses;
     stats.misses.push_back({signature.summary, cache.miss_reason(signature)});
     if (stats.misses.size() > 64) stats.misses.erase(stats.misses.begin());
     const auto start = std::chrono::steady_clock::now();
     CompileOptions options_for_compile;
     options_for_compile.allow_tf32 = options.allow_tf32;
+    options_for_compile.disabled_passes = disabled_passes;
+    options_for_compile.rates = rates;
     KILN_ASSIGN_OR_RETURN(recipe, compile(g, outputs, options_for_compile));
     stats.compile_wall_ms +=
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     ++stats.compilations;
+    stats.last_compile_log = recipe->log;
     stats.graph_nodes_compiled += recipe->nodes;
     device->charge_host(costs.compile_per_node_ns * static_cast<double>(g.nodes.size()),
                         "compile " + signature.summary);
-    cache.insert(signature, recipe);
+    cache.insert(key, signature, recipe);
+    store_on_disk_locked(signature, *recipe);
   }
-  KILN_RETURN_IF_ERROR(launch_locked(*recipe, g));
+  stats.last_workspace_bytes = recipe->workspace_bytes;
+  stats.last_step_jobs = recipe->jobs;
+  stats.last_intermediate_bytes = recipe->intermediate_bytes;
+  stats.peak_workspace_bytes = std::max(stats.peak_workspace_bytes, recipe->workspace_bytes);
+  KILN_RETURN_IF_ERROR(launch_locked(*recipe, g, plan));
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     output_slots[i]->graph = 0;
     output_slots[i]->value = -1;
@@ -50,15 +88,18 @@ Status Runtime::Impl::run_graph_locked(Graph& g) {
   return {};
 }
 
-Status Runtime::Impl::launch_locked(const Recipe& recipe, Graph& g) {
+Status Runtime::Impl::launch_locked(const Recipe& recipe, Graph& g, const BucketPlan* plan) {
   driver::BindingTable table;
   std::vector<std::shared_ptr<Storage>> reads, writes;
   for (std::size_t i = 0; i < recipe.inputs.size(); ++i) {
     const Value& v = g.values[static_cast<std::size_t>(recipe.inputs[i])];
-    const std::shared_ptr<Storage>& s = v.external->storage;
+    std::shared_ptr<Storage> s = v.external->storage;
     if (!s) return internal_error("launching a recipe: input " + std::to_string(i) + " has no memory");
+    if (plan != nullptr && plan->padded != plan->batch && plan->batched[static_cast<std::size_t>(recipe.inputs[i])]) {
+      KILN_ASSIGN_OR_RETURN(s, stage_padded(s, v, plan->batch));
+    }
     table.bind_range(kFirstTensorSlot + static_cast<uint32_t>(i), s->buffer.address, v.bytes());
-    reads.push_back(s);
+    reads.push_back(std::move(s));
   }
   std::vector<std::shared_ptr<Storage>> produced;
   for (std::size_t i = 0; i < recipe.outputs.size(); ++i) {
@@ -124,6 +165,29 @@ Status Runtime::Impl::launch_locked(const Recipe& recipe, Graph& g) {
     }
   }
   return {};
+}
+
+Result<std::shared_ptr<Storage>> Runtime::Impl::stage_padded(const std::shared_ptr<Storage>& input, const Value& v,
+                                                             int64_t batch) {
+  const uint64_t padded_bytes = v.bytes();
+  const uint64_t real_bytes = padded_bytes / static_cast<uint64_t>(v.shape[0]) * static_cast<uint64_t>(batch);
+  KILN_ASSIGN_OR_RETURN(std::shared_ptr<Storage> staging, pool->allocate(padded_bytes));
+  driver::Stream& dma = *streams[kDmaQueue];
+  if (input->ready && input->ready_queue != kDmaQueue) KILN_RETURN_IF_ERROR(dma.wait_event(*input->ready));
+  for (uint32_t q = 0; q < kQueueCount; ++q) {
+    if (staging->last_uses[q] && q != kDmaQueue) KILN_RETURN_IF_ERROR(dma.wait_event(*staging->last_uses[q]));
+  }
+  KILN_RETURN_IF_ERROR(dma.copy(staging->buffer.address, input->buffer.address, real_bytes).status());
+  if (padded_bytes > real_bytes) {
+    KILN_RETURN_IF_ERROR(dma.memset(staging->buffer.address + real_bytes, 0, padded_bytes - real_bytes).status());
+  }
+  KILN_ASSIGN_OR_RETURN(auto event, device->create_event());
+  std::shared_ptr<driver::Event> done(std::move(event));
+  KILN_RETURN_IF_ERROR(dma.record(*done));
+  staging->ready = done;
+  staging->ready_queue = kDmaQueue;
+  input->last_uses[kDmaQueue] = done;
+  return staging;
 }
 
 }  // namespace kiln::runtime

@@ -72,10 +72,11 @@ Result<Tensor> Runtime::rand_normal(Shape shape, DType dtype, uint64_t seed, dou
   return impl_->record1(OpKind::kRandNormal, std::move(attrs), {}, std::move(shape), dtype, "rand_normal");
 }
 
-Result<Tensor> Runtime::Impl::materialize_dense(const Tensor& t) {
+Result<Tensor> Runtime::Impl::materialize_dense(const Tensor& t, const std::source_location* read_at) {
   std::lock_guard lock(mutex);
   const TensorImpl& ti = *t.impl();
   if (!ti.slot->storage && ti.slot->graph == pending.id) {
+    if (read_at != nullptr) note_graph_break(t, *read_at);
     KILN_RETURN_IF_ERROR(run_pending_locked("read to the host"));
   }
   if (!ti.slot->storage) return failed_precondition("read of " + t.describe() + ": its value was lost in a failed step");

@@ -1,6 +1,27 @@
 #include "graph.h"
 
+#include <cstring>
+
 namespace kiln::runtime {
+
+void GraphHash::mix(double x) {
+  uint64_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  mix(bits);
+}
+
+void GraphHash::mix(std::string_view s) {
+  mix(static_cast<uint64_t>(s.size()));
+  uint64_t word = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    word = (word << 8) | static_cast<unsigned char>(s[i]);
+    if (i % 8 == 7) {
+      mix(word);
+      word = 0;
+    }
+  }
+  mix(word);
+}
 
 int Graph::input_value(const std::shared_ptr<Slot>& slot) {
   if (slot->graph == id) return slot->value;
@@ -10,10 +31,37 @@ int Graph::input_value(const std::shared_ptr<Slot>& slot) {
   v.shape = slot->shape;
   v.dtype = slot->dtype;
   v.external = slot;
+  hash.mix(uint64_t{0xe7});  // an external input, and its signature
+  hash.mix(v.shape);
+  hash.mix(static_cast<uint64_t>(v.dtype));
   values.push_back(std::move(v));
   const int index = static_cast<int>(values.size()) - 1;
   external_of.emplace(slot.get(), index);
   return index;
+}
+
+void Graph::rehash() {
+  hash = GraphHash{};
+  hash.mix(uint64_t{0x7e});
+  for (const Value& v : values) {
+    hash.mix(static_cast<uint64_t>(v.producer + 1));
+    hash.mix(v.shape);
+    hash.mix(static_cast<uint64_t>(v.dtype));
+  }
+  for (const Node& n : nodes) {
+    hash.mix(static_cast<uint64_t>(n.op) + 0x100);
+    hash.mix(n.label);
+    for (int64_t i : n.attrs.ints) hash.mix(static_cast<uint64_t>(i));
+    for (double f : n.attrs.floats) hash.mix(f);
+    for (const View& in : n.inputs) {
+      hash.mix(static_cast<uint64_t>(in.value));
+      hash.mix(in.shape);
+      hash.mix(in.strides);
+      hash.mix(static_cast<uint64_t>(in.offset));
+      hash.mix(static_cast<uint64_t>(in.dtype));
+    }
+    for (int out : n.outputs) hash.mix(static_cast<uint64_t>(out));
+  }
 }
 
 std::vector<int> Graph::add_node(OpKind op, Attrs attrs, std::vector<View> inputs,
@@ -23,6 +71,23 @@ std::vector<int> Graph::add_node(OpKind op, Attrs attrs, std::vector<View> input
   n.attrs = std::move(attrs);
   n.inputs = std::move(inputs);
   n.label = std::move(label);
+  hash.mix(static_cast<uint64_t>(op) + 0x100);
+  hash.mix(n.label);
+  hash.mix(static_cast<uint64_t>(n.attrs.ints.size()));
+  for (int64_t i : n.attrs.ints) hash.mix(static_cast<uint64_t>(i));
+  hash.mix(static_cast<uint64_t>(n.attrs.floats.size()));
+  for (double f : n.attrs.floats) hash.mix(f);
+  for (const View& in : n.inputs) {
+    hash.mix(static_cast<uint64_t>(in.value));
+    hash.mix(in.shape);
+    hash.mix(in.strides);
+    hash.mix(static_cast<uint64_t>(in.offset));
+    hash.mix(static_cast<uint64_t>(in.dtype));
+  }
+  for (const auto& [shape, dtype] : outputs) {
+    hash.mix(shape);
+    hash.mix(static_cast<uint64_t>(dtype));
+  }
   const int node = static_cast<int>(nodes.size());
   for (const auto& [shape, dtype] : outputs) {
     Value v;

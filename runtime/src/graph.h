@@ -54,6 +54,7 @@ struct Slot {
   std::shared_ptr<Storage> storage;  // set once materialized
   uint64_t graph = 0;                // the pending graph that produces it (0: none)
   int value = -1;                    // its value index there
+  bool dynamic_batch = false;        // dim 0 is a batch that bucketing may pad
 };
 
 struct TensorImpl {
@@ -98,13 +99,40 @@ struct Value {
   uint64_t bytes() const { return static_cast<uint64_t>(numel(shape)) * dtype_size(dtype); }
 };
 
+// A 128-bit running hash of what a graph records: two independent 64-bit
+// mixes, so that finding a cached recipe costs no pass over the graph.
+struct GraphHash {
+  uint64_t a = 0xcbf29ce484222325ull, b = 0x9e3779b97f4a7c15ull;
+  void mix(uint64_t x) {
+    a = (a ^ x) * 0x100000001b3ull;
+    uint64_t z = b + x + 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    b = z ^ (z >> 31);
+  }
+  void mix(double x);
+  void mix(std::string_view s);
+  void mix(const Shape& s) {
+    mix(static_cast<uint64_t>(s.size()));
+    for (int64_t d : s) mix(static_cast<uint64_t>(d));
+  }
+  bool operator==(const GraphHash&) const = default;
+};
+
+struct GraphHashOf {
+  std::size_t operator()(const GraphHash& h) const { return static_cast<std::size_t>(h.a ^ (h.b << 1)); }
+};
+
 struct Graph {
   uint64_t id = 0;
+  GraphHash hash;  // of every node and external input, as recorded
   std::vector<Node> nodes;
   std::vector<Value> values;
   std::unordered_map<const Slot*, int> external_of;
 
   bool empty() const { return nodes.empty(); }
+  // Recomputes `hash` from the values and nodes (after a rewrite).
+  void rehash();
   // The value of an input slot: its producing value if pending in this
   // graph, else an external value for its memory.
   int input_value(const std::shared_ptr<Slot>& slot);

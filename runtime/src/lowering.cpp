@@ -44,62 +44,25 @@ View to_nhwc(View v) {
   return v;
 }
 
-const char* kernel_of(OpKind op) {
+// The library kernel of an op: its own name, but for these.
+std::string kernel_of(OpKind op) {
   switch (op) {
-    case OpKind::kAdd: return "add";
-    case OpKind::kSub: return "sub";
-    case OpKind::kMul: return "mul";
-    case OpKind::kDiv: return "div";
     case OpKind::kMaximum: return "max";
     case OpKind::kMinimum: return "min";
-    case OpKind::kPow: return "pow";
-    case OpKind::kWhere: return "where";
-    case OpKind::kNeg: return "neg";
-    case OpKind::kAbs: return "abs";
-    case OpKind::kExp: return "exp";
-    case OpKind::kLog: return "log";
-    case OpKind::kSqrt: return "sqrt";
-    case OpKind::kRsqrt: return "rsqrt";
-    case OpKind::kReciprocal: return "reciprocal";
-    case OpKind::kRelu: return "relu";
-    case OpKind::kSigmoid: return "sigmoid";
-    case OpKind::kTanh: return "tanh";
-    case OpKind::kSilu: return "silu";
     case OpKind::kGeluErf: return "gelu_erf";
-    case OpKind::kGeluTanh: return "gelu_tanh";
-    case OpKind::kLeakyRelu: return "leaky_relu";
-    case OpKind::kClamp: return "clamp";
-    case OpKind::kElu: return "elu";
-    case OpKind::kHardswish: return "hardswish";
-    case OpKind::kHardsigmoid: return "hardsigmoid";
-    case OpKind::kSoftplus: return "softplus";
-    case OpKind::kCast: return "cast";
     case OpKind::kReduceSum: return "reduce_sum";
     case OpKind::kReduceMean: return "reduce_mean";
     case OpKind::kReduceMax: return "reduce_max";
     case OpKind::kReduceMin: return "reduce_min";
-    case OpKind::kArgmax: return "argmax";
-    case OpKind::kArgmin: return "argmin";
-    case OpKind::kSoftmax: return "softmax";
-    case OpKind::kLogSoftmax: return "log_softmax";
-    case OpKind::kLayerNorm: return "layer_norm";
-    case OpKind::kRmsNorm: return "rms_norm";
-    case OpKind::kBatchNorm: return "batch_norm";
-    case OpKind::kMaxPool2d: return "max_pool2d";
-    case OpKind::kAvgPool2d: return "avg_pool2d";
-    case OpKind::kGlobalAvgPool2d: return "global_avg_pool2d";
-    case OpKind::kGlobalMaxPool2d: return "global_max_pool2d";
     case OpKind::kCopy: return "permute";
-    case OpKind::kConcat: return "concat";
-    case OpKind::kGather: return "gather";
-    case OpKind::kPad: return "pad";
     case OpKind::kFill: return "fill";
-    case OpKind::kArange: return "arange";
-    case OpKind::kRandUniform: return "rand_uniform";
-    case OpKind::kRandNormal: return "rand_normal";
-    default: return nullptr;
+    case OpKind::kMatmul:
+    case OpKind::kConv2d:
+      return {};
+    default: return std::string(op_name(op));
   }
 }
+
 
 // The stride a run of dims collapses to (their elements evenly spaced), 0
 // if they are all broadcast, or -1 if they do not collapse.
@@ -147,7 +110,8 @@ Result<Job> lower_matmul(const Graph& g, const Node& n, const std::vector<Placem
     d.bias_addr = address_of(n.inputs[2], placement);
   }
   if (n.attrs.ints.size() > 1) d.activation = static_cast<uint8_t>(n.attrs.ints[1]);
-  (void)options;
+  // TF32 when the program allows it: its numerics and the engine's TF32 rate.
+  if (options.allow_tf32 && a.dtype == DType::kF32 && b.dtype == DType::kF32) d.flags |= mme::kTf32;
   Job job;
   job.kind = Job::Kind::kMme;
   job.queue = kMmeQueue;
@@ -155,30 +119,27 @@ Result<Job> lower_matmul(const Graph& g, const Node& n, const std::vector<Placem
   return job;
 }
 
-Result<Job> lower_conv(const Graph& g, const Node& n, const std::vector<Placement>& placement) {
+Result<Job> lower_conv(const Graph& g, const Node& n, const std::vector<Placement>& placement,
+                       const LowerOptions& options) {
   const View& x = n.inputs[0];
   const View& w = n.inputs[1];
   const View y = output_view(g, n.outputs[0]);
-  const auto& a = n.attrs.ints;  // stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, has_bias, activation
-  mme::Descriptor d{};
-  d.magic = mme::kDescriptorMagic;
-  d.op = static_cast<uint8_t>(mme::Op::CONV2D);
-  d.a_dtype = static_cast<uint8_t>(x.dtype);
-  d.b_dtype = static_cast<uint8_t>(w.dtype);
-  d.out_dtype = static_cast<uint8_t>(y.dtype);
-  d.conv_n = static_cast<uint32_t>(x.shape[0]);
-  d.conv_c = static_cast<uint32_t>(x.shape[1]);
-  d.conv_h = static_cast<uint32_t>(x.shape[2]);
-  d.conv_w = static_cast<uint32_t>(x.shape[3]);
-  d.conv_k = static_cast<uint32_t>(w.shape[0]);
-  d.conv_r = static_cast<uint32_t>(w.shape[2]);
-  d.conv_s = static_cast<uint32_t>(w.shape[3]);
+  // stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w, has_bias, activation,
+  // pad_bottom, pad_right, groups
+  const auto& a = n.attrs.ints;
+  mme::Descriptor d = mme::conv2d_descriptor(
+      static_cast<uint32_t>(x.shape[0]), static_cast<uint32_t>(x.shape[1]), static_cast<uint32_t>(x.shape[2]),
+      static_cast<uint32_t>(x.shape[3]), static_cast<uint32_t>(w.shape[0]), static_cast<uint32_t>(w.shape[2]),
+      static_cast<uint32_t>(w.shape[3]), x.dtype, w.dtype, y.dtype, static_cast<uint32_t>(a[10]));
   d.stride_h = static_cast<uint32_t>(a[0]);
   d.stride_w = static_cast<uint32_t>(a[1]);
-  d.pad_h = static_cast<uint32_t>(a[2]);
-  d.pad_w = static_cast<uint32_t>(a[3]);
+  d.pad_top = static_cast<uint32_t>(a[2]);
+  d.pad_left = static_cast<uint32_t>(a[3]);
+  d.pad_bottom = static_cast<uint32_t>(a[8]);
+  d.pad_right = static_cast<uint32_t>(a[9]);
   d.dilation_h = static_cast<uint32_t>(a[4]);
   d.dilation_w = static_cast<uint32_t>(a[5]);
+  if (options.allow_tf32 && x.dtype == DType::kF32 && w.dtype == DType::kF32) d.flags |= mme::kTf32;
   d.a_addr = address_of(x, placement);
   d.b_addr = address_of(w, placement);
   d.c_addr = address_of(y, placement);
@@ -214,9 +175,9 @@ bool mme_reads_in_place(const View& v, const Shape& out_batch) {
 Result<Job> lower_node(const Graph& g, const Node& n, const std::vector<Placement>& placement,
                        const LowerOptions& options) {
   if (n.op == OpKind::kMatmul) return lower_matmul(g, n, placement, options);
-  if (n.op == OpKind::kConv2d) return lower_conv(g, n, placement);
-  const char* kernel = kernel_of(n.op);
-  if (kernel == nullptr) return internal_error("no lowering for op '" + std::string(op_name(n.op)) + "'");
+  if (n.op == OpKind::kConv2d) return lower_conv(g, n, placement, options);
+  const std::string kernel = kernel_of(n.op);
+  if (kernel.empty()) return internal_error("no lowering for op '" + std::string(op_name(n.op)) + "'");
   Job job;
   job.kind = Job::Kind::kTpc;
   job.queue = kTpcQueue;
@@ -234,7 +195,7 @@ Result<Job> lower_node(const Graph& g, const Node& n, const std::vector<Placemen
     case OpKind::kConcat: case OpKind::kGather:
       args.add_int(kernel_axis(n.attrs.ints[0], rank));
       break;
-    case OpKind::kLayerNorm: case OpKind::kRmsNorm:
+    case OpKind::kLayerNorm: case OpKind::kRmsNorm: case OpKind::kAddLayerNorm: case OpKind::kAddRmsNorm:
       args.add_int(n.attrs.ints[0]);
       args.add_float(static_cast<float>(n.attrs.floats[0]));
       break;

@@ -57,6 +57,9 @@ std::string_view op_name(OpKind op) {
     case OpKind::kArange: return "arange";
     case OpKind::kRandUniform: return "rand_uniform";
     case OpKind::kRandNormal: return "rand_normal";
+    case OpKind::kFusedElementwise: return "fused_elementwise";
+    case OpKind::kAddLayerNorm: return "add_layer_norm";
+    case OpKind::kAddRmsNorm: return "add_rms_norm";
     case OpKind::kCount: break;
   }
   return "unknown";

@@ -32,6 +32,9 @@ enum class OpKind : uint8_t {
   kConcat, kGather, kPad,
   // Made on the device.
   kFill, kArange, kRandUniform, kRandNormal,
+  // Made by the fusion passes.
+  kFusedElementwise,  // attrs: the fused_elementwise program (kiln/kernels/fused_program.h)
+  kAddLayerNorm, kAddRmsNorm,  // outputs: the normalised sum, the sum
   kCount
 };
 

@@ -23,7 +23,7 @@ Result<std::vector<int>> reduction_dims(std::string_view op, const Tensor& x, st
 
 namespace {
 
-bool mme_dtype(DType d) { return d == DType::kF32 || d == DType::kBF16; }
+bool mme_dtype(DType d) { return d == DType::kF32 || d == DType::kBF16 || d == DType::kF16; }
 
 // One reduction node per dim, innermost first; keepdim decides the view.
 Result<Tensor> reduce(OpKind op, const Tensor& x, std::vector<int> dims, bool keepdim) {
@@ -110,7 +110,7 @@ Result<Tensor> global_pool(OpKind op, const Tensor& x) {
 Result<Tensor> matmul(const Tensor& a, const Tensor& b) {
   KILN_RETURN_IF_ERROR(check_defined("matmul", {&a, &b}));
   KILN_RETURN_IF_ERROR(same_dtype("matmul", a, b));
-  if (!mme_dtype(a.dtype())) return op_error("matmul", "the matrix engine takes f32 or bf16, got " + a.describe());
+  if (!mme_dtype(a.dtype())) return op_error("matmul", "the matrix engine takes f32, bf16 or f16, got " + a.describe());
   if (a.rank() < 2 || b.rank() < 2) return op_error("matmul", "needs [..., m, k] and [..., k, n]: " + a.describe() + ", " + b.describe());
   if (a.dim(-1) != b.dim(-2)) {
     return op_error("matmul", "inner dims differ: " + a.describe() + " and " + b.describe());
@@ -128,6 +128,7 @@ Result<Tensor> matmul(const Tensor& a, const Tensor& b) {
 
 Result<Tensor> linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias) {
   KILN_RETURN_IF_ERROR(check_defined("linear", {&x, &weight}));
+  CompositeScope scope("linear");
   if (weight.rank() != 2 || x.rank() < 1 || x.dim(-1) != weight.dim(1)) {
     return op_error("linear", "needs x [..., in] and weight [out, in]: " + x.describe() + ", " + weight.describe());
   }
@@ -150,23 +151,28 @@ Result<Tensor> linear(const Tensor& x, const Tensor& weight, const std::optional
 Result<Tensor> conv2d(const Tensor& x, const Tensor& w, const std::optional<Tensor>& bias, const Conv2dOptions& o) {
   KILN_RETURN_IF_ERROR(check_defined("conv2d", {&x, &w}));
   KILN_RETURN_IF_ERROR(same_dtype("conv2d", x, w));
-  if (!mme_dtype(x.dtype())) return op_error("conv2d", "the matrix engine takes f32 or bf16, got " + x.describe());
-  if (x.rank() != 4 || w.rank() != 4 || x.dim(1) != w.dim(1)) {
-    return op_error("conv2d", "needs x [N, C, H, W] and weight [K, C, R, S]: " + x.describe() + ", " + w.describe());
+  if (!mme_dtype(x.dtype())) return op_error("conv2d", "the matrix engine takes f32, bf16 or f16, got " + x.describe());
+  const int64_t groups = o.groups;
+  if (x.rank() != 4 || w.rank() != 4 || groups < 1 || x.dim(1) % groups != 0 || w.dim(0) % groups != 0 ||
+      x.dim(1) / groups != w.dim(1)) {
+    return op_error("conv2d", "needs x [N, C, H, W] and weight [K, C/groups, R, S] with groups (" +
+                                  std::to_string(groups) + ") dividing C and K: " + x.describe() + ", " + w.describe());
   }
+  const int64_t pad_bottom = o.pad_bottom < 0 ? o.pad_h : o.pad_bottom;
+  const int64_t pad_right = o.pad_right < 0 ? o.pad_w : o.pad_right;
   if (o.stride_h < 1 || o.stride_w < 1 || o.dilation_h < 1 || o.dilation_w < 1 || o.pad_h < 0 || o.pad_w < 0) {
     return op_error("conv2d", "strides and dilations must be >= 1, pads >= 0");
   }
   const uint32_t p = mme::conv_out_extent(static_cast<uint32_t>(x.dim(2)), static_cast<uint32_t>(o.pad_h),
-                                          static_cast<uint32_t>(o.dilation_h), static_cast<uint32_t>(w.dim(2)),
-                                          static_cast<uint32_t>(o.stride_h));
+                                          static_cast<uint32_t>(pad_bottom), static_cast<uint32_t>(o.dilation_h),
+                                          static_cast<uint32_t>(w.dim(2)), static_cast<uint32_t>(o.stride_h));
   const uint32_t q = mme::conv_out_extent(static_cast<uint32_t>(x.dim(3)), static_cast<uint32_t>(o.pad_w),
-                                          static_cast<uint32_t>(o.dilation_w), static_cast<uint32_t>(w.dim(3)),
-                                          static_cast<uint32_t>(o.stride_w));
+                                          static_cast<uint32_t>(pad_right), static_cast<uint32_t>(o.dilation_w),
+                                          static_cast<uint32_t>(w.dim(3)), static_cast<uint32_t>(o.stride_w));
   if (p == 0 || q == 0) return op_error("conv2d", "the filter is larger than the padded input " + x.describe());
   Attrs attrs;
   attrs.ints = {o.stride_h, o.stride_w, o.pad_h, o.pad_w, o.dilation_h, o.dilation_w, 0,
-                static_cast<int64_t>(mme::Activation::NONE)};
+                static_cast<int64_t>(mme::Activation::NONE), pad_bottom, pad_right, groups};
   std::vector<Tensor> inputs{x, w};
   if (bias) {
     if (bias->rank() != 1 || bias->dim(0) != w.dim(0)) {
@@ -251,6 +257,7 @@ Result<Tensor> batch_norm(const Tensor& x, const Tensor& mean_t, const Tensor& v
 
 Result<Tensor> scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, std::optional<double> scale) {
   KILN_RETURN_IF_ERROR(check_defined("scaled_dot_product_attention", {&q, &k, &v}));
+  CompositeScope scope("attention");
   if (q.rank() < 2 || k.rank() != q.rank() || v.rank() != q.rank() || q.dim(-1) != k.dim(-1) || k.dim(-2) != v.dim(-2)) {
     return op_error("scaled_dot_product_attention",
                     "needs q [..., L, E], k [..., S, E], v [..., S, Ev]: " + q.describe() + ", " + k.describe() + ", " +

@@ -10,6 +10,22 @@
 
 namespace kiln::runtime {
 
+// Inside a composite op (linear, attention), the ops it records are all
+// labelled with the composite's name; the outermost composite wins.
+class CompositeScope {
+ public:
+  explicit CompositeScope(const char* name);
+  ~CompositeScope();
+  CompositeScope(const CompositeScope&) = delete;
+  CompositeScope& operator=(const CompositeScope&) = delete;
+
+ private:
+  bool outermost_;
+};
+
+// The label an op called `op` records under the calling thread's scopes.
+std::string scoped_label(std::string_view op);
+
 inline Runtime::Impl& rt_of(const Tensor& t) { return t.impl()->runtime->impl(); }
 
 inline Status op_error(std::string_view op, const std::string& why) {

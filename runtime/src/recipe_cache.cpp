@@ -23,22 +23,26 @@ GraphSignature graph_signature(const Graph& g, const std::vector<int>& outputs, 
   std::map<int, int> external_number;
   std::map<std::string, int> op_counts;
   for (const Node& n : g.nodes) {
-    key << int(n.op) << '(';
+    key << int(n.op) << '"' << n.label << '"' << '(';
     skeleton << int(n.op) << '(';
     for (int64_t i : n.attrs.ints) key << i << ',';
-    for (double f : n.attrs.floats) key << f << ',';
+    for (double f : n.attrs.floats) key << std::hexfloat << f << std::defaultfloat << ',';
     for (const View& in : n.inputs) {
       const Value& v = g.values[static_cast<std::size_t>(in.value)];
-      std::string id;
+      // Built by appends: GCC 12 at -O3 reports a false -Wrestrict on "x" + std::to_string(...).
+      std::string id(1, v.producer < 0 ? 'x' : 'v');
       if (v.producer < 0) {
         auto [it, inserted] = external_number.emplace(in.value, static_cast<int>(external_number.size()));
-        if (inserted) s.inputs.push_back(meta(v.shape, v.dtype));
-        id = "x" + std::to_string(it->second);
+        if (inserted) {
+          s.inputs.push_back(meta(v.shape, v.dtype));
+          s.input_readers.push_back(n.label);
+        }
+        id += std::to_string(it->second);
       } else {
-        id = "v" + std::to_string(in.value);
+        id += std::to_string(in.value);
       }
       key << id << ':' << meta(in.shape, in.dtype) << to_string(in.strides) << '+' << in.offset << ';';
-      skeleton << id << ':' << dtype_name(in.dtype) << ';';
+      skeleton << id << ';';
     }
     key << ")";
     skeleton << ")";
@@ -61,18 +65,27 @@ GraphSignature graph_signature(const Graph& g, const std::vector<int>& outputs, 
   return s;
 }
 
-std::shared_ptr<Recipe> RecipeCache::find(const std::string& key) {
+GraphHash cache_key(const Graph& g, const std::vector<int>& outputs, const GraphHash& context) {
+  GraphHash h = g.hash;
+  h.mix(context.a);
+  h.mix(context.b);
+  h.mix(static_cast<uint64_t>(outputs.size()));
+  for (int out : outputs) h.mix(static_cast<uint64_t>(out));
+  return h;
+}
+
+std::shared_ptr<Recipe> RecipeCache::find(const GraphHash& key) {
   auto it = by_key_.find(key);
   if (it == by_key_.end()) return nullptr;
   lru_.splice(lru_.begin(), lru_, it->second);
   return it->second->recipe;
 }
 
-void RecipeCache::insert(const GraphSignature& signature, std::shared_ptr<Recipe> recipe) {
-  if (by_key_.count(signature.key)) return;
+void RecipeCache::insert(const GraphHash& key, const GraphSignature& signature, std::shared_ptr<Recipe> recipe) {
+  if (by_key_.count(key)) return;
   bytes_ += recipe->bytes();
-  lru_.push_front({signature.key, signature.skeleton, signature.inputs, std::move(recipe)});
-  by_key_[signature.key] = lru_.begin();
+  lru_.push_front({key, signature.skeleton, signature.inputs, std::move(recipe)});
+  by_key_[key] = lru_.begin();
   while (lru_.size() > capacity_) {
     bytes_ -= lru_.back().recipe->bytes();
     by_key_.erase(lru_.back().key);
@@ -86,8 +99,10 @@ std::string RecipeCache::miss_reason(const GraphSignature& signature) const {
     // The nearest recipe: the same ops on inputs of other shapes.
     for (std::size_t i = 0; i < signature.inputs.size() && i < e.inputs.size(); ++i) {
       if (signature.inputs[i] != e.inputs[i]) {
-        return "input " + std::to_string(i) + " is " + signature.inputs[i] + "; the cached recipe of the same ops has " +
-               e.inputs[i];
+        const std::string reader =
+            i < signature.input_readers.size() ? " (first read by " + signature.input_readers[i] + ")" : "";
+        return "input " + std::to_string(i) + reader + " is " + signature.inputs[i] +
+               "; the cached recipe of the same ops has " + e.inputs[i];
       }
     }
     return "a cached recipe has the same ops, but a view, attribute or intermediate shape differs";

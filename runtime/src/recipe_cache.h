@@ -22,21 +22,27 @@ namespace kiln::runtime {
 
 struct GraphSignature {
   std::string key;       // everything the recipe depends on
-  std::string skeleton;  // the same without shapes, strides and offsets
+  std::string skeleton;  // the same without shapes, dtypes, strides and offsets
   std::vector<std::string> inputs;  // each external input's "dtype[shape]", in slot order
+  std::vector<std::string> input_readers;  // the op that first reads each
   std::string summary;   // "12 ops: matmul x2, add, ..."
 };
 
-// `outputs` are the values the graph keeps; `context` anything else the
-// recipe depends on (device, compiler version, options).
+// The cache key of a graph as launched: its running hash, the values it
+// keeps (`outputs`) and `context`, anything else the recipe depends on
+// (device, compiler version, options). O(outputs).
+GraphHash cache_key(const Graph& g, const std::vector<int>& outputs, const GraphHash& context);
+
+// The signature, for miss reasons and the disk cache: O(graph).
 GraphSignature graph_signature(const Graph& g, const std::vector<int>& outputs, const std::string& context);
 
 class RecipeCache {
  public:
   explicit RecipeCache(std::size_t capacity) : capacity_(capacity) {}
 
-  std::shared_ptr<Recipe> find(const std::string& key);
-  void insert(const GraphSignature& signature, std::shared_ptr<Recipe> recipe);
+  std::shared_ptr<Recipe> find(const GraphHash& key);
+  // `signature` (built on a miss only) answers later misses' "why".
+  void insert(const GraphHash& key, const GraphSignature& signature, std::shared_ptr<Recipe> recipe);
   // Why `signature` found no recipe.
   std::string miss_reason(const GraphSignature& signature) const;
 
@@ -45,14 +51,14 @@ class RecipeCache {
 
  private:
   struct Entry {
-    std::string key;
+    GraphHash key;
     std::string skeleton;
     std::vector<std::string> inputs;
     std::shared_ptr<Recipe> recipe;
   };
   std::size_t capacity_;
   std::list<Entry> lru_;  // most recent first
-  std::unordered_map<std::string, std::list<Entry>::iterator> by_key_;
+  std::unordered_map<GraphHash, std::list<Entry>::iterator, GraphHashOf> by_key_;
   uint64_t bytes_ = 0;
 };
 

@@ -1,10 +1,16 @@
 #include "kiln/runtime/runtime.h"
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
+#include <sstream>
 
 #include "kiln/common/device_config.h"
+#include "kiln/traces/analysis.h"
+#include "ops_util.h"
 #include "runtime_impl.h"
 
 namespace kiln::runtime {
@@ -13,6 +19,9 @@ namespace {
 
 // The compiler's version: a cached recipe from another version is not used.
 constexpr const char* kCompilerVersion = "kiln-runtime-1";
+
+thread_local std::vector<std::string> op_scopes;
+thread_local const char* composite_op = nullptr;
 
 // The calling thread's mode scopes, innermost last.
 thread_local std::vector<std::pair<const Runtime::Impl*, Mode>> mode_scopes;
@@ -37,16 +46,86 @@ Status Runtime::Impl::init() {
     KILN_ASSIGN_OR_RETURN(timelines[q], device->allocate_sync_object());
   }
   pool = std::make_unique<MemoryPool>(*device);
+  const traces::DevicePeaks peaks = traces::device_peaks(device->config());
+  rates = {peaks.matrix_flops_per_s / 1e9, peaks.vector_flops_per_s / 1e9, peaks.hbm_bytes_per_s / 1e9};
+  disabled_passes = options.disabled_passes;
+  if (const char* env = std::getenv("KILN_DISABLE_PASSES")) {
+    std::stringstream list(env);
+    for (std::string pass; std::getline(list, pass, ',');) {
+      if (!pass.empty()) disabled_passes.push_back(pass);
+    }
+  }
+  std::sort(disabled_passes.begin(), disabled_passes.end());
   context = std::string(kCompilerVersion) + "|" + device->config().SerializeAsString() + "|tf32=" +
-            (options.allow_tf32 ? "1" : "0");
+            (options.allow_tf32 ? "1" : "0") + "|off=";
+  for (const std::string& pass : disabled_passes) context += pass + ",";
+  context_hash.mix(context);
   pending.id = next_graph++;
+  open_disk_cache();
   return {};
+}
+
+// ---------------------------------------------------------------- the on-disk cache
+
+namespace {
+
+// $name as a byte count ("1048576", "512K", "64M", "1G"), else `fallback`.
+uint64_t bytes_from_env(const char* name, uint64_t fallback) {
+  const char* env = std::getenv(name);
+  if (env == nullptr || *env == '\0') return fallback;
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long n = std::strtoull(env, &end, 10);
+  unsigned shift = 0;
+  if (*end == 'K' || *end == 'k') shift = 10;
+  if (*end == 'M' || *end == 'm') shift = 20;
+  if (*end == 'G' || *end == 'g') shift = 30;
+  if (shift) ++end;
+  if (errno != 0 || end == env || *end != '\0' || n == 0 || n > (UINT64_MAX >> shift) || env[0] == '-') {
+    std::fprintf(stderr, "kiln: recipe cache: ignoring %s=%s (not a byte count); using %llu bytes\n", name, env,
+                 static_cast<unsigned long long>(fallback));
+    return fallback;
+  }
+  return static_cast<uint64_t>(n) << shift;
+}
+
+}  // namespace
+
+void Runtime::Impl::open_disk_cache() {
+  std::string dir = options.recipe_cache_dir;
+  if (dir.empty()) {
+    if (const char* env = std::getenv("KILN_RECIPE_CACHE_DIR")) dir = env;
+  }
+  if (dir.empty()) return;
+  const uint64_t limit = options.recipe_cache_dir_bytes != 0 ? options.recipe_cache_dir_bytes
+                                                             : bytes_from_env("KILN_RECIPE_CACHE_BYTES", 1ull << 30);
+  disk = std::make_unique<RecipeStore>(dir, limit);
+  if (!disk->usable()) disk.reset();  // it warned
+}
+
+std::shared_ptr<Recipe> Runtime::Impl::find_on_disk_locked(const GraphHash& key, const Graph& g,
+                                                           const std::vector<int>& outputs) {
+  if (!disk) return nullptr;
+  // Not a compilation: a disk hit costs the host a lookup. Files hold the
+  // full signature key (graph_signature), not only its hash.
+  device->charge_host(costs.cache_lookup_ns, "recipe disk cache lookup");
+  const GraphSignature signature = graph_signature(g, outputs, context);
+  std::shared_ptr<Recipe> recipe = disk->load(signature.key, g, outputs);
+  if (recipe) cache.insert(key, signature, recipe);
+  return recipe;
+}
+
+void Runtime::Impl::store_on_disk_locked(const GraphSignature& signature, const Recipe& recipe) {
+  if (disk) disk->store(signature.key, recipe);
 }
 
 Runtime::Runtime(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Runtime::~Runtime() {
   (void)synchronize();
+  if (const char* env = std::getenv("KILN_RUNTIME_STATS"); env != nullptr && std::strcmp(env, "0") != 0) {
+    std::fprintf(stderr, "%s", stats().report().c_str());
+  }
   // Tensors' storage must go back to the pool before the pool goes.
   std::lock_guard lock(impl_->mutex);
   impl_->pending = Graph{};
@@ -71,6 +150,27 @@ Mode Runtime::Impl::thread_mode() const {
   return default_mode;
 }
 
+OpScope::OpScope(std::string name) { op_scopes.push_back(std::move(name)); }
+OpScope::~OpScope() { op_scopes.pop_back(); }
+
+CompositeScope::CompositeScope(const char* name) : outermost_(composite_op == nullptr) {
+  if (outermost_) composite_op = name;
+}
+CompositeScope::~CompositeScope() {
+  if (outermost_) composite_op = nullptr;
+}
+
+std::string scoped_label(std::string_view op) {
+  std::string label;
+  for (const std::string& s : op_scopes) {
+    if (!label.empty()) label += '.';
+    label += s;
+  }
+  if (!label.empty()) label += '/';
+  label += composite_op != nullptr ? std::string_view(composite_op) : op;
+  return label;
+}
+
 ModeScope::ModeScope(Runtime& runtime, Mode mode) : runtime_(runtime) {
   mode_scopes.emplace_back(&runtime.impl(), mode);
 }
@@ -90,6 +190,42 @@ RuntimeStats Runtime::stats() const {
   s.cached_recipes = impl_->cache.size();
   s.cache_bytes = impl_->cache.bytes();
   return s;
+}
+
+void Runtime::Impl::note_graph_break(const Tensor& t, const std::source_location& where) {
+  if (pending.empty()) return;
+  std::string op = "?";
+  const int value = t.impl()->slot->value;
+  if (value >= 0 && static_cast<std::size_t>(value) < pending.values.size()) {
+    const int producer = pending.values[static_cast<std::size_t>(value)].producer;
+    if (producer >= 0) op = pending.nodes[static_cast<std::size_t>(producer)].label;
+  }
+  std::string file = where.file_name();
+  if (const auto slash = file.rfind('/'); slash != std::string::npos) file = file.substr(slash + 1);
+  const std::string source = file + ":" + std::to_string(where.line()) + " (" + where.function_name() + ")";
+  ++stats.graph_breaks;
+  auto it = std::find_if(stats.breaks.begin(), stats.breaks.end(),
+                         [&](const GraphBreak& b) { return b.op == op && b.source == source; });
+  if (it == stats.breaks.end()) {
+    stats.breaks.push_back({op, source, 0});
+    it = stats.breaks.end() - 1;
+  }
+  ++it->count;
+  // A zero-length mark on the host track: the sync users otherwise find by guesswork.
+  device->charge_host(0, "graph break: read of " + op + " at " + file + ":" + std::to_string(where.line()));
+}
+
+std::string RuntimeStats::report() const {
+  std::ostringstream o;
+  o << "kiln runtime: " << steps << " steps, " << ops_recorded << " ops recorded (lazy), " << ops_eager
+    << " ops eager\n";
+  o << "  recipes: " << compilations << " compiled (" << graph_nodes_compiled << " nodes, " << compile_wall_ms
+    << " ms), " << cache_hits << " cache hits, " << disk_hits << " from disk, " << cache_misses << " misses; " << cached_recipes << " cached, "
+    << cache_bytes << " bytes\n";
+  for (const CacheMiss& m : misses) o << "  miss: " << m.graph << ": " << m.reason << "\n";
+  o << "  graph breaks: " << graph_breaks << "\n";
+  for (const GraphBreak& b : breaks) o << "    " << b.count << "x read of " << b.op << " at " << b.source << "\n";
+  return o.str();
 }
 
 Status Runtime::mark_step() {
@@ -118,8 +254,6 @@ Result<std::vector<Tensor>> Runtime::Impl::record(OpKind op, Attrs attrs, const 
                                                   const std::vector<std::pair<Shape, DType>>& outputs,
                                                   std::string label) {
   std::lock_guard lock(mutex);
-  const auto wall = std::chrono::steady_clock::now();
-  (void)wall;
   for (const Tensor& t : inputs) {
     if (!t.defined()) return invalid_argument(std::string(op_name(op)) + ": an input tensor is undefined");
     if (t.impl()->runtime != self) {
@@ -142,7 +276,7 @@ Result<std::vector<Tensor>> Runtime::Impl::record(OpKind op, Attrs attrs, const 
     }
     views.push_back(View{g.input_value(ti.slot), ti.shape, ti.strides, ti.offset, ti.dtype});
   }
-  const std::vector<int> ids = g.add_node(op, std::move(attrs), std::move(views), outputs, std::move(label));
+  const std::vector<int> ids = g.add_node(op, std::move(attrs), std::move(views), outputs, scoped_label(label));
   std::vector<Tensor> result;
   for (int id : ids) {
     auto slot = std::make_shared<Slot>();

@@ -1,6 +1,6 @@
 // The inside of a Runtime: its device and queues, the pending lazy graph,
-// the recipe cache, the memory pool, the timelines its recipes signal, and
-// the statistics users look at.
+// the recipe caches (in memory and on disk), the memory pool, the timelines
+// its recipes signal, and the statistics users look at.
 //
 // Internal to kiln_runtime. `mutex` guards everything mutable.
 #pragma once
@@ -8,14 +8,17 @@
 #include <array>
 #include <memory>
 #include <mutex>
+#include <source_location>
 #include <string>
 #include <vector>
 
+#include "bucketing.h"
 #include "compiler.h"
 #include "graph.h"
 #include "kiln/runtime/runtime.h"
 #include "memory_pool.h"
 #include "recipe_cache.h"
+#include "recipe_store.h"
 
 namespace kiln::runtime {
 
@@ -38,7 +41,10 @@ struct Runtime::Impl {
   Status run_pending_locked(const char* why);
   // Makes `t` materialized and its producing work waited for; returns the
   // tensor to read (a dense copy if `t` is a strided view).
-  Result<Tensor> materialize_dense(const Tensor& t);
+  // `read_at`: the user's read (to_host) that asked, for the graph-break stats.
+  Result<Tensor> materialize_dense(const Tensor& t, const std::source_location* read_at = nullptr);
+  // A read of `t` forces the pending graph to run mid-step: counts it.
+  void note_graph_break(const Tensor& t, const std::source_location& where);
   Mode thread_mode() const;
   Tensor make_tensor(std::shared_ptr<Slot> slot);
 
@@ -47,21 +53,35 @@ struct Runtime::Impl {
   RuntimeOptions options;
   Mode default_mode = Mode::kLazy;
   RuntimeCosts costs;
+  ScheduleRates rates;                        // for the scheduler's estimates
+  std::vector<std::string> disabled_passes;  // options', then $KILN_DISABLE_PASSES
   std::array<driver::Stream*, kQueueCount> streams{};
   std::array<uint32_t, kQueueCount> timelines{};  // sync objects
   std::array<uint32_t, kQueueCount> bases{};      // signals submitted so far on each
   std::unique_ptr<MemoryPool> pool;
   std::string context;  // what recipes depend on besides the graph
+  GraphHash context_hash;
 
   mutable std::recursive_mutex mutex;
   RecipeCache cache;
+  std::unique_ptr<RecipeStore> disk;  // the on-disk cache, if any
   Graph pending;
   uint64_t next_graph = 1;
   RuntimeStats stats;
 
  private:
   Status run_graph_locked(Graph& g);
-  Status launch_locked(const Recipe& recipe, Graph& g);
+  Status run_graph_as_locked(Graph& g, const std::vector<int>& outputs,
+                             const std::vector<std::shared_ptr<Slot>>& output_slots, const BucketPlan* plan);
+  // A copy of a batched input padded with zero rows to the bucket, on the DMA queue.
+  Result<std::shared_ptr<Storage>> stage_padded(const std::shared_ptr<Storage>& input, const Value& v,
+                                                int64_t batch);
+  Status launch_locked(const Recipe& recipe, Graph& g, const BucketPlan* plan);
+  // The on-disk cache (runtime.cpp): opened from the options or environment;
+  // a recipe found there goes into the in-memory cache too.
+  void open_disk_cache();
+  std::shared_ptr<Recipe> find_on_disk_locked(const GraphHash& key, const Graph& g, const std::vector<int>& outputs);
+  void store_on_disk_locked(const GraphSignature& signature, const Recipe& recipe);
   Graph& graph_for(Mode mode, Graph& eager);
 };
 

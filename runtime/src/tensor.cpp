@@ -22,6 +22,12 @@ int64_t Tensor::dim(int i) const {
 
 bool Tensor::is_contiguous() const { return impl_->offset == 0 && impl_->strides == contiguous_strides(impl_->shape); }
 
+Status Tensor::mark_dynamic_batch() const {
+  if (rank() == 0) return invalid_argument("mark_dynamic_batch: " + describe() + " has no dim 0");
+  impl_->slot->dynamic_batch = true;
+  return {};
+}
+
 std::string Tensor::describe() const {
   if (!impl_) return "undefined";
   return std::string(dtype_name(impl_->dtype)) + to_string(impl_->shape);
@@ -148,14 +154,14 @@ Result<Tensor> Tensor::unsqueeze(int dim) const {
   return with_view(*this, shape, strides, impl_->offset);
 }
 
-Status Tensor::to_host(void* dst, std::size_t bytes) const {
+Status Tensor::to_host(void* dst, std::size_t bytes, std::source_location where) const {
   const uint64_t need = static_cast<uint64_t>(numel()) * dtype_size(dtype());
   if (bytes != need) {
     return invalid_argument("to_host: the tensor " + describe() + " has " + std::to_string(need) + " bytes, not " +
                             std::to_string(bytes));
   }
   Runtime::Impl& rt = impl_->runtime->impl();
-  KILN_ASSIGN_OR_RETURN(Tensor dense, rt.materialize_dense(*this));
+  KILN_ASSIGN_OR_RETURN(Tensor dense, rt.materialize_dense(*this, &where));
   if (need == 0) return {};
   if (!rt.device->properties().name.empty() && !rt.options.device.functional) {
     std::memset(dst, 0, bytes);  // timing only: no values exist

@@ -2,6 +2,7 @@
 #include "kiln/common/format.h"
 
 #include <cstdio>
+#include <utility>
 
 #include "device_impl.h"
 #include "dma_engines.h"
@@ -23,7 +24,8 @@ CommandProcessor::CommandProcessor(DeviceImpl& device, uint32_t index)
       limits_{device.config.sync_manager().sync_objects(), device.config.sync_manager().monitors(),
               device.config.command_processor().queues(), device.config.command_processor().fence_counters()},
       decode_time_(from_ns(device.config.command_processor().packet_cycles() * 1e3 / device.config.clocks().core_mhz())),
-      fences_(device.config.command_processor().fence_counters(), 0) {}
+      fences_(device.config.command_processor().fence_counters(), 0),
+      fence_writers_(device.config.command_processor().fence_counters()) {}
 
 void CommandProcessor::start() {
   device_.spawn(name_ + "_run", [this] { run(); });
@@ -44,8 +46,9 @@ std::optional<Completion> CommandProcessor::completion(uint64_t sequence) const 
   return completions_[sequence - completions_.front().sequence];
 }
 
-void CommandProcessor::add_to_fence(uint32_t fence_id, uint32_t value) {
+void CommandProcessor::add_to_fence(uint32_t fence_id, uint32_t value, uint64_t by) {
   fences_[fence_id] += value;
+  if (by != 0) fence_writers_[fence_id].push_back(by);
   fence_changed_.notify(SC_ZERO_TIME);
 }
 
@@ -62,8 +65,24 @@ void CommandProcessor::run() {
   }
 }
 
+bool CommandProcessor::device_tracing() const { return device_.tracing(); }
+uint64_t CommandProcessor::reserve_trace_id() { return device_.reserve_trace_id(); }
+
+std::shared_ptr<const std::vector<std::string>> CommandProcessor::ops_at(const Submission& s, uint64_t offset) {
+  if (!s.labels) return nullptr;
+  const std::vector<std::string>* ops = s.labels->at(offset);
+  // Shares the labels' ownership: no copy.
+  return ops ? std::shared_ptr<const std::vector<std::string>>(s.labels, ops) : nullptr;
+}
+
+void CommandProcessor::engine_barrier() {
+  wait_for_jobs();
+  deps_.barrier_passed();
+}
+
 std::optional<FaultRecord> CommandProcessor::execute(const Submission& s) {
   const std::vector<uint8_t>& cb = *s.commands;
+  deps_.begin_submission(s.submitted_by);
   // The submission's own waits come first, each decoded like a packet.
   for (const SyncWait& w : s.waits) {
     wait(decode_time_);
@@ -97,7 +116,7 @@ std::optional<FaultRecord> CommandProcessor::execute(const Submission& s) {
     }
     const auto header = packets::decode_packet<packets::PacketHeader>(cb.data() + offset);
     const auto op = static_cast<Opcode>(header.opcode);
-    if (header.flags & packets::kEngineBarrier) wait_for_jobs();
+    if (header.flags & packets::kEngineBarrier) engine_barrier();
     if (header.flags & packets::kMessageBarrier) wait_for_messages();
     if (current_fault_) break;  // a job or message of this submission faulted meanwhile
     if (!dispatch(s, cb.data() + offset, op, offset)) break;
@@ -163,7 +182,7 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
       uint64_t src = p.src_addr, dst = 0;
       if (!resolve(s, offset, p.dst_addr, p.size_bytes, "LIN_DMA destination", &dst)) return false;
       if (!memset && !resolve(s, offset, p.src_addr, p.size_bytes, "LIN_DMA source", &src)) return false;
-      DmaJob job{s.context, index_, s.sequence, offset, src, dst, p.size_bytes, memset, p.pattern, {}};
+      DmaJob job{s.context, index_, s.sequence, offset, src, dst, p.size_bytes, memset, p.pattern, {}, {}};
       device_.dma->enqueue(stamp(std::move(job), s, offset, signal));
       return true;
     }
@@ -172,8 +191,9 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
       uint32_t base = 0;
       const auto sob = resolve_sync(s, p.sync_object, offset, &base);
       if (!sob) return false;
-      post_message([this, p, sob = *sob] {
-        device_.sync->update(sob, static_cast<packets::SyncOp>(p.op), p.value);
+      // The signal stands for what the queue is ordered after when it is sent.
+      post_message([this, p, sob = *sob, by = deps_.frontier()] {
+        device_.sync->update(sob, static_cast<packets::SyncOp>(p.op), p.value, by);
       });
       return true;
     }
@@ -251,7 +271,8 @@ bool CommandProcessor::dispatch(const Submission& s, const uint8_t* bytes, Opcod
       if (!resolve(s, offset, d.a_addr, spans.a, "MME operand A", &d.a_addr) ||
           !resolve(s, offset, d.b_addr, spans.b, "MME operand B", &d.b_addr) ||
           !resolve(s, offset, d.c_addr, spans.c, "MME operand C", &d.c_addr) ||
-          ((d.flags & mme::kHasBias) && !resolve(s, offset, d.bias_addr, spans.bias, "MME bias", &d.bias_addr))) {
+          ((d.flags & mme::kHasBias) && !resolve(s, offset, d.bias_addr, spans.bias, "MME bias", &d.bias_addr)) ||
+          ((d.flags & mme::kHasResidual) && !resolve(s, offset, d.r_addr, spans.r, "MME operand R", &d.r_addr))) {
         return false;
       }
       job.engines = p.engines;
@@ -367,13 +388,14 @@ bool CommandProcessor::read_launch_block(const Submission& s, uint64_t offset, u
   return true;
 }
 
-std::function<void(std::optional<FaultRecord>)> CommandProcessor::job_completion(std::optional<uint32_t> signal) {
+std::function<void(std::optional<FaultRecord>)> CommandProcessor::job_completion(std::optional<uint32_t> signal,
+                                                                                 uint64_t job) {
   // Engine jobs of a submission always end before it retires, so a job's
   // fault belongs to the submission being executed.
-  return [this, signal](std::optional<FaultRecord> f) {
+  return [this, signal, job](std::optional<FaultRecord> f) {
     // The job's own completion signal travels to the sync manager; a job
     // that failed does not signal.
-    if (signal && !f) device_.sync->add_after_message_latency(*signal, 1);
+    if (signal && !f) device_.sync->add_after_message_latency(*signal, 1, job);
     if (f && !current_fault_) current_fault_ = std::move(f);
     --jobs_outstanding_;
     job_done_.notify(SC_ZERO_TIME);
@@ -406,11 +428,18 @@ void CommandProcessor::wait_sync(const Submission& s, uint32_t sync_object, uint
               " with no progress on any queue or host thread for " + std::to_string(period / 1000) + " ns");
     return;
   }
+  if (!device_.tracing()) return;
+  const std::vector<uint64_t> released_by = sm.released_by(sync_object, target);
+  uint64_t id = 0;
   if (device_.now_ps() > start_ps) {
-    device_.record({.track = name_, .queue = static_cast<int32_t>(index_), .name = "sync wait",
-                    .start_ps = start_ps, .end_ps = device_.now_ps(), .sequence = s.sequence,
-                    .detail = "sync object " + std::to_string(sync_object) + " >= " + std::to_string(target)});
+    const auto ops = ops_at(s, offset);
+    id = device_.record({.track = name_, .queue = static_cast<int32_t>(index_), .name = "sync wait",
+                         .start_ps = start_ps, .end_ps = device_.now_ps(), .sequence = s.sequence,
+                         .detail = "sync object " + std::to_string(sync_object) + " >= " + std::to_string(target),
+                         .ops = ops ? *ops : std::vector<std::string>{},
+                         .waits_for = deps_.wait_deps(released_by)});
   }
+  deps_.waited(id, released_by);
 }
 
 void CommandProcessor::wait_fence(const Submission& s, const packets::FencePacket& p, uint64_t offset) {
@@ -432,14 +461,23 @@ void CommandProcessor::wait_fence(const Submission& s, const packets::FencePacke
     // Nothing will come for this fence; leave it clean for later work.
     device_.sync->disarm_fence_monitors(index_, p.fence_id);
     fences_[p.fence_id] = 0;
+    fence_writers_[p.fence_id].clear();
     return;
   }
   fences_[p.fence_id] -= p.target;
+  // What released it: the monitors that added to the counter.
+  const std::vector<uint64_t> released_by = std::exchange(fence_writers_[p.fence_id], {});
+  if (!device_.tracing()) return;
+  uint64_t id = 0;
   if (device_.now_ps() > start_ps) {
-    device_.record({.track = name_, .queue = static_cast<int32_t>(index_), .name = "fence wait",
-                    .start_ps = start_ps, .end_ps = device_.now_ps(), .sequence = s.sequence,
-                    .detail = "fence " + std::to_string(p.fence_id) + " >= " + std::to_string(p.target)});
+    const auto ops = ops_at(s, offset);
+    id = device_.record({.track = name_, .queue = static_cast<int32_t>(index_), .name = "fence wait",
+                         .start_ps = start_ps, .end_ps = device_.now_ps(), .sequence = s.sequence,
+                         .detail = "fence " + std::to_string(p.fence_id) + " >= " + std::to_string(p.target),
+                         .ops = ops ? *ops : std::vector<std::string>{},
+                         .waits_for = deps_.wait_deps(released_by)});
   }
+  deps_.waited(id, released_by);
 }
 
 void CommandProcessor::post_message(std::function<void()> apply) {
@@ -469,9 +507,13 @@ void CommandProcessor::fault(FaultCause cause, const Submission& s, uint64_t off
 }
 
 void CommandProcessor::retire(const Submission& s, uint64_t start_ps, std::optional<FaultRecord> fault) {
-  Completion c{s.sequence, start_ps, device_.now_ps(), std::move(fault)};
+  // Every job ended (execute waited for them): what the submission ended
+  // with is what waiting for its retirement waits for.
+  std::vector<uint64_t> last = deps_.end_submission();
+  Completion c{s.sequence, start_ps, device_.now_ps(), std::move(fault), last};
   // The queue's retirement counter (packets.h) is how other queues wait for it.
-  device_.sync->update(index_, packets::SyncOp::SET, static_cast<int32_t>(static_cast<uint32_t>(s.sequence)));
+  device_.sync->update(index_, packets::SyncOp::SET, static_cast<int32_t>(static_cast<uint32_t>(s.sequence)),
+                       std::move(last));
   device_.record({.track = name_, .queue = static_cast<int32_t>(index_),
                   .name = c.fault ? "submission (faulted)" : "submission", .start_ps = c.start_ps,
                   .end_ps = c.end_ps, .sequence = s.sequence,

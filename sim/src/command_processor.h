@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -22,6 +23,7 @@
 #include "kiln/common/packets.h"
 #include "kiln/kernels/kernel_args.h"
 #include "kiln/sim/device.h"
+#include "queue_dependencies.h"
 #include "systemc.h"
 
 namespace kiln::sim {
@@ -40,8 +42,9 @@ class CommandProcessor {
   uint64_t completed_sequence() const { return completed_.load(std::memory_order_acquire); }
   std::optional<Completion> completion(uint64_t sequence) const;
 
-  // Fence counters, written by sync-manager monitors.
-  void add_to_fence(uint32_t fence_id, uint32_t value);
+  // Fence counters, written by sync-manager monitors; `by` is the trace id
+  // of the monitor's event (what a FENCE it releases waited for).
+  void add_to_fence(uint32_t fence_id, uint32_t value, uint64_t by = 0);
 
  private:
   struct Message {
@@ -55,7 +58,9 @@ class CommandProcessor {
   std::optional<FaultRecord> execute(const Submission& s);
   // Executes one decoded packet. Returns false when the buffer ends (STOP).
   bool dispatch(const Submission& s, const uint8_t* packet, packets::Opcode op, uint64_t offset);
-  std::function<void(std::optional<FaultRecord>)> job_completion(std::optional<uint32_t> signal);
+  std::function<void(std::optional<FaultRecord>)> job_completion(std::optional<uint32_t> signal, uint64_t job);
+  // The model ops of the packet at `offset` (null: unlabelled).
+  static std::shared_ptr<const std::vector<std::string>> ops_at(const Submission& s, uint64_t offset);
   // The sync object a packet's reference names (and its timeline base);
   // faults the submission and returns nothing if it names none.
   std::optional<uint32_t> resolve_sync(const Submission& s, packets::SyncRef ref, uint64_t offset, uint32_t* base);
@@ -68,23 +73,34 @@ class CommandProcessor {
   bool resolve_tensors(const Submission& s, uint64_t offset, kernels::KernelArgs* args);
   // Waits until `sync_object` reaches `target` (timeline comparison), with
   // the fence watchdog.
+  // Traced (with the ops of the packet at `offset`) if it took time.
   void wait_sync(const Submission& s, uint32_t sync_object, uint32_t target, uint64_t offset, const char* what);
   // Reads the 8-byte aligned block a launch packet points to; faults the
   // submission (naming `what`) if it is unaligned or unmapped.
   bool read_launch_block(const Submission& s, uint64_t offset, uint64_t addr, void* dst, std::size_t size,
                          const std::string& what);
-  // Fills the bookkeeping every engine job carries and counts it as
-  // outstanding; the caller enqueues the result.
+  // Fills the bookkeeping every engine job carries (its trace id, ops and
+  // dependencies too) and counts it as outstanding; the caller enqueues the
+  // result.
   template <typename Job>
   Job stamp(Job job, const Submission& s, uint64_t offset, std::optional<uint32_t> signal) {
     job.context = s.context;
     job.queue = index_;
     job.sequence = s.sequence;
     job.packet_offset = offset;
-    job.on_done = job_completion(signal);
+    if (device_tracing()) {
+      job.trace.job = reserve_trace_id();
+      job.trace.ops = ops_at(s, offset);
+      job.trace.waits_for = deps_.dispatch(job.trace.job);
+    }
+    job.on_done = job_completion(signal, job.trace.job);
     ++jobs_outstanding_;
     return job;
   }
+  bool device_tracing() const;
+  uint64_t reserve_trace_id();
+  // Waits for the queue's engine jobs at an engine barrier.
+  void engine_barrier();
   void wait_for_jobs();
   void wait_for_messages();
   void wait_fence(const Submission& s, const packets::FencePacket& p, uint64_t offset);
@@ -107,7 +123,11 @@ class CommandProcessor {
   sc_core::sc_event message_landed_;
 
   std::vector<uint32_t> fences_;
+  std::vector<std::vector<uint64_t>> fence_writers_;  // per fence: trace ids of the monitors that added to it
   sc_core::sc_event fence_changed_;
+
+  // The trace ids the queue's work waits for (queue_dependencies.h).
+  QueueDependencies deps_;
 
   // The first fault of the submission being executed (from the decoder, a
   // job or a message).

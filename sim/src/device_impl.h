@@ -14,6 +14,7 @@
 #include "bandwidth_model.h"
 #include "fault_injector.h"
 #include "host_worker.h"
+#include "job_trace.h"
 #include "kiln/common/device_config.h"
 #include "kiln/common/packets.h"
 #include "kiln/sim/device.h"
@@ -114,9 +115,19 @@ class DeviceImpl {
   // Returns false if no register lives at `offset`.
   bool write_register(uint32_t offset, uint32_t value);
 
-  void record(traces::TraceEvent event) {
-    if (trace_) trace_->record(std::move(event));
+  // Records `event`; returns its id (0: no trace is kept).
+  uint64_t record(traces::TraceEvent event) { return trace_ ? trace_->record(std::move(event)) : 0; }
+  // Records an event of an engine job: with its job id, ops and waits_for.
+  uint64_t record_job(const JobTrace& job, traces::TraceEvent event) {
+    if (!trace_) return 0;
+    event.job = job.job;
+    if (job.ops) event.ops = *job.ops;
+    event.waits_for = job.waits_for;
+    return trace_->record(std::move(event));
   }
+  bool tracing() const { return trace_ != nullptr; }
+  // A trace id for an engine job (0: no trace is kept).
+  uint64_t reserve_trace_id() { return trace_ ? trace_->reserve_id() : 0; }
 
   const DeviceConfig config;
   const SimOptions options;

@@ -39,9 +39,9 @@ std::optional<FaultRecord> DmaEngines::execute(int index, const DmaJob& job) {
                   static_cast<unsigned long long>(fault_address));
     FaultRecord fault{FaultCause::kPageFault, engine, job.queue, job.sequence, job.packet_offset,
                       fault_address, device_.now_ps(), detail};
-    device_.record({.track = engine, .queue = static_cast<int32_t>(job.queue), .name = "page fault",
-                    .start_ps = start_ps, .end_ps = device_.now_ps(), .sequence = job.sequence,
-                    .detail = fault.describe()});
+    device_.record_job(job.trace, {.track = engine, .queue = static_cast<int32_t>(job.queue), .name = "page fault",
+                                   .start_ps = start_ps, .end_ps = device_.now_ps(), .sequence = job.sequence,
+                                   .detail = fault.describe()});
     return fault;
   }
 
@@ -66,10 +66,10 @@ std::optional<FaultRecord> DmaEngines::execute(int index, const DmaJob& job) {
   char detail[96];
   std::snprintf(detail, sizeof detail, "0x%llx -> 0x%llx", static_cast<unsigned long long>(job.src),
                 static_cast<unsigned long long>(job.dst));
-  device_.record({.track = engine, .queue = static_cast<int32_t>(job.queue),
-                  .name = job.memset ? "memset" : "copy", .start_ps = start_ps,
-                  .end_ps = device_.now_ps(), .bytes = job.size, .sequence = job.sequence,
-                  .detail = job.memset ? "" : detail});
+  device_.record_job(job.trace, {.track = engine, .queue = static_cast<int32_t>(job.queue),
+                                 .name = job.memset ? "memset" : "copy", .start_ps = start_ps,
+                                 .end_ps = device_.now_ps(), .bytes = job.size, .sequence = job.sequence,
+                                 .detail = job.memset ? "" : detail});
   return std::nullopt;
 }
 

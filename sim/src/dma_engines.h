@@ -29,6 +29,7 @@ struct DmaJob {
   uint32_t pattern = 0;
   // Called on the engine's process when the job ends, with its fault if any.
   std::function<void(std::optional<FaultRecord>)> on_done;
+  JobTrace trace;  // what its trace events carry
 };
 
 class DmaEngines {

@@ -17,12 +17,13 @@
 #include <string>
 #include <utility>
 
+#include "job_trace.h"
 #include "kiln/common/fault.h"
 #include "systemc.h"
 
 namespace kiln::sim {
 
-// Job must have `queue`, `sequence`, `packet_offset` and
+// Job must have `queue`, `sequence`, `packet_offset`, `JobTrace trace` and
 // `std::function<void(std::optional<FaultRecord>)> on_done`.
 template <typename Job>
 class EngineQueue {
@@ -45,9 +46,10 @@ class EngineQueue {
       std::optional<FaultRecord> fault =
           device.faults.take(engine, job.queue, job.sequence, job.packet_offset, device.now_ps());
       if (fault) {
-        device.record({.track = engine, .queue = static_cast<int32_t>(job.queue),
-                       .name = std::string(fault_cause_name(fault->cause)), .start_ps = device.now_ps(),
-                       .end_ps = device.now_ps(), .sequence = job.sequence, .detail = fault->describe()});
+        device.record_job(job.trace, {.track = engine, .queue = static_cast<int32_t>(job.queue),
+                                      .name = std::string(fault_cause_name(fault->cause)),
+                                      .start_ps = device.now_ps(), .end_ps = device.now_ps(),
+                                      .sequence = job.sequence, .detail = fault->describe()});
       } else {
         fault = execute_guarded(device, engine, job, execute);
       }
@@ -72,9 +74,9 @@ class EngineQueue {
     }
     FaultRecord fault{FaultCause::kEngineError, engine, job.queue, job.sequence, job.packet_offset, 0,
                       device.now_ps(), engine + " threw: " + what};
-    device.record({.track = engine, .queue = static_cast<int32_t>(job.queue), .name = "engine error",
-                   .start_ps = device.now_ps(), .end_ps = device.now_ps(), .sequence = job.sequence,
-                   .detail = fault.describe()});
+    device.record_job(job.trace, {.track = engine, .queue = static_cast<int32_t>(job.queue), .name = "engine error",
+                                  .start_ps = device.now_ps(), .end_ps = device.now_ps(), .sequence = job.sequence,
+                                  .detail = fault.describe()});
     return fault;
   }
 

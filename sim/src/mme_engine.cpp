@@ -65,7 +65,7 @@ std::optional<FaultRecord> MmeEngine::execute(const MmeJob& job) {
     const std::vector<int>& units;
     ~Release() { pool.release(units); }
   } release{engines_, assigned};
-  const MmeTiming timing = mme_timing(cfg, g, static_cast<uint32_t>(wanted));
+  const MmeTiming timing = mme_timing(cfg, g, static_cast<uint32_t>(wanted), mme_job_rate(cfg, d));
   const std::vector<MmeOperand>& operands = plan.operands;
 
   const uint64_t start_ps = device_.now_ps();
@@ -121,6 +121,7 @@ std::optional<FaultRecord> MmeEngine::execute(const MmeJob& job) {
   }
 
   const uint64_t flops = plan.flops;
+  // A grouped convolution's name counts its groups the way a GEMM's counts its batch.
   const std::string name = (d.op == static_cast<uint8_t>(mme::Op::GEMM) ? "gemm " : "conv2d ") + std::to_string(g.m) +
                            "x" + std::to_string(g.k) + "x" + std::to_string(g.n) +
                            (g.batch > 1 ? " x" + std::to_string(g.batch) : "");
@@ -128,12 +129,14 @@ std::optional<FaultRecord> MmeEngine::execute(const MmeJob& job) {
     if (timing.engine_folds[e] == 0) continue;
     const uint64_t busy_ps = to_ps(from_ns(static_cast<double>(timing.engine_cycles[e]) * cycle_ns));
     const uint64_t end_ps = std::max(start_ps + busy_ps, memory_end_ps);
-    device_.record({.track = "MME" + std::to_string(assigned[e]), .queue = static_cast<int32_t>(job.queue), .name = name,
-                    .start_ps = start_ps, .end_ps = end_ps,
-                    .bytes = share(traffic, timing.engine_folds[e], timing.folds),
-                    .flops = share(flops, timing.engine_folds[e], timing.folds), .sequence = job.sequence,
-                    .detail = std::to_string(timing.engine_cycles[e]) + " cycles, " +
-                              std::to_string(timing.engine_folds[e]) + " folds"});
+    device_.record_job(job.trace, {.track = "MME" + std::to_string(assigned[e]),
+                                   .queue = static_cast<int32_t>(job.queue), .name = name,
+                                   .start_ps = start_ps, .end_ps = end_ps,
+                                   .bytes = share(traffic, timing.engine_folds[e], timing.folds),
+                                   .flops = share(flops, timing.engine_folds[e], timing.folds),
+                                   .sequence = job.sequence,
+                                   .detail = std::to_string(timing.engine_cycles[e]) + " cycles, " +
+                                             std::to_string(timing.engine_folds[e]) + " folds"});
   }
   return std::nullopt;
 }
@@ -146,7 +149,8 @@ std::optional<MmeEngine::AccessFault> MmeEngine::compute_values(const MmeJob& jo
   const mme::Descriptor& d = job.descriptor;
   const GemmShape& g = problem.shape;
   const auto a_type = static_cast<DType>(d.a_dtype), b_type = static_cast<DType>(d.b_dtype),
-             o_type = static_cast<DType>(d.out_dtype);
+             o_type = static_cast<DType>(d.out_dtype), r_type = static_cast<DType>(d.r_dtype);
+  const bool tf32 = (d.flags & mme::kTf32) != 0, residual = (d.flags & mme::kHasResidual) != 0;
   std::optional<AccessFault> failed;
   // Reads `rows` rows of `cols` elements, `ld` elements apart, as fp32 into
   // `out`; false (with `failed` set) if some byte is not mapped.
@@ -166,6 +170,13 @@ std::optional<MmeEngine::AccessFault> MmeEngine::compute_values(const MmeJob& jo
     widen(raw.data(), t, rows * cols, out.data());
     return true;
   };
+  // An input of the multiply: widened, then rounded to TF32 in TF32 mode.
+  auto read_input = [&](const char* operand, uint64_t addr, DType t, uint64_t rows, uint64_t cols, uint64_t ld,
+                        std::vector<float>& out) {
+    if (!read_matrix(operand, addr, t, rows, cols, ld, out)) return false;
+    if (tf32) round_to_tf32_in_place(out.data(), out.size());
+    return true;
+  };
   auto write_rows = [&](uint64_t addr, const uint8_t* src, uint64_t rows, uint64_t row_bytes, uint64_t ld_bytes) {
     for (uint64_t r = 0; r < rows; ++r) {
       uint64_t fault = 0;
@@ -176,53 +187,68 @@ std::optional<MmeEngine::AccessFault> MmeEngine::compute_values(const MmeJob& jo
     }
     return true;
   };
-  std::vector<float> bias;
-  if ((d.flags & mme::kHasBias) && !read_matrix("bias", d.bias_addr, DType::kF32, 1, g.n, g.n, bias)) return failed;
+  const bool gemm = d.op == static_cast<uint8_t>(mme::Op::GEMM);
+  const uint64_t channels = gemm ? g.n : d.conv_k;  // the bias has one per output column or channel
+  std::vector<float> bias, r;
+  if ((d.flags & mme::kHasBias) && !read_matrix("bias", d.bias_addr, DType::kF32, 1, channels, channels, bias)) {
+    return failed;
+  }
   const float* bias_ptr = bias.empty() ? nullptr : bias.data();
   const auto act = static_cast<mme::Activation>(d.activation);
-  const uint64_t so = dtype_size(o_type);
-  std::vector<float> c(g.m * g.n);
+  const uint64_t so = dtype_size(o_type), sr = dtype_size(r_type);
   std::vector<uint8_t> raw_out;
 
-  if (d.op == static_cast<uint8_t>(mme::Op::GEMM)) {
-    std::vector<float> a, w;
+  if (gemm) {
+    std::vector<float> a, w, c(g.m * g.n);
     for (uint64_t b = 0; b < g.batch; ++b) {
-      if (!read_matrix("A", d.a_addr + b * d.batch_stride_a * dtype_size(a_type), a_type, g.m, g.k, d.lda, a) ||
-          !read_matrix("B", d.b_addr + b * d.batch_stride_b * dtype_size(b_type), b_type, g.k, g.n, d.ldb, w)) {
+      if (!read_input("A", d.a_addr + b * d.batch_stride_a * dtype_size(a_type), a_type, g.m, g.k, d.lda, a) ||
+          !read_input("B", d.b_addr + b * d.batch_stride_b * dtype_size(b_type), b_type, g.k, g.n, d.ldb, w)) {
+        return failed;
+      }
+      // R is read before C is written: an in-place residual (r_addr ==
+      // c_addr) sees the old values.
+      if (residual && !read_matrix("R", d.r_addr + b * d.batch_stride_c * sr, r_type, g.m, g.n, d.ldc, r)) {
         return failed;
       }
       gemm_f32(a.data(), w.data(), c.data(), g.m, g.n, g.k);
-      apply_epilogue(c.data(), g.m, g.n, bias_ptr, act);
+      apply_epilogue(c.data(), g.m, g.n, 1, bias_ptr, act, residual ? r.data() : nullptr);
       raw_out.resize(g.m * g.n * so);
       narrow(c.data(), o_type, g.m * g.n, raw_out.data());
       if (!write_rows(d.c_addr + b * d.batch_stride_c * so, raw_out.data(), g.m, g.n * so, d.ldc * so)) return failed;
     }
     return std::nullopt;
   }
-  // Convolution as an implicit GEMM: A = im2col(input), B = weights^T.
+  // Convolution as one implicit GEMM per group: A = im2col(the group's input
+  // channels), B = the group's weights transposed, written straight into the
+  // group's output channels of the NKPQ result.
   const uint64_t in_elems = static_cast<uint64_t>(d.conv_n) * d.conv_c * d.conv_h * d.conv_w;
+  const uint64_t pq = static_cast<uint64_t>(problem.out_h) * problem.out_w;
+  const uint64_t out_elems = d.conv_n * channels * pq;
   std::vector<float> input, weights;
-  if (!read_matrix("A", d.a_addr, a_type, 1, in_elems, in_elems, input) ||
-      !read_matrix("B", d.b_addr, b_type, d.conv_k, g.k, g.k, weights)) {  // K x CRS
+  if (!read_input("A", d.a_addr, a_type, 1, in_elems, in_elems, input) ||
+      !read_input("B", d.b_addr, b_type, channels, g.k, g.k, weights)) {  // K x (C/G)RS
     return failed;
   }
-  std::vector<float> a(g.m * g.k), w(g.k * g.n);
-  im2col(input.data(), d, problem.out_h, problem.out_w, a.data());
-  for (uint64_t kk = 0; kk < g.n; ++kk) {
-    for (uint64_t i = 0; i < g.k; ++i) w[i * g.n + kk] = weights[kk * g.k + i];
-  }
-  gemm_f32(a.data(), w.data(), c.data(), g.m, g.n, g.k);
-  apply_epilogue(c.data(), g.m, g.n, bias_ptr, act);
-  // Rows of c are (n, p, q), columns output channels; the output is NKPQ.
-  const uint64_t pq = static_cast<uint64_t>(problem.out_h) * problem.out_w;
-  std::vector<float> nkpq(c.size());
-  for (uint64_t n = 0; n < d.conv_n; ++n) {
+  if (residual && !read_matrix("R", d.r_addr, r_type, 1, out_elems, out_elems, r)) return failed;
+  std::vector<float> a(g.m * g.k), w(g.k * g.n), c(g.m * g.n), nkpq(out_elems);
+  for (uint32_t group = 0; group < g.batch; ++group) {
+    const uint64_t k0 = group * g.n;  // the group's first output channel
+    im2col(input.data(), d, group, problem.out_h, problem.out_w, a.data());
     for (uint64_t kk = 0; kk < g.n; ++kk) {
-      for (uint64_t i = 0; i < pq; ++i) nkpq[(n * g.n + kk) * pq + i] = c[(n * pq + i) * g.n + kk];
+      for (uint64_t i = 0; i < g.k; ++i) w[i * g.n + kk] = weights[(k0 + kk) * g.k + i];
+    }
+    gemm_f32(a.data(), w.data(), c.data(), g.m, g.n, g.k);
+    // Rows of c are (n, p, q), columns the group's output channels.
+    for (uint64_t n = 0; n < d.conv_n; ++n) {
+      for (uint64_t kk = 0; kk < g.n; ++kk) {
+        float* plane = nkpq.data() + (n * channels + k0 + kk) * pq;
+        for (uint64_t i = 0; i < pq; ++i) plane[i] = c[(n * pq + i) * g.n + kk];
+      }
     }
   }
-  raw_out.resize(nkpq.size() * so);
-  narrow(nkpq.data(), o_type, nkpq.size(), raw_out.data());
+  apply_epilogue(nkpq.data(), d.conv_n, channels, pq, bias_ptr, act, residual ? r.data() : nullptr);
+  raw_out.resize(out_elems * so);
+  narrow(nkpq.data(), o_type, out_elems, raw_out.data());
   if (!write_rows(d.c_addr, raw_out.data(), 1, raw_out.size(), 0)) return failed;
   return std::nullopt;
 }

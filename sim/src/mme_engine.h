@@ -42,6 +42,7 @@ struct MmeJob {
   uint64_t packet_offset = 0;
   uint32_t engines = 0;  // MMEs to hold; 0 = all
   std::function<void(std::optional<FaultRecord>)> on_done;
+  JobTrace trace;  // what its trace events carry
 };
 
 class MmeEngine {

@@ -7,6 +7,8 @@
 #include <cstring>
 
 #include "kiln/common/bf16.h"
+#include "kiln/common/f16.h"
+#include "kiln/common/tf32.h"
 #include "tbb/parallel_for.h"
 
 namespace kiln::sim {
@@ -51,56 +53,89 @@ float activate(float x, mme::Activation act) {
       const float inner = 0.7978845608028654f * (x + 0.044715f * x * x * x);
       return 0.5f * x * (1.0f + std::tanh(inner));
     }
+    case mme::Activation::GELU: return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
     case mme::Activation::SILU: return x / (1.0f + std::exp(-x));
     default: return x;
   }
 }
 }  // namespace
 
-void apply_epilogue(float* c, uint64_t m, uint64_t n, const float* bias, mme::Activation act) {
-  if (!bias && act == mme::Activation::NONE) return;
-  for (uint64_t i = 0; i < m; ++i) {
-    float* row = c + i * n;
-    for (uint64_t j = 0; j < n; ++j) row[j] = activate(row[j] + (bias ? bias[j] : 0.0f), act);
+void apply_epilogue(float* x, uint64_t outer, uint64_t channels, uint64_t inner, const float* bias,
+                    mme::Activation act, const float* residual) {
+  if (!bias && act == mme::Activation::NONE && !residual) return;
+  for (uint64_t o = 0; o < outer; ++o) {
+    for (uint64_t c = 0; c < channels; ++c) {
+      const uint64_t at = (o * channels + c) * inner;
+      const float add = bias ? bias[c] : 0.0f;
+      for (uint64_t i = at; i < at + inner; ++i) {
+        x[i] = activate(x[i] + add, act);
+        if (residual) x[i] += residual[i];
+      }
+    }
   }
 }
 
 void widen(const uint8_t* src, DType dtype, uint64_t count, float* dst) {
-  if (dtype == DType::kF32) {
-    std::memcpy(dst, src, count * 4);
-    return;
-  }
-  for (uint64_t i = 0; i < count; ++i) {
-    bf16 v;
-    std::memcpy(&v.bits, src + 2 * i, 2);
-    dst[i] = to_float(v);
+  switch (dtype) {
+    case DType::kBF16:
+      for (uint64_t i = 0; i < count; ++i) {
+        bf16 v;
+        std::memcpy(&v.bits, src + 2 * i, 2);
+        dst[i] = to_float(v);
+      }
+      return;
+    case DType::kF16:
+      for (uint64_t i = 0; i < count; ++i) {
+        f16 v;
+        std::memcpy(&v.bits, src + 2 * i, 2);
+        dst[i] = to_float(v);
+      }
+      return;
+    default: std::memcpy(dst, src, count * 4); return;  // f32 (validated: nothing else reaches here)
   }
 }
 
 void narrow(const float* src, DType dtype, uint64_t count, uint8_t* dst) {
-  if (dtype == DType::kF32) {
-    std::memcpy(dst, src, count * 4);
-    return;
-  }
-  for (uint64_t i = 0; i < count; ++i) {
-    const bf16 v = to_bf16(src[i]);
-    std::memcpy(dst + 2 * i, &v.bits, 2);
+  switch (dtype) {
+    case DType::kBF16:
+      for (uint64_t i = 0; i < count; ++i) {
+        const bf16 v = to_bf16(src[i]);
+        std::memcpy(dst + 2 * i, &v.bits, 2);
+      }
+      return;
+    case DType::kF16:
+      for (uint64_t i = 0; i < count; ++i) {
+        const f16 v = to_f16(src[i]);
+        std::memcpy(dst + 2 * i, &v.bits, 2);
+      }
+      return;
+    default: std::memcpy(dst, src, count * 4); return;
   }
 }
 
-void im2col(const float* input, const mme::Descriptor& d, uint32_t out_h, uint32_t out_w, float* a) {
-  const uint64_t cols = static_cast<uint64_t>(d.conv_c) * d.conv_r * d.conv_s;
+void round_to_tf32_in_place(float* x, uint64_t count) {
+  for (uint64_t i = 0; i < count; ++i) x[i] = kiln::round_to_tf32(x[i]);
+}
+
+void im2col(const float* input, const mme::Descriptor& d, uint32_t group, uint32_t out_h, uint32_t out_w,
+            float* a) {
+  const uint32_t channels = d.conv_c / d.conv_groups, first = group * channels;
+  const uint64_t cols = static_cast<uint64_t>(channels) * d.conv_r * d.conv_s;
   for (uint32_t n = 0; n < d.conv_n; ++n) {
     for (uint32_t p = 0; p < out_h; ++p) {
       for (uint32_t q = 0; q < out_w; ++q) {
         float* row = a + ((static_cast<uint64_t>(n) * out_h + p) * out_w + q) * cols;
         uint64_t col = 0;
-        for (uint32_t c = 0; c < d.conv_c; ++c) {
+        for (uint32_t c = first; c < first + channels; ++c) {
           const float* plane = input + (static_cast<uint64_t>(n) * d.conv_c + c) * d.conv_h * d.conv_w;
           for (uint32_t r = 0; r < d.conv_r; ++r) {
-            const int64_t y = static_cast<int64_t>(p) * d.stride_h - d.pad_h + static_cast<int64_t>(r) * d.dilation_h;
+            // Only the leading pads shift the taps; the trailing ones only
+            // make room for more output rows and columns (all zero taps).
+            const int64_t y =
+                static_cast<int64_t>(p) * d.stride_h - d.pad_top + static_cast<int64_t>(r) * d.dilation_h;
             for (uint32_t s = 0; s < d.conv_s; ++s, ++col) {
-              const int64_t x = static_cast<int64_t>(q) * d.stride_w - d.pad_w + static_cast<int64_t>(s) * d.dilation_w;
+              const int64_t x =
+                  static_cast<int64_t>(q) * d.stride_w - d.pad_left + static_cast<int64_t>(s) * d.dilation_w;
               const bool inside = y >= 0 && y < d.conv_h && x >= 0 && x < d.conv_w;
               row[col] = inside ? plane[y * d.conv_w + x] : 0.0f;
             }

@@ -1,9 +1,12 @@
 // Values of MME jobs, computed on the host with the device's numerics:
-// inputs widened to fp32 (exact for bf16), products accumulated in fp32,
-// then bias, activation and rounding to the output dtype.
+// inputs widened to fp32 (exact for bf16 and fp16; f32 inputs rounded to TF32
+// first in TF32 mode), products accumulated in fp32, then bias, activation
+// and the residual in fp32, and one rounding to the output dtype (nearest
+// even: kiln/common/bf16.h, kiln/common/f16.h).
 //
-// Why OpenBLAS: bf16 x bf16 products are exact in fp32, so a plain fp32
-// GEMM gives the device's "bf16 in, fp32 accumulate" numerics. OpenBLAS picks
+// Why OpenBLAS: bf16, fp16 and TF32 products are exact in fp32 (at most
+// 11 x 11 significant bits), so a plain fp32 GEMM gives the device's
+// "narrow in, fp32 accumulate" numerics. OpenBLAS picks
 // its kernels for the host CPU at run time (AVX-512 here), several times
 // faster than a portable Eigen build. Large products are split into fixed
 // row blocks run on TBB's threads, so results do not depend on how many host
@@ -21,17 +24,27 @@ namespace kiln::sim {
 // C (m x n) = A (m x k) * B (k x n), all dense row-major fp32.
 void gemm_f32(const float* a, const float* b, float* c, uint64_t m, uint64_t n, uint64_t k);
 
-// Adds bias[col] to every row (if bias is non-null) and applies `act`, in place.
-void apply_epilogue(float* c, uint64_t m, uint64_t n, const float* bias, mme::Activation act);
+// The epilogue, in place: x = act(x + bias[channel]) + residual, in fp32.
+// x holds `outer` blocks of `channels` x `inner` values, channel-major inside
+// a block: a GEMM's m x n result is outer = m, channels = n, inner = 1; a
+// convolution's NKPQ output is outer = N, channels = K, inner = P*Q.
+// `bias` (one per channel) and `residual` (laid out like x) may be null.
+void apply_epilogue(float* x, uint64_t outer, uint64_t channels, uint64_t inner, const float* bias,
+                    mme::Activation act, const float* residual);
 
-// Unpacks `count` elements of `dtype` (kF32 or kBF16: a validated MME
+// Unpacks `count` elements of `dtype` (kF32, kBF16 or kF16: a validated MME
 // descriptor's) from raw bytes into fp32, and back (rounding to nearest even
-// for bf16).
+// for bf16 and f16).
 void widen(const uint8_t* src, DType dtype, uint64_t count, float* dst);
 void narrow(const float* src, DType dtype, uint64_t count, uint8_t* dst);
 
-// Lowers a dense NCHW input into the implicit-GEMM A matrix of a convolution:
-// rows (n, p, q), columns (c, r, s); out-of-image taps are zero.
-void im2col(const float* input, const mme::Descriptor& d, uint32_t out_h, uint32_t out_w, float* a);
+// Rounds every element to TF32 (kiln/common/tf32.h), in place.
+void round_to_tf32_in_place(float* x, uint64_t count);
+
+// Lowers group `group` of a dense NCHW input into the implicit-GEMM A matrix
+// of a convolution: rows (n, p, q), columns (c, r, s) over that group's
+// conv_c / conv_groups channels; taps outside the image (the padding) are 0.
+void im2col(const float* input, const mme::Descriptor& d, uint32_t group, uint32_t out_h, uint32_t out_w,
+            float* a);
 
 }  // namespace kiln::sim

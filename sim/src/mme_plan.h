@@ -50,12 +50,12 @@ struct MmeLimits {
 
 // The GEMM a descriptor runs on the array.
 struct MmeProblem {
-  GemmShape shape;                // conv: the implicit GEMM
+  GemmShape shape;                // conv: the implicit GEMM of one group, batch = groups
   uint32_t out_h = 0, out_w = 0;  // conv output extent
 };
 
 struct MmeOperand {
-  const char* name;        // "A", "B", "C", "bias"
+  const char* name;        // "A", "B", "C", "bias", "R"
   uint64_t addr;
   uint64_t span_bytes;     // first to last byte touched
   uint64_t traffic_bytes;  // bytes it moves through memory
@@ -64,7 +64,7 @@ struct MmeOperand {
 
 struct MmePlan {
   MmeProblem problem;
-  std::vector<MmeOperand> operands;  // A, B, C, then bias if there is one
+  std::vector<MmeOperand> operands;  // A, B, C, then bias and R if there are
   uint64_t flops = 0;                // 2 * batch * m * n * k
   uint64_t traffic_bytes = 0;        // all operands
   uint64_t host_bytes = 0;           // host buffers to compute the values
@@ -79,5 +79,10 @@ std::optional<std::string> validate_mme_descriptor(const mme::Descriptor& d, con
 
 // Precondition: the descriptor was validated.
 MmeProblem mme_problem(const mme::Descriptor& d);
+
+// The array's rate for this descriptor's inputs, in MACs per cell per cycle
+// (mme_macs_per_cell_per_cycle: the slower of A and B, f32 as TF32 with
+// kTf32). Precondition: the descriptor's dtypes were validated.
+double mme_job_rate(const proto::MmeConfig& config, const mme::Descriptor& d);
 
 }  // namespace kiln::sim

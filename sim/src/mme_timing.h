@@ -14,8 +14,16 @@
 //             first fill and last drain show:
 //             cycles = folds * max(m, F) + F + R + C - 3
 //
+// The input dtype sets how fast A streams: at r MACs per cell per cycle
+// (mme_macs_per_cell_per_cycle in kiln/common/device_config.h; bf16 is 1) a
+// row takes 1/r cycles to cross a fold, so m above becomes ceil(m / r)
+// (exactly m for bf16). Weight fill, skew and drain are unchanged: the
+// weights still enter f rows per cycle and the wavefront still crosses the
+// array one cell per cycle.
+//
 // Several MMEs split the folds of one job: each gets folds/count (the first
-// folds%count one more), and the job takes as long as the busiest.
+// folds%count one more), and the job takes as long as the busiest. A grouped
+// convolution is `groups` GEMMs (GemmShape::batch): their folds add up.
 // Pure arithmetic: no SystemC, thread-safe.
 #pragma once
 
@@ -36,10 +44,18 @@ struct MmeTiming {
   std::vector<uint64_t> engine_folds;   // per engine
   std::vector<uint64_t> engine_cycles;  // per engine
   uint64_t cycles = 0;                  // the busiest engine
-  double mac_bound_cycles = 0;          // batch*m*n*k / (R*C*count): the array never idle
+  uint64_t stream_cycles = 0;           // ceil(m / rate): one fold's pass of A
+  double mac_bound_cycles = 0;          // batch*m*n*k / (R*C*count*rate): the array never idle
 };
 
 // `engines`: how many MMEs split the folds (0 = all of the device's).
-MmeTiming mme_timing(const proto::MmeConfig& config, const GemmShape& shape, uint32_t engines = 0);
+// `macs_per_cell_per_cycle`: the job's rate (> 0; 1 = bf16). A rate so small
+// that ceil(m / rate) passes 2^62 cycles saturates there: plan_mme_job
+// rejects such jobs before they run (their compute time passes 2^60 ps).
+MmeTiming mme_timing(const proto::MmeConfig& config, const GemmShape& shape, uint32_t engines = 0,
+                     double macs_per_cell_per_cycle = 1.0);
+
+// ceil(m / rate) in cycles, exactly m at rate 1; saturates at 2^62.
+uint64_t mme_stream_cycles(uint64_t m, double macs_per_cell_per_cycle);
 
 }  // namespace kiln::sim

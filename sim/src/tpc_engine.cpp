@@ -164,13 +164,13 @@ std::optional<FaultRecord> TpcEngine::execute(const TpcJob& job) {
       if (kernels::slot_of(static_cast<kernels::OpClass>(c)) == kernels::Slot::kVector) lane_ops += r.counters.ops[c];
     }
     lane_ops *= kernels::kF32Lanes;
-    device_.record({.track = engine, .queue = static_cast<int32_t>(job.queue), .name = job.kernel->name,
-                    .start_ps = start_ps, .end_ps = core_end[i],
-                    .bytes = r.counters.bytes_loaded + r.counters.bytes_stored, .flops = lane_ops,
-                    .sequence = job.sequence,
-                    .detail = std::to_string(r.cost.cycles) + " cycles, busiest slot " +
-                              std::string(kernels::slot_name(r.cost.busiest_slot)) +
-                              (known ? " (cost reused)" : "")});
+    device_.record_job(job.trace, {.track = engine, .queue = static_cast<int32_t>(job.queue),
+                                   .name = job.kernel->name, .start_ps = start_ps, .end_ps = core_end[i],
+                                   .bytes = r.counters.bytes_loaded + r.counters.bytes_stored, .flops = lane_ops,
+                                   .sequence = job.sequence,
+                                   .detail = std::to_string(r.cost.cycles) + " cycles, busiest slot " +
+                                             std::string(kernels::slot_name(r.cost.busiest_slot)) +
+                                             (known ? " (cost reused)" : "")});
   }
   return fault;
 }

@@ -48,6 +48,7 @@ struct TpcJob {
   uint64_t sequence = 0;
   uint64_t packet_offset = 0;
   std::function<void(std::optional<FaultRecord>)> on_done;
+  JobTrace trace;  // what its trace events carry
 };
 
 class TpcEngine {

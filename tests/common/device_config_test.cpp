@@ -223,6 +223,33 @@ TEST_F(DeviceConfigTest, NegativeLatencyRejectedZeroAllowed) {
             "");
 }
 
+TEST_F(DeviceConfigTest, MmeRatesPerInputTypeArePositive) {
+  EXPECT_THAT(error_after([](DeviceConfig& c) { c.mutable_mme()->clear_fp32_macs_per_cell_per_cycle(); }),
+              HasSubstr("field 'mme.fp32_macs_per_cell_per_cycle' must be > 0 (got 0)"));
+  EXPECT_THAT(error_after([](DeviceConfig& c) { c.mutable_mme()->set_tf32_macs_per_cell_per_cycle(-0.5); }),
+              HasSubstr("field 'mme.tf32_macs_per_cell_per_cycle' must be > 0 (got -0.5)"));
+  EXPECT_THAT(error_after([](DeviceConfig& c) {
+                c.mutable_mme()->set_fp16_macs_per_cell_per_cycle(std::numeric_limits<double>::infinity());
+              }),
+              HasSubstr("field 'mme.fp16_macs_per_cell_per_cycle' must be a finite number"));
+}
+
+TEST_F(DeviceConfigTest, MatrixPeakPerInputType) {
+  DeviceConfig c = tiny();
+  c.mutable_mme()->set_fp16_macs_per_cell_per_cycle(1);
+  c.mutable_mme()->set_tf32_macs_per_cell_per_cycle(0.5);
+  c.mutable_mme()->set_fp32_macs_per_cell_per_cycle(0.125);
+  const proto::MmeConfig& m = c.mme();
+  EXPECT_EQ(mme_macs_per_cell_per_cycle(m, DType::kBF16, DType::kBF16), 1.0);  // bf16 is the nominal rate
+  EXPECT_EQ(mme_macs_per_cell_per_cycle(m, DType::kF16, DType::kBF16), 1.0);
+  EXPECT_EQ(mme_macs_per_cell_per_cycle(m, DType::kF32, DType::kF32), 0.125);
+  EXPECT_EQ(mme_macs_per_cell_per_cycle(m, DType::kF32, DType::kF32, /*tf32=*/true), 0.5);
+  EXPECT_EQ(mme_macs_per_cell_per_cycle(m, DType::kBF16, DType::kF32), 0.125);  // the slower input
+  EXPECT_EQ(mme_macs_per_cell_per_cycle(m, DType::kI32, DType::kBF16), 0.0);   // not an MME type
+  EXPECT_DOUBLE_EQ(peak_matrix_flops(c, DType::kBF16, DType::kBF16), peak_matrix_flops(c));
+  EXPECT_DOUBLE_EQ(peak_matrix_flops(c, DType::kF32, DType::kF32), peak_matrix_flops(c) / 8);
+}
+
 TEST_F(DeviceConfigTest, ConsistencyChecks) {
   EXPECT_THAT(error_after([](DeviceConfig& c) { c.mutable_tpc()->set_vector_width_bytes(6); }),
               HasSubstr("field 'tpc.vector_width_bytes' must be a multiple of 4 (got 6)"));

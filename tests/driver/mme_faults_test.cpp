@@ -93,12 +93,8 @@ TEST_F(MmeHostileDescriptors, SpansThatOverflowAreRejectedNamingTheField) {
 }
 
 TEST_F(MmeHostileDescriptors, ConvolutionGeometryOutOfRangeIsRejected) {
-  mme::Descriptor d{};
-  d.magic = mme::kDescriptorMagic;
-  d.op = static_cast<uint8_t>(mme::Op::CONV2D);
-  d.conv_n = d.conv_c = d.conv_h = d.conv_w = d.conv_k = 0xffffffffu;
-  d.conv_r = d.conv_s = 1;
-  d.stride_h = d.stride_w = d.dilation_h = d.dilation_w = 1;
+  const uint32_t big = 0xffffffffu;
+  mme::Descriptor d = mme::conv2d_descriptor(big, big, big, big, big, 1, 1, DType::kF32, DType::kF32, DType::kF32);
   d.a_addr = a_.address, d.b_addr = b_.address, d.c_addr = c_.address;
   expect_rejected(d, "conv_c");  // the input, 4 * N * C * H * W bytes, overflows at C
 
@@ -106,8 +102,12 @@ TEST_F(MmeHostileDescriptors, ConvolutionGeometryOutOfRangeIsRejected) {
   d.conv_r = 0xffffffffu, d.dilation_h = 0xffffffffu;  // the filter spans ~2^64 rows
   expect_rejected(d, "conv geometry");
 
-  d.conv_r = 1, d.dilation_h = 1, d.pad_h = 0xffffffffu;  // output height ~2^33
-  expect_rejected(d, "pad_h");
+  d.conv_r = 1, d.dilation_h = 1, d.pad_top = d.pad_bottom = 0xffffffffu;  // output height ~2^33
+  expect_rejected(d, "pad_top/pad_bottom");
+
+  d.pad_top = d.pad_bottom = 0;
+  d.conv_c = 6, d.conv_k = 4, d.conv_groups = 3;  // 3 does not divide K
+  expect_rejected(d, "conv_groups");
   expect_usable();
 }
 

@@ -1,42 +1,26 @@
 // The matrix engine through the driver: timing against the SCALE-Sim closed
-// form and the roofline, values against a double-precision host reference.
+// form and the roofline, GEMM values in every dtype (fp16, bf16, fp32, TF32)
+// with every epilogue against a double-precision host reference.
+// Convolutions: mme_conv_test.cpp; per-dtype rates and rounding edge cases:
+// mme_numerics_test.cpp.
 #include <cmath>
 #include <cstring>
 #include <random>
 
-#include "kiln/common/bf16.h"
+#include "kiln/common/tf32.h"
+#include "mme_test_util.h"
 #include "tbb/global_control.h"
-#include "kiln/common/mme_descriptor.h"
-#include "test_util.h"
 
 namespace kiln::driver {
 namespace {
 
 using mme::gemm_descriptor;
+using testing::make_matrix;
+using testing::mme_ps;
+using testing::read_back;
 using testing::take;
 
-// Runs one descriptor and returns the submission's sequence. The descriptor
-// lives in pinned host memory, which the device reads even in timing-only mode.
-uint64_t launch(Device& dev, Stream& s, const mme::Descriptor& d) {
-  auto desc = take(dev.allocate_host(sizeof d));
-  std::memcpy(desc.data, &d, sizeof d);
-  CommandBuffer cb;
-  cb.launch_mme(desc.address);
-  const uint64_t seq = take(s.submit(cb));
-  const Status st = s.wait(seq);
-  EXPECT_TRUE(st.ok()) << st.to_string();
-  EXPECT_TRUE(dev.free_host(desc).ok());
-  return seq;
-}
-
-// Duration of the busiest MME of a submission, in picoseconds.
-uint64_t mme_ps(const Device& dev, const Stream& s, uint64_t seq) {
-  uint64_t longest = 0;
-  for (const auto& e : testing::device_events(dev, "MME", static_cast<int>(s.queue()), seq)) {
-    longest = std::max(longest, e.end_ps - e.start_ps);
-  }
-  return longest;
-}
+uint64_t launch(Device& dev, Stream& s, const mme::Descriptor& d) { return testing::launch_descriptor(dev, s, d); }
 
 struct Dims { uint64_t m, k, n; };
 
@@ -103,60 +87,23 @@ TEST(MmeTiming, GemvIsHbmBound) {
 
 // ----------------------------------------------------------------- values
 
-struct HostMatrix {
-  std::vector<float> values;  // exactly representable in the matrix's dtype
-  std::vector<uint8_t> bytes;
-};
-
-HostMatrix make_matrix(std::size_t count, DType t, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  HostMatrix h;
-  h.values.resize(count);
-  h.bytes.resize(count * dtype_size(t));
-  for (std::size_t i = 0; i < count; ++i) {
-    float v = dist(rng);
-    if (t == DType::kBF16) {
-      const bf16 b = to_bf16(v);
-      v = to_float(b);
-      std::memcpy(h.bytes.data() + 2 * i, &b.bits, 2);
-    } else {
-      std::memcpy(h.bytes.data() + 4 * i, &v, 4);
-    }
-    h.values[i] = v;
-  }
-  return h;
-}
-
-std::vector<float> read_back(Device& dev, uint64_t addr, std::size_t count, DType t) {
-  std::vector<uint8_t> raw(count * dtype_size(t));
-  EXPECT_TRUE(dev.copy_to_host(raw.data(), addr, raw.size()).ok());
-  std::vector<float> out(count);
-  for (std::size_t i = 0; i < count; ++i) {
-    if (t == DType::kBF16) {
-      bf16 b;
-      std::memcpy(&b.bits, raw.data() + 2 * i, 2);
-      out[i] = to_float(b);
-    } else {
-      std::memcpy(&out[i], raw.data() + 4 * i, 4);
-    }
-  }
-  return out;
-}
-
 double activate(double x, mme::Activation act) {
   switch (act) {
     case mme::Activation::RELU: return x > 0 ? x : 0;
     case mme::Activation::GELU_TANH: return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+    case mme::Activation::GELU: return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0)));
     case mme::Activation::SILU: return x / (1 + std::exp(-x));
     default: return x;
   }
 }
 
-// Within fp32 accumulation of k terms of magnitude <= 1, then the output rounding.
+// Within fp32 accumulation of k terms of magnitude <= 1, then the output
+// rounding (within one unit in the last place of bf16 or fp16).
 ::testing::AssertionResult close_enough(float got, double want, DType out, uint64_t k) {
   const double accumulate = 4 * k * 6e-8 + 1e-6;
-  const double round = out == DType::kBF16 ? std::abs(want) * (1.0 / 256) : 0;
+  const double round = out == DType::kBF16  ? std::abs(want) * (1.0 / 256)
+                       : out == DType::kF16 ? std::abs(want) * (1.0 / 1024)
+                                            : 0;
   if (std::abs(got - want) <= accumulate + round) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << "got " << got << ", want " << want << " (tolerance "
                                        << accumulate + round << ")";
@@ -169,6 +116,9 @@ struct GemmCase {
   bool bias;
   bool shared_weights;  // batch_stride_b = 0
   uint64_t pad;         // extra elements per row (strided operands)
+  bool tf32 = false;    // kTf32: the reference rounds its f32 inputs to TF32 too
+  bool residual = false;
+  DType r = DType::kF32;  // R's dtype, with `residual`
 };
 
 class MmeValues : public ::testing::TestWithParam<GemmCase> {};
@@ -181,11 +131,10 @@ TEST_P(MmeValues, MatchTheHostReference) {
   const uint64_t a_count = c.batch * c.m * lda, b_count = (c.shared_weights ? 1 : c.batch) * c.k * ldb;
   const uint64_t c_count = c.batch * c.m * ldc;
   auto ha = make_matrix(a_count, c.a, 1), hb = make_matrix(b_count, c.b, 2), hbias = make_matrix(c.n, DType::kF32, 3);
-  auto a = take(dev->allocate(ha.bytes.size())), b = take(dev->allocate(hb.bytes.size()));
-  auto out = take(dev->allocate(c_count * dtype_size(c.out))), bias = take(dev->allocate(c.n * 4));
-  ASSERT_OK(dev->copy_to_device(a.address, ha.bytes.data(), ha.bytes.size()));
-  ASSERT_OK(dev->copy_to_device(b.address, hb.bytes.data(), hb.bytes.size()));
-  ASSERT_OK(dev->copy_to_device(bias.address, hbias.bytes.data(), hbias.bytes.size()));
+  auto hr = make_matrix(c_count, c.r, 4);
+  auto a = testing::upload(*dev, ha), b = testing::upload(*dev, hb), bias = testing::upload(*dev, hbias);
+  auto r = testing::upload(*dev, hr);
+  auto out = take(dev->allocate(c_count * dtype_size(c.out)));
   auto d = gemm_descriptor(c.m, c.k, c.n, c.a, c.b, c.out);
   d.batch = static_cast<uint32_t>(c.batch);
   d.lda = lda;
@@ -199,22 +148,30 @@ TEST_P(MmeValues, MatchTheHostReference) {
   d.c_addr = out.address;
   d.activation = static_cast<uint8_t>(c.act);
   if (c.bias) {
-    d.flags = mme::kHasBias;
+    d.flags |= mme::kHasBias;
     d.bias_addr = bias.address;
+  }
+  if (c.tf32) d.flags |= mme::kTf32;
+  if (c.residual) {
+    d.flags |= mme::kHasResidual;
+    d.r_dtype = static_cast<uint8_t>(c.r);
+    d.r_addr = r.address;
   }
   launch(*dev, *s, d);
   const auto got = read_back(*dev, out.address, c_count, c.out);
+  const auto input = [&](float v) { return c.tf32 ? round_to_tf32(v) : v; };
   for (uint64_t bi = 0; bi < c.batch; ++bi) {
     for (uint64_t i = 0; i < c.m; ++i) {
       for (uint64_t j = 0; j < c.n; ++j) {
         double acc = 0;
         for (uint64_t p = 0; p < c.k; ++p) {
-          acc += static_cast<double>(ha.values[bi * d.batch_stride_a + i * lda + p]) *
-                 hb.values[bi * d.batch_stride_b + p * ldb + j];
+          acc += static_cast<double>(input(ha.values[bi * d.batch_stride_a + i * lda + p])) *
+                 input(hb.values[bi * d.batch_stride_b + p * ldb + j]);
         }
         if (c.bias) acc += hbias.values[j];
-        ASSERT_TRUE(close_enough(got[bi * d.batch_stride_c + i * ldc + j], activate(acc, c.act), c.out, c.k))
-            << "b" << bi << " [" << i << "," << j << "]";
+        const uint64_t at = bi * d.batch_stride_c + i * ldc + j;
+        const double want = activate(acc, c.act) + (c.residual ? hr.values[at] : 0.0);
+        ASSERT_TRUE(close_enough(got[at], want, c.out, c.k)) << "b" << bi << " [" << i << "," << j << "]";
       }
     }
   }
@@ -231,42 +188,23 @@ INSTANTIATE_TEST_SUITE_P(
                       GemmCase{4, 16, 24, 40, DType::kF32, DType::kF32, DType::kF32, A::NONE, false, false, 0},
                       GemmCase{1, 31, 47, 64, DType::kF32, DType::kF32, DType::kF32, A::RELU, true, false, 0},
                       GemmCase{1, 31, 47, 64, DType::kBF16, DType::kBF16, DType::kBF16, A::GELU_TANH, true, false, 0},
-                      GemmCase{2, 8, 12, 20, DType::kF32, DType::kF32, DType::kF32, A::SILU, true, true, 0}));
-
-TEST(MmeValues, Conv2dMatchesADirectConvolution) {
-  auto dev = testing::open_device();
-  Stream* s = take(dev->create_stream());
-  mme::Descriptor d{};
-  d.magic = mme::kDescriptorMagic;
-  d.op = static_cast<uint8_t>(mme::Op::CONV2D);
-  d.a_dtype = d.b_dtype = d.out_dtype = static_cast<uint8_t>(DType::kF32);
-  d.conv_n = 2, d.conv_c = 3, d.conv_h = 9, d.conv_w = 11, d.conv_k = 4, d.conv_r = 3, d.conv_s = 2;
-  d.stride_h = 2, d.stride_w = 1, d.pad_h = 1, d.pad_w = 0, d.dilation_h = 1, d.dilation_w = 2;
-  d.flags = mme::kHasBias;
-  const uint32_t P = mme::conv_out_extent(9, 1, 1, 3, 2), Q = mme::conv_out_extent(11, 0, 2, 2, 1);
-  ASSERT_EQ(P, 5u);
-  ASSERT_EQ(Q, 9u);
-  auto hin = make_matrix(2 * 3 * 9 * 11, DType::kF32, 4), hw = make_matrix(4 * 3 * 3 * 2, DType::kF32, 5);
-  auto hbias = make_matrix(4, DType::kF32, 6);
-  auto in = take(dev->allocate(hin.bytes.size())), w = take(dev->allocate(hw.bytes.size()));
-  auto bias = take(dev->allocate(16)), out = take(dev->allocate(2 * 4 * P * Q * 4));
-  ASSERT_OK(dev->copy_to_device(in.address, hin.bytes.data(), hin.bytes.size()));
-  ASSERT_OK(dev->copy_to_device(w.address, hw.bytes.data(), hw.bytes.size()));
-  ASSERT_OK(dev->copy_to_device(bias.address, hbias.bytes.data(), 16));
-  d.a_addr = in.address, d.b_addr = w.address, d.c_addr = out.address, d.bias_addr = bias.address;
-  launch(*dev, *s, d);
-  const auto got = read_back(*dev, out.address, 2 * 4 * P * Q, DType::kF32);
-  for (int n = 0; n < 2; ++n) for (int k = 0; k < 4; ++k) for (uint32_t p = 0; p < P; ++p) for (uint32_t q = 0; q < Q; ++q) {
-    double acc = hbias.values[k];
-    for (int c = 0; c < 3; ++c) for (int r = 0; r < 3; ++r) for (int t = 0; t < 2; ++t) {
-      const int y = static_cast<int>(p) * 2 - 1 + r, x = static_cast<int>(q) * 1 - 0 + t * 2;
-      if (y < 0 || y >= 9 || x < 0 || x >= 11) continue;
-      acc += static_cast<double>(hin.values[((n * 3 + c) * 9 + y) * 11 + x]) * hw.values[((k * 3 + c) * 3 + r) * 2 + t];
-    }
-    ASSERT_TRUE(close_enough(got[((n * 4 + k) * P + p) * Q + q], acc, DType::kF32, 18))
-        << "conv n" << n << " k" << k << " [" << p << "," << q << "]";
-  }
-}
+                      GemmCase{2, 8, 12, 20, DType::kF32, DType::kF32, DType::kF32, A::SILU, true, true, 0},
+                      GemmCase{1, 31, 47, 64, DType::kF32, DType::kF32, DType::kF32, A::GELU, true, false, 0},
+                      // fp16 in and out, mixed with bf16 and f32, strided and batched.
+                      GemmCase{1, 37, 53, 29, DType::kF16, DType::kF16, DType::kF16, A::NONE, false, false, 0},
+                      GemmCase{1, 64, 130, 257, DType::kF16, DType::kF16, DType::kF32, A::NONE, false, false, 0},
+                      GemmCase{3, 9, 33, 16, DType::kF16, DType::kBF16, DType::kF16, A::GELU, true, true, 3},
+                      GemmCase{1, 20, 17, 300, DType::kF32, DType::kF16, DType::kF16, A::RELU, true, false, 5},
+                      // TF32: f32 storage, inputs rounded; the reference rounds them the same way.
+                      GemmCase{1, 37, 53, 29, DType::kF32, DType::kF32, DType::kF32, A::NONE, false, false, 0, true},
+                      GemmCase{2, 20, 40, 300, DType::kF32, DType::kF32, DType::kBF16, A::SILU, true, false, 4, true},
+                      // Residual: C = act(A * B + bias) + R, R in each dtype, laid out like C.
+                      GemmCase{1, 31, 47, 64, DType::kBF16, DType::kBF16, DType::kBF16, A::GELU, true, false, 0,
+                               false, true, DType::kBF16},
+                      GemmCase{2, 9, 33, 16, DType::kF16, DType::kF16, DType::kF32, A::NONE, false, true, 3, false,
+                               true, DType::kF16},
+                      GemmCase{2, 8, 12, 20, DType::kF32, DType::kF32, DType::kF16, A::RELU, true, false, 2, true,
+                               true, DType::kF32}));
 
 TEST(MmeValues, IdenticalWhateverTheHostThreadCount) {
   // Large enough to be split into row blocks across TBB's threads.
@@ -314,13 +252,13 @@ TEST(MmeFaults, BadDescriptorAndUnmappedOperandAreFaults) {
   EXPECT_NE(info.fault->detail.find("'ldb'"), std::string::npos) << info.fault->detail;
 
   d.ldb = 64;
-  d.a_dtype = static_cast<uint8_t>(DType::kF16);  // a dtype, but not one the MME takes yet
+  d.a_dtype = static_cast<uint8_t>(DType::kI32);  // a dtype, but not one the MME takes
   ASSERT_OK(dev->copy_to_device(desc.address, &d, sizeof d));
   seq = take(s->submit(cb));
   EXPECT_EQ(s->wait(seq).code(), ErrorCode::kDeviceFault);
   info = take(s->info(seq));
   EXPECT_EQ(info.fault->cause, FaultCause::kInvalidDescriptor);
-  EXPECT_NE(info.fault->detail.find("'a_dtype' is f16: fp16 is not supported by the MME yet"), std::string::npos)
+  EXPECT_NE(info.fault->detail.find("'a_dtype' is i32: the MME takes f32, bf16 or f16"), std::string::npos)
       << info.fault->detail;
 
   d.a_dtype = static_cast<uint8_t>(DType::kF32);

@@ -64,6 +64,16 @@ TEST(KernelArgBlock, LayoutIsFixed) {
   EXPECT_EQ(first_int, -7);
 }
 
+TEST(KernelArgBlock, CarriesEveryDtype) {
+  KernelArgs in;
+  for (DType d : {DType::kF32, DType::kBF16, DType::kI32, DType::kF16, DType::kI64, DType::kBool}) {
+    in.add_tensor(TensorDesc::contiguous(0x1000, d, {3, 2}));
+  }
+  const Result<KernelArgs> out = decode_kernel_args(encode_kernel_args(in).value());
+  ASSERT_TRUE(out.ok()) << out.status().to_string();
+  for (int i = 0; i < in.num_tensors; ++i) EXPECT_EQ(out->tensors[i].dtype, in.tensors[i].dtype) << i;
+}
+
 TEST(KernelArgBlock, RoundTripsEveryFieldAndCarriesAddressesUnchanged) {
   const KernelArgs in = sample();
   const KernelArgs out = decode_kernel_args(encode_kernel_args(in).value()).value();
@@ -128,6 +138,7 @@ TEST(KernelArgBlock, HostileBlocksAreRejectedNamingTheField) {
       {"dims", [](auto& b) { b[tensor_at(2) + 9] = 4; poke<int64_t>(b, tensor_at(2) + 16 + 3 * 8, -5); },
        "kernel argument block: tensor 2 dims[3] is -5"},
       {"dtype", [](auto& b) { b[tensor_at(1) + 8] = 0x7f; }, "tensor 1 dtype is 127, not a dtype"},
+      {"dtype after bool", [](auto& b) { b[tensor_at(1) + 8] = 6; }, "tensor 1 dtype is 6, not a dtype"},
       {"rank", [](auto& b) { b[tensor_at(0) + 9] = 6; }, "tensor 0 rank is 6, outside 0..5"},
       {"tensor reserved", [](auto& b) { b[tensor_at(0) + 13] = 1; }, "tensor 0 reserved bytes are not zero"},
       {"beyond rank", [](auto& b) { poke<int64_t>(b, tensor_at(0) + 16 + 4 * 8, 7); },

@@ -272,18 +272,14 @@ RefTensor global_pool(bool is_max, const RefTensor& in, const Shape& out_dims) {
 
 }  // namespace
 
-RefTensor reference(const std::string& k, const std::vector<RefTensor>& in, const Shape& out_dims,
-                    const std::vector<int64_t>& ints, const std::vector<float>& floats) {
+RefTensor reference_float(const std::string& k, const std::vector<RefTensor>& in, const Shape& out_dims,
+                          const std::vector<int64_t>& ints, const std::vector<float>& floats) {
   RefTensor out = make(out_dims);
   const int axis = ints.empty() ? 0 : static_cast<int>(ints[0]);
   if (is_unary(k)) {
     for (size_t i = 0; i < out.v.size(); ++i) out.v[i] = unary(k, in[0].v[i], floats);
   } else if (!std::isnan(binary(k, 1.0, 1.0))) {
     for_each(out_dims, [&](const C5& c) { el(out, c) = binary(k, bcast(in[0], c), bcast(in[1], c)); });
-  } else if (k == "cast") {
-    out.v = in[0].v;
-  } else if (k == "where") {
-    for_each(out_dims, [&](const C5& c) { el(out, c) = bcast(in[0], c) != 0.0 ? bcast(in[1], c) : bcast(in[2], c); });
   } else if (k.rfind("reduce_", 0) == 0 || k == "argmax" || k == "argmin") {
     out = reduce(k, in[0], axis, out_dims);
   } else if (k == "softmax" || k == "log_softmax") {
@@ -325,6 +321,7 @@ RefTensor reference(const std::string& k, const std::vector<RefTensor>& in, cons
     }
   } else if (k == "gather") {
     out = gather(in[0], in[1], axis, in[0].rank, in[1].rank, out_dims);
+    out.dtype = in[0].dtype;
   } else if (k == "max_pool2d" || k == "avg_pool2d") {
     out = pool(k == "max_pool2d", in[0], ints, out_dims);
   } else if (k == "global_max_pool2d" || k == "global_avg_pool2d") {

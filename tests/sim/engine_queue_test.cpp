@@ -6,8 +6,10 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "engine_queue.h"
@@ -27,7 +29,13 @@ struct FakeDevice {
   void job_started() { ++in_flight; }
   void job_finished() { --in_flight; }
   uint64_t now_ps() const { return 0; }
-  void record(traces::TraceEvent e) { events.push_back(std::move(e)); }
+  // As DeviceImpl::record_job: the event carries the job's trace.
+  void record_job(const JobTrace& job, traces::TraceEvent e) {
+    e.job = job.job;
+    if (job.ops) e.ops = *job.ops;
+    e.waits_for = job.waits_for;
+    events.push_back(std::move(e));
+  }
 };
 
 struct Job {
@@ -36,6 +44,7 @@ struct Job {
   uint64_t packet_offset = 0;
   int throws = 0;  // 0: runs; 1: a std::runtime_error; 2: an int
   std::function<void(std::optional<FaultRecord>)> on_done;
+  JobTrace trace;
 };
 
 // Runs every delta cycle pending at the current time (simulation thread).
@@ -61,8 +70,8 @@ TEST(EngineQueue, AJobThatThrowsFaultsAndTheEngineServesTheNext) {
         "engine_queue_test_engine");
     uint64_t sequence = 0;
     for (int throws : {1, 0, 2, 0}) {
-      queue.push(Job{3, ++sequence, 0x40, throws,
-                     [&](std::optional<FaultRecord> f) { done.push_back(std::move(f)); }});
+      queue.push(Job{3, ++sequence, 0x40, throws, [&](std::optional<FaultRecord> f) { done.push_back(std::move(f)); },
+                     JobTrace{100 + sequence, std::make_shared<const std::vector<std::string>>(1, "op"), {sequence}}});
     }
     settle();
   });
@@ -79,7 +88,12 @@ TEST(EngineQueue, AJobThatThrowsFaultsAndTheEngineServesTheNext) {
   EXPECT_EQ(done[2]->detail, "DMA0 threw: an exception that is not a std::exception");
   EXPECT_FALSE(done[3].has_value());
   EXPECT_EQ(device.in_flight, 0);
-  EXPECT_EQ(device.events.size(), 2u);  // a mark on the engine's track per failed job
+  ASSERT_EQ(device.events.size(), 2u);  // a mark on the engine's track per failed job
+  // Each names its job, its ops and what the job waited for.
+  EXPECT_EQ(device.events[0].job, 101u);
+  EXPECT_EQ(device.events[0].ops, std::vector<std::string>{"op"});
+  EXPECT_EQ(device.events[0].waits_for, std::vector<uint64_t>{1});
+  EXPECT_EQ(device.events[1].job, 103u);
 
   // Killing the process unwinds it through serve() untouched.
   bool terminated = false;

@@ -58,6 +58,8 @@ TEST(InfoCommandTest, Gaudi3FormatsTerabytesAndVectorPeak) {
   EXPECT_THAT(r.out, HasSubstr("128 GB/s both ways"));
   EXPECT_THAT(r.out, HasSubstr("1835 TFLOP/s"));
   EXPECT_THAT(r.out, HasSubstr("28.7 TFLOP/s"));
+  EXPECT_THAT(r.out, HasSubstr("MACs per cell per cycle: bf16 1, fp16 1, tf32 0.25, fp32 0.125"));
+  EXPECT_THAT(r.out, HasSubstr("matrix fp16 1835 TFLOP/s, tf32 459 TFLOP/s, fp32 229 TFLOP/s"));
 }
 
 TEST(InfoCommandTest, AcceptsAPath) {

@@ -63,6 +63,7 @@ struct Exported {
   Json doc;
   std::vector<const Json*> metadata;  // "M" events
   std::vector<const Json*> complete;  // "X" events, in output order
+  std::vector<const Json*> flows;     // "s" and "f" records, in output order
 };
 
 Exported export_and_parse(const proto::Trace& trace) {
@@ -77,6 +78,7 @@ Exported export_and_parse(const proto::Trace& trace) {
     const std::string ph = str(e.find("ph"));
     if (ph == "M") ex.metadata.push_back(&e);
     else if (ph == "X") ex.complete.push_back(&e);
+    else if (ph == "s" || ph == "f") ex.flows.push_back(&e);
     else ADD_FAILURE() << "unexpected phase " << ph;
   }
   return ex;
@@ -206,6 +208,81 @@ TEST(ChromeJson, ArgsCarryOnlyFieldsWithInformation) {
   EXPECT_EQ(num(args->find("seq")), "99");
   EXPECT_EQ(str(args->find("detail")), "dst=0x2000");
   EXPECT_EQ(ex.complete[1]->find("args"), nullptr);
+}
+
+TEST(ChromeJson, ArgsCarryIdsJobsOpsAndWaits) {
+  TraceEvent e = ev("TPC0", "gelu", 0, 10);
+  e.id = 7;
+  e.job = 9;
+  e.ops = {"fc1", "gelu \"fused\""};
+  e.waits_for = {3, (uint64_t{1} << 53) - 1};
+  Exported ex = export_and_parse(to_proto("g", {e}));
+  ASSERT_EQ(ex.complete.size(), 1u);
+  const Json* args = ex.complete[0]->find("args");
+  ASSERT_NE(args, nullptr);
+  EXPECT_EQ(num(args->find("id")), "7");
+  EXPECT_EQ(num(args->find("job")), "9");
+  ASSERT_NE(args->find("ops"), nullptr);
+  ASSERT_EQ(args->find("ops")->items.size(), 2u);
+  EXPECT_EQ(str(&args->find("ops")->items[1]), "gelu \"fused\"");
+  ASSERT_NE(args->find("waits_for"), nullptr);
+  ASSERT_EQ(args->find("waits_for")->items.size(), 2u);
+  EXPECT_EQ(num(&args->find("waits_for")->items[1]), "9007199254740991");
+  EXPECT_TRUE(ex.flows.empty());  // neither id it waits for is in the trace
+}
+
+TEST(ChromeJson, EachDependencyIsAFlowFromTheEventWaitedForToTheWaitingOne) {
+  // A job on two MMEs (the second ends last); a kernel that waited for the
+  // job; a copy that waited for the kernel, for an id not in the trace, and
+  // for a host call on the wall clock (another process: no arrow).
+  TraceEvent mme0 = ev("MME0", "gemm", 0, 10'000'000), mme1 = ev("MME1", "gemm", 0, 14'000'000);
+  mme0.id = 1;
+  mme1.id = 2;
+  mme0.job = mme1.job = 100;
+  TraceEvent kernel = ev("TPC0", "gelu", 15'000'000, 20'000'000);
+  kernel.id = 3;
+  kernel.waits_for = {100};
+  TraceEvent wall = ev("host", "submit", 0, 1'000'000, TraceClock::kHostWall);
+  wall.id = 4;
+  TraceEvent copy = ev("DMA0", "copy", 21'000'000, 22'000'000);
+  copy.id = 5;
+  copy.waits_for = {3, 999, 4};
+  Exported ex = export_and_parse(to_proto("g", {mme0, mme1, kernel, wall, copy}));
+  ASSERT_EQ(ex.complete.size(), 5u);
+  ASSERT_EQ(ex.flows.size(), 4u);  // two edges, two records each
+
+  // Every record binds to its event: same pid and tid, at its start.
+  auto bound_to = [&](const Json* flow, const std::string& track, const std::string& ts) {
+    const Json* slice = nullptr;
+    for (const Json* c : ex.complete) {
+      if (str(c->find("name")) != "thread_name" && num(c->find("ts")) == ts &&
+          num(c->find("tid")) == num(flow->find("tid")) && num(c->find("pid")) == num(flow->find("pid"))) {
+        slice = c;
+      }
+    }
+    return slice != nullptr && str(slice->find("cat")) == track && num(flow->find("ts")) == ts;
+  };
+  std::map<std::string, std::vector<const Json*>> by_id;
+  for (const Json* f : ex.flows) {
+    EXPECT_EQ(str(f->find("cat")), "dependency");
+    EXPECT_EQ(str(f->find("name")), "waits for");
+    by_id[num(f->find("id"))].push_back(f);
+  }
+  ASSERT_EQ(by_id.size(), 2u);
+  const auto& job_edge = by_id.at("1");
+  ASSERT_EQ(job_edge.size(), 2u);
+  EXPECT_EQ(str(job_edge[0]->find("ph")), "s");
+  EXPECT_EQ(str(job_edge[1]->find("ph")), "f");
+  EXPECT_EQ(str(job_edge[1]->find("bp")), "e");
+  // The job's arrow starts at its event that ended last, MME1.
+  EXPECT_NE(num(job_edge[0]->find("tid")), num(ex.complete[0]->find("tid")));
+  EXPECT_EQ(num(job_edge[0]->find("tid")), num(ex.complete[1]->find("tid")));
+  EXPECT_TRUE(bound_to(job_edge[0], "MME", "0.000000"));
+  EXPECT_TRUE(bound_to(job_edge[1], "TPC", "15.000000"));
+  const auto& copy_edge = by_id.at("2");
+  ASSERT_EQ(copy_edge.size(), 2u);
+  EXPECT_TRUE(bound_to(copy_edge[0], "TPC", "15.000000"));
+  EXPECT_TRUE(bound_to(copy_edge[1], "DMA", "21.000000"));
 }
 
 TEST(ChromeJson, StringsAreEscaped) {

@@ -143,6 +143,12 @@ TEST_F(TraceCommandTest, UsageErrorsExitTwo) {
       {"report", "-o", path("x.html")},
       {"report", trace_file_, "-o"},
       {"report", trace_file_, "-o", path("x.html"), "--top", "x"},
+      {"summary", trace_file_, "--window"},
+      {"summary", trace_file_, "--window", "5"},
+      {"summary", trace_file_, "--window", "9:3"},
+      {"summary", trace_file_, "--window", "a:b"},
+      {"summary", trace_file_, "--window", "1:2:3"},
+      {"report", trace_file_, "-o", path("x.html"), "--window", "-1:3"},
   };
   for (const Args& args : bad) {
     Outcome r = run(args);
@@ -239,6 +245,34 @@ TEST_F(TraceCommandTest, SummaryReportsEngineOverlapAndTopOpsWithTheirRoofline) 
   r = run({"summary", trace_file_, "--config", missing});
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find(missing), std::string::npos) << r.err;
+}
+
+TEST_F(TraceCommandTest, SummaryPrintsTheCriticalPathOfTheTraceOrOfAWindow) {
+  // No event says what it waited for: each chain is one event, or a track's
+  // events back to back. The whole trace's is MME0's 40 us.
+  Outcome r = run({"summary", trace_file_});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("critical path: 1 steps, 40.000 us of the 40.000 us span (100.0%)"), std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("model ops"), std::string::npos) << r.out;  // nothing is labelled
+
+  // Inside [0, 35) us MME0 is not: of the 10 us DMA0 jobs, the last to end.
+  r = run({"summary", trace_file_, "--window", "0:35"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("critical path in [0.000, 35.000) us: 1 steps, 10.000 us of the 30.000 us span (33.3%)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(row(r.out, "critical path", "20.000"),
+            (std::vector<std::string>{"20.000", "30.000", "10.000", "DMA0", "job"}))
+      << r.out;
+
+  r = run({"summary", trace_file_, "--window=50:"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("critical path in [50.000, end) us: no events in the window"), std::string::npos) << r.out;
+
+  r = run({"report", trace_file_, "-o", path("w.html"), "--window", "0:35"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(slurp(path("w.html")).find("Critical path in [0.000, 35.000) us: 1 steps"), std::string::npos);
 }
 
 TEST_F(TraceCommandTest, ReportWritesOneHtmlPage) {

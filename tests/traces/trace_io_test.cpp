@@ -51,15 +51,20 @@ void expect_same(const TraceEvent& a, const TraceEvent& b) {
   EXPECT_EQ(a.sequence, b.sequence);
   EXPECT_EQ(a.clock, b.clock);
   EXPECT_EQ(a.detail, b.detail);
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.ops, b.ops);
+  EXPECT_EQ(a.waits_for, b.waits_for);
+  EXPECT_EQ(a.job, b.job);
 }
 
 // Exercises every field, both clocks, extreme values and non-ASCII text.
 std::vector<TraceEvent> sample_events() {
   std::vector<TraceEvent> events;
   events.push_back({"DMA0", 3, "LIN_DMA", 1'000, 2'500, 4096, 0, 7, TraceClock::kDeviceSimulated,
-                    "src=0x1000 dst=0x2000"});
+                    "src=0x1000 dst=0x2000", make_event_id(kDeviceEventSource, 5), {"embed"}, {}, 0});
   events.push_back({"MME1", 0, "gemm_128x128", 2'000, 900'000'000, 0, 4'194'304, 8,
-                    TraceClock::kDeviceSimulated, ""});
+                    TraceClock::kDeviceSimulated, "", make_event_id(2, (uint64_t{1} << 32) - 1),
+                    {"fc1", "bias", "gelu", "µ op"}, {make_event_id(kDeviceEventSource, 5), 7, UINT64_MAX}, 42});
   events.push_back({"host", -1, "hlthunk_command_submission", 0, 123'456'789, 0, 0, 0,
                     TraceClock::kHostWall, "µs \"quoted\"\nnewline"});
   events.push_back({"TPC10", 12, "relu_f32", UINT64_MAX - 5, UINT64_MAX, UINT64_MAX, UINT64_MAX,
@@ -86,6 +91,31 @@ TEST_F(TraceIoTest, ToProtoCopiesEveryFieldAndMapsClocks) {
   EXPECT_EQ(trace.events(1).flops(), 4'194'304u);
   EXPECT_EQ(trace.events(2).clock(), proto::HOST_WALL);
   EXPECT_EQ(trace.events(2).queue(), -1);
+  EXPECT_EQ(dma.id(), 5u);
+  ASSERT_EQ(dma.ops_size(), 1);
+  EXPECT_EQ(dma.ops(0), "embed");
+  const proto::TraceEvent& mme = trace.events(1);
+  EXPECT_EQ(mme.id(), (uint64_t{2} << 32) | 0xffffffffu);
+  EXPECT_EQ(mme.ops_size(), 4);
+  ASSERT_EQ(mme.waits_for_size(), 3);
+  EXPECT_EQ(mme.waits_for(2), UINT64_MAX);
+  EXPECT_EQ(mme.job(), 42u);
+}
+
+TEST_F(TraceIoTest, TheRecorderGivesDeviceIdsToEventsWithoutOne) {
+  TraceRecorder recorder("gaudi2");
+  EXPECT_EQ(recorder.record({.track = "DMA0"}), make_event_id(kDeviceEventSource, 1));
+  EXPECT_EQ(recorder.reserve_id(), 2u);  // a job's id: the same counter, no event
+  EXPECT_EQ(recorder.record({.track = "host", .id = make_event_id(1, 1)}), (uint64_t{1} << 32) + 1);
+  EXPECT_EQ(recorder.record({.track = "DMA1"}), 3u);
+  recorder.clear();
+  // Ids keep counting: one never names two events of a run.
+  EXPECT_EQ(recorder.record({.track = "DMA0"}), 4u);
+  const auto events = recorder.events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].id, 4u);
+  // Ids of every source stay exact as JSON numbers (below 2^53).
+  EXPECT_LT(make_event_id(kMaxEventSource, UINT32_MAX), uint64_t{1} << 53);
 }
 
 TEST_F(TraceIoTest, FromProtoReadsUnspecifiedClockAsDevice) {

@@ -221,6 +221,8 @@ TraceAnalysis analyze_trace(const proto::Trace& trace, const DevicePeaks& peaks)
   std::sort(a.ops.begin(), a.ops.end(), [](const OpSummary& x, const OpSummary& y) {
     return x.engine_ps != y.engine_ps ? x.engine_ps > y.engine_ps : x.name < y.name;
   });
+  a.model_ops = model_op_table(trace);
+  a.critical_path = critical_path(trace);
   return a;
 }
 

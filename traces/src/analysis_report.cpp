@@ -57,6 +57,72 @@ void append_ops(std::string& out, const std::vector<OpSummary>& ops, std::size_t
   }
 }
 
+std::string join_ops(const std::vector<std::string>& ops) {
+  std::string out;
+  for (const std::string& op : ops) out += (out.empty() ? "" : "+") + op;
+  return out;
+}
+
+void append_model_ops(std::string& out, const std::vector<ModelOpSummary>& ops, std::size_t top) {
+  if (ops.empty() || top == 0) return;
+  const std::size_t shown = std::min(top, ops.size());
+  appendf(out,
+          "model ops by simulated time (%zu of %zu; time: each job from its first start to its last end, summed; "
+          "a fused job's split equally among its ops):\n",
+          shown, ops.size());
+  appendf(out, "  %6s %12s %12s %12s %12s %6s %6s %-14s %12s %12s  %s\n", "share", "time us", "engine us", "span us",
+          "wait us", "jobs", "fused", "engines", "bytes", "flops", "op");
+  for (std::size_t i = 0; i < shown; ++i) {
+    const ModelOpSummary& op = ops[i];
+    appendf(out, "  %5.1f%% %12.3f %12.3f %12.3f %12.3f %6" PRIu64 " %6" PRIu64 " %-14s %12s %12s  %s\n",
+            100.0 * op.share, to_us(op.time_ps), to_us(op.engine_ps), to_us(op.span_ps()), to_us(op.wait_ps), op.jobs,
+            op.fused, format_engines(op.engines).c_str(), human_bytes(op.bytes).c_str(),
+            human_flops(op.flops).c_str(), op.op.c_str());
+  }
+}
+
+void append_path_step(std::string& out, const CriticalPathStep& step, bool first) {
+  const std::string ops = step.ops.empty() ? "" : "  [" + join_ops(step.ops) + "]";
+  appendf(out, "  %12.3f %12.3f %12.3f %5s  %-10s %s%s\n", to_us(step.start_ps), to_us(step.end_ps),
+          to_us(step.added_ps), first ? "" : step.via_dependency ? "dep" : "track", step.track.c_str(),
+          step.name.c_str(), ops.c_str());
+}
+
+// " in [a, b) us" for a path taken over a window, else "".
+std::string window_of(const CriticalPath& path) {
+  if (!path.windowed()) return "";
+  std::string out;
+  appendf(out, " in [%.3f, ", to_us(path.window_from_ps));
+  if (path.window_to_ps == UINT64_MAX) {
+    out += "end) us";
+  } else {
+    appendf(out, "%.3f) us", to_us(path.window_to_ps));
+  }
+  return out;
+}
+
+void append_critical_path(std::string& out, const CriticalPath& path) {
+  if (path.steps.empty()) {
+    if (path.windowed()) appendf(out, "critical path%s: no events in the window\n", window_of(path).c_str());
+    return;
+  }
+  appendf(out, "critical path%s: %zu steps, %.3f us of the %.3f us span (%.1f%%); edge: dep = waits_for, track = "
+               "same-track order\n",
+          window_of(path).c_str(), path.steps.size(), to_us(path.length_ps), to_us(path.span_ps()),
+          percent(path.length_ps, path.span_ps()));
+  appendf(out, "  %12s %12s %12s %5s  %-10s %s\n", "start us", "end us", "added us", "edge", "track", "event  [ops]");
+  const std::size_t n = path.steps.size();
+  const std::size_t half = kMaxPrintedPathSteps / 2;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (n > kMaxPrintedPathSteps && i == half) {
+      appendf(out, "  ... %zu steps ...\n", n - 2 * half);
+      i = n - half - 1;
+      continue;
+    }
+    append_path_step(out, path.steps[i], i == 0);
+  }
+}
+
 }  // namespace
 
 std::string format_analysis(const TraceAnalysis& analysis, std::size_t top_ops) {
@@ -67,6 +133,8 @@ std::string format_analysis(const TraceAnalysis& analysis, std::size_t top_ops) 
   append_domain(out, "host (wall)", analysis.host_time);
   append_overlap(out, analysis.overlap, analysis.device_time.span_ps());
   append_ops(out, analysis.ops, top_ops);
+  append_model_ops(out, analysis.model_ops, top_ops);
+  append_critical_path(out, analysis.critical_path);
   return out;
 }
 

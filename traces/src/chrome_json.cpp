@@ -8,6 +8,17 @@
 // tids and sort indices in natural name order so DMA2 sorts before DMA10 and
 // the same trace always produces the same bytes. Events keep trace order.
 //
+// Dependencies (waits_for) become flow events, which Perfetto draws as
+// arrows: one flow per edge, numbered from 1 in trace order, its start
+// ("ph":"s") bound to the event waited for (for a job, its event that ended
+// last) and its end ("ph":"f", "bp":"e") to the waiting event. Each flow record sits right after its event's
+// complete event, at that event's start time on the same thread, so it binds
+// to that event and not to a neighbour that ends at the same instant (both
+// Perfetto and Chrome bind a flow record to the slice around its timestamp on
+// its thread). Perfetto keys a flow by id, category and name, so every flow
+// record has the same category and name. Edges to events not in the trace,
+// or across the two processes (different clocks), are left out.
+//
 // JSON is written by hand: no JSON library is a dependency, and the output is
 // simple enough that correctness rests on string escaping and number format.
 #include <algorithm>
@@ -17,6 +28,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -163,8 +175,80 @@ void append_event(std::string& out, const proto::TraceEvent& e, int pid, int tid
   if (e.flops() != 0) { sep(); args += "\"flops\":"; append_u64(args, e.flops()); }
   if (e.sequence() != 0) { sep(); args += "\"seq\":"; append_u64(args, e.sequence()); }
   if (!e.detail().empty()) { sep(); args += "\"detail\":"; append_string(args, e.detail()); }
+  if (e.id() != 0) { sep(); args += "\"id\":"; append_u64(args, e.id()); }
+  if (e.job() != 0) { sep(); args += "\"job\":"; append_u64(args, e.job()); }
+  if (e.ops_size() > 0) {
+    sep();
+    args += "\"ops\":[";
+    for (int i = 0; i < e.ops_size(); ++i) {
+      if (i > 0) args += ',';
+      append_string(args, e.ops(i));
+    }
+    args += ']';
+  }
+  if (e.waits_for_size() > 0) {
+    sep();
+    args += "\"waits_for\":[";
+    for (int i = 0; i < e.waits_for_size(); ++i) {
+      if (i > 0) args += ',';
+      append_u64(args, e.waits_for(i));
+    }
+    args += ']';
+  }
   if (!args.empty()) out += ",\"args\":{" + args + "}";
   out += "}";
+}
+
+// One end of a flow (an arrow in Perfetto), bound to the event `e` that was
+// just written, at its start on its thread.
+void append_flow(std::string& out, const proto::TraceEvent& e, int pid, int tid, bool start, uint64_t flow) {
+  out += ",\n{\"name\":\"waits for\",\"cat\":\"dependency\",\"ph\":";
+  out += start ? "\"s\"" : "\"f\",\"bp\":\"e\"";
+  out += ",\"id\":";
+  append_u64(out, flow);
+  out += ",\"pid\":" + std::to_string(pid) + ",\"tid\":" + std::to_string(tid) + ",\"ts\":";
+  append_us(out, e.start_ps());
+  out += '}';
+}
+
+// Flow ids per event: the flows that start at it (it was waited for) and
+// those that end at it (it waited).
+struct Flows {
+  std::vector<std::vector<uint64_t>> out, in;
+};
+
+Flows flows_of(const proto::Trace& trace) {
+  Flows f;
+  // What a waits_for id names: an event, or a job, whose arrow starts at
+  // its event that ended last (the first such in trace order).
+  std::unordered_map<uint64_t, int> index_of;
+  for (int i = 0; i < trace.events_size(); ++i) {
+    if (trace.events(i).id() != 0) index_of.emplace(trace.events(i).id(), i);
+  }
+  for (int i = 0; i < trace.events_size(); ++i) {
+    const proto::TraceEvent& e = trace.events(i);
+    if (e.job() == 0 || e.job() == e.id()) continue;
+    const auto [it, fresh] = index_of.emplace(e.job(), i);
+    if (!fresh && trace.events(it->second).job() == e.job() && e.end_ps() > trace.events(it->second).end_ps()) {
+      it->second = i;
+    }
+  }
+  uint64_t next = 1;
+  for (int i = 0; i < trace.events_size(); ++i) {
+    const proto::TraceEvent& e = trace.events(i);
+    for (uint64_t w : e.waits_for()) {
+      auto it = index_of.find(w);
+      if (it == index_of.end() || it->second == i || pid_of(trace.events(it->second)) != pid_of(e)) continue;
+      if (f.out.empty()) {
+        f.out.resize(static_cast<std::size_t>(trace.events_size()));
+        f.in.resize(static_cast<std::size_t>(trace.events_size()));
+      }
+      f.out[static_cast<std::size_t>(it->second)].push_back(next);
+      f.in[static_cast<std::size_t>(i)].push_back(next);
+      ++next;
+    }
+  }
+  return f;
 }
 
 }  // namespace
@@ -237,10 +321,16 @@ std::string to_chrome_json(const proto::Trace& trace) {
   }
   // Metadata records exist only if there are events, so every record but the
   // very last one is followed by a comma.
+  const Flows flows = flows_of(trace);
   for (int i = 0; i < trace.events_size(); ++i) {
     const proto::TraceEvent& e = trace.events(i);
     const int pid = pid_of(e);
-    append_event(out, e, pid, tids.at({pid, e.track()}));
+    const int tid = tids.at({pid, e.track()});
+    append_event(out, e, pid, tid);
+    if (!flows.out.empty()) {
+      for (uint64_t f : flows.out[static_cast<std::size_t>(i)]) append_flow(out, e, pid, tid, true, f);
+      for (uint64_t f : flows.in[static_cast<std::size_t>(i)]) append_flow(out, e, pid, tid, false, f);
+    }
     if (i + 1 < trace.events_size()) out += ',';
     out += '\n';
   }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <set>
 #include <vector>
 
 #include "kiln/traces/trace_io.h"
@@ -45,8 +46,10 @@ struct Row {
 };
 
 // One timeline: the events of one clock domain, a row per track.
+// `outlined`: ids of the events drawn with an outline (the critical path).
 void append_timeline(std::string& out, const std::string& title, const DomainSummary& domain,
-                     const std::vector<Row>& rows, const HtmlReportOptions& options) {
+                     const std::vector<Row>& rows, const HtmlReportOptions& options,
+                     const std::set<uint64_t>& outlined = {}) {
   if (rows.empty()) return;
   const double first = static_cast<double>(domain.first_ps);
   const double span = std::max<double>(1.0, static_cast<double>(domain.span_ps()));
@@ -79,8 +82,13 @@ void append_timeline(std::string& out, const std::string& title, const DomainSum
         if (e->flops() != 0) tip += " | " + human_flops(e->flops()) + " FLOP";
         if (e->sequence() != 0) tip += format(" | submission %" PRIu64, e->sequence());
         if (!e->detail().empty()) tip += " | " + e->detail();
-        out += format("<rect class=\"ev\" x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"%d\" fill=\"%s\">", x, y + 2, w,
-                   kRowHeight - 4, colour) +
+        if (e->ops_size() > 0) {
+          tip += " | ops ";
+          for (int k = 0; k < e->ops_size(); ++k) tip += (k > 0 ? "+" : "") + e->ops(k);
+        }
+        const bool outline = e->id() != 0 && outlined.count(e->id()) > 0;
+        out += format("<rect class=\"%s\" x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"%d\" fill=\"%s\">",
+                      outline ? "ev crit" : "ev", x, y + 2, w, kRowHeight - 4, colour) +
                "<title>" + html_escape(tip) + "</title></rect>\n";
       }
       continue;
@@ -152,6 +160,60 @@ void append_ops_table(std::string& out, const std::vector<OpSummary>& ops, std::
   out += "</table>\n";
 }
 
+std::string joined_ops(const std::vector<std::string>& ops) {
+  std::string out;
+  for (const std::string& op : ops) out += (out.empty() ? "" : "+") + op;
+  return out;
+}
+
+void append_model_ops_table(std::string& out, const std::vector<ModelOpSummary>& ops, std::size_t top) {
+  if (ops.empty() || top == 0) return;
+  const std::size_t shown = std::min(top, ops.size());
+  out += format("<h2>Model ops by simulated time (%zu of %zu)</h2>\n", shown, ops.size());
+  out += "<p>From the command buffers' labels. Time: each engine job from its first start to its last end, "
+         "summed over the op's jobs; engine time: the sum of its jobs' events on every engine. A fused job's "
+         "time, bytes and FLOPs are split equally among its ops; the span runs from an op's first job's start to "
+         "its last job's end; waits are the command processors' sync and fence waits before its work.</p>\n";
+  out += "<table><tr><th>op</th><th>share</th><th>time us</th><th>engine us</th><th>span us</th><th>wall us</th>"
+         "<th>wait us</th><th>jobs</th><th>fused</th><th>engines</th><th>bytes</th><th>FLOPs</th></tr>\n";
+  for (std::size_t i = 0; i < shown; ++i) {
+    const ModelOpSummary& op = ops[i];
+    out += "<tr><td>" + html_escape(op.op) + "</td>" +
+           format("<td>%.1f%%</td><td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%" PRIu64
+                  "</td><td>%" PRIu64 "</td>",
+                  100.0 * op.share, to_us(op.time_ps), to_us(op.engine_ps), to_us(op.span_ps()), to_us(op.wall_ps),
+                  to_us(op.wait_ps), op.jobs, op.fused) +
+           "<td>" + html_escape(format_engines(op.engines)) + "</td><td>" + human_bytes(op.bytes) + "</td><td>" +
+           human_flops(op.flops) + "</td></tr>\n";
+  }
+  out += "</table>\n";
+}
+
+void append_critical_path_table(std::string& out, const CriticalPath& path) {
+  if (path.steps.empty()) return;
+  std::string window;
+  if (path.windowed()) {
+    window = format(" in [%.3f, ", to_us(path.window_from_ps)) +
+             (path.window_to_ps == UINT64_MAX ? std::string("end") : format("%.3f", to_us(path.window_to_ps))) +
+             ") us";
+  }
+  out += format("<h2>Critical path%s: %zu steps, %.3f us of the %.3f us span (%.1f%%)</h2>\n", window.c_str(),
+                path.steps.size(), to_us(path.length_ps), to_us(path.span_ps()), percent(path.length_ps, path.span_ps()));
+  out += "<p>The longest chain of events linked by dependencies (waits_for) and by same-track order; each adds "
+         "the time it ran past the end of the one before. Outlined in black on the timeline.</p>\n";
+  out += "<table><tr><th>event</th><th>track</th><th>ops</th><th>start us</th><th>end us</th><th>added us</th>"
+         "<th>reached by</th></tr>\n";
+  for (std::size_t i = 0; i < path.steps.size(); ++i) {
+    const CriticalPathStep& step = path.steps[i];
+    out += "<tr><td>" + html_escape(step.name) + "</td><td>" + html_escape(step.track) + "</td><td>" +
+           html_escape(joined_ops(step.ops)) + "</td>" +
+           format("<td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%s</td></tr>\n", to_us(step.start_ps),
+                  to_us(step.end_ps), to_us(step.added_ps),
+                  i == 0 ? "" : step.via_dependency ? "dependency" : "track order");
+  }
+  out += "</table>\n";
+}
+
 std::vector<Row> rows_of(const proto::Trace& trace, bool host) {
   std::map<std::string, std::vector<const proto::TraceEvent*>> by_track;
   for (const proto::TraceEvent& e : trace.events()) {
@@ -171,7 +233,7 @@ th, td { border: 1px solid #ccc; padding: 2px 8px; text-align: right; }
 th { background: #f3f3f3; } td:first-child { text-align: left; }
 svg.timeline { border: 1px solid #ddd; background: #fff; }
 .track { font-size: 11px; text-anchor: end; } .axis { font-size: 10px; fill: #666; }
-.tick { stroke: #eee; } rect.ev:hover { stroke: #000; }
+.tick { stroke: #eee; } rect.ev:hover { stroke: #000; } rect.crit { stroke: #000; stroke-width: 1.5; }
 </style>
 )";
 
@@ -210,11 +272,15 @@ std::string to_html_report(const proto::Trace& trace, const TraceAnalysis& analy
     simulated.first_ps = simulated.tracks.empty() ? h.first_ps : std::min(simulated.first_ps, h.first_ps);
     simulated.last_ps = std::max(simulated.last_ps, h.last_ps);
   }
-  append_timeline(out, device + " and host (simulated time)", simulated, rows_of(trace, false), options);
+  std::set<uint64_t> on_path;
+  for (const CriticalPathStep& step : analysis.critical_path.steps) on_path.insert(step.id);
+  append_timeline(out, device + " and host (simulated time)", simulated, rows_of(trace, false), options, on_path);
   append_track_table(out, analysis.device_time);
   if (!analysis.host_simulated.tracks.empty()) append_track_table(out, analysis.host_simulated);
   append_overlap_table(out, analysis.overlap, analysis.device_time.span_ps());
   append_ops_table(out, analysis.ops, options.top_ops);
+  append_model_ops_table(out, analysis.model_ops, options.top_ops);
+  append_critical_path_table(out, analysis.critical_path);
   append_timeline(out, "host (wall time)", analysis.host_time, rows_of(trace, true), options);
   append_track_table(out, analysis.host_time);
   out += "</body>\n</html>\n";

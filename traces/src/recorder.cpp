@@ -2,9 +2,17 @@
 
 namespace kiln::traces {
 
-void TraceRecorder::record(TraceEvent event) {
+uint64_t TraceRecorder::record(TraceEvent event) {
   std::lock_guard lock(mutex_);
+  if (event.id == 0) event.id = make_event_id(kDeviceEventSource, ++device_events_);
+  const uint64_t id = event.id;
   events_.push_back(std::move(event));
+  return id;
+}
+
+uint64_t TraceRecorder::reserve_id() {
+  std::lock_guard lock(mutex_);
+  return make_event_id(kDeviceEventSource, ++device_events_);
 }
 
 std::vector<TraceEvent> TraceRecorder::events() const {

@@ -71,6 +71,10 @@ proto::Trace to_proto(std::string_view device_name, const std::vector<TraceEvent
     p->set_sequence(e.sequence);
     p->set_clock(clock_to_proto(e.clock));
     p->set_detail(e.detail);
+    p->set_id(e.id);
+    for (const std::string& op : e.ops) p->add_ops(op);
+    p->mutable_waits_for()->Add(e.waits_for.begin(), e.waits_for.end());
+    p->set_job(e.job);
   }
   return trace;
 }
@@ -90,6 +94,10 @@ std::vector<TraceEvent> from_proto(const proto::Trace& trace) {
     e.sequence = p.sequence();
     e.clock = clock_from_proto(p.clock());
     e.detail = p.detail();
+    e.id = p.id();
+    e.ops.assign(p.ops().begin(), p.ops().end());
+    e.waits_for.assign(p.waits_for().begin(), p.waits_for().end());
+    e.job = p.job();
     events.push_back(std::move(e));
   }
   return events;

@@ -31,8 +31,8 @@ Status decode_tensor(const KernelArgTensor& w, int index, TensorDesc* out) {
     t.strides[d] = w.strides[d];
   }
   if (const std::string problem = tensor_extent_problem(t); !problem.empty()) return bad(name + problem);
-  // Whatever else a tensor needs (a dtype the vector cores run, today not
-  // f16) is validate_tensor's: one definition, and a decoded block passes it.
+  // Whatever else a tensor needs is validate_tensor's: one definition, and a
+  // decoded block passes it.
   if (Status s = validate_tensor(t, "tensor " + std::to_string(index)); !s.ok()) return bad(s.message());
   *out = t;
   return Status::ok_status();

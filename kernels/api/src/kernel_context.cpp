@@ -1,11 +1,15 @@
 #include "kiln/kernels/kernel_context.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstdio>
 #include <cstring>
 
 namespace kiln::kernels {
 namespace {
+
+// Scalar accesses move an element's bytes through a wider integer.
+static_assert(std::endian::native == std::endian::little, "the kernel API assumes a little-endian host");
 
 // Largest span a strided load reads in one MemoryPort call.
 constexpr uint64_t kMaxStridedSpanBytes = 16 * 1024;
@@ -157,35 +161,44 @@ bool KernelContext::store_lanes(const TensorDesc& t, const Coord& c, int lanes, 
   return true;
 }
 
-VecF32 KernelContext::load_f32(const TensorDesc& t, const Coord& c, float pad) {
-  VecF32 v = VecF32::splat(pad);
+template <typename V, typename P>
+V KernelContext::load_vector(const TensorDesc& t, const Coord& c, DType want, int lanes, P pad) {
+  V v;
+  std::fill(std::begin(v.lane), std::end(v.lane), pad);
   if (fault_) return v;
   count(OpClass::kVectorLoad);
-  if (check_dtype(t, DType::kF32, "vector load") && !load_lanes(t, c, kF32Lanes, v.lane, "vector load")) {
-    v = VecF32::splat(pad);
+  if (check_dtype(t, want, "vector load") && !load_lanes(t, c, lanes, v.lane, "vector load")) {
+    std::fill(std::begin(v.lane), std::end(v.lane), pad);
   }
   return v;
+}
+
+VecF32 KernelContext::load_f32(const TensorDesc& t, const Coord& c, float pad) {
+  return load_vector<VecF32>(t, c, DType::kF32, kF32Lanes, pad);
 }
 
 VecBF16 KernelContext::load_bf16(const TensorDesc& t, const Coord& c, bf16 pad) {
-  VecBF16 v;
-  std::fill(std::begin(v.lane), std::end(v.lane), pad);
-  if (fault_) return v;
-  count(OpClass::kVectorLoad);
-  if (check_dtype(t, DType::kBF16, "vector load") && !load_lanes(t, c, kBF16Lanes, v.lane, "vector load")) {
-    std::fill(std::begin(v.lane), std::end(v.lane), pad);
-  }
-  return v;
+  return load_vector<VecBF16>(t, c, DType::kBF16, kBF16Lanes, pad);
+}
+
+VecF16 KernelContext::load_f16(const TensorDesc& t, const Coord& c, f16 pad) {
+  return load_vector<VecF16>(t, c, DType::kF16, kF16Lanes, pad);
 }
 
 VecI32 KernelContext::load_i32(const TensorDesc& t, const Coord& c, int32_t pad) {
-  VecI32 v;
-  std::fill(std::begin(v.lane), std::end(v.lane), pad);
-  if (fault_) return v;
-  count(OpClass::kVectorLoad);
-  if (check_dtype(t, DType::kI32, "vector load") && !load_lanes(t, c, kI32Lanes, v.lane, "vector load")) {
-    std::fill(std::begin(v.lane), std::end(v.lane), pad);
-  }
+  return load_vector<VecI32>(t, c, DType::kI32, kI32Lanes, pad);
+}
+
+VecI64 KernelContext::load_i64(const TensorDesc& t, const Coord& c, int64_t pad) {
+  return load_vector<VecI64>(t, c, DType::kI64, kI64Lanes, pad);
+}
+
+VecBool KernelContext::load_bool(const TensorDesc& t, const Coord& c, int lanes, bool pad) {
+  const int n = std::clamp(lanes, 1, kBoolLanes);
+  VecBool v = load_vector<VecBool>(t, c, DType::kBool, n, static_cast<uint8_t>(pad ? 1 : 0));
+  // Lanes past `n` were never read: they keep the pad. Memory may hold any
+  // byte; a kernel only ever sees 0 or 1.
+  for (uint8_t& l : v.lane) l = l != 0 ? 1 : 0;
   return v;
 }
 
@@ -207,10 +220,30 @@ void KernelContext::store(const TensorDesc& t, const Coord& c, const VecBF16& v)
   }
 }
 
+void KernelContext::store(const TensorDesc& t, const Coord& c, const VecF16& v) {
+  if (fault_) return;
+  count(OpClass::kVectorStore);
+  if (check_dtype(t, DType::kF16, "vector store")) store_lanes(t, c, kF16Lanes, v.lane, Mask::all(), "vector store");
+}
+
 void KernelContext::store(const TensorDesc& t, const Coord& c, const VecI32& v) {
   if (fault_) return;
   count(OpClass::kVectorStore);
   if (check_dtype(t, DType::kI32, "vector store")) store_lanes(t, c, kI32Lanes, v.lane, Mask::all(), "vector store");
+}
+
+void KernelContext::store(const TensorDesc& t, const Coord& c, const VecI64& v) {
+  if (fault_) return;
+  count(OpClass::kVectorStore);
+  if (check_dtype(t, DType::kI64, "vector store")) store_lanes(t, c, kI64Lanes, v.lane, Mask::all(), "vector store");
+}
+
+void KernelContext::store(const TensorDesc& t, const Coord& c, const VecBool& v, int lanes) {
+  if (fault_) return;
+  count(OpClass::kVectorStore);
+  if (check_dtype(t, DType::kBool, "vector store")) {
+    store_lanes(t, c, std::clamp(lanes, 1, kBoolLanes), v.lane, Mask::all(), "vector store");
+  }
 }
 
 bool KernelContext::scalar_address(const TensorDesc& t, const Coord& c, const char* what, uint64_t* addr) {
@@ -223,76 +256,102 @@ bool KernelContext::scalar_address(const TensorDesc& t, const Coord& c, const ch
   return true;
 }
 
+bool KernelContext::scalar_read(const TensorDesc& t, const Coord& c, void* dst) {
+  uint64_t addr = 0;
+  if (!scalar_address(t, c, "scalar load", &addr)) return false;
+  const uint64_t esize = dtype_size(t.dtype);
+  if (!memory_.read(addr, dst, esize)) {
+    raise_fault(KernelFaultCause::kMemoryFault, addr, "scalar load from " + t.describe() + " at " + coord_string(c));
+    return false;
+  }
+  counters_.bytes_loaded += esize;
+  return true;
+}
+
+bool KernelContext::scalar_write(const TensorDesc& t, const Coord& c, const void* src) {
+  uint64_t addr = 0;
+  if (!scalar_address(t, c, "scalar store", &addr)) return false;
+  const uint64_t esize = dtype_size(t.dtype);
+  if (!memory_.write(addr, src, esize)) {
+    raise_fault(KernelFaultCause::kMemoryFault, addr, "scalar store to " + t.describe() + " at " + coord_string(c));
+    return false;
+  }
+  counters_.bytes_stored += esize;
+  return true;
+}
+
 float KernelContext::load_scalar(const TensorDesc& t, const Coord& c) {
   if (fault_) return 0.0f;
   count(OpClass::kScalarLoad);
-  if (t.dtype == DType::kI32) {
+  if (!is_float(t.dtype)) {
     check_dtype(t, DType::kF32, "scalar load");
     return 0.0f;
   }
-  uint64_t addr = 0;
-  if (!scalar_address(t, c, "scalar load", &addr)) return 0.0f;
-  const uint64_t esize = dtype_size(t.dtype);
-  uint32_t raw = 0;
-  if (!memory_.read(addr, &raw, esize)) {
-    raise_fault(KernelFaultCause::kMemoryFault, addr, "scalar load from " + t.describe() + " at " + coord_string(c));
-    return 0.0f;
-  }
-  counters_.bytes_loaded += esize;
+  uint32_t raw = 0;  // little-endian: a 2-byte element lands in the low half
+  if (!scalar_read(t, c, &raw)) return 0.0f;
   if (t.dtype == DType::kBF16) return bf16::from_bits(static_cast<uint16_t>(raw)).to_float();
-  float f = 0.0f;
-  std::memcpy(&f, &raw, sizeof f);
-  return f;
+  if (t.dtype == DType::kF16) return f16::from_bits(static_cast<uint16_t>(raw)).to_float();
+  return std::bit_cast<float>(raw);
 }
 
 int32_t KernelContext::load_scalar_i32(const TensorDesc& t, const Coord& c) {
   if (fault_) return 0;
   count(OpClass::kScalarLoad);
-  uint64_t addr = 0;
-  if (!check_dtype(t, DType::kI32, "scalar load") || !scalar_address(t, c, "scalar load", &addr)) return 0;
   int32_t v = 0;
-  if (!memory_.read(addr, &v, sizeof v)) {
-    raise_fault(KernelFaultCause::kMemoryFault, addr, "scalar load from " + t.describe() + " at " + coord_string(c));
-    return 0;
-  }
-  counters_.bytes_loaded += sizeof v;
+  if (!check_dtype(t, DType::kI32, "scalar load") || !scalar_read(t, c, &v)) return 0;
+  return v;
+}
+
+int64_t KernelContext::load_scalar_i64(const TensorDesc& t, const Coord& c) {
+  if (fault_) return 0;
+  count(OpClass::kScalarLoad);
+  int64_t v = 0;
+  if (!check_dtype(t, DType::kI64, "scalar load") || !scalar_read(t, c, &v)) return 0;
+  return v;
+}
+
+uint64_t KernelContext::load_scalar_bits(const TensorDesc& t, const Coord& c) {
+  if (fault_) return 0;
+  count(OpClass::kScalarLoad);
+  uint64_t v = 0;  // little-endian: the element's bytes are the low ones
+  if (!scalar_read(t, c, &v)) return 0;
   return v;
 }
 
 void KernelContext::store_scalar(const TensorDesc& t, const Coord& c, float v) {
   if (fault_) return;
   count(OpClass::kScalarStore);
-  if (t.dtype == DType::kI32) {
+  if (!is_float(t.dtype)) {
     check_dtype(t, DType::kF32, "scalar store");
     return;
   }
-  uint64_t addr = 0;
-  if (!scalar_address(t, c, "scalar store", &addr)) return;
-  const uint64_t esize = dtype_size(t.dtype);
-  bool ok = false;
   if (t.dtype == DType::kBF16) {
     const bf16 b = bf16::from_float(v);
-    ok = memory_.write(addr, &b, esize);
+    scalar_write(t, c, &b);
+  } else if (t.dtype == DType::kF16) {
+    const f16 h = f16::from_float(v);
+    scalar_write(t, c, &h);
   } else {
-    ok = memory_.write(addr, &v, esize);
+    scalar_write(t, c, &v);
   }
-  if (!ok) {
-    raise_fault(KernelFaultCause::kMemoryFault, addr, "scalar store to " + t.describe() + " at " + coord_string(c));
-    return;
-  }
-  counters_.bytes_stored += esize;
 }
 
 void KernelContext::store_scalar_i32(const TensorDesc& t, const Coord& c, int32_t v) {
   if (fault_) return;
   count(OpClass::kScalarStore);
-  uint64_t addr = 0;
-  if (!check_dtype(t, DType::kI32, "scalar store") || !scalar_address(t, c, "scalar store", &addr)) return;
-  if (!memory_.write(addr, &v, sizeof v)) {
-    raise_fault(KernelFaultCause::kMemoryFault, addr, "scalar store to " + t.describe() + " at " + coord_string(c));
-    return;
-  }
-  counters_.bytes_stored += sizeof v;
+  if (check_dtype(t, DType::kI32, "scalar store")) scalar_write(t, c, &v);
+}
+
+void KernelContext::store_scalar_i64(const TensorDesc& t, const Coord& c, int64_t v) {
+  if (fault_) return;
+  count(OpClass::kScalarStore);
+  if (check_dtype(t, DType::kI64, "scalar store")) scalar_write(t, c, &v);
+}
+
+void KernelContext::store_scalar_bits(const TensorDesc& t, const Coord& c, uint64_t bits) {
+  if (fault_) return;
+  count(OpClass::kScalarStore);
+  scalar_write(t, c, &bits);  // little-endian: the low dtype_size bytes
 }
 
 }  // namespace kiln::kernels

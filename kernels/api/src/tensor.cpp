@@ -103,9 +103,6 @@ Status validate_tensor(const TensorDesc& t, std::string_view what) {
   if (!is_valid_dtype(static_cast<uint8_t>(t.dtype))) {
     return invalid_argument(name + ": unknown dtype " + std::to_string(static_cast<int>(t.dtype)));
   }
-  if (t.dtype == DType::kF16) {
-    return invalid_argument(name + ": dtype is f16: fp16 is not supported by the vector cores (TPC) yet");
-  }
   if (t.rank < 0 || t.rank > kMaxDims) {
     return invalid_argument(name + ": rank " + std::to_string(t.rank) + " is outside 0..5");
   }

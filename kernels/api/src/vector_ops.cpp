@@ -190,11 +190,12 @@ VecBF16 f32_to_bf16(KernelContext& ctx, const VecF32& lo, const VecF32& hi) {
   return r;
 }
 
-VecI32 f32_to_i32(KernelContext& ctx, const VecF32& v) {
+VecI32 f32_to_i32(KernelContext& ctx, const VecF32& v, Rounding mode) {
   ctx.count(OpClass::kVectorAlu);
   VecI32 r;
   for (int i = 0; i < N; ++i) {
-    const float x = std::nearbyint(v.lane[i]);  // default rounding mode: nearest even
+    // nearbyint uses the default rounding mode: nearest even.
+    const float x = mode == Rounding::kTowardZero ? std::trunc(v.lane[i]) : std::nearbyint(v.lane[i]);
     if (x != x) r.lane[i] = 0;
     else if (x >= 2147483648.0f) r.lane[i] = std::numeric_limits<int32_t>::max();
     else if (x < -2147483648.0f) r.lane[i] = std::numeric_limits<int32_t>::min();

@@ -138,7 +138,7 @@ void batch_norm_run(KernelContext& ctx) {
 
 void append_batch_norm_kernels(std::vector<KernelDef>& out) {
   out.push_back(KernelDef{"batch_norm", batch_norm_run, batch_norm_space, validate_batch_norm,
-                          "batch_norm(x: T, scale: T{C}, bias: T{C}, mean: T{C}, var: T{C}, out: T), T in {f32, bf16}; "
+                          "batch_norm(x: T, scale: T{C}, bias: T{C}, mean: T{C}, var: T{C}, out: T), T in {f32, bf16, f16}; "
                           "ints[0] = channel axis (default 0), floats[0] = epsilon (default 1e-5); inference",
                           0});
 }

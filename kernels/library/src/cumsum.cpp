@@ -1,4 +1,4 @@
-// cumsum (in: T, out: T), same dims, T in {f32, bf16}: ONNX CumSum.
+// cumsum (in: T, out: T), same dims, T in {f32, bf16, f16}: ONNX CumSum.
 //   ints[0] = axis (default 0), ints[1] = exclusive (0), ints[2] = reverse (0)
 //   out[j] = sum of in[i] for i <= j (i < j exclusive; i >= j / i > j reversed)
 // Running sums are fp32 (bf16 rounds each output once, when stored).
@@ -132,7 +132,7 @@ void cumsum_run(KernelContext& ctx) {
 
 void append_cumsum_kernels(std::vector<KernelDef>& out) {
   out.push_back(KernelDef{"cumsum", cumsum_run, cumsum_space, validate_cumsum,
-                          "cumsum(in: T, out: T), T in {f32, bf16}; ints[0] = axis, ints[1] = exclusive, "
+                          "cumsum(in: T, out: T), T in {f32, bf16, f16}; ints[0] = axis, ints[1] = exclusive, "
                           "ints[2] = reverse (ONNX CumSum); fp32 running sums",
                           0});
 }

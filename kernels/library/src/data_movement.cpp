@@ -1,4 +1,4 @@
-// Data movement, any dtype (f32, bf16, i32), no conversion:
+// Data movement, any dtype (f32, bf16, f16, i32, i64, bool), no conversion:
 //   permute (in, out); ints[0..rank) = perm, out.dims[i] == in.dims[perm[i]]
 //   slice   (in, out); ints[0..5) = starts, ints[5..10) = steps (>= 1)
 //   concat  (in_0, ..., in_{k-1}, out); ints[0] = axis
@@ -146,15 +146,15 @@ void concat_run(KernelContext& ctx) {
 
 void append_data_movement_kernels(std::vector<KernelDef>& out) {
   out.push_back(KernelDef{"permute", permute_run, permute_space, validate_permute,
-                          "permute(in: T, out: T), T in {f32, bf16, i32}; ints[0..rank) = perm, "
+                          "permute(in: T, out: T), T any dtype; ints[0..rank) = perm, "
                           "out.dims[i] = in.dims[perm[i]]",
                           0});
   out.push_back(KernelDef{"slice", slice_run, permute_space, validate_slice,
-                          "slice(in: T, out: T), T in {f32, bf16, i32}; ints[0..5) = starts, ints[5..10) = steps "
+                          "slice(in: T, out: T), T any dtype; ints[0..5) = starts, ints[5..10) = steps "
                           "(default 1); out.dims = counts",
                           0});
   out.push_back(KernelDef{"concat", concat_run, concat_space, validate_concat,
-                          "concat(in_0: T, ..., in_{k-1}: T, out: T), k in 1..7, T in {f32, bf16, i32}; "
+                          "concat(in_0: T, ..., in_{k-1}: T, out: T), k in 1..7, T any dtype; "
                           "ints[0] = axis",
                           0});
 }

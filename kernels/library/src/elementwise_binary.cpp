@@ -1,36 +1,26 @@
 // Elementwise binary kernels with numpy broadcasting:
-//   add sub mul div max min pow    (a: T, b: T, out: T)
+//   add sub mul div max min   (a: T, b: T, out: T), T in {f32, bf16, f16, i32, i64}
+//   pow                       (a: T, b: T, out: T), T in {f32, bf16, f16}
 // Inputs are read through broadcast views (stride 0 on broadcast dims), so a
 // broadcast along dim 0 costs one element read replicated into the vector.
-// Per output vector: 2 loads, the op per 64 lanes, 1 store (+ bf16 conversions).
+// Per output vector: 2 loads, the op, 1 store. Floats compute in fp32
+// (elementwise_ops.cpp, shared with fused_elementwise) and round once when
+// stored; integers compute exactly in their width (vector_int.h: wrapping,
+// division toward zero, x / 0 = 0).
+#include "elementwise_ops.h"
 #include "kernel_util.h"
 #include "kernels.h"
 
 namespace kiln::kernels::lib {
 namespace {
 
-enum class BinaryOp { kAdd, kSub, kMul, kDiv, kMax, kMin, kPow };
-
-template <BinaryOp op>
-VecF32 apply(KernelContext& ctx, const VecF32& a, const VecF32& b) {
-  switch (op) {
-    case BinaryOp::kAdd: return add(ctx, a, b);
-    case BinaryOp::kSub: return sub(ctx, a, b);
-    case BinaryOp::kMul: return mul(ctx, a, b);
-    case BinaryOp::kDiv: return div(ctx, a, b);
-    case BinaryOp::kMax: return max(ctx, a, b);
-    case BinaryOp::kMin: return min(ctx, a, b);
-    case BinaryOp::kPow: return pow(ctx, a, b);
-  }
-  return a;
-}
-
+template <FusedOp op>
 Status validate_binary(const KernelArgs& args) {
   KILN_RETURN_IF_ERROR(expect_tensor_count(args, 3, 3, "(a, b, out)"));
   const TensorDesc& a = args.tensors[0];
   const TensorDesc& b = args.tensors[1];
   const TensorDesc& out = args.tensors[2];
-  KILN_RETURN_IF_ERROR(expect_float(out, "out"));
+  KILN_RETURN_IF_ERROR(op == FusedOp::kPow ? expect_float(out, "out") : expect_one_of(out, kNumericDTypes, "out"));
   KILN_RETURN_IF_ERROR(expect_same_dtype(a, out, "a", "out"));
   KILN_RETURN_IF_ERROR(expect_same_dtype(b, out, "b", "out"));
   KILN_RETURN_IF_ERROR(expect_broadcastable(a, out, "a"));
@@ -41,33 +31,62 @@ IndexSpace binary_space(const KernelArgs& args) {
   return vector_row_space(args.tensors[2], lanes_per_vector(args.tensors[2].dtype));
 }
 
-template <BinaryOp op>
+template <typename V>
+V int_binary(KernelContext& ctx, FusedOp op, const V& a, const V& b) {
+  switch (op) {
+    case FusedOp::kAdd: return add(ctx, a, b);
+    case FusedOp::kSub: return sub(ctx, a, b);
+    case FusedOp::kMul: return mul(ctx, a, b);
+    case FusedOp::kDiv: return div(ctx, a, b);
+    case FusedOp::kMax: return max(ctx, a, b);
+    default: return min(ctx, a, b);
+  }
+}
+
+template <FusedOp op>
 void binary_run(KernelContext& ctx) {
   const TensorDesc& out = ctx.tensor(2);
   const TensorDesc a = ctx.tensor(0).broadcast_view(out.dims, out.rank);
   const TensorDesc b = ctx.tensor(1).broadcast_view(out.dims, out.rank);
-  for_each_vector(ctx, out, lanes_per_vector(out.dtype), [&](const Coord& c) {
+  const int lanes = lanes_per_vector(out.dtype);
+  if (out.dtype == DType::kI32) {
+    for_each_vector(ctx, out, lanes, [&](const Coord& c) {
+      ctx.store(out, c, int_binary(ctx, op, ctx.load_i32(a, c, 1), ctx.load_i32(b, c, 1)));
+    });
+    return;
+  }
+  if (out.dtype == DType::kI64) {
+    for_each_vector(ctx, out, lanes, [&](const Coord& c) {
+      ctx.store(out, c, int_binary(ctx, op, ctx.load_i64(a, c, 1), ctx.load_i64(b, c, 1)));
+    });
+    return;
+  }
+  for_each_vector(ctx, out, lanes, [&](const Coord& c) {
     const WideF32 x = load_wide(ctx, a, c, 1.0f);
     const WideF32 y = load_wide(ctx, b, c, 1.0f);
-    store_wide(ctx, out, c, wide_map(ctx, x, y, [&](const VecF32& p, const VecF32& q) { return apply<op>(ctx, p, q); }));
+    store_wide(ctx, out, c, wide_map(ctx, x, y, [&](const VecF32& p, const VecF32& q) {
+                 return apply_float_op(ctx, op, p, q, q);
+               }));
   });
 }
 
-KernelDef binary_def(const char* name, KernelFn run) {
-  return KernelDef{name, run, binary_space, validate_binary,
-                   std::string(name) + "(a: T, b: T, out: T), T in {f32, bf16}, a and b broadcast to out", 0};
+template <FusedOp op>
+KernelDef binary_def(const char* name) {
+  const char* types = op == FusedOp::kPow ? "T in {f32, bf16, f16}" : "T in {f32, bf16, f16, i32, i64}";
+  return KernelDef{name, binary_run<op>, binary_space, validate_binary<op>,
+                   std::string(name) + "(a: T, b: T, out: T), " + types + ", a and b broadcast to out", 0};
 }
 
 }  // namespace
 
 void append_binary_kernels(std::vector<KernelDef>& out) {
-  out.push_back(binary_def("add", binary_run<BinaryOp::kAdd>));
-  out.push_back(binary_def("sub", binary_run<BinaryOp::kSub>));
-  out.push_back(binary_def("mul", binary_run<BinaryOp::kMul>));
-  out.push_back(binary_def("div", binary_run<BinaryOp::kDiv>));
-  out.push_back(binary_def("max", binary_run<BinaryOp::kMax>));
-  out.push_back(binary_def("min", binary_run<BinaryOp::kMin>));
-  out.push_back(binary_def("pow", binary_run<BinaryOp::kPow>));
+  out.push_back(binary_def<FusedOp::kAdd>("add"));
+  out.push_back(binary_def<FusedOp::kSub>("sub"));
+  out.push_back(binary_def<FusedOp::kMul>("mul"));
+  out.push_back(binary_def<FusedOp::kDiv>("div"));
+  out.push_back(binary_def<FusedOp::kMax>("max"));
+  out.push_back(binary_def<FusedOp::kMin>("min"));
+  out.push_back(binary_def<FusedOp::kPow>("pow"));
 }
 
 }  // namespace kiln::kernels::lib

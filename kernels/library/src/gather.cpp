@@ -1,7 +1,8 @@
-// gather (data: T, indices: i32, out: T); ints[0] = axis; T in {f32, bf16, i32}.
+// gather (data: T, indices: i32|i64, out: T); ints[0] = axis; T any dtype.
 //   out.dims = data.dims[0..axis) ++ indices.dims[0..q) ++ data.dims(axis..r)
 // Negative indices count from the end; an index outside the axis faults the
-// launch (kOutOfBounds) instead of reading whatever lies there.
+// launch (kOutOfBounds) instead of reading whatever lies there; the fault
+// names the index element, its value and the range.
 // axis >= 1 (embedding lookups): one scalar index load per output row, then
 // vector copies of the selected data row. axis 0: every output element picks
 // its own element, so it is scalar loads and stores (no gather unit).
@@ -25,7 +26,7 @@ Status validate_gather(const KernelArgs& args) {
   const TensorDesc& data = args.tensors[0];
   const TensorDesc& indices = args.tensors[1];
   const TensorDesc& out = args.tensors[2];
-  KILN_RETURN_IF_ERROR(expect_dtype(indices, DType::kI32, "indices"));
+  KILN_RETURN_IF_ERROR(expect_one_of(indices, {DType::kI32, DType::kI64}, "indices"));
   KILN_RETURN_IF_ERROR(expect_same_dtype(out, data, "out", "data"));
   const GatherShape g = gather_shape(args);
   if (data.rank < 1) return invalid_argument("data must have rank >= 1");
@@ -61,14 +62,15 @@ void split_coord(const GatherShape& g, const Coord& c, Coord* ic, Coord* dc) {
 
 // Loads and checks one index; returns false after raising a fault.
 bool load_index(KernelContext& ctx, const TensorDesc& indices, const Coord& ic, int64_t limit, int64_t* out) {
-  int64_t i = ctx.load_scalar_i32(indices, ic);
-  if (i < 0) i += limit;
+  const int64_t raw = indices.dtype == DType::kI64 ? ctx.load_scalar_i64(indices, ic) : ctx.load_scalar_i32(indices, ic);
+  if (ctx.faulted()) return false;
+  const int64_t i = raw < 0 ? raw + limit : raw;  // no overflow: limit > 0 > raw
   ctx.count(OpClass::kScalarAlu, 2);  // wrap and bounds check
   if (i < 0 || i >= limit) {
-    if (!ctx.faulted()) {
-      ctx.raise_fault(KernelFaultCause::kOutOfBounds, indices.element_address(ic),
-                      "gather index " + std::to_string(i) + " outside 0.." + std::to_string(limit - 1));
-    }
+    ctx.raise_fault(KernelFaultCause::kOutOfBounds, indices.element_address(ic),
+                    "gather indices" + dims_string(ic, indices.rank > 0 ? indices.rank : 1) + " = " +
+                        std::to_string(raw) + " is outside -" + std::to_string(limit) + ".." +
+                        std::to_string(limit - 1));
     return false;
   }
   *out = i;
@@ -88,8 +90,8 @@ void gather_run(KernelContext& ctx) {
         Coord ic, dc;
         split_coord(g, c, &ic, &dc);
         if (!load_index(ctx, indices, ic, limit, &dc[0])) return;
-        if (data.dtype == DType::kI32) ctx.store_scalar_i32(out, c, ctx.load_scalar_i32(data, dc));
-        else ctx.store_scalar(out, c, ctx.load_scalar(data, dc));
+        const uint64_t bits = ctx.load_scalar_bits(data, dc);
+        ctx.store_scalar_bits(out, c, data.dtype == DType::kBool ? uint64_t{bits != 0} : bits);  // bool stores 0/1
       }
     });
     return;
@@ -111,7 +113,7 @@ void gather_run(KernelContext& ctx) {
 
 void append_gather_kernels(std::vector<KernelDef>& out) {
   out.push_back(KernelDef{"gather", gather_run, gather_space, validate_gather,
-                          "gather(data: T, indices: i32, out: T), T in {f32, bf16, i32}; ints[0] = axis; "
+                          "gather(data: T, indices: i32|i64, out: T), T any dtype; ints[0] = axis; "
                           "out.dims = data.dims[0..axis) ++ indices.dims ++ data.dims(axis..)",
                           0});
 }

@@ -20,9 +20,20 @@ Status expect_tensor_count(const KernelArgs& args, int min, int max, const char*
 Status expect_float(const TensorDesc& t, const char* what) {
   if (!is_float(t.dtype)) {
     return invalid_argument(std::string(what) + " has dtype " + std::string(dtype_name(t.dtype)) +
-                            "; expected f32 or bf16");
+                            "; expected f32, bf16 or f16");
   }
   return Status::ok_status();
+}
+
+Status expect_one_of(const TensorDesc& t, std::initializer_list<DType> dtypes, const char* what) {
+  std::string list;
+  size_t i = 0;
+  for (DType d : dtypes) {
+    if (t.dtype == d) return Status::ok_status();
+    list += (i == 0 ? "" : i + 1 == dtypes.size() ? " or " : ", ") + std::string(dtype_name(d));
+    ++i;
+  }
+  return invalid_argument(std::string(what) + " has dtype " + std::string(dtype_name(t.dtype)) + "; expected " + list);
 }
 
 Status expect_dtype(const TensorDesc& t, DType dtype, const char* what) {
@@ -101,8 +112,10 @@ void copy_vector(KernelContext& ctx, const TensorDesc& src, const Coord& sc, con
   switch (dst.dtype) {
     case DType::kF32: ctx.store(dst, dc, ctx.load_f32(src, sc, pad)); break;
     case DType::kBF16: ctx.store(dst, dc, ctx.load_bf16(src, sc, bf16::from_float(pad))); break;
+    case DType::kF16: ctx.store(dst, dc, ctx.load_f16(src, sc, f16::from_float(pad))); break;
     case DType::kI32: ctx.store(dst, dc, ctx.load_i32(src, sc, static_cast<int32_t>(std::lrint(pad)))); break;
-    case DType::kF16: break;  // never here: validate_tensor rejects f16
+    case DType::kI64: ctx.store(dst, dc, ctx.load_i64(src, sc, static_cast<int64_t>(std::llrint(pad)))); break;
+    case DType::kBool: ctx.store(dst, dc, ctx.load_bool(src, sc, kBoolLanes, pad != 0.0f)); break;
   }
 }
 

@@ -2,6 +2,7 @@
 // slice iteration. Internal to kiln_kernels; built only on the public API.
 #pragma once
 
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,12 @@ constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 Status expect_tensor_count(const KernelArgs& args, int min, int max, const char* layout);
 Status expect_float(const TensorDesc& t, const char* what);
 Status expect_dtype(const TensorDesc& t, DType dtype, const char* what);
+// One of `dtypes` ("out has dtype bool; expected f32, bf16, f16, i32 or i64").
+Status expect_one_of(const TensorDesc& t, std::initializer_list<DType> dtypes, const char* what);
+inline constexpr std::initializer_list<DType> kNumericDTypes = {DType::kF32, DType::kBF16, DType::kF16, DType::kI32,
+                                                                DType::kI64};
+inline constexpr std::initializer_list<DType> kAllDTypes = {DType::kF32, DType::kBF16, DType::kF16,
+                                                            DType::kI32, DType::kI64,  DType::kBool};
 Status expect_same_dtype(const TensorDesc& t, const TensorDesc& ref, const char* what, const char* ref_name);
 Status expect_same_dims(const TensorDesc& t, const TensorDesc& ref, const char* what, const char* ref_name);
 Status expect_dims(const TensorDesc& t, const Dims& dims, const char* what);

@@ -10,10 +10,14 @@ namespace kiln::kernels::lib {
 
 void append_binary_kernels(std::vector<KernelDef>& out);
 void append_unary_kernels(std::vector<KernelDef>& out);
-void append_cast_where_kernels(std::vector<KernelDef>& out);
+void append_cast_kernels(std::vector<KernelDef>& out);
+void append_compare_kernels(std::vector<KernelDef>& out);
+void append_where_kernels(std::vector<KernelDef>& out);
+void append_fused_kernels(std::vector<KernelDef>& out);
 void append_reduce_kernels(std::vector<KernelDef>& out);
 void append_softmax_kernels(std::vector<KernelDef>& out);
 void append_norm_kernels(std::vector<KernelDef>& out);
+void append_add_norm_kernels(std::vector<KernelDef>& out);
 void append_batch_norm_kernels(std::vector<KernelDef>& out);
 void append_cumsum_kernels(std::vector<KernelDef>& out);
 void append_data_movement_kernels(std::vector<KernelDef>& out);

@@ -1,8 +1,9 @@
-// pad (in: T, out: T), T in {f32, bf16, i32}: ONNX Pad.
+// pad (in: T, out: T), T any dtype: ONNX Pad.
 //   ints[0..r) = pads before each dim, ints[r..2r) = pads after it (r =
 //   in.rank, dims innermost first, so ONNX's pads list reversed per half);
 //   ints[2r] = mode: 0 constant (default), 1 reflect, 2 edge;
-//   floats[0] = the constant (default 0; rounded to nearest for i32).
+//   floats[0] = the constant (default 0; rounded to nearest for i32 and i64,
+//   != 0 for bool).
 //   out.dims[d] = in.dims[d] + before[d] + after[d]; a negative pad crops;
 //   |pad| <= 2^48 (kMaxTensorElements).
 // reflect mirrors about the edge element without repeating it (numpy
@@ -83,8 +84,10 @@ Status validate_pad(const KernelArgs& args) {
     }
     if (p.mode == PadMode::kEdge && grows && n == 0) return invalid_argument(dim + " repeat the edge of an empty dim");
   }
-  if (p.mode == PadMode::kConstant && in.dtype == DType::kI32 && !(std::fabs(p.value) < 2147483520.0f)) {
-    return invalid_argument("the constant floats[0] = " + std::to_string(p.value) + " does not fit i32");
+  const float limit = in.dtype == DType::kI32 ? 2147483520.0f : 9.2233715e18f;  // the largest floats that fit
+  if (p.mode == PadMode::kConstant && is_integer(in.dtype) && !(std::fabs(p.value) <= limit)) {
+    return invalid_argument("the constant floats[0] = " + std::to_string(p.value) + " does not fit " +
+                            std::string(dtype_name(in.dtype)));
   }
   return expect_dims(out, want, "out");
 }
@@ -141,9 +144,18 @@ void pad_run(KernelContext& ctx) {
   // The register a constant row is stored from, built once per slice.
   WideF32 fill_wide{};
   VecI32 fill_i32{};
+  VecI64 fill_i64{};
+  VecBool fill_bool{};
   if (constant) {
-    if (out.dtype == DType::kI32) fill_i32 = f32_to_i32(ctx, broadcast(ctx, p.value));
-    else fill_wide = broadcast_wide(ctx, p.value, natural_halves(out.dtype));
+    switch (out.dtype) {
+      case DType::kI32: fill_i32 = f32_to_i32(ctx, broadcast(ctx, p.value)); break;
+      case DType::kI64: fill_i64 = broadcast_i64(ctx, static_cast<int64_t>(std::llrint(p.value))); break;
+      case DType::kBool:
+        ctx.count(OpClass::kVectorAlu);  // one byte broadcast
+        for (uint8_t& l : fill_bool.lane) l = p.value != 0.0f ? 1 : 0;
+        break;
+      default: fill_wide = broadcast_wide(ctx, p.value, natural_halves(out.dtype)); break;
+    }
   }
   const int64_t n0 = in.dims[0], b0 = p.before[0];
   for_each_vector(ctx, out, lanes, [&](const Coord& c) {
@@ -152,8 +164,12 @@ void pad_run(KernelContext& ctx) {
     bool inside = true;
     for (int d = 1; d < kMaxDims && inside; ++d) inside = map_coord(p.mode, c[d], in.dims[d], p.before[d], &ic[d]);
     if (!inside) {
-      if (out.dtype == DType::kI32) ctx.store(out, c, fill_i32);
-      else store_wide(ctx, out, c, fill_wide);
+      switch (out.dtype) {
+        case DType::kI32: ctx.store(out, c, fill_i32); break;
+        case DType::kI64: ctx.store(out, c, fill_i64); break;
+        case DType::kBool: ctx.store(out, c, fill_bool); break;
+        default: store_wide(ctx, out, c, fill_wide); break;
+      }
       return;
     }
     if (constant) {
@@ -184,7 +200,7 @@ void pad_run(KernelContext& ctx) {
 
 void append_pad_kernels(std::vector<KernelDef>& out) {
   out.push_back(KernelDef{"pad", pad_run, pad_space, validate_pad,
-                          "pad(in: T, out: T), T in {f32, bf16, i32}; ints[0..r) = pads before, ints[r..2r) = pads "
+                          "pad(in: T, out: T), T any dtype; ints[0..r) = pads before, ints[r..2r) = pads "
                           "after, ints[2r] = mode (0 constant, 1 reflect, 2 edge); floats[0] = constant",
                           0});
 }

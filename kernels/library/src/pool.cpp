@@ -181,11 +181,11 @@ void global_pool_run(KernelContext& ctx) {
 }  // namespace
 
 void append_pool_kernels(std::vector<KernelDef>& out) {
-  const char* sig = "(in: T{C, W, H, N}, out: T), T in {f32, bf16}; ints = {kernel_w, kernel_h, stride_w, stride_h, "
+  const char* sig = "(in: T{C, W, H, N}, out: T), T in {f32, bf16, f16}; ints = {kernel_w, kernel_h, stride_w, stride_h, "
                     "pad_w, pad_h, count_include_pad, dilation_w, dilation_h, ceil_mode, pad_w_end, pad_h_end}";
   out.push_back(KernelDef{"max_pool2d", pool_run<true>, pool_space, validate_pool, std::string("max_pool2d") + sig, 0});
   out.push_back(KernelDef{"avg_pool2d", pool_run<false>, pool_space, validate_pool, std::string("avg_pool2d") + sig, 0});
-  const char* gsig = "(in: T{C, W, H, N}, out: T{C, 1, 1, N}), T in {f32, bf16}";
+  const char* gsig = "(in: T{C, W, H, N}, out: T{C, 1, 1, N}), T in {f32, bf16, f16}";
   out.push_back(KernelDef{"global_max_pool2d", global_pool_run<true>, pool_space, validate_global_pool,
                           std::string("global_max_pool2d") + gsig, 0});
   out.push_back(KernelDef{"global_avg_pool2d", global_pool_run<false>, pool_space, validate_global_pool,

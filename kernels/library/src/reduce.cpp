@@ -178,7 +178,7 @@ void reduce_run(KernelContext& ctx) {
 }  // namespace
 
 void append_reduce_kernels(std::vector<KernelDef>& out) {
-  const std::string sig = "(in: T, out: T), T in {f32, bf16}; ints[0] = axis; out.dims = in.dims with dims[axis] = 1";
+  const std::string sig = "(in: T, out: T), T in {f32, bf16, f16}; ints[0] = axis; out.dims = in.dims with dims[axis] = 1";
   out.push_back(KernelDef{"reduce_sum", reduce_run<ReduceOp::kSum>, reduce_space, validate_reduce<ReduceOp::kSum>,
                           "reduce_sum" + sig, 0});
   out.push_back(KernelDef{"reduce_mean", reduce_run<ReduceOp::kMean>, reduce_space,
@@ -189,11 +189,11 @@ void append_reduce_kernels(std::vector<KernelDef>& out) {
                           "reduce_min" + sig, 0});
   out.push_back(KernelDef{"argmax", reduce_run<ReduceOp::kArgmax>, reduce_space,
                           validate_reduce<ReduceOp::kArgmax>,
-                          "argmax(in: T, out: i32), T in {f32, bf16}; ints[0] = axis; first index of the maximum",
+                          "argmax(in: T, out: i32), T in {f32, bf16, f16}; ints[0] = axis; first index of the maximum",
                           0});
   out.push_back(KernelDef{"argmin", reduce_run<ReduceOp::kArgmin>, reduce_space,
                           validate_reduce<ReduceOp::kArgmin>,
-                          "argmin(in: T, out: i32), T in {f32, bf16}; ints[0] = axis; first index of the minimum",
+                          "argmin(in: T, out: i32), T in {f32, bf16, f16}; ints[0] = axis; first index of the minimum",
                           0});
 }
 

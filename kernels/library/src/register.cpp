@@ -10,10 +10,14 @@ std::vector<KernelDef> builtin_defs() {
   std::vector<KernelDef> defs;
   lib::append_binary_kernels(defs);
   lib::append_unary_kernels(defs);
-  lib::append_cast_where_kernels(defs);
+  lib::append_cast_kernels(defs);
+  lib::append_compare_kernels(defs);
+  lib::append_where_kernels(defs);
+  lib::append_fused_kernels(defs);
   lib::append_reduce_kernels(defs);
   lib::append_softmax_kernels(defs);
   lib::append_norm_kernels(defs);
+  lib::append_add_norm_kernels(defs);
   lib::append_batch_norm_kernels(defs);
   lib::append_cumsum_kernels(defs);
   lib::append_data_movement_kernels(defs);

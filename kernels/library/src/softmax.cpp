@@ -122,9 +122,9 @@ void softmax_run(KernelContext& ctx) {
 
 void append_softmax_kernels(std::vector<KernelDef>& out) {
   out.push_back(KernelDef{"softmax", softmax_run<false>, softmax_space, validate_softmax,
-                          "softmax(in: T, out: T), T in {f32, bf16}; ints[0] = axis (default 0)", 0});
+                          "softmax(in: T, out: T), T in {f32, bf16, f16}; ints[0] = axis (default 0)", 0});
   out.push_back(KernelDef{"log_softmax", softmax_run<true>, softmax_space, validate_softmax,
-                          "log_softmax(in: T, out: T), T in {f32, bf16}; ints[0] = axis (default 0)", 0});
+                          "log_softmax(in: T, out: T), T in {f32, bf16, f16}; ints[0] = axis (default 0)", 0});
 }
 
 }  // namespace kiln::kernels::lib

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kiln/common/dtype.h"
 #include "kiln/common/status.h"
 #include "kiln/proto/device_config.pb.h"
 
@@ -38,6 +39,15 @@ std::vector<std::string> device_config_search_path();
 
 // Derived figures, computed from the config (never stored in it).
 double peak_matrix_flops(const DeviceConfig& config);  // bf16 FLOP/s of all MMEs
+
+// MACs per MME array cell per cycle for a job whose inputs are `a` and `b`
+// (MME dtypes: f32, bf16, f16): the slower input's rate from the config's
+// mme.*_macs_per_cell_per_cycle, bf16 being 1 by definition; f32 counts as
+// TF32 when `tf32` (the descriptor's kTf32 flag). 0 for a dtype the MME does
+// not take.
+double mme_macs_per_cell_per_cycle(const proto::MmeConfig& mme, DType a, DType b, bool tf32 = false);
+// The peak FLOP/s of all MMEs for such a job: the bf16 peak times that rate.
+double peak_matrix_flops(const DeviceConfig& config, DType a, DType b, bool tf32 = false);
 double peak_vector_flops(const DeviceConfig& config);  // bf16 FLOP/s of all TPCs (fma = 2 FLOPs)
 
 }  // namespace kiln

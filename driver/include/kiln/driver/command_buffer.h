@@ -17,6 +17,14 @@
 // device, at the first submission there (functional even in timing-only
 // mode), and binds at kArenaSlot on every submission.
 //
+// Labels. label({"layer3.matmul"}) names the model op(s) the packets
+// recorded from then on implement, until the next label() (an empty list:
+// unlabelled). The labels live beside the packets (kiln/traces/op_labels.h),
+// never in them; every submission hands the device a shared pointer to them,
+// and each engine job and command-processor wait the labelled packets start
+// is traced with its packet's ops (docs/traces.md). A fused job lists every
+// op it implements.
+//
 // Ownership: a CommandBuffer owns its recording. Submission shares it with
 // the device without copying; recording after a submission is allowed and
 // makes a private copy, so earlier submissions keep what they saw.
@@ -38,6 +46,7 @@
 #include "kiln/common/packets.h"
 #include "kiln/common/status.h"
 #include "kiln/kernels/kernel_args.h"
+#include "kiln/traces/op_labels.h"
 
 namespace kiln::driver {
 
@@ -72,6 +81,7 @@ class CommandBuffer {
     std::vector<BindingUse> uses;    // by slot
     std::size_t packets = 0;
     std::string error;               // the first misuse while recording
+    traces::OpLabels labels;         // the model ops of the packets, by offset
     // Caches filled by submissions (guarded by `mutex`): validation per
     // device, and the arena's address per device.
     struct Validated {
@@ -90,6 +100,13 @@ class CommandBuffer {
   };
 
   CommandBuffer() : rec_(std::make_shared<Recording>()) {}
+
+  // A buffer made from a saved recording (kiln/driver/command_buffer_io.h,
+  // which says what is checked): untrusted packets and arena, restored only
+  // if relocatable, with its binding uses and packet count recomputed from
+  // them; `declared_uses` only add to what they touch.
+  static Result<CommandBuffer> from_recording(std::vector<uint8_t> bytes, std::vector<uint8_t> arena,
+                                              std::span<const BindingUse> declared_uses = {});
 
   CommandBuffer& nop(uint8_t flags = kOrdered);
   // Linear copy of `size` bytes between device addresses (or bindings).
@@ -146,6 +163,15 @@ class CommandBuffer {
   CommandBuffer& stop();
   // Appends arbitrary bytes: for tests, fault injection and tools.
   CommandBuffer& append_raw(std::span<const uint8_t> bytes);
+  // Labels the packets recorded from now on with the model ops they
+  // implement: one op, or each op of a fused job ({"fc1", "bias", "gelu"}).
+  // An empty list (or only empty names) leaves them unlabelled. Costs nothing
+  // per packet and nothing per submission beyond a pointer copy.
+  CommandBuffer& label(std::vector<std::string> ops);
+  // Labels the packets from byte `offset` on (restoring a saved buffer's
+  // labels; offsets in increasing order, within the recorded bytes). Fails
+  // on an offset out of order or past the end.
+  Status label_at(uint64_t offset, std::vector<std::string> ops);
   // Declares that the buffer may touch `extent` bytes of what `slot` is bound
   // to (for bound addresses inside blocks the buffer does not record itself,
   // such as argument blocks written by the caller).
@@ -159,6 +185,14 @@ class CommandBuffer {
   std::span<const uint8_t> arena() const { return rec_->arena; }
   // What was wrong while recording (submit fails with it), or empty.
   const std::string& recording_error() const { return rec_->error; }
+
+  const traces::OpLabels& labels() const { return rec_->labels; }
+  // What submissions hand the device: the recording's labels, shared; null
+  // when nothing is labelled.
+  std::shared_ptr<const traces::OpLabels> shared_labels() const {
+    if (rec_->labels.empty()) return nullptr;
+    return std::shared_ptr<const traces::OpLabels>(rec_, &rec_->labels);
+  }
 
   // The shared, immutable recording that submissions hand to the device.
   std::shared_ptr<const Recording> recording() const { return rec_; }

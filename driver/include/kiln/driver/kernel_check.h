@@ -24,7 +24,8 @@ namespace kiln::driver {
 struct KernelCheckOptions {
   DType dtype = DType::kF32;  // passed to make_case
   uint32_t cores = 0;         // 0 = every vector core of the device
-  uint32_t seed = 1;          // inputs are uniform in [-1, 1)
+  uint32_t seed = 1;          // float inputs are uniform in [-1, 1), i32/i64 whole numbers in
+                              // [-100, 100], bool 0 or 1
   // Where the kernel's definition can be found on the host, for the per-slot
   // cycle breakdown (the device reports times and bytes; the counters come
   // from rerunning the same slices on the host runner). Null: no breakdown.

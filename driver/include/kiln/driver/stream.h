@@ -44,6 +44,8 @@ struct SubmissionInfo {
   uint64_t start_ps = 0;  // simulated time since device open
   uint64_t end_ps = 0;
   std::optional<FaultRecord> fault;
+  // Trace ids of the jobs and waits it ended with (TraceEvent::id / job).
+  std::vector<uint64_t> last_events;
 };
 
 class Stream {

@@ -61,10 +61,12 @@ Result<Tensor> linear(const Tensor& x, const Tensor& weight, const std::optional
 
 struct Conv2dOptions {
   int64_t stride_h = 1, stride_w = 1;
-  int64_t pad_h = 0, pad_w = 0;
+  int64_t pad_h = 0, pad_w = 0;              // top and left (and bottom and right unless set)
+  int64_t pad_bottom = -1, pad_right = -1;   // -1: as pad_h / pad_w
   int64_t dilation_h = 1, dilation_w = 1;
+  int64_t groups = 1;                        // groups == C == K: depthwise
 };
-// x [N, C, H, W], weight [K, C, R, S], bias [K] -> [N, K, P, Q].
+// x [N, C, H, W], weight [K, C/groups, R, S], bias [K] -> [N, K, P, Q].
 Result<Tensor> conv2d(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias = std::nullopt,
                       const Conv2dOptions& options = {});
 

@@ -50,6 +50,21 @@ struct RuntimeOptions {
   std::size_t recipe_cache_entries = 512;
   // fp32 matmuls may run as TF32 on the matrix engine (TF32 numerics and rate).
   bool allow_tf32 = false;
+  // Compiler passes to skip, by name ("dce", "cse", "schedule", "fuse_elementwise",
+  // "fuse_epilogue", "fuse_add_norm", "fuse_shared_input_gemms"); also from
+  // $KILN_DISABLE_PASSES, comma-separated.
+  std::vector<std::string> disabled_passes;
+  // Bucket sizes for inputs marked with Tensor::mark_dynamic_batch(): a step
+  // runs padded to the smallest bucket >= its batch when its ops keep batch
+  // rows independent (docs/runtime.md). Empty: no bucketing.
+  std::vector<int64_t> batch_buckets;
+  // The on-disk recipe cache (docs/runtime-cache.md): a directory that runs
+  // and concurrent processes share, so a second run compiles nothing. Empty:
+  // $KILN_RECIPE_CACHE_DIR, else no disk cache.
+  std::string recipe_cache_dir;
+  // The most bytes its files take (least recently used go first); 0:
+  // $KILN_RECIPE_CACHE_BYTES (a number, optionally with K, M or G), else 1 GiB.
+  uint64_t recipe_cache_dir_bytes = 0;
   driver::DeviceOptions device;
 };
 
@@ -59,18 +74,42 @@ struct CacheMiss {
   std::string reason;  // "no recipe for this graph yet", or the input whose shape/dtype differs
 };
 
+// A read of a device value on the host in the middle of a lazy step (a
+// scheduler indexing a tensor, a data-dependent branch): the pending graph
+// is cut there and run, so the step becomes two graphs and a host wait.
+struct GraphBreak {
+  std::string op;      // the op whose result was read ("matmul", "argmax")
+  std::string source;  // where the program read it: "file.cpp:42 (function)"
+  uint64_t count = 0;  // how many reads at this place
+};
+
 struct RuntimeStats {
   uint64_t ops_eager = 0;     // ops run in eager mode
   uint64_t ops_recorded = 0;  // ops recorded in lazy mode
   uint64_t steps = 0;         // graphs launched (mark_step, reads, eager ops)
   uint64_t compilations = 0;
-  uint64_t cache_hits = 0;
-  uint64_t cache_misses = 0;
+  uint64_t cache_hits = 0;    // found in the in-memory cache
+  uint64_t disk_hits = 0;     // found in the on-disk cache instead (not compiled)
+  uint64_t cache_misses = 0;  // found in neither: compiled
   uint64_t graph_nodes_compiled = 0;
   double compile_wall_ms = 0;  // host wall time spent compiling
   uint64_t cached_recipes = 0;
   uint64_t cache_bytes = 0;    // command buffers and arenas of the cached recipes
   std::vector<CacheMiss> misses;  // the most recent ones, oldest first
+  uint64_t graph_breaks = 0;
+  std::vector<GraphBreak> breaks;  // by place, in order of first occurrence
+  std::string last_compile_log;    // what the compiler's passes did, last compilation
+  // Memory of the last step launched: its workspace (intermediates placed by
+  // liveness) against the sum of its intermediates' sizes; the largest workspace.
+  uint64_t last_workspace_bytes = 0;
+  uint64_t last_intermediate_bytes = 0;
+  uint64_t peak_workspace_bytes = 0;
+  uint64_t last_step_jobs = 0;
+  uint64_t bucketed_steps = 0;  // steps run padded to a bucket
+  std::string last_bucketing;   // why the last step with a marked input ran unpadded, or empty  // engine jobs of the last step launched (after fusion)
+
+  // A readable summary (what KILN_RUNTIME_STATS=1 prints at exit).
+  std::string report() const;
 };
 
 class Runtime {
@@ -127,6 +166,18 @@ class Runtime {
  private:
   explicit Runtime(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
+};
+
+// Names the ops the calling thread records during its lifetime, for traces,
+// the per-op table and the stats: inside OpScope("layer3") and
+// OpScope("attn") a matmul is "layer3.attn/matmul". Scopes nest; each thread
+// has its own.
+class OpScope {
+ public:
+  explicit OpScope(std::string name);
+  ~OpScope();
+  OpScope(const OpScope&) = delete;
+  OpScope& operator=(const OpScope&) = delete;
 };
 
 // Sets the calling thread's mode for its lifetime.

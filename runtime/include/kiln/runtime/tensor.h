@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <source_location>
 #include <span>
 #include <string>
 #include <vector>
@@ -64,16 +65,22 @@ class Tensor {
   Result<Tensor> squeeze(int dim) const;
   Result<Tensor> unsqueeze(int dim) const;
 
+  // Marks dim 0 as a batch whose size varies from step to step: with
+  // RuntimeOptions::batch_buckets set, steps reading it may run padded to a
+  // bucket size (docs/runtime.md). Fails on a rank-0 tensor.
+  Status mark_dynamic_batch() const;
+
   // ---- reading ----
   // Runs whatever the value still needs (lazy mode: the pending graph, up to
   // it) and copies it to the host, densely, in this tensor's dtype. A read in
   // the middle of a step splits the graph there (a graph break, counted in
   // the runtime's stats). On a timing-only device the values are zeros.
-  Status to_host(void* dst, std::size_t bytes) const;
+  // `where` (the caller's line, by default) names the read in the stats.
+  Status to_host(void* dst, std::size_t bytes, std::source_location where = std::source_location::current()) const;
   template <typename T>
-  Result<std::vector<T>> to_host() const {
+  Result<std::vector<T>> to_host(std::source_location where = std::source_location::current()) const {
     std::vector<T> out(static_cast<std::size_t>(numel()));
-    KILN_RETURN_IF_ERROR(to_host(out.data(), out.size() * sizeof(T)));
+    KILN_RETURN_IF_ERROR(to_host(out.data(), out.size() * sizeof(T), where));
     return out;
   }
 

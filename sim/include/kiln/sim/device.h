@@ -26,6 +26,7 @@
 #include "kiln/common/packets.h"
 #include "kiln/common/status.h"
 #include "kiln/sim/sim_host.h"
+#include "kiln/traces/op_labels.h"
 #include "kiln/traces/recorder.h"
 
 namespace kiln::sim {
@@ -55,6 +56,10 @@ struct Submission {
   std::vector<SyncWait> waits;  // each costs one packet's decode time
   // What the buffer's bound addresses and sync objects stand for (null: none).
   std::shared_ptr<const packets::BindingSet> bindings;
+  // The model ops of its packets (null: none), traced with each job.
+  std::shared_ptr<const traces::OpLabels> labels;
+  // Trace id of the host call that submitted it (0: none): its work waits for it.
+  uint64_t submitted_by = 0;
 };
 
 struct Completion {
@@ -62,6 +67,9 @@ struct Completion {
   uint64_t start_ps = 0;  // simulated time the queue began it (since device open)
   uint64_t end_ps = 0;    // simulated time it retired
   std::optional<FaultRecord> fault;
+  // Trace ids of the jobs and waits the submission ended with: what a host
+  // call waiting for it waited for.
+  std::vector<uint64_t> last_events;
 };
 
 class DeviceImpl;

@@ -1,7 +1,8 @@
 // Everything a kernel author includes: the TPC programming model.
 //
 //   bf16.h            bf16 storage type, RNE conversion
-//   vector.h          VecF32 / VecBF16 / VecI32 registers, Mask predicate
+//   f16.h             IEEE fp16 storage type, RNE conversion (the kernel API's one fp16 conversion)
+//   vector.h          VecF32 / VecBF16 / VecF16 / VecI32 / VecI64 / VecBool registers, Mask predicate
 //   tensor.h          TensorDesc (up to 5-D, element strides), views; DType (kiln/common/dtype.h)
 //   kernel_args.h     KernelArgs: tensors + int/float parameters of a launch
 //   memory_port.h     MemoryPort interface, HostMemoryPort
@@ -10,6 +11,7 @@
 //   kernel_context.h  KernelContext: slice, loads/stores, counters, faults
 //   vector_ops.h      arithmetic, compare/select, broadcast, iota, reductions, conversion
 //   vector_math.h     sqrt, rsqrt, reciprocal, exp, log, tanh, erf, sigmoid, pow
+//   vector_int.h      i32 / i64 arithmetic, bool logic, conversions among fp32, i32, i64, bool
 //   wide.h            WideF32: one vector of any float dtype widened to fp32
 //   kernel_registry.h KernelDef, KernelRegistry, KILN_REGISTER_KERNEL
 //   kernel_plugin.h   KILN_KERNEL_PLUGIN, load_kernel_plugin
@@ -33,6 +35,7 @@
 #pragma once
 
 #include "kiln/kernels/bf16.h"
+#include "kiln/kernels/f16.h"
 #include "kiln/kernels/cost_model.h"
 #include "kiln/kernels/host_runner.h"
 #include "kiln/kernels/index_space.h"
@@ -44,6 +47,7 @@
 #include "kiln/kernels/memory_port.h"
 #include "kiln/kernels/tensor.h"
 #include "kiln/kernels/vector.h"
+#include "kiln/kernels/vector_int.h"
 #include "kiln/kernels/vector_math.h"
 #include "kiln/kernels/vector_ops.h"
 #include "kiln/kernels/wide.h"

@@ -65,21 +65,41 @@ class KernelContext {
   const IndexSlice& slice() const { return slice_; }
 
   // ---- vector memory access (one load/store-slot instruction each) ----
+  // Each load/store takes the tensor of its own dtype; another is a
+  // kDTypeMismatch fault.
   VecF32 load_f32(const TensorDesc& t, const Coord& c, float pad = 0.0f);
   VecBF16 load_bf16(const TensorDesc& t, const Coord& c, bf16 pad = bf16{});
+  VecF16 load_f16(const TensorDesc& t, const Coord& c, f16 pad = f16{});
   VecI32 load_i32(const TensorDesc& t, const Coord& c, int32_t pad = 0);
+  VecI64 load_i64(const TensorDesc& t, const Coord& c, int64_t pad = 0);
+  // Reads `lanes` (clamped to 1..256) bool elements into lanes [0, lanes);
+  // the other lanes, and lanes outside the tensor, read `pad`. Fewer lanes is
+  // a partial vector: still one instruction, but only its bytes move (a kernel
+  // computing 64 fp32 lanes at a time reads 64 bytes of a bool tensor). Any
+  // non-zero byte reads as 1.
+  VecBool load_bool(const TensorDesc& t, const Coord& c, int lanes = kBoolLanes, bool pad = false);
   void store(const TensorDesc& t, const Coord& c, const VecF32& v);
   void store(const TensorDesc& t, const Coord& c, const VecF32& v, Mask mask);
   void store(const TensorDesc& t, const Coord& c, const VecBF16& v);
+  void store(const TensorDesc& t, const Coord& c, const VecF16& v);
   void store(const TensorDesc& t, const Coord& c, const VecI32& v);
+  void store(const TensorDesc& t, const Coord& c, const VecI64& v);
+  // Stores lanes [0, lanes) (clamped to 1..256) of v: a partial vector as above.
+  void store(const TensorDesc& t, const Coord& c, const VecBool& v, int lanes = kBoolLanes);
 
   // ---- scalar memory access (one load/store-slot instruction each) ----
-  // Loads an fp32 or bf16 element as float.
+  // Loads an fp32, bf16 or f16 element as float.
   float load_scalar(const TensorDesc& t, const Coord& c);
   int32_t load_scalar_i32(const TensorDesc& t, const Coord& c);
-  // Stores to an fp32 or bf16 tensor (rounded to nearest even for bf16).
+  int64_t load_scalar_i64(const TensorDesc& t, const Coord& c);
+  // Stores to an fp32, bf16 or f16 tensor (rounded to nearest even for bf16/f16).
   void store_scalar(const TensorDesc& t, const Coord& c, float v);
   void store_scalar_i32(const TensorDesc& t, const Coord& c, int32_t v);
+  void store_scalar_i64(const TensorDesc& t, const Coord& c, int64_t v);
+  // The bytes of one element of any dtype, zero-extended, and back: data
+  // movement that never converts (gather along dim 0).
+  uint64_t load_scalar_bits(const TensorDesc& t, const Coord& c);
+  void store_scalar_bits(const TensorDesc& t, const Coord& c, uint64_t bits);
 
   // ---- accounting ----
   void count(OpClass c, uint64_t n = 1) {
@@ -109,6 +129,11 @@ class KernelContext {
                    const char* what);
   bool check_dtype(const TensorDesc& t, DType want, const char* what);
   bool scalar_address(const TensorDesc& t, const Coord& c, const char* what, uint64_t* addr);
+  // One element's bytes at c (dtype already checked); false after a fault.
+  bool scalar_read(const TensorDesc& t, const Coord& c, void* dst);
+  bool scalar_write(const TensorDesc& t, const Coord& c, const void* src);
+  template <typename V, typename P>
+  V load_vector(const TensorDesc& t, const Coord& c, DType want, int lanes, P pad);
 
   MemoryPort& memory_;
   const KernelArgs& args_;

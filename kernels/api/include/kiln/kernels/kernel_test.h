@@ -12,8 +12,10 @@
 //   void reference(KernelTestCase& c) { ... c.tensors[2].values[i] = ...; }
 //   KILN_REGISTER_KERNEL_TEST("bias_gelu", make_case, reference, /*rtol=*/1e-5, /*atol=*/1e-6);
 //
-// Tensor values are fp32 on the host (bf16 tensors hold values a bf16 can
-// represent); the runner converts them to the tensor's dtype on the device.
+// Tensor values are fp32 on the host (bf16/f16 tensors hold values their
+// dtype can represent, i32/i64 whole numbers, bool 0 or 1); the runner
+// converts them to the tensor's dtype on the device (so an i64 value is exact
+// only up to 2^24).
 // Thread-safety: registration happens at load time; definitions are immutable.
 #pragma once
 

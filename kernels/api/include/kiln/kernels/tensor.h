@@ -11,9 +11,9 @@
 // dims {W, H, C, N}. Numpy broadcasting aligns shapes from the innermost dim,
 // which here is simply dim 0 for both operands.
 //
-// Dtypes are kiln::DType (kiln/common/dtype.h). Kernels take f32, bf16 and
-// i32; f16 is a defined dtype that the vector cores do not support yet, and
-// validate_tensor() rejects it.
+// Dtypes are kiln::DType (kiln/common/dtype.h): f32, bf16, f16, i32, i64 and
+// bool (one byte, 0 or 1). The vector cores take them all; each kernel says
+// which it accepts.
 //
 // Plain value types, thread-compatible. Descriptors are not checked on
 // construction; validate_tensor() reports what is malformed.
@@ -37,7 +37,8 @@ namespace kiln::kernels {
 // is_float are kiln's, found by argument-dependent lookup.
 using kiln::DType;
 
-// Elements in one 256-byte vector of this dtype: 64 (f32, i32) or 128 (bf16).
+// Elements in one 256-byte vector of this dtype: 64 (f32, i32), 128 (bf16,
+// f16), 32 (i64) or 256 (bool).
 // Precondition: a valid dtype (validate_tensor).
 constexpr int lanes_per_vector(DType d) { return kVectorBytes / static_cast<int>(dtype_size(d)); }
 
@@ -88,8 +89,8 @@ struct TensorDesc {
   std::string describe() const;
 };
 
-// Checks rank (0..5), dims (>= 0; 1 beyond rank), dtype (f32, bf16 or i32:
-// an unknown value or f16 is invalid_argument) and the ceilings above. `what`
+// Checks rank (0..5), dims (>= 0; 1 beyond rank), dtype (a value of the enum:
+// anything else is invalid_argument) and the ceilings above. `what`
 // names the tensor in the message ("argument 2 (out)").
 Status validate_tensor(const TensorDesc& t, std::string_view what);
 

@@ -12,6 +12,8 @@
 // torch.maximum). Reductions combine lanes in a fixed pairwise tree, so their
 // result never depends on anything but the input.
 //
+// Integer, bool and i64 intrinsics: vector_int.h.
+//
 // Free functions; thread-safe as long as each context is used by one thread.
 #pragma once
 
@@ -80,8 +82,10 @@ VecF32 reduce_min_bcast(KernelContext& ctx, const VecF32& a);
 VecF32 bf16_to_f32(KernelContext& ctx, const VecBF16& v, int half);
 // Packs lo into lanes 0..63 and hi into 64..127, rounding to nearest even (2 instructions).
 VecBF16 f32_to_bf16(KernelContext& ctx, const VecF32& lo, const VecF32& hi);
-// Rounds to nearest even; NaN becomes 0, values outside int32 saturate.
-VecI32 f32_to_i32(KernelContext& ctx, const VecF32& v);
+// Float to integer: to nearest even (the default) or toward zero (C casts,
+// ONNX Cast). NaN becomes 0, values outside int32 saturate.
+enum class Rounding { kNearestEven, kTowardZero };
+VecI32 f32_to_i32(KernelContext& ctx, const VecF32& v, Rounding r = Rounding::kNearestEven);
 VecF32 i32_to_f32(KernelContext& ctx, const VecI32& v);
 
 }  // namespace kiln::kernels

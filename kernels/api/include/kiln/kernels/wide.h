@@ -1,19 +1,20 @@
 // WideF32: one 256-byte vector of a float tensor, widened to fp32 for
 // computation -- the TPC "float128" convention.
 //
-// An fp32 tensor gives one VecF32 (64 elements), a bf16 tensor two (128
-// elements: half[0] is lanes 0..63, half[1] lanes 64..127). Kernels load,
-// compute on each half with the ordinary intrinsics, and store; so a bf16
-// kernel computes in fp32 and rounds to bf16 (nearest even) only when it
-// stores -- the device numerics.
+// An fp32 tensor gives one VecF32 (64 elements), a bf16 or f16 tensor two
+// (128 elements: half[0] is lanes 0..63, half[1] lanes 64..127). Kernels load,
+// compute on each half with the ordinary intrinsics, and store; so a bf16 or
+// f16 kernel computes in fp32 and rounds (nearest even) only when it stores --
+// the device numerics. Everything said about bf16 below holds for f16 too:
+// both are 16-bit formats of the vector datapath.
 //
 // Counting: a WideF32 is ONE 256-byte vector register, and an operation on it
-// is ONE instruction whatever its halves -- the TPC's bf16 datapath processes
+// is ONE instruction whatever its halves -- the TPC's bf16/f16 datapath processes
 // 128 lanes per instruction (which is what the configs' peak vector FLOP/s
 // assume). wide_map and for_each_half therefore count the intrinsics of the
 // first half only (vector slot; loads and stores always count). load_wide and
 // store_wide count one vector load/store per 256 bytes and no conversion:
-// bf16 is native to the datapath. A kernel that converts between dtypes (cast)
+// bf16 and f16 are native to the datapath. A kernel that converts between dtypes (cast)
 // counts its conversion instructions itself.
 //
 // Numerics: lanes are carried in fp32 between instructions and rounded to bf16
@@ -34,19 +35,27 @@ struct WideF32 {
   int halves = 1;  // 1 or 2
 };
 
-// Halves a vector of this dtype needs: 1 for f32/i32, 2 for bf16.
-constexpr int natural_halves(DType d) { return d == DType::kBF16 ? 2 : 1; }
+// Halves a vector of this dtype needs: 2 for the 16-bit floats (bf16, f16),
+// else 1.
+constexpr int natural_halves(DType d) { return d == DType::kBF16 || d == DType::kF16 ? 2 : 1; }
 
-// Loads `halves` x 64 elements of an fp32 or bf16 tensor along dim 0 starting
-// at c (halves = 0 means natural_halves(t.dtype)). Out-of-tensor lanes read `pad`.
-// An int32 tensor records a kDTypeMismatch fault.
+// Loads `halves` x 64 elements of an fp32, bf16 or f16 tensor along dim 0
+// starting at c (halves = 0 means natural_halves(t.dtype)). Out-of-tensor lanes
+// read `pad`. A tensor of another dtype records a kDTypeMismatch fault.
 WideF32 load_wide(KernelContext& ctx, const TensorDesc& t, const Coord& c, float pad = 0.0f,
                   int halves = 0);
 // Stores w.halves x 64 elements at c; out-of-tensor lanes are dropped. A bf16
-// tensor receives both halves packed (rounded to nearest even) in one store
-// when w.halves == 2, and only lanes 0..63 when w.halves == 1; an fp32 tensor
-// one store per half.
+// or f16 tensor receives both halves packed (rounded to nearest even) in one
+// store when w.halves == 2, and only lanes 0..63 when w.halves == 1; an fp32
+// tensor one store per half.
 void store_wide(KernelContext& ctx, const TensorDesc& t, const Coord& c, const WideF32& w);
+
+// Every lane rounded to the nearest value of dtype `d`, kept in fp32: bf16
+// and f16 to nearest even (inf past their range), i32 and i64 toward zero
+// (saturating, NaN to 0), bool to 0 or 1 (x != 0; NaN is true). One vector
+// instruction (a conversion there and back), none for f32. For kernels that
+// must reproduce a store-and-reload in registers (fused kernels).
+WideF32 round_wide(KernelContext& ctx, const WideF32& w, DType d);
 
 // A constant in every lane of `halves` halves (one broadcast).
 WideF32 broadcast_wide(KernelContext& ctx, float x, int halves);

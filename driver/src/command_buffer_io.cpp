@@ -145,6 +145,7 @@ Result<CommandBuffer> CommandBuffer::from_recording(std::vector<uint8_t> bytes, 
         memory(d.b_addr, spans.b, "MME operand B");
         memory(d.c_addr, spans.c, "MME operand C");
         if (d.flags & mme::kHasBias) memory(d.bias_addr, spans.bias, "MME bias");
+        if (d.flags & mme::kHasResidual) memory(d.r_addr, spans.r, "MME operand R");
         if (!problem) cb.use_address(l.descriptor_addr, sizeof(mme::Descriptor));
         break;
       }

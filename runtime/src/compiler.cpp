@@ -96,8 +96,11 @@ View copy_before(Graph& g, std::vector<int>& order, std::size_t at, const View& 
   return View{outs[0], shape, contiguous_strides(shape), 0, view.dtype};
 }
 
-// Gives the matrix engine operands it can read in place.
-void legalize(Graph& g, std::vector<int>& order, std::ostringstream& log) {
+// Gives the matrix engine operands it can read in place: a matmul operand
+// that is the transpose of a dense matrix (linear's W^T) is read transposed
+// (kTransposeA / kTransposeB) unless `transposed_ok` is false (the
+// "mme_transpose" switch); anything else it cannot read is copied densely.
+void legalize(Graph& g, std::vector<int>& order, bool transposed_ok, std::ostringstream& log) {
   for (std::size_t pos = 0; pos < order.size(); ++pos) {
     const int index = order[pos];
     const OpKind op = g.nodes[static_cast<std::size_t>(index)].op;
@@ -109,7 +112,12 @@ void legalize(Graph& g, std::vector<int>& order, std::ostringstream& log) {
       Shape target = in.shape;
       if (op == OpKind::kMatmul && i < 2) {
         const Shape batch(out.begin(), out.end() - 2);
-        ok = mme_reads_in_place(in, batch);
+        const std::optional<MmeOperandRead> read = mme_operand_read(in, batch, transposed_ok);
+        ok = read.has_value();
+        if (ok && read->transposed) {
+          log << "legalize: matmul reads input " << i << " transposed in place ("
+              << (i == 0 ? "kTransposeA" : "kTransposeB") << ")\n";
+        }
         if (!ok) {
           target = batch;
           target.push_back(in.shape[in.shape.size() - 2]);
@@ -152,7 +160,7 @@ Result<std::shared_ptr<Recipe>> compile(Graph g, const std::vector<int>& outputs
   if (!disabled(options, "fuse_elementwise")) {
     for (const std::string& line : fuse_elementwise(g, order, output_set)) log << line << '\n';
   }
-  legalize(g, order, log);
+  legalize(g, order, !disabled(options, "mme_transpose"), log);
   // Engines overlap as far as the recorded order lets them: order first,
   // then plan memory on that order.
   if (!disabled(options, "schedule")) order = schedule_nodes(g, order, options.rates);

@@ -2,7 +2,8 @@
 //
 //   passes      dead code, common subexpressions (each can be switched off
 //               by name), then legalisation: operands the matrix engine
-//               cannot read in place are copied densely first.
+//               cannot read in place, row-major or transposed, are copied
+//               densely first ("mme_transpose" off: transposed ones too).
 //   lowering    one engine job per node (lowering.h).
 //   memory      intermediate values share one workspace, planned by
 //               liveness (memory_plan.h).
@@ -36,7 +37,7 @@ namespace kiln::runtime {
 
 struct CompileOptions {
   bool allow_tf32 = false;
-  std::vector<std::string> disabled_passes;  // "dce", "cse", "schedule"
+  std::vector<std::string> disabled_passes;  // "dce", "cse", "schedule", "mme_transpose", ...
   ScheduleRates rates;
 };
 

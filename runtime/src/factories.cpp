@@ -74,6 +74,7 @@ Result<Tensor> Runtime::rand_normal(Shape shape, DType dtype, uint64_t seed, dou
 
 Result<Tensor> Runtime::Impl::materialize_dense(const Tensor& t, const std::source_location* read_at) {
   std::lock_guard lock(mutex);
+  KILN_RETURN_IF_ERROR(check_open("read of " + t.describe()));
   const TensorImpl& ti = *t.impl();
   if (!ti.slot->storage && ti.slot->graph == pending.id) {
     if (read_at != nullptr) note_graph_break(t, *read_at);

@@ -40,6 +40,14 @@ int Graph::input_value(const std::shared_ptr<Slot>& slot) {
   return index;
 }
 
+void Graph::reset(uint64_t new_id) {
+  id = new_id;
+  hash = GraphHash{};
+  nodes.clear();
+  values.clear();
+  external_of.clear();
+}
+
 void Graph::rehash() {
   hash = GraphHash{};
   hash.mix(uint64_t{0x7e});

@@ -94,12 +94,17 @@ Result<Job> lower_matmul(const Graph& g, const Node& n, const std::vector<Placem
   const uint64_t k = static_cast<uint64_t>(a.shape[a.shape.size() - 1]);
   auto d = mme::gemm_descriptor(static_cast<uint32_t>(m), static_cast<uint32_t>(k), static_cast<uint32_t>(nn),
                                 a.dtype, b.dtype, c.dtype, static_cast<uint32_t>(std::max<int64_t>(1, numel(batch))));
-  // Operands are read in place (legalisation copied any that could not be).
-  const auto ld = [](const View& v) { return static_cast<uint64_t>(v.strides[v.shape.size() - 2]); };
-  d.lda = std::max<uint64_t>(ld(a), k);
-  d.ldb = std::max<uint64_t>(ld(b), nn);
-  if (a.shape[a.shape.size() - 2] == 1) d.lda = k;
-  if (b.shape[b.shape.size() - 2] == 1) d.ldb = nn;
+  // Operands are read in place, row-major or transposed (legalisation copied
+  // any that could be read neither way).
+  const std::optional<MmeOperandRead> ra = mme_operand_read(a, batch), rb = mme_operand_read(b, batch);
+  if (!ra || !rb) {
+    return internal_error("matmul: operand " + std::string(ra ? "B" : "A") +
+                          " cannot be read in place by the matrix engine (legalisation should have copied it)");
+  }
+  d.lda = ra->ld;
+  d.ldb = rb->ld;
+  if (ra->transposed) d.flags |= mme::kTransposeA;
+  if (rb->transposed) d.flags |= mme::kTransposeB;
   d.batch_stride_a = static_cast<uint64_t>(collapsed_stride(a.shape, a.strides, a.shape.size() - 2));
   d.batch_stride_b = static_cast<uint64_t>(collapsed_stride(b.shape, b.strides, b.shape.size() - 2));
   d.a_addr = address_of(a, placement);
@@ -157,19 +162,30 @@ Result<Job> lower_conv(const Graph& g, const Node& n, const std::vector<Placemen
 
 }  // namespace
 
-bool mme_reads_in_place(const View& v, const Shape& out_batch) {
+std::optional<MmeOperandRead> mme_operand_read(const View& v, const Shape& out_batch, bool transposed_ok) {
   const std::size_t r = v.shape.size();
-  if (r < 2 || (v.strides[r - 1] != 1 && v.shape[r - 1] != 1)) return false;
-  if (v.shape[r - 2] > 1 && v.strides[r - 2] < v.shape[r - 1]) return false;
-  if (v.offset < 0) return false;
+  if (r < 2 || v.offset < 0) return std::nullopt;
   const Shape batch(v.shape.begin(), v.shape.end() - 2);
   // Its batch must be the output's whole batch, or all broadcast.
   const int64_t stride = collapsed_stride(v.shape, v.strides, r - 2);
-  if (stride < 0) return false;
-  if (numel(batch) == 1 || stride == 0) return true;
-  Shape padded(out_batch.size() - std::min(out_batch.size(), batch.size()), 1);
-  padded.insert(padded.end(), batch.begin(), batch.end());
-  return padded == out_batch;
+  if (stride < 0) return std::nullopt;
+  if (numel(batch) != 1 && stride != 0) {
+    Shape padded(out_batch.size() - std::min(out_batch.size(), batch.size()), 1);
+    padded.insert(padded.end(), batch.begin(), batch.end());
+    if (padded != out_batch) return std::nullopt;
+  }
+  const int64_t rows = v.shape[r - 2], cols = v.shape[r - 1];
+  const int64_t row_stride = v.strides[r - 2], col_stride = v.strides[r - 1];
+  // Row-major: unit stride along a row, rows at least a row apart.
+  if ((col_stride == 1 || cols == 1) && (rows == 1 || row_stride >= cols)) {
+    return MmeOperandRead{false, static_cast<uint64_t>(rows == 1 ? cols : row_stride)};
+  }
+  // Transposed: stored cols x rows row-major, unit stride down a column,
+  // columns at least a column apart.
+  if (transposed_ok && (row_stride == 1 || rows == 1) && (cols == 1 || col_stride >= rows)) {
+    return MmeOperandRead{true, static_cast<uint64_t>(cols == 1 ? rows : col_stride)};
+  }
+  return std::nullopt;
 }
 
 Result<Job> lower_node(const Graph& g, const Node& n, const std::vector<Placement>& placement,

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,10 +46,21 @@ struct LowerOptions {
   bool allow_tf32 = false;
 };
 
-// Whether the matrix engine can read `v` (an operand [..., rows, cols]) in
-// place: unit stride along its rows, and its batch dims (those before the
+// How the matrix engine reads a matmul operand in place: row-major, or
+// transposed (kTransposeA / kTransposeB: the operand is the transpose of a
+// matrix stored row-major), `ld` elements between stored rows.
+struct MmeOperandRead {
+  bool transposed = false;
+  uint64_t ld = 0;
+};
+
+// How the matrix engine can read `v` (an operand [..., rows, cols]) in
+// place, if it can: row-major with unit stride along its rows (preferred),
+// or, if `transposed_ok`, transposed with unit stride down its columns and
+// its columns at least `rows` apart (the view x.transpose(-1, -2) of a dense
+// x, such as linear's W^T); in either case its batch dims (those before the
 // last two) collapsing to a single stride, or absent, or all broadcast.
-bool mme_reads_in_place(const View& v, const Shape& out_batch);
+std::optional<MmeOperandRead> mme_operand_read(const View& v, const Shape& out_batch, bool transposed_ok = true);
 
 // The job of node `n`. Errors name the op and what it cannot lower.
 Result<Job> lower_node(const Graph& g, const Node& n, const std::vector<Placement>& placement,

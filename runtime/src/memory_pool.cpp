@@ -46,6 +46,7 @@ Result<std::shared_ptr<Storage>> MemoryPool::allocate(uint64_t bytes) {
 
 void MemoryPool::give_back(const driver::DeviceBuffer& buffer, uint64_t bytes, LastUses last_uses) {
   std::lock_guard lock(mutex_);
+  if (closed_) return;
   free_.emplace(bytes, Cached{buffer, std::move(last_uses)});
   cached_ += bytes;
 }
@@ -60,6 +61,12 @@ void MemoryPool::trim() {
   // The driver's free waits for queued work on its own (memory ordered with
   // the queues), so the events need not be waited for here.
   for (auto& [size, block] : blocks) (void)device_.free(block.buffer);
+}
+
+void MemoryPool::close() {
+  trim();
+  std::lock_guard lock(mutex_);
+  closed_ = true;
 }
 
 uint64_t MemoryPool::cached_bytes() const {

@@ -35,6 +35,9 @@ class MemoryPool {
   void give_back(const driver::DeviceBuffer& buffer, uint64_t bytes, LastUses last_uses);
   // Returns every cached block to the driver.
   void trim();
+  // trim(), and from now on blocks given back are dropped (the device is
+  // closing; its memory goes with it).
+  void close();
   uint64_t cached_bytes() const;
 
  private:
@@ -48,6 +51,7 @@ class MemoryPool {
   mutable std::mutex mutex_;
   std::multimap<uint64_t, Cached> free_;  // by size class
   uint64_t cached_ = 0;
+  bool closed_ = false;
 };
 
 }  // namespace kiln::runtime

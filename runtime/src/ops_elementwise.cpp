@@ -25,6 +25,7 @@ Result<Tensor> unary(OpKind op, const Tensor& x, std::vector<double> floats = {}
 }
 
 Result<Tensor> scalar_like(const Tensor& a, double value) {
+  KILN_RETURN_IF_ERROR(rt_of(a).check_open("scalar"));
   return a.runtime().full({}, value, a.dtype());
 }
 

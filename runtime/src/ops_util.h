@@ -26,7 +26,8 @@ class CompositeScope {
 // The label an op called `op` records under the calling thread's scopes.
 std::string scoped_label(std::string_view op);
 
-inline Runtime::Impl& rt_of(const Tensor& t) { return t.impl()->runtime->impl(); }
+// Valid while any tensor of it lives (a closed runtime's Impl refuses ops).
+inline Runtime::Impl& rt_of(const Tensor& t) { return *t.impl()->owner; }
 
 inline Status op_error(std::string_view op, const std::string& why) {
   return invalid_argument(std::string(op) + ": " + why);

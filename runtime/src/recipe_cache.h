@@ -48,6 +48,11 @@ class RecipeCache {
 
   std::size_t size() const { return lru_.size(); }
   uint64_t bytes() const { return bytes_; }
+  void clear() {
+    by_key_.clear();
+    lru_.clear();
+    bytes_ = 0;
+  }
 
  private:
   struct Entry {

@@ -18,7 +18,8 @@ namespace kiln::runtime {
 namespace {
 
 // The compiler's version: a cached recipe from another version is not used.
-constexpr const char* kCompilerVersion = "kiln-runtime-1";
+// 2: matmul operands that are transposed views are read with kTransposeA/B, not copied.
+constexpr const char* kCompilerVersion = "kiln-runtime-2";
 
 thread_local std::vector<std::string> op_scopes;
 thread_local const char* composite_op = nullptr;
@@ -119,22 +120,39 @@ void Runtime::Impl::store_on_disk_locked(const GraphSignature& signature, const 
   if (disk) disk->store(signature.key, recipe);
 }
 
-Runtime::Runtime(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-
 Runtime::~Runtime() {
+  if (!impl_) return;
   (void)synchronize();
   if (const char* env = std::getenv("KILN_RUNTIME_STATS"); env != nullptr && std::strcmp(env, "0") != 0) {
     std::fprintf(stderr, "%s", stats().report().c_str());
   }
-  // Tensors' storage must go back to the pool before the pool goes.
-  std::lock_guard lock(impl_->mutex);
-  impl_->pending = Graph{};
+  impl_->close();
+}
+
+void Runtime::Impl::close() {
+  std::lock_guard lock(mutex);
+  // Storage goes back to the pool before the pool returns it to the driver;
+  // blocks still held by live tensors are dropped by the closed pool later.
+  pending = Graph{};
+  spare = Graph{};
+  cache.clear();
+  disk.reset();
+  pool->close();
+  streams = {};
+  device.reset();
+  self = nullptr;
+  closed = true;
+}
+
+Status Runtime::Impl::check_open(std::string_view what) const {
+  if (!closed) return {};
+  return failed_precondition(std::string(what) + ": the runtime this tensor belongs to is closed");
 }
 
 Result<std::unique_ptr<Runtime>> Runtime::open(std::string_view config, const RuntimeOptions& options) {
   KILN_ASSIGN_OR_RETURN(auto device, driver::Device::open(config, options.device));
-  std::unique_ptr<Runtime> rt(new Runtime(nullptr));
-  rt->impl_ = std::make_unique<Impl>(rt.get(), std::move(device), options);
+  std::unique_ptr<Runtime> rt(new Runtime());
+  rt->impl_ = std::make_shared<Impl>(rt.get(), std::move(device), options);
   KILN_RETURN_IF_ERROR(rt->impl_->init());
   return rt;
 }
@@ -242,7 +260,7 @@ Status Runtime::synchronize() {
 
 Tensor Runtime::Impl::make_tensor(std::shared_ptr<Slot> slot) {
   auto t = std::make_shared<TensorImpl>();
-  t->runtime = self;
+  t->owner = shared_from_this();
   t->shape = slot->shape;
   t->strides = contiguous_strides(slot->shape);
   t->dtype = slot->dtype;
@@ -254,9 +272,10 @@ Result<std::vector<Tensor>> Runtime::Impl::record(OpKind op, Attrs attrs, const 
                                                   const std::vector<std::pair<Shape, DType>>& outputs,
                                                   std::string label) {
   std::lock_guard lock(mutex);
+  KILN_RETURN_IF_ERROR(check_open(op_name(op)));
   for (const Tensor& t : inputs) {
     if (!t.defined()) return invalid_argument(std::string(op_name(op)) + ": an input tensor is undefined");
-    if (t.impl()->runtime != self) {
+    if (t.impl()->owner.get() != this) {
       return invalid_argument(std::string(op_name(op)) + ": an input tensor belongs to another runtime (device)");
     }
   }
@@ -307,10 +326,15 @@ Result<Tensor> Runtime::Impl::record1(OpKind op, Attrs attrs, const std::vector<
 Status Runtime::Impl::run_pending_locked(const char* why) {
   (void)why;
   if (pending.empty()) return {};
-  Graph g = std::move(pending);
-  pending = Graph{};
-  pending.id = next_graph++;
-  return run_graph_locked(g);
+  // The step runs from `g`; recording goes on into the last step's buffers.
+  Graph g;
+  std::swap(g, pending);
+  std::swap(pending, spare);
+  pending.reset(next_graph++);
+  const Status status = run_graph_locked(g);
+  spare = std::move(g);
+  spare.reset(0);
+  return status;
 }
 
 }  // namespace kiln::runtime

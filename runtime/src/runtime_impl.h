@@ -27,9 +27,14 @@ struct RuntimeCosts {
   double op_dispatch_ns = 0, op_record_ns = 0, compile_per_node_ns = 0, cache_lookup_ns = 0, recipe_launch_ns = 0;
 };
 
-struct Runtime::Impl {
+struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
   Impl(Runtime* self, std::unique_ptr<driver::Device> device, const RuntimeOptions& options);
   Status init();
+  // The Runtime is being destroyed: drops the pending graph and caches,
+  // closes the pool and the device. The Impl lives on while tensors do.
+  void close();
+  // An error naming `what` once closed.
+  Status check_open(std::string_view what) const;
 
   // Records (lazy) or runs (eager, per the calling thread's mode) one op:
   // `inputs` are the tensors it reads, `outputs` the metas of what it makes.
@@ -48,7 +53,8 @@ struct Runtime::Impl {
   Mode thread_mode() const;
   Tensor make_tensor(std::shared_ptr<Slot> slot);
 
-  Runtime* const self;
+  Runtime* self;  // null once closed
+  bool closed = false;
   std::unique_ptr<driver::Device> device;
   RuntimeOptions options;
   Mode default_mode = Mode::kLazy;
@@ -66,6 +72,7 @@ struct Runtime::Impl {
   RecipeCache cache;
   std::unique_ptr<RecipeStore> disk;  // the on-disk cache, if any
   Graph pending;
+  Graph spare;  // the last step's graph, emptied: its buffers serve the next
   uint64_t next_graph = 1;
   RuntimeStats stats;
 

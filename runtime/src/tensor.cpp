@@ -12,7 +12,7 @@ const Shape& Tensor::shape() const { return impl_->shape; }
 const Shape& Tensor::strides() const { return impl_->strides; }
 DType Tensor::dtype() const { return impl_->dtype; }
 int64_t Tensor::numel() const { return runtime::numel(impl_->shape); }
-Runtime& Tensor::runtime() const { return *impl_->runtime; }
+Runtime& Tensor::runtime() const { return *impl_->owner->self; }
 bool Tensor::materialized() const { return impl_->slot->storage != nullptr; }
 
 int64_t Tensor::dim(int i) const {
@@ -160,7 +160,7 @@ Status Tensor::to_host(void* dst, std::size_t bytes, std::source_location where)
     return invalid_argument("to_host: the tensor " + describe() + " has " + std::to_string(need) + " bytes, not " +
                             std::to_string(bytes));
   }
-  Runtime::Impl& rt = impl_->runtime->impl();
+  Runtime::Impl& rt = *impl_->owner;
   KILN_ASSIGN_OR_RETURN(Tensor dense, rt.materialize_dense(*this, &where));
   if (need == 0) return {};
   if (!rt.device->properties().name.empty() && !rt.options.device.functional) {

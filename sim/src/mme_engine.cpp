@@ -199,10 +199,24 @@ std::optional<MmeEngine::AccessFault> MmeEngine::compute_values(const MmeJob& jo
   std::vector<uint8_t> raw_out;
 
   if (gemm) {
-    std::vector<float> a, w, c(g.m * g.n);
+    // A transposed operand is read as stored (A^T k x m, B^T n x k) and
+    // transposed on the host into the dense layout the multiply takes: the
+    // same values, bit for bit, as the GEMM on a dense copy.
+    const bool ta = (d.flags & mme::kTransposeA) != 0, tb = (d.flags & mme::kTransposeB) != 0;
+    auto read_operand = [&](const char* operand, uint64_t addr, DType t, uint64_t rows, uint64_t cols, uint64_t ld,
+                            bool transposed, std::vector<float>& stored, std::vector<float>& out) {
+      if (!transposed) return read_input(operand, addr, t, rows, cols, ld, out);
+      if (!read_input(operand, addr, t, cols, rows, ld, stored)) return false;
+      out.resize(rows * cols);
+      transpose_f32(stored.data(), cols, rows, out.data());
+      return true;
+    };
+    std::vector<float> a, w, stored, c(g.m * g.n);
     for (uint64_t b = 0; b < g.batch; ++b) {
-      if (!read_input("A", d.a_addr + b * d.batch_stride_a * dtype_size(a_type), a_type, g.m, g.k, d.lda, a) ||
-          !read_input("B", d.b_addr + b * d.batch_stride_b * dtype_size(b_type), b_type, g.k, g.n, d.ldb, w)) {
+      if (!read_operand("A", d.a_addr + b * d.batch_stride_a * dtype_size(a_type), a_type, g.m, g.k, d.lda, ta,
+                        stored, a) ||
+          !read_operand("B", d.b_addr + b * d.batch_stride_b * dtype_size(b_type), b_type, g.k, g.n, d.ldb, tb,
+                        stored, w)) {
         return failed;
       }
       // R is read before C is written: an in-place residual (r_addr ==

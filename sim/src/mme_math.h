@@ -24,6 +24,11 @@ namespace kiln::sim {
 // C (m x n) = A (m x k) * B (k x n), all dense row-major fp32.
 void gemm_f32(const float* a, const float* b, float* c, uint64_t m, uint64_t n, uint64_t k);
 
+// dst (cols x rows) = the transpose of src (rows x cols), both dense
+// row-major fp32: a transposed operand (kTransposeA, kTransposeB) as the
+// multiply takes it. Exact (values are moved, not computed).
+void transpose_f32(const float* src, uint64_t rows, uint64_t cols, float* dst);
+
 // The epilogue, in place: x = act(x + bias[channel]) + residual, in fp32.
 // x holds `outer` blocks of `channels` x `inner` values, channel-major inside
 // a block: a GEMM's m x n result is outer = m, channels = n, inner = 1; a

@@ -107,12 +107,19 @@ Status check_fields(const mme::Descriptor& d) {
     if (std::string problem = mme_dtype_problem(d.r_dtype); !problem.empty()) return bad("r_dtype", problem);
   }
   if (d.reserved0 != 0 || d.reserved1 != 0) return bad("reserved0/1", "must be zero");
+  const bool ta = (d.flags & mme::kTransposeA) != 0, tb = (d.flags & mme::kTransposeB) != 0;
   if (d.op == static_cast<uint8_t>(mme::Op::GEMM)) {
     if (d.batch == 0 || d.m == 0 || d.n == 0 || d.k == 0) return bad("batch/m/n/k", "must all be > 0");
-    if (d.lda < d.k) return bad("lda", "is smaller than k");
-    if (d.ldb < d.n) return bad("ldb", "is smaller than n");
+    if (ta && d.lda < d.m) return bad("lda", "is smaller than m (kTransposeA: A is stored k x m)");
+    if (!ta && d.lda < d.k) return bad("lda", "is smaller than k");
+    if (tb && d.ldb < d.k) return bad("ldb", "is smaller than k (kTransposeB: B is stored n x k)");
+    if (!tb && d.ldb < d.n) return bad("ldb", "is smaller than n");
     if (d.ldc < d.n) return bad("ldc", "is smaller than n");
     return Status::ok_status();
+  }
+  if (ta || tb) {
+    return bad("flags", std::string("has ") + (ta ? "kTransposeA" : "kTransposeB") +
+                            ", which only a GEMM takes: a CONV2D reads dense NCHW input and K x C/G x R x S weights");
   }
   if (d.conv_n == 0 || d.conv_c == 0 || d.conv_h == 0 || d.conv_w == 0 || d.conv_k == 0 || d.conv_r == 0 ||
       d.conv_s == 0) {
@@ -182,6 +189,7 @@ Result<MmePlan> plan_mme_job(const mme::Descriptor& d, const MmeLimits& limits) 
   KILN_RETURN_IF_ERROR(check_fields(d));
   const bool gemm = d.op == static_cast<uint8_t>(mme::Op::GEMM);
   const bool residual = (d.flags & mme::kHasResidual) != 0;
+  const bool ta = (d.flags & mme::kTransposeA) != 0, tb = (d.flags & mme::kTransposeB) != 0;
   const uint64_t sa = element_bytes(d.a_dtype), sb = element_bytes(d.b_dtype), so = element_bytes(d.out_dtype);
   const uint64_t sr = residual ? element_bytes(d.r_dtype) : 0;
   const uint64_t cols = limits.config ? std::max<uint32_t>(1, limits.config->array_cols()) : 0;
@@ -193,10 +201,21 @@ Result<MmePlan> plan_mme_job(const mme::Descriptor& d, const MmeLimits& limits) 
   if (gemm) {
     plan.problem = mme_problem(d);
     const GemmShape& g = plan.problem.shape;
-    KILN_RETURN_IF_ERROR(
-        matrix_span("A", {"batch_stride_a", d.batch_stride_a}, g.batch, {"lda", d.lda}, g.m, g.k, sa, &a_span));
-    KILN_RETURN_IF_ERROR(
-        matrix_span("B", {"batch_stride_b", d.batch_stride_b}, g.batch, {"ldb", d.ldb}, g.k, g.n, sb, &b_span));
+    // A transposed operand spans its stored rows: A^T k rows of m, B^T n rows of k.
+    if (ta) {
+      KILN_RETURN_IF_ERROR(matrix_span("A (kTransposeA, stored k x m)", {"batch_stride_a", d.batch_stride_a}, g.batch,
+                                       {"lda", d.lda}, g.k, g.m, sa, &a_span));
+    } else {
+      KILN_RETURN_IF_ERROR(
+          matrix_span("A", {"batch_stride_a", d.batch_stride_a}, g.batch, {"lda", d.lda}, g.m, g.k, sa, &a_span));
+    }
+    if (tb) {
+      KILN_RETURN_IF_ERROR(matrix_span("B (kTransposeB, stored n x k)", {"batch_stride_b", d.batch_stride_b}, g.batch,
+                                       {"ldb", d.ldb}, g.n, g.k, sb, &b_span));
+    } else {
+      KILN_RETURN_IF_ERROR(
+          matrix_span("B", {"batch_stride_b", d.batch_stride_b}, g.batch, {"ldb", d.ldb}, g.k, g.n, sb, &b_span));
+    }
     KILN_RETURN_IF_ERROR(
         matrix_span("C", {"batch_stride_c", d.batch_stride_c}, g.batch, {"ldc", d.ldc}, g.m, g.n, so, &c_span));
     if (residual) {  // R is laid out like C
@@ -205,6 +224,11 @@ Result<MmePlan> plan_mme_job(const mme::Descriptor& d, const MmeLimits& limits) 
     }
     // Weight-stationary: A streams through the array once per column fold;
     // B, C and R cross memory once (B once in all when every batch shares it).
+    // A transposed operand costs what a dense one does: the MME's address
+    // generators walk it transposed as they fetch (a fold of B^T is C rows of
+    // R elements instead of R rows of C), and the memory model counts bytes
+    // through a shared-bandwidth flow, not bursts or rows, so the bytes -- and
+    // the array's fill, stream and drain cycles -- are the same.
     const uint64_t folds = cols ? ceil_div(g.n, cols) : 1;
     const uint64_t b_copies = d.batch_stride_b == 0 ? 1 : g.batch;
     if ((f = checked_product({{"a_dtype", sa}, {"batch", g.batch}, {"m", g.m}, {"k", g.k},
@@ -284,12 +308,14 @@ Result<MmePlan> plan_mme_job(const mme::Descriptor& d, const MmeLimits& limits) 
   // Host buffers of functional execution (mme_engine.cpp, compute_values):
   // each input widened to fp32 beside its raw bytes, the fp32 result and its
   // rounded bytes, the residual likewise, the bias; a GEMM holds one batch at
-  // a time; a convolution holds its whole input, weights and output, plus one
+  // a time, and a transposed input once more in fp32 as stored; a
+  // convolution holds its whole input, weights and output, plus one
   // group's im2col matrix, transposed weights and GEMM result at a time.
   // The spans above bound every term (ld >= row length), except im2col's m*k.
   uint64_t host = bias_elements * 8;
   if (gemm) {
-    host += g.m * g.k * (4 + sa) + g.k * g.n * (4 + sb) + g.m * g.n * (4 + so) + (residual ? g.m * g.n * (4 + sr) : 0);
+    host += g.m * g.k * (4 + sa + (ta ? 4 : 0)) + g.k * g.n * (4 + sb + (tb ? 4 : 0)) + g.m * g.n * (4 + so) +
+            (residual ? g.m * g.n * (4 + sr) : 0);
   } else {
     uint64_t im2col = 0;
     if (checked_product({{"m", g.m}, {"k", g.k}, {"fp32", 4}}, kMaxMmeHostBytes, &im2col)) {

@@ -125,6 +125,40 @@ TEST(SavedCommandBuffers, ARelocatableBufferRoundTripsAndRunsTheSame) {
   }
 }
 
+// A restore recomputes every operand's use from the descriptor, as recording
+// does: the residual too, and a transposed operand's stored extent.
+TEST(SavedCommandBuffers, AResidualOrTransposedOperandRestoresWithTheUsesRecordingMade) {
+  auto desc = mme::gemm_descriptor(2, 64, 4, DType::kF32, DType::kF32, DType::kF32);
+  desc.flags = mme::kTransposeA | mme::kTransposeB | mme::kHasResidual | mme::kHasBias;
+  desc.lda = 64;  // A^T: 64 rows of 2, 64 apart
+  desc.ldb = 64;  // B^T: 4 rows of 64
+  desc.r_dtype = static_cast<uint8_t>(DType::kF32);
+  desc.a_addr = bound(0), desc.b_addr = bound(1), desc.c_addr = bound(2), desc.bias_addr = bound(3);
+  desc.r_addr = bound(4);
+  CommandBuffer cb;
+  cb.launch_mme(desc);
+  ASSERT_TRUE(cb.recording_error().empty()) << cb.recording_error();
+  CommandBuffer again = take(restore_command_buffer(take(save_command_buffer(cb))));
+  expect_same_uses(again.binding_uses(), cb.binding_uses());
+  uint64_t extent[5] = {};
+  for (const BindingUse& u : again.binding_uses()) {
+    if (u.slot < 5) extent[u.slot] = u.extent;
+  }
+  EXPECT_EQ(extent[0], (63 * 64 + 2) * 4u);
+  EXPECT_EQ(extent[1], (3 * 64 + 64) * 4u);
+  EXPECT_EQ(extent[4], 2 * 4 * 4u);
+
+  // An absolute residual address is refused like any other operand's.
+  desc.r_addr = 0x20000;
+  auto launch = packets::make_packet<packets::LaunchMmePacket>(Opcode::LAUNCH_MME, kOrdered);
+  launch.descriptor_addr = packets::bound_address(packets::kArenaSlot, 0);
+  Forged absolute_r;
+  put(absolute_r.arena, desc);
+  put(absolute_r.packets, launch);
+  EXPECT_NE(restore_error(absolute_r.blob()).find("(LAUNCH_MME): MME operand R"), std::string::npos)
+      << restore_error(absolute_r.blob());
+}
+
 TEST(SavedCommandBuffers, SavingRefusesWhatARestoreWouldRefuse) {
   const auto error = [](const CommandBuffer& cb) {
     auto r = save_command_buffer(cb);

@@ -19,6 +19,8 @@ using testing::make_matrix;
 using testing::mme_ps;
 using testing::read_back;
 using testing::take;
+using testing::activate;
+using testing::close_enough;
 
 uint64_t launch(Device& dev, Stream& s, const mme::Descriptor& d) { return testing::launch_descriptor(dev, s, d); }
 
@@ -86,28 +88,6 @@ TEST(MmeTiming, GemvIsHbmBound) {
 }
 
 // ----------------------------------------------------------------- values
-
-double activate(double x, mme::Activation act) {
-  switch (act) {
-    case mme::Activation::RELU: return x > 0 ? x : 0;
-    case mme::Activation::GELU_TANH: return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
-    case mme::Activation::GELU: return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0)));
-    case mme::Activation::SILU: return x / (1 + std::exp(-x));
-    default: return x;
-  }
-}
-
-// Within fp32 accumulation of k terms of magnitude <= 1, then the output
-// rounding (within one unit in the last place of bf16 or fp16).
-::testing::AssertionResult close_enough(float got, double want, DType out, uint64_t k) {
-  const double accumulate = 4 * k * 6e-8 + 1e-6;
-  const double round = out == DType::kBF16  ? std::abs(want) * (1.0 / 256)
-                       : out == DType::kF16 ? std::abs(want) * (1.0 / 1024)
-                                            : 0;
-  if (std::abs(got - want) <= accumulate + round) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "got " << got << ", want " << want << " (tolerance "
-                                       << accumulate + round << ")";
-}
 
 struct GemmCase {
   uint64_t batch, m, n, k;

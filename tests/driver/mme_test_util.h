@@ -1,8 +1,10 @@
 // Helpers of the matrix-engine tests: running one descriptor, the MME time
-// of a submission, host matrices in every MME dtype and reading results back.
+// of a submission, host matrices in every MME dtype and reading results back,
+// the activations and the tolerance of a host reference.
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -101,6 +103,29 @@ inline std::vector<float> read_back(Device& dev, uint64_t addr, std::size_t coun
   std::vector<float> out(count);
   for (std::size_t i = 0; i < count; ++i) out[i] = load_element(t, raw.data() + i * dtype_size(t));
   return out;
+}
+
+// The activations in double, for host references.
+inline double activate(double x, mme::Activation act) {
+  switch (act) {
+    case mme::Activation::RELU: return x > 0 ? x : 0;
+    case mme::Activation::GELU_TANH: return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+    case mme::Activation::GELU: return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0)));
+    case mme::Activation::SILU: return x / (1 + std::exp(-x));
+    default: return x;
+  }
+}
+
+// Within fp32 accumulation of k terms of magnitude <= 1, then the output
+// rounding (within one unit in the last place of bf16 or fp16).
+inline ::testing::AssertionResult close_enough(float got, double want, DType out, uint64_t k) {
+  const double accumulate = 4 * k * 6e-8 + 1e-6;
+  const double round = out == DType::kBF16  ? std::abs(want) * (1.0 / 256)
+                       : out == DType::kF16 ? std::abs(want) * (1.0 / 1024)
+                                            : 0;
+  if (std::abs(got - want) <= accumulate + round) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "got " << got << ", want " << want << " (tolerance "
+                                       << accumulate + round << ")";
 }
 
 }  // namespace kiln::driver::testing

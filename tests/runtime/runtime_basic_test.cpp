@@ -92,5 +92,51 @@ TEST(Runtime, ASecondIdenticalStepCompilesNothing) {
   EXPECT_EQ(s.cache_hits, 2u);
 }
 
+// Tensors may outlive their runtime: materialized, pending and view handles
+// all stay safe to inspect and drop; ops and reads on them fail by name.
+TEST(Runtime, TensorsOutlivingTheirRuntimeFailCleanlyAndDropSafely) {
+  Tensor done, pending, view, eager;
+  {
+    auto rt = open_runtime(Mode::kLazy);
+    done = take(rt->from_host(random_floats(12, 3), {3, 4}));
+    Tensor doubled = take(mul(done, 2.0));
+    ASSERT_TRUE(rt->mark_step().ok());
+    (void)take(doubled.to_host<float>());
+    pending = take(add(done, doubled));  // recorded: closing launches it (synchronize)
+    view = take(pending.transpose(0, 1));
+    {
+      ModeScope scope(*rt, Mode::kEager);
+      eager = take(exp(done));
+    }
+  }
+  EXPECT_EQ(view.shape(), (Shape{4, 3}));
+  EXPECT_TRUE(pending.materialized());
+  auto read = done.to_host<float>();
+  ASSERT_FALSE(read.ok());
+  EXPECT_NE(read.status().message().find("the runtime this tensor belongs to is closed"), std::string::npos)
+      << read.status().message();
+  auto op = add(eager, done);
+  ASSERT_FALSE(op.ok());
+  EXPECT_NE(op.status().message().find("add: the runtime this tensor belongs to is closed"), std::string::npos)
+      << op.status().message();
+  EXPECT_FALSE(view.to_host<float>().ok());
+  done = pending = view = eager = Tensor();  // drops them after the device: no use after free (ASan)
+}
+
+// A new runtime after one closed with live tensors works normally.
+TEST(Runtime, ARuntimeOpenedAfterAClosedOneWorks) {
+  Tensor survivor;
+  {
+    auto rt = open_runtime(Mode::kLazy);
+    survivor = take(rt->full({64}, 1.0, DType::kF32));
+    ASSERT_TRUE(rt->synchronize().ok());
+  }
+  auto rt = open_runtime(Mode::kLazy);
+  Tensor x = take(rt->full({64}, 2.0, DType::kF32));
+  const auto v = take(take(add(x, x)).to_host<float>());
+  EXPECT_EQ(v, std::vector<float>(64, 4.0f));
+  EXPECT_FALSE(add(x, survivor).ok());
+}
+
 }  // namespace
 }  // namespace kiln::runtime

@@ -1,7 +1,7 @@
 // The MME descriptor's validation (sim/src/mme_plan.h): every dtype field
 // takes f32, bf16 or f16; an unknown byte and i32 are rejected by name; the
-// version, the TF32 and residual flags, the convolution's groups and the
-// reserved fields are checked naming the field.
+// version, the TF32, residual and transpose flags, the convolution's groups
+// and the reserved fields are checked naming the field.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -85,6 +85,31 @@ TEST(MmeDescriptor, Tf32OnlyWithF32Inputs) {
   expect_rejected(d, "flags",
                   "has kTf32, which rounds f32 inputs to TF32, but A and B are f16 and f16, not both f32");
   d.flags = 1u << 7;
+  expect_rejected(d, "flags", "has unknown bits");
+}
+
+TEST(MmeDescriptor, TransposedOperandsAreGemmOnlyWithLeadingDimensionsOfTheStoredRows) {
+  mme::Descriptor d = valid_gemm();  // m 8, k 16, n 4
+  d.flags = mme::kTransposeA | mme::kTransposeB;
+  d.lda = 8;   // A stored 16 x 8
+  d.ldb = 16;  // B stored 4 x 16
+  EXPECT_EQ(validate_mme_descriptor(d), std::nullopt);
+  d.lda = 7;
+  expect_rejected(d, "lda", "is smaller than m (kTransposeA: A is stored k x m)");
+  d.lda = 8, d.ldb = 15;  // >= n, but B^T's rows hold k
+  expect_rejected(d, "ldb", "is smaller than k (kTransposeB: B is stored n x k)");
+  d.flags = mme::kTransposeB;  // A dense again: lda >= k
+  d.ldb = 16;
+  expect_rejected(d, "lda", "is smaller than k");
+
+  mme::Descriptor conv = mme::conv2d_descriptor(1, 6, 8, 8, 4, 3, 3, DType::kF32, DType::kF32, DType::kF32);
+  EXPECT_EQ(validate_mme_descriptor(conv), std::nullopt);
+  conv.flags = mme::kTransposeA;
+  expect_rejected(conv, "flags", "has kTransposeA, which only a GEMM takes");
+  conv.flags = mme::kTransposeB | mme::kHasBias;
+  expect_rejected(conv, "flags", "has kTransposeB, which only a GEMM takes");
+  // The first unknown bit after them is still refused.
+  d.flags = 1u << 5;
   expect_rejected(d, "flags", "has unknown bits");
 }
 

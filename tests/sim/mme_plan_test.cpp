@@ -176,6 +176,43 @@ TEST(MmeTimingRate, TheJobRateIsTheSlowerInputsAndTf32CountsWithItsFlag) {
   expect_rejected(busy, "batch/m/n/k", "more than 2^60 ps", {&slow, false});
 }
 
+// A transposed operand spans its stored rows (A^T: k rows of m, lda apart;
+// B^T: n rows of k, ldb apart) and moves the bytes a dense one does.
+TEST(MmePlan, TransposedOperandsSpanTheirStoredRowsAndMoveTheSameBytes) {
+  const proto::MmeConfig cfg = array(4, 4, 1000);
+  auto d = gemm(2, 3, 5);  // A 2 x 3, B 3 x 5, f32
+  const MmePlan dense = plan_mme_job(d, {&cfg, true}).value();
+  d.flags = mme::kTransposeA | mme::kTransposeB;
+  d.lda = 6;  // A^T: 3 rows of 2, 6 apart
+  d.ldb = 4;  // B^T: 5 rows of 3, 4 apart
+  d.batch = 2;
+  d.batch_stride_a = 100, d.batch_stride_b = 40;
+  const MmePlan plan = plan_mme_job(d, {&cfg, true}).value();
+  EXPECT_EQ(plan.operands[0].span_bytes, (100 + 2 * 6 + 2) * 4u);
+  EXPECT_EQ(plan.operands[1].span_bytes, (40 + 4 * 4 + 3) * 4u);
+  mme::OperandSpans spans;
+  ASSERT_TRUE(mme::operand_spans(d, &spans));
+  EXPECT_EQ(spans.a, plan.operands[0].span_bytes);
+  EXPECT_EQ(spans.b, plan.operands[1].span_bytes);
+  // Traffic and FLOPs are those of the dense GEMM, batch for batch.
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(plan.operands[i].traffic_bytes, 2 * dense.operands[i].traffic_bytes) << plan.operands[i].name;
+  }
+  EXPECT_EQ(plan.flops, 2 * dense.flops);
+  // Computing the values holds each transposed input once more, as stored, in fp32.
+  EXPECT_EQ(plan.host_bytes, dense.host_bytes + (2 * 3 + 3 * 5) * 4u);
+
+  // The spans are overflow-checked and bounded like a dense operand's, naming the stride.
+  auto huge = gemm(64, 64, 64);
+  huge.flags = mme::kTransposeB;
+  huge.ldb = uint64_t{1} << 62;
+  expect_rejected(huge, "ldb", "operand B (kTransposeB, stored n x k) (1 x 64 rows of 64 elements) would span");
+  huge = gemm(8, 16, 4);
+  huge.flags = mme::kTransposeA;
+  huge.lda = uint64_t{1} << 46;  // 15 rows 2^46 apart: 2^50 bytes of f32
+  expect_rejected(huge, "lda", "operand A (kTransposeA, stored k x m) (1 x 16 rows of 8 elements)");
+}
+
 TEST(MmePlan, SpansThatOverflowOrExceedAnyMappingNameTheField) {
   auto lda = gemm(64, 64, 64);
   lda.lda = uint64_t{1} << 62;
@@ -286,7 +323,7 @@ TEST(MmePlan, RandomDescriptorsAreCheckedWithoutUndefinedBehaviour) {
     constexpr DType kTypes[] = {DType::kF32, DType::kBF16, DType::kF16, DType::kI32};
     const auto dtype = [&] { return static_cast<uint8_t>(kTypes[rng() % 4]); };
     d.a_dtype = dtype(), d.b_dtype = dtype(), d.out_dtype = dtype();
-    d.activation = 0, d.flags = static_cast<uint8_t>(rng() % 8);
+    d.activation = 0, d.flags = static_cast<uint8_t>(rng() % 32);  // every known flag, transposes included
     d.r_dtype = dtype();
     d.version = mme::kDescriptorVersion, d.reserved0 = 0, d.reserved1 = 0;
     if (rng() % 2) d.conv_groups = static_cast<uint32_t>(1 + rng() % 4);
@@ -310,6 +347,12 @@ TEST(MmePlan, RandomDescriptorsAreCheckedWithoutUndefinedBehaviour) {
     ++accepted;
     for (const MmeOperand& o : plan->operands) ASSERT_LE(o.span_bytes, kMaxMmeOperandBytes);
     ASSERT_LE(plan->traffic_bytes, kMaxMmeTrafficBytes);
+    // The spans bindings are checked against (mme::operand_spans) are the ones the engine translates.
+    mme::OperandSpans spans;
+    ASSERT_TRUE(mme::operand_spans(d, &spans));
+    ASSERT_EQ(spans.a, plan->operands[0].span_bytes);
+    ASSERT_EQ(spans.b, plan->operands[1].span_bytes);
+    ASSERT_EQ(spans.c, plan->operands[2].span_bytes);
   }
   EXPECT_GT(accepted, 0);
 }

@@ -2,7 +2,10 @@
 // in device memory. Shared by whoever encodes it (driver users, the runtime's
 // graph compiler) and the simulator's MME, like packets.h. One packed layout,
 // versioned: a change to it takes the next kDescriptorVersion, and the device
-// rejects every other version by name.
+// rejects every other version by name. A new flag bit is an extension, not a
+// new layout: a device rejects every flag bit it does not know ("field 'flags'
+// has unknown bits"), so a descriptor using kTransposeA or kTransposeB fails
+// by name on an older device rather than being read as something else.
 //
 // One descriptor describes a GEMM, a batched GEMM or a 2-D convolution (run as
 // an implicit GEMM, per group), with fp32 accumulation and an epilogue applied
@@ -21,6 +24,12 @@
 //            A[b][i][p] at a_addr + (b*batch_stride_a + i*lda + p) * dtype_size(a_dtype), and so on;
 //            R[b][i][j] at r_addr + (b*batch_stride_c + i*ldc + j) * dtype_size(r_dtype): R is laid
 //            out like C. A batch stride of 0 reuses the same matrix for every batch (shared weights).
+//            Transposed operands (GEMM only) are read in place, as the address generators do:
+//              kTransposeA: A[b] is stored k x m row-major, A[b][i][p] at (b*batch_stride_a + p*lda + i);
+//                           lda >= m.
+//              kTransposeB: B[b] is stored n x k row-major, B[b][p][j] at (b*batch_stride_b + j*ldb + p);
+//                           ldb >= k (a linear layer's weight W [n, k] used as B = W^T).
+//            Values, timing and traffic are those of the same GEMM on dense copies of the operands.
 //   CONV2D:  input NCHW, weights K x (C/groups) x R x S, output and R NKPQ, all dense; bias per
 //            output channel. Group g (< groups) convolves input channels [g*C/G, (g+1)*C/G) into
 //            output channels [g*K/G, (g+1)*K/G): groups = C = K is a depthwise convolution.
@@ -54,7 +63,9 @@ enum DescriptorFlags : uint8_t {
   kHasBias = 1u << 0,      // add an fp32 bias vector of n (GEMM) or K (conv) elements
   kTf32 = 1u << 1,         // round A and B to TF32 before multiplying; only with f32 A and B
   kHasResidual = 1u << 2,  // add R (r_addr, r_dtype; the output's shape and layout) after the activation
-  kKnownDescriptorFlags = kHasBias | kTf32 | kHasResidual,
+  kTransposeA = 1u << 3,   // GEMM only: A[b] stored k x m (element (i, p) at p*lda + i), lda >= m
+  kTransposeB = 1u << 4,   // GEMM only: B[b] stored n x k (element (p, j) at j*ldb + p), ldb >= k
+  kKnownDescriptorFlags = kHasBias | kTf32 | kHasResidual | kTransposeA | kTransposeB,
 };
 
 #pragma pack(push, 1)
@@ -75,7 +86,7 @@ struct Descriptor {
   uint64_t a_addr, b_addr, c_addr;  // device virtual addresses (or bindings)
   uint64_t bias_addr;               // with kHasBias; otherwise ignored
   uint64_t r_addr;                  // with kHasResidual; otherwise ignored. May equal c_addr (in place)
-  uint64_t lda, ldb, ldc;           // row strides in elements (GEMM); R uses ldc
+  uint64_t lda, ldb, ldc;           // row strides in elements (GEMM), of the stored (transposed) rows; R uses ldc
   uint64_t batch_stride_a, batch_stride_b, batch_stride_c;  // in elements (GEMM); R uses batch_stride_c
   // CONV2D geometry.
   uint32_t conv_n, conv_c, conv_h, conv_w;  // input batch, channels (all groups), height, width
@@ -182,8 +193,12 @@ inline bool operand_spans(const Descriptor& d, OperandSpans* out) {
   if (d.op == static_cast<uint8_t>(Op::GEMM)) {
     if (d.batch == 0 || d.m == 0 || d.n == 0 || d.k == 0) return false;
     const uint64_t last = d.batch - 1;
-    s.a = mul(add(add(mul(last, d.batch_stride_a), mul(d.m - 1, d.lda)), d.k), sa);
-    s.b = mul(add(add(mul(last, d.batch_stride_b), mul(d.k - 1, d.ldb)), d.n), sb);
+    // Stored rows x row length: m x k (k x m transposed) for A, k x n (n x k transposed) for B.
+    const bool ta = (d.flags & kTransposeA) != 0, tb = (d.flags & kTransposeB) != 0;
+    const uint64_t a_rows = ta ? d.k : d.m, a_cols = ta ? d.m : d.k;
+    const uint64_t b_rows = tb ? d.n : d.k, b_cols = tb ? d.k : d.n;
+    s.a = mul(add(add(mul(last, d.batch_stride_a), mul(a_rows - 1, d.lda)), a_cols), sa);
+    s.b = mul(add(add(mul(last, d.batch_stride_b), mul(b_rows - 1, d.ldb)), b_cols), sb);
     out_elements = add(add(mul(last, d.batch_stride_c), mul(d.m - 1, d.ldc)), d.n);
     bias_elements = d.n;
   } else {

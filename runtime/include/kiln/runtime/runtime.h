@@ -20,7 +20,10 @@
 // lookup and a launch per recipe — so eager and lazy steps differ in
 // simulated time for the reasons they do on real hardware.
 //
-// Ownership: open() returns the sole owner; tensors must not outlive it.
+// Ownership: open() returns the owner. Closing it (destroying the Runtime)
+// waits for launched work, then closes the device; tensors may outlive it:
+// their shapes stay readable, any op or read on them fails naming the op and
+// "the runtime ... is closed", and dropping them is safe.
 // Threading: every member is thread-safe; the pending graph is shared by the
 // threads using the runtime. Errors: Status/Result naming the op and what is
 // wrong; a failed step leaves the runtime usable.
@@ -51,7 +54,8 @@ struct RuntimeOptions {
   // fp32 matmuls may run as TF32 on the matrix engine (TF32 numerics and rate).
   bool allow_tf32 = false;
   // Compiler passes to skip, by name ("dce", "cse", "schedule", "fuse_elementwise",
-  // "fuse_epilogue", "fuse_add_norm", "fuse_shared_input_gemms"); also from
+  // "fuse_epilogue", "fuse_add_norm", "mme_transpose": copy a
+  // transposed matmul operand densely instead of reading it with kTransposeA/B); also from
   // $KILN_DISABLE_PASSES, comma-separated.
   std::vector<std::string> disabled_passes;
   // Bucket sizes for inputs marked with Tensor::mark_dynamic_batch(): a step
@@ -104,9 +108,9 @@ struct RuntimeStats {
   uint64_t last_workspace_bytes = 0;
   uint64_t last_intermediate_bytes = 0;
   uint64_t peak_workspace_bytes = 0;
-  uint64_t last_step_jobs = 0;
+  uint64_t last_step_jobs = 0;  // engine jobs of the last step launched (after fusion)
   uint64_t bucketed_steps = 0;  // steps run padded to a bucket
-  std::string last_bucketing;   // why the last step with a marked input ran unpadded, or empty  // engine jobs of the last step launched (after fusion)
+  std::string last_bucketing;   // why the last step with a marked input ran unpadded, or empty
 
   // A readable summary (what KILN_RUNTIME_STATS=1 prints at exit).
   std::string report() const;
@@ -164,8 +168,9 @@ class Runtime {
   Impl& impl() { return *impl_; }
 
  private:
-  explicit Runtime(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  Runtime() = default;
+  // Shared with the runtime's tensors, which may outlive it (closed then).
+  std::shared_ptr<Impl> impl_;
 };
 
 // Names the ops the calling thread records during its lifetime, for traces,

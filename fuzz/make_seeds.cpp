@@ -313,13 +313,30 @@ void mme_seeds() {
   d.a_addr = bound(0), d.b_addr = bound(1), d.c_addr = bound(2);
   mme_seed("gemm_bound_arena", true, d, kTable);
 
-  kiln::mme::Descriptor c{};
-  c.magic = kiln::mme::kDescriptorMagic;
-  c.op = static_cast<uint8_t>(kiln::mme::Op::CONV2D);
-  c.conv_n = 1, c.conv_c = 3, c.conv_h = 8, c.conv_w = 8, c.conv_k = 4, c.conv_r = 3, c.conv_s = 3;
-  c.stride_h = c.stride_w = 1, c.pad_h = c.pad_w = 1, c.dilation_h = c.dilation_w = 1;
+  auto c = kiln::mme::conv2d_descriptor(1, 3, 8, 8, 4, 3, 3, DType::kF32, DType::kF32, DType::kF32);
+  c.pad_top = c.pad_bottom = c.pad_left = c.pad_right = 1;
   c.a_addr = hbm(0), c.b_addr = host(0), c.c_addr = sram(0);
   mme_seed("conv2d", false, c);
+
+  // Depthwise (groups = C = K), asymmetric pads, stride 2, fp16 with bias.
+  c = kiln::mme::conv2d_descriptor(1, 4, 9, 9, 4, 3, 3, DType::kF16, DType::kF16, DType::kF16, 4);
+  c.stride_h = c.stride_w = 2, c.pad_top = 0, c.pad_bottom = 1, c.pad_left = 1, c.pad_right = 0;
+  c.flags = kiln::mme::kHasBias;
+  c.a_addr = hbm(0), c.b_addr = hbm(8192), c.c_addr = sram(0), c.bias_addr = sram(4096);
+  mme_seed("conv2d_depthwise_f16", false, c);
+
+  // Transposed operands, TF32, the exact GELU and a residual.
+  d = gemm_descriptor(16, 8, 12, DType::kF32, DType::kF32, DType::kF32);
+  d.flags = kiln::mme::kTransposeA | kiln::mme::kTransposeB | kiln::mme::kTf32 | kiln::mme::kHasResidual;
+  d.lda = 16, d.ldb = 8;  // A stored k x m, B stored n x k
+  d.activation = static_cast<uint8_t>(kiln::mme::Activation::GELU);
+  d.r_dtype = static_cast<uint8_t>(DType::kF32);
+  d.a_addr = hbm(0), d.b_addr = hbm(4096), d.c_addr = sram(0), d.r_addr = sram(0);
+  mme_seed("gemm_transposed_tf32_residual", false, d);
+  d = gemm_descriptor(8, 16, 8, DType::kF16, DType::kF16, DType::kBF16, 2);
+  d.flags = kiln::mme::kTransposeB, d.ldb = 16;
+  d.a_addr = bound(0), d.b_addr = bound(1), d.c_addr = bound(2);
+  mme_seed("gemm_f16_transposed_b_bound", true, d, kTable);
 
   // Near-valid: C running past the end of its buffer, a bad magic, a zero
   // dimension, an unknown dtype, an operand past its binding.

@@ -6,11 +6,35 @@ if(KILN_SANITIZE)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
+if(KILN_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "KILN_FUZZ needs clang (libFuzzer): configure with CXX=clang++-14")
+  endif()
+  if(KILN_SANITIZE)
+    message(FATAL_ERROR "KILN_FUZZ already sanitizes; leave KILN_SANITIZE off")
+  endif()
+  # fuzzer-no-link: coverage instrumentation without libFuzzer's main, so the
+  # libraries stay linkable into anything; the fuzz targets add
+  # -fsanitize=fuzzer when they link (fuzz/CMakeLists.txt). Every UBSan report
+  # aborts, so libFuzzer counts it as a crash.
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
 function(kiln_warnings target)
   # Designated initializers that leave defaulted members out are the intended
   # way to fill option structs, so -Wmissing-field-initializers is off.
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow=local -Wno-unused-parameter
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wno-unused-parameter
                          -Wno-missing-field-initializers)
+  # A local shadowing another local or a parameter. Clang has no
+  # -Wshadow=local; its -Wshadow is the nearest (it also covers a local or a
+  # parameter shadowing a field or a namespace-scope variable).
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    target_compile_options(${target} PRIVATE -Wshadow)
+  else()
+    target_compile_options(${target} PRIVATE -Wshadow=local)
+  endif()
   if(KILN_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()

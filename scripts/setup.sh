@@ -12,6 +12,7 @@ packages=(
   libprotobuf-dev protobuf-compiler  # device configs, traces, recipes
   libgtest-dev libgmock-dev          # tests
   libbenchmark-dev        # bench/
+  clang-14 libclang-rt-14-dev        # fuzz/: clang and its libFuzzer/sanitizer runtimes
   python3                 # trace JSON checks in the demo
 )
 

@@ -55,7 +55,10 @@ std::optional<FaultRecord> MmeEngine::execute(const MmeJob& job) {
   const GemmShape& g = problem.shape;
   const auto& cfg = device_.config.mme();
   const int count = static_cast<int>(cfg.count());
-  const int wanted = job.engines == 0 ? count : std::min(static_cast<int>(job.engines), count);
+  // Any uint32 may come from the packet: compare before narrowing, so a
+  // count past INT32_MAX means all engines like any other count above them.
+  const int wanted =
+      job.engines == 0 || job.engines >= static_cast<uint32_t>(count) ? count : static_cast<int>(job.engines);
   const std::vector<int> assigned = engines_.acquire(wanted);
   struct Release {
     UnitPool& pool;

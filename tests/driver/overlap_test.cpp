@@ -1,7 +1,8 @@
 // Independent work overlaps: GEMMs from two queues each take one of gaudi2's
-// two matrix engines, and a vector-core launch on a subset of the cores runs
-// beside matrix and DMA work.
+// two matrix engines (a count above the device's takes them all), and a
+// vector-core launch on a subset of the cores runs beside matrix and DMA work.
 #include <algorithm>
+#include <cstdint>
 
 #include "kiln/kernels/kernel_registry.h"
 #include "test_util.h"
@@ -63,6 +64,29 @@ TEST(Overlap, TwoGemmsFromTwoQueuesEachTakeOneMatrixEngine) {
   EXPECT_NEAR(one, 2 * two, 0.05 * 2 * two);
   // The pair finishes about when one two-engine GEMM after another would.
   EXPECT_LT(static_cast<double>(std::max(ja.end, jb.end) - ja.start), 2.1 * two);
+}
+
+// LAUNCH_MME's engine count is any uint32: one past INT32_MAX once became a
+// negative count, no engines and a read past an empty vector (found by
+// fuzz/decoder_fuzz.cpp; its input is fuzz/corpus/decoder/found_mme_engines_2pow31).
+// Every count above the device's means all of its engines.
+TEST(Overlap, AnEngineCountPastInt32MaxTakesEveryMatrixEngine) {
+  auto dev = testing::open_device("gaudi2", /*functional=*/false);
+  Stream* q = take(dev->create_stream());
+  CommandBuffer all = gemm(*dev, 1024, 0);
+  const uint64_t ref = take(q->submit(all));
+  ASSERT_OK(q->wait(ref));
+  const Span alone = span(*dev, "MME", *q, ref);
+  ASSERT_EQ(alone.tracks.size(), 2u);
+  for (uint32_t engines : {uint32_t{3}, uint32_t{0x80000000}, uint32_t{0xfc000000}, UINT32_MAX}) {
+    CommandBuffer cb = gemm(*dev, 1024, engines);
+    const uint64_t seq = take(q->submit(cb));
+    ASSERT_OK(q->wait(seq));
+    EXPECT_FALSE(take(q->info(seq)).fault) << engines;
+    const Span s = span(*dev, "MME", *q, seq);
+    EXPECT_EQ(s.tracks.size(), 2u) << engines;
+    EXPECT_EQ(s.end - s.start, alone.end - alone.start) << engines;
+  }
 }
 
 TEST(Overlap, AVectorLaunchOnSomeCoresRunsBesideMatrixAndDmaWork) {

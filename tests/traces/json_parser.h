@@ -15,21 +15,34 @@
 
 namespace kiln::test_json {
 
+struct JsonMember;
+
 struct Json {
   enum class Kind { kNull, kBool, kNumber, kString, kArray, kObject };
   Kind kind = Kind::kNull;
   bool boolean = false;
   std::string text;  // number: literal as written; string: decoded UTF-8
   std::vector<Json> items;
-  std::vector<std::pair<std::string, Json>> members;  // in document order
+  // In document order. A struct of its own, not std::pair<std::string,
+  // Json>: instantiating that pair inside Json asks whether Json is
+  // default-constructible, which needs the pair again; GCC lets the cycle
+  // pass, clang rejects it.
+  std::vector<JsonMember> members;
 
-  const Json* find(std::string_view key) const {
-    for (const auto& [k, v] : members) {
-      if (k == key) return &v;
-    }
-    return nullptr;
-  }
+  const Json* find(std::string_view key) const;
 };
+
+struct JsonMember {
+  std::string key;
+  Json value;
+};
+
+inline const Json* Json::find(std::string_view key) const {
+  for (const JsonMember& m : members) {
+    if (m.key == key) return &m.value;
+  }
+  return nullptr;
+}
 
 class JsonParser {
  public:
@@ -232,7 +245,7 @@ class JsonParser {
       skip_ws();
       Json v;
       if (!value(v, depth + 1)) return false;
-      out.members.emplace_back(std::move(key), std::move(v));
+      out.members.push_back({std::move(key), std::move(v)});
       skip_ws();
       if (peek() == ',') { ++pos_; continue; }
       if (peek() == '}') { ++pos_; return true; }

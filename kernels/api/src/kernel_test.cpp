@@ -23,13 +23,13 @@ int64_t HostTensor::num_elements() const {
   return n;
 }
 
-HostTensor& KernelTestCase::add_input(DType dtype, std::initializer_list<int64_t> dims) {
-  tensors.push_back(make_tensor(dtype, dims, false));
+HostTensor& KernelTestCase::add_input(DType type, std::initializer_list<int64_t> dims) {
+  tensors.push_back(make_tensor(type, dims, false));
   return tensors.back();
 }
 
-HostTensor& KernelTestCase::add_output(DType dtype, std::initializer_list<int64_t> dims) {
-  tensors.push_back(make_tensor(dtype, dims, true));
+HostTensor& KernelTestCase::add_output(DType type, std::initializer_list<int64_t> dims) {
+  tensors.push_back(make_tensor(type, dims, true));
   return tensors.back();
 }
 

@@ -4,7 +4,8 @@
 //   ints[2r] = mode: 0 constant (default), 1 reflect, 2 edge;
 //   floats[0] = the constant (default 0; rounded to nearest for i32 and i64,
 //   != 0 for bool).
-//   out.dims[d] = in.dims[d] + before[d] + after[d]; a negative pad crops.
+//   out.dims[d] = in.dims[d] + before[d] + after[d]; a negative pad crops;
+//   |pad| <= 2^48 (kMaxTensorElements).
 // reflect mirrors about the edge element without repeating it (numpy
 // 'reflect', so pads must be < in.dims[d]); edge repeats the edge element.
 //
@@ -68,6 +69,12 @@ Status validate_pad(const KernelArgs& args) {
   for (int d = 0; d < r; ++d) {
     const int64_t n = in.dims[d], b = p.before[d], e = p.after[d];
     const std::string dim = "dim " + std::to_string(d) + ": pads " + std::to_string(b) + " and " + std::to_string(e);
+    // Pads come from an argument block: anything an int64 holds. Bounded by
+    // the most elements a dim can have (n is decoded within it too), every
+    // sum below and in pad_run stays far inside int64.
+    if (b < -kMaxTensorElements || b > kMaxTensorElements || e < -kMaxTensorElements || e > kMaxTensorElements) {
+      return invalid_argument(dim + " exceed 2^48 in magnitude, the most elements a dim can have");
+    }
     want[d] = n + b + e;
     if (want[d] < 0) return invalid_argument(dim + " crop more than its " + std::to_string(n) + " elements");
     const bool grows = b > 0 || e > 0;

@@ -45,8 +45,8 @@ struct KernelTestCase {
   std::vector<HostTensor> tensors;  // in kernel argument order
   KernelArgs scalars;               // ints and floats; its tensors are ignored
 
-  HostTensor& add_input(DType dtype, std::initializer_list<int64_t> dims);
-  HostTensor& add_output(DType dtype, std::initializer_list<int64_t> dims);
+  HostTensor& add_input(DType type, std::initializer_list<int64_t> dims);
+  HostTensor& add_output(DType type, std::initializer_list<int64_t> dims);
 };
 
 struct KernelTestDef {

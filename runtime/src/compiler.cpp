@@ -154,6 +154,10 @@ Result<std::shared_ptr<Recipe>> compile(Graph g, const std::vector<int>& outputs
   if (!disabled(options, "fuse_epilogue")) {
     for (const std::string& line : fuse_epilogue(g, order, output_set)) log << line << '\n';
   }
+  // After the epilogues, so the stacked GEMM keeps their bias and activation.
+  if (!disabled(options, "fuse_shared_input_gemms")) {
+    for (const std::string& line : fuse_shared_input_gemms(g, order, output_set)) log << line << '\n';
+  }
   if (!disabled(options, "fuse_add_norm")) {
     for (const std::string& line : fuse_add_norm(g, order, output_set)) log << line << '\n';
   }
@@ -184,18 +188,22 @@ Result<std::shared_ptr<Recipe>> compile(Graph g, const std::vector<int>& outputs
   std::vector<Placement> placement(values);
   std::vector<int> workspace_values;
   std::vector<PlannedValue> planned;
+  std::vector<int> compiled_inputs;  // value ids here (packed inputs exist only in this graph)
   for (std::size_t v = 0; v < values; ++v) {
     const Value& val = g.values[v];
     if (val.producer < 0) {
-      if (last[v] >= 0) recipe->inputs.push_back(static_cast<int>(v));
+      if (last[v] >= 0) compiled_inputs.push_back(static_cast<int>(v));
     } else if (first[v] >= 0 && output_set.count(static_cast<int>(v)) == 0) {
       workspace_values.push_back(static_cast<int>(v));
       planned.push_back({val.bytes(), first[v], last[v]});
     }
   }
   recipe->outputs = outputs;
-  for (std::size_t i = 0; i < recipe->inputs.size(); ++i) {
-    placement[static_cast<std::size_t>(recipe->inputs[i])] = {kFirstTensorSlot + static_cast<uint32_t>(i), 0};
+  for (std::size_t i = 0; i < compiled_inputs.size(); ++i) {
+    placement[static_cast<std::size_t>(compiled_inputs[i])] = {kFirstTensorSlot + static_cast<uint32_t>(i), 0};
+    const Value& val = g.values[static_cast<std::size_t>(compiled_inputs[i])];
+    recipe->inputs.push_back(val.packed_from.empty() ? compiled_inputs[i] : -1);
+    recipe->packed_from.push_back(val.packed_from);
   }
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     placement[static_cast<std::size_t>(outputs[i])] = {

@@ -47,8 +47,11 @@ struct Recipe {
   uint64_t workspace_bytes = 0;
   uint64_t intermediate_bytes = 0;  // the intermediates' bytes without sharing
   // Values of the recorded graph bound at kFirstTensorSlot onward: the
-  // external inputs, then the outputs.
+  // external inputs, then the outputs. An input of -1 is packed: the launch
+  // binds the values packed_from[i] (external inputs of the graph) stacked
+  // along dim 0, built once and cached while they live.
   std::vector<int> inputs;
+  std::vector<std::vector<int>> packed_from;  // per input; empty: a plain input
   std::vector<int> outputs;
   std::vector<Queue> output_queue;  // the queue whose job writes each output
   std::size_t nodes = 0;   // graph nodes compiled

@@ -12,6 +12,10 @@
 //   fuse_add_norm  a residual add followed by layer or RMS norm of the sum
 //                  becomes one add_layer_norm / add_rms_norm kernel, which
 //                  writes the sum too (the next residual reads it).
+//   fuse_shared_input_gemms  GEMMs reading one input with different
+//                  weights (fused QKV) become one GEMM over the weights (and
+//                  biases) stacked into a packed input (Value::packed_from);
+//                  their readers read their columns of its output.
 //
 // A fusion only takes a value that nothing else reads and that the step does
 // not keep. Internal to kiln_runtime.
@@ -30,5 +34,6 @@ namespace kiln::runtime {
 std::vector<std::string> fuse_epilogue(Graph& g, std::vector<int>& order, const std::set<int>& outputs);
 std::vector<std::string> fuse_elementwise(Graph& g, std::vector<int>& order, const std::set<int>& outputs);
 std::vector<std::string> fuse_add_norm(Graph& g, std::vector<int>& order, const std::set<int>& outputs);
+std::vector<std::string> fuse_shared_input_gemms(Graph& g, std::vector<int>& order, const std::set<int>& outputs);
 
 }  // namespace kiln::runtime

@@ -98,6 +98,9 @@ struct Value {
   int producer = -1;                 // node index; -1: external input
   std::shared_ptr<Slot> external;    // external: keeps its memory alive until launch
   std::weak_ptr<Slot> slot;          // produced: live while a tensor refers to it
+  // A packed input (compiler-made, no producer): these external values
+  // stacked along dim 0, built by the launch (fuse_shared_input_gemms).
+  std::vector<int> packed_from;
   uint64_t bytes() const { return static_cast<uint64_t>(numel(shape)) * dtype_size(dtype); }
 };
 

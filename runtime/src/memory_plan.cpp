@@ -6,7 +6,7 @@
 namespace kiln::runtime {
 
 namespace {
-uint64_t aligned(uint64_t bytes) { return (std::max<uint64_t>(bytes, 1) + kWorkspaceAlignment - 1) / kWorkspaceAlignment * kWorkspaceAlignment; }
+uint64_t aligned(uint64_t bytes) { return workspace_aligned(bytes); }
 }  // namespace
 
 MemoryPlan plan_memory(const std::vector<PlannedValue>& values) {

@@ -26,6 +26,10 @@ struct MemoryPlan {
 };
 
 inline constexpr uint64_t kWorkspaceAlignment = 256;
+// The workspace bytes a value of `bytes` takes (at least one alignment unit).
+inline uint64_t workspace_aligned(uint64_t bytes) {
+  return ((bytes == 0 ? 1 : bytes) + kWorkspaceAlignment - 1) / kWorkspaceAlignment * kWorkspaceAlignment;
+}
 
 MemoryPlan plan_memory(const std::vector<PlannedValue>& values);
 

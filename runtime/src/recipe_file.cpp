@@ -1,5 +1,6 @@
 // The bytes of an on-disk recipe cache file, and every check a recipe read
 // from one passes before it runs (recipe_store.h describes the format).
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -9,6 +10,7 @@
 #include "kiln/driver/command_buffer_io.h"
 #include "kiln/proto/recipe.pb.h"
 #include "lowering.h"
+#include "memory_plan.h"
 #include "recipe_store.h"
 
 namespace kiln::runtime {
@@ -151,6 +153,10 @@ Result<std::string> encode_recipe_file(std::string_view key, const Recipe& recip
   r.set_workspace_bytes(recipe.workspace_bytes);
   r.set_intermediate_bytes(recipe.intermediate_bytes);
   for (int v : recipe.inputs) r.add_inputs(v);
+  for (const auto& parts : recipe.packed_from) {
+    proto::PackedInput& p = *r.add_packed_from();
+    for (int v : parts) p.add_values(v);
+  }
   for (int v : recipe.outputs) r.add_outputs(v);
   for (Queue q : recipe.output_queue) r.add_output_queue(q);
   r.set_nodes(recipe.nodes);
@@ -214,6 +220,15 @@ Result<std::shared_ptr<Recipe>> decode_recipe_file(std::string_view bytes, std::
   recipe->workspace_bytes = r.workspace_bytes();
   recipe->intermediate_bytes = r.intermediate_bytes();
   recipe->inputs.assign(r.inputs().begin(), r.inputs().end());
+  if (r.packed_from_size() != 0 && r.packed_from_size() != r.inputs_size()) {
+    return invalid_argument("it packs " + std::to_string(r.packed_from_size()) + " of " +
+                            std::to_string(r.inputs_size()) + " inputs");
+  }
+  recipe->packed_from.resize(recipe->inputs.size());
+  for (int i = 0; i < r.packed_from_size(); ++i) {
+    recipe->packed_from[static_cast<std::size_t>(i)].assign(r.packed_from(i).values().begin(),
+                                                            r.packed_from(i).values().end());
+  }
   recipe->outputs.assign(r.outputs().begin(), r.outputs().end());
   for (uint32_t q : r.output_queue()) {
     if (q >= kQueueCount) return invalid_argument("an output is written on queue " + std::to_string(q));
@@ -232,16 +247,43 @@ Status check_recipe_fits(const Recipe& recipe, const Graph& g, const std::vector
     return invalid_argument("it compiled " + std::to_string(recipe.nodes) + " nodes of a graph of " +
                             std::to_string(g.nodes.size()));
   }
+  const auto external = [&](int v) {
+    return v >= 0 && static_cast<std::size_t>(v) < g.values.size() && g.values[static_cast<std::size_t>(v)].producer < 0 &&
+           g.values[static_cast<std::size_t>(v)].external;
+  };
   std::set<int> seen;
-  for (int v : recipe.inputs) {
-    if (v < 0 || static_cast<std::size_t>(v) >= g.values.size() || g.values[static_cast<std::size_t>(v)].producer >= 0 ||
-        !g.values[static_cast<std::size_t>(v)].external || !seen.insert(v).second) {
+  std::vector<uint64_t> input_bytes;
+  for (std::size_t i = 0; i < recipe.inputs.size(); ++i) {
+    const int v = recipe.inputs[i];
+    const std::vector<int>& parts = recipe.packed_from[i];
+    if (v == -1 && parts.size() >= 2) {
+      // Stacked along dim 0: parts agree in dtype and in every other dim.
+      if (!std::all_of(parts.begin(), parts.end(), external)) {
+        return invalid_argument("packed input " + std::to_string(i) + " has a part that is not an external input");
+      }
+      const Value& first = g.values[static_cast<std::size_t>(parts[0])];
+      uint64_t bytes = 0;
+      for (int p : parts) {
+        const Value& part = g.values[static_cast<std::size_t>(p)];
+        if (part.dtype != first.dtype || part.shape.size() != first.shape.size() || part.shape.empty() ||
+            !std::equal(part.shape.begin() + 1, part.shape.end(), first.shape.begin() + 1)) {
+          return invalid_argument("packed input " + std::to_string(i) + " stacks parts of different shapes or dtypes");
+        }
+        bytes += part.bytes();
+      }
+      input_bytes.push_back(bytes);
+      continue;
+    }
+    if (!parts.empty() || !external(v) || !seen.insert(v).second) {
       return invalid_argument("its input value " + std::to_string(v) + " is not a distinct external input of the graph");
     }
+    input_bytes.push_back(g.values[static_cast<std::size_t>(v)].bytes());
   }
   uint64_t produced = 0;
   for (const Value& v : g.values) {
-    if (v.producer >= 0) produced += v.bytes();
+    // Each placed at the workspace's alignment; a fused value is no larger
+    // than the values it replaces together.
+    if (v.producer >= 0) produced += workspace_aligned(v.bytes());
   }
   if (recipe.workspace_bytes > produced) {
     return invalid_argument("its workspace of " + std::to_string(recipe.workspace_bytes) +
@@ -252,8 +294,9 @@ Status check_recipe_fits(const Recipe& recipe, const Graph& g, const std::vector
     for (const driver::BindingUse& u : recipe.programs[q].binding_uses()) {
       if (u.slot < kFirstTensorSlot || u.slot == packets::kArenaSlot) continue;
       const std::size_t i = u.slot - kFirstTensorSlot;  // < inputs + outputs (decode_recipe_file)
-      const int v = i < recipe.inputs.size() ? recipe.inputs[i] : recipe.outputs[i - recipe.inputs.size()];
-      const uint64_t bytes = g.values[static_cast<std::size_t>(v)].bytes();
+      const uint64_t bytes = i < recipe.inputs.size()
+                                 ? input_bytes[i]
+                                 : g.values[static_cast<std::size_t>(recipe.outputs[i - recipe.inputs.size()])].bytes();
       if (u.extent > bytes) {
         return invalid_argument("queue " + std::to_string(q) + " reaches " + std::to_string(u.extent) +
                                 " bytes of tensor slot " + std::to_string(i) + ", which has " + std::to_string(bytes));

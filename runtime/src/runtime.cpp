@@ -19,7 +19,7 @@ namespace {
 
 // The compiler's version: a cached recipe from another version is not used.
 // 2: matmul operands that are transposed views are read with kTransposeA/B, not copied.
-constexpr const char* kCompilerVersion = "kiln-runtime-2";
+constexpr const char* kCompilerVersion = "kiln-runtime-3";
 
 thread_local std::vector<std::string> op_scopes;
 thread_local const char* composite_op = nullptr;
@@ -137,6 +137,7 @@ void Runtime::Impl::close() {
   retired_nodes.clear();
   retired_values.clear();
   cache.clear();
+  packed.clear();
   disk.reset();
   pool->close();
   streams = {};

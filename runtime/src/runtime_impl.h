@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <source_location>
@@ -74,6 +75,12 @@ struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
   RecipeCache cache;
   std::unique_ptr<RecipeStore> disk;  // the on-disk cache, if any
   Graph pending;
+  // Packed inputs built, by the memory of their parts (valid while it lives).
+  struct PackedEntry {
+    std::vector<std::weak_ptr<Storage>> parts;
+    std::shared_ptr<Storage> packed;
+  };
+  std::map<std::vector<const Storage*>, PackedEntry> packed;
   // The last step's nodes and values, destroyed one per op recorded since
   // (retire_some) rather than all by mark_step.
   std::vector<Node> retired_nodes;
@@ -85,6 +92,10 @@ struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
   Status run_graph_locked(Graph& g);
   Status run_graph_as_locked(Graph& g, const std::vector<int>& outputs,
                              const std::vector<std::shared_ptr<Slot>>& output_slots, const BucketPlan* plan);
+  // A recipe's packed input (Recipe::packed_from): the parts stacked by DMA,
+  // or the copy made for these parts' memory before. Returns it and its bytes.
+  Result<std::pair<std::shared_ptr<Storage>, uint64_t>> packed_input(const std::vector<int>& sources,
+                                                                    const Graph& g);
   // A copy of a batched input padded with zero rows to the bucket, on the DMA queue.
   Result<std::shared_ptr<Storage>> stage_padded(const std::shared_ptr<Storage>& input, const Value& v,
                                                 int64_t batch);

@@ -54,7 +54,7 @@ struct RuntimeOptions {
   // fp32 matmuls may run as TF32 on the matrix engine (TF32 numerics and rate).
   bool allow_tf32 = false;
   // Compiler passes to skip, by name ("dce", "cse", "schedule", "fuse_elementwise",
-  // "fuse_epilogue", "fuse_add_norm", "mme_transpose": copy a
+  // "fuse_epilogue", "fuse_add_norm", "fuse_shared_input_gemms", "mme_transpose": copy a
   // transposed matmul operand densely instead of reading it with kTransposeA/B); also from
   // $KILN_DISABLE_PASSES, comma-separated.
   std::vector<std::string> disabled_passes;
@@ -110,6 +110,9 @@ struct RuntimeStats {
   uint64_t peak_workspace_bytes = 0;
   uint64_t last_step_jobs = 0;  // engine jobs of the last step launched (after fusion)
   uint64_t bucketed_steps = 0;  // steps run padded to a bucket
+  // Packed inputs (stacked weights of fused GEMMs) built by DMA; a step
+  // whose weights were packed before reuses them.
+  uint64_t packed_inputs_built = 0;
   std::string last_bucketing;   // why the last step with a marked input ran unpadded, or empty
 
   // A readable summary (what KILN_RUNTIME_STATS=1 prints at exit).

@@ -80,7 +80,7 @@ Status Runtime::Impl::run_graph_as_locked(Graph& g, const std::vector<int>& outp
   stats.last_step_jobs = recipe->jobs;
   stats.last_intermediate_bytes = recipe->intermediate_bytes;
   stats.peak_workspace_bytes = std::max(stats.peak_workspace_bytes, recipe->workspace_bytes);
-  KILN_RETURN_IF_ERROR(launch_locked(*recipe, g, plan));
+  KILN_RETURN_IF_ERROR(launch_locked(recipe, g, plan));
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     output_slots[i]->graph = 0;
     output_slots[i]->value = -1;
@@ -88,7 +88,8 @@ Status Runtime::Impl::run_graph_as_locked(Graph& g, const std::vector<int>& outp
   return {};
 }
 
-Status Runtime::Impl::launch_locked(const Recipe& recipe, Graph& g, const BucketPlan* plan) {
+Status Runtime::Impl::launch_locked(const std::shared_ptr<Recipe>& shared_recipe, Graph& g, const BucketPlan* plan) {
+  const Recipe& recipe = *shared_recipe;
   driver::BindingTable table;
   std::vector<std::shared_ptr<Storage>> reads, writes;
   for (std::size_t i = 0; i < recipe.inputs.size(); ++i) {
@@ -151,7 +152,9 @@ Status Runtime::Impl::launch_locked(const Recipe& recipe, Graph& g, const Bucket
   std::array<std::shared_ptr<driver::Event>, kQueueCount> done{};
   for (uint32_t q = 0; q < kQueueCount; ++q) {
     if (!used[q]) continue;
-    KILN_RETURN_IF_ERROR(streams[q]->submit(recipe.programs[q], table).status());
+    KILN_ASSIGN_OR_RETURN(const uint64_t sequence, streams[q]->submit(recipe.programs[q], table));
+    launched.push_back({q, sequence, shared_recipe, stats.steps});
+    if (launched.size() > kLaunchesKept) launched.pop_front();
     KILN_ASSIGN_OR_RETURN(auto event, device->create_event());
     done[q] = std::shared_ptr<driver::Event>(std::move(event));
     KILN_RETURN_IF_ERROR(streams[q]->record(*done[q]));
@@ -159,6 +162,7 @@ Status Runtime::Impl::launch_locked(const Recipe& recipe, Graph& g, const Bucket
   }
   for (std::size_t i = 0; i < produced.size(); ++i) {
     produced[i]->ready = done[recipe.output_queue[i]];
+    produced[i]->step = stats.steps;
     produced[i]->ready_queue = recipe.output_queue[i];
     const Value& v = g.values[static_cast<std::size_t>(recipe.outputs[i])];
     if (auto slot = v.slot.lock()) slot->storage = produced[i];
@@ -169,6 +173,32 @@ Status Runtime::Impl::launch_locked(const Recipe& recipe, Graph& g, const Bucket
         if (done[q]) s->last_uses[q] = done[q];
       }
     }
+  }
+  return {};
+}
+
+Status Runtime::Impl::name_fault(Status status) {
+  if (status.ok() || status.code() != ErrorCode::kDeviceFault) return status;
+  for (const Launch& l : launched) {
+    Result<driver::SubmissionInfo> info = streams[l.queue]->info(l.sequence);
+    if (!info.ok() || !info->fault || status.message().find(info->fault->describe()) == std::string::npos) continue;
+    static constexpr const char* kQueueNames[kQueueCount] = {"MME", "TPC", "DMA"};
+    std::string where = "step " + std::to_string(l.step) + ", " + kQueueNames[l.queue] + " queue";
+    if (const auto* ops = l.recipe->programs[l.queue].labels().at(info->fault->packet_offset)) {
+      std::string names;
+      for (const std::string& op : *ops) names += (names.empty() ? "" : "+") + op;
+      where = "op '" + names + "' of " + where;
+    }
+    return status.with_context(where);
+  }
+  return status;
+}
+
+Status Runtime::Impl::step_fault(uint64_t step) {
+  for (const Launch& l : launched) {
+    if (l.step != step) continue;
+    Result<driver::SubmissionInfo> info = streams[l.queue]->info(l.sequence);
+    if (info.ok() && info->fault) return name_fault(info->fault->to_status());
   }
   return {};
 }

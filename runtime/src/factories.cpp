@@ -86,7 +86,14 @@ Result<Tensor> Runtime::Impl::materialize_dense(const Tensor& t, const std::sour
     ModeScope eager(*self, Mode::kEager);
     KILN_ASSIGN_OR_RETURN(dense, contiguous(t));
   }
-  if (const auto& ready = dense.impl()->slot->storage->ready) KILN_RETURN_IF_ERROR(ready->synchronize());
+  const Storage& storage = *dense.impl()->slot->storage;
+  if (storage.ready) {
+    KILN_RETURN_IF_ERROR(name_fault(storage.ready->synchronize()).with_context("read of " + t.describe()));
+    // A fault reported before (to synchronize()) still makes the value unreadable.
+    if (storage.step != 0) {
+      KILN_RETURN_IF_ERROR(step_fault(storage.step).with_context("read of " + t.describe()));
+    }
+  }
   return dense;
 }
 

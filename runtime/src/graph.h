@@ -40,6 +40,7 @@ struct Storage {
   // this event (null: ready). Set by the launch that produces it.
   std::shared_ptr<driver::Event> ready;
   uint32_t ready_queue = 0;
+  uint64_t step = 0;  // the runtime step that wrote it (0: a copy from the host)
   // Per queue, the event after which no work of the launches that used it
   // remains there: the pool hands the block out again with these, and the
   // launch that writes it first waits for them.

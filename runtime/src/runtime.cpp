@@ -138,6 +138,7 @@ void Runtime::Impl::close() {
   retired_values.clear();
   cache.clear();
   packed.clear();
+  launched.clear();
   disk.reset();
   pool->close();
   streams = {};
@@ -255,7 +256,9 @@ Status Runtime::mark_step() {
 
 Status Runtime::synchronize() {
   KILN_RETURN_IF_ERROR(mark_step());
-  return impl_->device->synchronize();
+  const Status status = impl_->device->synchronize();
+  std::lock_guard lock(impl_->mutex);
+  return impl_->name_fault(status);
 }
 
 // ---------------------------------------------------------------- recording

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -75,6 +76,21 @@ struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
   RecipeCache cache;
   std::unique_ptr<RecipeStore> disk;  // the on-disk cache, if any
   Graph pending;
+  // The last launches, so a device fault can be traced to its op: the fault
+  // names a queue, submission and packet; the recipe's labels name the op.
+  struct Launch {
+    uint32_t queue;
+    uint64_t sequence;
+    std::shared_ptr<const Recipe> recipe;
+    uint64_t step;
+  };
+  static constexpr std::size_t kLaunchesKept = 64;
+  std::deque<Launch> launched;
+  // A device fault `status` with the op, step and queue it happened in.
+  Status name_fault(Status status);
+  // The fault of a (retired) launch of `step`, named; ok if none faulted or
+  // the step is older than the launches kept.
+  Status step_fault(uint64_t step);
   // Packed inputs built, by the memory of their parts (valid while it lives).
   struct PackedEntry {
     std::vector<std::weak_ptr<Storage>> parts;
@@ -99,7 +115,7 @@ struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
   // A copy of a batched input padded with zero rows to the bucket, on the DMA queue.
   Result<std::shared_ptr<Storage>> stage_padded(const std::shared_ptr<Storage>& input, const Value& v,
                                                 int64_t batch);
-  Status launch_locked(const Recipe& recipe, Graph& g, const BucketPlan* plan);
+  Status launch_locked(const std::shared_ptr<Recipe>& recipe, Graph& g, const BucketPlan* plan);
   // The on-disk cache (runtime.cpp): opened from the options or environment;
   // a recipe found there goes into the in-memory cache too.
   void open_disk_cache();

@@ -65,10 +65,13 @@ INSTANTIATE_TEST_SUITE_P(Runtime, Blocks,
                          ::testing::Values(BlockCase{Mode::kEager, DType::kF32, 2e-4},
                                            BlockCase{Mode::kLazy, DType::kF32, 2e-4},
                                            BlockCase{Mode::kEager, DType::kBF16, 5e-2},
-                                           BlockCase{Mode::kLazy, DType::kBF16, 5e-2}),
+                                           BlockCase{Mode::kLazy, DType::kBF16, 5e-2},
+                                           // fp16: 11 significant bits, 2^-12 per rounding.
+                                           BlockCase{Mode::kEager, DType::kF16, 1e-2},
+                                           BlockCase{Mode::kLazy, DType::kF16, 1e-2}),
                          [](const auto& p) {
                            return std::string(p.param.mode == Mode::kEager ? "Eager" : "Lazy") +
-                                  (p.param.dtype == DType::kF32 ? "F32" : "BF16");
+                                  std::string(dtype_name(p.param.dtype));
                          });
 
 TEST(Steps, ASmallerLastBatchCompilesOnceMoreAndTheMissNamesTheInput) {

@@ -25,9 +25,10 @@ TEST(Bucketing, BatchesInOneBucketShareARecipeWithTheUnpaddedValues) {
     // The padded rows' results are not the program's: they stay hidden.
     EXPECT_EQ(y.shape(), (std::vector<int64_t>{batch, 8}));
     // The unpadded values, to a few ulp: each row is computed as it would be
-    // alone, but the padded run's rows land on other lanes and cores, whose
-    // transcendental paths round differently in the last bit (noted as an
-    // open point: bucketing is not yet bit-exact).
+    // alone, but the matrix engine's functional model (OpenBLAS sgemm) takes
+    // a different kernel path for 5 rows than for 8, so a GEMM's rows differ
+    // from the unpadded run's in the last bit (vector-core ops, gelu and relu
+    // included, are bit-identical; docs/runtime.md).
     RuntimeOptions plain;
     plain.mode = Mode::kLazy;
     auto reference = take(Runtime::open("tiny", plain));

@@ -22,27 +22,42 @@ const bool kBlasSingleThreaded = [] {
 }();
 }  // namespace
 
+namespace {
+// Rows per sgemm call. Every call has exactly this many rows (the last block
+// is padded with zero rows in a scratch buffer), so a row's value depends on
+// its position in its block and on n and k, never on m: OpenBLAS takes
+// different kernel paths (its small-matrix direct kernel, edge tiles) for
+// different row counts, and a row computed in a 5-row call can differ in
+// the last bit from the same row in an 8-row call. Bucketing pads the batch
+// rows at the end, so its results are bit-identical to the unpadded run's.
+// The block size depends only on n and k: 64 rows keep OpenBLAS near its
+// peak (it repacks B for every call), 32 bound the padding's waste when B is
+// large and only a few rows are real (a decode step).
+uint64_t block_rows(uint64_t n, uint64_t k) { return n * k <= (1ull << 20) ? 64 : 32; }
+}  // namespace
+
 void gemm_f32(const float* a, const float* b, float* c, uint64_t m, uint64_t n, uint64_t k) {
   (void)kBlasSingleThreaded;
-  auto rows = [&](uint64_t first, uint64_t count) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(count), static_cast<blasint>(n),
-                static_cast<blasint>(k), 1.0f, a + first * k, static_cast<blasint>(k), b, static_cast<blasint>(n),
-                0.0f, c + first * n, static_cast<blasint>(n));
+  const uint64_t rows = block_rows(n, k);
+  auto block = [&](const float* a_rows, float* c_rows) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(rows), static_cast<blasint>(n),
+                static_cast<blasint>(k), 1.0f, a_rows, static_cast<blasint>(k), b, static_cast<blasint>(n), 0.0f,
+                c_rows, static_cast<blasint>(n));
   };
-  // Large products run as fixed blocks of rows on TBB's threads. The blocks
-  // depend only on the shape, never on the thread count, and each output
-  // element is computed entirely inside one block, so the values are the same
-  // however many host threads there are.
-  constexpr uint64_t kBlockRows = 256;
-  if (m <= kBlockRows || m * n * k < (1ull << 24)) {
-    rows(0, m);
-    return;
+  const uint64_t full = m / rows, tail = m % rows;
+  auto full_block = [&](uint64_t blk) { block(a + blk * rows * k, c + blk * rows * n); };
+  // Full blocks run on TBB's threads when there is enough work; which thread
+  // runs a block never changes its values.
+  if (full > 1 && m * n * k >= (1ull << 24)) {
+    tbb::parallel_for(uint64_t{0}, full, full_block);
+  } else {
+    for (uint64_t blk = 0; blk < full; ++blk) full_block(blk);
   }
-  const uint64_t blocks = (m + kBlockRows - 1) / kBlockRows;
-  tbb::parallel_for(uint64_t{0}, blocks, [&](uint64_t blk) {
-    const uint64_t first = blk * kBlockRows;
-    rows(first, std::min(kBlockRows, m - first));
-  });
+  if (tail == 0) return;
+  std::vector<float> a_pad(rows * k, 0.0f), c_pad(rows * n);
+  std::memcpy(a_pad.data(), a + full * rows * k, tail * k * sizeof(float));
+  block(a_pad.data(), c_pad.data());
+  std::memcpy(c + full * rows * n, c_pad.data(), tail * n * sizeof(float));
 }
 
 void transpose_f32(const float* src, uint64_t rows, uint64_t cols, float* dst) {

@@ -24,17 +24,15 @@ TEST(Bucketing, BatchesInOneBucketShareARecipeWithTheUnpaddedValues) {
     ASSERT_TRUE(rt->mark_step().ok());
     // The padded rows' results are not the program's: they stay hidden.
     EXPECT_EQ(y.shape(), (std::vector<int64_t>{batch, 8}));
-    // The unpadded values, to a few ulp: each row is computed as it would be
-    // alone, but the matrix engine's functional model (OpenBLAS sgemm) takes
-    // a different kernel path for 5 rows than for 8, so a GEMM's rows differ
-    // from the unpadded run's in the last bit (vector-core ops, gelu and relu
-    // included, are bit-identical; docs/runtime.md).
+    // The unpadded values, bit for bit: each row is computed as it would be
+    // alone, on the vector cores and on the matrix engine (whose functional
+    // model runs fixed row blocks, sim/src/mme_math.h).
     RuntimeOptions plain;
     plain.mode = Mode::kLazy;
     auto reference = take(Runtime::open("tiny", plain));
     const DeviceMlp rp = mlp_upload(*reference, p, DType::kF32);
     const HostTensor want = download(mlp_device(rp, upload(*reference, x)));
-    expect_close(download(y), want, 1e-7, 1e-6, "batch " + std::to_string(batch));
+    EXPECT_EQ(download(y).v, want.v) << "batch " << batch;
     expect_close(download(y), mlp_host(p, x), 2e-4, 2e-4, "host");
   }
   const RuntimeStats s = rt->stats();

@@ -76,8 +76,10 @@ TEST(FusedGemms, ThreeProjectionsOfOneInputRunAsOneGemmOverPackedWeights) {
   // Packed once (weights and biases), reused by the later steps.
   EXPECT_EQ(fused.stats.packed_inputs_built, 2u);
   EXPECT_EQ(plain.stats.packed_inputs_built, 0u);
-  // Each output element is the same dot product over k: identical values.
-  EXPECT_EQ(fused.values.v, plain.values.v);
+  // Each output element is the same dot product over k, but the matrix
+  // engine's functional model (OpenBLAS) may take another kernel path for a
+  // column of a 28-wide product than of an 8-wide one: within a few fp32 ulp.
+  expect_close(fused.values, plain.values, 1e-6, 1e-6, "fused vs plain");
   expect_close(fused.values, qkv_host(p), 1e-4, 1e-4, "fused qkv vs host");
 }
 

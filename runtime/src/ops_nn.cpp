@@ -1,6 +1,7 @@
 // Matrix-engine ops, pooling, reductions and normalisation.
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "kiln/common/mme_descriptor.h"
 #include "ops_util.h"
@@ -26,17 +27,30 @@ namespace {
 bool mme_dtype(DType d) { return d == DType::kF32 || d == DType::kBF16 || d == DType::kF16; }
 
 // One reduction node per dim, innermost first; keepdim decides the view.
+// A bf16/f16 sum or mean over several dims runs in fp32 (the input cast up,
+// the result cast back): the partial results are not rounded to 16 bits, so
+// the result is rounded once, as over one dim. max and min are exact anyway.
 Result<Tensor> reduce(OpKind op, const Tensor& x, std::vector<int> dims, bool keepdim) {
   KILN_RETURN_IF_ERROR(check_defined(op_name(op), {&x}));
   KILN_RETURN_IF_ERROR(float_dtype(op_name(op), x));
   KILN_ASSIGN_OR_RETURN(std::vector<int> ds, reduction_dims(op_name(op), x, std::move(dims)));
+  const bool widen = ds.size() > 1 && (x.dtype() == DType::kBF16 || x.dtype() == DType::kF16) &&
+                     (op == OpKind::kReduceSum || op == OpKind::kReduceMean);
+  std::optional<CompositeScope> scope;  // the casts are labelled as the reduction
+  if (widen) scope.emplace(op == OpKind::kReduceSum ? "sum" : "mean");
   Tensor t = x;
+  if (widen) {
+    KILN_ASSIGN_OR_RETURN(t, cast(x, DType::kF32));
+  }
   for (auto it = ds.rbegin(); it != ds.rend(); ++it) {
     Shape shape = t.shape();
     shape[static_cast<std::size_t>(*it)] = 1;
     Attrs attrs;
     attrs.ints = {*it};
     KILN_ASSIGN_OR_RETURN(t, rt_of(x).record1(op, std::move(attrs), {t}, shape, t.dtype(), std::string(op_name(op))));
+  }
+  if (widen) {
+    KILN_ASSIGN_OR_RETURN(t, cast(t, x.dtype()));
   }
   if (keepdim) return t;
   Shape shape;

@@ -25,10 +25,9 @@
 // select or compare values (neg, abs, relu, max/min, clamp, where, concat,
 // split, gather, views, max pooling, amax/amin, casts between floats and to
 // integers) are held to the exact value (e = 0, u = 0).
-// Composites are held to the roundings they make: linear with a bias in eager
-// mode is a matmul and an add (two ops, two roundings: + u * |x w^T|; lazy
-// mode fuses the bias into the GEMM's epilogue: one), attention to the
-// rounding of each of its four steps propagated (see its test).
+// linear with a bias rounds once in both modes (one GEMM with the bias in its
+// fp32 epilogue). attention, a composite of four rounded steps, is held to
+// those roundings propagated (see its test).
 #pragma once
 
 #include <string>

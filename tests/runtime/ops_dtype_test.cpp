@@ -250,6 +250,32 @@ TEST_P(OpsDtypeElementwise, ViewsFeedOps) {
              "reshape into tanh");
 }
 
+// Dtypes an op does not take fail at the call, naming the op and the dtype.
+TEST_P(OpsDtypeElementwise, UnsupportedDtypesAreRefusedByName) {
+  const Tensor i = take(rt().from_host(std::vector<int32_t>{1, 2, 3, 4}, {2, 2}));
+  const Tensor x = up(host_random({2, 2}, 40));
+  const DType other = dt() == DType::kBF16 ? DType::kF16 : DType::kBF16;
+  const Tensor y = take(cast(x, other));
+  // `what`: the operand as the message should describe it ("i32[2, 2]").
+  auto expect_error = [&](const Result<Tensor>& r, const std::string& op, std::string what) {
+    ASSERT_FALSE(r.ok()) << op;
+    const std::string msg = r.status().to_string();
+    EXPECT_NE(msg.find(op + ": "), std::string::npos) << msg;
+    if (what.find('[') == std::string::npos) what += "[2, 2]";
+    EXPECT_NE(msg.find(what), std::string::npos) << msg;
+  };
+  expect_error(exp(i), "exp", "i32");
+  expect_error(softmax(i, -1), "softmax", "i32");
+  expect_error(sum(i, {0}), "sum", "i32");
+  expect_error(layer_norm(i, 1, std::nullopt, std::nullopt), "layer_norm", "i32");
+  expect_error(matmul(i, i), "matmul", "i32");
+  expect_error(conv2d(take(i.reshape({1, 1, 2, 2})), take(i.reshape({1, 1, 2, 2}))), "conv2d", "i32[1, 1, 2, 2]");
+  // No implicit promotion between the 16-bit floats.
+  expect_error(add(x, y), "add", std::string(dtype_name(other)));
+  expect_error(matmul(x, y), "matmul", std::string(dtype_name(dt())));
+  expect_error(index_select(x, 0, take(cast(x, dt()))), "index_select", std::string(dtype_name(dt())));
+}
+
 INSTANTIATE_TEST_SUITE_P(Runtime, OpsDtypeElementwise, dtype_cases(), dtype_case_name);
 
 }  // namespace

@@ -4,6 +4,8 @@
 #include <optional>
 
 #include "fusion.h"
+#include "kiln/common/bf16.h"
+#include "kiln/common/f16.h"
 #include "kiln/kernels/fused_program.h"
 
 namespace kiln::runtime {
@@ -77,13 +79,19 @@ bool elementwise_node(const Graph& g, int index) {
   return std::all_of(n.inputs.begin(), n.inputs.end(), [](const View& v) { return fusable_dtype(v.dtype); });
 }
 
-// A rank-0 fill: a scalar constant the program can hold.
+// A rank-0 fill: a scalar constant the program can hold. Its value is the one
+// the fill kernel would store: fp32, then rounded to nearest even in a bf16 or
+// f16 fill (mul(x, 0.1) of a bf16 x multiplies by bf16(0.1), fused or not).
 std::optional<double> scalar_fill(const Graph& g, int value) {
   const Value& v = g.values[static_cast<std::size_t>(value)];
   if (v.producer < 0 || !v.shape.empty()) return std::nullopt;
   const Node& n = g.nodes[static_cast<std::size_t>(v.producer)];
   if (n.op != OpKind::kFill || n.attrs.floats.empty()) return std::nullopt;
-  return n.attrs.floats[0];
+  const float x = static_cast<float>(n.attrs.floats[0]);
+  if (v.dtype == DType::kBF16) return round_to_bf16(x);
+  if (v.dtype == DType::kF16) return round_to_f16(x);
+  if (v.dtype == DType::kBool) return x != 0.0f ? 1.0 : 0.0;
+  return x;
 }
 
 // A group: a root and the producers folded into it.

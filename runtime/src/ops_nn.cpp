@@ -1,6 +1,7 @@
 // Matrix-engine ops, pooling, reductions and normalisation.
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "kiln/common/mme_descriptor.h"
 #include "ops_util.h"
@@ -26,17 +27,30 @@ namespace {
 bool mme_dtype(DType d) { return d == DType::kF32 || d == DType::kBF16 || d == DType::kF16; }
 
 // One reduction node per dim, innermost first; keepdim decides the view.
+// A bf16/f16 sum or mean over several dims runs in fp32 (the input cast up,
+// the result cast back): the partial results are not rounded to 16 bits, so
+// the result is rounded once, as over one dim. max and min are exact anyway.
 Result<Tensor> reduce(OpKind op, const Tensor& x, std::vector<int> dims, bool keepdim) {
   KILN_RETURN_IF_ERROR(check_defined(op_name(op), {&x}));
   KILN_RETURN_IF_ERROR(float_dtype(op_name(op), x));
   KILN_ASSIGN_OR_RETURN(std::vector<int> ds, reduction_dims(op_name(op), x, std::move(dims)));
+  const bool widen = ds.size() > 1 && (x.dtype() == DType::kBF16 || x.dtype() == DType::kF16) &&
+                     (op == OpKind::kReduceSum || op == OpKind::kReduceMean);
+  std::optional<CompositeScope> scope;  // the casts are labelled as the reduction
+  if (widen) scope.emplace(op == OpKind::kReduceSum ? "sum" : "mean");
   Tensor t = x;
+  if (widen) {
+    KILN_ASSIGN_OR_RETURN(t, cast(x, DType::kF32));
+  }
   for (auto it = ds.rbegin(); it != ds.rend(); ++it) {
     Shape shape = t.shape();
     shape[static_cast<std::size_t>(*it)] = 1;
     Attrs attrs;
     attrs.ints = {*it};
     KILN_ASSIGN_OR_RETURN(t, rt_of(x).record1(op, std::move(attrs), {t}, shape, t.dtype(), std::string(op_name(op))));
+  }
+  if (widen) {
+    KILN_ASSIGN_OR_RETURN(t, cast(t, x.dtype()));
   }
   if (keepdim) return t;
   Shape shape;
@@ -107,7 +121,10 @@ Result<Tensor> global_pool(OpKind op, const Tensor& x) {
 
 }  // namespace
 
-Result<Tensor> matmul(const Tensor& a, const Tensor& b) {
+namespace {
+
+// A GEMM node; with `bias` (f32 [n]) the engine adds it in its fp32 epilogue.
+Result<Tensor> gemm(const Tensor& a, const Tensor& b, const std::optional<Tensor>& bias) {
   KILN_RETURN_IF_ERROR(check_defined("matmul", {&a, &b}));
   KILN_RETURN_IF_ERROR(same_dtype("matmul", a, b));
   if (!mme_dtype(a.dtype())) return op_error("matmul", "the matrix engine takes f32, bf16 or f16, got " + a.describe());
@@ -122,9 +139,15 @@ Result<Tensor> matmul(const Tensor& a, const Tensor& b) {
   out.push_back(a.dim(-2));
   out.push_back(b.dim(-1));
   Attrs attrs;
-  attrs.ints = {0, static_cast<int64_t>(mme::Activation::NONE)};
-  return rt_of(a).record1(OpKind::kMatmul, std::move(attrs), {a, b}, out, a.dtype(), "matmul");
+  attrs.ints = {bias ? 1 : 0, static_cast<int64_t>(mme::Activation::NONE)};
+  std::vector<Tensor> inputs{a, b};
+  if (bias) inputs.push_back(*bias);
+  return rt_of(a).record1(OpKind::kMatmul, std::move(attrs), inputs, out, a.dtype(), "matmul");
 }
+
+}  // namespace
+
+Result<Tensor> matmul(const Tensor& a, const Tensor& b) { return gemm(a, b, std::nullopt); }
 
 Result<Tensor> linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias) {
   KILN_RETURN_IF_ERROR(check_defined("linear", {&x, &weight}));
@@ -132,18 +155,28 @@ Result<Tensor> linear(const Tensor& x, const Tensor& weight, const std::optional
   if (weight.rank() != 2 || x.rank() < 1 || x.dim(-1) != weight.dim(1)) {
     return op_error("linear", "needs x [..., in] and weight [out, in]: " + x.describe() + ", " + weight.describe());
   }
+  if (bias && (bias->rank() != 1 || bias->dim(0) != weight.dim(0))) {
+    return op_error("linear", "bias must be [" + std::to_string(weight.dim(0)) + "], got " + bias->describe());
+  }
   KILN_ASSIGN_OR_RETURN(Tensor wt, weight.transpose(0, 1));
   Tensor x2 = x;
   if (x.rank() == 1) {
     KILN_ASSIGN_OR_RETURN(x2, x.unsqueeze(0));
   }
-  KILN_ASSIGN_OR_RETURN(Tensor y, matmul(x2, wt));
-  if (bias) {
-    if (bias->rank() != 1 || bias->dim(0) != weight.dim(0)) {
-      return op_error("linear", "bias must be [" + std::to_string(weight.dim(0)) + "], got " + bias->describe());
+  Tensor y;
+  if (bias && rt_of(x).thread_mode() == Mode::kEager && same_dtype("linear", x, weight).ok() && mme_dtype(x.dtype())) {
+    // Eager: one GEMM with the bias in its epilogue, the graph lazy mode's
+    // fuse_epilogue makes of matmul + add, so both modes round once (two
+    // eager ops would round the product before the bias is added).
+    KILN_ASSIGN_OR_RETURN(Tensor b, cast(*bias, x.dtype()));
+    KILN_ASSIGN_OR_RETURN(b, cast(b, DType::kF32));
+    KILN_ASSIGN_OR_RETURN(y, gemm(x2, wt, b));
+  } else {
+    KILN_ASSIGN_OR_RETURN(y, matmul(x2, wt));
+    if (bias) {
+      KILN_ASSIGN_OR_RETURN(Tensor b, cast(*bias, y.dtype()));
+      KILN_ASSIGN_OR_RETURN(y, add(y, b));
     }
-    KILN_ASSIGN_OR_RETURN(Tensor b, cast(*bias, y.dtype()));
-    KILN_ASSIGN_OR_RETURN(y, add(y, b));
   }
   return x.rank() == 1 ? y.squeeze(0) : y;
 }

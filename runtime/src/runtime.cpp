@@ -19,7 +19,8 @@ namespace {
 
 // The compiler's version: a cached recipe from another version is not used.
 // 2: matmul operands that are transposed views are read with kTransposeA/B, not copied.
-constexpr const char* kCompilerVersion = "kiln-runtime-3";
+// 4: scalar constants folded into fused elementwise kernels are rounded to their fill's dtype.
+constexpr const char* kCompilerVersion = "kiln-runtime-4";
 
 thread_local std::vector<std::string> op_scopes;
 thread_local const char* composite_op = nullptr;

@@ -108,48 +108,6 @@ TEST_P(Ops, WhereScalarsAndCastsRound) {
   expect_close(bf, rounded(DType::kBF16, a), 0, 0, "cast to bf16");
 }
 
-HostTensor host_matmul(const HostTensor& a, const HostTensor& b) {
-  const std::size_t ra = a.shape.size(), rb = b.shape.size();
-  const int64_t m = a.shape[ra - 2], k = a.shape[ra - 1], n = b.shape[rb - 1];
-  const Shape ab(a.shape.begin(), a.shape.end() - 2), bb(b.shape.begin(), b.shape.end() - 2);
-  const Shape batch = *broadcast_shapes(ab, bb);
-  Shape out = batch;
-  out.push_back(m);
-  out.push_back(n);
-  HostTensor c = host_zeros(out);
-  const int64_t batches = numel(batch);
-  for (int64_t bi = 0; bi < batches; ++bi) {
-    const auto idx = unravel(bi, batch);
-    auto flat = [&](const Shape& s) {
-      int64_t f = 0;
-      const std::size_t pad = idx.size() - s.size();
-      for (std::size_t d = 0; d < s.size(); ++d) f = f * s[d] + (s[d] == 1 ? 0 : idx[pad + d]);
-      return f;
-    };
-    const int64_t oa = flat(ab) * m * k, ob = flat(bb) * k * n;
-    for (int64_t i = 0; i < m; ++i) {
-      for (int64_t j = 0; j < n; ++j) {
-        double s = 0;
-        for (int64_t p = 0; p < k; ++p) s += a[oa + i * k + p] * b[ob + p * n + j];
-        c[bi * m * n + i * n + j] = s;
-      }
-    }
-  }
-  return c;
-}
-
-HostTensor host_transpose_last(const HostTensor& t) {
-  const std::size_t r = t.shape.size();
-  Shape s = t.shape;
-  std::swap(s[r - 1], s[r - 2]);
-  HostTensor o = host_zeros(s);
-  const int64_t rows = t.shape[r - 2], cols = t.shape[r - 1], batches = t.size() / (rows * cols);
-  for (int64_t b = 0; b < batches; ++b)
-    for (int64_t i = 0; i < rows; ++i)
-      for (int64_t j = 0; j < cols; ++j) o[b * rows * cols + j * rows + i] = t[b * rows * cols + i * cols + j];
-  return o;
-}
-
 TEST_P(Ops, MatmulBatchedBroadcastTransposedAndLinear) {
   const HostTensor a = host_random({2, 3, 7, 9}, 8), b = host_random({3, 9, 5}, 9);
   expect_close(download(take(matmul(upload(rt(), a), upload(rt(), b)))), host_matmul(a, b), 1e-4, 1e-4, "batched");
@@ -163,30 +121,6 @@ TEST_P(Ops, MatmulBatchedBroadcastTransposedAndLinear) {
   want = host_map({&want, &bias}, want.shape, [](const auto& v) { return v[0] + v[1]; });
   expect_close(download(take(linear(upload(rt(), x), upload(rt(), w), upload(rt(), bias)))), want, 1e-4, 1e-4,
                "linear");
-}
-
-HostTensor host_conv(const HostTensor& x, const HostTensor& w, const HostTensor* bias, const Conv2dOptions& o) {
-  const int64_t n = x.shape[0], c = x.shape[1], h = x.shape[2], wd = x.shape[3];
-  const int64_t k = w.shape[0], r = w.shape[2], s = w.shape[3];
-  const int64_t p = (h + 2 * o.pad_h - o.dilation_h * (r - 1) - 1) / o.stride_h + 1;
-  const int64_t q = (wd + 2 * o.pad_w - o.dilation_w * (s - 1) - 1) / o.stride_w + 1;
-  HostTensor y = host_zeros({n, k, p, q});
-  for (int64_t ni = 0; ni < n; ++ni)
-    for (int64_t ki = 0; ki < k; ++ki)
-      for (int64_t pi = 0; pi < p; ++pi)
-        for (int64_t qi = 0; qi < q; ++qi) {
-          double acc = bias ? (*bias)[ki] : 0;
-          for (int64_t ci = 0; ci < c; ++ci)
-            for (int64_t ri = 0; ri < r; ++ri)
-              for (int64_t si = 0; si < s; ++si) {
-                const int64_t hi = pi * o.stride_h - o.pad_h + ri * o.dilation_h;
-                const int64_t wi = qi * o.stride_w - o.pad_w + si * o.dilation_w;
-                if (hi < 0 || hi >= h || wi < 0 || wi >= wd) continue;
-                acc += x[((ni * c + ci) * h + hi) * wd + wi] * w[((ki * c + ci) * r + ri) * s + si];
-              }
-          y[((ni * k + ki) * p + pi) * q + qi] = acc;
-        }
-  return y;
 }
 
 TEST_P(Ops, Conv2dWithStridePadDilationAndBias) {
@@ -244,28 +178,6 @@ TEST_P(Ops, PoolingMaxAvgAndGlobal) {
   expect_close(download(take(global_avg_pool2d(tx))), gavg, 1e-6, 1e-5, "global_avg_pool2d");
 }
 
-// Reduces `x` over `dims` (sorted) with `f` applied to each group of values.
-HostTensor host_reduce(const HostTensor& x, const std::vector<int>& dims, bool keepdim,
-                       const std::function<double(const std::vector<double>&)>& f) {
-  Shape kept = x.shape;
-  for (int d : dims) kept[static_cast<std::size_t>(d)] = 1;
-  std::vector<std::vector<double>> groups(static_cast<std::size_t>(numel(kept)));
-  for (int64_t i = 0; i < x.size(); ++i) {
-    auto idx = unravel(i, x.shape);
-    for (int d : dims) idx[static_cast<std::size_t>(d)] = 0;
-    int64_t g = 0;
-    for (std::size_t d = 0; d < kept.size(); ++d) g = g * kept[d] + idx[d];
-    groups[static_cast<std::size_t>(g)].push_back(x[i]);
-  }
-  Shape out;
-  for (std::size_t d = 0; d < kept.size(); ++d) {
-    if (keepdim || std::find(dims.begin(), dims.end(), static_cast<int>(d)) == dims.end()) out.push_back(kept[d]);
-  }
-  HostTensor r = host_zeros(out);
-  for (std::size_t g = 0; g < groups.size(); ++g) r.v[g] = f(groups[g]);
-  return r;
-}
-
 TEST_P(Ops, ReductionsOverOneAndSeveralDims) {
   const HostTensor x = host_random({3, 4, 5}, 18);
   Tensor tx = upload(rt(), x);
@@ -291,31 +203,6 @@ TEST_P(Ops, ReductionsOverOneAndSeveralDims) {
   const auto an = take(take(argmin(tx, -1, true)).to_host<int32_t>());
   const HostTensor want_min = host_reduce(x, {2}, true, argmin_f);
   for (std::size_t i = 0; i < an.size(); ++i) EXPECT_EQ(an[i], want_min.v[i]) << "argmin " << i;
-}
-
-// Applies f to every line of x along `dim`.
-HostTensor host_along(const HostTensor& x, int dim, const std::function<std::vector<double>(std::vector<double>)>& f) {
-  HostTensor out = x;
-  const int64_t n = x.shape[static_cast<std::size_t>(dim)];
-  int64_t inner = 1;
-  for (std::size_t d = static_cast<std::size_t>(dim) + 1; d < x.shape.size(); ++d) inner *= x.shape[d];
-  const int64_t outer = x.size() / (n * inner);
-  for (int64_t o = 0; o < outer; ++o)
-    for (int64_t i = 0; i < inner; ++i) {
-      std::vector<double> line(static_cast<std::size_t>(n));
-      for (int64_t j = 0; j < n; ++j) line[static_cast<std::size_t>(j)] = x[(o * n + j) * inner + i];
-      line = f(line);
-      for (int64_t j = 0; j < n; ++j) out[(o * n + j) * inner + i] = line[static_cast<std::size_t>(j)];
-    }
-  return out;
-}
-
-std::vector<double> softmax_line(std::vector<double> v) {
-  const double m = *std::max_element(v.begin(), v.end());
-  double s = 0;
-  for (double& x : v) s += (x = std::exp(x - m));
-  for (double& x : v) x /= s;
-  return v;
 }
 
 TEST_P(Ops, SoftmaxAndLogSoftmaxAlongAnyDim) {

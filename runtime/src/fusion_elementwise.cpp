@@ -23,6 +23,12 @@ std::optional<FusedOp> fused_op_of(OpKind op) {
     case OpKind::kMinimum: return FusedOp::kMin;
     case OpKind::kPow: return FusedOp::kPow;
     case OpKind::kWhere: return FusedOp::kWhere;
+    case OpKind::kEq: return FusedOp::kEq;
+    case OpKind::kNe: return FusedOp::kNe;
+    case OpKind::kLt: return FusedOp::kLt;
+    case OpKind::kLe: return FusedOp::kLe;
+    case OpKind::kGt: return FusedOp::kGt;
+    case OpKind::kGe: return FusedOp::kGe;
     case OpKind::kNeg: return FusedOp::kNeg;
     case OpKind::kAbs: return FusedOp::kAbs;
     case OpKind::kExp: return FusedOp::kExp;

@@ -152,6 +152,9 @@ bool emit(Context& c, Group& group, std::vector<int>& order, std::vector<std::st
       if (!internal.count(in.value) && !(p >= 0 && fills.count(p))) input_index(in);
     }
   }
+  // The kernel takes 1..7 input tensors: constants alone (rsqrt of a fill)
+  // stay the ops they are.
+  if (inputs.empty()) return false;
   int constants = static_cast<int>(group.fills.size());
   for (int m : group.members) constants += attr_constants(c.g.nodes[static_cast<std::size_t>(m)].op);
   if (inputs.size() > static_cast<std::size_t>(kernels::kFusedMaxInputs) || constants > kernels::kFusedMaxConstants ||

@@ -92,7 +92,7 @@ std::optional<BucketPlan> plan_buckets(const Graph& g, const std::vector<int>& o
         ok = true;
         break;
       default:
-        if (is_unary(n.op) || is_binary(n.op) || n.op == OpKind::kWhere || n.op == OpKind::kCast) {
+        if (is_unary(n.op) || is_binary(n.op) || is_compare(n.op) || n.op == OpKind::kWhere || n.op == OpKind::kCast) {
           ok = true;
           for (std::size_t i = 0; i < n.inputs.size(); ++i) {
             if (in_batched[i] ? n.inputs[i].shape.size() != rank : spans_dim0(n.inputs[i], rank)) ok = false;

@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "constant_fold.h"
 #include "fusion.h"
 #include "memory_plan.h"
 #include "schedule.h"
@@ -133,42 +134,48 @@ void legalize(Graph& g, std::vector<int>& order, bool transposed_ok, std::ostrin
   }
 }
 
-}  // namespace
 
-uint64_t Recipe::bytes() const {
-  uint64_t total = 0;
-  for (const auto& p : programs) total += p.size_bytes() + p.arena().size();
-  return total;
-}
-
-Result<std::shared_ptr<Recipe>> compile(Graph g, const std::vector<int>& outputs, const CompileOptions& options) {
-  auto recipe = std::make_shared<Recipe>();
-  std::ostringstream log;
-  const std::set<int> output_set(outputs.begin(), outputs.end());
-  std::vector<int> order(g.nodes.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
-  if (!disabled(options, "dce")) dead_code(g, output_set, order, log);
-  if (!disabled(options, "cse")) common_subexpressions(g, output_set, order, log);
+// The passes after constant folding, on the nodes of `order` (the step's, or
+// the constant section's on a graph of its own); `keep`: the values that
+// must be written where their placement says.
+void optimize(Graph& g, std::vector<int>& order, const std::set<int>& keep, const CompileOptions& options,
+              const std::string& prefix, std::ostringstream& log) {
+  const auto add = [&](const std::vector<std::string>& lines) {
+    for (const std::string& line : lines) log << prefix << line << '\n';
+  };
   // Epilogues first (they take the GEMM's bias and activation), then norms
   // (they take the residual add), then whatever elementwise ops remain.
-  if (!disabled(options, "fuse_epilogue")) {
-    for (const std::string& line : fuse_epilogue(g, order, output_set)) log << line << '\n';
-  }
+  if (!disabled(options, "fuse_epilogue")) add(fuse_epilogue(g, order, keep));
   // After the epilogues, so the stacked GEMM keeps their bias and activation.
-  if (!disabled(options, "fuse_shared_input_gemms")) {
-    for (const std::string& line : fuse_shared_input_gemms(g, order, output_set)) log << line << '\n';
-  }
-  if (!disabled(options, "fuse_add_norm")) {
-    for (const std::string& line : fuse_add_norm(g, order, output_set)) log << line << '\n';
-  }
-  if (!disabled(options, "fuse_elementwise")) {
-    for (const std::string& line : fuse_elementwise(g, order, output_set)) log << line << '\n';
-  }
-  legalize(g, order, !disabled(options, "mme_transpose"), log);
+  if (!disabled(options, "fuse_shared_input_gemms")) add(fuse_shared_input_gemms(g, order, keep));
+  if (!disabled(options, "fuse_add_norm")) add(fuse_add_norm(g, order, keep));
+  if (!disabled(options, "fuse_elementwise")) add(fuse_elementwise(g, order, keep));
+  std::ostringstream legal;
+  legalize(g, order, !disabled(options, "mme_transpose"), legal);
+  std::istringstream lines(legal.str());
+  for (std::string line; std::getline(lines, line);) log << prefix << line << '\n';
   // Engines overlap as far as the recorded order lets them: order first,
   // then plan memory on that order.
   if (!disabled(options, "schedule")) order = schedule_nodes(g, order, options.rates);
+}
 
+// One launch's command buffers: a program per queue.
+struct Emitted {
+  std::array<driver::CommandBuffer, kQueueCount> programs;
+  std::array<uint32_t, kQueueCount> signals{};  // jobs per queue
+  uint64_t workspace_bytes = 0;
+  uint64_t intermediate_bytes = 0;
+  std::size_t jobs = 0;
+  std::map<int, Queue> writer;  // value -> the queue of the job that writes it
+};
+
+// Lowers the nodes of `order` and emits them in order with the cross-queue
+// waits each job needs. Values with `placed` set live where `placement`
+// says (inputs, outputs, constants); every other value `order` produces
+// goes to the workspace, planned by liveness.
+Result<Emitted> emit(const Graph& g, const std::vector<int>& order, std::vector<Placement> placement,
+                     const std::vector<char>& placed, const LowerOptions& lower_options) {
+  Emitted out;
   // Which values live where, and for how long (positions in `order`).
   const std::size_t values = g.values.size();
   std::vector<int> first(values, -1), last(values, -1), producer_job(values, -1);
@@ -179,45 +186,33 @@ Result<std::shared_ptr<Recipe>> compile(Graph g, const std::vector<int>& outputs
       last[static_cast<std::size_t>(in.value)] = static_cast<int>(pos);
       readers[static_cast<std::size_t>(in.value)].push_back(static_cast<int>(pos));
     }
-    for (int out : n.outputs) {
-      first[static_cast<std::size_t>(out)] = static_cast<int>(pos);
-      producer_job[static_cast<std::size_t>(out)] = static_cast<int>(pos);
-      last[static_cast<std::size_t>(out)] = std::max(last[static_cast<std::size_t>(out)], static_cast<int>(pos));
+    for (int v : n.outputs) {
+      first[static_cast<std::size_t>(v)] = static_cast<int>(pos);
+      producer_job[static_cast<std::size_t>(v)] = static_cast<int>(pos);
+      last[static_cast<std::size_t>(v)] = std::max(last[static_cast<std::size_t>(v)], static_cast<int>(pos));
     }
   }
-  std::vector<Placement> placement(values);
   std::vector<int> workspace_values;
   std::vector<PlannedValue> planned;
-  std::vector<int> compiled_inputs;  // value ids here (packed inputs exist only in this graph)
   for (std::size_t v = 0; v < values; ++v) {
-    const Value& val = g.values[v];
-    if (val.producer < 0) {
-      if (last[v] >= 0) compiled_inputs.push_back(static_cast<int>(v));
-    } else if (first[v] >= 0 && output_set.count(static_cast<int>(v)) == 0) {
+    if (placed[v]) continue;
+    if (first[v] >= 0) {
       workspace_values.push_back(static_cast<int>(v));
-      planned.push_back({val.bytes(), first[v], last[v]});
+      planned.push_back({g.values[v].bytes(), first[v], last[v]});
+    } else if (last[v] >= 0) {
+      std::string what = "compiling a graph: value ";
+      what += std::to_string(v);
+      what += " is read, but it is no input and no job writes it";
+      return internal_error(what);
     }
-  }
-  recipe->outputs = outputs;
-  for (std::size_t i = 0; i < compiled_inputs.size(); ++i) {
-    placement[static_cast<std::size_t>(compiled_inputs[i])] = {kFirstTensorSlot + static_cast<uint32_t>(i), 0};
-    const Value& val = g.values[static_cast<std::size_t>(compiled_inputs[i])];
-    recipe->inputs.push_back(val.packed_from.empty() ? compiled_inputs[i] : -1);
-    recipe->packed_from.push_back(val.packed_from);
-  }
-  for (std::size_t i = 0; i < outputs.size(); ++i) {
-    placement[static_cast<std::size_t>(outputs[i])] = {
-        kFirstTensorSlot + static_cast<uint32_t>(recipe->inputs.size() + i), 0};
   }
   const MemoryPlan plan = plan_memory(planned);
   for (std::size_t i = 0; i < workspace_values.size(); ++i) {
     placement[static_cast<std::size_t>(workspace_values[i])] = {kWorkspaceSlot, plan.offset[i]};
   }
-  recipe->workspace_bytes = plan.size;
-  recipe->intermediate_bytes = plan.sum_of_values;
+  out.workspace_bytes = plan.size;
+  out.intermediate_bytes = plan.sum_of_values;
 
-  // Lower, then emit in order with the cross-queue waits each job needs.
-  const LowerOptions lower_options{options.allow_tf32};
   std::vector<Job> jobs;
   for (int index : order) {
     KILN_ASSIGN_OR_RETURN(Job job, lower_node(g, g.nodes[static_cast<std::size_t>(index)], placement, lower_options));
@@ -247,10 +242,9 @@ Result<std::shared_ptr<Recipe>> compile(Graph g, const std::vector<int>& outputs
   }
   std::vector<uint32_t> ordinal(jobs.size(), 0);
   std::array<std::array<uint32_t, kQueueCount>, kQueueCount> waited{};  // [queue][other queue]
-  recipe->output_queue.assign(outputs.size(), kTpcQueue);
   for (std::size_t pos = 0; pos < jobs.size(); ++pos) {
     const Job& job = jobs[pos];
-    driver::CommandBuffer& cb = recipe->programs[job.queue];
+    driver::CommandBuffer& cb = out.programs[job.queue];
     std::array<uint32_t, kQueueCount> need{};
     for (int d : deps[pos]) {
       const Queue q = jobs[static_cast<std::size_t>(d)].queue;
@@ -277,19 +271,114 @@ Result<std::shared_ptr<Recipe>> compile(Graph g, const std::vector<int>& outputs
       case Job::Kind::kDma: cb.copy(job.dst, job.src, job.bytes); break;
     }
     cb.signal_when_done(driver::bound_sync(kTimelineSlot + job.queue));
-    ordinal[pos] = ++recipe->signals[job.queue];
-    const Node& n = g.nodes[static_cast<std::size_t>(job.node)];
-    for (int out : n.outputs) {
-      auto it = std::find(outputs.begin(), outputs.end(), out);
-      if (it != outputs.end()) recipe->output_queue[static_cast<std::size_t>(it - outputs.begin())] = job.queue;
-    }
+    ordinal[pos] = ++out.signals[job.queue];
+    for (int v : g.nodes[static_cast<std::size_t>(job.node)].outputs) out.writer[v] = job.queue;
   }
-  for (const auto& p : recipe->programs) {
+  for (const auto& p : out.programs) {
     if (!p.recording_error().empty()) return internal_error("compiling a graph: " + p.recording_error());
   }
+  out.jobs = jobs.size();
+  return out;
+}
+
+}  // namespace
+
+uint64_t Recipe::bytes() const {
+  uint64_t total = 0;
+  for (const auto& p : programs) total += p.size_bytes() + p.arena().size();
+  for (const auto& p : constant_programs) total += p.size_bytes() + p.arena().size();
+  return total;
+}
+
+Result<std::shared_ptr<Recipe>> compile(Graph g, const std::vector<int>& outputs, const CompileOptions& options) {
+  auto recipe = std::make_shared<Recipe>();
+  std::ostringstream log;
+  const std::set<int> output_set(outputs.begin(), outputs.end());
+  std::vector<int> order(g.nodes.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+  if (!disabled(options, "dce")) dead_code(g, output_set, order, log);
+  if (!disabled(options, "cse")) common_subexpressions(g, output_set, order, log);
+  ConstantSection section;
+  if (!disabled(options, "constant_fold")) {
+    std::vector<std::string> lines;
+    section = constant_fold(g, order, output_set, lines);
+    for (const std::string& line : lines) log << line << '\n';
+  }
+  // The section's passes rewrite a graph of their own: a node can be in both
+  // (a fill the step reads too), and the step's fusions must not change it.
+  Graph constant_graph;
+  if (!section.empty()) constant_graph = g;
+  optimize(g, order, output_set, options, "", log);
+
+  // Inputs, outputs and folded values are bound; the rest is workspace.
+  std::vector<Placement> placement(g.values.size());
+  std::vector<char> placed(g.values.size(), 0);
+  std::vector<char> read(g.values.size(), 0);
+  for (int index : order) {
+    for (const View& in : g.nodes[static_cast<std::size_t>(index)].inputs) read[static_cast<std::size_t>(in.value)] = 1;
+  }
+  for (std::size_t v = 0; v < g.values.size(); ++v) {
+    const Value& val = g.values[v];
+    // Packed inputs exist only in this graph: the launch builds them.
+    if (val.producer >= 0 || !read[v]) continue;
+    placement[v] = {kFirstTensorSlot + static_cast<uint32_t>(recipe->inputs.size()), 0};
+    placed[v] = 1;
+    recipe->inputs.push_back(val.packed_from.empty() ? static_cast<int>(v) : -1);
+    recipe->packed_from.push_back(val.packed_from);
+  }
+  recipe->outputs = outputs;
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    placement[static_cast<std::size_t>(outputs[i])] = {
+        kFirstTensorSlot + static_cast<uint32_t>(recipe->inputs.size() + i), 0};
+    placed[static_cast<std::size_t>(outputs[i])] = 1;
+  }
+  for (std::size_t i = 0; i < section.values.size(); ++i) {
+    placement[static_cast<std::size_t>(section.values[i])] = {kConstantSlot, section.offsets[i]};
+    placed[static_cast<std::size_t>(section.values[i])] = 1;
+  }
+  const LowerOptions lower_options{options.allow_tf32};
+  KILN_ASSIGN_OR_RETURN(Emitted step, emit(g, order, std::move(placement), placed, lower_options));
+  recipe->programs = std::move(step.programs);
+  recipe->signals = step.signals;
+  recipe->workspace_bytes = step.workspace_bytes;
+  recipe->intermediate_bytes = step.intermediate_bytes;
+  recipe->output_queue.assign(outputs.size(), kTpcQueue);
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    if (auto it = step.writer.find(outputs[i]); it != step.writer.end()) recipe->output_queue[i] = it->second;
+  }
   recipe->nodes = order.size();
-  recipe->jobs = jobs.size();
-  log << "memory: workspace " << plan.size << " bytes for " << plan.sum_of_values << " bytes of intermediates\n";
+  recipe->jobs = step.jobs;
+  log << "memory: workspace " << step.workspace_bytes << " bytes for " << step.intermediate_bytes
+      << " bytes of intermediates\n";
+
+  if (!section.empty()) {
+    const std::set<int> folded(section.values.begin(), section.values.end());
+    optimize(constant_graph, section.order, folded, options, "constant section: ", log);
+    std::vector<Placement> constant_placement(constant_graph.values.size());
+    std::vector<char> constant_placed(constant_graph.values.size(), 0);
+    for (std::size_t i = 0; i < section.values.size(); ++i) {
+      constant_placement[static_cast<std::size_t>(section.values[i])] = {kConstantSlot, section.offsets[i]};
+      constant_placed[static_cast<std::size_t>(section.values[i])] = 1;
+    }
+    KILN_ASSIGN_OR_RETURN(Emitted constants,
+                          emit(constant_graph, section.order, std::move(constant_placement), constant_placed,
+                               lower_options));
+    for (int v : section.values) {
+      if (!constants.writer.count(v)) {
+        std::string what = "compiling a graph: the constant section does not write folded value ";
+        what += std::to_string(v);
+        return internal_error(what);
+      }
+    }
+    recipe->constant_programs = std::move(constants.programs);
+    recipe->constant_signals = constants.signals;
+    recipe->constant_bytes = section.bytes;
+    recipe->constant_workspace_bytes = constants.workspace_bytes;
+    recipe->constant_nodes = section.order.size();
+    recipe->constant_jobs = constants.jobs;
+    log << "constant section: " << constants.jobs << " jobs, run once; workspace " << constants.workspace_bytes
+        << " bytes\n";
+  }
   recipe->log = log.str();
   return recipe;
 }

@@ -1,9 +1,11 @@
 // The graph compiler: a recorded graph becomes a recipe.
 //
-//   passes      dead code, common subexpressions (each can be switched off
-//               by name), then legalisation: operands the matrix engine
-//               cannot read in place, row-major or transposed, are copied
-//               densely first ("mme_transpose" off: transposed ones too).
+//   passes      dead code, common subexpressions, constant folding into a
+//               constant section (constant_fold.h), the fusions (fusion.h)
+//               (each can be switched off by name), then legalisation:
+//               operands the matrix engine cannot read in place, row-major
+//               or transposed, are copied densely first ("mme_transpose"
+//               off: transposed ones too).
 //   lowering    one engine job per node (lowering.h).
 //   memory      intermediate values share one workspace, planned by
 //               liveness (memory_plan.h).
@@ -16,8 +18,14 @@
 //               a workspace region is rewritten only after its last reader.
 //
 // The recipe is relocatable: its command buffers address tensors through
-// binding slots (the workspace, the timelines, each input and output), so a
-// launch binds and submits, never re-encoding or recompiling.
+// binding slots (the workspace, the timelines, the constants, each input and
+// output), so a launch binds and submits, never re-encoding or recompiling.
+//
+// Constant folding (constant_fold.h) gives a recipe a constant section: the
+// jobs computing the values that depend on no input, compiled the same way
+// into command buffers of their own. The runtime runs them once, at the
+// recipe's first launch, into a buffer it binds at kConstantSlot for every
+// launch; the section's intermediates use the workspace slot while it runs.
 //
 // Internal to kiln_runtime.
 #pragma once
@@ -37,7 +45,7 @@ namespace kiln::runtime {
 
 struct CompileOptions {
   bool allow_tf32 = false;
-  std::vector<std::string> disabled_passes;  // "dce", "cse", "schedule", "mme_transpose", ...
+  std::vector<std::string> disabled_passes;  // "dce", "cse", "constant_fold", "schedule", "mme_transpose", ...
   ScheduleRates rates;
 };
 
@@ -57,6 +65,16 @@ struct Recipe {
   std::size_t nodes = 0;   // graph nodes compiled
   std::size_t jobs = 0;    // engine jobs
   std::string log;         // what the passes did
+  // The constant section (empty programs: none). Its jobs signal the same
+  // timelines as a launch's, `constant_signals` per queue, and write
+  // `constant_bytes` at kConstantSlot, which every launch reads.
+  std::array<driver::CommandBuffer, kQueueCount> constant_programs;
+  std::array<uint32_t, kQueueCount> constant_signals{};
+  uint64_t constant_bytes = 0;
+  uint64_t constant_workspace_bytes = 0;  // the section's intermediates
+  std::size_t constant_nodes = 0;
+  std::size_t constant_jobs = 0;
+  bool has_constants() const { return constant_bytes > 0; }
   uint64_t bytes() const;  // command buffers and arenas
 };
 

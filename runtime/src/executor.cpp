@@ -70,10 +70,10 @@ Status Runtime::Impl::run_graph_as_locked(Graph& g, const std::vector<int>& outp
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     ++stats.compilations;
     stats.last_compile_log = recipe->log;
-    stats.graph_nodes_compiled += recipe->nodes;
+    stats.graph_nodes_compiled += recipe->nodes + recipe->constant_nodes;
     device->charge_host(costs.compile_per_node_ns * static_cast<double>(g.nodes.size()),
                         "compile " + signature.summary);
-    cache.insert(key, signature, recipe);
+    drop_recipes(cache.insert(key, signature, recipe));
     store_on_disk_locked(signature, *recipe);
   }
   stats.last_workspace_bytes = recipe->workspace_bytes;
@@ -90,8 +90,19 @@ Status Runtime::Impl::run_graph_as_locked(Graph& g, const std::vector<int>& outp
 
 Status Runtime::Impl::launch_locked(const std::shared_ptr<Recipe>& shared_recipe, Graph& g, const BucketPlan* plan) {
   const Recipe& recipe = *shared_recipe;
+  // First, so that its submissions advance the timelines' bases before this
+  // launch binds them.
+  std::shared_ptr<Storage> constants_read;
+  std::array<std::shared_ptr<driver::Event>, kQueueCount> constants_written{};
+  if (recipe.has_constants()) {
+    KILN_ASSIGN_OR_RETURN(constants_read, constants_for(shared_recipe, constants_written));
+  }
   driver::BindingTable table;
   std::vector<std::shared_ptr<Storage>> reads, writes;
+  if (constants_read) {
+    table.bind_range(kConstantSlot, constants_read->buffer.address, recipe.constant_bytes);
+    reads.push_back(constants_read);
+  }
   for (std::size_t i = 0; i < recipe.inputs.size(); ++i) {
     if (recipe.inputs[i] < 0) {
       KILN_ASSIGN_OR_RETURN(auto packed, packed_input(recipe.packed_from[i], g));
@@ -143,6 +154,11 @@ Status Runtime::Impl::launch_locked(const std::shared_ptr<Recipe>& shared_recipe
     for (const auto& s : reads) {
       if (s->ready && s->ready_queue != q) KILN_RETURN_IF_ERROR(streams[q]->wait_event(*s->ready));
     }
+    // The constant section just submitted (launches after the first follow
+    // this one on every queue they use).
+    for (uint32_t e = 0; e < kQueueCount; ++e) {
+      if (constants_written[e] && e != q) KILN_RETURN_IF_ERROR(streams[q]->wait_event(*constants_written[e]));
+    }
     for (const auto& s : writes) {
       for (uint32_t e = 0; e < kQueueCount; ++e) {
         if (s->last_uses[e] && e != q) KILN_RETURN_IF_ERROR(streams[q]->wait_event(*s->last_uses[e]));
@@ -183,8 +199,14 @@ Status Runtime::Impl::name_fault(Status status) {
     Result<driver::SubmissionInfo> info = streams[l.queue]->info(l.sequence);
     if (!info.ok() || !info->fault || status.message().find(info->fault->describe()) == std::string::npos) continue;
     static constexpr const char* kQueueNames[kQueueCount] = {"MME", "TPC", "DMA"};
-    std::string where = "step " + std::to_string(l.step) + ", " + kQueueNames[l.queue] + " queue";
-    if (const auto* ops = l.recipe->programs[l.queue].labels().at(info->fault->packet_offset)) {
+    std::string where = l.constant_section ? "the constant section of step " : "step ";
+    where += std::to_string(l.step);
+    where += ", ";
+    where += kQueueNames[l.queue];
+    where += " queue";
+    const driver::CommandBuffer& program =
+        l.constant_section ? l.recipe->constant_programs[l.queue] : l.recipe->programs[l.queue];
+    if (const auto* ops = program.labels().at(info->fault->packet_offset)) {
       std::string names;
       for (const std::string& op : *ops) names += (names.empty() ? "" : "+") + op;
       where = "op '" + names + "' of " + where;

@@ -25,6 +25,12 @@ std::optional<FusedOp> fused_op_of(OpKind op) {
     case OpKind::kMinimum: return FusedOp::kMin;
     case OpKind::kPow: return FusedOp::kPow;
     case OpKind::kWhere: return FusedOp::kWhere;
+    case OpKind::kEq: return FusedOp::kEq;
+    case OpKind::kNe: return FusedOp::kNe;
+    case OpKind::kLt: return FusedOp::kLt;
+    case OpKind::kLe: return FusedOp::kLe;
+    case OpKind::kGt: return FusedOp::kGt;
+    case OpKind::kGe: return FusedOp::kGe;
     case OpKind::kNeg: return FusedOp::kNeg;
     case OpKind::kAbs: return FusedOp::kAbs;
     case OpKind::kExp: return FusedOp::kExp;
@@ -154,6 +160,9 @@ bool emit(Context& c, Group& group, std::vector<int>& order, std::vector<std::st
       if (!internal.count(in.value) && !(p >= 0 && fills.count(p))) input_index(in);
     }
   }
+  // The kernel takes 1..7 input tensors: constants alone (rsqrt of a fill)
+  // stay the ops they are.
+  if (inputs.empty()) return false;
   int constants = static_cast<int>(group.fills.size());
   for (int m : group.members) constants += attr_constants(c.g.nodes[static_cast<std::size_t>(m)].op);
   if (inputs.size() > static_cast<std::size_t>(kernels::kFusedMaxInputs) || constants > kernels::kFusedMaxConstants ||

@@ -26,7 +26,8 @@ struct Placement {
 // Binding slots of a recipe launch.
 inline constexpr uint32_t kWorkspaceSlot = 0;
 inline constexpr uint32_t kTimelineSlot = 1;  // + queue: that queue's timeline sync object
-inline constexpr uint32_t kFirstTensorSlot = kTimelineSlot + kQueueCount;
+inline constexpr uint32_t kConstantSlot = kTimelineSlot + kQueueCount;  // the constant section's values
+inline constexpr uint32_t kFirstTensorSlot = kConstantSlot + 1;
 
 struct Job {
   enum class Kind { kTpc, kMme, kDma };

@@ -60,6 +60,12 @@ std::string_view op_name(OpKind op) {
     case OpKind::kFusedElementwise: return "fused_elementwise";
     case OpKind::kAddLayerNorm: return "add_layer_norm";
     case OpKind::kAddRmsNorm: return "add_rms_norm";
+    case OpKind::kEq: return "eq";
+    case OpKind::kNe: return "ne";
+    case OpKind::kLt: return "lt";
+    case OpKind::kLe: return "le";
+    case OpKind::kGt: return "gt";
+    case OpKind::kGe: return "ge";
     case OpKind::kCount: break;
   }
   return "unknown";

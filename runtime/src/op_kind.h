@@ -35,6 +35,9 @@ enum class OpKind : uint8_t {
   // Made by the fusion passes.
   kFusedElementwise,  // attrs: the fused_elementwise program (kiln/kernels/fused_program.h)
   kAddLayerNorm, kAddRmsNorm,  // outputs: the normalised sum, the sum
+  // Comparisons, numpy broadcasting, a bool result. Last, so that the kinds
+  // before keep the numbers cache keys were made with.
+  kEq, kNe, kLt, kLe, kGt, kGe,
   kCount
 };
 
@@ -42,5 +45,6 @@ std::string_view op_name(OpKind op);
 
 constexpr bool is_unary(OpKind op) { return op >= OpKind::kNeg && op <= OpKind::kSoftplus; }
 constexpr bool is_binary(OpKind op) { return op >= OpKind::kAdd && op <= OpKind::kPow; }
+constexpr bool is_compare(OpKind op) { return op >= OpKind::kEq && op <= OpKind::kGe; }
 
 }  // namespace kiln::runtime

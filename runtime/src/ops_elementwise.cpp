@@ -5,7 +5,8 @@ namespace kiln::runtime {
 
 namespace {
 
-Result<Tensor> binary(OpKind op, const Tensor& a, const Tensor& b) {
+// `result`: the output's dtype if not the inputs' (a comparison's bool).
+Result<Tensor> binary(OpKind op, const Tensor& a, const Tensor& b, std::optional<DType> result = std::nullopt) {
   KILN_RETURN_IF_ERROR(check_defined(op_name(op), {&a, &b}));
   KILN_RETURN_IF_ERROR(same_dtype(op_name(op), a, b));
   const auto shape = broadcast_shapes(a.shape(), b.shape());
@@ -13,7 +14,7 @@ Result<Tensor> binary(OpKind op, const Tensor& a, const Tensor& b) {
     return op_error(op_name(op), "shapes do not broadcast: " + a.describe() + " and " + b.describe());
   }
   if (static_cast<int>(shape->size()) > kMaxRank) return op_error(op_name(op), "more than 5 dims");
-  return rt_of(a).record1(op, {}, {a, b}, *shape, a.dtype(), std::string(op_name(op)));
+  return rt_of(a).record1(op, {}, {a, b}, *shape, result.value_or(a.dtype()), std::string(op_name(op)));
 }
 
 Result<Tensor> unary(OpKind op, const Tensor& x, std::vector<double> floats = {}) {
@@ -39,6 +40,13 @@ Result<Tensor> maximum(const Tensor& a, const Tensor& b) { return binary(OpKind:
 Result<Tensor> minimum(const Tensor& a, const Tensor& b) { return binary(OpKind::kMinimum, a, b); }
 Result<Tensor> pow(const Tensor& a, const Tensor& b) { return binary(OpKind::kPow, a, b); }
 
+Result<Tensor> eq(const Tensor& a, const Tensor& b) { return binary(OpKind::kEq, a, b, DType::kBool); }
+Result<Tensor> ne(const Tensor& a, const Tensor& b) { return binary(OpKind::kNe, a, b, DType::kBool); }
+Result<Tensor> lt(const Tensor& a, const Tensor& b) { return binary(OpKind::kLt, a, b, DType::kBool); }
+Result<Tensor> le(const Tensor& a, const Tensor& b) { return binary(OpKind::kLe, a, b, DType::kBool); }
+Result<Tensor> gt(const Tensor& a, const Tensor& b) { return binary(OpKind::kGt, a, b, DType::kBool); }
+Result<Tensor> ge(const Tensor& a, const Tensor& b) { return binary(OpKind::kGe, a, b, DType::kBool); }
+
 Result<Tensor> add(const Tensor& a, double b) {
   KILN_RETURN_IF_ERROR(check_defined("add", {&a}));
   KILN_ASSIGN_OR_RETURN(Tensor s, scalar_like(a, b));
@@ -54,7 +62,8 @@ Result<Tensor> mul(const Tensor& a, double b) {
 Result<Tensor> where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   KILN_RETURN_IF_ERROR(check_defined("where", {&cond, &a, &b}));
   KILN_RETURN_IF_ERROR(same_dtype("where", a, b));
-  KILN_RETURN_IF_ERROR(same_dtype("where", cond, a));
+  // The kernel reads a bool condition, or one of the values' dtype (non-zero is true).
+  if (cond.dtype() != DType::kBool) KILN_RETURN_IF_ERROR(same_dtype("where", cond, a));
   auto shape = broadcast_shapes(a.shape(), b.shape());
   if (shape) shape = broadcast_shapes(*shape, cond.shape());
   if (!shape) {

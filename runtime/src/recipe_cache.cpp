@@ -81,16 +81,20 @@ std::shared_ptr<Recipe> RecipeCache::find(const GraphHash& key) {
   return it->second->recipe;
 }
 
-void RecipeCache::insert(const GraphHash& key, const GraphSignature& signature, std::shared_ptr<Recipe> recipe) {
-  if (by_key_.count(key)) return;
+std::vector<std::shared_ptr<Recipe>> RecipeCache::insert(const GraphHash& key, const GraphSignature& signature,
+                                                         std::shared_ptr<Recipe> recipe) {
+  std::vector<std::shared_ptr<Recipe>> evicted;
+  if (by_key_.count(key)) return evicted;
   bytes_ += recipe->bytes();
   lru_.push_front({key, signature.skeleton, signature.inputs, std::move(recipe)});
   by_key_[key] = lru_.begin();
   while (lru_.size() > capacity_) {
     bytes_ -= lru_.back().recipe->bytes();
     by_key_.erase(lru_.back().key);
+    evicted.push_back(std::move(lru_.back().recipe));
     lru_.pop_back();
   }
+  return evicted;
 }
 
 std::string RecipeCache::miss_reason(const GraphSignature& signature) const {

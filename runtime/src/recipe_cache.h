@@ -41,8 +41,11 @@ class RecipeCache {
   explicit RecipeCache(std::size_t capacity) : capacity_(capacity) {}
 
   std::shared_ptr<Recipe> find(const GraphHash& key);
-  // `signature` (built on a miss only) answers later misses' "why".
-  void insert(const GraphHash& key, const GraphSignature& signature, std::shared_ptr<Recipe> recipe);
+  // `signature` (built on a miss only) answers later misses' "why". Returns
+  // the recipes it evicted to make room (the runtime frees what it keeps
+  // for them).
+  std::vector<std::shared_ptr<Recipe>> insert(const GraphHash& key, const GraphSignature& signature,
+                                              std::shared_ptr<Recipe> recipe);
   // Why `signature` found no recipe.
   std::string miss_reason(const GraphSignature& signature) const;
 

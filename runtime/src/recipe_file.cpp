@@ -1,6 +1,7 @@
 // The bytes of an on-disk recipe cache file, and every check a recipe read
 // from one passes before it runs (recipe_store.h describes the format).
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -8,6 +9,7 @@
 
 #include "kiln/common/packets.h"
 #include "kiln/driver/command_buffer_io.h"
+#include "constant_fold.h"
 #include "kiln/proto/recipe.pb.h"
 #include "lowering.h"
 #include "memory_plan.h"
@@ -74,10 +76,15 @@ uint64_t get(std::string_view in, std::size_t at, int bytes) {
 
 // What the compiler emits on queue `q` (compiler.cpp): engine jobs that each
 // signal q's timeline, and waits for other queues' jobs of the same launch.
-Status check_program(const Recipe& r, uint32_t q) {
-  const driver::CommandBuffer& cb = r.programs[q];
+// `section`: the constant section's program, which binds no tensors and
+// has a workspace of its own size.
+Status check_program(const Recipe& r, uint32_t q, bool section) {
+  const driver::CommandBuffer& cb = section ? r.constant_programs[q] : r.programs[q];
+  const std::array<uint32_t, kQueueCount>& signals = section ? r.constant_signals : r.signals;
+  const uint64_t workspace = section ? r.constant_workspace_bytes : r.workspace_bytes;
   const auto bytes = cb.bytes();
-  const std::string queue = "queue " + std::to_string(q);
+  std::string queue = section ? "the constant section's queue " : "queue ";
+  queue += std::to_string(q);
   uint32_t jobs = 0;
   // The driver restored these bytes, so every packet is whole and sized.
   for (std::size_t offset = 0; offset < bytes.size();) {
@@ -97,18 +104,18 @@ Status check_program(const Recipe& r, uint32_t q) {
         return invalid_argument(where + " waits on binding slot " + std::to_string(slot) +
                                 ", not another queue's timeline");
       }
-      if (w.value > r.signals[slot - kTimelineSlot]) {
+      if (w.value > signals[slot - kTimelineSlot]) {
         return invalid_argument(where + " waits for job " + std::to_string(w.value) + " of a queue that runs " +
-                                std::to_string(r.signals[slot - kTimelineSlot]));
+                                std::to_string(signals[slot - kTimelineSlot]));
       }
     } else {
       return invalid_argument(where + " is not a packet the compiler emits");
     }
     offset += packets::packet_size(op);
   }
-  if (jobs != r.signals[q]) {
+  if (jobs != signals[q]) {
     return invalid_argument(queue + " runs " + std::to_string(jobs) + " jobs, but the recipe says " +
-                            std::to_string(r.signals[q]));
+                            std::to_string(signals[q]));
   }
   const std::size_t tensors = r.inputs.size() + r.outputs.size();
   for (const driver::BindingUse& u : cb.binding_uses()) {
@@ -116,14 +123,21 @@ Status check_program(const Recipe& r, uint32_t q) {
     const bool memory = u.kind == packets::Binding::Kind::kMemory;
     if (u.slot == packets::kArenaSlot) continue;
     if (u.slot == kWorkspaceSlot) {
-      if (!memory || u.extent > r.workspace_bytes) {
+      if (!memory || u.extent > workspace) {
         return invalid_argument(slot + " (the workspace): reaches " + std::to_string(u.extent) + " bytes of " +
-                                std::to_string(r.workspace_bytes));
+                                std::to_string(workspace));
+      }
+    } else if (u.slot == kConstantSlot) {
+      if (!memory || u.extent > r.constant_bytes) {
+        return invalid_argument(slot + " (the constants): reaches " + std::to_string(u.extent) + " bytes of " +
+                                std::to_string(r.constant_bytes));
       }
     } else if (u.slot < kFirstTensorSlot) {
       if (memory || (u.signalled && u.slot != kTimelineSlot + q)) {
         return invalid_argument(slot + " (a timeline) is not used as this queue's timeline");
       }
+    } else if (section) {
+      return invalid_argument(slot + " is a tensor's: the constant section reads no input and writes no output");
     } else if (!memory || u.slot - kFirstTensorSlot >= tensors) {
       return invalid_argument(slot + " is not one of the recipe's " + std::to_string(tensors) + " tensors");
     }
@@ -162,6 +176,18 @@ Result<std::string> encode_recipe_file(std::string_view key, const Recipe& recip
   r.set_nodes(recipe.nodes);
   r.set_jobs(recipe.jobs);
   r.set_log(recipe.log);
+  if (recipe.has_constants()) {
+    for (uint32_t q = 0; q < kQueueCount; ++q) {
+      Result<std::string> program = driver::save_command_buffer(recipe.constant_programs[q]);
+      if (!program.ok()) return program.status().with_context("the constant section's queue " + std::to_string(q));
+      r.add_constant_programs(std::move(program).value());
+      r.add_constant_signals(recipe.constant_signals[q]);
+    }
+    r.set_constant_bytes(recipe.constant_bytes);
+    r.set_constant_workspace_bytes(recipe.constant_workspace_bytes);
+    r.set_constant_nodes(recipe.constant_nodes);
+    r.set_constant_jobs(recipe.constant_jobs);
+  }
   std::string payload;
   if (!file.SerializeToString(&payload)) return internal_error("serializing a recipe failed");
   return frame_recipe_file(payload);
@@ -237,7 +263,39 @@ Result<std::shared_ptr<Recipe>> decode_recipe_file(std::string_view bytes, std::
   recipe->nodes = r.nodes();
   recipe->jobs = r.jobs();
   recipe->log = r.log();
-  for (uint32_t q = 0; q < kQueueCount; ++q) KILN_RETURN_IF_ERROR(check_program(*recipe, q));
+  // A constant section and its constants come together: the runtime runs the
+  // section of a recipe with constants, and binds them for every launch.
+  const bool section = r.constant_programs_size() != 0;
+  if (section && (r.constant_programs_size() != kQueueCount || r.constant_signals_size() != kQueueCount)) {
+    return invalid_argument("its constant section has " + std::to_string(r.constant_programs_size()) +
+                            " programs and " + std::to_string(r.constant_signals_size()) +
+                            " signal counts, not one per queue (" + std::to_string(kQueueCount) + ")");
+  }
+  if (section != (r.constant_bytes() != 0) || (!section && r.constant_signals_size() != 0)) {
+    return invalid_argument(section ? "it has a constant section but no constants"
+                                    : "it has constants but no constant section to write them");
+  }
+  if (r.constant_bytes() > kMaxConstantBytes) {
+    return invalid_argument("its constants take " + std::to_string(r.constant_bytes()) +
+                            " bytes, more than a recipe keeps (" + std::to_string(kMaxConstantBytes) + ")");
+  }
+  if (section) {
+    for (uint32_t q = 0; q < kQueueCount; ++q) {
+      Result<driver::CommandBuffer> program =
+          driver::restore_command_buffer(r.constant_programs(static_cast<int>(q)));
+      if (!program.ok()) return program.status().with_context("the constant section's queue " + std::to_string(q));
+      recipe->constant_programs[q] = std::move(program).value();
+      recipe->constant_signals[q] = r.constant_signals(static_cast<int>(q));
+    }
+    recipe->constant_bytes = r.constant_bytes();
+    recipe->constant_workspace_bytes = r.constant_workspace_bytes();
+    recipe->constant_nodes = r.constant_nodes();
+    recipe->constant_jobs = r.constant_jobs();
+  }
+  for (uint32_t q = 0; q < kQueueCount; ++q) {
+    KILN_RETURN_IF_ERROR(check_program(*recipe, q, false));
+    if (section) KILN_RETURN_IF_ERROR(check_program(*recipe, q, true));
+  }
   return recipe;
 }
 
@@ -288,6 +346,16 @@ Status check_recipe_fits(const Recipe& recipe, const Graph& g, const std::vector
   if (recipe.workspace_bytes > produced) {
     return invalid_argument("its workspace of " + std::to_string(recipe.workspace_bytes) +
                             " bytes exceeds every value the graph produces (" + std::to_string(produced) + ")");
+  }
+  // Folded values and the section's intermediates are values of the graph too.
+  if (recipe.constant_bytes > produced || recipe.constant_workspace_bytes > produced) {
+    return invalid_argument("its constant section's " + std::to_string(recipe.constant_bytes) + " bytes of constants and " +
+                            std::to_string(recipe.constant_workspace_bytes) +
+                            " bytes of workspace exceed every value the graph produces (" + std::to_string(produced) + ")");
+  }
+  if (recipe.constant_nodes > g.nodes.size()) {
+    return invalid_argument("its constant section compiled " + std::to_string(recipe.constant_nodes) +
+                            " nodes of a graph of " + std::to_string(g.nodes.size()));
   }
   // Each tensor slot's extent within the tensor the launch binds there.
   for (uint32_t q = 0; q < kQueueCount; ++q) {

@@ -23,7 +23,9 @@
 // recipe fails the checks — the driver's checks of each command buffer, the
 // recipe's own consistency (each queue's jobs signal its timeline exactly
 // `signals` times, waits only on other queues' timelines for jobs that
-// exist, binding slots the runtime binds), and against the graph it is to
+// exist, binding slots the runtime binds; the same for the constant
+// section's programs, which bind no tensors, and constants that come with a
+// section and stay within kMaxConstantBytes), and against the graph it is to
 // run (its kept values, inputs that are external values, extents within the
 // tensors bound) — is ignored with a warning on stderr naming the file and
 // what is wrong, and the graph is compiled; the bad file is left where it is

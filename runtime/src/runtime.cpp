@@ -19,7 +19,9 @@ namespace {
 
 // The compiler's version: a cached recipe from another version is not used.
 // 2: matmul operands that are transposed views are read with kTransposeA/B, not copied.
-// 4: scalar constants folded into fused elementwise kernels are rounded to their fill's dtype.
+// 4: scalar constants folded into fused elementwise kernels are rounded to their fill's dtype;
+//    constant folding (a constant section, and the constant binding slot
+//    before the tensors'); comparison ops.
 constexpr const char* kCompilerVersion = "kiln-runtime-4";
 
 thread_local std::vector<std::string> op_scopes;
@@ -113,7 +115,7 @@ std::shared_ptr<Recipe> Runtime::Impl::find_on_disk_locked(const GraphHash& key,
   device->charge_host(costs.cache_lookup_ns, "recipe disk cache lookup");
   const GraphSignature signature = graph_signature(g, outputs, context);
   std::shared_ptr<Recipe> recipe = disk->load(signature.key, g, outputs);
-  if (recipe) cache.insert(key, signature, recipe);
+  if (recipe) drop_recipes(cache.insert(key, signature, recipe));
   return recipe;
 }
 
@@ -139,6 +141,7 @@ void Runtime::Impl::close() {
   retired_values.clear();
   cache.clear();
   packed.clear();
+  constants.clear();
   launched.clear();
   disk.reset();
   pool->close();
@@ -211,6 +214,7 @@ RuntimeStats Runtime::stats() const {
   RuntimeStats s = impl_->stats;
   s.cached_recipes = impl_->cache.size();
   s.cache_bytes = impl_->cache.bytes();
+  for (const auto& [recipe, c] : impl_->constants) s.constant_bytes += c.bytes;
   return s;
 }
 
@@ -245,6 +249,8 @@ std::string RuntimeStats::report() const {
     << " ms), " << cache_hits << " cache hits, " << disk_hits << " from disk, " << cache_misses << " misses; " << cached_recipes << " cached, "
     << cache_bytes << " bytes\n";
   for (const CacheMiss& m : misses) o << "  miss: " << m.graph << ": " << m.reason << "\n";
+  o << "  constants: " << constant_sections_run << " constant sections run (" << constant_bytes_folded
+    << " bytes folded); " << constant_bytes << " bytes held for cached recipes\n";
   o << "  graph breaks: " << graph_breaks << "\n";
   for (const GraphBreak& b : breaks) o << "    " << b.count << "x read of " << b.op << " at " << b.source << "\n";
   return o.str();

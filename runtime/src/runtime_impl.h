@@ -83,6 +83,7 @@ struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
     uint64_t sequence;
     std::shared_ptr<const Recipe> recipe;
     uint64_t step;
+    bool constant_section = false;  // its constant_programs, not its programs
   };
   static constexpr std::size_t kLaunchesKept = 64;
   std::deque<Launch> launched;
@@ -97,6 +98,21 @@ struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
     std::shared_ptr<Storage> packed;
   };
   std::map<std::vector<const Storage*>, PackedEntry> packed;
+  // Per recipe with a constant section (Recipe::constant_programs), the
+  // buffer its section wrote at the recipe's first launch here, which every
+  // launch binds at kConstantSlot. Dropped with the recipe (evicted from the
+  // cache, or the runtime closing); the pool hands the memory out again only
+  // after the launches that read it (Storage::last_uses). Keyed by owner, so
+  // a recipe gone some other way is never mistaken for a new one at its
+  // address.
+  struct ConstantBuffer {
+    std::shared_ptr<Storage> storage;
+    uint64_t bytes = 0;
+    std::array<uint64_t, kQueueCount> section{};  // per queue, the section's submission (0: none)
+  };
+  std::map<std::weak_ptr<const Recipe>, ConstantBuffer, std::owner_less<>> constants;
+  // Frees what the runtime keeps for recipes the cache evicted.
+  void drop_recipes(const std::vector<std::shared_ptr<Recipe>>& evicted);
   // The last step's nodes and values, destroyed one per op recorded since
   // (retire_some) rather than all by mark_step.
   std::vector<Node> retired_nodes;
@@ -116,6 +132,15 @@ struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
   Result<std::shared_ptr<Storage>> stage_padded(const std::shared_ptr<Storage>& input, const Value& v,
                                                 int64_t batch);
   Status launch_locked(const std::shared_ptr<Recipe>& recipe, Graph& g, const BucketPlan* plan);
+  // The recipe's constants (constant_section.cpp): the buffer its section
+  // wrote before, or a new one its section is submitted to write now — then
+  // `written` holds, per queue the section ran on, the event after its jobs,
+  // which the launch's other queues wait for.
+  Result<std::shared_ptr<Storage>> constants_for(const std::shared_ptr<Recipe>& recipe,
+                                                 std::array<std::shared_ptr<driver::Event>, kQueueCount>& written);
+  // Whether a section submitted before faulted (then its values are not there).
+  // Forgets the submissions that retired cleanly.
+  bool section_faulted(ConstantBuffer& c);
   // The on-disk cache (runtime.cpp): opened from the options or environment;
   // a recipe found there goes into the in-memory cache too.
   void open_disk_cache();

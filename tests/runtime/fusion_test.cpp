@@ -69,6 +69,13 @@ TEST(Fusion, ABf16BiasIsCastForTheEpilogueAndAConvTakesItsRelu) {
   EXPECT_EQ(c.stats.last_step_jobs, 1u);
 }
 
+TEST(Fusion, AnOpOnScalarConstantsAloneIsNoKernelWithoutInputs) {
+  // fused_elementwise reads 1..7 tensors: rsqrt of a fill has none to give it.
+  const StepRun r = run_lazy([](Runtime& rt) { return take(rsqrt(take(rt.full({}, 4.0, DType::kF32)))); });
+  EXPECT_EQ(r.stats.last_compile_log.find("fuse_elementwise"), std::string::npos) << r.stats.last_compile_log;
+  expect_close(r.values, HostTensor{{}, {0.5}}, 0, 0, "rsqrt(4)");
+}
+
 TEST(Fusion, AValueTheStepKeepsOrAnotherOpReadsIsNotFused) {
   const HostTensor x = host_random({4, 8}, 9), w = host_random({8, 8}, 10);
   RuntimeOptions o;

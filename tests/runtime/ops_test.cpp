@@ -108,6 +108,44 @@ TEST_P(Ops, WhereScalarsAndCastsRound) {
   expect_close(bf, rounded(DType::kBF16, a), 0, 0, "cast to bf16");
 }
 
+TEST_P(Ops, ComparisonsGiveBoolsAndWhereSelectsByThem) {
+  // Ties on purpose: half the values repeat, so eq/le/ge differ from lt/gt.
+  HostTensor a = host_random({3, 1, 4}, 11), b = host_random({5, 4}, 12);
+  for (int64_t i = 0; i < a.size(); i += 2) a[i] = b[i % b.size()];
+  const Shape out{3, 5, 4};
+  struct Case {
+    const char* name;
+    Result<Tensor> (*op)(const Tensor&, const Tensor&);
+    bool (*ref)(double, double);
+  };
+  const Case cases[] = {
+      {"eq", eq, [](double x, double y) { return x == y; }}, {"ne", ne, [](double x, double y) { return x != y; }},
+      {"lt", lt, [](double x, double y) { return x < y; }},  {"le", le, [](double x, double y) { return x <= y; }},
+      {"gt", gt, [](double x, double y) { return x > y; }},  {"ge", ge, [](double x, double y) { return x >= y; }},
+  };
+  Tensor ta = upload(rt(), a), tb = upload(rt(), b);
+  const HostTensor yes = host_random({3, 5, 4}, 13), no = host_random({4}, 14);
+  Tensor tyes = upload(rt(), yes), tno = upload(rt(), no);
+  for (const Case& c : cases) {
+    const Tensor mask = take(c.op(ta, tb));
+    EXPECT_EQ(mask.dtype(), DType::kBool) << c.name;
+    const HostTensor want = host_map({&a, &b}, out, [&](const auto& v) { return c.ref(v[0], v[1]) ? 1.0 : 0.0; });
+    expect_close(download(mask), want, 0, 0, c.name);
+    // A bool condition selects between values of another dtype.
+    expect_close(download(take(where(mask, tyes, tno))),
+                 host_map({&want, &yes, &no}, out, [](const auto& v) { return v[0] != 0 ? v[1] : v[2]; }), 0, 0,
+                 std::string("where by ") + c.name);
+  }
+  // Integers compare exactly.
+  const Tensor i = take(rt().arange(6, DType::kI32)), three = take(rt().full({}, 3, DType::kI32));
+  expect_close(download(take(lt(i, three))), HostTensor{{6}, {1, 1, 1, 0, 0, 0}}, 0, 0, "i32 lt");
+  // Both sides must share a dtype; a float condition must be the values' dtype.
+  const Result<Tensor> mixed = lt(i, ta);
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_NE(mixed.status().message().find("lt: dtypes differ"), std::string::npos) << mixed.status().to_string();
+  EXPECT_FALSE(where(take(cast(ta, DType::kBF16)), tyes, tno).ok());
+}
+
 TEST_P(Ops, MatmulBatchedBroadcastTransposedAndLinear) {
   const HostTensor a = host_random({2, 3, 7, 9}, 8), b = host_random({3, 9, 5}, 9);
   expect_close(download(take(matmul(upload(rt(), a), upload(rt(), b)))), host_matmul(a, b), 1e-4, 1e-4, "batched");

@@ -28,8 +28,16 @@ Result<Tensor> pow(const Tensor& a, const Tensor& b);
 // With a scalar (a rank-0 constant of a's dtype).
 Result<Tensor> add(const Tensor& a, double b);
 Result<Tensor> mul(const Tensor& a, double b);
-// cond != 0 ? a : b.
+// cond != 0 ? a : b; cond is bool or of a's dtype.
 Result<Tensor> where(const Tensor& cond, const Tensor& a, const Tensor& b);
+// Comparisons: a bool tensor of the broadcast shape; IEEE for floats (a NaN
+// compares unequal: ne is true, the others false), exact for integers.
+Result<Tensor> eq(const Tensor& a, const Tensor& b);
+Result<Tensor> ne(const Tensor& a, const Tensor& b);
+Result<Tensor> lt(const Tensor& a, const Tensor& b);
+Result<Tensor> le(const Tensor& a, const Tensor& b);
+Result<Tensor> gt(const Tensor& a, const Tensor& b);
+Result<Tensor> ge(const Tensor& a, const Tensor& b);
 
 Result<Tensor> neg(const Tensor& x);
 Result<Tensor> abs(const Tensor& x);

@@ -53,7 +53,7 @@ struct RuntimeOptions {
   std::size_t recipe_cache_entries = 512;
   // fp32 matmuls may run as TF32 on the matrix engine (TF32 numerics and rate).
   bool allow_tf32 = false;
-  // Compiler passes to skip, by name ("dce", "cse", "schedule", "fuse_elementwise",
+  // Compiler passes to skip, by name ("dce", "cse", "constant_fold", "schedule", "fuse_elementwise",
   // "fuse_epilogue", "fuse_add_norm", "fuse_shared_input_gemms", "mme_transpose": copy a
   // transposed matmul operand densely instead of reading it with kTransposeA/B); also from
   // $KILN_DISABLE_PASSES, comma-separated.
@@ -113,6 +113,13 @@ struct RuntimeStats {
   // Packed inputs (stacked weights of fused GEMMs) built by DMA; a step
   // whose weights were packed before reuses them.
   uint64_t packed_inputs_built = 0;
+  // Constant sections (the constant_fold pass) run: each once per recipe,
+  // at its first launch in this runtime (again only after the cache evicted
+  // it); the bytes of folded values they wrote; and the device bytes the
+  // cached recipes' folded values hold now.
+  uint64_t constant_sections_run = 0;
+  uint64_t constant_bytes_folded = 0;
+  uint64_t constant_bytes = 0;
   std::string last_bucketing;   // why the last step with a marked input ran unpadded, or empty
 
   // A readable summary (what KILN_RUNTIME_STATS=1 prints at exit).

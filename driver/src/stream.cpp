@@ -17,17 +17,37 @@ Result<uint64_t> Stream::submit(const CommandBuffer& commands, const SubmitOptio
 
 Result<uint64_t> Stream::submit(const CommandBuffer& commands, const BindingTable& bindings,
                                 const SubmitOptions& options) {
-  const auto start = std::chrono::steady_clock::now();
+  KILN_ASSIGN_OR_RETURN(PreparedSubmission prepared, prepare(commands, bindings, options));
+  return submit(std::move(prepared));
+}
+
+Result<PreparedSubmission> Stream::prepare(const CommandBuffer& commands, const BindingTable& bindings,
+                                           const SubmitOptions& options) {
+  PreparedSubmission p;
+  p.start_ = std::chrono::steady_clock::now();
   Device::Impl& d = *device_.impl_;
   const CommandBuffer::Recording& rec = *commands.recording();
   if (!rec.error.empty()) return invalid_argument("command buffer rejected: " + rec.error);
   if (options.skip_validation && rec.bytes.empty()) return invalid_argument("submit: the command buffer is empty");
   KILN_ASSIGN_OR_RETURN(const bool first_here, d.validate_once(rec, options.privileged, options.skip_validation));
-  KILN_ASSIGN_OR_RETURN(auto resolved, d.bind(rec, bindings));
+  KILN_ASSIGN_OR_RETURN(p.bindings_, d.bind(rec, bindings));
   const HostCosts& costs = d.host->costs();
   // Recording a buffer is paid once, by its first submission on the device.
-  const uint64_t cost = costs.submit + (first_here ? costs.packet_record * rec.packets : 0);
-  return submit_as("submit", commands, options.privileged, cost, start, std::move(resolved));
+  p.cost_ps_ = costs.submit + (first_here ? costs.packet_record * rec.packets : 0);
+  p.stream_ = this;
+  p.commands_ = &commands;
+  p.privileged_ = options.privileged;
+  return p;
+}
+
+Result<uint64_t> Stream::submit(PreparedSubmission prepared) {
+  if (prepared.stream_ != this || prepared.commands_ == nullptr) {
+    return invalid_argument("submit: the prepared submission belongs to another stream or was already submitted");
+  }
+  const CommandBuffer& commands = *prepared.commands_;
+  prepared.commands_ = nullptr;
+  return submit_as("submit", commands, prepared.privileged_, prepared.cost_ps_, prepared.start_,
+                   std::move(prepared.bindings_));
 }
 
 Result<uint64_t> Stream::submit_as(const char* name, const CommandBuffer& commands, bool privileged, uint64_t cost_ps,

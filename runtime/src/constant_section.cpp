@@ -54,15 +54,9 @@ Result<std::shared_ptr<Storage>> Runtime::Impl::constants_for(
         if ((*s)->last_uses[e] && e != q) KILN_RETURN_IF_ERROR(streams[q]->wait_event(*(*s)->last_uses[e]));
       }
     }
-    KILN_ASSIGN_OR_RETURN(const uint64_t sequence, streams[q]->submit(r.constant_programs[q], table));
-    launched.push_back({q, sequence, recipe, stats.steps, true});
-    if (launched.size() > kLaunchesKept) launched.pop_front();
-    entry.section[q] = sequence;
-    KILN_ASSIGN_OR_RETURN(auto event, device->create_event());
-    written[q] = std::shared_ptr<driver::Event>(std::move(event));
-    KILN_RETURN_IF_ERROR(streams[q]->record(*written[q]));
-    bases[q] += r.constant_signals[q];
   }
+  KILN_RETURN_IF_ERROR(
+      submit_parts(r.constant_programs, r.constant_signals, table, recipe, true, written, &entry.section));
   for (const auto* s : {&buffer, &workspace}) {
     if (!*s) continue;
     for (uint32_t q = 0; q < kQueueCount; ++q) {

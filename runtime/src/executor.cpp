@@ -166,16 +166,7 @@ Status Runtime::Impl::launch_locked(const std::shared_ptr<Recipe>& shared_recipe
     }
   }
   std::array<std::shared_ptr<driver::Event>, kQueueCount> done{};
-  for (uint32_t q = 0; q < kQueueCount; ++q) {
-    if (!used[q]) continue;
-    KILN_ASSIGN_OR_RETURN(const uint64_t sequence, streams[q]->submit(recipe.programs[q], table));
-    launched.push_back({q, sequence, shared_recipe, stats.steps});
-    if (launched.size() > kLaunchesKept) launched.pop_front();
-    KILN_ASSIGN_OR_RETURN(auto event, device->create_event());
-    done[q] = std::shared_ptr<driver::Event>(std::move(event));
-    KILN_RETURN_IF_ERROR(streams[q]->record(*done[q]));
-    bases[q] += recipe.signals[q];
-  }
+  KILN_RETURN_IF_ERROR(submit_parts(recipe.programs, recipe.signals, table, shared_recipe, false, done));
   for (std::size_t i = 0; i < produced.size(); ++i) {
     produced[i]->ready = done[recipe.output_queue[i]];
     produced[i]->step = stats.steps;
@@ -189,6 +180,34 @@ Status Runtime::Impl::launch_locked(const std::shared_ptr<Recipe>& shared_recipe
         if (done[q]) s->last_uses[q] = done[q];
       }
     }
+  }
+  return {};
+}
+
+Status Runtime::Impl::submit_parts(const std::array<driver::CommandBuffer, kQueueCount>& programs,
+                                   const std::array<uint32_t, kQueueCount>& signals,
+                                   const driver::BindingTable& table, const std::shared_ptr<const Recipe>& recipe,
+                                   bool constant_section, std::array<std::shared_ptr<driver::Event>, kQueueCount>& done,
+                                   std::array<uint64_t, kQueueCount>* sequences) {
+  std::array<driver::PreparedSubmission, kQueueCount> parts;
+  std::array<std::shared_ptr<driver::Event>, kQueueCount> events{};
+  for (uint32_t q = 0; q < kQueueCount; ++q) {
+    if (programs[q].empty()) continue;
+    KILN_ASSIGN_OR_RETURN(parts[q], streams[q]->prepare(programs[q], table));
+    KILN_ASSIGN_OR_RETURN(auto event, device->create_event());
+    events[q] = std::shared_ptr<driver::Event>(std::move(event));
+  }
+  // From here a submission fails only if the device needs a reset after a
+  // fatal fault, when nothing more runs on it anyway.
+  for (uint32_t q = 0; q < kQueueCount; ++q) {
+    if (programs[q].empty()) continue;
+    KILN_ASSIGN_OR_RETURN(const uint64_t sequence, streams[q]->submit(std::move(parts[q])));
+    launched.push_back({q, sequence, recipe, stats.steps, constant_section});
+    if (launched.size() > kLaunchesKept) launched.pop_front();
+    if (sequences) (*sequences)[q] = sequence;
+    done[q] = events[q];
+    KILN_RETURN_IF_ERROR(streams[q]->record(*done[q]));
+    bases[q] += signals[q];
   }
   return {};
 }

@@ -132,6 +132,16 @@ struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
   Result<std::shared_ptr<Storage>> stage_padded(const std::shared_ptr<Storage>& input, const Value& v,
                                                 int64_t batch);
   Status launch_locked(const std::shared_ptr<Recipe>& recipe, Graph& g, const BucketPlan* plan);
+  // Submits one command buffer per queue (the empty ones skipped) as one
+  // launch: every part is checked and bound first and nothing is submitted
+  // unless all pass, so no queue waits on a part that never ran. Records
+  // each submission in `launched` and, per queue used, an event after it in
+  // `done`; advances the timeline bases by `signals`.
+  Status submit_parts(const std::array<driver::CommandBuffer, kQueueCount>& programs,
+                      const std::array<uint32_t, kQueueCount>& signals, const driver::BindingTable& table,
+                      const std::shared_ptr<const Recipe>& recipe, bool constant_section,
+                      std::array<std::shared_ptr<driver::Event>, kQueueCount>& done,
+                      std::array<uint64_t, kQueueCount>* sequences = nullptr);
   // The recipe's constants (constant_section.cpp): the buffer its section
   // wrote before, or a new one its section is submitted to write now — then
   // `written` holds, per queue the section ran on, the event after its jobs,

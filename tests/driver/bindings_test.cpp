@@ -268,3 +268,47 @@ TEST(Bindings, AKernelLaunchInTheArenaReplaysOverNewTensors) {
 
 }  // namespace
 }  // namespace kiln::driver
+
+namespace kiln::driver {
+namespace {
+
+// A launch over two queues whose second part fails its checks submits
+// nothing: prepare every part, then submit.
+TEST(Bindings, PreparedPartsSubmitOnlyWhenAllPassed) {
+  auto dev = testing::open_device();
+  const uint64_t n = 4096;
+  auto src = take(dev->allocate(n)), dst = take(dev->allocate(n)), small = take(dev->allocate(n / 2));
+  Stream& first = dev->default_stream();
+  Stream& second = *take(dev->create_stream());
+  CommandBuffer cb;
+  cb.copy(bound(1), bound(0), n);
+  BindingTable good, bad;
+  good.bind(0, src).bind(1, dst);
+  bad.bind(0, src).bind(1, small);  // too small for the copy
+  const uint64_t before_first = first.last_sequence(), before_second = second.last_sequence();
+  Result<PreparedSubmission> a = first.prepare(cb, good);
+  ASSERT_OK(a.status());
+  Result<PreparedSubmission> b = second.prepare(cb, bad);
+  ASSERT_FALSE(b.ok());
+  EXPECT_NE(b.status().message().find("slot 1"), std::string::npos) << b.status().to_string();
+  EXPECT_EQ(first.last_sequence(), before_first);
+  EXPECT_EQ(second.last_sequence(), before_second);
+
+  // Submitted on its own stream, once; a moved-from or foreign one is refused.
+  PreparedSubmission p = std::move(*a);
+  EXPECT_FALSE(second.submit(std::move(p)).ok());
+  Result<PreparedSubmission> again = first.prepare(cb, good);
+  ASSERT_OK(again.status());
+  PreparedSubmission kept = std::move(*again);
+  const uint64_t seq = take(first.submit(std::move(kept)));
+  EXPECT_EQ(seq, before_first + 1);
+  EXPECT_FALSE(first.submit(std::move(kept)).ok());
+  ASSERT_OK(first.wait(seq));
+  const auto data = pattern_bytes(n, 7);
+  ASSERT_OK(dev->copy_to_device(src.address, data.data(), n));
+  ASSERT_OK(first.wait(take(first.submit(cb, good))));
+  EXPECT_EQ(read_back(*dev, dst), data);
+}
+
+}  // namespace
+}  // namespace kiln::driver

@@ -14,8 +14,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "kiln/common/fault.h"
@@ -48,6 +50,40 @@ struct SubmissionInfo {
   std::vector<uint64_t> last_events;
 };
 
+class Stream;
+
+// A submission checked and bound but not yet made (Stream::prepare). A launch
+// that spans several queues prepares every part first and submits only when
+// all passed, so a failed check submits nothing: no queue is left waiting on
+// a signal from a part that was never submitted. Holds the command buffer by
+// reference (keep it alive until submitted); move-only; submit it on the
+// stream that prepared it. Dropping it unsubmitted is safe (the buffer stays
+// validated, its recording cost unpaid).
+class PreparedSubmission {
+ public:
+  PreparedSubmission() = default;
+  // A moved-from submission is empty: submitting it fails.
+  PreparedSubmission(PreparedSubmission&& other) noexcept { *this = std::move(other); }
+  PreparedSubmission& operator=(PreparedSubmission&& other) noexcept {
+    stream_ = std::exchange(other.stream_, nullptr);
+    commands_ = std::exchange(other.commands_, nullptr);
+    bindings_ = std::move(other.bindings_);
+    cost_ps_ = other.cost_ps_;
+    privileged_ = other.privileged_;
+    start_ = other.start_;
+    return *this;
+  }
+
+ private:
+  friend class Stream;
+  const Stream* stream_ = nullptr;
+  const CommandBuffer* commands_ = nullptr;
+  std::shared_ptr<const packets::BindingSet> bindings_;
+  uint64_t cost_ps_ = 0;
+  bool privileged_ = false;
+  std::chrono::steady_clock::time_point start_{};
+};
+
 class Stream {
  public:
   Stream(const Stream&) = delete;
@@ -63,6 +99,12 @@ class Stream {
   Result<uint64_t> submit(const CommandBuffer& commands, const SubmitOptions& options = {});
   Result<uint64_t> submit(const CommandBuffer& commands, const BindingTable& bindings,
                           const SubmitOptions& options = {});
+  // submit() in two halves: every check a submission makes (the buffer's
+  // validation, its bindings' ranges and mappings), then the submission,
+  // which can fail only if the device needs a reset after a fatal fault.
+  Result<PreparedSubmission> prepare(const CommandBuffer& commands, const BindingTable& bindings,
+                                     const SubmitOptions& options = {});
+  Result<uint64_t> submit(PreparedSubmission prepared);
 
   // Asynchronous copy / fill between device virtual addresses (device or
   // pinned host memory). Each is one submission.

@@ -54,7 +54,10 @@ void gemm_f32(const float* a, const float* b, float* c, uint64_t m, uint64_t n, 
     for (uint64_t blk = 0; blk < full; ++blk) full_block(blk);
   }
   if (tail == 0) return;
-  std::vector<float> a_pad(rows * k, 0.0f), c_pad(rows * n);
+  // Per thread, reused: a batch of many small GEMMs allocates nothing.
+  thread_local std::vector<float> a_pad, c_pad;
+  a_pad.assign(rows * k, 0.0f);
+  c_pad.resize(rows * n);
   std::memcpy(a_pad.data(), a + full * rows * k, tail * k * sizeof(float));
   block(a_pad.data(), c_pad.data());
   std::memcpy(c + full * rows * n, c_pad.data(), tail * n * sizeof(float));

@@ -71,7 +71,7 @@ std::optional<BucketPlan> plan_buckets(const Graph& g, const std::vector<int>& o
         if (rank == 2 && in_batched[1]) ok = false;  // B's rows are the contraction
         break;
       case OpKind::kConv2d: case OpKind::kMaxPool2d: case OpKind::kAvgPool2d: case OpKind::kGlobalAvgPool2d:
-      case OpKind::kGlobalMaxPool2d: case OpKind::kBatchNorm:
+      case OpKind::kGlobalMaxPool2d: case OpKind::kBatchNorm: case OpKind::kResize:
         ok = in_batched[0] && std::none_of(in_batched.begin() + 1, in_batched.end(), [](bool b) { return b; });
         break;
       case OpKind::kReduceSum: case OpKind::kReduceMean: case OpKind::kReduceMax: case OpKind::kReduceMin:

@@ -36,7 +36,7 @@ View output_view(const Graph& g, int value) {
 // A numpy axis of a tensor of rank r, as the kernel layer counts it.
 int64_t kernel_axis(int64_t axis, std::size_t rank) { return static_cast<int64_t>(rank) - 1 - axis; }
 
-// NCHW -> NHWC as a view (the pooling kernels read NHWC): no data moves.
+// NCHW -> NHWC as a view (the pooling and resize kernels read NHWC): no data moves.
 View to_nhwc(View v) {
   const Shape s = v.shape, st = v.strides;
   v.shape = {s[0], s[2], s[3], s[1]};
@@ -200,7 +200,8 @@ Result<Job> lower_node(const Graph& g, const Node& n, const std::vector<Placemen
   job.kernel_id = kernels::kernel_id(kernel);
   kernels::KernelArgs& args = job.args;
   const bool pooling = n.op == OpKind::kMaxPool2d || n.op == OpKind::kAvgPool2d ||
-                       n.op == OpKind::kGlobalAvgPool2d || n.op == OpKind::kGlobalMaxPool2d;
+                       n.op == OpKind::kGlobalAvgPool2d || n.op == OpKind::kGlobalMaxPool2d ||
+                       n.op == OpKind::kResize;
   for (const View& in : n.inputs) args.add_tensor(desc(pooling ? to_nhwc(in) : in, placement));
   for (int out : n.outputs) args.add_tensor(desc(output_view(g, out), placement));
   const std::size_t rank = n.inputs.empty() ? g.values[static_cast<std::size_t>(n.outputs[0])].shape.size()

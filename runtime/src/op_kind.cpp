@@ -66,6 +66,7 @@ std::string_view op_name(OpKind op) {
     case OpKind::kLe: return "le";
     case OpKind::kGt: return "gt";
     case OpKind::kGe: return "ge";
+    case OpKind::kResize: return "resize";
     case OpKind::kCount: break;
   }
   return "unknown";

@@ -38,6 +38,8 @@ enum class OpKind : uint8_t {
   // Comparisons, numpy broadcasting, a bool result. Last, so that the kinds
   // before keep the numbers cache keys were made with.
   kEq, kNe, kLt, kLe, kGt, kGe,
+  // Appended for the same reason. NCHW at the API, NHWC node (as pooling).
+  kResize,  // attrs.ints: mode, coordinate transformation, nearest mode; floats: {} or {scale_w, scale_h}
   kCount
 };
 

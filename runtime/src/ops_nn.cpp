@@ -119,7 +119,63 @@ Result<Tensor> global_pool(OpKind op, const Tensor& x) {
   return nhwc.permute({0, 3, 1, 2});
 }
 
+constexpr int64_t kMaxResizeExtent = int64_t{1} << 24;  // the kernel's coordinate arithmetic
+
+// `scale` ({scale_w, scale_h} for the kernel) is empty for explicit sizes.
+Result<Tensor> resize_node(const Tensor& x, int64_t out_h, int64_t out_w, ResizeMode mode, ResizeCoord coord,
+                           ResizeNearest nearest, std::vector<double> scale) {
+  KILN_RETURN_IF_ERROR(check_defined("resize", {&x}));
+  KILN_RETURN_IF_ERROR(float_dtype("resize", x));
+  if (x.rank() != 4) return op_error("resize", "needs [N, C, H, W], got " + x.describe());
+  const auto bad = [](int64_t n) { return n < 1 || n > kMaxResizeExtent; };
+  if (bad(x.dim(2)) || bad(x.dim(3)) || bad(out_h) || bad(out_w)) {
+    std::string why = "H and W in and out must be in 1..2^24: ";
+    why += x.describe();
+    why += " to [";
+    why += std::to_string(out_h) + ", " + std::to_string(out_w) + "]";
+    return op_error("resize", why);
+  }
+  const auto m = static_cast<int64_t>(mode), c = static_cast<int64_t>(coord), n = static_cast<int64_t>(nearest);
+  if (m < 0 || m > 1 || c < 0 || c > 3 || n < 0 || n > 3) {
+    std::string why = "unknown mode ";
+    why += std::to_string(m);
+    why += ", coordinate transformation " + std::to_string(c) + " or nearest mode " + std::to_string(n);
+    return op_error("resize", why);
+  }
+  Attrs attrs;
+  attrs.ints = {m, c, n};
+  attrs.floats = std::move(scale);
+  // The kernel works on NHWC (vectorised along C): the node's output is NHWC,
+  // the tensor a view.
+  KILN_ASSIGN_OR_RETURN(Tensor nhwc, rt_of(x).record1(OpKind::kResize, std::move(attrs), {x},
+                                                      {x.dim(0), out_h, out_w, x.dim(1)}, x.dtype(), "resize"));
+  return nhwc.permute({0, 3, 1, 2});
+}
+
 }  // namespace
+
+Result<Tensor> resize(const Tensor& x, std::array<int64_t, 2> size, ResizeMode mode, ResizeCoord coord,
+                      ResizeNearest nearest) {
+  return resize_node(x, size[0], size[1], mode, coord, nearest, {});
+}
+
+Result<Tensor> resize_scale(const Tensor& x, std::array<double, 2> scale, ResizeMode mode, ResizeCoord coord,
+                            ResizeNearest nearest) {
+  KILN_RETURN_IF_ERROR(check_defined("resize", {&x}));
+  if (x.rank() != 4) return op_error("resize", "needs [N, C, H, W], got " + x.describe());
+  // The kernel divides by the fp32 scale; the output size comes from the same value.
+  const float sh = static_cast<float>(scale[0]), sw = static_cast<float>(scale[1]);
+  if (!(std::isfinite(sh) && sh > 0.0f && std::isfinite(sw) && sw > 0.0f) ||
+      static_cast<double>(x.dim(2)) * sh > 1e15 || static_cast<double>(x.dim(3)) * sw > 1e15) {
+    std::string why = "scales must be finite, > 0 and keep the size in range: ";
+    why += std::to_string(scale[0]);
+    why += ", " + std::to_string(scale[1]) + " for " + x.describe();
+    return op_error("resize", why);
+  }
+  const auto out_h = static_cast<int64_t>(std::floor(static_cast<double>(x.dim(2)) * sh));
+  const auto out_w = static_cast<int64_t>(std::floor(static_cast<double>(x.dim(3)) * sw));
+  return resize_node(x, out_h, out_w, mode, coord, nearest, {sw, sh});
+}
 
 namespace {
 

@@ -55,6 +55,8 @@ void add_elementwise(std::vector<KernelCase>& cases, DType d);
 void add_reductions(std::vector<KernelCase>& cases, DType d);
 void add_data_movement(std::vector<KernelCase>& cases, DType d);
 void add_pooling(std::vector<KernelCase>& cases, DType d);
+// resize (kernel_table_resize_cases.cpp).
+void add_resize(std::vector<KernelCase>& cases, DType d);
 // Integer, bool and mixed-dtype kernels (kernel_table_dtype_cases.cpp).
 void add_dtype_cases(std::vector<KernelCase>& cases);
 // Fused kernels (kernel_table_fused_cases.cpp).

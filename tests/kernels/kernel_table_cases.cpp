@@ -255,6 +255,7 @@ std::vector<KernelCase> build_cases() {
     add_reductions(cases, d);
     add_data_movement(cases, d);
     add_pooling(cases, d);
+    add_resize(cases, d);
   }
   add_dtype_cases(cases);
   add_fused_cases(cases);

@@ -326,6 +326,8 @@ RefTensor reference_float(const std::string& k, const std::vector<RefTensor>& in
     out = pool(k == "max_pool2d", in[0], ints, out_dims);
   } else if (k == "global_max_pool2d" || k == "global_avg_pool2d") {
     out = global_pool(k == "global_max_pool2d", in[0], out_dims);
+  } else if (k == "resize") {
+    out = resize_reference(in[0], out_dims, ints, floats);
   } else {
     ADD_FAILURE() << "no reference for kernel " << k;
     return RefTensor{};

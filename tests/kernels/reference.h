@@ -42,6 +42,11 @@ std::vector<RefTensor> reference(const std::string& kernel, const std::vector<Re
 RefTensor reference_float(const std::string& kernel, const std::vector<RefTensor>& inputs, const Shape& out_dims,
                           const std::vector<int64_t>& ints, const std::vector<float>& floats);
 
+// The resize kernel's reference (reference_resize.cpp): ONNX Resize over dims
+// 1 and 2 of a {C, W, H, N} tensor, in double.
+RefTensor resize_reference(const RefTensor& in, const Shape& out_dims, const std::vector<int64_t>& ints,
+                           const std::vector<float>& floats);
+
 // x rounded to the nearest value of a float dtype (f32, bf16, f16: nearest
 // even, +-inf past the largest finite value, f16 subnormals), written here
 // independently of the kernel API's conversions.

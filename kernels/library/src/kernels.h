@@ -24,6 +24,7 @@ void append_data_movement_kernels(std::vector<KernelDef>& out);
 void append_gather_kernels(std::vector<KernelDef>& out);
 void append_pool_kernels(std::vector<KernelDef>& out);
 void append_pad_kernels(std::vector<KernelDef>& out);
+void append_resize_kernels(std::vector<KernelDef>& out);
 void append_generate_kernels(std::vector<KernelDef>& out);
 
 }  // namespace kiln::kernels::lib

@@ -24,6 +24,7 @@ std::vector<KernelDef> builtin_defs() {
   lib::append_gather_kernels(defs);
   lib::append_pool_kernels(defs);
   lib::append_pad_kernels(defs);
+  lib::append_resize_kernels(defs);
   lib::append_generate_kernels(defs);
   return defs;
 }

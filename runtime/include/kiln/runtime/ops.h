@@ -10,6 +10,7 @@
 // unless stated (no implicit promotion: cast first).
 #pragma once
 
+#include <array>
 #include <optional>
 #include <vector>
 
@@ -91,6 +92,29 @@ Result<Tensor> avg_pool2d(const Tensor& x, const Pool2dOptions& options);
 // Mean / max over H and W: [N, C, 1, 1].
 Result<Tensor> global_avg_pool2d(const Tensor& x);
 Result<Tensor> global_max_pool2d(const Tensor& x);
+
+// ---- resizing, [N, C, H, W] -> [N, C, out_h, out_w] (ONNX Resize) ----
+enum class ResizeMode { kNearest, kLinear };  // linear: bilinear over H and W
+// How output coordinate x maps to the input (scale = out / in, or the given
+// scale): half_pixel (x + 0.5) / scale - 0.5 (PyTorch align_corners=False);
+// align_corners x (in - 1) / (out - 1); asymmetric x / scale;
+// pytorch_half_pixel as half_pixel but 0 when out == 1.
+enum class ResizeCoord { kHalfPixel, kAlignCorners, kAsymmetric, kPytorchHalfPixel };
+// Nearest pixel of a fractional coordinate (nearest mode only); PyTorch's
+// 'nearest' is kAsymmetric with kFloor.
+enum class ResizeNearest { kRoundPreferFloor, kRoundPreferCeil, kFloor, kCeil };
+// The defaults are ONNX's. f32, bf16 or f16; computed in fp32 and rounded
+// once (nearest copies values exactly); no antialiasing when shrinking.
+// Sizes and input H, W in 1..2^24.
+Result<Tensor> resize(const Tensor& x, std::array<int64_t, 2> size, ResizeMode mode = ResizeMode::kNearest,
+                      ResizeCoord coord = ResizeCoord::kHalfPixel,
+                      ResizeNearest nearest = ResizeNearest::kRoundPreferFloor);
+// By scale factors {scale_h, scale_w} (> 0): out = floor(in * scale), and the
+// coordinates divide by the given scale, as ONNX's `scales` input and
+// PyTorch's scale_factor (recompute_scale_factor off) do.
+Result<Tensor> resize_scale(const Tensor& x, std::array<double, 2> scale, ResizeMode mode = ResizeMode::kNearest,
+                            ResizeCoord coord = ResizeCoord::kHalfPixel,
+                            ResizeNearest nearest = ResizeNearest::kRoundPreferFloor);
 
 // ---- reductions and normalisation ----
 Result<Tensor> sum(const Tensor& x, std::vector<int> dims, bool keepdim = false);

@@ -121,6 +121,19 @@
 //            not count, as in ONNX Runtime and PyTorch).
 //   global_max_pool2d global_avg_pool2d  (in: F{C, W, H, N}, out: F{C, 1, 1, N});
 //            W and H >= 1
+// Resizing W and H of {C, W, H, N} tensors (ONNX Resize; NCHW data is this
+// view, vectorised along C):
+//   resize   (in: F, out: F{C, W', H', N}); ints = {mode (0 nearest, default;
+//            1 linear: bilinear), coordinate transformation (0 half_pixel,
+//            default = PyTorch align_corners=False; 1 align_corners; 2
+//            asymmetric; 3 pytorch_half_pixel), nearest mode (0
+//            round_prefer_floor, default; 1 round_prefer_ceil; 2 floor =
+//            PyTorch's nearest; 3 ceil)}; floats = {} (scale = out / in, the
+//            coordinates exact rationals) or {scale_w, scale_h} (> 0; the
+//            coordinates in fp32; align_corners ignores them). W, H, W', H' in
+//            1..2^24. Nearest indices and linear coordinates are clamped to
+//            the input (ONNX edge padding); linear reads no tap of weight 0;
+//            nearest copies values exactly. No antialiasing when shrinking.
 //
 // Made on the device (out dense, written in full; flat index i counts the
 // dense layout, dim 0 fastest):

@@ -11,18 +11,12 @@
 
 #include "kiln/kernels/kernel_api.h"
 #include "kiln/kernels/library.h"
+#include "builtin_registry.h"
 
 namespace kiln::kernels {
 namespace {
 
-const KernelRegistry& registry() {
-  static const KernelRegistry* r = [] {
-    auto* reg = new KernelRegistry();
-    EXPECT_TRUE(register_builtin_kernels(*reg).ok());
-    return reg;
-  }();
-  return *r;
-}
+const KernelRegistry& registry() { return testing::builtin_registry(); }
 
 // gather over data {4, 50} along axis 1 with indices {3} holding `bad` at
 // position 2; only the three tensors are mapped, so a wild read would be a

@@ -13,18 +13,12 @@
 #include "kiln/kernels/fused_program.h"
 #include "kiln/kernels/kernel_api.h"
 #include "kiln/kernels/library.h"
+#include "builtin_registry.h"
 
 namespace kiln::kernels {
 namespace {
 
-const KernelRegistry& registry() {
-  static const KernelRegistry* r = [] {
-    auto* reg = new KernelRegistry();
-    EXPECT_TRUE(register_builtin_kernels(*reg).ok());
-    return reg;
-  }();
-  return *r;
-}
+const KernelRegistry& registry() { return testing::builtin_registry(); }
 
 // A host tensor with its own bytes.
 struct Buf {

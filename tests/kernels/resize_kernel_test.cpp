@@ -9,18 +9,12 @@
 
 #include "kiln/kernels/kernel_api.h"
 #include "kiln/kernels/library.h"
+#include "builtin_registry.h"
 
 namespace kiln::kernels {
 namespace {
 
-const KernelRegistry& registry() {
-  static const KernelRegistry* r = [] {
-    auto* reg = new KernelRegistry();
-    EXPECT_TRUE(register_builtin_kernels(*reg).ok());
-    return reg;
-  }();
-  return *r;
-}
+const KernelRegistry& registry() { return testing::builtin_registry(); }
 
 Status validate(std::vector<int64_t> in, std::vector<int64_t> out, std::vector<int64_t> ints,
                 std::vector<float> floats = {}, DType dt = DType::kF32) {

@@ -11,18 +11,12 @@
 
 #include "kiln/kernels/kernel_api.h"
 #include "kiln/kernels/library.h"
+#include "builtin_registry.h"
 
 namespace kiln::kernels {
 namespace {
 
-const KernelRegistry& registry() {
-  static const KernelRegistry* r = [] {
-    auto* reg = new KernelRegistry();
-    EXPECT_TRUE(register_builtin_kernels(*reg).ok());
-    return reg;
-  }();
-  return *r;
-}
+const KernelRegistry& registry() { return testing::builtin_registry(); }
 
 struct Launch {
   std::vector<std::vector<uint8_t>> buffers;

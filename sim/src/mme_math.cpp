@@ -23,44 +23,73 @@ const bool kBlasSingleThreaded = [] {
 }  // namespace
 
 namespace {
-// Rows per sgemm call. Every call has exactly this many rows (the last block
-// is padded with zero rows in a scratch buffer), so a row's value depends on
-// its position in its block and on n and k, never on m: OpenBLAS takes
-// different kernel paths (its small-matrix direct kernel, edge tiles) for
-// different row counts, and a row computed in a 5-row call can differ in
-// the last bit from the same row in an 8-row call. Bucketing pads the batch
-// rows at the end, so its results are bit-identical to the unpadded run's.
-// The block size depends only on n and k: 64 rows keep OpenBLAS near its
-// peak (it repacks B for every call), 32 bound the padding's waste when B is
-// large and only a few rows are real (a decode step).
-uint64_t block_rows(uint64_t n, uint64_t k) { return n * k <= (1ull << 20) ? 64 : 32; }
+// Every sgemm call has exactly this shape: a tile of C (kTileRows x
+// kTileCols) accumulated over A and B in chunks of kTileDepth, the tiles and
+// chunks at the edges padded with zeros in per-thread scratch. OpenBLAS's
+// arithmetic for one element depends on the call's shape (it takes other
+// kernels and k-unrollings for other m, n and k: a row of a 5-row call, a
+// column of a 28-wide call, a sum over k = 101 instead of 100 terms all
+// change in the last bit), so fixed-shape calls make an element's value
+// depend on its own row of A and column of B alone: padding rows, columns
+// or the contraction with zeros (batch and sequence bucketing) leaves the
+// real elements' bits untouched, and so does splitting or fusing GEMMs that
+// share an operand. 64 x 64 x 64 keeps OpenBLAS near its speed on large
+// products; a tiny product pays for one whole tile.
+constexpr uint64_t kTileRows = 64, kTileCols = 64, kTileDepth = 64;
+
+// One tile of C: rows [i0, i0 + kTileRows) and columns [j0, j0 + kTileCols),
+// clipped to m x n, over all of k.
+void gemm_tile(const float* a, const float* b, float* c, uint64_t m, uint64_t n, uint64_t k, uint64_t i0,
+               uint64_t j0) {
+  // Per thread, reused: a batch of many small GEMMs allocates nothing.
+  thread_local std::vector<float> a_pad(kTileRows * kTileDepth), b_pad(kTileDepth * kTileCols),
+      c_pad(kTileRows * kTileCols);
+  const uint64_t rows = std::min(kTileRows, m - i0), cols = std::min(kTileCols, n - j0);
+  const bool whole_c = rows == kTileRows && cols == kTileCols;
+  float* c_tile = whole_c ? c + i0 * n + j0 : c_pad.data();
+  const uint64_t ldc = whole_c ? n : kTileCols;
+  if (k == 0) std::fill(c_pad.begin(), c_pad.end(), 0.0f);
+  for (uint64_t p0 = 0; p0 < k; p0 += kTileDepth) {
+    const uint64_t depth = std::min(kTileDepth, k - p0);
+    const float* a_tile = a + i0 * k + p0;
+    uint64_t lda = k;
+    if (rows != kTileRows || depth != kTileDepth) {
+      std::fill(a_pad.begin(), a_pad.end(), 0.0f);
+      for (uint64_t i = 0; i < rows; ++i) std::memcpy(&a_pad[i * kTileDepth], a_tile + i * k, depth * sizeof(float));
+      a_tile = a_pad.data();
+      lda = kTileDepth;
+    }
+    const float* b_tile = b + p0 * n + j0;
+    uint64_t ldb = n;
+    if (cols != kTileCols || depth != kTileDepth) {
+      std::fill(b_pad.begin(), b_pad.end(), 0.0f);
+      for (uint64_t p = 0; p < depth; ++p) std::memcpy(&b_pad[p * kTileCols], b_tile + p * n, cols * sizeof(float));
+      b_tile = b_pad.data();
+      ldb = kTileCols;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(kTileRows),
+                static_cast<blasint>(kTileCols), static_cast<blasint>(kTileDepth), 1.0f, a_tile,
+                static_cast<blasint>(lda), b_tile, static_cast<blasint>(ldb), p0 == 0 ? 0.0f : 1.0f, c_tile,
+                static_cast<blasint>(ldc));
+  }
+  if (whole_c) return;
+  for (uint64_t i = 0; i < rows; ++i) std::memcpy(c + (i0 + i) * n + j0, &c_pad[i * kTileCols], cols * sizeof(float));
+}
 }  // namespace
 
 void gemm_f32(const float* a, const float* b, float* c, uint64_t m, uint64_t n, uint64_t k) {
   (void)kBlasSingleThreaded;
-  const uint64_t rows = block_rows(n, k);
-  auto block = [&](const float* a_rows, float* c_rows) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(rows), static_cast<blasint>(n),
-                static_cast<blasint>(k), 1.0f, a_rows, static_cast<blasint>(k), b, static_cast<blasint>(n), 0.0f,
-                c_rows, static_cast<blasint>(n));
-  };
-  const uint64_t full = m / rows, tail = m % rows;
-  auto full_block = [&](uint64_t blk) { block(a + blk * rows * k, c + blk * rows * n); };
-  // Full blocks run on TBB's threads when there is enough work; which thread
-  // runs a block never changes its values.
-  if (full > 1 && m * n * k >= (1ull << 24)) {
-    tbb::parallel_for(uint64_t{0}, full, full_block);
+  if (m == 0 || n == 0) return;
+  const uint64_t col_tiles = (n + kTileCols - 1) / kTileCols;
+  const uint64_t tiles = (m + kTileRows - 1) / kTileRows * col_tiles;
+  auto tile = [&](uint64_t t) { gemm_tile(a, b, c, m, n, k, t / col_tiles * kTileRows, t % col_tiles * kTileCols); };
+  // Tiles run on TBB's threads when there is enough work; which thread runs
+  // a tile never changes its values.
+  if (tiles > 1 && m * n * k >= (1ull << 24)) {
+    tbb::parallel_for(uint64_t{0}, tiles, tile);
   } else {
-    for (uint64_t blk = 0; blk < full; ++blk) full_block(blk);
+    for (uint64_t t = 0; t < tiles; ++t) tile(t);
   }
-  if (tail == 0) return;
-  // Per thread, reused: a batch of many small GEMMs allocates nothing.
-  thread_local std::vector<float> a_pad, c_pad;
-  a_pad.assign(rows * k, 0.0f);
-  c_pad.resize(rows * n);
-  std::memcpy(a_pad.data(), a + full * rows * k, tail * k * sizeof(float));
-  block(a_pad.data(), c_pad.data());
-  std::memcpy(c + full * rows * n, c_pad.data(), tail * n * sizeof(float));
 }
 
 void transpose_f32(const float* src, uint64_t rows, uint64_t cols, float* dst) {

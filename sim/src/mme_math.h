@@ -8,11 +8,12 @@
 // 11 x 11 significant bits), so a plain fp32 GEMM gives the device's
 // "narrow in, fp32 accumulate" numerics. OpenBLAS picks
 // its kernels for the host CPU at run time (AVX-512 here), several times
-// faster than a portable Eigen build. Products run as blocks of a fixed
-// row count chosen from n and k alone (the last padded with zero rows), so a
-// row's values depend neither on how many rows the product has (batch
-// bucketing pads rows and must not change the real rows' bits) nor on how
-// many host threads run the blocks. Never a naive triple loop.
+// faster than a portable Eigen build. Every call is one fixed-shape tile
+// (64 x 64 x 64, edges padded with zeros), so an element's value depends on
+// its row of A and column of B alone, never on m, n or k: padding rows,
+// columns or the contraction (batch and sequence bucketing) leaves the real
+// elements' bits untouched, and so do the host threads that run the tiles.
+// Never a naive triple loop.
 // Thread-safe (no shared state).
 #pragma once
 

@@ -1,6 +1,7 @@
 // The MME's functional GEMM: values against a double-precision reference, and
-// a row's bits independent of how many rows the product has (batch bucketing
-// pads rows and must leave the real rows' values untouched).
+// an element's bits independent of how many rows and columns the product has
+// and of zeros appended to the contraction (bucketing pads them and must
+// leave the real elements' values untouched).
 #include "mme_math.h"
 
 #include <gtest/gtest.h>
@@ -59,6 +60,43 @@ TEST(MmeMath, ARowsBitsDoNotDependOnTheRowCount) {
       const auto some = gemm(a, b, m, n, k);
       EXPECT_EQ(std::memcmp(some.data(), all.data(), m * n * sizeof(float)), 0)
           << m << " of " << most << " rows, n " << n << ", k " << k;
+    }
+  }
+}
+
+// A column's bits do not depend on how many columns the product has
+// (sequence bucketing pads the key positions of attention scores).
+TEST(MmeMath, AColumnsBitsDoNotDependOnTheColumnCount) {
+  for (const auto& [m, k] : {std::array<uint64_t, 2>{16, 16}, {70, 40}, {130, 300}}) {
+    const uint64_t most = 200;
+    const auto a = random_matrix(m, k, 5), b_all = random_matrix(k, most, 6);
+    const auto all = gemm(a, b_all, m, most, k);
+    for (uint64_t n : {1, 7, 8, 28, 63, 64, 65, 129, 199}) {
+      std::vector<float> b(k * n);
+      for (uint64_t p = 0; p < k; ++p) std::memcpy(&b[p * n], &b_all[p * most], n * sizeof(float));
+      const auto some = gemm(a, b, m, n, k);
+      for (uint64_t i = 0; i < m; ++i) {
+        ASSERT_EQ(std::memcmp(&some[i * n], &all[i * most], n * sizeof(float)), 0)
+            << n << " of " << most << " columns, m " << m << ", k " << k << ", row " << i;
+      }
+    }
+  }
+}
+
+// Zeros appended to the contraction (a padded sequence under a mask) leave
+// every element's bits as they were. (The one exception: a sum that is
+// exactly -0 becomes +0 once an all-zero chunk is added.)
+TEST(MmeMath, ZeroPaddedContractionKeepsTheBits) {
+  for (const auto& [m, n, k] : {std::array<uint64_t, 3>{8, 8, 5}, {70, 40, 100}, {65, 129, 300}}) {
+    const auto a = random_matrix(m, k, 7), b = random_matrix(k, n, 8);
+    const auto want = gemm(a, b, m, n, k);
+    for (uint64_t padded : {k + 1, k + 7, 2 * k, k + 200}) {
+      std::vector<float> a_pad(m * padded, 0.0f), b_pad(padded * n, 0.0f);
+      for (uint64_t i = 0; i < m; ++i) std::memcpy(&a_pad[i * padded], &a[i * k], k * sizeof(float));
+      std::memcpy(b_pad.data(), b.data(), k * n * sizeof(float));
+      const auto got = gemm(a_pad, b_pad, m, n, padded);
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), m * n * sizeof(float)), 0)
+          << m << "x" << n << ", k " << k << " padded to " << padded;
     }
   }
 }

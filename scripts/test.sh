@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds everything optimised (Release: -O3 and
 # NDEBUG, where GCC finds warnings that -O2 does not; warnings are errors) and
-# runs every test; then builds and runs the tests again in a Debug build under
+# runs every test; then builds and runs the tests again in a Debug build (-O1) under
 # AddressSanitizer + UndefinedBehaviorSanitizer; then builds the libFuzzer
 # targets with clang-14 in build-fuzz/ and runs each for a short pass
 # (scripts/fuzz.sh: FUZZ_RUNS inputs each, 10000 by default, and at most
@@ -18,8 +18,10 @@ BUILD_DIR="$root/build" "$root/scripts/build.sh" -DKILN_BUILD_TESTS=ON -DKILN_BU
 
 if [ "${KILN_SKIP_SANITIZE:-0}" != "1" ]; then
   echo "== tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+  # Debug (assertions on) at -O1, as the sanitizers' authors advise: several
+  # times faster than -O0 under ASan and it still reports every error.
   BUILD_DIR="$root/build-asan" "$root/scripts/build.sh" -DKILN_SANITIZE=ON -DKILN_BUILD_TESTS=ON \
-    -DKILN_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug
+    -DKILN_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g"
   (cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 ctest -j2 --output-on-failure --timeout 600)
 fi
 

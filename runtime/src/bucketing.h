@@ -37,4 +37,16 @@ std::optional<BucketPlan> plan_buckets(const Graph& g, const std::vector<int>& o
 // Rewrites the batch dim of every batched value and view to the bucket size.
 void apply_buckets(Graph& g, const BucketPlan& plan);
 
+// What a launch does around a padded step (batch, sequence or both): per
+// value of the graph it runs, the shape the program sees where it differs
+// from the padded one (empty: the same). Inputs are copied into the padded
+// layout with zeros around them; outputs whose real elements are not one
+// prefix of the padded layout are copied out of it.
+struct PadPlan {
+  std::vector<Shape> real;
+  bool padded(int value) const {
+    return static_cast<std::size_t>(value) < real.size() && !real[static_cast<std::size_t>(value)].empty();
+  }
+};
+
 }  // namespace kiln::runtime

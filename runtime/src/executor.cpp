@@ -22,32 +22,56 @@ Status Runtime::Impl::run_graph_locked(Graph& g) {
   }
   if (outputs.empty()) return {};  // nothing anyone can read: nothing to run
   ++stats.steps;
-  // Bucketing: the step as it runs, padded to a bucket.
+  // Bucketing: the step as it runs, padded to a bucket (batch, then sequence).
   Graph padded;
-  std::optional<BucketPlan> plan;
+  bool bucketed = false, grew = false;
   if (!options.batch_buckets.empty()) {
     std::vector<int> all(g.nodes.size());
     for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
     std::string why;
-    plan = plan_buckets(g, all, options.batch_buckets, &why);
+    const std::optional<BucketPlan> plan = plan_buckets(g, all, options.batch_buckets, &why);
     if (!plan) {
       if (why != "no input is marked dynamic") stats.last_bucketing = why;
     } else {
-      // Hashed from its padded form, so every batch in a bucket finds one recipe.
       padded = g;
+      bucketed = true;
       if (plan->padded != plan->batch) {
         apply_buckets(padded, *plan);
-        ++stats.bucketed_steps;
+        grew = true;
       }
-      padded.rehash();
     }
   }
-  return run_graph_as_locked(plan ? padded : g, outputs, output_slots, plan ? &*plan : nullptr);
+  if (!options.sequence_buckets.empty()) {
+    const Graph& from = bucketed ? padded : g;
+    std::string why;
+    const std::optional<SequencePlan> plan = plan_sequence_buckets(from, outputs, options.sequence_buckets, &why);
+    if (!plan) {
+      if (why != "no input is marked dynamic") stats.last_bucketing = why;
+    } else {
+      KILN_ASSIGN_OR_RETURN(std::shared_ptr<Slot> mask, sequence_mask(plan->length, plan->padded));
+      if (!bucketed) padded = g;
+      bucketed = true;
+      // Masked even at a bucket's own length, so that every length in it
+      // records the same graph.
+      apply_sequence_buckets(padded, *plan, mask);
+      grew = grew || plan->padded != plan->length;
+    }
+  }
+  if (!bucketed) return run_graph_as_locked(g, outputs, output_slots, nullptr);
+  // Hashed from its padded form, so every size in a bucket finds one recipe.
+  padded.rehash();
+  if (grew) ++stats.bucketed_steps;
+  PadPlan plan;
+  plan.real.resize(padded.values.size());
+  for (std::size_t v = 0; v < g.values.size(); ++v) {
+    if (g.values[v].shape != padded.values[v].shape) plan.real[v] = g.values[v].shape;
+  }
+  return run_graph_as_locked(padded, outputs, output_slots, &plan);
 }
 
 Status Runtime::Impl::run_graph_as_locked(Graph& g, const std::vector<int>& outputs,
                                           const std::vector<std::shared_ptr<Slot>>& output_slots,
-                                          const BucketPlan* plan) {
+                                          const PadPlan* plan) {
   const GraphHash key = cache_key(g, outputs, context_hash);
   device->charge_host(costs.cache_lookup_ns, "recipe cache lookup");
   std::shared_ptr<Recipe> recipe = cache.find(key);
@@ -88,7 +112,7 @@ Status Runtime::Impl::run_graph_as_locked(Graph& g, const std::vector<int>& outp
   return {};
 }
 
-Status Runtime::Impl::launch_locked(const std::shared_ptr<Recipe>& shared_recipe, Graph& g, const BucketPlan* plan) {
+Status Runtime::Impl::launch_locked(const std::shared_ptr<Recipe>& shared_recipe, Graph& g, const PadPlan* plan) {
   const Recipe& recipe = *shared_recipe;
   // First, so that its submissions advance the timelines' bases before this
   // launch binds them.
@@ -113,8 +137,8 @@ Status Runtime::Impl::launch_locked(const std::shared_ptr<Recipe>& shared_recipe
     const Value& v = g.values[static_cast<std::size_t>(recipe.inputs[i])];
     std::shared_ptr<Storage> s = v.external->storage;
     if (!s) return internal_error("launching a recipe: input " + std::to_string(i) + " has no memory");
-    if (plan != nullptr && plan->padded != plan->batch && plan->batched[static_cast<std::size_t>(recipe.inputs[i])]) {
-      KILN_ASSIGN_OR_RETURN(s, stage_padded(s, v, plan->batch));
+    if (plan != nullptr && plan->padded(recipe.inputs[i])) {
+      KILN_ASSIGN_OR_RETURN(s, stage_padded(s, v, plan->real[static_cast<std::size_t>(recipe.inputs[i])]));
     }
     table.bind_range(kFirstTensorSlot + static_cast<uint32_t>(i), s->buffer.address, v.bytes());
     reads.push_back(std::move(s));
@@ -171,8 +195,6 @@ Status Runtime::Impl::launch_locked(const std::shared_ptr<Recipe>& shared_recipe
     produced[i]->ready = done[recipe.output_queue[i]];
     produced[i]->step = stats.steps;
     produced[i]->ready_queue = recipe.output_queue[i];
-    const Value& v = g.values[static_cast<std::size_t>(recipe.outputs[i])];
-    if (auto slot = v.slot.lock()) slot->storage = produced[i];
   }
   for (auto* list : {&reads, &writes}) {
     for (const auto& s : *list) {
@@ -180,6 +202,17 @@ Status Runtime::Impl::launch_locked(const std::shared_ptr<Recipe>& shared_recipe
         if (done[q]) s->last_uses[q] = done[q];
       }
     }
+  }
+  for (std::size_t i = 0; i < produced.size(); ++i) {
+    const Value& v = g.values[static_cast<std::size_t>(recipe.outputs[i])];
+    std::shared_ptr<Storage> s = produced[i];
+    if (plan != nullptr && plan->padded(recipe.outputs[i])) {
+      const Shape& real = plan->real[static_cast<std::size_t>(recipe.outputs[i])];
+      if (padding_runs(real, v.shape) > 1) {
+        KILN_ASSIGN_OR_RETURN(s, unpad(s, v, real));
+      }
+    }
+    if (auto slot = v.slot.lock()) slot->storage = std::move(s);
   }
   return {};
 }
@@ -294,19 +327,59 @@ Result<std::pair<std::shared_ptr<Storage>, uint64_t>> Runtime::Impl::packed_inpu
   return std::pair{out, bytes};
 }
 
+namespace {
+
+// The contiguous runs of a tensor of `real` shape in its `padded` layout:
+// (element offset in the real tensor, in the padded one), each `run` long.
+std::vector<std::pair<int64_t, int64_t>> padding_runs_of(const Shape& real, const Shape& padded, int64_t* run) {
+  std::size_t last = 0;
+  for (std::size_t d = 0; d < real.size(); ++d) {
+    if (real[d] != padded[d]) last = d;
+  }
+  const Shape rs = contiguous_strides(real), ps = contiguous_strides(padded);
+  *run = real.empty() ? 1 : real[last] * rs[last];
+  std::vector<std::pair<int64_t, int64_t>> out;
+  const int64_t count = padding_runs(real, padded);
+  for (int64_t r = 0; r < count; ++r) {
+    int64_t rest = r, from = 0, to = 0;
+    for (std::size_t d = last; d-- > 0;) {
+      const int64_t digit = rest % real[d];
+      rest /= real[d];
+      from += digit * rs[d];
+      to += digit * ps[d];
+    }
+    out.push_back({from, to});
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<std::shared_ptr<Storage>> Runtime::Impl::stage_padded(const std::shared_ptr<Storage>& input, const Value& v,
-                                                             int64_t batch) {
-  const uint64_t padded_bytes = v.bytes();
-  const uint64_t real_bytes = padded_bytes / static_cast<uint64_t>(v.shape[0]) * static_cast<uint64_t>(batch);
+                                                             const Shape& real) {
+  const uint64_t padded_bytes = v.bytes(), element = dtype_size(v.dtype);
   KILN_ASSIGN_OR_RETURN(std::shared_ptr<Storage> staging, pool->allocate(padded_bytes));
   driver::Stream& dma = *streams[kDmaQueue];
   if (input->ready && input->ready_queue != kDmaQueue) KILN_RETURN_IF_ERROR(dma.wait_event(*input->ready));
   for (uint32_t q = 0; q < kQueueCount; ++q) {
     if (staging->last_uses[q] && q != kDmaQueue) KILN_RETURN_IF_ERROR(dma.wait_event(*staging->last_uses[q]));
   }
-  KILN_RETURN_IF_ERROR(dma.copy(staging->buffer.address, input->buffer.address, real_bytes).status());
-  if (padded_bytes > real_bytes) {
-    KILN_RETURN_IF_ERROR(dma.memset(staging->buffer.address + real_bytes, 0, padded_bytes - real_bytes).status());
+  int64_t run = 0;
+  const auto runs = padding_runs_of(real, v.shape, &run);
+  const uint64_t run_bytes = static_cast<uint64_t>(run) * element;
+  if (runs.size() == 1) {
+    // One prefix (a padded batch): the zeros only after it.
+    KILN_RETURN_IF_ERROR(dma.copy(staging->buffer.address, input->buffer.address, run_bytes).status());
+    if (padded_bytes > run_bytes) {
+      KILN_RETURN_IF_ERROR(dma.memset(staging->buffer.address + run_bytes, 0, padded_bytes - run_bytes).status());
+    }
+  } else {
+    KILN_RETURN_IF_ERROR(dma.memset(staging->buffer.address, 0, padded_bytes).status());
+    for (const auto& [from, to] : runs) {
+      KILN_RETURN_IF_ERROR(dma.copy(staging->buffer.address + static_cast<uint64_t>(to) * element,
+                                    input->buffer.address + static_cast<uint64_t>(from) * element, run_bytes)
+                               .status());
+    }
   }
   KILN_ASSIGN_OR_RETURN(auto event, device->create_event());
   std::shared_ptr<driver::Event> done(std::move(event));
@@ -315,6 +388,53 @@ Result<std::shared_ptr<Storage>> Runtime::Impl::stage_padded(const std::shared_p
   staging->ready_queue = kDmaQueue;
   input->last_uses[kDmaQueue] = done;
   return staging;
+}
+
+Result<std::shared_ptr<Storage>> Runtime::Impl::unpad(const std::shared_ptr<Storage>& output, const Value& v,
+                                                      const Shape& real) {
+  const uint64_t element = dtype_size(v.dtype);
+  KILN_ASSIGN_OR_RETURN(std::shared_ptr<Storage> dense,
+                        pool->allocate(static_cast<uint64_t>(numel(real)) * element));
+  driver::Stream& dma = *streams[kDmaQueue];
+  if (output->ready && output->ready_queue != kDmaQueue) KILN_RETURN_IF_ERROR(dma.wait_event(*output->ready));
+  for (uint32_t q = 0; q < kQueueCount; ++q) {
+    if (dense->last_uses[q] && q != kDmaQueue) KILN_RETURN_IF_ERROR(dma.wait_event(*dense->last_uses[q]));
+  }
+  int64_t run = 0;
+  for (const auto& [from, to] : padding_runs_of(real, v.shape, &run)) {
+    KILN_RETURN_IF_ERROR(dma.copy(dense->buffer.address + static_cast<uint64_t>(from) * element,
+                                  output->buffer.address + static_cast<uint64_t>(to) * element,
+                                  static_cast<uint64_t>(run) * element)
+                             .status());
+  }
+  KILN_ASSIGN_OR_RETURN(auto event, device->create_event());
+  std::shared_ptr<driver::Event> done(std::move(event));
+  KILN_RETURN_IF_ERROR(dma.record(*done));
+  dense->ready = done;
+  dense->ready_queue = kDmaQueue;
+  dense->step = output->step;
+  output->last_uses[kDmaQueue] = done;
+  return dense;
+}
+
+Result<std::shared_ptr<Slot>> Runtime::Impl::sequence_mask(int64_t length, int64_t padded) {
+  auto it = sequence_masks.find({length, padded});
+  if (it != sequence_masks.end()) return it->second;
+  auto slot = std::make_shared<Slot>();
+  slot->shape = {padded};
+  slot->dtype = DType::kBool;
+  KILN_ASSIGN_OR_RETURN(slot->storage, pool->allocate(static_cast<uint64_t>(padded)));
+  for (const auto& e : slot->storage->last_uses) {
+    if (e) KILN_RETURN_IF_ERROR(e->synchronize());
+  }
+  std::vector<uint8_t> bits(static_cast<std::size_t>(padded), 0);
+  std::fill(bits.begin(), bits.begin() + length, uint8_t{1});
+  KILN_RETURN_IF_ERROR(device->copy_to_device(slot->storage->buffer.address, bits.data(), bits.size()));
+  // A few bytes each; a program with many lengths drops the old ones (a
+  // step that uses one holds it).
+  if (sequence_masks.size() >= 256) sequence_masks.clear();
+  sequence_masks.emplace(std::pair{length, padded}, slot);
+  return slot;
 }
 
 }  // namespace kiln::runtime

@@ -56,6 +56,7 @@ struct Slot {
   uint64_t graph = 0;                // the pending graph that produces it (0: none)
   int value = -1;                    // its value index there
   bool dynamic_batch = false;        // dim 0 is a batch that bucketing may pad
+  int dynamic_sequence_dim = -1;     // a sequence dim that bucketing may pad (-1: none)
 };
 
 struct TensorImpl {

@@ -142,6 +142,7 @@ void Runtime::Impl::close() {
   cache.clear();
   packed.clear();
   constants.clear();
+  sequence_masks.clear();
   launched.clear();
   disk.reset();
   pool->close();

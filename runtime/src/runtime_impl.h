@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "bucketing.h"
+#include "sequence_bucketing.h"
 #include "compiler.h"
 #include "graph.h"
 #include "kiln/runtime/runtime.h"
@@ -123,15 +124,22 @@ struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
  private:
   Status run_graph_locked(Graph& g);
   Status run_graph_as_locked(Graph& g, const std::vector<int>& outputs,
-                             const std::vector<std::shared_ptr<Slot>>& output_slots, const BucketPlan* plan);
+                             const std::vector<std::shared_ptr<Slot>>& output_slots, const PadPlan* plan);
   // A recipe's packed input (Recipe::packed_from): the parts stacked by DMA,
   // or the copy made for these parts' memory before. Returns it and its bytes.
   Result<std::pair<std::shared_ptr<Storage>, uint64_t>> packed_input(const std::vector<int>& sources,
                                                                     const Graph& g);
-  // A copy of a batched input padded with zero rows to the bucket, on the DMA queue.
+  // Bucketing (PadPlan): a copy of an input of `real` shape in the padded
+  // layout of `v`, zeros around it; and an output's real elements copied out
+  // of its padded layout. Both on the DMA queue, one copy per contiguous run.
   Result<std::shared_ptr<Storage>> stage_padded(const std::shared_ptr<Storage>& input, const Value& v,
-                                                int64_t batch);
-  Status launch_locked(const std::shared_ptr<Recipe>& recipe, Graph& g, const BucketPlan* plan);
+                                                const Shape& real);
+  Result<std::shared_ptr<Storage>> unpad(const std::shared_ptr<Storage>& output, const Value& v, const Shape& real);
+  // The sequence mask of a padded step (true for the first `length` of
+  // `padded` positions), made once per pair.
+  Result<std::shared_ptr<Slot>> sequence_mask(int64_t length, int64_t padded);
+  std::map<std::pair<int64_t, int64_t>, std::shared_ptr<Slot>> sequence_masks;
+  Status launch_locked(const std::shared_ptr<Recipe>& recipe, Graph& g, const PadPlan* plan);
   // Submits one command buffer per queue (the empty ones skipped) as one
   // launch: every part is checked and bound first and nothing is submitted
   // unless all pass, so no queue waits on a part that never ran. Records

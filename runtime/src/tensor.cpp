@@ -28,6 +28,20 @@ Status Tensor::mark_dynamic_batch() const {
   return {};
 }
 
+Status Tensor::mark_dynamic_sequence(int dim) const {
+  const auto d = normalize_dim(dim, rank());
+  if (!d) return invalid_argument("mark_dynamic_sequence: dim " + std::to_string(dim) + " is out of range for " + describe());
+  if (!is_contiguous() || impl_->shape != impl_->slot->shape) {
+    return invalid_argument("mark_dynamic_sequence: " + describe() + " is a view; mark the tensor it views");
+  }
+  if (!impl_->slot->storage) {
+    return invalid_argument("mark_dynamic_sequence: " + describe() +
+                            " is not computed yet; mark the step's input it is computed from");
+  }
+  impl_->slot->dynamic_sequence_dim = *d;
+  return {};
+}
+
 std::string Tensor::describe() const {
   if (!impl_) return "undefined";
   return std::string(dtype_name(impl_->dtype)) + to_string(impl_->shape);

@@ -62,6 +62,12 @@ struct RuntimeOptions {
   // runs padded to the smallest bucket >= its batch when its ops keep batch
   // rows independent (docs/runtime.md). Empty: no bucketing.
   std::vector<int64_t> batch_buckets;
+  // Bucket lengths for inputs marked with Tensor::mark_dynamic_sequence(): a
+  // step runs padded to the smallest bucket >= its sequence length, with the
+  // padded positions masked out of softmaxes, sums and contractions, when
+  // every op keeps positions apart or reduces them that way
+  // (docs/runtime.md). Combines with batch_buckets. Empty: no bucketing.
+  std::vector<int64_t> sequence_buckets;
   // The on-disk recipe cache (docs/runtime-cache.md): a directory that runs
   // and concurrent processes share, so a second run compiles nothing. Empty:
   // $KILN_RECIPE_CACHE_DIR, else no disk cache.

@@ -69,6 +69,13 @@ class Tensor {
   // RuntimeOptions::batch_buckets set, steps reading it may run padded to a
   // bucket size (docs/runtime.md). Fails on a rank-0 tensor.
   Status mark_dynamic_batch() const;
+  // Marks `dim` as a sequence whose length varies from step to step: with
+  // RuntimeOptions::sequence_buckets set, steps reading it may run padded to
+  // a bucket length, with masks where positions meet (docs/runtime.md).
+  // Padded positions read zeros. Fails unless the tensor is its value whole
+  // (not a view of part or a permutation of it), holds memory (a step's
+  // input, not a value the pending step computes) and `dim` is in range.
+  Status mark_dynamic_sequence(int dim) const;
 
   // ---- reading ----
   // Runs whatever the value still needs (lazy mode: the pending graph, up to

@@ -138,8 +138,9 @@ void legalize(Graph& g, std::vector<int>& order, bool transposed_ok, std::ostrin
 
 // The passes after constant folding, on the nodes of `order` (the step's, or
 // the constant section's on a graph of its own); `keep`: the values that
-// must be written where their placement says.
-void optimize(Graph& g, std::vector<int>& order, const std::set<int>& keep, const CompileOptions& options,
+// must be written where their placement says. Returns the nodes slicing
+// added: `order` holds that many more than the recorded nodes it compiles.
+std::size_t optimize(Graph& g, std::vector<int>& order, const std::set<int>& keep, const CompileOptions& options,
               const std::string& prefix, std::ostringstream& log) {
   const auto add = [&](const std::vector<std::string>& lines) {
     for (const std::string& line : lines) log << prefix << line << '\n';
@@ -157,12 +158,16 @@ void optimize(Graph& g, std::vector<int>& order, const std::set<int>& keep, cons
   for (std::string line; std::getline(lines, line);) log << prefix << line << '\n';
   // After legalisation, so a slice reads its rows of an operand already
   // in place. Not in the constant section: it runs once per recipe.
+  std::size_t sliced = 0;
   if (prefix.empty() && !disabled(options, "slice")) {
+    const std::size_t before = order.size();
     add(slice_pipelines(g, order, options.rates, options.slice_rows));
+    sliced = order.size() - before;
   }
   // Engines overlap as far as the recorded order lets them: order first,
   // then plan memory on that order.
   if (!disabled(options, "schedule")) order = schedule_nodes(g, order, options.rates);
+  return sliced;
 }
 
 // One launch's command buffers: a program per queue.
@@ -334,7 +339,7 @@ Result<std::shared_ptr<Recipe>> compile(Graph g, const std::vector<int>& outputs
   // (a fill the step reads too), and the step's fusions must not change it.
   Graph constant_graph;
   if (!section.empty()) constant_graph = g;
-  optimize(g, order, output_set, options, "", log);
+  const std::size_t slices_added = optimize(g, order, output_set, options, "", log);
 
   // Inputs, outputs and folded values are bound; the rest is workspace.
   std::vector<Placement> placement(g.values.size());
@@ -372,7 +377,9 @@ Result<std::shared_ptr<Recipe>> compile(Graph g, const std::vector<int>& outputs
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     if (auto it = step.writer.find(outputs[i]); it != step.writer.end()) recipe->output_queue[i] = it->second;
   }
-  recipe->nodes = order.size();
+  // Nodes of the recorded graph, as the on-disk cache checks them: a
+  // node's slices count once.
+  recipe->nodes = order.size() - slices_added;
   recipe->jobs = step.jobs;
   log << "memory: workspace " << step.workspace_bytes << " bytes for " << step.intermediate_bytes
       << " bytes of intermediates\n";

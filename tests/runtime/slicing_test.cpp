@@ -2,10 +2,12 @@
 // run as a pipeline of row slices (runtime/src/slicing.h) where the
 // estimates say it pays, with the unsliced values bit for bit.
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <tuple>
@@ -242,6 +244,32 @@ TEST(Slicing, ASecondIdenticalStepCompilesNothing) {
   EXPECT_NE(s.last_compile_log.find("4 slices of 64 rows"), std::string::npos) << s.last_compile_log;
   EXPECT_EQ(s.compilations, compilations) << s.report();
   EXPECT_GE(s.cache_hits, 1u);
+  EXPECT_EQ(out[0].v, out[1].v);
+}
+
+// A sliced recipe stored on disk is found and run by a second runtime (the
+// on-disk cache checks a recipe against the graph it is for).
+TEST(Slicing, ASlicedRecipeIsFoundOnDisk) {
+  std::string dir = (std::filesystem::temp_directory_path() / "kiln-slicing-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  RuntimeOptions o = options(true, {}, 64);
+  o.recipe_cache_dir = dir;
+  std::vector<HostTensor> out;
+  std::vector<RuntimeStats> stats;
+  for (int run = 0; run < 2; ++run) {
+    auto rt = take(Runtime::open("tiny", o));
+    const Tensor w = upload(*rt, host_random({128, 96}, 1));
+    const Tensor x = upload(*rt, host_random({256, 96}, 2));
+    ASSERT_TRUE(rt->synchronize().ok());
+    const Tensor y = take(softmax(take(linear(x, w)), -1));
+    out.push_back(download(y));
+    stats.push_back(rt->stats());
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  EXPECT_NE(stats[0].last_compile_log.find("4 slices of 64 rows"), std::string::npos) << stats[0].last_compile_log;
+  EXPECT_EQ(stats[1].disk_hits, stats[0].compilations) << stats[1].report();
+  EXPECT_EQ(stats[1].compilations, 0u) << stats[1].report();
   EXPECT_EQ(out[0].v, out[1].v);
 }
 

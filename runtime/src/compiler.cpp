@@ -302,7 +302,8 @@ Result<Emitted> emit(const Graph& g, const std::vector<int>& order, std::vector<
     for (int v : g.nodes[static_cast<std::size_t>(job.node)].outputs) {
       out.writer[v] = job.queue;
       // A whole in parts: its parts' jobs share one queue (slicing.h).
-      if (g.values[static_cast<std::size_t>(v)].part_of >= 0) out.writer[g.values[static_cast<std::size_t>(v)].part_of] = job.queue;
+      const int whole = g.values[static_cast<std::size_t>(v)].part_of;
+      if (whole >= 0) out.writer[whole] = job.queue;
     }
   }
   for (const auto& p : out.programs) {

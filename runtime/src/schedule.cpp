@@ -21,7 +21,8 @@ ScheduleRates schedule_rates(const DeviceConfig& config) {
   const double packets_ns = 3.0 * config.command_processor().packet_cycles() * 1e3 / config.clocks().core_mhz() +
                             config.sync_manager().message_latency_ns();
   const proto::MmeConfig& mme = config.mme();
-  const double fill = std::ceil(static_cast<double>(mme.array_rows()) / std::max<uint32_t>(1, mme.fill_rows_per_cycle()));
+  const double fill =
+      std::ceil(static_cast<double>(mme.array_rows()) / std::max<uint32_t>(1, mme.fill_rows_per_cycle()));
   // mme_timing.h: the first fill and the last skew and drain show once per job.
   r.mme_job_ns = (fill + mme.array_rows() + mme.array_cols() - 3) * 1e3 / mme.clock_mhz() + packets_ns;
   r.tpc_job_ns = config.tpc().launch_overhead_ns() + packets_ns;
@@ -44,7 +45,9 @@ double estimate_job_bytes(OpKind op, const std::vector<View>& inputs,
     }
     bytes += b;
   }
-  for (const auto& [shape, dtype] : outputs) bytes += static_cast<double>(numel(shape) * static_cast<int64_t>(dtype_size(dtype)));
+  for (const auto& [shape, dtype] : outputs) {
+    bytes += static_cast<double>(numel(shape) * static_cast<int64_t>(dtype_size(dtype)));
+  }
   return bytes;
 }
 
@@ -72,7 +75,8 @@ double estimate_job_ns(OpKind op, const std::vector<View>& inputs,
     }
     fixed = rates.mme_job_ns;
   } else {
-    if (rates.vector_flops_per_ns > 0) compute = out_elements * 4 / rates.vector_flops_per_ns;  // a few operations per element
+    // A few operations per element.
+    if (rates.vector_flops_per_ns > 0) compute = out_elements * 4 / rates.vector_flops_per_ns;
     fixed = rates.tpc_job_ns;
   }
   const double bytes = estimate_job_bytes(op, inputs, outputs, rates);

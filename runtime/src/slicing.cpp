@@ -48,7 +48,9 @@ Read read_of(const Graph& g, const View& in, int64_t rows, bool chain) {
     if (in.shape.size() != 2 || in.shape[0] != rows || in.strides[0] != row || in.offset < 0 || in.offset >= row) {
       return Read::kNo;
     }
-    if (in.shape[1] > 1 && (in.strides[1] < 0 || in.offset + (in.shape[1] - 1) * in.strides[1] >= row)) return Read::kNo;
+    if (in.shape[1] > 1 && (in.strides[1] < 0 || in.offset + (in.shape[1] - 1) * in.strides[1] >= row)) {
+      return Read::kNo;
+    }
     return Read::kChainRows;
   }
   if (in.shape.size() < 2 || (in.shape.size() == 2 && in.shape[0] == 1)) return Read::kBroadcast;
@@ -63,7 +65,9 @@ struct Candidate {
   std::vector<int> values;      // the result and the chain's outputs: each becomes a whole in parts
 };
 
-bool is_chain_value(const Candidate& c, int v) { return std::find(c.values.begin(), c.values.end(), v) != c.values.end(); }
+bool is_chain_value(const Candidate& c, int v) {
+  return std::find(c.values.begin(), c.values.end(), v) != c.values.end();
+}
 
 // The GEMM at `gemm` with the row-wise vector-core nodes after it in `order`
 // that read its result, directly or through each other; nothing if it

@@ -9,6 +9,7 @@
 #include "fusion.h"
 #include "memory_plan.h"
 #include "schedule.h"
+#include "slicing.h"
 
 namespace kiln::runtime {
 
@@ -137,8 +138,9 @@ void legalize(Graph& g, std::vector<int>& order, bool transposed_ok, std::ostrin
 
 // The passes after constant folding, on the nodes of `order` (the step's, or
 // the constant section's on a graph of its own); `keep`: the values that
-// must be written where their placement says.
-void optimize(Graph& g, std::vector<int>& order, const std::set<int>& keep, const CompileOptions& options,
+// must be written where their placement says. Returns the nodes slicing
+// added: `order` holds that many more than the recorded nodes it compiles.
+std::size_t optimize(Graph& g, std::vector<int>& order, const std::set<int>& keep, const CompileOptions& options,
               const std::string& prefix, std::ostringstream& log) {
   const auto add = [&](const std::vector<std::string>& lines) {
     for (const std::string& line : lines) log << prefix << line << '\n';
@@ -154,9 +156,18 @@ void optimize(Graph& g, std::vector<int>& order, const std::set<int>& keep, cons
   legalize(g, order, !disabled(options, "mme_transpose"), legal);
   std::istringstream lines(legal.str());
   for (std::string line; std::getline(lines, line);) log << prefix << line << '\n';
+  // After legalisation, so a slice reads its rows of an operand already
+  // in place. Not in the constant section: it runs once per recipe.
+  std::size_t sliced = 0;
+  if (prefix.empty() && !disabled(options, "slice")) {
+    const std::size_t before = order.size();
+    add(slice_pipelines(g, order, options.rates, options.slice_rows));
+    sliced = order.size() - before;
+  }
   // Engines overlap as far as the recorded order lets them: order first,
   // then plan memory on that order.
   if (!disabled(options, "schedule")) order = schedule_nodes(g, order, options.rates);
+  return sliced;
 }
 
 // One launch's command buffers: a program per queue.
@@ -176,26 +187,34 @@ struct Emitted {
 Result<Emitted> emit(const Graph& g, const std::vector<int>& order, std::vector<Placement> placement,
                      const std::vector<char>& placed, const LowerOptions& lower_options) {
   Emitted out;
-  // Which values live where, and for how long (positions in `order`).
+  // Which values live where, and for how long (positions in `order`). A
+  // value in parts (slicing.h) is written by its parts' jobs and read by
+  // their readers and its own; only the whole takes workspace bytes.
   const std::size_t values = g.values.size();
-  std::vector<int> first(values, -1), last(values, -1), producer_job(values, -1);
-  std::vector<std::vector<int>> readers(values);
+  std::vector<int> first(values, -1), last(values, -1);
+  std::vector<std::vector<int>> writers(values), readers(values);
   for (std::size_t pos = 0; pos < order.size(); ++pos) {
     const Node& n = g.nodes[static_cast<std::size_t>(order[pos])];
-    for (const View& in : n.inputs) {
-      last[static_cast<std::size_t>(in.value)] = static_cast<int>(pos);
-      readers[static_cast<std::size_t>(in.value)].push_back(static_cast<int>(pos));
-    }
-    for (int v : n.outputs) {
-      first[static_cast<std::size_t>(v)] = static_cast<int>(pos);
-      producer_job[static_cast<std::size_t>(v)] = static_cast<int>(pos);
-      last[static_cast<std::size_t>(v)] = std::max(last[static_cast<std::size_t>(v)], static_cast<int>(pos));
+    for (const View& in : n.inputs) readers[static_cast<std::size_t>(in.value)].push_back(static_cast<int>(pos));
+    for (int v : n.outputs) writers[static_cast<std::size_t>(v)].push_back(static_cast<int>(pos));
+  }
+  for (std::size_t v = 0; v < values; ++v) {
+    const int whole = g.values[v].part_of;
+    if (whole < 0) continue;
+    const auto w = static_cast<std::size_t>(whole);
+    writers[w].insert(writers[w].end(), writers[v].begin(), writers[v].end());
+    readers[w].insert(readers[w].end(), readers[v].begin(), readers[v].end());
+  }
+  for (std::size_t v = 0; v < values; ++v) {
+    for (int p : writers[v]) first[v] = first[v] < 0 ? p : std::min(first[v], p);
+    for (const auto* list : {&writers[v], &readers[v]}) {
+      for (int p : *list) last[v] = std::max(last[v], p);
     }
   }
   std::vector<int> workspace_values;
   std::vector<PlannedValue> planned;
   for (std::size_t v = 0; v < values; ++v) {
-    if (placed[v]) continue;
+    if (placed[v] || g.values[v].part_of >= 0) continue;
     if (first[v] >= 0) {
       workspace_values.push_back(static_cast<int>(v));
       planned.push_back({g.values[v].bytes(), first[v], last[v]});
@@ -210,6 +229,12 @@ Result<Emitted> emit(const Graph& g, const std::vector<int>& order, std::vector<
   for (std::size_t i = 0; i < workspace_values.size(); ++i) {
     placement[static_cast<std::size_t>(workspace_values[i])] = {kWorkspaceSlot, plan.offset[i]};
   }
+  for (std::size_t v = 0; v < values; ++v) {
+    const Value& part = g.values[v];
+    if (part.part_of < 0) continue;
+    const Placement whole = placement[static_cast<std::size_t>(part.part_of)];
+    placement[v] = {whole.slot, whole.offset + static_cast<uint64_t>(part.part_offset) * dtype_size(part.dtype)};
+  }
   out.workspace_bytes = plan.size;
   out.intermediate_bytes = plan.sum_of_values;
 
@@ -223,20 +248,22 @@ Result<Emitted> emit(const Graph& g, const std::vector<int>& order, std::vector<
   for (std::size_t pos = 0; pos < jobs.size(); ++pos) {
     const Node& n = g.nodes[static_cast<std::size_t>(order[pos])];
     for (const View& in : n.inputs) {
-      const int p = producer_job[static_cast<std::size_t>(in.value)];
-      if (p >= 0) deps[pos].insert(p);
+      for (int p : writers[static_cast<std::size_t>(in.value)]) {
+        if (p != static_cast<int>(pos)) deps[pos].insert(p);
+      }
     }
   }
   // A value that takes over workspace bytes is written only after every job
   // that wrote or read what was there before.
   for (std::size_t i = 0; i < workspace_values.size(); ++i) {
-    const int writer = producer_job[static_cast<std::size_t>(workspace_values[i])];
-    for (int earlier_index : plan.reuses[i]) {
-      const int earlier = workspace_values[static_cast<std::size_t>(earlier_index)];
-      const int p = producer_job[static_cast<std::size_t>(earlier)];
-      if (p >= 0 && p != writer) deps[static_cast<std::size_t>(writer)].insert(p);
-      for (int r : readers[static_cast<std::size_t>(earlier)]) {
-        if (r != writer) deps[static_cast<std::size_t>(writer)].insert(r);
+    for (int writer : writers[static_cast<std::size_t>(workspace_values[i])]) {
+      for (int earlier_index : plan.reuses[i]) {
+        const auto earlier = static_cast<std::size_t>(workspace_values[static_cast<std::size_t>(earlier_index)]);
+        for (const auto* list : {&writers[earlier], &readers[earlier]}) {
+          for (int p : *list) {
+            if (p != writer) deps[static_cast<std::size_t>(writer)].insert(p);
+          }
+        }
       }
     }
   }
@@ -272,7 +299,12 @@ Result<Emitted> emit(const Graph& g, const std::vector<int>& order, std::vector<
     }
     cb.signal_when_done(driver::bound_sync(kTimelineSlot + job.queue));
     ordinal[pos] = ++out.signals[job.queue];
-    for (int v : g.nodes[static_cast<std::size_t>(job.node)].outputs) out.writer[v] = job.queue;
+    for (int v : g.nodes[static_cast<std::size_t>(job.node)].outputs) {
+      out.writer[v] = job.queue;
+      // A whole in parts: its parts' jobs share one queue (slicing.h).
+      const int whole = g.values[static_cast<std::size_t>(v)].part_of;
+      if (whole >= 0) out.writer[whole] = job.queue;
+    }
   }
   for (const auto& p : out.programs) {
     if (!p.recording_error().empty()) return internal_error("compiling a graph: " + p.recording_error());
@@ -308,7 +340,7 @@ Result<std::shared_ptr<Recipe>> compile(Graph g, const std::vector<int>& outputs
   // (a fill the step reads too), and the step's fusions must not change it.
   Graph constant_graph;
   if (!section.empty()) constant_graph = g;
-  optimize(g, order, output_set, options, "", log);
+  const std::size_t slices_added = optimize(g, order, output_set, options, "", log);
 
   // Inputs, outputs and folded values are bound; the rest is workspace.
   std::vector<Placement> placement(g.values.size());
@@ -320,7 +352,7 @@ Result<std::shared_ptr<Recipe>> compile(Graph g, const std::vector<int>& outputs
   for (std::size_t v = 0; v < g.values.size(); ++v) {
     const Value& val = g.values[v];
     // Packed inputs exist only in this graph: the launch builds them.
-    if (val.producer >= 0 || !read[v]) continue;
+    if (val.producer >= 0 || !val.parts.empty() || val.part_of >= 0 || !read[v]) continue;
     placement[v] = {kFirstTensorSlot + static_cast<uint32_t>(recipe->inputs.size()), 0};
     placed[v] = 1;
     recipe->inputs.push_back(val.packed_from.empty() ? static_cast<int>(v) : -1);
@@ -346,7 +378,9 @@ Result<std::shared_ptr<Recipe>> compile(Graph g, const std::vector<int>& outputs
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     if (auto it = step.writer.find(outputs[i]); it != step.writer.end()) recipe->output_queue[i] = it->second;
   }
-  recipe->nodes = order.size();
+  // Nodes of the recorded graph, as the on-disk cache checks them: a
+  // node's slices count once.
+  recipe->nodes = order.size() - slices_added;
   recipe->jobs = step.jobs;
   log << "memory: workspace " << step.workspace_bytes << " bytes for " << step.intermediate_bytes
       << " bytes of intermediates\n";

@@ -5,7 +5,8 @@
 //               (each can be switched off by name), then legalisation:
 //               operands the matrix engine cannot read in place, row-major
 //               or transposed, are copied densely first ("mme_transpose"
-//               off: transposed ones too).
+//               off: transposed ones too), then slicing a GEMM and the
+//               row-wise work after it into a pipeline (slicing.h).
 //   lowering    one engine job per node (lowering.h).
 //   memory      intermediate values share one workspace, planned by
 //               liveness (memory_plan.h).
@@ -45,8 +46,11 @@ namespace kiln::runtime {
 
 struct CompileOptions {
   bool allow_tf32 = false;
-  std::vector<std::string> disabled_passes;  // "dce", "cse", "constant_fold", "schedule", "mme_transpose", ...
+  std::vector<std::string> disabled_passes;  // "dce", "cse", "constant_fold", "slice", "schedule", "mme_transpose", ...
   ScheduleRates rates;
+  // > 0: the slice pass cuts every GEMM it can into slices of this many
+  // rows, estimates aside (slicing.h); 0: where the estimates say it pays.
+  int64_t slice_rows = 0;
 };
 
 struct Recipe {

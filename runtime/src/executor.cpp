@@ -89,6 +89,7 @@ Status Runtime::Impl::run_graph_as_locked(Graph& g, const std::vector<int>& outp
     options_for_compile.allow_tf32 = options.allow_tf32;
     options_for_compile.disabled_passes = disabled_passes;
     options_for_compile.rates = rates;
+    options_for_compile.slice_rows = options.slice_rows;
     KILN_ASSIGN_OR_RETURN(recipe, compile(g, outputs, options_for_compile));
     stats.compile_wall_ms +=
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();

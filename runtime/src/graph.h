@@ -103,6 +103,13 @@ struct Value {
   // A packed input (compiler-made, no producer): these external values
   // stacked along dim 0, built by the launch (fuse_shared_input_gemms).
   std::vector<int> packed_from;
+  // A value in parts (compiler-made, slicing.h): no producer of its own; the
+  // values `parts` hold its rows, each written by its own producer, and a
+  // reader of the whole waits for all of them. A part is `part_of`'s
+  // elements from `part_offset` on, dense, in that value's memory.
+  std::vector<int> parts;
+  int part_of = -1;
+  int64_t part_offset = 0;  // elements
   uint64_t bytes() const { return static_cast<uint64_t>(numel(shape)) * dtype_size(dtype); }
 };
 

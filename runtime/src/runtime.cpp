@@ -9,7 +9,6 @@
 #include <sstream>
 
 #include "kiln/common/device_config.h"
-#include "kiln/traces/analysis.h"
 #include "ops_util.h"
 #include "runtime_impl.h"
 
@@ -22,7 +21,9 @@ namespace {
 // 4: scalar constants folded into fused elementwise kernels are rounded to their fill's dtype;
 //    constant folding (a constant section, and the constant binding slot
 //    before the tensors'); comparison ops.
-constexpr const char* kCompilerVersion = "kiln-runtime-4";
+// 5: GEMMs sliced into a pipeline with the row-wise work after them; the
+//    scheduler's estimates count per-job costs and A's re-streaming.
+constexpr const char* kCompilerVersion = "kiln-runtime-5";
 
 thread_local std::vector<std::string> op_scopes;
 thread_local const char* composite_op = nullptr;
@@ -50,8 +51,7 @@ Status Runtime::Impl::init() {
     KILN_ASSIGN_OR_RETURN(timelines[q], device->allocate_sync_object());
   }
   pool = std::make_unique<MemoryPool>(*device);
-  const traces::DevicePeaks peaks = traces::device_peaks(device->config());
-  rates = {peaks.matrix_flops_per_s / 1e9, peaks.vector_flops_per_s / 1e9, peaks.hbm_bytes_per_s / 1e9};
+  rates = schedule_rates(device->config());
   disabled_passes = options.disabled_passes;
   if (const char* env = std::getenv("KILN_DISABLE_PASSES")) {
     std::stringstream list(env);
@@ -61,7 +61,7 @@ Status Runtime::Impl::init() {
   }
   std::sort(disabled_passes.begin(), disabled_passes.end());
   context = std::string(kCompilerVersion) + "|" + device->config().SerializeAsString() + "|tf32=" +
-            (options.allow_tf32 ? "1" : "0") + "|off=";
+            (options.allow_tf32 ? "1" : "0") + "|slice_rows=" + std::to_string(options.slice_rows) + "|off=";
   for (const std::string& pass : disabled_passes) context += pass + ",";
   context_hash.mix(context);
   pending.id = next_graph++;

@@ -53,11 +53,17 @@ struct RuntimeOptions {
   std::size_t recipe_cache_entries = 512;
   // fp32 matmuls may run as TF32 on the matrix engine (TF32 numerics and rate).
   bool allow_tf32 = false;
-  // Compiler passes to skip, by name ("dce", "cse", "constant_fold", "schedule", "fuse_elementwise",
-  // "fuse_epilogue", "fuse_add_norm", "fuse_shared_input_gemms", "mme_transpose": copy a
-  // transposed matmul operand densely instead of reading it with kTransposeA/B); also from
-  // $KILN_DISABLE_PASSES, comma-separated.
+  // Compiler passes to skip, by name ("dce", "cse", "constant_fold", "slice", "schedule",
+  // "fuse_elementwise", "fuse_epilogue", "fuse_add_norm", "fuse_shared_input_gemms",
+  // "mme_transpose": copy a transposed matmul operand densely instead of reading it with
+  // kTransposeA/B); also from $KILN_DISABLE_PASSES, comma-separated.
   std::vector<std::string> disabled_passes;
+  // The slice pass (docs/runtime.md) cuts a GEMM and the row-wise work after
+  // it into row slices where the estimates say it pays. > 0 (rounded up to a
+  // multiple of 64): every such GEMM of more rows is cut into slices of this
+  // many rows, whatever the estimates say (tests, experiments). Part of the
+  // recipe cache's key.
+  int64_t slice_rows = 0;
   // Bucket sizes for inputs marked with Tensor::mark_dynamic_batch(): a step
   // runs padded to the smallest bucket >= its batch when its ops keep batch
   // rows independent (docs/runtime.md). Empty: no bucketing.

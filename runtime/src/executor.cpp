@@ -72,6 +72,16 @@ Status Runtime::Impl::run_graph_locked(Graph& g) {
 Status Runtime::Impl::run_graph_as_locked(Graph& g, const std::vector<int>& outputs,
                                           const std::vector<std::shared_ptr<Slot>>& output_slots,
                                           const PadPlan* plan) {
+  KILN_ASSIGN_OR_RETURN(std::shared_ptr<Recipe> recipe, recipe_for_locked(g, outputs));
+  KILN_RETURN_IF_ERROR(launch_locked(recipe, g, plan));
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    output_slots[i]->graph = 0;
+    output_slots[i]->value = -1;
+  }
+  return {};
+}
+
+Result<std::shared_ptr<Recipe>> Runtime::Impl::recipe_for_locked(Graph& g, const std::vector<int>& outputs) {
   const GraphHash key = cache_key(g, outputs, context_hash);
   device->charge_host(costs.cache_lookup_ns, "recipe cache lookup");
   std::shared_ptr<Recipe> recipe = cache.find(key);
@@ -105,15 +115,11 @@ Status Runtime::Impl::run_graph_as_locked(Graph& g, const std::vector<int>& outp
   stats.last_step_jobs = recipe->jobs;
   stats.last_intermediate_bytes = recipe->intermediate_bytes;
   stats.peak_workspace_bytes = std::max(stats.peak_workspace_bytes, recipe->workspace_bytes);
-  KILN_RETURN_IF_ERROR(launch_locked(recipe, g, plan));
-  for (std::size_t i = 0; i < outputs.size(); ++i) {
-    output_slots[i]->graph = 0;
-    output_slots[i]->value = -1;
-  }
-  return {};
+  return recipe;
 }
 
-Status Runtime::Impl::launch_locked(const std::shared_ptr<Recipe>& shared_recipe, Graph& g, const PadPlan* plan) {
+Status Runtime::Impl::launch_locked(const std::shared_ptr<Recipe>& shared_recipe, Graph& g, const PadPlan* plan,
+                                    const FixedMemory* fixed) {
   const Recipe& recipe = *shared_recipe;
   // First, so that its submissions advance the timelines' bases before this
   // launch binds them.
@@ -147,7 +153,7 @@ Status Runtime::Impl::launch_locked(const std::shared_ptr<Recipe>& shared_recipe
   std::vector<std::shared_ptr<Storage>> produced;
   for (std::size_t i = 0; i < recipe.outputs.size(); ++i) {
     const Value& v = g.values[static_cast<std::size_t>(recipe.outputs[i])];
-    auto s = pool->allocate(v.bytes());
+    auto s = fixed != nullptr ? Result<std::shared_ptr<Storage>>(fixed->outputs[i]) : pool->allocate(v.bytes());
     if (!s.ok()) {
       return s.status().with_context("step of " + std::to_string(g.nodes.size()) + " ops: the output of '" +
                                      std::string(op_name(g.nodes[static_cast<std::size_t>(v.producer)].op)) + "'");
@@ -159,7 +165,8 @@ Status Runtime::Impl::launch_locked(const std::shared_ptr<Recipe>& shared_recipe
   }
   std::shared_ptr<Storage> workspace;
   if (recipe.workspace_bytes > 0) {
-    auto s = pool->allocate(recipe.workspace_bytes);
+    auto s = fixed != nullptr && fixed->workspace ? Result<std::shared_ptr<Storage>>(fixed->workspace)
+                                                  : pool->allocate(recipe.workspace_bytes);
     if (!s.ok()) {
       return s.status().with_context("step of " + std::to_string(g.nodes.size()) + " ops: its workspace");
     }

@@ -77,6 +77,7 @@ Result<Tensor> Runtime::Impl::materialize_dense(const Tensor& t, const std::sour
   KILN_RETURN_IF_ERROR(check_open("read of " + t.describe()));
   const TensorImpl& ti = *t.impl();
   if (!ti.slot->storage && ti.slot->graph == pending.id) {
+    if (capturing) return abandon_capture_locked("to_host (a read of " + t.describe() + ")");
     if (read_at != nullptr) note_graph_break(t, *read_at);
     KILN_RETURN_IF_ERROR(run_pending_locked("read to the host"));
   }

@@ -252,6 +252,10 @@ std::string RuntimeStats::report() const {
   for (const CacheMiss& m : misses) o << "  miss: " << m.graph << ": " << m.reason << "\n";
   o << "  constants: " << constant_sections_run << " constant sections run (" << constant_bytes_folded
     << " bytes folded); " << constant_bytes << " bytes held for cached recipes\n";
+  if (captures + captures_discarded + replays > 0) {
+    o << "  graphs: " << captures << " captured, " << captures_discarded << " captures discarded, " << replays
+      << " replays\n";
+  }
   o << "  graph breaks: " << graph_breaks << "\n";
   for (const GraphBreak& b : breaks) o << "    " << b.count << "x read of " << b.op << " at " << b.source << "\n";
   return o.str();
@@ -259,10 +263,15 @@ std::string RuntimeStats::report() const {
 
 Status Runtime::mark_step() {
   std::lock_guard lock(impl_->mutex);
+  if (impl_->capturing) return {};  // a capture is one graph
   return impl_->run_pending_locked("mark_step");
 }
 
 Status Runtime::synchronize() {
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->capturing) return impl_->abandon_capture_locked("synchronize");
+  }
   KILN_RETURN_IF_ERROR(mark_step());
   const Status status = impl_->device->synchronize();
   std::lock_guard lock(impl_->mutex);
@@ -292,7 +301,8 @@ Result<std::vector<Tensor>> Runtime::Impl::record(OpKind op, Attrs attrs, const 
       return invalid_argument(std::string(op_name(op)) + ": an input tensor belongs to another runtime (device)");
     }
   }
-  const Mode mode = thread_mode();
+  // A graph capture records every op, whatever the thread's mode.
+  const Mode mode = capturing ? Mode::kLazy : thread_mode();
   Graph eager;
   if (mode == Mode::kEager) eager.id = next_graph++;
   Graph& g = mode == Mode::kEager ? eager : pending;

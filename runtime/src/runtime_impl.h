@@ -30,6 +30,13 @@ struct RuntimeCosts {
   double op_dispatch_ns = 0, op_record_ns = 0, compile_per_node_ns = 0, cache_lookup_ns = 0, recipe_launch_ns = 0;
 };
 
+// Memory a launch writes that its caller owns, not the pool: a captured
+// graph's outputs (one per Recipe::outputs entry) and, unless null, its workspace.
+struct FixedMemory {
+  std::vector<std::shared_ptr<Storage>> outputs;
+  std::shared_ptr<Storage> workspace;
+};
+
 struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
   Impl(Runtime* self, std::unique_ptr<driver::Device> device, const RuntimeOptions& options);
   Status init();
@@ -54,6 +61,10 @@ struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
   // A read of `t` forces the pending graph to run mid-step: counts it.
   void note_graph_break(const Tensor& t, const std::source_location& where);
   Mode thread_mode() const;
+  // Graph capture (graph_capture.cpp): whether one is open; giving one up
+  // because `op` cannot be captured (returns the error to report).
+  bool capturing = false;
+  Status abandon_capture_locked(const std::string& op);
   Tensor make_tensor(std::shared_ptr<Slot> slot);
   // Destroys one retired node and `values` retired values (lazy recording).
   void retire_some(std::size_t values);
@@ -139,7 +150,16 @@ struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
   // `padded` positions), made once per pair.
   Result<std::shared_ptr<Slot>> sequence_mask(int64_t length, int64_t padded);
   std::map<std::pair<int64_t, int64_t>, std::shared_ptr<Slot>> sequence_masks;
-  Status launch_locked(const std::shared_ptr<Recipe>& recipe, Graph& g, const PadPlan* plan);
+ public:
+  // The recipe of `g` (producing `outputs`): from the in-memory cache, the
+  // disk cache, or compiled (and cached); counted in the stats.
+  Result<std::shared_ptr<Recipe>> recipe_for_locked(Graph& g, const std::vector<int>& outputs);
+  // Binds and submits one launch of `recipe` over `g`'s tensors. Outputs and
+  // workspace come from the pool, or from `fixed` (a captured graph's).
+  Status launch_locked(const std::shared_ptr<Recipe>& recipe, Graph& g, const PadPlan* plan,
+                       const FixedMemory* fixed = nullptr);
+
+ private:
   // Submits one command buffer per queue (the empty ones skipped) as one
   // launch: every part is checked and bound first and nothing is submitted
   // unless all pass, so no queue waits on a part that never ran. Records

@@ -39,6 +39,7 @@
 
 #include "kiln/common/status.h"
 #include "kiln/driver/device.h"
+#include "kiln/runtime/graph_capture.h"
 #include "kiln/runtime/shape.h"
 #include "kiln/runtime/tensor.h"
 
@@ -133,6 +134,9 @@ struct RuntimeStats {
   uint64_t constant_bytes_folded = 0;
   uint64_t constant_bytes = 0;
   std::string last_bucketing;   // why the last step with a marked input ran unpadded, or empty
+  uint64_t captures = 0;        // graphs captured (capture_end)
+  uint64_t captures_discarded = 0;  // captures abandoned (an op that cannot be captured)
+  uint64_t replays = 0;         // captured graphs launched
 
   // A readable summary (what KILN_RUNTIME_STATS=1 prints at exit).
   std::string report() const;
@@ -158,6 +162,28 @@ class Runtime {
   Status synchronize();
 
   RuntimeStats stats() const;
+
+  // ---- graph capture and replay (kiln/runtime/graph_capture.h) ----
+  // Opens a capture: runs the pending lazy work, then records every op until
+  // capture_end. Fails if a capture is open already.
+  Status capture_begin();
+  // Closes it: compiles (or finds) the captured graph's recipe and gives its
+  // outputs their memory. Runs nothing. Fails if no capture is open.
+  Result<CapturedGraph> capture_end(const CaptureOptions& options = {});
+  bool capturing() const;
+  // Gives up an open capture (nothing if none): what it recorded is dropped.
+  void capture_discard();
+
+  // ---- in-place updates (a captured graph's inputs) ----
+  // Copies `src` into `dst` on the device (DMA queue), after src's writer and
+  // dst's earlier readers and writers. `dst`: a whole tensor holding memory;
+  // same shape and dtype. Not during a capture.
+  Status copy_(const Tensor& dst, const Tensor& src);
+  // Writes `bytes` of host data into `dst` (same rules); waits for dst's
+  // earlier users first.
+  Status copy_from_host(const Tensor& dst, const void* data, std::size_t bytes);
+  // A tensor holding zeroed device memory now (not a lazy op): a static input.
+  Result<Tensor> empty(Shape shape, DType dtype);
 
   // ---- tensors from the host ----
   Result<Tensor> from_host(const void* data, std::size_t bytes, Shape shape, DType dtype);

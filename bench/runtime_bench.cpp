@@ -15,10 +15,12 @@
 
 #include "kiln/runtime/ops.h"
 #include "kiln/runtime/runtime.h"
+#include "runtime_chain.h"
 
 namespace {
 
 using namespace kiln::runtime;
+using kiln::bench::record_chain;
 
 std::unique_ptr<Runtime> open_or_skip(benchmark::State& state, Mode mode, std::size_t cache_entries = 512) {
   RuntimeOptions o;
@@ -32,21 +34,6 @@ std::unique_ptr<Runtime> open_or_skip(benchmark::State& state, Mode mode, std::s
     return nullptr;
   }
   return std::move(*rt);
-}
-
-// A chain of `ops` elementwise ops over two [64, 64] inputs, alternating
-// kinds so common-subexpression elimination keeps every one.
-Tensor record_chain(const Tensor& a, const Tensor& b, int ops) {
-  Tensor x = a;
-  for (int i = 0; i < ops; ++i) {
-    switch (i % 4) {
-      case 0: x = add(x, b).value(); break;
-      case 1: x = mul(x, b).value(); break;
-      case 2: x = relu(x).value(); break;
-      default: x = sub(x, b).value(); break;
-    }
-  }
-  return x;
 }
 
 // Host wall time per op recorded in lazy mode (shape and dtype checks, the

@@ -1,7 +1,8 @@
 // Runs a small MLP and a GPT-style transformer block through the runtime in
-// eager and in lazy mode, three steps each, and prints what a step costs in
-// simulated time — on the host (dispatch, recording, compilation, launch)
-// and on the device — with the compile counts and cache hits.
+// eager mode, in lazy mode and as a captured graph's replays, three steps
+// each, and prints what a step costs in simulated time — on the host
+// (dispatch, recording, compilation, launch) and on the device — with the
+// compile counts and cache hits.
 //
 //   runtime_steps [config] [trace-prefix] [--values]
 //
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "kiln/proto/trace.pb.h"
+#include "kiln/runtime/graph_capture.h"
 #include "kiln/runtime/ops.h"
 #include "kiln/runtime/runtime.h"
 
@@ -71,24 +73,37 @@ StepTimes times_between(const proto::Trace& trace, int first_event) {
 
 bool with_values = false;
 
-void run(const std::string& config, const Model& model, Mode mode, const std::string& trace_prefix) {
+enum class StepMode { kEager, kLazy, kReplay };
+
+void run(const std::string& config, const Model& model, StepMode mode, const std::string& trace_prefix) {
   RuntimeOptions options;
-  options.mode = mode;
+  options.mode = mode == StepMode::kEager ? Mode::kEager : Mode::kLazy;
   options.device.functional = with_values;
   auto rt = must(Runtime::open(config, options), "open");
   model.setup(*rt);
   if (!rt->synchronize().ok()) std::exit(1);
-  const char* mode_name = mode == Mode::kEager ? "eager" : "lazy";
+  const char* mode_name = mode == StepMode::kEager ? "eager" : mode == StepMode::kLazy ? "lazy" : "replay";
+  CapturedGraph graph;
+  Tensor y;
   for (int step = 1; step <= 3; ++step) {
     const int first = rt->device().trace_proto().events_size();
     const double start = rt->device().now_ns();
     const RuntimeStats before = rt->stats();
-    Tensor y = model.step(*rt);
+    if (mode != StepMode::kReplay) {
+      y = model.step(*rt);
+    } else {
+      if (graph.empty()) {  // the first step captures (compiles) the graph, then every step replays it
+        if (!rt->capture_begin().ok()) std::exit(1);
+        y = model.step(*rt);
+        graph = must(rt->capture_end(), "capture");
+      }
+      if (!graph.replay().ok()) std::exit(1);
+    }
     if (!rt->synchronize().ok()) std::exit(1);
     const double total = rt->device().now_ns() - start;
     const StepTimes t = times_between(rt->device().trace_proto(), first);
     const RuntimeStats after = rt->stats();
-    std::printf("%-17s %-5s step %d: %8.1f us (host track %8.1f us, device span %8.1f us); compiled %llu, cache hits %llu\n",
+    std::printf("%-17s %-6s step %d: %8.1f us (host track %8.1f us, device span %8.1f us); compiled %llu, cache hits %llu\n",
                 model.name, mode_name, step, total / 1e3, t.host_ns / 1e3, t.device_ns / 1e3,
                 static_cast<unsigned long long>(after.compilations - before.compilations),
                 static_cast<unsigned long long>(after.cache_hits - before.cache_hits));
@@ -97,6 +112,8 @@ void run(const std::string& config, const Model& model, Mode mode, const std::st
     const std::string path = trace_prefix + "-" + model.name + "-" + mode_name + ".pb";
     if (rt->device().write_trace(path).ok()) std::printf("  trace: %s\n", path.c_str());
   }
+  y = Tensor();
+  graph = CapturedGraph();
   model.teardown();
 }
 
@@ -180,7 +197,7 @@ int main(int argc, char** argv) {
                     }};
 
   for (const Model* m : {&mlp, &block}) {
-    for (Mode mode : {Mode::kEager, Mode::kLazy}) run(config, *m, mode, trace_prefix);
+    for (StepMode mode : {StepMode::kEager, StepMode::kLazy, StepMode::kReplay}) run(config, *m, mode, trace_prefix);
   }
   return 0;
 }

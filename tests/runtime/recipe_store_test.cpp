@@ -60,7 +60,8 @@ Child spawn_child(const std::string& cache_dir, const std::string& scratch, int 
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string_view v(*e);
-    if (v.starts_with("KILN_RECIPE_CACHE") || v.starts_with(kChildOut)) continue;
+    // GTEST_*: a sharded run's shard would filter the child's one test away.
+    if (v.starts_with("KILN_RECIPE_CACHE") || v.starts_with(kChildOut) || v.starts_with("GTEST_")) continue;
     env.emplace_back(v);
   }
   env.push_back("KILN_RECIPE_CACHE_DIR=" + cache_dir);

@@ -92,7 +92,7 @@ Status Runtime::Impl::run_graph_as_locked(Graph& g, const std::vector<int>& outp
     options_for_compile.slice_rows = options.slice_rows;
     // Half the SRAM: fused attention's scratch, with room for whatever else
     // the program keeps there.
-    options_for_compile.sram_budget = device->properties().sram_bytes / 2;
+    options_for_compile.sram_budget = device->properties().sram_bytes / 4 * 3;
     KILN_ASSIGN_OR_RETURN(recipe, compile(g, outputs, options_for_compile));
     stats.compile_wall_ms +=
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();

@@ -43,7 +43,7 @@ TileSlot tile_slot(const Dims& d, int64_t group, int64_t tq, int64_t tk) {
   const uint64_t g = static_cast<uint64_t>(group), rows = static_cast<uint64_t>(tq), cols = static_cast<uint64_t>(tk);
   TileSlot t;
   t.s = 0;
-  t.p = t.s + align(g * rows * cols * 4);
+  t.p = t.s + align(g * rows * cols * dtype_size(d.dtype));
   t.ml = t.p + align(g * rows * cols * dtype_size(d.dtype));
   t.o = t.ml + align(g * rows * 2 * 4);
   t.bytes = t.o + align(g * rows * static_cast<uint64_t>(d.ev) * 4);
@@ -219,7 +219,7 @@ Result<NodeJobs> lower_fused_sdpa(const Graph& g, const Node& n, const std::vect
       const auto qk = [&](const Tile& tile, int64_t j) {
         const int64_t c0 = j * tk, cols = std::min(tk, d.s - c0);
         auto desc = mme::gemm_descriptor(static_cast<uint32_t>(tile.rows), static_cast<uint32_t>(d.e),
-                                         static_cast<uint32_t>(cols), d.dtype, d.dtype, DType::kF32,
+                                         static_cast<uint32_t>(cols), d.dtype, d.dtype, d.dtype,
                                          static_cast<uint32_t>(G));
         desc.a_addr = qs + static_cast<uint64_t>(tile.r0 * d.e) * es;
         desc.lda = static_cast<uint64_t>(d.e);
@@ -249,7 +249,7 @@ Result<NodeJobs> lower_fused_sdpa(const Graph& g, const Node& n, const std::vect
         job.queue = kTpcQueue;
         job.kernel_id = kernel_step;
         kernels::KernelArgs& a = job.args;
-        a.add_tensor(desc3(sram(base + slot.s), DType::kF32, cols, tile.rows, G, cols, rc));
+        a.add_tensor(desc3(sram(base + slot.s), d.dtype, cols, tile.rows, G, cols, rc));
         if (has_mask) {
           const uint64_t off = static_cast<uint64_t>(mask.offset + b * mask.strides[0] + h0 * mask.strides[1] +
                                                      tile.r0 * mask.strides[2] + c0 * mask.strides[3]);

@@ -15,7 +15,7 @@ void add_sdpa_cases(std::vector<KernelCase>& cases) {
       const int64_t dv = 72;
       std::vector<int64_t> o = s;
       o[0] = dv;
-      std::vector<TensorSpec> in = {T(s, DType::kF32, -6, 6)};
+      std::vector<TensorSpec> in = {T(s, d, -6, 6)};
       if (mask) {
         std::vector<int64_t> m = s;
         if (m.size() > 2) m[2] = 1;  // one mask for every head

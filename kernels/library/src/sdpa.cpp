@@ -65,7 +65,7 @@ Status validate_step(const KernelArgs& args) {
       args, n, n, "(s, [mask,] [ml_in, o_in,] p, ml_out[, o_out]) as ints[0] = first and ints[1] = has_mask say"));
   const StepLayout l = step_layout(args);
   const TensorDesc& s = args.tensors[l.s];
-  KILN_RETURN_IF_ERROR(expect_dtype(s, DType::kF32, "s"));
+  KILN_RETURN_IF_ERROR(expect_float(s, "s"));
   KILN_RETURN_IF_ERROR(expect_float(args.tensors[l.p], "p"));
   KILN_RETURN_IF_ERROR(expect_same_dims(args.tensors[l.p], s, "p", "s"));
   if (l.has_mask) {
@@ -101,7 +101,10 @@ void step_run(KernelContext& ctx) {
   const auto col0 = static_cast<float>(args.int_or(4, 0));
   const float scale = args.float_or(0, 1.0f);
   const int64_t n = s.dims[0];
-  constexpr int kLanes = kF32Lanes;
+  // Scores come in the inputs' dtype (the MME rounds them once, as the
+  // composed form does); every step after is fp32, 128 lanes per
+  // instruction for bf16 and f16.
+  const int lanes = lanes_per_vector(s.dtype);
   for_each_row(ctx, s, [&](Coord c) {
     if (n == 0) return;
     Coord mc = c;
@@ -113,24 +116,31 @@ void step_run(KernelContext& ctx) {
     }
     // The query's position: rows of the tile are dim 1.
     const float limit = row0 + static_cast<float>(c[1]);
+    const int halves = natural_halves(s.dtype);
     // The scaled, masked scores of the vector at c[0]; lanes past the row read -inf.
     const auto scores = [&](const Coord& at) {
-      VecF32 x = load_wide(ctx, s, at, kNegInf, 1).half[0];
-      x = mul(ctx, x, scale);
+      WideF32 x = load_wide(ctx, s, at, kNegInf, halves);
+      x = wide_map(ctx, x, [&](const VecF32& v) { return mul(ctx, v, scale); });
       if (l.has_mask) {
         Coord m = mc;
         m[0] = at[0];
-        x = add(ctx, x, load_wide(ctx, ctx.tensor(l.mask), m, 0.0f, 1).half[0]);
+        const WideF32 mv = load_wide(ctx, ctx.tensor(l.mask), m, 0.0f, halves);
+        x = wide_map(ctx, x, mv, [&](const VecF32& a, const VecF32& b) { return add(ctx, a, b); });
       }
       if (causal) {
-        const Mask hidden = compare(ctx, Cmp::kGt, iota(ctx, col0 + static_cast<float>(at[0])), limit);
-        x = select(ctx, hidden, VecF32::splat(kNegInf), x);
+        x = wide_map(ctx, x, [&](const VecF32& v) {
+          const float first_col = col0 + static_cast<float>(at[0]) + (ctx.second_half() ? 64.0f : 0.0f);
+          const Mask hidden = compare(ctx, Cmp::kGt, iota(ctx, first_col), limit);
+          return select(ctx, hidden, VecF32::splat(kNegInf), v);
+        });
       }
       return x;
     };
-    VecF32 acc = VecF32::splat(kNegInf);
-    for (c[0] = 0; c[0] < n; c[0] += kLanes) acc = max(ctx, acc, scores(c));
-    const float tile_max = reduce_max(ctx, acc);
+    WideF32 acc = broadcast_wide(ctx, kNegInf, halves);
+    for (c[0] = 0; c[0] < n; c[0] += lanes) {
+      acc = wide_map(ctx, acc, scores(c), [&](const VecF32& a, const VecF32& b) { return max(ctx, a, b); });
+    }
+    const float tile_max = wide_reduce_max(ctx, acc);
     Coord sc = c;
     sc[0] = 0;
     const float m_old = l.first ? kNegInf : ctx.load_scalar(ctx.tensor(l.ml_in), sc);
@@ -140,23 +150,20 @@ void step_run(KernelContext& ctx) {
     const float m_new = std::max(m_old, tile_max);
     // Nothing but -inf so far: exp(x - 0) gives the zeros it should.
     const float m_use = m_new == kNegInf ? 0.0f : m_new;
-    const float alpha = exp(ctx, broadcast(ctx, m_old - m_use))[0];
-    VecF32 sum = VecF32::splat(0.0f);
-    for (c[0] = 0; c[0] < n; c[0] += kLanes) {
-      const VecF32 e = exp(ctx, sub(ctx, scores(c), m_use));
-      sum = add(ctx, sum, e);
-      WideF32 w;
-      w.half[0] = e;
-      w.halves = 1;
-      store_wide(ctx, p, c, w);
+    const float alpha = l.first ? 0.0f : exp(ctx, broadcast(ctx, m_old - m_use))[0];
+    WideF32 sum = broadcast_wide(ctx, 0.0f, halves);
+    for (c[0] = 0; c[0] < n; c[0] += lanes) {
+      const WideF32 e = wide_map(ctx, scores(c), [&](const VecF32& x) { return exp(ctx, sub(ctx, x, m_use)); });
+      sum = wide_map(ctx, sum, e, [&](const VecF32& a, const VecF32& b) { return add(ctx, a, b); });
+      store_wide(ctx, p, c, e);
     }
-    const float l_new = alpha * l_old + reduce_sum(ctx, sum);
+    const float l_new = alpha * l_old + wide_reduce_sum(ctx, sum);
     ctx.store_scalar(ml_out, sc, m_new);
     ctx.store_scalar(ml_out, lc, l_new);
     if (!l.first) {
       const TensorDesc& o_in = ctx.tensor(l.o_in);
       const TensorDesc& o_out = ctx.tensor(l.o_out);
-      for (Coord oc = sc; oc[0] < o_in.dims[0]; oc[0] += kLanes) {
+      for (Coord oc = sc; oc[0] < o_in.dims[0]; oc[0] += kF32Lanes) {
         const VecF32 o = load_wide(ctx, o_in, oc, 0.0f, 1).half[0];
         WideF32 w;
         w.half[0] = mul(ctx, o, alpha);
@@ -200,7 +207,7 @@ void finalize_run(KernelContext& ctx) {
 
 void append_sdpa_kernels(std::vector<KernelDef>& out) {
   out.push_back(KernelDef{"sdpa_softmax_step", step_run, step_space, validate_step,
-                          "sdpa_softmax_step(s: f32, [mask: F,] [ml_in: f32, o_in: f32,] p: F, ml_out: f32[, o_out: "
+                          "sdpa_softmax_step(s: F, [mask: F,] [ml_in: f32, o_in: f32,] p: F, ml_out: f32[, o_out: "
                           "f32]); ints = {first, has_mask, causal, row0, col0}; floats[0] = scale",
                           0});
   out.push_back(KernelDef{"sdpa_finalize", finalize_run, finalize_space, validate_finalize,

@@ -7,8 +7,10 @@
 
 #include "constant_fold.h"
 #include "fusion.h"
+#include "fusion_sdpa.h"
 #include "memory_plan.h"
 #include "schedule.h"
+#include "sdpa_lowering.h"
 #include "slicing.h"
 
 namespace kiln::runtime {
@@ -106,6 +108,18 @@ void legalize(Graph& g, std::vector<int>& order, bool transposed_ok, std::ostrin
   for (std::size_t pos = 0; pos < order.size(); ++pos) {
     const int index = order[pos];
     const OpKind op = g.nodes[static_cast<std::size_t>(index)].op;
+    if (op == OpKind::kFusedSdpa) {
+      // Its GEMM tiles and staging copies address q, k and v as dense [..., rows, cols].
+      for (std::size_t i = 0; i < 3; ++i) {
+        const View in = g.nodes[static_cast<std::size_t>(index)].inputs[i];
+        if (in.contiguous()) continue;
+        const View dense = copy_before(g, order, pos, in, in.shape);
+        ++pos;
+        g.nodes[static_cast<std::size_t>(index)].inputs[i] = dense;
+        log << "legalize: copied input " << i << " of fused_sdpa densely\n";
+      }
+      continue;
+    }
     if (op != OpKind::kMatmul && op != OpKind::kConv2d) continue;
     const Shape out = g.values[static_cast<std::size_t>(g.nodes[static_cast<std::size_t>(index)].outputs[0])].shape;
     for (std::size_t i = 0; i < g.nodes[static_cast<std::size_t>(index)].inputs.size(); ++i) {
@@ -147,6 +161,9 @@ std::size_t optimize(Graph& g, std::vector<int>& order, const std::set<int>& kee
   };
   // Epilogues first (they take the GEMM's bias and activation), then norms
   // (they take the residual add), then whatever elementwise ops remain.
+  // Attention first: the other fusions would take its scale and mask into
+  // an elementwise kernel. Not in the constant section, which binds no SRAM.
+  if (prefix.empty() && !disabled(options, "fuse_sdpa")) add(fuse_sdpa(g, order, keep, options.sram_budget));
   if (!disabled(options, "fuse_epilogue")) add(fuse_epilogue(g, order, keep));
   // After the epilogues, so the stacked GEMM keeps their bias and activation.
   if (!disabled(options, "fuse_shared_input_gemms")) add(fuse_shared_input_gemms(g, order, keep));
@@ -177,6 +194,7 @@ struct Emitted {
   uint64_t workspace_bytes = 0;
   uint64_t intermediate_bytes = 0;
   std::size_t jobs = 0;
+  uint64_t sram_bytes = 0;  // SRAM scratch its jobs use (kSramSlot)
   std::map<int, Queue> writer;  // value -> the queue of the job that writes it
 };
 
@@ -238,19 +256,36 @@ Result<Emitted> emit(const Graph& g, const std::vector<int>& order, std::vector<
   out.workspace_bytes = plan.size;
   out.intermediate_bytes = plan.sum_of_values;
 
-  std::vector<Job> jobs;
+  // One job per node, but fused attention's pipeline (sdpa_lowering.h).
+  std::vector<NodeJobs> lowered;
+  lowered.reserve(order.size());
   for (int index : order) {
-    KILN_ASSIGN_OR_RETURN(Job job, lower_node(g, g.nodes[static_cast<std::size_t>(index)], placement, lower_options));
-    job.node = index;
-    jobs.push_back(std::move(job));
+    const Node& n = g.nodes[static_cast<std::size_t>(index)];
+    NodeJobs nj;
+    if (n.op == OpKind::kFusedSdpa) {
+      KILN_ASSIGN_OR_RETURN(nj, lower_fused_sdpa(g, n, placement, lower_options));
+      out.sram_bytes = std::max(out.sram_bytes, plan_sdpa(g, n, lower_options.sram_budget)->sram_bytes);
+    } else {
+      KILN_ASSIGN_OR_RETURN(Job job, lower_node(g, n, placement, lower_options));
+      nj.jobs.push_back(std::move(job));
+      nj.after.emplace_back();
+    }
+    for (Job& job : nj.jobs) job.node = index;
+    lowered.push_back(std::move(nj));
   }
-  std::vector<std::set<int>> deps(jobs.size());
-  for (std::size_t pos = 0; pos < jobs.size(); ++pos) {
+  std::vector<std::set<int>> deps(lowered.size());
+  int last_sram_user = -1;
+  for (std::size_t pos = 0; pos < lowered.size(); ++pos) {
     const Node& n = g.nodes[static_cast<std::size_t>(order[pos])];
     for (const View& in : n.inputs) {
       for (int p : writers[static_cast<std::size_t>(in.value)]) {
         if (p != static_cast<int>(pos)) deps[pos].insert(p);
       }
+    }
+    // Every fused attention uses the SRAM scratch from its start.
+    if (n.op == OpKind::kFusedSdpa) {
+      if (last_sram_user >= 0) deps[pos].insert(last_sram_user);
+      last_sram_user = static_cast<int>(pos);
     }
   }
   // A value that takes over workspace bytes is written only after every job
@@ -267,49 +302,62 @@ Result<Emitted> emit(const Graph& g, const std::vector<int>& order, std::vector<
       }
     }
   }
-  std::vector<uint32_t> ordinal(jobs.size(), 0);
+  // Per node, per queue: the timeline count after its last job there (0: none).
+  std::vector<std::array<uint32_t, kQueueCount>> node_last(lowered.size());
   std::array<std::array<uint32_t, kQueueCount>, kQueueCount> waited{};  // [queue][other queue]
-  for (std::size_t pos = 0; pos < jobs.size(); ++pos) {
-    const Job& job = jobs[pos];
-    driver::CommandBuffer& cb = out.programs[job.queue];
-    std::array<uint32_t, kQueueCount> need{};
+  for (std::size_t pos = 0; pos < lowered.size(); ++pos) {
+    std::array<uint32_t, kQueueCount> node_need{};
     for (int d : deps[pos]) {
-      const Queue q = jobs[static_cast<std::size_t>(d)].queue;
-      if (q != job.queue) need[q] = std::max(need[q], ordinal[static_cast<std::size_t>(d)]);
+      for (uint32_t q = 0; q < kQueueCount; ++q) node_need[q] = std::max(node_need[q], node_last[static_cast<std::size_t>(d)][q]);
     }
-    for (uint32_t q = 0; q < kQueueCount; ++q) {
-      if (need[q] > waited[job.queue][q]) {
-        cb.wait_sync(driver::bound_sync(kTimelineSlot + q), need[q]);
-        waited[job.queue][q] = need[q];
-      }
-    }
+    const NodeJobs& nj = lowered[pos];
     // The trace names the graph node(s) each job came from: a fused job all of them.
     std::vector<std::string> ops;
-    const std::string& label = g.nodes[static_cast<std::size_t>(job.node)].label;
+    const std::string& label = g.nodes[static_cast<std::size_t>(order[pos])].label;
     for (std::size_t at = 0; at <= label.size();) {
       const std::size_t plus = std::min(label.find('+', at), label.size());
       if (plus > at) ops.push_back(label.substr(at, plus - at));
       at = plus + 1;
     }
-    cb.label(std::move(ops));
-    switch (job.kind) {
-      case Job::Kind::kTpc: cb.launch_tpc(job.kernel_id, job.args); break;
-      case Job::Kind::kMme: cb.launch_mme(job.descriptor); break;
-      case Job::Kind::kDma: cb.copy(job.dst, job.src, job.bytes); break;
+    std::vector<uint32_t> ordinal(nj.jobs.size(), 0);
+    for (std::size_t jj = 0; jj < nj.jobs.size(); ++jj) {
+      const Job& job = nj.jobs[jj];
+      driver::CommandBuffer& cb = out.programs[job.queue];
+      std::array<uint32_t, kQueueCount> need = node_need;
+      need[job.queue] = 0;
+      for (int a : nj.after[jj]) {
+        const Queue q = nj.jobs[static_cast<std::size_t>(a)].queue;
+        if (q != job.queue) need[q] = std::max(need[q], ordinal[static_cast<std::size_t>(a)]);
+      }
+      for (uint32_t q = 0; q < kQueueCount; ++q) {
+        if (need[q] > waited[job.queue][q]) {
+          cb.wait_sync(driver::bound_sync(kTimelineSlot + q), need[q]);
+          waited[job.queue][q] = need[q];
+        }
+      }
+      cb.label(ops);
+      switch (job.kind) {
+        case Job::Kind::kTpc: cb.launch_tpc(job.kernel_id, job.args); break;
+        case Job::Kind::kMme: cb.launch_mme(job.descriptor); break;
+        case Job::Kind::kDma: cb.copy(job.dst, job.src, job.bytes); break;
+      }
+      cb.signal_when_done(driver::bound_sync(kTimelineSlot + job.queue));
+      ordinal[jj] = ++out.signals[job.queue];
+      node_last[pos][job.queue] = ordinal[jj];
+      ++out.jobs;
     }
-    cb.signal_when_done(driver::bound_sync(kTimelineSlot + job.queue));
-    ordinal[pos] = ++out.signals[job.queue];
-    for (int v : g.nodes[static_cast<std::size_t>(job.node)].outputs) {
-      out.writer[v] = job.queue;
+    // The node's last job writes its outputs.
+    const Queue written_by = nj.jobs.back().queue;
+    for (int v : g.nodes[static_cast<std::size_t>(order[pos])].outputs) {
+      out.writer[v] = written_by;
       // A whole in parts: its parts' jobs share one queue (slicing.h).
       const int whole = g.values[static_cast<std::size_t>(v)].part_of;
-      if (whole >= 0) out.writer[whole] = job.queue;
+      if (whole >= 0) out.writer[whole] = written_by;
     }
   }
   for (const auto& p : out.programs) {
     if (!p.recording_error().empty()) return internal_error("compiling a graph: " + p.recording_error());
   }
-  out.jobs = jobs.size();
   return out;
 }
 
@@ -368,11 +416,12 @@ Result<std::shared_ptr<Recipe>> compile(Graph g, const std::vector<int>& outputs
     placement[static_cast<std::size_t>(section.values[i])] = {kConstantSlot, section.offsets[i]};
     placed[static_cast<std::size_t>(section.values[i])] = 1;
   }
-  const LowerOptions lower_options{options.allow_tf32};
+  const LowerOptions lower_options{options.allow_tf32, options.sram_budget};
   KILN_ASSIGN_OR_RETURN(Emitted step, emit(g, order, std::move(placement), placed, lower_options));
   recipe->programs = std::move(step.programs);
   recipe->signals = step.signals;
   recipe->workspace_bytes = step.workspace_bytes;
+  recipe->sram_bytes = step.sram_bytes;
   recipe->intermediate_bytes = step.intermediate_bytes;
   recipe->output_queue.assign(outputs.size(), kTpcQueue);
   for (std::size_t i = 0; i < outputs.size(); ++i) {

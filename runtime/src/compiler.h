@@ -51,6 +51,8 @@ struct CompileOptions {
   // > 0: the slice pass cuts every GEMM it can into slices of this many
   // rows, estimates aside (slicing.h); 0: where the estimates say it pays.
   int64_t slice_rows = 0;
+  // SRAM scratch a recipe may use (fused attention's tiles, kSramSlot); 0: none.
+  uint64_t sram_budget = 0;
 };
 
 struct Recipe {
@@ -58,6 +60,7 @@ struct Recipe {
   std::array<uint32_t, kQueueCount> signals{};  // jobs (timeline increments) per queue per launch
   uint64_t workspace_bytes = 0;
   uint64_t intermediate_bytes = 0;  // the intermediates' bytes without sharing
+  uint64_t sram_bytes = 0;          // SRAM scratch bound at kSramSlot for every launch
   // Values of the recorded graph bound at kFirstTensorSlot onward: the
   // external inputs, then the outputs. An input of -1 is packed: the launch
   // binds the values packed_from[i] (external inputs of the graph) stacked

@@ -56,7 +56,8 @@ ConstantSection constant_fold(const Graph& g, std::vector<int>& order, const std
   std::map<int, std::vector<int>> readers;
   for (int index : order) {
     const Node& n = g.nodes[static_cast<std::size_t>(index)];
-    bool c = !n.inputs.empty() || determined_by_key(n);
+    // Fused attention's tiles live in SRAM, which the constant section does not bind.
+    bool c = (!n.inputs.empty() || determined_by_key(n)) && n.op != OpKind::kFusedSdpa;
     bool t = moves_only(n.op);
     for (const View& in : n.inputs) {
       readers[in.value].push_back(index);

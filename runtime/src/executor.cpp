@@ -100,6 +100,9 @@ Result<std::shared_ptr<Recipe>> Runtime::Impl::recipe_for_locked(Graph& g, const
     options_for_compile.disabled_passes = disabled_passes;
     options_for_compile.rates = rates;
     options_for_compile.slice_rows = options.slice_rows;
+    // Half the SRAM: fused attention's scratch, with room for whatever else
+    // the program keeps there.
+    options_for_compile.sram_budget = device->properties().sram_bytes / 4 * 3;
     KILN_ASSIGN_OR_RETURN(recipe, compile(g, outputs, options_for_compile));
     stats.compile_wall_ms +=
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -173,6 +176,14 @@ Status Runtime::Impl::launch_locked(const std::shared_ptr<Recipe>& shared_recipe
     workspace = *s;
     table.bind_range(kWorkspaceSlot, workspace->buffer.address, recipe.workspace_bytes);
     writes.push_back(workspace);
+  }
+  if (recipe.sram_bytes > 0) {
+    auto s = sram_pool->allocate(recipe.sram_bytes);
+    if (!s.ok()) {
+      return s.status().with_context("step of " + std::to_string(g.nodes.size()) + " ops: its SRAM scratch");
+    }
+    table.bind_range(kSramSlot, (*s)->buffer.address, recipe.sram_bytes);
+    writes.push_back(*s);
   }
   for (uint32_t q = 0; q < kQueueCount; ++q) table.bind_sync(kTimelineSlot + q, timelines[q], bases[q]);
   device->charge_host(costs.recipe_launch_ns, "launch recipe");

@@ -162,6 +162,8 @@ Result<Job> lower_conv(const Graph& g, const Node& n, const std::vector<Placemen
 
 }  // namespace
 
+uint64_t view_address(const View& v, const std::vector<Placement>& placement) { return address_of(v, placement); }
+
 std::optional<MmeOperandRead> mme_operand_read(const View& v, const Shape& out_batch, bool transposed_ok) {
   const std::size_t r = v.shape.size();
   if (r < 2 || v.offset < 0) return std::nullopt;

@@ -27,7 +27,8 @@ struct Placement {
 inline constexpr uint32_t kWorkspaceSlot = 0;
 inline constexpr uint32_t kTimelineSlot = 1;  // + queue: that queue's timeline sync object
 inline constexpr uint32_t kConstantSlot = kTimelineSlot + kQueueCount;  // the constant section's values
-inline constexpr uint32_t kFirstTensorSlot = kConstantSlot + 1;
+inline constexpr uint32_t kSramSlot = kConstantSlot + 1;  // on-die SRAM scratch (fused attention's tiles)
+inline constexpr uint32_t kFirstTensorSlot = kSramSlot + 1;
 
 struct Job {
   enum class Kind { kTpc, kMme, kDma };
@@ -45,6 +46,7 @@ struct Job {
 
 struct LowerOptions {
   bool allow_tf32 = false;
+  uint64_t sram_budget = 0;  // SRAM scratch a node may plan for (kSramSlot)
 };
 
 // How the matrix engine reads a matmul operand in place: row-major, or
@@ -62,6 +64,9 @@ struct MmeOperandRead {
 // x, such as linear's W^T); in either case its batch dims (those before the
 // last two) collapsing to a single stride, or absent, or all broadcast.
 std::optional<MmeOperandRead> mme_operand_read(const View& v, const Shape& out_batch, bool transposed_ok = true);
+
+// The address of `v` in a launch (a binding).
+uint64_t view_address(const View& v, const std::vector<Placement>& placement);
 
 // The job of node `n`. Errors name the op and what it cannot lower.
 Result<Job> lower_node(const Graph& g, const Node& n, const std::vector<Placement>& placement,

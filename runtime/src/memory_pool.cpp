@@ -31,10 +31,10 @@ Result<std::shared_ptr<Storage>> MemoryPool::allocate(uint64_t bytes) {
       return s;
     }
   }
-  auto buffer = device_.allocate(size);
+  auto buffer = device_.allocate(size, kind_);
   if (!buffer.ok() && buffer.status().code() == ErrorCode::kOutOfMemory) {
     trim();
-    buffer = device_.allocate(size);
+    buffer = device_.allocate(size, kind_);
   }
   if (!buffer.ok()) return buffer.status();
   auto s = std::make_shared<Storage>();

@@ -22,7 +22,8 @@ namespace kiln::runtime {
 
 class MemoryPool {
  public:
-  explicit MemoryPool(driver::Device& device) : device_(device) {}
+  // Blocks of `kind` memory (HBM; SRAM for on-die scratch).
+  explicit MemoryPool(driver::Device& device, MemoryKind kind = MemoryKind::kHbm) : device_(device), kind_(kind) {}
   ~MemoryPool();
   MemoryPool(const MemoryPool&) = delete;
   MemoryPool& operator=(const MemoryPool&) = delete;
@@ -48,6 +49,7 @@ class MemoryPool {
   uint64_t size_class(uint64_t bytes) const;
 
   driver::Device& device_;
+  MemoryKind kind_;
   mutable std::mutex mutex_;
   std::multimap<uint64_t, Cached> free_;  // by size class
   uint64_t cached_ = 0;

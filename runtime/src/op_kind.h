@@ -40,6 +40,10 @@ enum class OpKind : uint8_t {
   kEq, kNe, kLt, kLe, kGt, kGe,
   // Appended for the same reason. NCHW at the API, NHWC node (as pooling).
   kResize,  // attrs.ints: mode, coordinate transformation, nearest mode; floats: {} or {scale_w, scale_h}
+  // Appended likewise. Flash attention (sdpa_lowering.h): inputs q, k, v[, mask
+  // expanded to [..., L, S]]; attrs.ints: causal, has_mask; floats: scale.
+  // Lowers to many jobs on the MME, TPC and DMA queues.
+  kFusedSdpa,
   kCount
 };
 

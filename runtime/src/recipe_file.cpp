@@ -127,6 +127,11 @@ Status check_program(const Recipe& r, uint32_t q, bool section) {
         return invalid_argument(slot + " (the workspace): reaches " + std::to_string(u.extent) + " bytes of " +
                                 std::to_string(workspace));
       }
+    } else if (u.slot == kSramSlot) {
+      if (!memory || u.extent > r.sram_bytes || section) {
+        return invalid_argument(slot + " (the SRAM scratch): reaches " + std::to_string(u.extent) + " bytes of " +
+                                std::to_string(section ? 0 : r.sram_bytes));
+      }
     } else if (u.slot == kConstantSlot) {
       if (!memory || u.extent > r.constant_bytes) {
         return invalid_argument(slot + " (the constants): reaches " + std::to_string(u.extent) + " bytes of " +
@@ -165,6 +170,7 @@ Result<std::string> encode_recipe_file(std::string_view key, const Recipe& recip
     r.add_signals(recipe.signals[q]);
   }
   r.set_workspace_bytes(recipe.workspace_bytes);
+  r.set_sram_bytes(recipe.sram_bytes);
   r.set_intermediate_bytes(recipe.intermediate_bytes);
   for (int v : recipe.inputs) r.add_inputs(v);
   for (const auto& parts : recipe.packed_from) {
@@ -244,6 +250,7 @@ Result<std::shared_ptr<Recipe>> decode_recipe_file(std::string_view bytes, std::
     recipe->signals[q] = r.signals(static_cast<int>(q));
   }
   recipe->workspace_bytes = r.workspace_bytes();
+  recipe->sram_bytes = r.sram_bytes();
   recipe->intermediate_bytes = r.intermediate_bytes();
   recipe->inputs.assign(r.inputs().begin(), r.inputs().end());
   if (r.packed_from_size() != 0 && r.packed_from_size() != r.inputs_size()) {
@@ -346,6 +353,11 @@ Status check_recipe_fits(const Recipe& recipe, const Graph& g, const std::vector
   if (recipe.workspace_bytes > produced) {
     return invalid_argument("its workspace of " + std::to_string(recipe.workspace_bytes) +
                             " bytes exceeds every value the graph produces (" + std::to_string(produced) + ")");
+  }
+  // Only fused attention uses SRAM scratch.
+  const bool attention = std::any_of(g.nodes.begin(), g.nodes.end(), [](const Node& n) { return n.op == OpKind::kFusedSdpa; });
+  if (recipe.sram_bytes > 0 && !attention) {
+    return invalid_argument("it asks for " + std::to_string(recipe.sram_bytes) + " bytes of SRAM scratch, but its graph has no fused attention");
   }
   // Folded values and the section's intermediates are values of the graph too.
   if (recipe.constant_bytes > produced || recipe.constant_workspace_bytes > produced) {

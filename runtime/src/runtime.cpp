@@ -23,7 +23,7 @@ namespace {
 //    before the tensors'); comparison ops.
 // 5: GEMMs sliced into a pipeline with the row-wise work after them; the
 //    scheduler's estimates count per-job costs and A's re-streaming.
-constexpr const char* kCompilerVersion = "kiln-runtime-5";
+constexpr const char* kCompilerVersion = "kiln-runtime-6";
 
 thread_local std::vector<std::string> op_scopes;
 thread_local const char* composite_op = nullptr;
@@ -51,6 +51,7 @@ Status Runtime::Impl::init() {
     KILN_ASSIGN_OR_RETURN(timelines[q], device->allocate_sync_object());
   }
   pool = std::make_unique<MemoryPool>(*device);
+  sram_pool = std::make_unique<MemoryPool>(*device, MemoryKind::kSram);
   rates = schedule_rates(device->config());
   disabled_passes = options.disabled_passes;
   if (const char* env = std::getenv("KILN_DISABLE_PASSES")) {
@@ -146,6 +147,7 @@ void Runtime::Impl::close() {
   launched.clear();
   disk.reset();
   pool->close();
+  sram_pool->close();
   streams = {};
   device.reset();
   self = nullptr;

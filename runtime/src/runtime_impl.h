@@ -81,6 +81,7 @@ struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
   std::array<uint32_t, kQueueCount> timelines{};  // sync objects
   std::array<uint32_t, kQueueCount> bases{};      // signals submitted so far on each
   std::unique_ptr<MemoryPool> pool;
+  std::unique_ptr<MemoryPool> sram_pool;  // on-die scratch (Recipe::sram_bytes)
   std::string context;  // what recipes depend on besides the graph
   GraphHash context_hash;
 

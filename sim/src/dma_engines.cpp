@@ -69,7 +69,8 @@ std::optional<FaultRecord> DmaEngines::execute(int index, const DmaJob& job) {
   device_.record_job(job.trace, {.track = engine, .queue = static_cast<int32_t>(job.queue),
                                  .name = job.memset ? "memset" : "copy", .start_ps = start_ps,
                                  .end_ps = device_.now_ps(), .bytes = job.size, .sequence = job.sequence,
-                                 .detail = job.memset ? "" : detail});
+                                 .detail = job.memset ? "" : detail,
+                                 .hbm_bytes = traffic.read_bytes(MemoryKind::kHbm) + traffic.written_bytes(MemoryKind::kHbm)});
   return std::nullopt;
 }
 

@@ -136,7 +136,10 @@ std::optional<FaultRecord> MmeEngine::execute(const MmeJob& job) {
                                    .flops = share(flops, timing.engine_folds[e], timing.folds),
                                    .sequence = job.sequence,
                                    .detail = std::to_string(timing.engine_cycles[e]) + " cycles, " +
-                                             std::to_string(timing.engine_folds[e]) + " folds"});
+                                             std::to_string(timing.engine_folds[e]) + " folds",
+                                   .hbm_bytes = share(memory.read_bytes(MemoryKind::kHbm) +
+                                                          memory.written_bytes(MemoryKind::kHbm),
+                                                      timing.engine_folds[e], timing.folds)});
   }
   return std::nullopt;
 }

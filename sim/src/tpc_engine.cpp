@@ -170,7 +170,9 @@ std::optional<FaultRecord> TpcEngine::execute(const TpcJob& job) {
                                    .sequence = job.sequence,
                                    .detail = std::to_string(r.cost.cycles) + " cycles, busiest slot " +
                                              std::string(kernels::slot_name(r.cost.busiest_slot)) +
-                                             (known ? " (cost reused)" : "")});
+                                             (known ? " (cost reused)" : ""),
+                                   .hbm_bytes = traffic[i].read_bytes(MemoryKind::kHbm) +
+                                                traffic[i].written_bytes(MemoryKind::kHbm)});
   }
   return fault;
 }

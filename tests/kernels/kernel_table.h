@@ -61,6 +61,8 @@ void add_resize(std::vector<KernelCase>& cases, DType d);
 void add_dtype_cases(std::vector<KernelCase>& cases);
 // Fused kernels (kernel_table_fused_cases.cpp).
 void add_fused_cases(std::vector<KernelCase>& cases);
+// Fused attention's kernels (kernel_table_sdpa_cases.cpp).
+void add_sdpa_cases(std::vector<KernelCase>& cases);
 
 // gtest's printer for a case (kernel_table_test.cpp).
 void PrintTo(const KernelCase& c, std::ostream* os);

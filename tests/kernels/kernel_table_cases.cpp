@@ -259,6 +259,7 @@ std::vector<KernelCase> build_cases() {
   }
   add_dtype_cases(cases);
   add_fused_cases(cases);
+  add_sdpa_cases(cases);
   return cases;
 }
 

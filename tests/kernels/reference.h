@@ -47,6 +47,11 @@ RefTensor reference_float(const std::string& kernel, const std::vector<RefTensor
 RefTensor resize_reference(const RefTensor& in, const Shape& out_dims, const std::vector<int64_t>& ints,
                            const std::vector<float>& floats);
 
+// The fused attention kernels' reference (reference_sdpa.cpp), in double.
+std::vector<RefTensor> sdpa_reference(const std::string& kernel, const std::vector<RefTensor>& inputs,
+                                      const std::vector<OutSpec>& outs, const std::vector<int64_t>& ints,
+                                      const std::vector<float>& floats);
+
 // x rounded to the nearest value of a float dtype (f32, bf16, f16: nearest
 // even, +-inf past the largest finite value, f16 subnormals), written here
 // independently of the kernel API's conversions.

@@ -266,6 +266,7 @@ std::vector<RefTensor> reference(const std::string& k, const std::vector<RefTens
   const OutSpec& o = outs[0];
   if (k == "fused_elementwise") return fused(in, o, ints, floats);
   if (k == "add_layer_norm" || k == "add_rms_norm") return add_norm(k, in, outs, ints, floats);
+  if (k.rfind("sdpa_", 0) == 0) return sdpa_reference(k, in, outs, ints, floats);
   RefTensor out = make_out(o);
   const auto each = [&](auto f) {
     for (int64_t e = 0; e < count(o.dims); ++e) f(static_cast<size_t>(e), coord_of(o.dims, e));

@@ -75,6 +75,7 @@ proto::Trace to_proto(std::string_view device_name, const std::vector<TraceEvent
     for (const std::string& op : e.ops) p->add_ops(op);
     p->mutable_waits_for()->Add(e.waits_for.begin(), e.waits_for.end());
     p->set_job(e.job);
+    p->set_hbm_bytes(e.hbm_bytes);
   }
   return trace;
 }
@@ -98,6 +99,7 @@ std::vector<TraceEvent> from_proto(const proto::Trace& trace) {
     e.ops.assign(p.ops().begin(), p.ops().end());
     e.waits_for.assign(p.waits_for().begin(), p.waits_for().end());
     e.job = p.job();
+    e.hbm_bytes = p.hbm_bytes();
     events.push_back(std::move(e));
   }
   return events;

@@ -26,5 +26,6 @@ void append_pool_kernels(std::vector<KernelDef>& out);
 void append_pad_kernels(std::vector<KernelDef>& out);
 void append_resize_kernels(std::vector<KernelDef>& out);
 void append_generate_kernels(std::vector<KernelDef>& out);
+void append_sdpa_kernels(std::vector<KernelDef>& out);
 
 }  // namespace kiln::kernels::lib

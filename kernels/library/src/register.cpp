@@ -26,6 +26,7 @@ std::vector<KernelDef> builtin_defs() {
   lib::append_pad_kernels(defs);
   lib::append_resize_kernels(defs);
   lib::append_generate_kernels(defs);
+  lib::append_sdpa_kernels(defs);
   return defs;
 }
 

@@ -147,4 +147,21 @@ Result<Tensor> embedding(const Tensor& weight, const Tensor& ids);
 Result<Tensor> scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                             std::optional<double> scale = std::nullopt);
 
+// Fused scaled-dot-product attention, flash style: softmax(q k^T * scale +
+// mask) v with the softmax in fp32, tiled over the sequence with an online
+// softmax, so the [L, S] scores never reach HBM (docs/runtime.md, "Fused
+// attention"). q [..., L, E], k [..., S, E], v [..., S, Ev], the same batch
+// dims (at most two: [B, H]) and one float dtype; the result is [..., L, Ev]
+// in that dtype. One graph node: works in eager and lazy mode and in
+// captured graphs.
+struct SdpaOptions {
+  // Added to the scaled scores; broadcasts to [..., L, S]; q's dtype
+  // (-inf hides a key).
+  std::optional<Tensor> mask;
+  // Query i sees keys j <= i only (top-left aligned, as PyTorch's is_causal).
+  bool causal = false;
+  std::optional<double> scale;  // default 1 / sqrt(E)
+};
+Result<Tensor> fused_sdpa(const Tensor& q, const Tensor& k, const Tensor& v, const SdpaOptions& options = {});
+
 }  // namespace kiln::runtime

@@ -54,6 +54,7 @@ struct TraceEvent {
   std::vector<std::string> ops;     // model ops the work implements (CommandBuffer::label)
   std::vector<uint64_t> waits_for;  // ids of the events or jobs it waited for
   uint64_t job = 0;                 // the engine job it belongs to (reserve_id), 0 if none
+  uint64_t hbm_bytes = 0;           // of `bytes`, those through HBM
 };
 
 class TraceRecorder {

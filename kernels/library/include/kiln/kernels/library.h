@@ -135,6 +135,19 @@
 //            the input (ONNX edge padding); linear reads no tap of weight 0;
 //            nearest copies values exactly. No antialiasing when shrinking.
 //
+// Fused attention (flash style: the runtime's fused_sdpa; kernels/README.md),
+// rows are dims 1..4 of s, dim 1 the query within the tile:
+//   sdpa_softmax_step  (s: f32, [mask: F,] [ml_in: f32, o_in: f32,] p: F,
+//            ml_out: f32[, o_out: f32]); ints = {first, has_mask, causal,
+//            row0, col0}; floats[0] = scale. One key block of the online
+//            softmax: x = s * scale + mask (-inf where causal and col0 + j >
+//            row0 + i), m' = max(m, max x), p = exp(x - m'), l' = exp(m - m') l
+//            + sum p, o' = exp(m - m') o. ml holds {m, l} per row (dim 0 = 2);
+//            o is {Ev, rows}; first = 1 starts from m = -inf, l = 0 and has no
+//            o. The mask broadcasts over dims 1..4, not dim 0. ml and o may be
+//            the same memory in and out (each row is read before it is written).
+//   sdpa_finalize  (o: f32, ml: f32, out: F): out = o / l
+//
 // Made on the device (out dense, written in full; flat index i counts the
 // dense layout, dim 0 fastest):
 //   fill          (out: T|i32); floats[0] = the value

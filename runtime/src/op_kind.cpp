@@ -67,6 +67,7 @@ std::string_view op_name(OpKind op) {
     case OpKind::kGt: return "gt";
     case OpKind::kGe: return "ge";
     case OpKind::kResize: return "resize";
+    case OpKind::kCustom: return "custom";
     case OpKind::kCount: break;
   }
   return "unknown";

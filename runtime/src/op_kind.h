@@ -40,6 +40,9 @@ enum class OpKind : uint8_t {
   kEq, kNe, kLt, kLe, kGt, kGe,
   // Appended for the same reason. NCHW at the API, NHWC node (as pooling).
   kResize,  // attrs.ints: mode, coordinate transformation, nearest mode; floats: {} or {scale_w, scale_h}
+  // A registered custom op run by a kernel (kiln/runtime/custom_op.h). attrs.ints: the op's id, its
+  // kernel's id (bits of the uint64s), then the kernel's int scalars; floats: its float scalars.
+  kCustom,
   kCount
 };
 

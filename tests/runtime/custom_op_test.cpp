@@ -292,6 +292,28 @@ TEST(CustomOp, AKernelThatFailsItsLaunchNamesTheOp) {
   EXPECT_TRUE(z.to_host<float>().ok());
 }
 
+// A kernel the device does not have (no plugin brought it).
+TEST(CustomOp, AKernelNotLoadedNamesTheOp) {
+  static const bool registered = [] {
+    CustomOpDef def;
+    def.schema.name = "test.no_kernel";
+    def.schema.inputs = {{"x", {}}};
+    def.infer = same_shape;
+    def.kernel.kernel = "no_such_kernel";
+    EXPECT_TRUE(register_custom_op(std::move(def)).ok());
+    return true;
+  }();
+  (void)registered;
+  for (Mode mode : {Mode::kEager, Mode::kLazy}) {
+    auto rt = open_runtime(mode);
+    Tensor x = upload(*rt, host_random({2, 64}, 1));
+    auto y = call_custom_op("test.no_kernel", {x});
+    Status s = y.ok() ? rt->synchronize() : y.status();
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.message().find("test.no_kernel"), std::string::npos) << s.to_string();
+  }
+}
+
 TEST(CustomOp, PluginOfAnotherApiVersionIsRefusedNamingBoth) {
   auto r = load_custom_op_plugin(KILN_TEST_CUSTOM_OP_PLUGIN_FUTURE);
   ASSERT_FALSE(r.ok());

@@ -26,6 +26,8 @@ int sole_dense_reader(const Graph& g, const std::map<int, std::vector<int>>& rea
   if (it == readers.end() || it->second.size() != 1) return -1;
   const Node& r = g.nodes[static_cast<std::size_t>(it->second[0])];
   const Value& v = g.values[static_cast<std::size_t>(value)];
+  // A non-fusable custom op's nodes fuse only among themselves.
+  if (v.producer >= 0 && g.nodes[static_cast<std::size_t>(v.producer)].fusion_group != r.fusion_group) return -1;
   int uses = 0;
   for (const View& in : r.inputs) {
     if (in.value != value) continue;

@@ -114,12 +114,15 @@ void grow(Context& c, Group& group, int index, const Shape& shape) {
   for (const View& in : n.inputs) {
     const int p = c.g.values[static_cast<std::size_t>(in.value)].producer;
     if (p < 0 || !c.position.count(p)) continue;
-    if (scalar_fill(c.g, in.value) && internal_edge(c, in.value, index) && group.constants < kernels::kFusedMaxConstants) {
+    if (scalar_fill(c.g, in.value) && internal_edge(c, in.value, index) && group.constants < kernels::kFusedMaxConstants &&
+        c.g.nodes[static_cast<std::size_t>(p)].fusion_group == n.fusion_group) {
       group.fills.push_back(p);
       ++group.constants;
       continue;
     }
     if (!elementwise_node(c.g, p) || !internal_edge(c, in.value, index)) continue;
+    // A non-fusable custom op's nodes fuse only among themselves.
+    if (c.g.nodes[static_cast<std::size_t>(p)].fusion_group != n.fusion_group) continue;
     if (c.g.values[static_cast<std::size_t>(in.value)].shape != shape) continue;
     if (static_cast<int>(group.members.size()) + 4 > kernels::kFusedMaxOps) continue;  // room for a leaf's constants
     group.members.push_back(p);
@@ -207,6 +210,7 @@ bool emit(Context& c, Group& group, std::vector<int>& order, std::vector<std::st
   fused.inputs = inputs;
   fused.outputs = c.g.nodes[static_cast<std::size_t>(root)].outputs;
   fused.label = label;
+  fused.fusion_group = c.g.nodes[static_cast<std::size_t>(root)].fusion_group;
   fused.attrs.ints.assign(args.ints.begin(), args.ints.begin() + args.num_ints);
   for (int i = 0; i < args.num_floats; ++i) fused.attrs.floats.push_back(args.floats[static_cast<std::size_t>(i)]);
   c.g.nodes.push_back(std::move(fused));
@@ -268,7 +272,7 @@ std::vector<std::string> fuse_add_norm(Graph& g, std::vector<int>& order, const 
     const auto add_at = std::find(order.begin(), order.end(), add_index);
     if (add_at == order.end()) continue;
     const Node& add = g.nodes[static_cast<std::size_t>(add_index)];
-    if (add.op != OpKind::kAdd) continue;
+    if (add.op != OpKind::kAdd || add.fusion_group != norm.fusion_group) continue;
     // x is the operand of the sum's shape; the residual broadcasts to it.
     int xi = add.inputs[0].shape == sum_value.shape ? 0 : 1;
     if (add.inputs[static_cast<std::size_t>(xi)].shape != sum_value.shape) continue;
@@ -288,6 +292,7 @@ std::vector<std::string> fuse_add_norm(Graph& g, std::vector<int>& order, const 
     fused.outputs = {norm.outputs[0], add.outputs[0]};
     fused.attrs = norm.attrs;
     fused.label = add.label + "+" + norm.label;
+    fused.fusion_group = norm.fusion_group;
     g.nodes.push_back(std::move(fused));
     const int index = static_cast<int>(g.nodes.size()) - 1;
     for (int out : g.nodes.back().outputs) g.values[static_cast<std::size_t>(out)].producer = index;

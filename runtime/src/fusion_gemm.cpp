@@ -84,6 +84,7 @@ std::string group_key(const Graph& g, const Node& n, const Member& m) {
       << int(n.inputs[1].dtype) << '|' << int(g.values[static_cast<std::size_t>(n.outputs[0])].dtype) << '|';
   for (int64_t i : n.attrs.ints) key << i << ',';
   for (double f : n.attrs.floats) key << f << ',';
+  key << "|group " << n.fusion_group;  // GEMMs of a non-fusable custom op stay apart from the rest
   if (m.bias >= 0) {
     key << "|bias " << int(g.values[static_cast<std::size_t>(m.bias)].dtype) << ' '
         << (m.bias_cast >= 0 ? int(g.values[static_cast<std::size_t>(g.nodes[static_cast<std::size_t>(m.bias_cast)].outputs[0])].dtype) : -1);

@@ -46,6 +46,7 @@ void Graph::reset(uint64_t new_id) {
   nodes.clear();
   values.clear();
   external_of.clear();
+  fusion_groups = 0;
 }
 
 void Graph::rehash() {
@@ -59,6 +60,7 @@ void Graph::rehash() {
   for (const Node& n : nodes) {
     hash.mix(static_cast<uint64_t>(n.op) + 0x100);
     hash.mix(n.label);
+    if (n.fusion_group != 0) hash.mix(uint64_t{0xf6} + n.fusion_group);  // absent before groups existed
     for (int64_t i : n.attrs.ints) hash.mix(static_cast<uint64_t>(i));
     for (double f : n.attrs.floats) hash.mix(f);
     for (const View& in : n.inputs) {

@@ -92,6 +92,9 @@ struct Node {
   std::vector<View> inputs;
   std::vector<int> outputs;  // value ids
   std::string label;         // for traces: the op(s) this node implements
+  // 0, or the non-fusable custom-op composition that recorded it (a number
+  // per call in its graph): fusion merges only nodes of one group.
+  uint32_t fusion_group = 0;
 };
 
 struct Value {
@@ -143,6 +146,7 @@ struct Graph {
   std::vector<Node> nodes;
   std::vector<Value> values;
   std::unordered_map<const Slot*, int> external_of;
+  uint32_t fusion_groups = 0;  // non-fusable compositions recorded so far (Node::fusion_group)
 
   bool empty() const { return nodes.empty(); }
   // Empties the graph for reuse under a new id (keeping its buffers).

@@ -160,6 +160,23 @@ Result<Job> lower_conv(const Graph& g, const Node& n, const std::vector<Placemen
   return job;
 }
 
+// A custom op's kernel (custom_op.h): inputs then outputs, then its scalars.
+Result<Job> lower_custom(const Graph& g, const Node& n, const std::vector<Placement>& placement) {
+  if (n.attrs.ints.size() < 2) return internal_error("custom op (" + n.label + ") has no kernel id");
+  Job job;
+  job.kind = Job::Kind::kTpc;
+  job.queue = kTpcQueue;
+  job.kernel_id = static_cast<uint64_t>(n.attrs.ints[1]);
+  for (const View& in : n.inputs) job.args.add_tensor(desc(in, placement));
+  for (int out : n.outputs) job.args.add_tensor(desc(output_view(g, out), placement));
+  for (std::size_t i = 2; i < n.attrs.ints.size(); ++i) job.args.add_int(n.attrs.ints[i]);
+  for (double f : n.attrs.floats) job.args.add_float(static_cast<float>(f));
+  if (job.args.overflowed) {
+    return invalid_argument("custom op '" + n.label + "': too many tensors or scalars for one kernel launch");
+  }
+  return job;
+}
+
 }  // namespace
 
 uint64_t view_address(const View& v, const std::vector<Placement>& placement) { return address_of(v, placement); }
@@ -194,6 +211,7 @@ Result<Job> lower_node(const Graph& g, const Node& n, const std::vector<Placemen
                        const LowerOptions& options) {
   if (n.op == OpKind::kMatmul) return lower_matmul(g, n, placement, options);
   if (n.op == OpKind::kConv2d) return lower_conv(g, n, placement, options);
+  if (n.op == OpKind::kCustom) return lower_custom(g, n, placement);
   const std::string kernel = kernel_of(n.op);
   if (kernel.empty()) return internal_error("no lowering for op '" + std::string(op_name(n.op)) + "'");
   Job job;

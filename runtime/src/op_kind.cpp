@@ -68,6 +68,7 @@ std::string_view op_name(OpKind op) {
     case OpKind::kGe: return "ge";
     case OpKind::kResize: return "resize";
     case OpKind::kFusedSdpa: return "fused_sdpa";
+    case OpKind::kCustom: return "custom";
     case OpKind::kCount: break;
   }
   return "unknown";

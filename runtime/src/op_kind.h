@@ -44,6 +44,9 @@ enum class OpKind : uint8_t {
   // expanded to [..., L, S]]; attrs.ints: causal, has_mask; floats: scale.
   // Lowers to many jobs on the MME, TPC and DMA queues.
   kFusedSdpa,
+  // A registered custom op run by a kernel (kiln/runtime/custom_op.h). attrs.ints: the op's id, its
+  // kernel's id (bits of the uint64s), then the kernel's int scalars; floats: its float scalars.
+  kCustom,
   kCount
 };
 

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "custom_op_registry.h"
 #include "kiln/common/device_config.h"
 #include "ops_util.h"
 #include "runtime_impl.h"
@@ -161,6 +162,9 @@ Status Runtime::Impl::check_open(std::string_view what) const {
 
 Result<std::unique_ptr<Runtime>> Runtime::open(std::string_view config, const RuntimeOptions& options) {
   KILN_ASSIGN_OR_RETURN(auto device, driver::Device::open(config, options.device));
+  // The device loaded the kernels of the search path's plugins; their custom
+  // ops (custom_op.h) come from the same libraries.
+  KILN_RETURN_IF_ERROR(load_custom_op_plugins(options.device.kernel_paths).status());
   std::unique_ptr<Runtime> rt(new Runtime());
   rt->impl_ = std::make_shared<Impl>(rt.get(), std::move(device), options);
   KILN_RETURN_IF_ERROR(rt->impl_->init());
@@ -322,6 +326,10 @@ Result<std::vector<Tensor>> Runtime::Impl::record(OpKind op, Attrs attrs, const 
   }
   const std::size_t values_before = g.values.size();
   const std::vector<int> ids = g.add_node(op, std::move(attrs), std::move(views), outputs, scoped_label(label));
+  if (const uint32_t group = recording_fusion_group(); group != 0) {
+    g.nodes.back().fusion_group = group;
+    g.hash.mix(uint64_t{0xf6} + group);  // as Graph::rehash
+  }
   if (mode == Mode::kLazy) retire_some(g.values.size() - values_before);
   std::vector<Tensor> result;
   for (int id : ids) {

@@ -139,9 +139,34 @@ int main(int argc, char** argv) {
     ok = check("example.swish(bf16 x)", cast((*half)[0], kiln::DType::kF32).value().to_host<float>(), want_swish, 1e-2,
                1.0 / 64) && ok;
   }
-  // TODO(graph capture): run both ops under capture_begin/capture_end and
-  // replay() once graph capture lands in the runtime; a custom op records an
-  // ordinary graph node, so it needs nothing of its own there.
+  // Captured: both ops recorded once into a graph, then replayed over new
+  // inputs written in place (a custom op is an ordinary graph node).
+  {
+    std::printf("captured graph\n");
+    Tensor tx = (*rt)->from_host<float>(x, {kRows, kIn}).value();
+    Tensor tw = (*rt)->from_host<float>(w, {kOut, kIn}).value();
+    Tensor tb = (*rt)->from_host<float>(b, {kOut}).value();
+    if (!(*rt)->capture_begin().ok()) return 1;
+    auto swish = call_custom_op("example.swish", {tx}, {{"beta", 1.5}});
+    auto dense = call_custom_op("example.dense_swish", {tx, tw, tb});
+    auto graph = (*rt)->capture_end();
+    if (!swish.ok() || !dense.ok() || !graph.ok()) {
+      std::printf("  FAILED: %s\n", (!swish.ok() ? swish.status() : !dense.ok() ? dense.status() : graph.status())
+                                        .to_string().c_str());
+      return 1;
+    }
+    for (int replay = 0; replay < 2; ++replay) {
+      // Each replay reads the input as it is then.
+      const std::vector<float> xr = random_values(kRows * kIn, 10 + static_cast<uint32_t>(replay), -2, 2);
+      if (!(*rt)->copy_from_host(tx, xr.data(), xr.size() * sizeof(float)).ok() || !graph->replay().ok()) return 1;
+      std::vector<double> want_r(xr.size());
+      for (std::size_t i = 0; i < xr.size(); ++i) want_r[i] = host_swish(xr[i], 1.5);
+      const std::string label = "replay " + std::to_string(replay + 1) + ": example.swish";
+      ok = check(label.c_str(), (*swish)[0].to_host<float>(), want_r, 1e-6, 1e-5) && ok;
+      ok = check("  example.dense_swish", (*dense)[0].to_host<float>(), host_dense_swish(xr, w, b, 1.0), 1e-6, 1e-5) &&
+           ok;
+    }
+  }
   const RuntimeStats stats = (*rt)->stats();
   std::printf("%llu ops eager, %llu recorded lazily, %llu compilations\n",
               static_cast<unsigned long long>(stats.ops_eager), static_cast<unsigned long long>(stats.ops_recorded),

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "kiln/runtime/graph_capture.h"
@@ -27,9 +28,11 @@ using kiln::bench::record_chain;
 
 enum StepMode { kEagerStep = 0, kLazyStep = 1, kReplayStep = 2 };
 
-std::unique_ptr<Runtime> open_or_skip(benchmark::State& state, const char* config, Mode mode) {
+std::unique_ptr<Runtime> open_or_skip(benchmark::State& state, const char* config, Mode mode,
+                                      std::vector<std::string> disabled_passes) {
   RuntimeOptions o;
   o.mode = mode;
+  o.disabled_passes = std::move(disabled_passes);
   o.device.functional = false;
   o.device.trace_host_calls = false;
   auto rt = Runtime::open(config, o);
@@ -62,7 +65,7 @@ void run_steps(benchmark::State& state, Runtime& rt, const std::function<void()>
 
 // A graph of state.range(0) elementwise ops over [64, 64] tensors.
 void BM_ChainStep(benchmark::State& state, StepMode mode) {
-  auto rt = open_or_skip(state, "tiny", mode == kEagerStep ? Mode::kEager : Mode::kLazy);
+  auto rt = open_or_skip(state, "tiny", mode == kEagerStep ? Mode::kEager : Mode::kLazy, {});
   if (!rt) return;
   const int ops = static_cast<int>(state.range(0));
   Tensor a = rt->zeros({64, 64}, DType::kF32).value();
@@ -133,7 +136,7 @@ Tensor block_step(const Block& p, const Tensor& x) {
 }
 
 void BM_DecoderBlockStep(benchmark::State& state, StepMode mode) {
-  auto rt = open_or_skip(state, "gaudi2", mode == kEagerStep ? Mode::kEager : Mode::kLazy);
+  auto rt = open_or_skip(state, "gaudi2", mode == kEagerStep ? Mode::kEager : Mode::kLazy, {});
   if (!rt) return;
   const Block p = make_block(*rt);
   Tensor x = rt->rand_uniform({1, 8, 768}, DType::kBF16, 99).value();
@@ -153,5 +156,22 @@ void BM_DecoderBlockStep(benchmark::State& state, StepMode mode) {
 BENCHMARK_CAPTURE(BM_DecoderBlockStep, eager, kEagerStep)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_DecoderBlockStep, lazy, kLazyStep)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_DecoderBlockStep, replay, kReplayStep)->Unit(benchmark::kMicrosecond);
+
+// The same block over a long prompt (batch 1, state.range(0) tokens) as a
+// lazy step, with attention composed (matmul, scale, softmax, matmul: the
+// scores in HBM) or fused (the fuse_sdpa pass: fused_sdpa over SRAM tiles).
+void BM_PromptBlockAttention(benchmark::State& state, bool fused) {
+  auto rt = open_or_skip(state, "gaudi2", Mode::kLazy, fused ? std::vector<std::string>{} : std::vector<std::string>{"fuse_sdpa"});
+  if (!rt) return;
+  const Block p = make_block(*rt);
+  Tensor x = rt->rand_uniform({1, state.range(0), 768}, DType::kBF16, 99).value();
+  (void)rt->synchronize();
+  run_steps(state, *rt, [&] {
+    Tensor y = block_step(p, x);
+    (void)rt->mark_step();
+  });
+}
+BENCHMARK_CAPTURE(BM_PromptBlockAttention, composed, false)->Arg(1024)->Arg(2048)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_PromptBlockAttention, fused, true)->Arg(1024)->Arg(2048)->Unit(benchmark::kMicrosecond);
 
 }  // namespace

@@ -13,37 +13,8 @@
 #                              [CMAKE] [CXX_COMPILER]
 set -euo pipefail
 
-kiln_build=$1
-example_src=$2
-prefix=$3
-example_build=$4
-cmake=${5:-cmake}
-cxx=${6:-}
-
-quiet() {  # runs a command, showing its output only when it fails
-  local log
-  log=$(mktemp)
-  if ! "$@" >"$log" 2>&1; then
-    cat "$log"
-    rm -f "$log"
-    echo "FAILED: $*" >&2
-    exit 1
-  fi
-  rm -f "$log"
-}
-
-echo "== 1. install $kiln_build -> $prefix"
-rm -rf "$prefix"
-quiet "$cmake" --install "$kiln_build" --prefix "$prefix"
-test -f "$prefix/lib/cmake/Kiln/KilnConfig.cmake"
-
-echo "== 2. build $example_src against the installed Kiln"
-rm -rf "$example_build"
-configure=("$cmake" -S "$example_src" -B "$example_build" -DCMAKE_PREFIX_PATH="$prefix"
-           -DCMAKE_BUILD_TYPE=RelWithDebInfo)
-if [ -n "$cxx" ]; then configure+=(-DCMAKE_CXX_COMPILER="$cxx"); fi
-quiet "${configure[@]}"
-quiet "$cmake" --build "$example_build" -j"${JOBS:-2}"
+source "$(dirname "$0")/example_build.sh"
+install_and_build
 lib="$example_build/libbias_gelu.so"
 test -f "$lib"
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "kiln/runtime/graph_capture.h"
+#include "ops_util.h"
 #include "runtime_impl.h"
 
 namespace kiln::runtime {
@@ -108,19 +109,6 @@ Status CapturedGraph::replay() {
   ++state_->replays;
   return rt.launch_locked(state_->recipe, state_->graph, nullptr, &state_->memory);
 }
-
-namespace {
-
-Status whole_tensor(const char* what, const Tensor& t) {
-  if (!t.defined()) return invalid_argument(std::string(what) + ": an undefined tensor");
-  const TensorImpl& ti = *t.impl();
-  if (!t.is_contiguous() || ti.shape != ti.slot->shape || ti.dtype != ti.slot->dtype) {
-    return invalid_argument(std::string(what) + ": " + t.describe() + " is a view; give the whole tensor");
-  }
-  return {};
-}
-
-}  // namespace
 
 Status CapturedGraph::rebind_input(const Tensor& from, const Tensor& to) {
   if (!state_) return failed_precondition("rebind_input: an empty captured graph");

@@ -5,22 +5,9 @@
 
 namespace kiln::runtime {
 
-namespace {
-
-Status whole_dense(const char* what, const Tensor& t) {
-  if (!t.defined()) return invalid_argument(std::string(what) + ": an undefined tensor");
-  const TensorImpl& ti = *t.impl();
-  if (!t.is_contiguous() || ti.shape != ti.slot->shape || ti.dtype != ti.slot->dtype) {
-    return invalid_argument(std::string(what) + ": " + t.describe() + " is a view; give the whole tensor");
-  }
-  return {};
-}
-
-}  // namespace
-
 Status Runtime::copy_(const Tensor& dst, const Tensor& src) {
   Impl& rt = *impl_;
-  KILN_RETURN_IF_ERROR(whole_dense("copy_", dst));
+  KILN_RETURN_IF_ERROR(whole_tensor("copy_", dst));
   if (!src.defined()) return invalid_argument("copy_: the source is undefined");
   if (dst.impl()->owner.get() != &rt || src.impl()->owner.get() != &rt) {
     return invalid_argument("copy_: a tensor belongs to another runtime (device)");
@@ -68,7 +55,7 @@ Status Runtime::copy_(const Tensor& dst, const Tensor& src) {
 
 Status Runtime::copy_from_host(const Tensor& dst, const void* data, std::size_t bytes) {
   Impl& rt = *impl_;
-  KILN_RETURN_IF_ERROR(whole_dense("copy_from_host", dst));
+  KILN_RETURN_IF_ERROR(whole_tensor("copy_from_host", dst));
   if (dst.impl()->owner.get() != &rt) return invalid_argument("copy_from_host: the tensor belongs to another runtime");
   const uint64_t need = static_cast<uint64_t>(numel(dst.shape())) * dtype_size(dst.dtype());
   if (bytes != need) {

@@ -54,6 +54,17 @@ inline Status float_dtype(std::string_view op, const Tensor& x) {
   return {};
 }
 
+// `t` is a whole tensor (not a view of part of its value, nor a permutation
+// of it): what in-place updates and graph bindings take.
+inline Status whole_tensor(std::string_view what, const Tensor& t) {
+  if (!t.defined()) return invalid_argument(std::string(what) + ": an undefined tensor");
+  const TensorImpl& ti = *t.impl();
+  if (!t.is_contiguous() || ti.shape != ti.slot->shape || ti.dtype != ti.slot->dtype) {
+    return invalid_argument(std::string(what) + ": " + t.describe() + " is a view; give the whole tensor");
+  }
+  return {};
+}
+
 // Dims of a reduction, normalized and sorted; an error names the bad one.
 Result<std::vector<int>> reduction_dims(std::string_view op, const Tensor& x, std::vector<int> dims);
 

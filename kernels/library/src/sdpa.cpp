@@ -147,7 +147,8 @@ void step_run(KernelContext& ctx) {
         return select(ctx, past, VecF32::splat(hidden), v);
       });
     };
-    // The scaled, masked scores of the vector at `at` (hidden lanes not yet hidden).
+    // The scaled, masked scores of the vector at `at` (hidden lanes not yet
+    // hidden); their max is that of the scaled scores when the mask is zero.
     const auto masked = [&](const Coord& at) {
       const WideF32 x = load_wide(ctx, s, at, 0.0f, halves);
       Coord m = mc;
@@ -189,10 +190,16 @@ void step_run(KernelContext& ctx) {
         store_wide(ctx, p, c, zeros);
         continue;
       }
-      // exp(s * scale - m) with one rounding before the exp, or of the masked scores.
-      WideF32 x = l.has_mask ? wide_map(ctx, masked(c), [&](const VecF32& v) { return sub(ctx, v, m_use); })
-                             : wide_map(ctx, load_wide(ctx, s, c, 0.0f, halves),
-                                        [&](const VecF32& v) { return fma(ctx, v, scale, neg_m); });
+      // exp(s * scale - m (+ mask)): the mask added last, so a zero mask gives
+      // the bits of no mask (sequence bucketing pads with one).
+      WideF32 x = wide_map(ctx, load_wide(ctx, s, c, 0.0f, halves),
+                           [&](const VecF32& v) { return fma(ctx, v, scale, neg_m); });
+      if (l.has_mask) {
+        Coord m = mc;
+        m[0] = c[0];
+        const WideF32 mv = load_wide(ctx, ctx.tensor(l.mask), m, 0.0f, halves);
+        x = wide_map(ctx, x, mv, [&](const VecF32& a, const VecF32& b) { return add(ctx, a, b); });
+      }
       if (span == Span::kAcross) x = hide(x, c[0], kNegInf);
       const WideF32 e = wide_map(ctx, x, [&](const VecF32& v) { return exp(ctx, v); });
       sum = wide_map(ctx, sum, e, [&](const VecF32& a, const VecF32& b) { return add(ctx, a, b); });

@@ -24,7 +24,9 @@ namespace {
 //    before the tensors'); comparison ops.
 // 5: GEMMs sliced into a pipeline with the row-wise work after them; the
 //    scheduler's estimates count per-job costs and A's re-streaming.
-constexpr const char* kCompilerVersion = "kiln-runtime-6";
+// 7: fused_sdpa: key blocks as long as SRAM allows, P over the scores in
+//    SRAM, the two lanes rolling across tiles and groups.
+constexpr const char* kCompilerVersion = "kiln-runtime-7";
 
 thread_local std::vector<std::string> op_scopes;
 thread_local const char* composite_op = nullptr;

@@ -9,13 +9,18 @@
 //   per query tile of tile_q rows, per key block of tile_k keys:
 //     MME    S = Q K^T                     (in q's dtype, into an SRAM tile)
 //     TPC    sdpa_softmax_step             (scale, mask, causal; running max
-//                                           and sum; P in q's dtype; rescales O)
+//                                           and sum; P in q's dtype over S;
+//                                           rescales O)
 //     MME    O = P V (+ O)                 (the residual accumulates in place)
 //   TPC      sdpa_finalize: out = O / l    (the only write to HBM)
-// Two query tiles are in flight, each with its own SRAM tiles, their jobs
-// interleaved so the MME computes one tile's GEMMs while the TPC runs the
-// other's softmax. Key blocks a causal mask hides entirely are skipped. The
-// [L, S] scores exist only as [group, tile_q, tile_k] tiles in SRAM.
+// A key block is as long as SRAM allows, the whole key length if it fits:
+// the step's per-row costs (two cross-lane reductions, the running state)
+// are paid once per block, and a single block rescales nothing.
+// Two query tiles are in flight on two lanes, each with its own SRAM tiles,
+// their jobs interleaved so the MME computes one lane's GEMMs while the TPC
+// runs the other's softmax; the lanes roll on across tiles and groups. Keys a
+// causal mask hides from a whole tile are not computed. The [L, S] scores
+// exist only as [group, tile_q, tile_k] tiles in SRAM.
 //
 // Internal to kiln_runtime. Pure functions.
 #pragma once
@@ -29,10 +34,10 @@
 
 namespace kiln::runtime {
 
-// Rows of a query tile and keys of a key block: 256, the gaudi configs' MME
-// array width, so a tile's GEMMs fill the array and its jobs cost well above
-// their fixed overheads (at 128 the MME and TPC launch costs dominated:
-// 1.29 ms against 0.52 ms at S = 2048 on gaudi2).
+// Rows of a query tile, and the granule of a key block: 256, the gaudi
+// configs' MME array width, so a tile's GEMMs fill the array and its jobs
+// cost well above their fixed overheads (at 128 the MME and TPC launch costs
+// dominated: 1.29 ms against 0.52 ms at S = 2048 on gaudi2).
 inline constexpr int64_t kSdpaTile = 256;
 
 struct SdpaPlan {
@@ -42,9 +47,10 @@ struct SdpaPlan {
   uint64_t sram_bytes = 0;  // the scratch it uses at kSramSlot
 };
 
-// The largest group whose staged q, k, v and tiles fit `sram_budget` bytes;
-// failing that, unstaged (q, k, v read in place from HBM, each tile again);
-// nothing if not even one head's tiles fit.
+// The longest key block (the key length, else a multiple of kSdpaTile), and
+// for it the largest group, whose staged inputs and tiles fit `sram_budget`
+// bytes; failing that, unstaged (q, k, v read in place from HBM, each tile
+// again); nothing if not even one head's 256-key tiles fit.
 std::optional<SdpaPlan> plan_sdpa(const Graph& g, const Node& n, uint64_t sram_budget);
 
 // A node's jobs in the order they are recorded on their queues, and for

@@ -1,7 +1,8 @@
 // The fused attention kernels' cases: one key block of the online softmax
 // (first block and later ones, with and without an additive mask broadcast
-// over heads, causal tiles on and off the diagonal, key blocks that are not
-// a multiple of the vector width) and the final division.
+// over heads, causal tiles on and off the diagonal, long rows whose vectors
+// are visible, across the diagonal or hidden, key blocks that are not a
+// multiple of the vector width, negative scales) and the final division.
 #include "kernel_table.h"
 
 namespace kiln::kernels::test {
@@ -34,6 +35,14 @@ void add_sdpa_cases(std::vector<KernelCase>& cases) {
     add("next_mask_130x5x2x2", {130, 5, 2, 2}, false, true, {0, 0, 0}, 0.3f);
     add("first_causal_diag_64x64", {64, 64, 2}, true, false, {1, 64, 64}, 0.5f);
     add("next_causal_edge_77x40", {77, 40, 3}, false, true, {1, 40, 20}, 0.2f);
+    // Long rows: vectors wholly visible, across the diagonal and wholly hidden,
+    // without a mask (the max pass over the raw scores) and with one.
+    add("first_causal_long_300x24x2", {300, 24, 2}, true, false, {1, 120, 0}, 0.125f);
+    add("next_causal_long_mask_260x8x2", {260, 8, 2}, false, true, {1, 250, 0}, 0.25f);
+    add("next_long_520x3x2", {520, 3, 2}, false, false, {0, 0, 0}, 0.09f);
+    // A negative scale: the raw scores' min gives the max.
+    add("first_negative_scale_200x6", {200, 6, 2}, true, false, {0, 0, 0}, -0.4f);
+    add("next_causal_negative_scale_150x5", {150, 5, 2}, false, false, {1, 60, 20}, -0.3f);
     cases.push_back(make_case("sdpa_finalize", "72x9x4", d, {T({72, 9, 4}, DType::kF32, -5, 5),
                                                               T({2, 9, 4}, DType::kF32, 0.5, 4)},
                               T({72, 9, 4}, d), {}, {}, true));

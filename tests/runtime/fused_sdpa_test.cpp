@@ -12,11 +12,14 @@
 //   f16  atol 4e-3, rtol 4e-3  (the same with f16's 3 more mantissa bits)
 // Timing: timing-only gaudi2 at S = 2048, d = 128, 16 heads: HBM bytes of the
 // fused op's jobs double from S = 1024 (they do not quadruple), and the fused
-// op is faster than the composed form.
+// op takes at most half the composed form's time in bf16 (fp16 and fp32 are
+// reported, and faster).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <string>
 
 #include "host_reference.h"
@@ -201,13 +204,27 @@ TEST(FusedSdpaPass, LeavesWhatItCannotTake) {
 struct Timed {
   double device_ns = 0;        // first job start to last job end of the step
   uint64_t fused_hbm_bytes = 0;  // HBM bytes of the fused op's jobs
+  // Time each kind of engine was busy (the union of its engines' jobs).
+  double tpc_ns = 0, mme_ns = 0, dma_ns = 0;
   std::string log;
 };
 
-Timed timed(int64_t seq, bool fused) {
+// The length of the union of [start, end) intervals.
+double busy_ns(std::vector<std::pair<uint64_t, uint64_t>> spans) {
+  std::sort(spans.begin(), spans.end());
+  uint64_t total = 0, reach = 0;
+  for (const auto& [start, end] : spans) {
+    const uint64_t from = std::max(start, reach);
+    if (end > from) total += end - from;
+    reach = std::max(reach, end);
+  }
+  return static_cast<double>(total) / 1e3;
+}
+
+Timed timed(int64_t seq, bool fused, DType dtype = DType::kBF16) {
   auto rt = take(Runtime::open("gaudi2", lazy(false, fused ? std::vector<std::string>{} : std::vector<std::string>{"fuse_sdpa"})));
-  const Tensor q = take(rt->zeros({1, 16, seq, 128}, DType::kBF16)), k = take(rt->zeros({1, 16, seq, 128}, DType::kBF16)),
-               v = take(rt->zeros({1, 16, seq, 128}, DType::kBF16));
+  const Tensor q = take(rt->zeros({1, 16, seq, 128}, dtype)), k = take(rt->zeros({1, 16, seq, 128}, dtype)),
+               v = take(rt->zeros({1, 16, seq, 128}, dtype));
   EXPECT_TRUE(rt->synchronize().ok());
   Timed t;
   const int before = rt->device().trace_proto().events_size();
@@ -215,16 +232,21 @@ Timed timed(int64_t seq, bool fused) {
   EXPECT_TRUE(rt->synchronize().ok());
   const proto::Trace trace = rt->device().trace_proto();
   uint64_t start = UINT64_MAX, end = 0;
+  std::map<std::string, std::vector<std::pair<uint64_t, uint64_t>>> spans;
   for (int i = before; i < trace.events_size(); ++i) {
     const auto& e = trace.events(i);
     if (e.clock() != proto::DEVICE_SIMULATED || e.job() == 0) continue;
     start = std::min<uint64_t>(start, e.start_ps());
     end = std::max<uint64_t>(end, e.end_ps());
+    spans[e.track().substr(0, 3)].emplace_back(e.start_ps(), e.end_ps());
     for (const std::string& op : e.ops()) {
       if (op == "fused_sdpa") t.fused_hbm_bytes += e.hbm_bytes();
     }
   }
   t.device_ns = static_cast<double>(end - start) / 1e3;
+  t.tpc_ns = busy_ns(spans["TPC"]);
+  t.mme_ns = busy_ns(spans["MME"]);
+  t.dma_ns = busy_ns(spans["DMA"]);
   t.log = rt->stats().last_compile_log;
   (void)y;
   return t;
@@ -238,9 +260,12 @@ TEST(FusedSdpaTiming, BeatsComposedAndMovesLinearBytes) {
               static_cast<unsigned long long>(half.fused_hbm_bytes),
               static_cast<unsigned long long>(fused.fused_hbm_bytes),
               static_cast<double>(fused.fused_hbm_bytes) / static_cast<double>(half.fused_hbm_bytes));
-  // Issue 10 asks for 2x; the row-wise softmax step reaches ~1.1x (its per-row
-  // reductions and scalar state dominate at 256 keys a block): see docs/runtime.md.
-  EXPECT_GT(composed_form.device_ns, fused.device_ns);
+  for (const Timed* t : {&fused, &composed_form}) {
+    std::printf("  %s: TPC busy %.1f us, MME %.1f us, DMA %.1f us\n", t == &fused ? "fused" : "composed",
+                t->tpc_ns / 1e3, t->mme_ns / 1e3, t->dma_ns / 1e3);
+  }
+  // Issue 10 asks for 2x at this shape (bf16 here; fp16 and fp32 below).
+  EXPECT_GE(composed_form.device_ns, 2 * fused.device_ns);
   ASSERT_GT(half.fused_hbm_bytes, 0u);
   const double growth = static_cast<double>(fused.fused_hbm_bytes) / static_cast<double>(half.fused_hbm_bytes);
   EXPECT_GT(growth, 1.8);
@@ -249,6 +274,18 @@ TEST(FusedSdpaTiming, BeatsComposedAndMovesLinearBytes) {
   // (and the kernels' argument blocks).
   const double linear = 16.0 * 4 * 2048 * 128 * 2;
   EXPECT_NEAR(static_cast<double>(fused.fused_hbm_bytes), linear, 0.01 * linear);
+}
+
+// The other dtypes at the same shape, reported; fp16 runs the MME at bf16's
+// rate, fp32 at a quarter of it (configs/gaudi2.textproto).
+TEST(FusedSdpaTiming, OtherDtypes) {
+  for (DType dtype : {DType::kF16, DType::kF32}) {
+    const Timed fused = timed(2048, true, dtype), composed_form = timed(2048, false, dtype);
+    std::printf("S=2048 d=128 16 heads %s: fused %.1f us (TPC %.1f, MME %.1f, DMA %.1f), composed %.1f us (%.2fx)\n",
+                std::string(dtype_name(dtype)).c_str(), fused.device_ns / 1e3, fused.tpc_ns / 1e3, fused.mme_ns / 1e3, fused.dma_ns / 1e3,
+                composed_form.device_ns / 1e3, composed_form.device_ns / fused.device_ns);
+    EXPECT_GT(composed_form.device_ns, fused.device_ns) << dtype_name(dtype);
+  }
 }
 
 }  // namespace

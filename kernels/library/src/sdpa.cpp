@@ -11,9 +11,18 @@
 //     A row that has seen nothing but -inf keeps m' = -inf and contributes
 //     p = 0 (not NaN), so a later block still starts it cleanly.
 //     Two passes over the row (max, then exp and sum): as softmax does, the
-//     row is not kept in local memory. m, l and o are read and written by
-//     row, so the runtime passes the same memory as input and output.
+//     row is not kept in local memory. Each vector of p is written after its
+//     scores are read, and m, l and o are read and written by row, so the
+//     runtime passes the same memory as input and output (p over s too).
+//     Costs per vector of 128 (bf16, f16) or 64 (f32) keys: the max pass one
+//     instruction without a mask (the raw scores' max, scaled after), two
+//     with one; the exp pass an fma, the exp and the sum's add (and the
+//     mask's add). Only vectors across a causal diagonal or the row's end pay
+//     the compare and select; vectors past it are skipped (p = 0). The fixed
+//     cost per row (two cross-lane reductions, the state, the rescale) is
+//     spread over the block: the runtime makes blocks as long as SRAM allows.
 //   sdpa_finalize  out = o / l, rounded once to out's dtype.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -97,14 +106,21 @@ void step_run(KernelContext& ctx) {
   const TensorDesc& p = ctx.tensor(l.p);
   const TensorDesc& ml_out = ctx.tensor(l.ml_out);
   const bool causal = args.int_or(2, 0) != 0;
-  const auto row0 = static_cast<float>(args.int_or(3, 0));
-  const auto col0 = static_cast<float>(args.int_or(4, 0));
+  const int64_t row0 = args.int_or(3, 0), col0 = args.int_or(4, 0);
   const float scale = args.float_or(0, 1.0f);
   const int64_t n = s.dims[0];
   // Scores come in the inputs' dtype (the MME rounds them once, as the
   // composed form does); every step after is fp32, 128 lanes per
   // instruction for bf16 and f16.
   const int lanes = lanes_per_vector(s.dtype);
+  const int halves = natural_halves(s.dtype);
+  // Without a mask the largest scaled score is the scale times the largest
+  // (smallest, for a negative scale) raw one -- rounding is monotonic -- so
+  // the first pass costs one instruction a vector.
+  const bool raw_max = !l.has_mask;
+  const bool flip = scale < 0.0f;
+  const float raw_pad = flip ? std::numeric_limits<float>::infinity() : kNegInf;  // what max/min ignores
+  const WideF32 zeros = broadcast_wide(ctx, 0.0f, halves);
   for_each_row(ctx, s, [&](Coord c) {
     if (n == 0) return;
     Coord mc = c;
@@ -114,33 +130,48 @@ void step_run(KernelContext& ctx) {
         if (mask.dims[static_cast<std::size_t>(d)] == 1) mc[static_cast<std::size_t>(d)] = 0;
       }
     }
-    // The query's position: rows of the tile are dim 1.
-    const float limit = row0 + static_cast<float>(c[1]);
-    const int halves = natural_halves(s.dtype);
-    // The scaled, masked scores of the vector at c[0]; lanes past the row read -inf.
-    const auto scores = [&](const Coord& at) {
-      WideF32 x = load_wide(ctx, s, at, kNegInf, halves);
-      x = wide_map(ctx, x, [&](const VecF32& v) { return mul(ctx, v, scale); });
-      if (l.has_mask) {
-        Coord m = mc;
-        m[0] = at[0];
-        const WideF32 mv = load_wide(ctx, ctx.tensor(l.mask), m, 0.0f, halves);
-        x = wide_map(ctx, x, mv, [&](const VecF32& a, const VecF32& b) { return add(ctx, a, b); });
-      }
-      if (causal) {
-        x = wide_map(ctx, x, [&](const VecF32& v) {
-          const float first_col = col0 + static_cast<float>(at[0]) + (ctx.second_half() ? 64.0f : 0.0f);
-          const Mask hidden = compare(ctx, Cmp::kGt, iota(ctx, first_col), limit);
-          return select(ctx, hidden, VecF32::splat(kNegInf), v);
-        });
-      }
-      return x;
+    // Keys from `end` on are hidden: past the row, or after the query's
+    // position when causal (rows of the tile are dim 1). A vector wholly
+    // before it needs no test, one wholly past it is skipped (its P is zero),
+    // one across it selects lane by lane.
+    const int64_t end = causal ? std::clamp<int64_t>(row0 + c[1] + 1 - col0, 0, n) : n;
+    enum class Span { kVisible, kAcross, kHidden };
+    const auto span_of = [&](int64_t at) {
+      if (causal) ctx.count(OpClass::kScalarAlu);
+      return at >= end ? Span::kHidden : at + lanes <= end ? Span::kVisible : Span::kAcross;
     };
-    WideF32 acc = broadcast_wide(ctx, kNegInf, halves);
+    const auto hide = [&](const WideF32& x, int64_t at, float hidden) {
+      return wide_map(ctx, x, [&](const VecF32& v) {
+        const float first = static_cast<float>(at) + (ctx.second_half() ? 64.0f : 0.0f);
+        const Mask past = compare(ctx, Cmp::kGe, iota(ctx, first), static_cast<float>(end));
+        return select(ctx, past, VecF32::splat(hidden), v);
+      });
+    };
+    // The scaled, masked scores of the vector at `at` (hidden lanes not yet
+    // hidden); their max is that of the scaled scores when the mask is zero.
+    const auto masked = [&](const Coord& at) {
+      const WideF32 x = load_wide(ctx, s, at, 0.0f, halves);
+      Coord m = mc;
+      m[0] = at[0];
+      const WideF32 mv = load_wide(ctx, ctx.tensor(l.mask), m, 0.0f, halves);
+      return wide_map(ctx, x, mv, [&](const VecF32& a, const VecF32& b) { return fma(ctx, a, scale, b); });
+    };
+    WideF32 acc = broadcast_wide(ctx, raw_max ? raw_pad : kNegInf, halves);
     for (c[0] = 0; c[0] < n; c[0] += lanes) {
-      acc = wide_map(ctx, acc, scores(c), [&](const VecF32& a, const VecF32& b) { return max(ctx, a, b); });
+      const Span span = span_of(c[0]);
+      if (span == Span::kHidden) break;
+      WideF32 x = raw_max ? load_wide(ctx, s, c, 0.0f, halves) : masked(c);
+      if (span == Span::kAcross) x = hide(x, c[0], raw_max ? raw_pad : kNegInf);
+      acc = wide_map(ctx, acc, x, [&](const VecF32& a, const VecF32& b) {
+        return flip && raw_max ? min(ctx, a, b) : max(ctx, a, b);
+      });
     }
-    const float tile_max = wide_reduce_max(ctx, acc);
+    float tile_max = flip && raw_max ? wide_reduce_min(ctx, acc) : wide_reduce_max(ctx, acc);
+    if (raw_max) {
+      ctx.count(OpClass::kScalarAlu);
+      // Nothing visible: the extreme stays infinite, and so -inf.
+      tile_max = std::isinf(tile_max) ? kNegInf : tile_max * scale;
+    }
     Coord sc = c;
     sc[0] = 0;
     const float m_old = l.first ? kNegInf : ctx.load_scalar(ctx.tensor(l.ml_in), sc);
@@ -151,9 +182,26 @@ void step_run(KernelContext& ctx) {
     // Nothing but -inf so far: exp(x - 0) gives the zeros it should.
     const float m_use = m_new == kNegInf ? 0.0f : m_new;
     const float alpha = l.first ? 0.0f : exp(ctx, broadcast(ctx, m_old - m_use))[0];
+    const VecF32 neg_m = broadcast(ctx, -m_use);
     WideF32 sum = broadcast_wide(ctx, 0.0f, halves);
     for (c[0] = 0; c[0] < n; c[0] += lanes) {
-      const WideF32 e = wide_map(ctx, scores(c), [&](const VecF32& x) { return exp(ctx, sub(ctx, x, m_use)); });
+      const Span span = span_of(c[0]);
+      if (span == Span::kHidden) {
+        store_wide(ctx, p, c, zeros);
+        continue;
+      }
+      // exp(s * scale - m (+ mask)): the mask added last, so a zero mask gives
+      // the bits of no mask (sequence bucketing pads with one).
+      WideF32 x = wide_map(ctx, load_wide(ctx, s, c, 0.0f, halves),
+                           [&](const VecF32& v) { return fma(ctx, v, scale, neg_m); });
+      if (l.has_mask) {
+        Coord m = mc;
+        m[0] = c[0];
+        const WideF32 mv = load_wide(ctx, ctx.tensor(l.mask), m, 0.0f, halves);
+        x = wide_map(ctx, x, mv, [&](const VecF32& a, const VecF32& b) { return add(ctx, a, b); });
+      }
+      if (span == Span::kAcross) x = hide(x, c[0], kNegInf);
+      const WideF32 e = wide_map(ctx, x, [&](const VecF32& v) { return exp(ctx, v); });
       sum = wide_map(ctx, sum, e, [&](const VecF32& a, const VecF32& b) { return add(ctx, a, b); });
       store_wide(ctx, p, c, e);
     }

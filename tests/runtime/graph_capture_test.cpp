@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "blocks.h"
+#include "kiln/runtime/custom_op.h"
 
 namespace kiln::runtime::testing {
 namespace {
@@ -176,6 +177,39 @@ TEST(GraphCapture, AWorkspaceGivenBackBetweenReplaysGivesTheSameValues) {
     ASSERT_TRUE(g.replay().ok());
     ASSERT_TRUE(g.replay().ok());
     expect_close(download(y), block_host(p, in), 2e-4, 2e-4, keep ? "kept workspace" : "pooled workspace");
+  }
+}
+
+// A kernel-implemented custom op and fused attention are ordinary graph
+// nodes: captured and replayed like the rest, with the lazy values.
+TEST(GraphCapture, CustomOpsAndFusedAttentionReplay) {
+  CustomOpDef def;
+  def.schema.name = "graph_capture_test.leaky";
+  def.schema.inputs = {{"x", {DType::kF32}}};
+  def.schema.attrs = {{"slope", AttrType::kFloat, AttrValue{0.25}}};
+  def.infer = [](const std::vector<TensorMeta>& in, const AttrMap&, std::vector<TensorMeta>& out) {
+    out = {in[0]};
+    return Status{};
+  };
+  def.kernel.kernel = "leaky_relu";
+  ASSERT_TRUE(register_custom_op(def).ok());
+  auto rt = open_lazy();
+  Tensor q = upload(*rt, host_random({1, 2, 40, 16}, 13));
+  Tensor k = upload(*rt, host_random({1, 2, 48, 16}, 14));
+  Tensor v = upload(*rt, host_random({1, 2, 48, 16}, 15));
+  auto program = [&] {
+    SdpaOptions o;
+    o.causal = true;
+    const Tensor a = take(fused_sdpa(q, k, v, o));
+    return take(call_custom_op("graph_capture_test.leaky", {a}, {{"slope", 0.1}}))[0];
+  };
+  const HostTensor want = download(program());  // lazy
+  ASSERT_TRUE(rt->capture_begin().ok());
+  Tensor y = program();
+  CapturedGraph g = take(rt->capture_end());
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(g.replay().ok());
+    EXPECT_EQ(download(y).v, want.v) << "replay " << i;
   }
 }
 

@@ -105,6 +105,11 @@ std::vector<std::string> fuse_epilogue(Graph& g, std::vector<int>& order, const 
         const auto bias = as_bias_vector(other, shape.size(), axis, shape[axis]);
         const bool same_shape = g.values[static_cast<std::size_t>(add.outputs[0])].shape == shape;
         if (bias && same_shape) {
+          // The GEMM takes the add's place in the order: the bias may be
+          // computed after the GEMM was recorded (a scaled bias, ONNX Gemm's
+          // beta·C), and the add was the GEMM's only reader.
+          order.erase(std::find(order.begin(), order.end(), index));
+          order.insert(std::find(order.begin(), order.end(), r), index);
           View b = *bias;
           if (b.dtype != DType::kF32) {
             // The epilogue adds an fp32 bias: a cast of n elements, not a pass over the output.

@@ -46,6 +46,25 @@ TEST(Fusion, LinearBiasAndActivationRunAsOneMatrixEngineJob) {
   expect_close(plain.values, want, 1e-5, 1e-5, "unfused");
 }
 
+// A bias computed after the GEMM was recorded (ONNX Gemm's beta·C): the
+// fused GEMM must run after it, not read it before it exists.
+TEST(Fusion, ABiasComputedAfterTheGemmIsReadyForItsEpilogue) {
+  const HostTensor a = host_random({5, 8}, 1), w = host_random({8, 6}, 2), c = host_random({6}, 3);
+  auto build = [&](Runtime& rt) {
+    Tensor ta = upload(rt, a), tw = upload(rt, w), tc = upload(rt, c);
+    EXPECT_TRUE(rt.mark_step().ok());
+    Tensor product = take(matmul(ta, tw));
+    return take(add(product, take(mul(tc, 0.5))));
+  };
+  const StepRun fused = run_lazy(build);
+  EXPECT_NE(fused.stats.last_compile_log.find("fuse_epilogue: matmul+bias"), std::string::npos)
+      << fused.stats.last_compile_log;
+  HostTensor want = host_matmul(a, w);
+  for (int64_t i = 0; i < 5; ++i)
+    for (int64_t j = 0; j < 6; ++j) want[i * 6 + j] += 0.5 * c[j];
+  expect_close(fused.values, want, 1e-5, 1e-5, "matmul + 0.5 c");
+}
+
 TEST(Fusion, ABf16BiasIsCastForTheEpilogueAndAConvTakesItsRelu) {
   const HostTensor x = host_random({4, 8}, 4), w = host_random({8, 8}, 5), b = host_random({8}, 6);
   auto build = [&](Runtime& rt) {

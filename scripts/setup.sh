@@ -12,6 +12,8 @@ packages=(
   libprotobuf-dev protobuf-compiler  # device configs, traces, recipes
   libgtest-dev libgmock-dev          # tests
   libbenchmark-dev        # bench/
+  libonnx-dev             # frontend/: ONNX protobuf classes, checker, shape inference
+  libonnx-testdata        # tests/frontend: ONNX backend node tests (932 cases)
   clang-14 libclang-rt-14-dev        # fuzz/: clang and its libFuzzer/sanitizer runtimes
   python3                 # trace JSON checks in the demo
 )

@@ -13,5 +13,6 @@ int run_info(const Args& args);   // kiln info --config NAME|PATH
 int run_trace(const Args& args);  // kiln trace export FILE --format chrome -o OUT.json
 int run_gemm(const Args& args);   // kiln gemm M K N [--config C] [--dtype bf16|fp16|tf32|fp32]
 int run_kernel(const Args& args); // kiln kernel list|run ...
+int run_run(const Args& args);    // kiln run MODEL.onnx [--check DIR] ... (ONNX models)
 
 }  // namespace kiln::tools

@@ -16,6 +16,8 @@ void print_usage() {
                "  trace summary FILE                per-engine busy time, utilisation, bytes\n"
                "  gemm M K N [--config C] [--dtype bf16|fp16|tf32|fp32]\n"
                "                                    time one GEMM on the simulated matrix engines\n"
+               "  run MODEL.onnx [--check DIR] [--mode eager|lazy|graph] ...\n"
+               "                                    run an ONNX model on the simulated device\n"
                "  kernel run --lib X.so --kernel NAME --shape D0,D1,...\n"
                "                                    check a vector-core kernel on the simulated TPC\n");
 }
@@ -33,6 +35,7 @@ int main(int argc, char** argv) {
   if (command == "trace") return kiln::tools::run_trace(args);
   if (command == "gemm") return kiln::tools::run_gemm(args);
   if (command == "kernel") return kiln::tools::run_kernel(args);
+  if (command == "run") return kiln::tools::run_run(args);
   if (command == "help" || command == "--help" || command == "-h") {
     print_usage();
     return 0;

@@ -1,0 +1,192 @@
+// Lowerings of ONNX's elementwise ops, activations, comparisons, casts.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "lowering.h"
+#include "proto_io.h"
+
+namespace kiln::frontend::detail {
+namespace rt = kiln::runtime;
+
+namespace {
+
+constexpr std::initializer_list<DType> kNumeric = {DType::kF32, DType::kF16, DType::kBF16, DType::kI32, DType::kI64};
+
+std::string same_dtype_inputs(const CheckContext& c) {
+  const ValueInfo* first = c.info(0);
+  for (int i = 1; i < c.node.input_size(); ++i) {
+    const ValueInfo* v = c.info(i);
+    if (first && v && first->dtype != v->dtype) return "inputs of different dtypes";
+  }
+  return "";
+}
+
+// a op b for every input, left to right (variadic Max/Min/Sum, binary ops).
+void binary(OpTable& t, const std::string& name, Result<Tensor> (*fn)(const Tensor&, const Tensor&),
+            std::initializer_list<DType> dtypes) {
+  std::vector<DType> ok(dtypes);
+  t[name] = {[ok](const CheckContext& c) {
+               for (int i = 0; i < c.node.input_size(); ++i) {
+                 const ValueInfo* v = c.info(i);
+                 if (!v || !v->dtype) return std::string("input dtype unknown");
+                 if (std::find(ok.begin(), ok.end(), *v->dtype) == ok.end())
+                   return "dtype " + std::string(dtype_name(*v->dtype)) + " is not supported";
+               }
+               return same_dtype_inputs(c);
+             },
+             [fn](LowerContext& c) -> Status {
+               KILN_ASSIGN_OR_RETURN(Tensor acc, c.in(0));
+               for (int i = 1; i < c.inputs(); ++i) {
+                 KILN_ASSIGN_OR_RETURN(Tensor x, c.in(i));
+                 KILN_ASSIGN_OR_RETURN(acc, fn(acc, x));
+               }
+               c.out(0, acc);
+               return {};
+             }};
+}
+
+void unary(OpTable& t, const std::string& name, Result<Tensor> (*fn)(const Tensor&)) {
+  t[name] = {[](const CheckContext& c) { return require_float(c, 0); },
+             [fn](LowerContext& c) -> Status {
+               KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+               KILN_ASSIGN_OR_RETURN(Tensor y, fn(x));
+               c.out(0, y);
+               return {};
+             }};
+}
+
+// An activation with float attributes: (x, attrs) -> y.
+void activation(OpTable& t, const std::string& name, std::function<Result<Tensor>(const Tensor&, const onnx::NodeProto&)> fn) {
+  t[name] = {[](const CheckContext& c) { return require_float(c, 0); },
+             [fn](LowerContext& c) -> Status {
+               KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+               KILN_ASSIGN_OR_RETURN(Tensor y, fn(x, c.node));
+               c.out(0, y);
+               return {};
+             }};
+}
+
+}  // namespace
+
+void add_elementwise_ops(OpTable& t) {
+  binary(t, "Add", &rt::add, kNumeric);
+  binary(t, "Sub", &rt::sub, kNumeric);
+  binary(t, "Mul", &rt::mul, kNumeric);
+  binary(t, "Div", &rt::div, {DType::kF32, DType::kF16, DType::kBF16});  // integer division truncates in ONNX: not checked yet
+  binary(t, "Max", &rt::maximum, kNumeric);
+  binary(t, "Min", &rt::minimum, kNumeric);
+  binary(t, "Sum", &rt::add, kNumeric);
+  binary(t, "Equal", &rt::eq, {DType::kF32, DType::kF16, DType::kBF16, DType::kI32, DType::kI64, DType::kBool});
+  binary(t, "Less", &rt::lt, kNumeric);
+  binary(t, "Greater", &rt::gt, kNumeric);
+  binary(t, "LessOrEqual", &rt::le, kNumeric);
+  binary(t, "GreaterOrEqual", &rt::ge, kNumeric);
+
+  t["Mean"] = {[](const CheckContext& c) { return first_of({require_float(c, 0), same_dtype_inputs(c)}); },
+               [](LowerContext& c) -> Status {
+                 KILN_ASSIGN_OR_RETURN(Tensor acc, c.in(0));
+                 for (int i = 1; i < c.inputs(); ++i) {
+                   KILN_ASSIGN_OR_RETURN(Tensor x, c.in(i));
+                   KILN_ASSIGN_OR_RETURN(acc, rt::add(acc, x));
+                 }
+                 KILN_ASSIGN_OR_RETURN(acc, rt::mul(acc, 1.0 / c.inputs()));
+                 c.out(0, acc);
+                 return {};
+               }};
+
+  // Pow's exponent may have another dtype than its base (T1, T2): a float
+  // exponent is cast to the base's dtype; integer bases are not supported.
+  t["Pow"] = {[](const CheckContext& c) { return first_of({require_float(c, 0), require_float(c, 1)}); },
+              [](LowerContext& c) -> Status {
+                KILN_ASSIGN_OR_RETURN(Tensor a, c.in(0));
+                KILN_ASSIGN_OR_RETURN(Tensor b, c.in(1));
+                KILN_ASSIGN_OR_RETURN(b, rt::cast(b, a.dtype()));
+                KILN_ASSIGN_OR_RETURN(Tensor y, rt::pow(a, b));
+                c.out(0, y);
+                return {};
+              }};
+
+  unary(t, "Neg", &rt::neg);
+  unary(t, "Abs", &rt::abs);
+  unary(t, "Exp", &rt::exp);
+  unary(t, "Log", &rt::log);
+  unary(t, "Sqrt", &rt::sqrt);
+  unary(t, "Reciprocal", &rt::reciprocal);
+  unary(t, "Relu", &rt::relu);
+  unary(t, "Sigmoid", &rt::sigmoid);
+  unary(t, "Tanh", &rt::tanh);
+  unary(t, "Softplus", &rt::softplus);
+  unary(t, "HardSwish", &rt::hardswish);
+
+  activation(t, "LeakyRelu", [](const Tensor& x, const onnx::NodeProto& n) { return rt::leaky_relu(x, attr_float(n, "alpha", 0.01f)); });
+  activation(t, "Elu", [](const Tensor& x, const onnx::NodeProto& n) { return rt::elu(x, attr_float(n, "alpha", 1.0f)); });
+  // Selu = gamma * elu(x, alpha).
+  activation(t, "Selu", [](const Tensor& x, const onnx::NodeProto& n) -> Result<Tensor> {
+    KILN_ASSIGN_OR_RETURN(Tensor e, rt::elu(x, attr_float(n, "alpha", 1.67326319217681884765625f)));
+    return rt::mul(e, attr_float(n, "gamma", 1.05070102214813232421875f));
+  });
+  // HardSigmoid = clamp(alpha x + beta, 0, 1) for any alpha and beta (the
+  // runtime's hardsigmoid is PyTorch's alpha = 1/6).
+  activation(t, "HardSigmoid", [](const Tensor& x, const onnx::NodeProto& n) -> Result<Tensor> {
+    KILN_ASSIGN_OR_RETURN(Tensor y, rt::mul(x, attr_float(n, "alpha", 0.2f)));
+    KILN_ASSIGN_OR_RETURN(y, rt::add(y, attr_float(n, "beta", 0.5f)));
+    return rt::clamp(y, 0.0, 1.0);
+  });
+
+  // Clip: bounds are attributes before opset 11, optional inputs after.
+  t["Clip"] = {[](const CheckContext& c) {
+                 return first_of({require_float(c, 0), c.opset >= 11 ? require_host(c, 1, "min") : "",
+                                  c.opset >= 11 ? require_host(c, 2, "max") : ""});
+               },
+               [](LowerContext& c) -> Status {
+                 KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+                 double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
+                 if (c.opset < 11) {
+                   lo = attr_float(c.node, "min", -std::numeric_limits<float>::infinity());
+                   hi = attr_float(c.node, "max", std::numeric_limits<float>::infinity());
+                 } else {
+                   if (c.has(1)) { KILN_ASSIGN_OR_RETURN(lo, c.host_scalar(1)); }
+                   if (c.has(2)) { KILN_ASSIGN_OR_RETURN(hi, c.host_scalar(2)); }
+                 }
+                 // ONNX's min > max gives max everywhere; clamp's order of
+                 // application does the same (lower bound first, then upper).
+                 KILN_ASSIGN_OR_RETURN(Tensor y, rt::clamp(x, lo, hi));
+                 c.out(0, y);
+                 return {};
+               }};
+
+  t["Where"] = {[](const CheckContext& c) {
+                  return first_of({require_dtypes(c, 0, {DType::kBool}), require_dtypes(c, 1, kNumeric),
+                                   require_dtypes(c, 2, kNumeric)});
+                },
+                [](LowerContext& c) -> Status {
+                  KILN_ASSIGN_OR_RETURN(Tensor cond, c.in(0));
+                  KILN_ASSIGN_OR_RETURN(Tensor a, c.in(1));
+                  KILN_ASSIGN_OR_RETURN(Tensor b, c.in(2));
+                  KILN_ASSIGN_OR_RETURN(Tensor y, rt::where(cond, a, b));
+                  c.out(0, y);
+                  return {};
+                }};
+
+  t["Cast"] = {[](const CheckContext& c) {
+                 const int64_t to = attr_int(c.node, "to", 0);
+                 if (!to_kiln_dtype(static_cast<int32_t>(to))) return "cast to " + onnx_dtype_name(static_cast<int32_t>(to)) + " is not supported";
+                 return require_dtypes(c, 0, {DType::kF32, DType::kF16, DType::kBF16, DType::kI32, DType::kI64, DType::kBool});
+               },
+               [](LowerContext& c) -> Status {
+                 KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+                 KILN_ASSIGN_OR_RETURN(Tensor y, rt::cast(x, *to_kiln_dtype(static_cast<int32_t>(attr_int(c.node, "to", 0)))));
+                 c.out(0, y);
+                 return {};
+               }};
+
+  t["Identity"] = {[](const CheckContext& c) { return std::string(); },
+                   [](LowerContext& c) -> Status {
+                     KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+                     c.out(0, x);
+                     return {};
+                   }};
+}
+
+}  // namespace kiln::frontend::detail

@@ -1,0 +1,269 @@
+// Lowerings of ONNX's matrix, convolution, pooling, normalisation and
+// reduction ops.
+#include <numeric>
+
+#include "lowering.h"
+
+namespace kiln::frontend::detail {
+namespace rt = kiln::runtime;
+
+namespace {
+
+Status put(LowerContext& c, Result<Tensor> r) {
+  if (!r.ok()) return r.status();
+  c.out(0, std::move(r).value());
+  return {};
+}
+
+std::string only_first_output(const CheckContext& c) {
+  for (int i = 1; i < c.node.output_size(); ++i)
+    if (!c.node.output(i).empty()) return "output " + std::to_string(i) + " is not supported";
+  return "";
+}
+
+// Conv/pool attributes shared by the checks: 2-D spatial only, explicit pads.
+std::string spatial_2d(const CheckContext& c) {
+  if (c.rank(0) != 4) return "only 2-D spatial ([N, C, H, W]) inputs are supported (rank " + std::to_string(c.rank(0)) + ")";
+  const std::string pad = attr_string(c.node, "auto_pad", "NOTSET");
+  if (pad != "NOTSET" && pad != "VALID") return "auto_pad " + pad + " is not supported yet";
+  return "";
+}
+
+std::vector<int64_t> ints_or(const onnx::NodeProto& n, const std::string& name, std::vector<int64_t> dflt) {
+  auto v = attr_ints(n, name);
+  return v ? *v : dflt;
+}
+
+std::string pool_check(const CheckContext& c, bool max) {
+  std::string r = first_of({require_float(c, 0), spatial_2d(c), only_first_output(c)});
+  if (!r.empty()) return r;
+  auto pads = ints_or(c.node, "pads", {0, 0, 0, 0});
+  if (pads.size() != 4 || pads[0] != pads[2] || pads[1] != pads[3]) return "asymmetric pads are not supported";
+  auto dil = ints_or(c.node, "dilations", {1, 1});
+  if (dil != std::vector<int64_t>{1, 1}) return "dilations other than 1 are not supported";
+  if (max && attr_int(c.node, "storage_order", 0) != 0) return "storage_order 1 is not supported";
+  if (!attr_ints(c.node, "kernel_shape") || attr_ints(c.node, "kernel_shape")->size() != 2) return "kernel_shape must have 2 dims";
+  return "";
+}
+
+rt::Pool2dOptions pool_options(const onnx::NodeProto& n) {
+  auto k = *attr_ints(n, "kernel_shape");
+  auto s = ints_or(n, "strides", {1, 1});
+  auto p = ints_or(n, "pads", {0, 0, 0, 0});
+  rt::Pool2dOptions o;
+  o.kernel_h = k[0]; o.kernel_w = k[1];
+  o.stride_h = s[0]; o.stride_w = s[1];
+  o.pad_h = p[0]; o.pad_w = p[1];
+  o.ceil_mode = attr_int(n, "ceil_mode", 0) != 0;
+  o.count_include_pad = attr_int(n, "count_include_pad", 0) != 0;
+  return o;
+}
+
+// Reduce*: axes from an attribute (and, for ReduceSum from opset 13, an
+// input); keepdims; noop_with_empty_axes.
+std::string reduce_check(const CheckContext& c, bool axes_input) {
+  std::string r = require_float(c, 0);
+  if (!r.empty()) return r;
+  if (axes_input) r = require_host(c, 1, "axes");
+  if (!r.empty()) return r;
+  if (c.rank(0) < 0) return "input rank unknown";
+  return "";
+}
+
+LowerFn reduce_lower(Result<Tensor> (*fn)(const Tensor&, std::vector<int>, bool), bool axes_input) {
+  return [fn, axes_input](LowerContext& c) -> Status {
+    KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+    std::vector<int64_t> axes;
+    bool given = false;
+    if (axes_input) {
+      if (c.has(1)) { KILN_ASSIGN_OR_RETURN(axes, c.host_ints(1)); given = true; }
+    } else if (auto a = attr_ints(c.node, "axes")) {
+      axes = *a;
+      given = true;
+    }
+    const bool keep = attr_int(c.node, "keepdims", 1) != 0;
+    if (axes.empty()) {
+      if (given && attr_int(c.node, "noop_with_empty_axes", 0) != 0) { c.out(0, x); return {}; }
+      axes.resize(static_cast<std::size_t>(x.rank()));
+      std::iota(axes.begin(), axes.end(), 0);
+    }
+    std::vector<int> dims;
+    for (int64_t a : axes) { KILN_ASSIGN_OR_RETURN(int d, axis_of(a, x.rank(), "axis")); dims.push_back(d); }
+    if (x.rank() == 0) { c.out(0, x); return {}; }
+    return put(c, fn(x, dims, keep));
+  };
+}
+
+// Softmax before opset 13 flattens to 2-D at `axis` (default 1) and
+// normalises the whole trailing block; from 13 it is one axis (default -1).
+LowerFn softmax_lower(Result<Tensor> (*fn)(const Tensor&, int)) {
+  return [fn](LowerContext& c) -> Status {
+    KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+    if (c.opset >= 13) {
+      KILN_ASSIGN_OR_RETURN(int axis, axis_of(attr_int(c.node, "axis", -1), x.rank(), "axis"));
+      return put(c, fn(x, axis));
+    }
+    KILN_ASSIGN_OR_RETURN(int axis, axis_of(attr_int(c.node, "axis", 1), x.rank(), "axis"));
+    int64_t outer = 1, inner = 1;
+    for (int i = 0; i < x.rank(); ++i) (i < axis ? outer : inner) *= x.dim(i);
+    KILN_ASSIGN_OR_RETURN(Tensor flat, x.reshape({outer, inner}));
+    KILN_ASSIGN_OR_RETURN(Tensor y, fn(flat, 1));
+    return put(c, y.reshape(x.shape()));
+  };
+}
+
+}  // namespace
+
+void add_nn_ops(OpTable& t) {
+  // MatMul: numpy semantics; a 1-D operand gains a dim that is dropped after.
+  t["MatMul"] = {[](const CheckContext& c) {
+                   return first_of({require_float(c, 0), require_float(c, 1),
+                                    c.rank(0) < 1 || c.rank(1) < 1 ? "operand rank unknown or 0" : ""});
+                 },
+                 [](LowerContext& c) -> Status {
+                   KILN_ASSIGN_OR_RETURN(Tensor a, c.in(0));
+                   KILN_ASSIGN_OR_RETURN(Tensor b, c.in(1));
+                   const bool a1 = a.rank() == 1, b1 = b.rank() == 1;
+                   if (a1) { KILN_ASSIGN_OR_RETURN(a, a.unsqueeze(0)); }
+                   if (b1) { KILN_ASSIGN_OR_RETURN(b, b.unsqueeze(1)); }
+                   KILN_ASSIGN_OR_RETURN(Tensor y, rt::matmul(a, b));
+                   if (b1) { KILN_ASSIGN_OR_RETURN(y, y.squeeze(-1)); }
+                   if (a1) { KILN_ASSIGN_OR_RETURN(y, y.squeeze(-1 - (b1 ? 0 : 1))); }
+                   c.out(0, y);
+                   return {};
+                 }};
+
+  // Gemm: alpha * A' B' + beta * C.
+  t["Gemm"] = {[](const CheckContext& c) {
+                 return first_of({require_float(c, 0), require_float(c, 1), c.has_input(2) ? require_float(c, 2) : ""});
+               },
+               [](LowerContext& c) -> Status {
+                 KILN_ASSIGN_OR_RETURN(Tensor a, c.in(0));
+                 KILN_ASSIGN_OR_RETURN(Tensor b, c.in(1));
+                 if (attr_int(c.node, "transA", 0)) { KILN_ASSIGN_OR_RETURN(a, a.transpose(0, 1)); }
+                 if (attr_int(c.node, "transB", 0)) { KILN_ASSIGN_OR_RETURN(b, b.transpose(0, 1)); }
+                 KILN_ASSIGN_OR_RETURN(Tensor y, rt::matmul(a, b));
+                 const float alpha = attr_float(c.node, "alpha", 1.0f), beta = attr_float(c.node, "beta", 1.0f);
+                 if (alpha != 1.0f) { KILN_ASSIGN_OR_RETURN(y, rt::mul(y, alpha)); }
+                 if (c.has(2) && beta != 0.0f) {
+                   KILN_ASSIGN_OR_RETURN(Tensor bias, c.in(2));
+                   if (beta != 1.0f) { KILN_ASSIGN_OR_RETURN(bias, rt::mul(bias, beta)); }
+                   KILN_ASSIGN_OR_RETURN(y, rt::add(y, bias));
+                 }
+                 c.out(0, y);
+                 return {};
+               }};
+
+  t["Conv"] = {[](const CheckContext& c) {
+                 std::string r = first_of({require_float(c, 0), require_float(c, 1), spatial_2d(c)});
+                 if (!r.empty()) return r;
+                 auto pads = ints_or(c.node, "pads", {0, 0, 0, 0});
+                 if (pads.size() != 4) return std::string("pads must have 4 values");
+                 return c.has_input(2) ? require_float(c, 2) : "";
+               },
+               [](LowerContext& c) -> Status {
+                 KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+                 KILN_ASSIGN_OR_RETURN(Tensor w, c.in(1));
+                 std::optional<Tensor> bias;
+                 if (c.has(2)) { KILN_ASSIGN_OR_RETURN(bias, c.in(2)); }
+                 auto s = ints_or(c.node, "strides", {1, 1});
+                 auto p = ints_or(c.node, "pads", {0, 0, 0, 0});
+                 auto d = ints_or(c.node, "dilations", {1, 1});
+                 rt::Conv2dOptions o;
+                 o.stride_h = s[0]; o.stride_w = s[1];
+                 o.pad_h = p[0]; o.pad_w = p[1]; o.pad_bottom = p[2]; o.pad_right = p[3];
+                 o.dilation_h = d[0]; o.dilation_w = d[1];
+                 o.groups = attr_int(c.node, "group", 1);
+                 return put(c, rt::conv2d(x, w, bias, o));
+               }};
+
+  t["MaxPool"] = {[](const CheckContext& c) { return pool_check(c, true); },
+                  [](LowerContext& c) -> Status {
+                    KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+                    return put(c, rt::max_pool2d(x, pool_options(c.node)));
+                  }};
+  t["AveragePool"] = {[](const CheckContext& c) { return pool_check(c, false); },
+                      [](LowerContext& c) -> Status {
+                        KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+                        return put(c, rt::avg_pool2d(x, pool_options(c.node)));
+                      }};
+  t["GlobalAveragePool"] = {[](const CheckContext& c) { return first_of({require_float(c, 0), c.rank(0) != 4 ? "only [N, C, H, W] inputs" : ""}); },
+                            [](LowerContext& c) -> Status {
+                              KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+                              return put(c, rt::global_avg_pool2d(x));
+                            }};
+  t["GlobalMaxPool"] = {[](const CheckContext& c) { return first_of({require_float(c, 0), c.rank(0) != 4 ? "only [N, C, H, W] inputs" : ""}); },
+                        [](LowerContext& c) -> Status {
+                          KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+                          return put(c, rt::global_max_pool2d(x));
+                        }};
+
+  t["BatchNormalization"] = {[](const CheckContext& c) {
+                               if (attr_int(c.node, "training_mode", 0) != 0) return std::string("training_mode 1 is not supported");
+                               if (c.opset < 9 && has_attr(c.node, "spatial") && attr_int(c.node, "spatial", 1) != 1) return std::string("spatial 0 is not supported");
+                               return first_of({require_float(c, 0), only_first_output(c), c.rank(0) < 2 ? "input rank below 2" : ""});
+                             },
+                             [](LowerContext& c) -> Status {
+                               KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+                               KILN_ASSIGN_OR_RETURN(Tensor scale, c.in(1));
+                               KILN_ASSIGN_OR_RETURN(Tensor bias, c.in(2));
+                               KILN_ASSIGN_OR_RETURN(Tensor mean, c.in(3));
+                               KILN_ASSIGN_OR_RETURN(Tensor var, c.in(4));
+                               return put(c, rt::batch_norm(x, mean, var, scale, bias, attr_float(c.node, "epsilon", 1e-5f)));
+                             }};
+
+  t["Softmax"] = {[](const CheckContext& c) { return first_of({require_float(c, 0), c.rank(0) < 1 ? "rank unknown or 0" : ""}); },
+                  softmax_lower(&rt::softmax)};
+  t["LogSoftmax"] = {[](const CheckContext& c) { return first_of({require_float(c, 0), c.rank(0) < 1 ? "rank unknown or 0" : ""}); },
+                     softmax_lower(&rt::log_softmax)};
+
+  // LayerNormalization (opset 17): over dims axis.. with Scale/B of exactly
+  // those dims (broadcastable smaller ones are not handled yet).
+  t["LayerNormalization"] = {[](const CheckContext& c) {
+                               std::string r = first_of({require_float(c, 0), only_first_output(c)});
+                               if (!r.empty()) return r;
+                               const int rank = c.rank(0);
+                               if (rank < 1) return std::string("rank unknown");
+                               const int64_t axis = attr_int(c.node, "axis", -1);
+                               const int64_t a = axis < 0 ? axis + rank : axis;
+                               for (int i : {1, 2}) {
+                                 if (!c.has_input(i)) continue;
+                                 const ValueInfo* v = c.info(i);
+                                 if (!v || !v->shape || static_cast<int64_t>(v->shape->size()) != rank - a)
+                                   return "input " + std::to_string(i) + " must have the normalised dims' shape";
+                               }
+                               return std::string();
+                             },
+                             [](LowerContext& c) -> Status {
+                               KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+                               KILN_ASSIGN_OR_RETURN(int axis, axis_of(attr_int(c.node, "axis", -1), x.rank(), "axis"));
+                               std::optional<Tensor> w, b;
+                               if (c.has(1)) { KILN_ASSIGN_OR_RETURN(w, c.in(1)); }
+                               if (c.has(2)) { KILN_ASSIGN_OR_RETURN(b, c.in(2)); }
+                               return put(c, rt::layer_norm(x, x.rank() - axis, w, b, attr_float(c.node, "epsilon", 1e-5f)));
+                             }};
+
+  t["ReduceSum"] = {[](const CheckContext& c) { return reduce_check(c, c.opset >= 13); },
+                    [](LowerContext& c) -> Status { return reduce_lower(&rt::sum, c.opset >= 13)(c); }};
+  t["ReduceMean"] = {[](const CheckContext& c) { return reduce_check(c, false); }, reduce_lower(&rt::mean, false)};
+  t["ReduceMax"] = {[](const CheckContext& c) { return reduce_check(c, false); }, reduce_lower(&rt::amax, false)};
+  t["ReduceMin"] = {[](const CheckContext& c) { return reduce_check(c, false); }, reduce_lower(&rt::amin, false)};
+
+  // ArgMax/ArgMin: int32 indices from the runtime, int64 as ONNX wants.
+  for (const char* name : {"ArgMax", "ArgMin"}) {
+    const bool is_max = std::string(name) == "ArgMax";
+    t[name] = {[](const CheckContext& c) {
+                 if (attr_int(c.node, "select_last_index", 0) != 0) return std::string("select_last_index 1 is not supported");
+                 return first_of({require_float(c, 0), c.rank(0) < 1 ? "rank unknown or 0" : ""});
+               },
+               [is_max](LowerContext& c) -> Status {
+                 KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+                 KILN_ASSIGN_OR_RETURN(int axis, axis_of(attr_int(c.node, "axis", 0), x.rank(), "axis"));
+                 const bool keep = attr_int(c.node, "keepdims", 1) != 0;
+                 KILN_ASSIGN_OR_RETURN(Tensor i, is_max ? rt::argmax(x, axis, keep) : rt::argmin(x, axis, keep));
+                 return put(c, rt::cast(i, DType::kI64));
+               }};
+  }
+}
+
+}  // namespace kiln::frontend::detail

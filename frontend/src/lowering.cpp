@@ -1,0 +1,123 @@
+// The lowering table's shared machinery: attributes, values, common checks.
+#include "lowering.h"
+
+namespace kiln::frontend::detail {
+
+namespace {
+const onnx::AttributeProto* find_attr(const onnx::NodeProto& n, const std::string& name) {
+  for (const auto& a : n.attribute())
+    if (a.name() == name) return &a;
+  return nullptr;
+}
+}  // namespace
+
+int64_t attr_int(const onnx::NodeProto& n, const std::string& name, int64_t dflt) {
+  const auto* a = find_attr(n, name);
+  return a ? a->i() : dflt;
+}
+float attr_float(const onnx::NodeProto& n, const std::string& name, float dflt) {
+  const auto* a = find_attr(n, name);
+  return a ? a->f() : dflt;
+}
+std::string attr_string(const onnx::NodeProto& n, const std::string& name, const std::string& dflt) {
+  const auto* a = find_attr(n, name);
+  return a ? a->s() : dflt;
+}
+std::optional<std::vector<int64_t>> attr_ints(const onnx::NodeProto& n, const std::string& name) {
+  const auto* a = find_attr(n, name);
+  if (!a) return std::nullopt;
+  return std::vector<int64_t>(a->ints().begin(), a->ints().end());
+}
+bool has_attr(const onnx::NodeProto& n, const std::string& name) { return find_attr(n, name) != nullptr; }
+std::string input_name(const onnx::NodeProto& n, int i) { return i < n.input_size() ? n.input(i) : std::string(); }
+
+const ValueInfo* CheckContext::info(int i) const {
+  auto it = infos.find(input_name(node, i));
+  return it == infos.end() ? nullptr : &it->second;
+}
+const ValueInfo* CheckContext::out_info(int i) const {
+  if (i >= node.output_size()) return nullptr;
+  auto it = infos.find(node.output(i));
+  return it == infos.end() ? nullptr : &it->second;
+}
+int CheckContext::rank(int i) const {
+  const ValueInfo* v = info(i);
+  return v && v->shape ? static_cast<int>(v->shape->size()) : -1;
+}
+
+Result<Tensor> LowerContext::in(int i) {
+  const std::string name = input_name(node, i);
+  auto it = values_.find(name);
+  if (name.empty() || it == values_.end()) return internal_error("input " + std::to_string(i) + " ('" + name + "') has no value");
+  Value& v = it->second;
+  if (v.device) return *v.device;
+  const HostTensor& h = *v.host;
+  runtime::Shape shape;
+  for (int64_t d : h.shape) shape.push_back(d);
+  KILN_ASSIGN_OR_RETURN(Tensor t, rt.from_host(h.data.data(), h.data.size(), shape, h.dtype));
+  v.device = t;
+  return t;
+}
+
+Result<std::shared_ptr<const HostTensor>> LowerContext::host(int i) {
+  const std::string name = input_name(node, i);
+  auto it = values_.find(name);
+  if (name.empty() || it == values_.end() || !it->second.host)
+    return failed_precondition("input " + std::to_string(i) + " ('" + name + "') has no host value");
+  return it->second.host;
+}
+
+Result<std::vector<int64_t>> LowerContext::host_ints(int i) {
+  KILN_ASSIGN_OR_RETURN(auto h, host(i));
+  std::vector<int64_t> out;
+  for (int64_t k = 0; k < h->numel(); ++k) out.push_back(static_cast<int64_t>(h->at(k)));
+  return out;
+}
+
+Result<double> LowerContext::host_scalar(int i) {
+  KILN_ASSIGN_OR_RETURN(auto h, host(i));
+  if (h->numel() != 1) return invalid_argument("input " + std::to_string(i) + " must hold one value");
+  return h->at(0);
+}
+
+void LowerContext::out(int i, Tensor t) { values_[node.output(i)] = Value{t, nullptr}; }
+void LowerContext::out_host(int i, HostTensor t) {
+  values_[node.output(i)] = Value{std::nullopt, std::make_shared<const HostTensor>(std::move(t))};
+}
+
+std::string require_dtypes(const CheckContext& c, int input, std::initializer_list<DType> ok) {
+  const ValueInfo* v = c.info(input);
+  if (!v || !v->dtype) return "input " + std::to_string(input) + ": dtype unknown";
+  for (DType d : ok)
+    if (*v->dtype == d) return "";
+  return "input " + std::to_string(input) + ": dtype " + std::string(dtype_name(*v->dtype)) + " is not supported";
+}
+std::string require_float(const CheckContext& c, int input) {
+  return require_dtypes(c, input, {DType::kF32, DType::kF16, DType::kBF16});
+}
+std::string require_host(const CheckContext& c, int input, const char* what) {
+  if (!c.has_input(input) || c.host(input)) return "";
+  return std::string(what) + " must be an initializer, a Constant or a graph input (computed values are not supported)";
+}
+std::string first_of(std::initializer_list<std::string> reasons) {
+  for (const auto& r : reasons)
+    if (!r.empty()) return r;
+  return "";
+}
+Result<int> axis_of(int64_t axis, int rank, const char* what) {
+  if (axis < -rank || axis >= std::max(rank, 1)) return invalid_argument(std::string(what) + " " + std::to_string(axis) + " out of range for rank " + std::to_string(rank));
+  return static_cast<int>(axis < 0 ? axis + rank : axis);
+}
+
+const OpTable& op_table() {
+  static const OpTable table = [] {
+    OpTable t;
+    add_elementwise_ops(t);
+    add_nn_ops(t);
+    add_shape_ops(t);
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace kiln::frontend::detail

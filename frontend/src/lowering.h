@@ -1,0 +1,103 @@
+// The per-op lowering table: for each ONNX op type a check (run at load,
+// from attributes and the types/shapes ONNX's shape inference gave every
+// value) and a lowering onto runtime ops (run by OnnxModel::run). A check
+// returns "" when the node is supported, else the reason, so load() can list
+// every unsupported node at once before anything runs.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "kiln/frontend/host_tensor.h"
+#include "kiln/runtime/ops.h"
+#include "kiln/runtime/runtime.h"
+#include "onnx_includes.h"
+
+namespace kiln::frontend::detail {
+
+using runtime::Tensor;
+
+// What shape inference says about a value.
+struct ValueInfo {
+  std::optional<DType> dtype;     // nullopt: unknown, or no Kiln counterpart
+  int32_t onnx_type = 0;
+  std::optional<std::vector<int64_t>> shape;  // -1 for unknown dims
+};
+
+// Attribute access with ONNX's defaults.
+int64_t attr_int(const onnx::NodeProto& n, const std::string& name, int64_t dflt);
+float attr_float(const onnx::NodeProto& n, const std::string& name, float dflt);
+std::string attr_string(const onnx::NodeProto& n, const std::string& name, const std::string& dflt);
+std::optional<std::vector<int64_t>> attr_ints(const onnx::NodeProto& n, const std::string& name);
+bool has_attr(const onnx::NodeProto& n, const std::string& name);
+// Input i's name, or "" if absent (past the end or an empty name).
+std::string input_name(const onnx::NodeProto& n, int i);
+
+struct CheckContext {
+  const onnx::NodeProto& node;
+  int64_t opset;
+  const std::map<std::string, ValueInfo>& infos;
+  const std::set<std::string>& host_known;  // values whose host data exists when lowering
+  const ValueInfo* info(int input) const;   // nullptr if absent/unknown
+  const ValueInfo* out_info(int output) const;
+  bool has_input(int i) const { return !input_name(node, i).empty(); }
+  bool host(int i) const { return host_known.count(input_name(node, i)) > 0; }
+  int rank(int input) const;  // -1 if unknown
+};
+
+// A value while lowering: a device tensor, host data, or both.
+struct Value {
+  std::optional<Tensor> device;
+  std::shared_ptr<const HostTensor> host;
+};
+
+class LowerContext {
+ public:
+  LowerContext(runtime::Runtime& rt, const onnx::NodeProto& node, int64_t opset, std::map<std::string, Value>& values)
+      : rt(rt), node(node), opset(opset), values_(values) {}
+  runtime::Runtime& rt;
+  const onnx::NodeProto& node;
+  int64_t opset;
+
+  bool has(int i) const { return !input_name(node, i).empty(); }
+  int inputs() const { return node.input_size(); }
+  // Input i on the device (host data is uploaded once and kept).
+  Result<Tensor> in(int i);
+  // Input i's host values (for parameters: shapes, axes, bounds).
+  Result<std::shared_ptr<const HostTensor>> host(int i);
+  Result<std::vector<int64_t>> host_ints(int i);
+  Result<double> host_scalar(int i);
+  void out(int i, Tensor t);
+  void out_host(int i, HostTensor t);
+
+ private:
+  std::map<std::string, Value>& values_;
+};
+
+using CheckFn = std::function<std::string(const CheckContext&)>;
+using LowerFn = std::function<Status(LowerContext&)>;
+struct OpLowering {
+  CheckFn check;
+  LowerFn lower;
+};
+using OpTable = std::map<std::string, OpLowering>;
+
+const OpTable& op_table();
+void add_elementwise_ops(OpTable& table);
+void add_nn_ops(OpTable& table);
+void add_shape_ops(OpTable& table);
+
+// Common checks: "" or a reason.
+std::string require_float(const CheckContext& c, int input);            // f32/f16/bf16
+std::string require_dtypes(const CheckContext& c, int input, std::initializer_list<DType> ok);
+std::string require_host(const CheckContext& c, int input, const char* what);  // a constant/initializer
+std::string first_of(std::initializer_list<std::string> reasons);
+// Normalised axis or error.
+Result<int> axis_of(int64_t axis, int rank, const char* what);
+
+}  // namespace kiln::frontend::detail

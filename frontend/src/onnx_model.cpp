@@ -1,0 +1,240 @@
+// OnnxModel: load, ONNX's checker and shape inference, the whole-model
+// support check, and lowering onto a runtime.
+#include "kiln/frontend/onnx_model.h"
+
+#include <set>
+#include <sstream>
+
+#include "lowering.h"
+#include "proto_io.h"
+
+namespace kiln::frontend {
+
+using detail::ValueInfo;
+
+struct OnnxModel::Impl {
+  std::string path;
+  onnx::ModelProto model;
+  int64_t opset = 0;
+  std::vector<ValueSpec> inputs, outputs;
+  std::map<std::string, std::shared_ptr<const HostTensor>> initializers;
+  // Initializers uploaded per runtime: weights move to a device once.
+  std::map<const runtime::Runtime*, std::map<std::string, runtime::Tensor>> uploaded;
+};
+
+Status unsupported_error(const std::string& path, const std::vector<UnsupportedNode>& nodes) {
+  std::ostringstream s;
+  s << "'" << path << "': " << nodes.size() << " unsupported node" << (nodes.size() == 1 ? "" : "s") << ":";
+  for (const auto& n : nodes) s << "\n  " << n.node << " (" << n.op_type << "): unsupported: " << n.reason;
+  return unimplemented(s.str());
+}
+
+namespace {
+
+ValueInfo info_of(const onnx::ValueInfoProto& v) {
+  ValueInfo info;
+  if (!v.type().has_tensor_type()) return info;
+  const auto& tt = v.type().tensor_type();
+  info.onnx_type = tt.elem_type();
+  info.dtype = detail::to_kiln_dtype(tt.elem_type());
+  if (tt.has_shape()) {
+    std::vector<int64_t> dims;
+    for (const auto& d : tt.shape().dim()) dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
+    info.shape = dims;
+  }
+  return info;
+}
+
+}  // namespace
+
+OnnxModel::OnnxModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+OnnxModel::~OnnxModel() = default;
+const std::vector<ValueSpec>& OnnxModel::inputs() const { return impl_->inputs; }
+const std::vector<ValueSpec>& OnnxModel::outputs() const { return impl_->outputs; }
+int64_t OnnxModel::opset() const { return impl_->opset; }
+std::size_t OnnxModel::node_count() const { return static_cast<std::size_t>(impl_->model.graph().node_size()); }
+const std::string& OnnxModel::path() const { return impl_->path; }
+
+Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, const LoadOptions& options,
+                                                   std::span<const HostTensor> bind_from) {
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  KILN_ASSIGN_OR_RETURN(impl->model, detail::read_model_file(path));
+  onnx::ModelProto& model = impl->model;
+  for (const auto& o : model.opset_import())
+    if (o.domain().empty() || o.domain() == "ai.onnx") impl->opset = o.version();
+
+  // ONNX's own checks first: a model they reject is malformed, whatever Kiln supports.
+  // Both throw (ValidationError, InferenceError, protobuf's errors): caught here.
+  try {
+    onnx::checker::check_model(model);
+  } catch (const std::exception& e) {
+    return invalid_argument("'" + path + "' fails the ONNX checker: " + e.what());
+  }
+  std::set<std::string> init_names;
+  for (const auto& t : model.graph().initializer()) init_names.insert(t.name());
+  // Symbolic dims bound before inference, so every shape it derives is concrete.
+  auto* graph = model.mutable_graph();
+  std::size_t input_index = 0;
+  for (auto& in : *graph->mutable_input()) {
+    if (init_names.count(in.name())) continue;
+    const HostTensor* from = input_index < bind_from.size() ? &bind_from[input_index] : nullptr;
+    ++input_index;
+    if (!in.type().has_tensor_type()) continue;
+    auto* shape = in.mutable_type()->mutable_tensor_type()->mutable_shape();
+    for (int k = 0; k < shape->dim_size(); ++k) {
+      auto& d = *shape->mutable_dim(k);
+      if (d.has_dim_value()) continue;
+      auto it = options.bindings.find(d.dim_param());
+      if (it != options.bindings.end()) {
+        d.set_dim_value(it->second);
+      } else if (from && static_cast<int>(from->shape.size()) == shape->dim_size()) {
+        d.set_dim_value(from->shape[static_cast<std::size_t>(k)]);
+      } else if (!options.allow_unbound) {
+        return invalid_argument("'" + path + "': input '" + in.name() + "' has the symbolic dim '" + d.dim_param() +
+                                "': bind it (--bind " + (d.dim_param().empty() ? "NAME" : d.dim_param()) + "=SIZE)");
+      }
+    }
+  }
+  if (impl->opset > kMaxOpset)
+    return unimplemented("'" + path + "': opset " + std::to_string(impl->opset) + " is above the highest supported, " +
+                         std::to_string(kMaxOpset));
+  try {
+    onnx::ShapeInferenceOptions si(/*check_type=*/true, /*strict_mode=*/1, /*data_prop=*/true);
+    onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), si);
+  } catch (const std::exception& e) {
+    return invalid_argument("'" + path + "': ONNX shape inference failed: " + e.what());
+  }
+
+  std::map<std::string, ValueInfo> infos;
+  for (const auto& v : model.graph().input()) infos[v.name()] = info_of(v);
+  for (const auto& v : model.graph().value_info()) infos[v.name()] = info_of(v);
+  for (const auto& v : model.graph().output()) infos[v.name()] = info_of(v);
+  std::set<std::string> host_known;
+  for (const auto& t : model.graph().initializer()) {
+    KILN_ASSIGN_OR_RETURN(HostTensor h, detail::from_tensor_proto(t, "'" + path + "': initializer '" + t.name() + "'"));
+    host_known.insert(t.name());
+    ValueInfo& vi = infos[t.name()];
+    vi.dtype = h.dtype;
+    vi.onnx_type = t.data_type();
+    vi.shape = h.shape;
+    impl->initializers[t.name()] = std::make_shared<const HostTensor>(std::move(h));
+  }
+  std::set<std::string> graph_inputs;
+  for (const auto& v : model.graph().input()) {
+    if (init_names.count(v.name())) continue;
+    graph_inputs.insert(v.name());
+    host_known.insert(v.name());  // run() is given inputs' host values where needed
+  }
+
+  // Every node, before anything runs: one list of what cannot be lowered.
+  std::vector<UnsupportedNode> unsupported;
+  std::set<std::string> parameters;  // graph inputs read as parameters
+  const auto& table = detail::op_table();
+  const auto& nodes = model.graph().node();
+  for (int i = 0; i < nodes.size(); ++i) {
+    const auto& n = nodes[i];
+    const std::string name = n.name().empty() ? "#" + std::to_string(i) : n.name();
+    std::string reason;
+    auto it = table.find(n.op_type());
+    if (!n.domain().empty() && n.domain() != "ai.onnx") reason = "domain '" + n.domain() + "' is not supported";
+    else if (it == table.end()) reason = "no lowering for this op";
+    for (int k = 0; reason.empty() && k < n.input_size(); ++k) {
+      if (n.input(k).empty()) continue;
+      auto v = infos.find(n.input(k));
+      if (v == infos.end() || !v->second.dtype)
+        reason = "input '" + n.input(k) + "': dtype " + (v == infos.end() ? std::string("unknown") : detail::onnx_dtype_name(v->second.onnx_type)) + " is not supported";
+    }
+    for (int k = 0; reason.empty() && k < n.output_size(); ++k) {
+      if (n.output(k).empty()) continue;
+      auto v = infos.find(n.output(k));
+      if (v != infos.end() && !v->second.dtype)
+        reason = "output '" + n.output(k) + "': dtype " + detail::onnx_dtype_name(v->second.onnx_type) + " is not supported";
+    }
+    for (int k = 0; reason.empty() && k < n.output_size(); ++k) {
+      auto v = infos.find(n.output(k));
+      if (v != infos.end() && v->second.shape && v->second.shape->size() > static_cast<std::size_t>(runtime::kMaxRank))
+        reason = "output '" + n.output(k) + "' has rank " + std::to_string(v->second.shape->size()) + ", above the runtime's " +
+                 std::to_string(runtime::kMaxRank);
+    }
+    if (reason.empty()) {
+      detail::CheckContext ctx{n, impl->opset, infos, host_known};
+      reason = it->second.check(ctx);
+    }
+    if (!reason.empty()) {
+      unsupported.push_back({name, n.op_type(), reason});
+      continue;
+    }
+    if (n.op_type() == "Constant") host_known.insert(n.output(0));
+    // A graph input read as a parameter: an input past the op's first that it reads on the host.
+    for (int k = 1; k < n.input_size(); ++k)
+      if (graph_inputs.count(n.input(k)) &&
+          (n.op_type() == "Reshape" || n.op_type() == "Clip" || n.op_type() == "Squeeze" || n.op_type() == "Unsqueeze" ||
+           n.op_type() == "Split" || n.op_type() == "ReduceSum"))
+        parameters.insert(n.input(k));
+  }
+  if (!unsupported.empty()) return unsupported_error(path, unsupported);
+
+  for (const auto& v : model.graph().input()) {
+    if (init_names.count(v.name())) continue;
+    ValueInfo vi = info_of(v);
+    if (!vi.dtype) return unimplemented("'" + path + "': input '" + v.name() + "' has dtype " + detail::onnx_dtype_name(vi.onnx_type) + ", not supported");
+    impl->inputs.push_back({v.name(), *vi.dtype, vi.shape.value_or(std::vector<int64_t>{}), parameters.count(v.name()) > 0});
+  }
+  for (const auto& v : model.graph().output()) {
+    ValueInfo vi = infos[v.name()];
+    if (!vi.dtype) return unimplemented("'" + path + "': output '" + v.name() + "' has dtype " + detail::onnx_dtype_name(vi.onnx_type) + ", not supported");
+    impl->outputs.push_back({v.name(), *vi.dtype, vi.shape.value_or(std::vector<int64_t>{}), false});
+  }
+  return std::unique_ptr<OnnxModel>(new OnnxModel(std::move(impl)));
+}
+
+Result<std::vector<runtime::Tensor>> OnnxModel::run(runtime::Runtime& rt, const std::vector<runtime::Tensor>& inputs,
+                                                    std::span<const HostTensor> host_inputs) {
+  Impl& m = *impl_;
+  if (inputs.size() != m.inputs.size())
+    return invalid_argument("'" + m.path + "' takes " + std::to_string(m.inputs.size()) + " inputs, got " + std::to_string(inputs.size()));
+  std::map<std::string, detail::Value> values;
+  auto& uploaded = m.uploaded[&rt];
+  for (const auto& [name, host] : m.initializers) {
+    detail::Value v{std::nullopt, host};
+    if (auto it = uploaded.find(name); it != uploaded.end()) v.device = it->second;
+    values[name] = v;
+  }
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    detail::Value v{inputs[i], nullptr};
+    if (i < host_inputs.size()) v.host = std::make_shared<const HostTensor>(host_inputs[i]);
+    else if (m.inputs[i].read_as_parameter)
+      return invalid_argument("input '" + m.inputs[i].name + "' is read as a parameter: its host values are needed");
+    values[m.inputs[i].name] = v;
+  }
+  const auto& table = detail::op_table();
+  const auto& nodes = m.model.graph().node();
+  for (int i = 0; i < nodes.size(); ++i) {
+    const auto& n = nodes[i];
+    detail::LowerContext ctx(rt, n, m.opset, values);
+    runtime::OpScope scope(n.name().empty() ? n.op_type() + "_" + std::to_string(i) : n.name());
+    Status s = table.at(n.op_type()).lower(ctx);
+    if (!s.ok()) return s.with_context("node " + (n.name().empty() ? "#" + std::to_string(i) : n.name()) + " (" + n.op_type() + ")");
+  }
+  // Keep the uploaded weights for the next run on this runtime.
+  for (const auto& [name, host] : m.initializers)
+    if (values[name].device) uploaded[name] = *values[name].device;
+  std::vector<runtime::Tensor> outs;
+  for (const auto& o : m.outputs) {
+    auto it = values.find(o.name);
+    if (it == values.end()) return internal_error("output '" + o.name + "' was not computed");
+    if (!it->second.device) {
+      // An output that is a constant: uploaded as is.
+      const HostTensor& h = *it->second.host;
+      runtime::Shape shape;
+      for (int64_t d : h.shape) shape.push_back(d);
+      KILN_ASSIGN_OR_RETURN(runtime::Tensor t, rt.from_host(h.data.data(), h.data.size(), shape, h.dtype));
+      it->second.device = t;
+    }
+    outs.push_back(*it->second.device);
+  }
+  return outs;
+}
+
+}  // namespace kiln::frontend

@@ -1,0 +1,123 @@
+// onnx.ModelProto / onnx.TensorProto reading and dtype conversion.
+#include "proto_io.h"
+
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "kiln/common/bf16.h"
+#include "kiln/common/f16.h"
+
+namespace kiln::frontend::detail {
+
+using TP = onnx::TensorProto;
+
+std::optional<DType> to_kiln_dtype(int32_t t) {
+  switch (t) {
+    case TP::FLOAT: return DType::kF32;
+    case TP::FLOAT16: return DType::kF16;
+    case TP::BFLOAT16: return DType::kBF16;
+    case TP::INT32: return DType::kI32;
+    case TP::INT64: return DType::kI64;
+    case TP::BOOL: return DType::kBool;
+    default: return std::nullopt;
+  }
+}
+
+std::string onnx_dtype_name(int32_t t) {
+  if (TP::DataType_IsValid(t)) return TP::DataType_Name(static_cast<TP::DataType>(t));
+  return "dtype " + std::to_string(t);
+}
+
+namespace {
+
+Result<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return not_found("cannot open '" + path + "'");
+  std::ostringstream s;
+  s << in.rdbuf();
+  if (in.bad()) return invalid_argument("cannot read '" + path + "'");
+  return s.str();
+}
+
+template <typename T>
+void put(std::vector<std::byte>& out, std::size_t i, T v) {
+  std::memcpy(out.data() + i * sizeof(T), &v, sizeof(T));
+}
+
+}  // namespace
+
+Result<onnx::ModelProto> read_model_file(const std::string& path) {
+  KILN_ASSIGN_OR_RETURN(std::string bytes, read_file(path));
+  if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+    return invalid_argument("'" + path + "' is larger than 2 GiB (external data is not supported yet)");
+  onnx::ModelProto model;
+  if (bytes.empty()) return invalid_argument("'" + path + "' is empty, not an ONNX model");
+  if (!model.ParseFromString(bytes))
+    return invalid_argument("'" + path + "' (" + std::to_string(bytes.size()) +
+                            " bytes) is not a valid ONNX model: the protobuf does not parse (truncated or not ONNX)");
+  if (!model.has_graph())
+    return invalid_argument("'" + path + "' parses but holds no graph: not an ONNX model");
+  return model;
+}
+
+Result<HostTensor> from_tensor_proto(const TP& p, const std::string& what) {
+  auto fail = [&](const std::string& m) { return invalid_argument(what + ": " + m); };
+  if (p.data_location() == TP::EXTERNAL || p.external_data_size() > 0) return fail("external data is not supported yet");
+  if (p.has_segment()) return fail("segmented tensors are not supported");
+  std::optional<DType> dtype = to_kiln_dtype(p.data_type());
+  if (!dtype) return unimplemented(what + ": dtype " + onnx_dtype_name(p.data_type()) + " is not supported");
+  HostTensor t;
+  t.name = p.name();
+  t.dtype = *dtype;
+  int64_t n = 1;
+  for (int64_t d : p.dims()) {
+    if (d < 0 || (d > 0 && n > (int64_t{1} << 40) / d)) return fail("bad or too large dims");
+    t.shape.push_back(d);
+    n *= d;
+  }
+  const std::size_t size = dtype_size(t.dtype);
+  t.data.resize(static_cast<std::size_t>(n) * size);
+  if (p.has_raw_data()) {
+    if (p.raw_data().size() != t.data.size())
+      return fail("raw_data holds " + std::to_string(p.raw_data().size()) + " bytes, its shape needs " +
+                  std::to_string(t.data.size()));
+    std::memcpy(t.data.data(), p.raw_data().data(), t.data.size());  // little-endian, as ONNX stores it
+    return t;
+  }
+  auto count_ok = [&](int count) { return count == n; };
+  const auto un = static_cast<std::size_t>(n);
+  switch (t.dtype) {
+    case DType::kF32:
+      if (!count_ok(p.float_data_size())) return fail("float_data holds " + std::to_string(p.float_data_size()) + " values, its shape needs " + std::to_string(n));
+      for (std::size_t i = 0; i < un; ++i) put(t.data, i, p.float_data(static_cast<int>(i)));
+      break;
+    case DType::kI64:
+      if (!count_ok(p.int64_data_size())) return fail("int64_data holds " + std::to_string(p.int64_data_size()) + " values, its shape needs " + std::to_string(n));
+      for (std::size_t i = 0; i < un; ++i) put(t.data, i, static_cast<int64_t>(p.int64_data(static_cast<int>(i))));
+      break;
+    case DType::kI32: case DType::kF16: case DType::kBF16: case DType::kBool:
+      // ONNX keeps these in int32_data: values, or the 16-bit patterns of the halves.
+      if (!count_ok(p.int32_data_size())) return fail("int32_data holds " + std::to_string(p.int32_data_size()) + " values, its shape needs " + std::to_string(n));
+      for (std::size_t i = 0; i < un; ++i) {
+        const int32_t v = p.int32_data(static_cast<int>(i));
+        if (t.dtype == DType::kI32) put(t.data, i, v);
+        else if (t.dtype == DType::kBool) t.data[i] = std::byte{static_cast<unsigned char>(v != 0)};
+        else put(t.data, i, static_cast<uint16_t>(v));
+      }
+      break;
+  }
+  return t;
+}
+
+Result<HostTensor> read_tensor_proto_file(const std::string& path) {
+  KILN_ASSIGN_OR_RETURN(std::string bytes, read_file(path));
+  TP proto;
+  if (!proto.ParseFromString(bytes))
+    return invalid_argument("'" + path + "' (" + std::to_string(bytes.size()) +
+                            " bytes) is not a valid onnx.TensorProto (truncated or another format)");
+  return from_tensor_proto(proto, "'" + path + "'");
+}
+
+}  // namespace kiln::frontend::detail

@@ -1,0 +1,27 @@
+// Reading ONNX protobufs (models and tensors) through the ONNX project's
+// generated classes. Internal to kiln_onnx: the only place with dtype
+// conversions between onnx.TensorProto and HostTensor.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "kiln/frontend/host_tensor.h"
+#include "onnx_includes.h"
+
+namespace kiln::frontend::detail {
+
+// The Kiln dtype of an ONNX TensorProto.DataType, or nullopt if Kiln has none.
+std::optional<DType> to_kiln_dtype(int32_t onnx_type);
+// "DOUBLE", "UINT8" ... for messages.
+std::string onnx_dtype_name(int32_t onnx_type);
+
+// A file's bytes parsed as a ModelProto. Protobuf's parser reports a
+// truncated or garbage file as a failed parse (no exception): the message
+// names the file and its size.
+Result<onnx::ModelProto> read_model_file(const std::string& path);
+
+Result<HostTensor> from_tensor_proto(const onnx::TensorProto& proto, const std::string& what);
+Result<HostTensor> read_tensor_proto_file(const std::string& path);
+
+}  // namespace kiln::frontend::detail

@@ -1,0 +1,176 @@
+// The ONNX frontend on hand-made models: malformed files, one error listing
+// every unsupported node, symbolic dims bound at run time, the CLI.
+// ONNX headers live in /usr/include, a system directory: their warnings stay out of -Werror.
+#include <onnx/onnx_pb.h>
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "kiln/frontend/onnx_runner.h"
+
+namespace kiln::frontend {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path temp_dir() {
+  fs::path d = fs::temp_directory_path() / ("kiln_onnx_test_" + std::to_string(::getpid()));
+  fs::create_directories(d);
+  return d;
+}
+
+void write(const fs::path& p, const std::string& bytes) {
+  std::ofstream(p, std::ios::binary) << bytes;
+}
+
+void add_io(onnx::ValueInfoProto* v, const std::string& name, std::vector<std::string> dims) {
+  v->set_name(name);
+  auto* tt = v->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(onnx::TensorProto::FLOAT);
+  for (const auto& d : dims) {
+    auto* dim = tt->mutable_shape()->add_dim();
+    if (!d.empty() && std::isdigit(static_cast<unsigned char>(d[0]))) dim->set_dim_value(std::stoll(d));
+    else dim->set_dim_param(d);
+  }
+}
+
+onnx::NodeProto* add_node(onnx::GraphProto* g, const std::string& op, std::vector<std::string> in, std::string out,
+                          const std::string& name) {
+  auto* n = g->add_node();
+  n->set_op_type(op);
+  n->set_name(name);
+  for (auto& i : in) n->add_input(i);
+  n->add_output(out);
+  return n;
+}
+
+onnx::ModelProto model_with(int opset) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  auto* o = m.add_opset_import();
+  o->set_domain("");
+  o->set_version(opset);
+  m.mutable_graph()->set_name("g");
+  return m;
+}
+
+// x [N, 4] -> relu -> exp -> y
+onnx::ModelProto relu_exp_model(const std::string& batch) {
+  onnx::ModelProto m = model_with(17);
+  auto* g = m.mutable_graph();
+  add_io(g->add_input(), "x", {batch, "4"});
+  add_io(g->add_output(), "y", {batch, "4"});
+  add_node(g, "Relu", {"x"}, "r", "relu0");
+  add_node(g, "Exp", {"r"}, "y", "exp0");
+  return m;
+}
+
+TEST(OnnxModel, TruncatedAndGarbageFilesFailClearly) {
+  const fs::path d = temp_dir();
+  std::string bytes = relu_exp_model("2").SerializeAsString();
+  write(d / "truncated.onnx", bytes.substr(0, bytes.size() / 2));
+  write(d / "garbage.onnx", std::string(300, '\xff'));
+  write(d / "empty.onnx", "");
+  for (const char* f : {"truncated.onnx", "garbage.onnx", "empty.onnx"}) {
+    auto m = OnnxModel::load((d / f).string());
+    ASSERT_FALSE(m.ok()) << f;
+    EXPECT_EQ(m.status().code(), ErrorCode::kInvalidArgument) << m.status().to_string();
+    EXPECT_NE(m.status().message().find(f), std::string::npos) << m.status().to_string();
+  }
+  auto missing = OnnxModel::load((d / "nope.onnx").string());
+  EXPECT_EQ(missing.status().code(), ErrorCode::kNotFound);
+  auto t = read_tensor_file((d / "garbage.onnx").string());
+  EXPECT_FALSE(t.ok());
+}
+
+TEST(OnnxModel, CheckerRejectsAModelWithADanglingInput) {
+  onnx::ModelProto m = relu_exp_model("2");
+  m.mutable_graph()->mutable_node(1)->set_input(0, "nowhere");
+  const fs::path p = temp_dir() / "dangling.onnx";
+  write(p, m.SerializeAsString());
+  auto r = OnnxModel::load(p.string());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("ONNX checker"), std::string::npos) << r.status().to_string();
+}
+
+TEST(OnnxModel, OneErrorListsEveryUnsupportedNode) {
+  onnx::ModelProto m = model_with(17);
+  auto* g = m.mutable_graph();
+  add_io(g->add_input(), "x", {"2", "3", "4"});
+  add_io(g->add_output(), "y", {"2", "3", "4"});
+  add_node(g, "Relu", {"x"}, "a", "ok_relu");
+  add_node(g, "Sin", {"a"}, "b", "the_sin");          // no lowering
+  auto* pool = add_node(g, "MaxPool", {"b"}, "c", "pool1d");  // 1-D pooling: rank 3
+  auto* k = pool->add_attribute();
+  k->set_name("kernel_shape");
+  k->set_type(onnx::AttributeProto::INTS);
+  k->add_ints(1);
+  add_node(g, "Erf", {"c"}, "y", "the_erf");          // no lowering
+  const fs::path p = temp_dir() / "unsupported.onnx";
+  write(p, m.SerializeAsString());
+  auto r = OnnxModel::load(p.string());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kUnimplemented);
+  const std::string& msg = r.status().message();
+  EXPECT_NE(msg.find("3 unsupported nodes"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("the_sin (Sin): unsupported: no lowering"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("pool1d (MaxPool): unsupported: only 2-D"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("the_erf (Erf)"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("ok_relu"), std::string::npos) << msg;
+}
+
+TEST(OnnxModel, SymbolicDimMustBeBoundAndIsBoundAtRunTime) {
+  const fs::path p = temp_dir() / "symbolic.onnx";
+  write(p, relu_exp_model("batch").SerializeAsString());
+  auto unbound = OnnxModel::load(p.string());
+  ASSERT_FALSE(unbound.ok());
+  EXPECT_NE(unbound.status().message().find("--bind batch=SIZE"), std::string::npos) << unbound.status().to_string();
+
+  auto rt = runtime::Runtime::open("tiny").value();
+  RunOptions o;
+  o.model_path = p.string();
+  o.bindings = {{"batch", 3}};
+  auto report = run_onnx(*rt, o);
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  ASSERT_EQ(report->outputs.size(), 1u);
+  EXPECT_EQ(report->outputs[0].shape, (std::vector<int64_t>{3, 4}));
+  for (int64_t i = 0; i < report->outputs[0].numel(); ++i) EXPECT_GE(report->outputs[0].at(i), 1.0);  // exp(relu) >= 1
+}
+
+TEST(OnnxModel, ModesAgreeAndGraphModeReplays) {
+  const fs::path p = temp_dir() / "modes.onnx";
+  write(p, relu_exp_model("2").SerializeAsString());
+  auto rt = runtime::Runtime::open("tiny").value();
+  std::vector<HostTensor> results;
+  for (RunMode mode : {RunMode::kEager, RunMode::kLazy, RunMode::kGraph}) {
+    RunOptions o;
+    o.model_path = p.string();
+    o.mode = mode;
+    o.iterations = 3;
+    auto report = run_onnx(*rt, o);
+    ASSERT_TRUE(report.ok()) << report.status().to_string();
+    ASSERT_EQ(report->iterations.size(), 3u);
+    EXPECT_GT(report->iterations[0].simulated_ns, 0);
+    results.push_back(report->outputs.at(0));
+  }
+  EXPECT_EQ(results[0].data, results[1].data);
+  EXPECT_EQ(results[1].data, results[2].data);
+  EXPECT_GE(rt->stats().replays, 3u);
+}
+
+TEST(KilnRunCli, ChecksANodeTestAndReportsTiming) {
+  const std::string dir = std::string(KILN_ONNX_NODE_TESTS) + "/test_relu";
+  const std::string cmd = std::string(KILN_CLI) + " run " + dir + "/model.onnx --config tiny --iterations 2 --check " + dir +
+                          "/test_data_set_0 --inputs " + dir + "/test_data_set_0 > /dev/null";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+}
+
+}  // namespace
+}  // namespace kiln::frontend

@@ -1,0 +1,121 @@
+// `kiln run MODEL.onnx`: the model engineer's entry point. Loads an ONNX
+// model (every unsupported node reported at once, before anything runs),
+// runs it in eager, lazy or graph-replay mode on the simulated device, and
+// prints latency per iteration, host vs device time and compilations; with
+// --check DIR, compares the outputs with DIR/output_*.pb (exit 1 on a diff).
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "commands.h"
+#include "kiln/frontend/onnx_runner.h"
+
+namespace kiln::tools {
+namespace {
+
+void print_run_usage(std::FILE* out) {
+  std::fprintf(out,
+               "usage: kiln run MODEL.onnx [--config NAME|PATH] [--mode eager|lazy|graph] [--inputs DIR]\n"
+               "                [--check DIR] [--iterations N] [--bind NAME=SIZE]... [--seed S]\n"
+               "                [--trace FILE] [--timing-only]\n"
+               "  --inputs DIR   input_<i>.pb TensorProto files (ONNX's test_data_set_N layout); else seeded random\n"
+               "  --check DIR    compare the outputs with DIR/output_<i>.pb; exit 1 with a per-output diff on mismatch\n"
+               "  --mode         lazy (default), eager, or graph (captured once, replayed per iteration)\n"
+               "  --bind N=SIZE  the size of a symbolic input dim\n"
+               "  --timing-only  simulated time only, no values (no --check)\n"
+               "  (--precision is not implemented yet: the model runs in its own dtypes)\n");
+}
+
+int fail(const std::string& m) {
+  std::fprintf(stderr, "kiln run: %s\n", m.c_str());
+  return 2;
+}
+
+}  // namespace
+
+int run_run(const Args& args) {
+  frontend::RunOptions options;
+  std::string config = "gaudi2", trace;
+  bool timing_only = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](std::string* out) {
+      if (i + 1 >= args.size()) return false;
+      *out = args[++i];
+      return true;
+    };
+    std::string v;
+    if (a == "-h" || a == "--help") {
+      print_run_usage(stdout);
+      return 0;
+    } else if (a == "--config") {
+      if (!value(&config)) return fail("--config needs a value");
+    } else if (a == "--mode") {
+      if (!value(&v)) return fail("--mode needs a value");
+      if (v == "eager") options.mode = frontend::RunMode::kEager;
+      else if (v == "lazy") options.mode = frontend::RunMode::kLazy;
+      else if (v == "graph") options.mode = frontend::RunMode::kGraph;
+      else return fail("--mode must be eager, lazy or graph, not '" + v + "'");
+    } else if (a == "--inputs") {
+      if (!value(&options.inputs_dir)) return fail("--inputs needs a directory");
+    } else if (a == "--check") {
+      if (!value(&options.check_dir)) return fail("--check needs a directory");
+    } else if (a == "--iterations") {
+      if (!value(&v)) return fail("--iterations needs a value");
+      char* end = nullptr;
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (*end != '\0' || n < 1 || n > 1000000) return fail("--iterations must be a positive integer, not '" + v + "'");
+      options.iterations = static_cast<int>(n);
+    } else if (a == "--seed") {
+      if (!value(&v)) return fail("--seed needs a value");
+      options.seed = std::strtoull(v.c_str(), nullptr, 10);
+    } else if (a == "--bind") {
+      if (!value(&v)) return fail("--bind needs NAME=SIZE");
+      const auto eq = v.find('=');
+      char* end = nullptr;
+      const long long n = eq == std::string::npos ? -1 : std::strtoll(v.c_str() + eq + 1, &end, 10);
+      if (eq == std::string::npos || eq == 0 || *end != '\0' || n < 0) return fail("--bind needs NAME=SIZE, not '" + v + "'");
+      options.bindings[v.substr(0, eq)] = n;
+    } else if (a == "--trace") {
+      if (!value(&trace)) return fail("--trace needs a file");
+    } else if (a == "--timing-only") {
+      timing_only = true;
+    } else if (a == "--precision") {
+      return fail("--precision is not implemented yet");
+    } else if (!a.empty() && a[0] == '-') {
+      print_run_usage(stderr);
+      return fail("unknown option '" + a + "'");
+    } else if (options.model_path.empty()) {
+      options.model_path = a;
+    } else {
+      return fail("one model at a time ('" + a + "')");
+    }
+  }
+  if (options.model_path.empty()) {
+    print_run_usage(stderr);
+    return 2;
+  }
+  if (timing_only && !options.check_dir.empty()) return fail("--check needs values: drop --timing-only");
+  runtime::RuntimeOptions ro;
+  ro.device.functional = !timing_only;
+  options.measure_device = true;
+  auto rt = runtime::Runtime::open(config, ro);
+  if (!rt.ok()) return fail(rt.status().to_string());
+  auto report = frontend::run_onnx(**rt, options);
+  if (!report.ok()) {
+    std::fprintf(stderr, "kiln run: %s\n", report.status().to_string().c_str());
+    return report.status().code() == ErrorCode::kUnimplemented ? 3 : 1;
+  }
+  std::printf("%s", report->summary().c_str());
+  if (options.check_dir.empty()) {
+    for (const auto& o : report->outputs) std::printf("output '%s': %s\n", o.name.c_str(), frontend::describe(o).c_str());
+  }
+  if (!trace.empty()) {
+    Status s = (*rt)->device().write_trace(trace);
+    if (!s.ok()) return fail(s.to_string());
+    std::printf("trace: %s\n", trace.c_str());
+  }
+  return report->checked && !report->passed ? 1 : 0;
+}
+
+}  // namespace kiln::tools

@@ -9,12 +9,6 @@ namespace rt = kiln::runtime;
 
 namespace {
 
-Status put(LowerContext& c, Result<Tensor> r) {
-  if (!r.ok()) return r.status();
-  c.out(0, std::move(r).value());
-  return {};
-}
-
 std::string only_first_output(const CheckContext& c) {
   for (int i = 1; i < c.node.output_size(); ++i)
     if (!c.node.output(i).empty()) return "output " + std::to_string(i) + " is not supported";

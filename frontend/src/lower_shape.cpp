@@ -10,12 +10,6 @@ namespace rt = kiln::runtime;
 
 namespace {
 
-Status put(LowerContext& c, Result<Tensor> r) {
-  if (!r.ok()) return r.status();
-  c.out(0, std::move(r).value());
-  return {};
-}
-
 std::string any_dtype(const CheckContext& c, int i) {
   return require_dtypes(c, i, {DType::kF32, DType::kF16, DType::kBF16, DType::kI32, DType::kI64, DType::kBool});
 }

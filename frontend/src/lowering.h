@@ -80,6 +80,13 @@ class LowerContext {
 };
 
 using CheckFn = std::function<std::string(const CheckContext&)>;
+// Stores an op's result as the node's first output (or returns its error).
+inline Status put(LowerContext& c, Result<runtime::Tensor> r) {
+  if (!r.ok()) return r.status();
+  c.out(0, std::move(r).value());
+  return {};
+}
+
 using LowerFn = std::function<Status(LowerContext&)>;
 struct OpLowering {
   CheckFn check;

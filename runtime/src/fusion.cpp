@@ -7,8 +7,6 @@
 
 namespace kiln::runtime {
 
-namespace {
-
 // Who reads each value, among the nodes in `order`.
 std::map<int, std::vector<int>> readers_of(const Graph& g, const std::vector<int>& order) {
   std::map<int, std::vector<int>> readers;
@@ -36,6 +34,8 @@ int sole_dense_reader(const Graph& g, const std::map<int, std::vector<int>>& rea
   }
   return uses == 1 ? it->second[0] : -1;
 }
+
+namespace {
 
 // `b` as a dense vector of the `n` elements along dim `axis` of a result of
 // rank `rank` (every other dim of b is 1), or nothing.

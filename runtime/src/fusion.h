@@ -21,6 +21,7 @@
 // not keep. Internal to kiln_runtime.
 #pragma once
 
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -28,6 +29,13 @@
 #include "graph.h"
 
 namespace kiln::runtime {
+
+// Who reads each value, among the nodes in `order` (shared by the passes).
+std::map<int, std::vector<int>> readers_of(const Graph& g, const std::vector<int>& order);
+// The single node reading `value` once, as a whole and densely, in the same
+// fusion group, if the step does not keep it; else -1.
+int sole_dense_reader(const Graph& g, const std::map<int, std::vector<int>>& readers, const std::set<int>& outputs,
+                      int value);
 
 // `order`: the nodes to run, in a valid order (fused nodes are removed from
 // it); `outputs`: the values the step keeps.

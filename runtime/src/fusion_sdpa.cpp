@@ -8,6 +8,7 @@
 
 #include "kiln/common/bf16.h"
 #include "kiln/common/f16.h"
+#include "fusion.h"
 #include "sdpa_lowering.h"
 
 namespace kiln::runtime {
@@ -15,30 +16,6 @@ namespace kiln::runtime {
 namespace {
 
 using Readers = std::map<int, std::vector<int>>;
-
-Readers readers_of(const Graph& g, const std::vector<int>& order) {
-  Readers readers;
-  for (int index : order) {
-    for (const View& in : g.nodes[static_cast<std::size_t>(index)].inputs) readers[in.value].push_back(index);
-  }
-  return readers;
-}
-
-// The one node reading `value`, once and as a whole, if the step does not keep it.
-int sole_reader(const Graph& g, const Readers& readers, const std::set<int>& outputs, int value) {
-  if (outputs.count(value) > 0) return -1;
-  const auto it = readers.find(value);
-  if (it == readers.end() || it->second.size() != 1) return -1;
-  const Node& r = g.nodes[static_cast<std::size_t>(it->second[0])];
-  const Value& v = g.values[static_cast<std::size_t>(value)];
-  int uses = 0;
-  for (const View& in : r.inputs) {
-    if (in.value != value) continue;
-    if (!in.contiguous() || in.shape != v.shape || in.dtype != v.dtype) return -1;
-    ++uses;
-  }
-  return uses == 1 ? it->second[0] : -1;
-}
 
 // The value of a one-element fill, as the fill stores it in its dtype.
 std::optional<double> scalar_fill(const Graph& g, const View& view) {
@@ -85,7 +62,7 @@ std::vector<std::string> fuse_sdpa(Graph& g, std::vector<int>& order, const std:
     if (!plain_matmul(g.nodes[static_cast<std::size_t>(first)])) continue;
     const Readers readers = readers_of(g, order);
     const auto next = [&](int node) {
-      return sole_reader(g, readers, outputs, g.nodes[static_cast<std::size_t>(node)].outputs[0]);
+      return sole_dense_reader(g, readers, outputs, g.nodes[static_cast<std::size_t>(node)].outputs[0]);
     };
     const Node& mm1 = g.nodes[static_cast<std::size_t>(first)];
     const View q = mm1.inputs[0];

@@ -83,7 +83,8 @@ Result<HostTensor> from_tensor_proto(const TP& p, const std::string& what) {
     if (p.raw_data().size() != t.data.size())
       return fail("raw_data holds " + std::to_string(p.raw_data().size()) + " bytes, its shape needs " +
                   std::to_string(t.data.size()));
-    std::memcpy(t.data.data(), p.raw_data().data(), t.data.size());  // little-endian, as ONNX stores it
+    if (!t.data.empty())  // an empty tensor's buffer may be null
+      std::memcpy(t.data.data(), p.raw_data().data(), t.data.size());  // little-endian, as ONNX stores it
     return t;
   }
   auto count_ok = [&](int count) { return count == n; };

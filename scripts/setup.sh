@@ -16,6 +16,7 @@ packages=(
   libonnx-testdata        # tests/frontend: ONNX backend node tests (932 cases)
   clang-14 libclang-rt-14-dev        # fuzz/: clang and its libFuzzer/sanitizer runtimes
   python3                 # trace JSON checks in the demo
+  python3-torch python3-torchvision python3-onnx  # tests/models: architectures exported from torch, their references
 )
 
 missing=()

@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "external_data.h"
 #include "lowering.h"
 #include "proto_io.h"
 
@@ -18,6 +19,8 @@ struct OnnxModel::Impl {
   int64_t opset = 0;
   std::vector<ValueSpec> inputs, outputs;
   std::map<std::string, std::shared_ptr<const HostTensor>> initializers;
+  // Initializers without values (timing-only): name -> their data file.
+  std::map<std::string, std::string> absent;
   // Initializers uploaded per runtime: weights move to a device once.
   std::map<const runtime::Runtime*, std::map<std::string, runtime::Tensor>> uploaded;
 };
@@ -61,6 +64,7 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
   impl->path = path;
   KILN_ASSIGN_OR_RETURN(impl->model, detail::read_model_file(path));
   onnx::ModelProto& model = impl->model;
+  KILN_ASSIGN_OR_RETURN(impl->absent, detail::resolve_external_data(model, path, options.timing_only));
   for (const auto& o : model.opset_import())
     if (o.domain().empty() || o.domain() == "ai.onnx") impl->opset = o.version();
 
@@ -111,9 +115,12 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
   for (const auto& v : model.graph().value_info()) infos[v.name()] = info_of(v);
   for (const auto& v : model.graph().output()) infos[v.name()] = info_of(v);
   std::set<std::string> host_known;
-  for (const auto& t : model.graph().initializer()) {
-    KILN_ASSIGN_OR_RETURN(HostTensor h, detail::from_tensor_proto(t, "'" + path + "': initializer '" + t.name() + "'"));
-    host_known.insert(t.name());
+  for (auto& t : *model.mutable_graph()->mutable_initializer()) {
+    const std::string what = "'" + path + "': initializer '" + t.name() + "'";
+    const bool absent = impl->absent.count(t.name()) > 0;
+    KILN_ASSIGN_OR_RETURN(HostTensor h, absent ? detail::shape_only(t, what) : detail::from_tensor_proto(t, what));
+    if (!absent) host_known.insert(t.name());
+    t.clear_raw_data();  // the HostTensor holds the values now
     ValueInfo& vi = infos[t.name()];
     vi.dtype = h.dtype;
     vi.onnx_type = t.data_type();
@@ -199,6 +206,18 @@ Result<std::vector<runtime::Tensor>> OnnxModel::run(runtime::Runtime& rt, const 
   for (const auto& [name, host] : m.initializers) {
     detail::Value v{std::nullopt, host};
     if (auto it = uploaded.find(name); it != uploaded.end()) v.device = it->second;
+    if (auto absent = m.absent.find(name); absent != m.absent.end()) {
+      if (rt.options().device.functional)
+        return failed_precondition("'" + m.path + "': initializer '" + name + "' has no values (its data file '" + absent->second +
+                                   "' is absent): the model runs only on a timing-only device");
+      // Only the shape matters: device memory without an upload from the host.
+      if (!v.device) {
+        runtime::Shape shape;
+        for (int64_t d : host->shape) shape.push_back(d);
+        KILN_ASSIGN_OR_RETURN(v.device, rt.empty(shape, host->dtype));
+      }
+      v.host = nullptr;
+    }
     values[name] = v;
   }
   for (std::size_t i = 0; i < inputs.size(); ++i) {

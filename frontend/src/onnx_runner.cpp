@@ -57,6 +57,7 @@ Result<RunReport> run_onnx(runtime::Runtime& rt, const RunOptions& options) {
   LoadOptions load;
   load.bindings = options.bindings;
   load.allow_unbound = !options.inputs_dir.empty();
+  load.timing_only = !rt.options().device.functional;
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<OnnxModel> model, OnnxModel::load(options.model_path, load));
   std::vector<HostTensor> files;
   if (!options.inputs_dir.empty()) {

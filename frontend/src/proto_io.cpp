@@ -51,7 +51,7 @@ void put(std::vector<std::byte>& out, std::size_t i, T v) {
 Result<onnx::ModelProto> read_model_file(const std::string& path) {
   KILN_ASSIGN_OR_RETURN(std::string bytes, read_file(path));
   if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
-    return invalid_argument("'" + path + "' is larger than 2 GiB (external data is not supported yet)");
+    return invalid_argument("'" + path + "' is larger than 2 GiB, protobuf's limit: save its weights as external data");
   onnx::ModelProto model;
   if (bytes.empty()) return invalid_argument("'" + path + "' is empty, not an ONNX model");
   if (!model.ParseFromString(bytes))
@@ -64,7 +64,7 @@ Result<onnx::ModelProto> read_model_file(const std::string& path) {
 
 Result<HostTensor> from_tensor_proto(const TP& p, const std::string& what) {
   auto fail = [&](const std::string& m) { return invalid_argument(what + ": " + m); };
-  if (p.data_location() == TP::EXTERNAL || p.external_data_size() > 0) return fail("external data is not supported yet");
+  if (p.data_location() == TP::EXTERNAL || p.external_data_size() > 0) return fail("external data is supported for graph initializers only");
   if (p.has_segment()) return fail("segmented tensors are not supported");
   std::optional<DType> dtype = to_kiln_dtype(p.data_type());
   if (!dtype) return unimplemented(what + ": dtype " + onnx_dtype_name(p.data_type()) + " is not supported");

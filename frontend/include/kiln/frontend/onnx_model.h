@@ -43,6 +43,10 @@ struct LoadOptions {
   // Fail (false) or not (true) on inputs with an unbound symbolic dim.
   // Runs then need the input files' shapes (kiln run binds those itself).
   bool allow_unbound = false;
+  // For a timing-only runtime: initializers whose external data file is
+  // missing (or large) load as shapes only (docs/onnx.md, "External data").
+  // Such a model then runs only on timing-only runtimes.
+  bool timing_only = false;
 };
 
 struct ValueSpec {

@@ -1,0 +1,179 @@
+// Initializers stored outside the model file (ONNX external data): read from
+// files next to the model, refused when their location escapes its
+// directory or their bytes do not match their shape, and absent altogether
+// in timing-only runs.
+#include <onnx/onnx_pb.h>
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "kiln/frontend/onnx_runner.h"
+#include "kiln/runtime/ops.h"
+
+namespace kiln::frontend {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path fresh_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("kiln_external_data_" + std::to_string(::getpid())) / name;
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+void write(const fs::path& p, const std::string& bytes) { std::ofstream(p, std::ios::binary) << bytes; }
+
+std::string float_bytes(const std::vector<float>& v) {
+  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+}
+
+const std::vector<float> kWeights = {1, 2, 3, 4, 5, 6};
+
+// y = x + w, x and w f32[2, 3]; w's bytes in `location` at `offset` (length
+// given unless negative).
+onnx::ModelProto add_external_model(const std::string& location, int64_t offset, int64_t length) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(17);
+  auto* g = m.mutable_graph();
+  g->set_name("g");
+  for (auto [v, name] : {std::pair{g->add_input(), "x"}, std::pair{g->add_output(), "y"}}) {
+    v->set_name(name);
+    auto* tt = v->mutable_type()->mutable_tensor_type();
+    tt->set_elem_type(onnx::TensorProto::FLOAT);
+    tt->mutable_shape()->add_dim()->set_dim_value(2);
+    tt->mutable_shape()->add_dim()->set_dim_value(3);
+  }
+  auto* w = g->add_initializer();
+  w->set_name("w");
+  w->set_data_type(onnx::TensorProto::FLOAT);
+  w->add_dims(2);
+  w->add_dims(3);
+  w->set_data_location(onnx::TensorProto::EXTERNAL);
+  auto entry = [&](const char* key, const std::string& value) {
+    auto* e = w->add_external_data();
+    e->set_key(key);
+    e->set_value(value);
+  };
+  entry("location", location);
+  entry("offset", std::to_string(offset));
+  if (length >= 0) entry("length", std::to_string(length));
+  auto* n = g->add_node();
+  n->set_op_type("Add");
+  n->set_name("add_w");
+  n->add_input("x");
+  n->add_input("w");
+  n->add_output("y");
+  return m;
+}
+
+Result<std::vector<float>> run_add(OnnxModel& model) {
+  auto rt = runtime::Runtime::open("tiny").value();
+  const std::vector<float> x = {10, 20, 30, 40, 50, 60};
+  KILN_ASSIGN_OR_RETURN(runtime::Tensor xt, rt->from_host(x, {2, 3}));
+  KILN_ASSIGN_OR_RETURN(auto outs, model.run(*rt, {xt}));
+  return outs.at(0).to_host<float>();
+}
+
+TEST(ExternalData, ReadsTheBytesAtTheOffsetOfAFileNextToTheModel) {
+  const fs::path d = fresh_dir("present");
+  fs::create_directories(d / "weights");
+  write(d / "weights" / "w.bin", std::string(16, 'x') + float_bytes(kWeights));
+  write(d / "model.onnx", add_external_model("weights/w.bin", 16, 24).SerializeAsString());
+  auto model = OnnxModel::load((d / "model.onnx").string());
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  auto y = run_add(**model);
+  ASSERT_TRUE(y.ok()) << y.status().to_string();
+  EXPECT_EQ(*y, (std::vector<float>{11, 22, 33, 44, 55, 66}));
+
+  // No length: the tensor runs to the end of the file.
+  write(d / "model_nolength.onnx", add_external_model("weights/w.bin", 16, -1).SerializeAsString());
+  auto to_end = OnnxModel::load((d / "model_nolength.onnx").string());
+  ASSERT_TRUE(to_end.ok()) << to_end.status().to_string();
+  EXPECT_EQ(run_add(**to_end).value(), (std::vector<float>{11, 22, 33, 44, 55, 66}));
+}
+
+TEST(ExternalData, BadFilesFailNamingTheInitializerAndFile) {
+  const fs::path d = fresh_dir("bad");
+  write(d / "short.bin", float_bytes({1, 2, 3}));
+  write(d / "w.bin", float_bytes(kWeights));
+  struct Case {
+    const char* label;
+    std::string location;
+    int64_t offset, length;
+    const char* expect;
+  };
+  const Case cases[] = {
+      {"missing", "nothing.bin", 0, 24, "is missing"},
+      {"short", "short.bin", 0, 24, "is too short"},
+      {"offset past the end", "w.bin", 100, 24, "less than the offset"},
+      {"length mismatch", "w.bin", 0, 20, "need 24"},
+      {"to the end, wrong size", "short.bin", 0, -1, "need 24"},
+      {"absolute", (d / "w.bin").string(), 0, 24, "is absolute"},
+      {"escapes", "../bad/w.bin", 0, 24, "leaves the model's directory"},
+      {"escapes after a detour", "sub/../../w.bin", 0, 24, "leaves the model's directory"},
+  };
+  for (const Case& c : cases) {
+    write(d / "model.onnx", add_external_model(c.location, c.offset, c.length).SerializeAsString());
+    auto model = OnnxModel::load((d / "model.onnx").string());
+    ASSERT_FALSE(model.ok()) << c.label;
+    const std::string msg = model.status().message();
+    EXPECT_NE(msg.find(c.expect), std::string::npos) << c.label << ": " << msg;
+    EXPECT_NE(msg.find("initializer 'w'"), std::string::npos) << c.label << ": " << msg;
+    if (std::string(c.label) != "absolute" && std::string(c.label).rfind("escapes", 0) != 0) {
+      EXPECT_NE(msg.find(fs::path(c.location).filename().string()), std::string::npos) << c.label << ": " << msg;
+    }
+  }
+}
+
+TEST(ExternalData, TimingOnlyRunsWithTheWeightsAbsent) {
+  const fs::path d = fresh_dir("absent");
+  const fs::path p = d / "model.onnx";
+  write(p, add_external_model("never_written.bin", 0, 24).SerializeAsString());
+
+  runtime::RuntimeOptions timing;
+  timing.device.functional = false;
+  auto rt = runtime::Runtime::open("tiny", timing).value();
+  RunOptions o;
+  o.model_path = p.string();
+  o.iterations = 2;
+  auto report = run_onnx(*rt, o);
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  ASSERT_EQ(report->iterations.size(), 2u);
+  EXPECT_GT(report->iterations[1].simulated_ns, 0);
+  EXPECT_TRUE(report->outputs.empty());  // timing-only: no values
+
+  // A model loaded for timing only refuses a functional runtime by name.
+  LoadOptions lo;
+  lo.timing_only = true;
+  auto model = OnnxModel::load(p.string(), lo);
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  auto values = run_add(**model);
+  ASSERT_FALSE(values.ok());
+  EXPECT_NE(values.status().message().find("initializer 'w' has no values"), std::string::npos) << values.status().to_string();
+
+  // Still refused when timing: a location outside the model's directory.
+  write(p, add_external_model("../w.bin", 0, 24).SerializeAsString());
+  EXPECT_FALSE(OnnxModel::load(p.string(), lo).ok());
+}
+
+TEST(ExternalData, KilnRunTimingOnlyPrintsALatency) {
+  const fs::path d = fresh_dir("cli");
+  write(d / "model.onnx", add_external_model("absent.bin", 0, 24).SerializeAsString());
+  const std::string model = (d / "model.onnx").string();
+  const std::string timed = std::string(KILN_CLI) + " run " + model + " --config tiny --timing-only > " + (d / "out.txt").string();
+  EXPECT_EQ(std::system(timed.c_str()), 0) << timed;
+  std::ifstream out(d / "out.txt");
+  const std::string text((std::istreambuf_iterator<char>(out)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("simulated"), std::string::npos) << text;
+  const std::string functional = std::string(KILN_CLI) + " run " + model + " --config tiny > /dev/null 2>&1";
+  EXPECT_NE(std::system(functional.c_str()), 0) << functional;
+}
+
+}  // namespace
+}  // namespace kiln::frontend

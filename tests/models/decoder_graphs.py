@@ -23,10 +23,15 @@ usage: decoder_graphs.py OUT_DIR [--only NAME]...
 import argparse
 import math
 import os
+import sys
 
-import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
+try:
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+except ImportError as e:  # the ctest turns this into a SKIP
+    print(f"decoder_graphs.py: {e}: needs python3-onnx (run with /usr/bin/python3)", file=sys.stderr)
+    sys.exit(77)
 
 CONFIGS = {
     # name: architecture, layers, width, heads, MLP width, vocab, dtype

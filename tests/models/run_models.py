@@ -31,8 +31,8 @@ def listed_cases():
     cases = {}
     with open(OUT_OF_SCOPE) as f:
         for line in f:
-            line = line.split("#", 1)[0].strip()
-            if line:
+            line = line.strip()
+            if line and not line.startswith("#"):
                 case, _, reason = line.partition(" ")
                 cases[case] = reason.strip()
     return cases

@@ -25,6 +25,7 @@ try:
     import torch
     import torch.nn as nn
     import torchvision
+    import onnx
     from onnx import numpy_helper
 except ImportError as e:  # the ctest turns this into a SKIP
     print(f"export_models.py: {e}: needs python3-torch, python3-torchvision and python3-onnx "
@@ -135,16 +136,21 @@ def vision(ctor, size=64):
     def make():
         model = ctor(weights=None)
         for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
+            if isinstance(m, nn.Conv2d):
+                # Variance-preserving (He) weights: torchvision's own initialisations (std 0.01
+                # in some) shrink the activations layer by layer, and logits of 1e-5 would pass
+                # any absolute tolerance.
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.uniform_(m.bias, -0.1, 0.1)
+            elif isinstance(m, nn.BatchNorm2d):
                 # Random statistics and affine terms, so BatchNorm is not an identity in eval mode.
                 m.running_mean.uniform_(-0.1, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
                 m.weight.data.uniform_(0.5, 1.5)
                 m.bias.data.uniform_(-0.1, 0.1)
             elif isinstance(m, nn.Linear):
-                # torchvision's classifiers start at std 0.01: logits of 1e-5 would pass any
-                # absolute tolerance. PyTorch's default initialisation gives logits of order 1.
-                m.reset_parameters()
+                m.reset_parameters()  # PyTorch's default, not the classifiers' std 0.01
         return model, (torch.randn(1, 3, size, size),), ["input"], ["logits"]
     return make
 
@@ -182,7 +188,11 @@ MODELS = {  # name: (builder, tolerance note)
     "bert_encoder": bert,
     "gpt2_prompt": gpt2_prompt,
     "gpt2_decode_step": gpt2_decode,
+    # resnet18 again, its weights saved as ONNX external data (one file beside
+    # the model, as large models are saved): the same outputs must come back.
+    "resnet18_external_data": vision(tv.resnet18),
 }
+EXTERNAL_DATA = {"resnet18_external_data"}
 # The architectures of libonnx-testdata's data/real/* (which ship only a
 # download URL): exported on request, heavier on the host.
 OPTIONAL = {
@@ -191,8 +201,9 @@ OPTIONAL = {
     "resnet50": vision(tv.resnet50),
     "densenet121": vision(tv.densenet121),
     "googlenet": vision(lambda weights: tv.googlenet(weights=weights, aux_logits=False, init_weights=True)),
-    "alexnet": vision(tv.alexnet),
-    "vgg19": vision(tv.vgg19),  # 548 M parameters: 2.2 GB, saved as external data
+    # Their adaptive pooling to 6x6 / 7x7 exports only from 224x224 inputs.
+    "alexnet": vision(tv.alexnet, size=224),
+    "vgg19": vision(tv.vgg19, size=224),  # 144 M parameters, a 575 MB file
 }
 
 
@@ -214,6 +225,9 @@ def export(name, make, out_dir):
         path = os.path.join(d, "model.onnx")
         torch.onnx.export(model, inputs, path, input_names=input_names, output_names=output_names, opset_version=17,
                           do_constant_folding=True)
+    if name in EXTERNAL_DATA:
+        onnx.save_model(onnx.load(path), path, save_as_external_data=True, all_tensors_to_one_file=True,
+                        location="weights.bin", size_threshold=1024)
     for i, t in enumerate(inputs):
         save_tensor(t.numpy(), os.path.join(data, f"input_{i}.pb"))
     for i, t in enumerate(outputs):

@@ -34,9 +34,9 @@ std::string float_bytes(const std::vector<float>& v) {
 
 const std::vector<float> kWeights = {1, 2, 3, 4, 5, 6};
 
-// y = x + w, x and w f32[2, 3]; w's bytes in `location` at `offset` (length
-// given unless negative).
-onnx::ModelProto add_external_model(const std::string& location, int64_t offset, int64_t length) {
+// y = x + w, x and w f32[rows, 3]; w's bytes in `location` at `offset`
+// (length given unless negative).
+onnx::ModelProto add_external_model(const std::string& location, int64_t offset, int64_t length, int64_t rows = 2) {
   onnx::ModelProto m;
   m.set_ir_version(8);
   m.add_opset_import()->set_version(17);
@@ -46,13 +46,13 @@ onnx::ModelProto add_external_model(const std::string& location, int64_t offset,
     v->set_name(name);
     auto* tt = v->mutable_type()->mutable_tensor_type();
     tt->set_elem_type(onnx::TensorProto::FLOAT);
-    tt->mutable_shape()->add_dim()->set_dim_value(2);
+    tt->mutable_shape()->add_dim()->set_dim_value(rows);
     tt->mutable_shape()->add_dim()->set_dim_value(3);
   }
   auto* w = g->add_initializer();
   w->set_name("w");
   w->set_data_type(onnx::TensorProto::FLOAT);
-  w->add_dims(2);
+  w->add_dims(rows);
   w->add_dims(3);
   w->set_data_location(onnx::TensorProto::EXTERNAL);
   auto entry = [&](const char* key, const std::string& value) {
@@ -160,6 +160,29 @@ TEST(ExternalData, TimingOnlyRunsWithTheWeightsAbsent) {
   // Still refused when timing: a location outside the model's directory.
   write(p, add_external_model("../w.bin", 0, 24).SerializeAsString());
   EXPECT_FALSE(OnnxModel::load(p.string(), lo).ok());
+}
+
+TEST(ExternalData, TimingOnlyChecksButDoesNotReadLargeWeights) {
+  const fs::path d = fresh_dir("large");
+  const int64_t rows = 8192;  // 96 KiB, above kTimingOnlyReadLimit
+  const std::vector<float> w(static_cast<std::size_t>(rows * 3), 0.5f);
+  write(d / "w.bin", float_bytes(w));
+  write(d / "model.onnx", add_external_model("w.bin", 0, rows * 12, rows).SerializeAsString());
+  LoadOptions lo;
+  lo.timing_only = true;
+  auto timed = OnnxModel::load((d / "model.onnx").string(), lo);
+  ASSERT_TRUE(timed.ok()) << timed.status().to_string();
+  // Not read: on a functional runtime it has no values.
+  auto rt = runtime::Runtime::open("tiny").value();
+  auto x = rt->zeros({rows, 3}, DType::kF32).value();
+  auto run = (*timed)->run(*rt, {x});
+  ASSERT_FALSE(run.ok());
+  EXPECT_NE(run.status().message().find("has no values"), std::string::npos) << run.status().to_string();
+  // Checked all the same: a file too short fails timing-only loads too.
+  write(d / "w.bin", float_bytes({1, 2, 3}));
+  auto short_file = OnnxModel::load((d / "model.onnx").string(), lo);
+  ASSERT_FALSE(short_file.ok());
+  EXPECT_NE(short_file.status().message().find("w.bin"), std::string::npos) << short_file.status().to_string();
 }
 
 TEST(ExternalData, KilnRunTimingOnlyPrintsALatency) {

@@ -18,7 +18,12 @@ Prompt pass: input_ids [B, T] -> logits [B, T, V] and present_key/value.<l>
 The graphs use static shapes and precomputed constants (the causal mask, the
 rotary tables, the positions) the way a constant-folded export has them.
 
-usage: decoder_graphs.py OUT_DIR [--only NAME]...
+The *_tiny configs are the same graphs at toy size, for --with-weights: their
+weights are written (random, fixed seed) to the external file, with inputs
+and decoder_reference.py's NumPy outputs in test_data_set_0/, so `kiln run
+--check` shows the graphs compute what the architectures define.
+
+usage: decoder_graphs.py OUT_DIR [--only NAME]... [--with-weights]
 """
 import argparse
 import math
@@ -37,15 +42,21 @@ CONFIGS = {
     # name: architecture, layers, width, heads, MLP width, vocab, dtype
     "gpt2_124m": dict(arch="gpt2", layers=12, width=768, heads=12, mlp=3072, vocab=50257, dtype=TensorProto.FLOAT),
     "llama_7b": dict(arch="llama", layers=32, width=4096, heads=32, mlp=11008, vocab=32000, dtype=TensorProto.FLOAT16),
+    "gpt2_tiny": dict(arch="gpt2", layers=2, width=64, heads=4, mlp=256, vocab=100, dtype=TensorProto.FLOAT),
+    "llama_tiny": dict(arch="llama", layers=2, width=64, heads=4, mlp=172, vocab=100, dtype=TensorProto.FLOAT),
 }
+LARGE = ["gpt2_124m", "llama_7b"]
 NP_DTYPE = {TensorProto.FLOAT: np.float32, TensorProto.FLOAT16: np.float16}
 
 
 class Builder:
     """Nodes, inputs, outputs and initializers of one graph; weights external."""
 
-    def __init__(self, dtype, weights_file):
+    def __init__(self, dtype, weights_file, rng=None):
         self.dtype = dtype
+        # With an rng, weights get random values (kept here, in file order); else they are absent.
+        self.rng = rng
+        self.values = {}
         self.nodes, self.inputs, self.outputs, self.inits = [], [], [], []
         self.weights_file = weights_file
         self.offset = 0  # where the next weight would sit in the (absent) file
@@ -73,6 +84,14 @@ class Builder:
             e.key, e.value = key, value
         self.offset += length
         self.inits.append(t)
+        if self.rng is not None:
+            if len(shape) == 1:  # norm scales near 1, biases near 0
+                v = 1 + 0.1 * self.rng.standard_normal(shape) if name.endswith("weight") else 0.1 * self.rng.standard_normal(shape)
+            elif name in ("wte", "wpe"):
+                v = self.rng.standard_normal(shape)
+            else:  # [in, out]: outputs of the inputs' scale
+                v = self.rng.standard_normal(shape) / np.sqrt(shape[0])
+            self.values[name] = v.astype(NP_DTYPE[self.dtype])
         return name
 
     def const(self, name, array):
@@ -137,13 +156,14 @@ def gelu_tanh(b, x, prefix):
     return b.node("Mul", [half_x, b.node("Add", [t, b.fconst(f"{prefix}.one", 1.0)], f"{prefix}.one_plus")], prefix)
 
 
-def build(name, cfg, batch, seq, past, weights_file):
-    """past == 0: a prompt pass over seq tokens; else one decode step after past tokens."""
+def build(name, cfg, batch, seq, past, weights_file, rng=None):
+    """past == 0: a prompt pass over seq tokens; else one decode step after past tokens.
+    Returns the model and its Builder (weight bytes, and values if rng is given)."""
     arch, width, heads, dtype = cfg["arch"], cfg["width"], cfg["heads"], cfg["dtype"]
     head_dim, vocab = width // heads, cfg["vocab"]
     decode = past > 0
     total = past + seq
-    b = Builder(dtype, weights_file)
+    b = Builder(dtype, weights_file, rng)
     ids = b.add_input("input_ids", TensorProto.INT64, [batch, seq])
     positions = np.arange(past, total, dtype=np.int64)
 
@@ -214,26 +234,59 @@ def build(name, cfg, batch, seq, past, weights_file):
     graph = helper.make_graph(b.nodes, name, b.inputs, b.outputs, initializer=b.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="kiln decoder_graphs.py")
     model.ir_version = 8
-    return model, b.offset
+    return model, b
+
+
+def save_tensor(array, path):
+    with open(path, "wb") as f:
+        f.write(numpy_helper.from_array(np.ascontiguousarray(array)).SerializeToString())
+
+
+def write_reference(d, cfg, b, batch, seq, past, rng):
+    """Inputs, and decoder_reference.py's outputs, in d/test_data_set_0."""
+    from decoder_reference import forward  # beside this script
+    heads, dtype = cfg["heads"], NP_DTYPE[cfg["dtype"]]
+    ids = rng.integers(0, cfg["vocab"], (batch, seq), dtype=np.int64)
+    cache = [tuple(rng.standard_normal((batch, heads, past, cfg["width"] // heads)).astype(dtype) for _ in "kv")
+             for _ in range(cfg["layers"])] if past else None
+    data = os.path.join(d, "test_data_set_0")
+    os.makedirs(data, exist_ok=True)
+    inputs = [ids] + [t for kv in cache or [] for t in kv]
+    for i, t in enumerate(inputs):
+        save_tensor(t, os.path.join(data, f"input_{i}.pb"))
+    for i, t in enumerate(forward(cfg, b.values, ids, cache)):
+        save_tensor(t.astype(dtype), os.path.join(data, f"output_{i}.pb"))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out_dir")
-    ap.add_argument("--only", action="append", help="a config name (default: all)")
+    ap.add_argument("--only", action="append", help=f"a config name (default: {', '.join(LARGE)})")
     ap.add_argument("--batch", type=int, default=1)
-    ap.add_argument("--prompt", type=int, default=128, help="prompt length (and the decode step's past length)")
+    ap.add_argument("--prompt", type=int, default=None,
+                    help="prompt length, and the decode step's past length (default 128; 8 with --with-weights)")
+    ap.add_argument("--with-weights", action="store_true", help="write random weights and reference outputs")
     args = ap.parse_args()
-    for name in args.only or CONFIGS:
+    prompt = args.prompt or (8 if args.with_weights else 128)
+    for name in args.only or LARGE:
+        if name not in CONFIGS:
+            sys.exit(f"decoder_graphs.py: no config '{name}' ({', '.join(CONFIGS)})")
         cfg = CONFIGS[name]
-        for kind, seq, past in (("prompt", args.prompt, 0), ("decode", 1, args.prompt)):
+        for kind, seq, past in (("prompt", prompt, 0), ("decode", 1, prompt)):
             d = os.path.join(args.out_dir, f"{name}_{kind}")
             os.makedirs(d, exist_ok=True)
-            model, weight_bytes = build(f"{name}_{kind}", cfg, args.batch, seq, past, "weights_absent.bin")
+            rng = np.random.default_rng(20261201) if args.with_weights else None
+            weights = "weights.bin" if args.with_weights else "weights_absent.bin"
+            model, b = build(f"{name}_{kind}", cfg, args.batch, seq, past, weights, rng)
             path = os.path.join(d, "model.onnx")
             onnx.save(model, path)
-            print(f"{path}: {len(model.graph.node)} nodes, {weight_bytes / 1e9:.2f} GB of absent weights, "
-                  f"{os.path.getsize(path) / 1e3:.0f} kB")
+            if args.with_weights:
+                with open(os.path.join(d, weights), "wb") as f:
+                    for v in b.values.values():
+                        f.write(v.tobytes())
+                write_reference(d, cfg, b, args.batch, seq, past, rng)
+            print(f"{path}: {len(model.graph.node)} nodes, {b.offset / 1e9:.2f} GB of "
+                  f"{'weights' if args.with_weights else 'absent weights'}, {os.path.getsize(path) / 1e3:.0f} kB")
 
 
 if __name__ == "__main__":

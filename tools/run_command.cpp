@@ -1,8 +1,12 @@
 // `kiln run MODEL.onnx`: the model engineer's entry point. Loads an ONNX
 // model (every unsupported node reported at once, before anything runs),
 // runs it in eager, lazy or graph-replay mode on the simulated device, and
-// prints latency per iteration, host vs device time and compilations; with
-// --check DIR, compares the outputs with DIR/output_*.pb (exit 1 on a diff).
+// prints latency per iteration, host vs device time, engine utilisation, the
+// top ops and the critical path, compilations; with --check DIR, compares the
+// outputs with DIR/output_*.pb (exit 1 on a diff). --json prints the same as
+// one JSON object.
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -17,13 +21,15 @@ void print_run_usage(std::FILE* out) {
   std::fprintf(out,
                "usage: kiln run MODEL.onnx [--config NAME|PATH] [--mode eager|lazy|graph] [--inputs DIR]\n"
                "                [--check DIR] [--iterations N] [--bind NAME=SIZE]... [--seed S]\n"
-               "                [--trace FILE] [--timing-only]\n"
+               "                [--precision fp32|bf16|fp16] [--trace FILE] [--timing-only] [--json] [--top N]\n"
                "  --inputs DIR   input_<i>.pb TensorProto files (ONNX's test_data_set_N layout); else seeded random\n"
                "  --check DIR    compare the outputs with DIR/output_<i>.pb; exit 1 with a per-output diff on mismatch\n"
                "  --mode         lazy (default), eager, or graph (captured once, replayed per iteration)\n"
                "  --bind N=SIZE  the size of a symbolic input dim\n"
+               "  --precision P  bf16|fp16: matmuls and convolutions in that dtype, as autocast would (fp32: the model's own)\n"
                "  --timing-only  simulated time only, no values (no --check)\n"
-               "  (--precision is not implemented yet: the model runs in its own dtypes)\n");
+               "  --json         the report as one JSON object on stdout\n"
+               "  --top N        rows in the top-ops and critical-path tables (default 10)\n");
 }
 
 int fail(const std::string& m) {
@@ -36,7 +42,7 @@ int fail(const std::string& m) {
 int run_run(const Args& args) {
   frontend::RunOptions options;
   std::string config = "gaudi2", trace;
-  bool timing_only = false;
+  bool timing_only = false, json = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&](std::string* out) {
@@ -81,7 +87,19 @@ int run_run(const Args& args) {
     } else if (a == "--timing-only") {
       timing_only = true;
     } else if (a == "--precision") {
-      return fail("--precision is not implemented yet");
+      if (!value(&v)) return fail("--precision needs fp32, bf16 or fp16");
+      if (v == "fp32") options.precision.reset();
+      else if (v == "bf16") options.precision = DType::kBF16;
+      else if (v == "fp16") options.precision = DType::kF16;
+      else return fail("--precision must be fp32, bf16 or fp16, not '" + v + "'");
+    } else if (a == "--json") {
+      json = true;
+    } else if (a == "--top") {
+      if (!value(&v)) return fail("--top needs a value");
+      char* end = nullptr;
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (*end != '\0' || n < 0 || n > 10000) return fail("--top must be a count, not '" + v + "'");
+      options.top_ops = static_cast<std::size_t>(n);
     } else if (!a.empty() && a[0] == '-') {
       print_run_usage(stderr);
       return fail("unknown option '" + a + "'");
@@ -99,6 +117,18 @@ int run_run(const Args& args) {
   runtime::RuntimeOptions ro;
   ro.device.functional = !timing_only;
   options.measure_device = true;
+  // A progress bar on a terminal, on stderr (stdout stays the report).
+  const bool progress = isatty(STDERR_FILENO) && options.iterations > 1 && !json;
+  if (progress) {
+    options.on_iteration = [](int done, int total) {
+      constexpr int kWidth = 30;
+      const int filled = done * kWidth / total;
+      std::fprintf(stderr, "\r[%s%s] %d/%d iterations", std::string(static_cast<std::size_t>(filled), '#').c_str(),
+                   std::string(static_cast<std::size_t>(kWidth - filled), ' ').c_str(), done, total);
+      if (done == total) std::fprintf(stderr, "\r%*s\r", kWidth + 32, "");
+      std::fflush(stderr);
+    };
+  }
   auto rt = runtime::Runtime::open(config, ro);
   if (!rt.ok()) return fail(rt.status().to_string());
   auto report = frontend::run_onnx(**rt, options);
@@ -106,14 +136,18 @@ int run_run(const Args& args) {
     std::fprintf(stderr, "kiln run: %s\n", report.status().to_string().c_str());
     return report.status().code() == ErrorCode::kUnimplemented ? 3 : 1;
   }
-  std::printf("%s", report->summary().c_str());
-  if (options.check_dir.empty()) {
+  if (json) {
+    std::printf("%s", report->to_json().c_str());
+  } else {
+    std::printf("%s", report->summary().c_str());
+  }
+  if (options.check_dir.empty() && !json) {
     for (const auto& o : report->outputs) std::printf("output '%s': %s\n", o.name.c_str(), frontend::describe(o).c_str());
   }
   if (!trace.empty()) {
     Status s = (*rt)->device().write_trace(trace);
     if (!s.ok()) return fail(s.to_string());
-    std::printf("trace: %s\n", trace.c_str());
+    std::fprintf(json ? stderr : stdout, "trace: %s\n", trace.c_str());
   }
   return report->checked && !report->passed ? 1 : 0;
 }

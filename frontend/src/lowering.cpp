@@ -50,13 +50,18 @@ Result<Tensor> LowerContext::in(int i) {
   auto it = values_.find(name);
   if (name.empty() || it == values_.end()) return internal_error("input " + std::to_string(i) + " ('" + name + "') has no value");
   Value& v = it->second;
-  if (v.device) return *v.device;
-  const HostTensor& h = *v.host;
-  runtime::Shape shape;
-  for (int64_t d : h.shape) shape.push_back(d);
-  KILN_ASSIGN_OR_RETURN(Tensor t, rt.from_host(h.data.data(), h.data.size(), shape, h.dtype));
-  v.device = t;
-  return t;
+  if (!v.device) {
+    const HostTensor& h = *v.host;
+    runtime::Shape shape;
+    for (int64_t d : h.shape) shape.push_back(d);
+    KILN_ASSIGN_OR_RETURN(Tensor t, rt.from_host(h.data.data(), h.data.size(), shape, h.dtype));
+    v.device = t;
+  }
+  if (autocast && v.device->dtype() == DType::kF32) {
+    autocast_applied_ = true;
+    return runtime::cast(*v.device, *autocast);
+  }
+  return *v.device;
 }
 
 Result<std::shared_ptr<const HostTensor>> LowerContext::host(int i) {
@@ -80,7 +85,13 @@ Result<double> LowerContext::host_scalar(int i) {
   return h->at(0);
 }
 
-void LowerContext::out(int i, Tensor t) { values_[node.output(i)] = Value{t, nullptr}; }
+void LowerContext::out(int i, Tensor t) {
+  if (autocast_applied_ && t.dtype() == *autocast) {
+    auto back = runtime::cast(t, DType::kF32);
+    if (back.ok()) t = *back;  // cast to f32 cannot fail for a float tensor; keep t otherwise
+  }
+  values_[node.output(i)] = Value{t, nullptr};
+}
 void LowerContext::out_host(int i, HostTensor t) {
   values_[node.output(i)] = Value{std::nullopt, std::make_shared<const HostTensor>(std::move(t))};
 }

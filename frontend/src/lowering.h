@@ -64,6 +64,10 @@ class LowerContext {
   const onnx::NodeProto& node;
   int64_t opset;
 
+  // Autocast (LoadOptions::autocast) for this node: in() casts f32 device
+  // inputs to it and out() casts its results back to f32.
+  std::optional<DType> autocast;
+
   bool has(int i) const { return !input_name(node, i).empty(); }
   int inputs() const { return node.input_size(); }
   // Input i on the device (host data is uploaded once and kept).
@@ -77,6 +81,7 @@ class LowerContext {
 
  private:
   std::map<std::string, Value>& values_;
+  bool autocast_applied_ = false;  // some input was cast: results go back to f32
 };
 
 using CheckFn = std::function<std::string(const CheckContext&)>;

@@ -23,6 +23,7 @@ struct OnnxModel::Impl {
   std::map<std::string, std::string> absent;
   // Initializers uploaded per runtime: weights move to a device once.
   std::map<const runtime::Runtime*, std::map<std::string, runtime::Tensor>> uploaded;
+  std::optional<DType> autocast;
 };
 
 Status unsupported_error(const std::string& path, const std::vector<UnsupportedNode>& nodes) {
@@ -33,6 +34,11 @@ Status unsupported_error(const std::string& path, const std::vector<UnsupportedN
 }
 
 namespace {
+
+// The ops autocast runs in the lower-precision dtype: those the MME runs.
+bool is_matrix_op(const std::string& op) {
+  return op == "MatMul" || op == "Gemm" || op == "Conv" || op == "ConvTranspose";
+}
 
 ValueInfo info_of(const onnx::ValueInfoProto& v) {
   ValueInfo info;
@@ -62,6 +68,9 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
                                                    std::span<const HostTensor> bind_from) {
   auto impl = std::make_unique<Impl>();
   impl->path = path;
+  if (options.autocast && *options.autocast != DType::kBF16 && *options.autocast != DType::kF16)
+    return invalid_argument("autocast to " + std::string(dtype_name(*options.autocast)) + ": only bf16 and f16 are supported");
+  impl->autocast = options.autocast;
   KILN_ASSIGN_OR_RETURN(impl->model, detail::read_model_file(path));
   onnx::ModelProto& model = impl->model;
   KILN_ASSIGN_OR_RETURN(impl->absent, detail::resolve_external_data(model, path, options.timing_only));
@@ -232,6 +241,7 @@ Result<std::vector<runtime::Tensor>> OnnxModel::run(runtime::Runtime& rt, const 
   for (int i = 0; i < nodes.size(); ++i) {
     const auto& n = nodes[i];
     detail::LowerContext ctx(rt, n, m.opset, values);
+    if (m.autocast && is_matrix_op(n.op_type())) ctx.autocast = m.autocast;
     runtime::OpScope scope(n.name().empty() ? n.op_type() + "_" + std::to_string(i) : n.name());
     Status s = table.at(n.op_type()).lower(ctx);
     if (!s.ok()) return s.with_context("node " + (n.name().empty() ? "#" + std::to_string(i) : n.name()) + " (" + n.op_type() + ")");

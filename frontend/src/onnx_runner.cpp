@@ -3,12 +3,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <random>
 #include <sstream>
 
 #include "kiln/proto/trace.pb.h"
+#include "run_profile.h"
 
 namespace kiln::frontend {
 namespace fs = std::filesystem;
@@ -58,6 +60,7 @@ Result<RunReport> run_onnx(runtime::Runtime& rt, const RunOptions& options) {
   load.bindings = options.bindings;
   load.allow_unbound = !options.inputs_dir.empty();
   load.timing_only = !rt.options().device.functional;
+  load.autocast = options.precision;
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<OnnxModel> model, OnnxModel::load(options.model_path, load));
   std::vector<HostTensor> files;
   if (!options.inputs_dir.empty()) {
@@ -149,6 +152,7 @@ Result<RunReport> run_onnx(runtime::Runtime& rt, const RunOptions& options) {
     t.wall_ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - w0).count();
     t.compilations = rt.stats().compilations - compiles_before;
     report.iterations.push_back(t);
+    if (options.on_iteration) options.on_iteration(it + 1, iterations);
   }
 
   if (options.measure_device) {
@@ -169,6 +173,8 @@ Result<RunReport> run_onnx(runtime::Runtime& rt, const RunOptions& options) {
       busy += cur_f - cur_s;
       report.iterations[i].device_busy_ns = busy;
     }
+    report.profile = detail::profile_window(trace, starts.back(), starts.back() + report.iterations.back().simulated_ns,
+                                            options.top_ops);
   }
 
   if (rt.options().device.functional) {
@@ -187,7 +193,7 @@ Result<RunReport> run_onnx(runtime::Runtime& rt, const RunOptions& options) {
     for (std::size_t i = 0; i < report.outputs.size(); ++i) {
       const fs::path p = fs::path(options.check_dir) / ("output_" + std::to_string(i) + ".pb");
       KILN_ASSIGN_OR_RETURN(HostTensor expected, read_tensor_file(p.string()));
-      Comparison c = compare(expected, report.outputs[i], tolerance_for(expected.dtype));
+      Comparison c = compare(expected, report.outputs[i], compare_tolerance(expected, options.precision));
       report.passed = report.passed && c.ok;
       report.checks.push_back({report.outputs[i].name, c});
     }
@@ -196,30 +202,13 @@ Result<RunReport> run_onnx(runtime::Runtime& rt, const RunOptions& options) {
   return report;
 }
 
-std::string RunReport::summary() const {
-  std::ostringstream s;
-  s.setf(std::ios::fixed);
-  s.precision(1);
-  for (std::size_t i = 0; i < iterations.size(); ++i) {
-    const auto& t = iterations[i];
-    s << "iteration " << i << ": simulated " << t.simulated_ns / 1e3 << " us";
-    if (t.device_busy_ns > 0) s << " (device busy " << t.device_busy_ns / 1e3 << " us, host-side " << (t.simulated_ns - t.device_busy_ns) / 1e3 << " us)";
-    s << ", host wall " << t.wall_ns / 1e6 << " ms, " << t.compilations << " compilation" << (t.compilations == 1 ? "" : "s") << "\n";
-  }
-  if (iterations.size() > 1) {
-    double steady = 0;
-    for (std::size_t i = 1; i < iterations.size(); ++i) steady += iterations[i].simulated_ns;
-    steady /= static_cast<double>(iterations.size() - 1);
-    s << "latency: first " << iterations[0].simulated_ns / 1e3 << " us, steady " << steady / 1e3 << " us (mean of "
-      << iterations.size() - 1 << ")\n";
-  }
-  s << "compilations " << stats.compilations << ", cache hits " << stats.cache_hits << ", misses " << stats.cache_misses
-    << ", replays " << stats.replays << "\n";
-  for (const auto& c : checks)
-    s << "output '" << c.name << "': " << (c.comparison.ok ? "ok" : "MISMATCH") << (c.comparison.message.empty() ? "" : ": ")
-      << c.comparison.message << "\n";
-  if (checked) s << (passed ? "check: PASS" : "check: FAIL") << "\n";
-  return s.str();
+Tolerance compare_tolerance(const HostTensor& expected, std::optional<DType> precision) {
+  if (!precision || expected.dtype != DType::kF32) return tolerance_for(expected.dtype);
+  Tolerance t = tolerance_for(*precision);
+  double largest = 1;
+  for (int64_t i = 0; i < expected.numel(); ++i) largest = std::max(largest, std::abs(expected.at(i)));
+  t.atol *= largest;
+  return t;
 }
 
 }  // namespace kiln::frontend

@@ -55,7 +55,7 @@ struct SuiteResult {
 
 // Runs every case under data/<suite> on one runtime, in sorted order.
 SuiteResult run_suite(const std::string& suite, const std::map<std::string, std::string>& listed) {
-  const fs::path root = fs::path(KILN_ONNX_TEST_DATA) / suite;
+  const fs::path root = fs::path(KILN_ONNX_DATA) / suite;
   std::vector<fs::path> cases;
   for (const auto& e : fs::directory_iterator(root))
     if (e.is_directory() && fs::exists(e.path() / "model.onnx")) cases.push_back(e.path());
@@ -112,10 +112,10 @@ void expect_only_listed_cases_miss(const SuiteResult& r, const std::string& suit
                                     << " case(s) fail, or are refused without being listed in onnx_out_of_scope.txt:" << all;
 }
 
-bool have_test_data() { return fs::exists(fs::path(KILN_ONNX_TEST_DATA) / "node"); }
+bool have_test_data() { return fs::exists(fs::path(KILN_ONNX_DATA) / "node"); }
 
 TEST(OnnxConformance, NodeTests) {
-  if (!have_test_data()) GTEST_SKIP() << KILN_ONNX_TEST_DATA << " is missing: install libonnx-testdata (scripts/setup.sh)";
+  if (!have_test_data()) GTEST_SKIP() << KILN_ONNX_DATA << " is missing: install libonnx-testdata (scripts/setup.sh)";
   const SuiteResult r = run_suite("node", out_of_scope());
   EXPECT_EQ(r.cases, 932);
   EXPECT_GE(r.pass, kPassFloor);
@@ -125,7 +125,7 @@ TEST(OnnxConformance, NodeTests) {
 // The suites beside the node tests: whole small models (simple), and
 // PyTorch's module and operator exports.
 TEST(OnnxConformance, ModelSuites) {
-  if (!have_test_data()) GTEST_SKIP() << KILN_ONNX_TEST_DATA << " is missing: install libonnx-testdata (scripts/setup.sh)";
+  if (!have_test_data()) GTEST_SKIP() << KILN_ONNX_DATA << " is missing: install libonnx-testdata (scripts/setup.sh)";
   const auto listed = out_of_scope();
   int cases = 0;
   for (const char* suite : {"simple", "pytorch-converted", "pytorch-operator"}) {
@@ -138,11 +138,11 @@ TEST(OnnxConformance, ModelSuites) {
 
 // Every listed case exists: a renamed or removed case leaves no stale line.
 TEST(OnnxConformance, OutOfScopeListNamesRealCases) {
-  if (!have_test_data()) GTEST_SKIP() << KILN_ONNX_TEST_DATA << " is missing";
+  if (!have_test_data()) GTEST_SKIP() << KILN_ONNX_DATA << " is missing";
   for (const auto& [name, reason] : out_of_scope()) {
     EXPECT_FALSE(reason.empty()) << name << " is listed without a reason";
     if (name.rfind("models/", 0) == 0) continue;  // tests/models' exports, checked by their ctests
-    EXPECT_TRUE(fs::exists(fs::path(KILN_ONNX_TEST_DATA) / name / "model.onnx")) << name << " is not a test case";
+    EXPECT_TRUE(fs::exists(fs::path(KILN_ONNX_DATA) / name / "model.onnx")) << name << " is not a test case";
   }
 }
 

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -47,6 +48,11 @@ struct LoadOptions {
   // missing (or large) load as shapes only (docs/onnx.md, "External data").
   // Such a model then runs only on timing-only runtimes.
   bool timing_only = false;
+  // Autocast: bf16 or f16 runs every matrix op (MatMul, Gemm, Conv,
+  // ConvTranspose) in that dtype, as torch.autocast does: f32 operands are
+  // cast to it, the MME computes in it, and the result is cast back to f32.
+  // Other ops keep the model's dtypes. nullopt: the model's own dtypes.
+  std::optional<DType> autocast;
 };
 
 struct ValueSpec {

@@ -15,7 +15,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,8 +38,43 @@ struct RunOptions {
   int iterations = 1;
   uint64_t seed = 1;
   // Fill IterationTime::device_busy_ns from the device's trace (the union of
-  // engine jobs within each iteration). Off by default: a long run's trace is large.
+  // engine jobs within each iteration) and RunReport::profile from the last
+  // iteration's part of it. Off by default: a long run's trace is large.
   bool measure_device = false;
+  // Autocast (LoadOptions::autocast): matrix ops in bf16 or f16. The check
+  // then uses that dtype's tolerance (compare_tolerance).
+  std::optional<DType> precision;
+  // Rows of RunProfile::top_ops.
+  std::size_t top_ops = 10;
+  // Called after each iteration (done, total), on the calling thread.
+  std::function<void(int, int)> on_iteration;
+};
+
+// The tolerance `--check` applies to an output whose reference has
+// `expected` dtype: tolerance_for(expected), or under autocast to a lower
+// precision that precision's, its atol scaled by the reference's largest
+// magnitude (max(1, max |e|)): a product's rounding error grows with its
+// operands, not with the one element compared.
+Tolerance compare_tolerance(const HostTensor& expected, std::optional<DType> precision);
+
+// One model op (an ONNX node, by its name) in the profiled iteration.
+struct OpTime {
+  std::string op;
+  double time_ns = 0;   // its part of the engine jobs it ran in (traces::model_op_table)
+  double share = 0;     // of all jobs' time, 0..1
+  std::string engines;  // "MME:2 TPC:24"
+  uint64_t jobs = 0;
+};
+
+// Where the last iteration's simulated time went, from the device trace
+// (kiln/traces/analysis.h over that iteration's window).
+struct RunProfile {
+  double window_ns = 0;                          // the iteration's simulated span
+  std::map<std::string, double> utilisation;     // engine class (MME, TPC, DMA) -> busy / window
+  std::vector<OpTime> top_ops;                   // by time, largest first
+  double critical_path_ns = 0;                   // the longest dependency chain's length
+  std::vector<std::pair<std::string, double>> critical_ops;  // model ops on it, by ns on it, largest first
+  std::size_t critical_steps = 0;
 };
 
 struct IterationTime {
@@ -59,9 +96,13 @@ struct RunReport {
   bool passed = false;
   std::vector<OutputCheck> checks;
   runtime::RuntimeStats stats;
+  std::optional<RunProfile> profile;  // with RunOptions::measure_device
   // Human-readable: latency per iteration (first vs steady), host vs device,
-  // compilations, and the per-output diff summary.
+  // compilations, engine utilisation, the top ops, the critical path, and
+  // the per-output diff summary.
   std::string summary() const;
+  // The same as one JSON object (docs/onnx.md lists its fields).
+  std::string to_json() const;
 };
 
 // Loads options.model_path and runs it on `runtime`. Values are read back

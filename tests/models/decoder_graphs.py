@@ -41,11 +41,11 @@ except ImportError as e:  # the ctest turns this into a SKIP
 CONFIGS = {
     # name: architecture, layers, width, heads, MLP width, vocab, dtype
     "gpt2_124m": dict(arch="gpt2", layers=12, width=768, heads=12, mlp=3072, vocab=50257, dtype=TensorProto.FLOAT),
-    "llama_7b": dict(arch="llama", layers=32, width=4096, heads=32, mlp=11008, vocab=32000, dtype=TensorProto.FLOAT16),
+    "decoder_7b": dict(arch="llama", layers=32, width=4096, heads=32, mlp=11008, vocab=32000, dtype=TensorProto.FLOAT16),
     "gpt2_tiny": dict(arch="gpt2", layers=2, width=64, heads=4, mlp=256, vocab=100, dtype=TensorProto.FLOAT),
     "llama_tiny": dict(arch="llama", layers=2, width=64, heads=4, mlp=172, vocab=100, dtype=TensorProto.FLOAT),
 }
-LARGE = ["gpt2_124m", "llama_7b"]
+LARGE = ["gpt2_124m", "decoder_7b"]
 NP_DTYPE = {TensorProto.FLOAT: np.float32, TensorProto.FLOAT16: np.float16}
 
 
@@ -244,6 +244,7 @@ def save_tensor(array, path):
 
 def write_reference(d, cfg, b, batch, seq, past, rng):
     """Inputs, and decoder_reference.py's outputs, in d/test_data_set_0."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from decoder_reference import forward  # beside this script
     heads, dtype = cfg["heads"], NP_DTYPE[cfg["dtype"]]
     ids = rng.integers(0, cfg["vocab"], (batch, seq), dtype=np.int64)
@@ -258,6 +259,29 @@ def write_reference(d, cfg, b, batch, seq, past, rng):
         save_tensor(t.astype(dtype), os.path.join(data, f"output_{i}.pb"))
 
 
+def generate(out_dir, name, batch=1, prompt=None, with_weights=False):
+    """Writes OUT/<name>_prompt and OUT/<name>_decode."""
+    if name not in CONFIGS:
+        sys.exit(f"decoder_graphs.py: no config '{name}' ({', '.join(CONFIGS)})")
+    cfg = CONFIGS[name]
+    prompt = prompt or (8 if with_weights else 128)
+    for kind, seq, past in (("prompt", prompt, 0), ("decode", 1, prompt)):
+        d = os.path.join(out_dir, f"{name}_{kind}")
+        os.makedirs(d, exist_ok=True)
+        rng = np.random.default_rng(20261201) if with_weights else None
+        weights = "weights.bin" if with_weights else "weights_absent.bin"
+        model, b = build(f"{name}_{kind}", cfg, batch, seq, past, weights, rng)
+        path = os.path.join(d, "model.onnx")
+        onnx.save(model, path)
+        if with_weights:
+            with open(os.path.join(d, weights), "wb") as f:
+                for v in b.values.values():
+                    f.write(v.tobytes())
+            write_reference(d, cfg, b, batch, seq, past, rng)
+        print(f"{path}: {len(model.graph.node)} nodes, {b.offset / 1e9:.2f} GB of "
+              f"{'weights' if with_weights else 'absent weights'}, {os.path.getsize(path) / 1e3:.0f} kB")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out_dir")
@@ -267,26 +291,8 @@ def main():
                     help="prompt length, and the decode step's past length (default 128; 8 with --with-weights)")
     ap.add_argument("--with-weights", action="store_true", help="write random weights and reference outputs")
     args = ap.parse_args()
-    prompt = args.prompt or (8 if args.with_weights else 128)
     for name in args.only or LARGE:
-        if name not in CONFIGS:
-            sys.exit(f"decoder_graphs.py: no config '{name}' ({', '.join(CONFIGS)})")
-        cfg = CONFIGS[name]
-        for kind, seq, past in (("prompt", prompt, 0), ("decode", 1, prompt)):
-            d = os.path.join(args.out_dir, f"{name}_{kind}")
-            os.makedirs(d, exist_ok=True)
-            rng = np.random.default_rng(20261201) if args.with_weights else None
-            weights = "weights.bin" if args.with_weights else "weights_absent.bin"
-            model, b = build(f"{name}_{kind}", cfg, args.batch, seq, past, weights, rng)
-            path = os.path.join(d, "model.onnx")
-            onnx.save(model, path)
-            if args.with_weights:
-                with open(os.path.join(d, weights), "wb") as f:
-                    for v in b.values.values():
-                        f.write(v.tobytes())
-                write_reference(d, cfg, b, args.batch, seq, past, rng)
-            print(f"{path}: {len(model.graph.node)} nodes, {b.offset / 1e9:.2f} GB of "
-                  f"{'weights' if args.with_weights else 'absent weights'}, {os.path.getsize(path) / 1e3:.0f} kB")
+        generate(args.out_dir, name, args.batch, args.prompt, args.with_weights)
 
 
 if __name__ == "__main__":

@@ -1,257 +1,106 @@
 #!/usr/bin/python3
-"""Real architectures exported to ONNX with random weights and reference outputs.
+"""Real architectures as ONNX models with reference outputs, for `kiln run`.
 
-Each model is built in PyTorch (torchvision's own definitions for the vision
-models; small BERT- and GPT-2-style transformers written here the way the
-Hugging Face models are), given random weights from a fixed seed, and exported
-with torch.onnx (opset 17, static shapes, do_constant_folding=True) to
-OUT_DIR/<name>/model.onnx, next to test_data_set_0/input_<i>.pb and
+PyTorch models (torch_models.py) get random weights from a fixed seed and are
+exported with torch.onnx (opset 17, static shapes, do_constant_folding=True)
+to OUT/<name>/model.onnx, next to test_data_set_0/input_<i>.pb and
 output_<i>.pb: the inputs, and PyTorch's outputs as the independent reference
 (ONNX's backend-test layout, what `kiln run --inputs/--check` read).
+The large decoder graphs of decoder_graphs.py (gpt2_124m, decoder_7b: prompt
+pass and decode step, weights absent) are written too; they need no torch.
 
 Run with Debian's /usr/bin/python3 (python3-torch, -torchvision, -onnx).
-Exit status 77 when torch is missing, so a ctest reports SKIP.
+Exit status 77 when torch is missing for a requested model, so a ctest
+reports SKIP.
 
-usage: export_models.py OUT_DIR [--only NAME]... [--optional] [--list]
+usage: export_models.py [OUT] [--out OUT] [--only NAME]... [--optional] [--list]
+  (no --only: every model but the optional ones, and the decoder graphs)
 """
 import argparse
-import math
 import os
 import sys
 
-SKIP = 77
-try:
-    import numpy as np
-    import torch
-    import torch.nn as nn
-    import torchvision
-    import onnx
-    from onnx import numpy_helper
-except ImportError as e:  # the ctest turns this into a SKIP
-    print(f"export_models.py: {e}: needs python3-torch, python3-torchvision and python3-onnx "
-          "(run with /usr/bin/python3)", file=sys.stderr)
-    sys.exit(SKIP)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import decoder_graphs  # noqa: E402  (beside this script; needs only python3-onnx)
 
+SKIP = 77
 SEED = 20261201
 
 
-# ---- transformers, written as Hugging Face's BERT and GPT-2 are ----
-
-class SelfAttention(nn.Module):
-    def __init__(self, width, heads, bias=True):
-        super().__init__()
-        self.heads, self.head_dim = heads, width // heads
-        self.qkv = nn.Linear(width, 3 * width, bias=bias)
-        self.out = nn.Linear(width, width, bias=bias)
-
-    def split_heads(self, x):  # [B, T, D] -> [B, H, T, Dh]
-        b, t, _ = x.shape
-        return x.view(b, t, self.heads, self.head_dim).transpose(1, 2)
-
-    def forward(self, x, additive_mask, past=None):
-        q, k, v = self.qkv(x).split(x.shape[-1], dim=-1)
-        q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
-        if past is not None:
-            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
-        scores = q @ k.transpose(-1, -2) / math.sqrt(self.head_dim) + additive_mask
-        ctx = torch.softmax(scores, dim=-1) @ v
-        b, _, t, _ = ctx.shape
-        return self.out(ctx.transpose(1, 2).reshape(b, t, -1)), (k, v)
-
-
-class BertLayer(nn.Module):
-    def __init__(self, width, heads, mlp):
-        super().__init__()
-        self.attn = SelfAttention(width, heads)
-        self.ln1, self.ln2 = nn.LayerNorm(width, eps=1e-12), nn.LayerNorm(width, eps=1e-12)
-        self.fc1, self.fc2 = nn.Linear(width, mlp), nn.Linear(mlp, width)
-        self.gelu = nn.GELU()  # erf, as BERT's
-
-    def forward(self, x, mask):
-        x = self.ln1(x + self.attn(x, mask)[0])  # post-norm, as BERT
-        return self.ln2(x + self.fc2(self.gelu(self.fc1(x))))
-
-
-class BertEncoder(nn.Module):
-    """Token + position + segment embeddings, post-norm layers, a pooler."""
-
-    def __init__(self, vocab=1000, width=64, heads=4, layers=2, mlp=256, max_pos=64):
-        super().__init__()
-        self.tok, self.pos, self.seg = nn.Embedding(vocab, width), nn.Embedding(max_pos, width), nn.Embedding(2, width)
-        self.ln = nn.LayerNorm(width, eps=1e-12)
-        self.layers = nn.ModuleList(BertLayer(width, heads, mlp) for _ in range(layers))
-        self.pooler = nn.Linear(width, width)
-
-    def forward(self, input_ids, attention_mask, token_type_ids):
-        positions = torch.arange(input_ids.shape[1]).unsqueeze(0)
-        x = self.ln(self.tok(input_ids) + self.pos(positions) + self.seg(token_type_ids))
-        # Padding mask: 0 for tokens, a large negative for padding, per key.
-        mask = (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * -10000.0
-        for layer in self.layers:
-            x = layer(x, mask)
-        return x, torch.tanh(self.pooler(x[:, 0]))
-
-
-class Gpt2Block(nn.Module):
-    def __init__(self, width, heads):
-        super().__init__()
-        self.ln1, self.ln2 = nn.LayerNorm(width), nn.LayerNorm(width)
-        self.attn = SelfAttention(width, heads)
-        self.fc, self.proj = nn.Linear(width, 4 * width), nn.Linear(4 * width, width)
-
-    def forward(self, x, mask, past):
-        a, present = self.attn(self.ln1(x), mask, past)  # pre-norm, as GPT-2
-        x = x + a
-        return x + self.proj(nn.functional.gelu(self.fc(self.ln2(x)), approximate="tanh")), present
-
-
-class Gpt2(nn.Module):
-    """Learned positions, causal mask, tanh GELU, tied embeddings, a KV cache."""
-
-    def __init__(self, vocab=1000, width=64, heads=4, layers=2, max_pos=64):
-        super().__init__()
-        self.wte, self.wpe = nn.Embedding(vocab, width), nn.Embedding(max_pos, width)
-        self.blocks = nn.ModuleList(Gpt2Block(width, heads) for _ in range(layers))
-        self.ln_f = nn.LayerNorm(width)
-        self.register_buffer("causal", torch.tril(torch.ones(max_pos, max_pos, dtype=torch.bool)), persistent=False)
-
-    def forward(self, input_ids, *past_flat):
-        past = [(past_flat[2 * i], past_flat[2 * i + 1]) for i in range(len(past_flat) // 2)] or [None] * len(self.blocks)
-        past_len = past[0][0].shape[2] if past[0] is not None else 0
-        t = input_ids.shape[1]
-        x = self.wte(input_ids) + self.wpe(torch.arange(past_len, past_len + t).unsqueeze(0))
-        allowed = self.causal[past_len:past_len + t, :past_len + t]
-        zero, lowest = torch.zeros((), dtype=x.dtype), torch.tensor(torch.finfo(x.dtype).min, dtype=x.dtype)
-        mask = torch.where(allowed, zero, lowest)
-        presents = []
-        for block, p in zip(self.blocks, past):
-            x, (k, v) = block(x, mask, p)
-            presents += [k, v]
-        return (self.ln_f(x) @ self.wte.weight.t(), *presents)  # tied LM head
-
-
-# ---- the catalogue ----
-
-def vision(ctor, size=64):
-    def make():
-        model = ctor(weights=None)
-        for m in model.modules():
-            if isinstance(m, nn.Conv2d):
-                # Variance-preserving (He) weights: torchvision's own initialisations (std 0.01
-                # in some) shrink the activations layer by layer, and logits of 1e-5 would pass
-                # any absolute tolerance.
-                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.uniform_(m.bias, -0.1, 0.1)
-            elif isinstance(m, nn.BatchNorm2d):
-                # Random statistics and affine terms, so BatchNorm is not an identity in eval mode.
-                m.running_mean.uniform_(-0.1, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-                m.weight.data.uniform_(0.5, 1.5)
-                m.bias.data.uniform_(-0.1, 0.1)
-            elif isinstance(m, nn.Linear):
-                m.reset_parameters()  # PyTorch's default, not the classifiers' std 0.01
-        return model, (torch.randn(1, 3, size, size),), ["input"], ["logits"]
-    return make
-
-
-def bert():
-    model = BertEncoder()
-    ids = torch.randint(0, 1000, (2, 16))
-    mask = torch.ones(2, 16, dtype=torch.int64)
-    mask[1, 11:] = 0  # the second sequence is padded after 11 tokens
-    segments = torch.zeros(2, 16, dtype=torch.int64)
-    segments[:, 8:] = 1
-    return model, (ids, mask, segments), ["input_ids", "attention_mask", "token_type_ids"], ["last_hidden_state", "pooler_output"]
-
-
-def gpt2_names(layers, prefix):
-    return [f"{prefix}_{kind}.{l}" for l in range(layers) for kind in ("key", "value")]
-
-
-def gpt2_prompt():
-    model = Gpt2()
-    return model, (torch.randint(0, 1000, (1, 16)),), ["input_ids"], ["logits"] + gpt2_names(2, "present")
-
-
-def gpt2_decode():
-    model = Gpt2()
-    past = tuple(torch.randn(1, 4, 16, 16) for _ in range(4))  # [B, H, P, Dh] per layer, key and value
-    return model, (torch.randint(0, 1000, (1, 1)), *past), ["input_ids"] + gpt2_names(2, "past"), \
-        ["logits"] + gpt2_names(2, "present")
-
-
-tv = torchvision.models
-MODELS = {  # name: (builder, tolerance note)
-    "resnet18": vision(tv.resnet18),
-    "mobilenet_v2": vision(tv.mobilenet_v2),
-    "bert_encoder": bert,
-    "gpt2_prompt": gpt2_prompt,
-    "gpt2_decode_step": gpt2_decode,
-    # resnet18 again, its weights saved as ONNX external data (one file beside
-    # the model, as large models are saved): the same outputs must come back.
-    "resnet18_external_data": vision(tv.resnet18),
-}
-EXTERNAL_DATA = {"resnet18_external_data"}
-# The architectures of libonnx-testdata's data/real/* (which ship only a
-# download URL): exported on request, heavier on the host.
-OPTIONAL = {
-    "squeezenet1_0": vision(tv.squeezenet1_0),
-    "shufflenet_v2_x0_5": vision(tv.shufflenet_v2_x0_5),
-    "resnet50": vision(tv.resnet50),
-    "densenet121": vision(tv.densenet121),
-    "googlenet": vision(lambda weights: tv.googlenet(weights=weights, aux_logits=False, init_weights=True)),
-    # Their adaptive pooling to 6x6 / 7x7 exports only from 224x224 inputs.
-    "alexnet": vision(tv.alexnet, size=224),
-    "vgg19": vision(tv.vgg19, size=224),  # 144 M parameters, a 575 MB file
-}
+def torch_catalogue():
+    """(models, optional models, names saved with external data), or exit 77 without torch."""
+    try:
+        import torch_models
+    except ImportError as e:  # the ctest turns this into a SKIP
+        print(f"export_models.py: {e}: needs python3-torch, python3-torchvision and python3-onnx "
+              "(run with /usr/bin/python3)", file=sys.stderr)
+        sys.exit(SKIP)
+    return torch_models.MODELS, torch_models.OPTIONAL, torch_models.EXTERNAL_DATA
 
 
 def save_tensor(array, path):
+    import numpy as np
+    from onnx import numpy_helper
     with open(path, "wb") as f:
         f.write(numpy_helper.from_array(np.ascontiguousarray(array)).SerializeToString())
 
 
-def export(name, make, out_dir):
+def export(name, make, out_dir, external_data):
+    import onnx
+    import torch
     torch.manual_seed(SEED)
     model, inputs, input_names, output_names = make()
     model.eval()
     d = os.path.join(out_dir, name)
     data = os.path.join(d, "test_data_set_0")
     os.makedirs(data, exist_ok=True)
+    path = os.path.join(d, "model.onnx")
     with torch.no_grad():
         outputs = model(*inputs)
         outputs = outputs if isinstance(outputs, tuple) else (outputs,)
-        path = os.path.join(d, "model.onnx")
         torch.onnx.export(model, inputs, path, input_names=input_names, output_names=output_names, opset_version=17,
                           do_constant_folding=True)
-    if name in EXTERNAL_DATA:
+    if external_data:
         onnx.save_model(onnx.load(path), path, save_as_external_data=True, all_tensors_to_one_file=True,
                         location="weights.bin", size_threshold=1024)
     for i, t in enumerate(inputs):
         save_tensor(t.numpy(), os.path.join(data, f"input_{i}.pb"))
     for i, t in enumerate(outputs):
         save_tensor(t.numpy(), os.path.join(data, f"output_{i}.pb"))
-    print(f"{path}: {os.path.getsize(path) / 1e6:.1f} MB")
+    size = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d) if f != "test_data_set_0")
+    print(f"{path}: {size / 1e6:.1f} MB" + (" (weights in weights.bin)" if external_data else ""))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("out_dir")
-    ap.add_argument("--only", action="append", help="a model name (default: every non-optional one)")
+    ap.add_argument("out_dir", nargs="?")
+    ap.add_argument("--out", help="the output directory (or give it first)")
+    ap.add_argument("--only", action="append", help="a model name (default: all but the optional ones)")
     ap.add_argument("--optional", action="store_true", help="also the optional (data/real-like) architectures")
     ap.add_argument("--list", action="store_true", help="print the model names and exit")
     args = ap.parse_args()
-    catalogue = {**MODELS, **OPTIONAL}
+    out = args.out or args.out_dir
+    decoders = list(decoder_graphs.LARGE)
     if args.list:
-        print("\n".join(list(MODELS) + [f"{n} (optional)" for n in OPTIONAL]))
+        models, optional, _ = torch_catalogue()
+        print("\n".join(list(models) + [f"{n} (optional)" for n in optional] + [f"{n} (decoder graphs)" for n in decoders]))
         return
-    names = args.only or list(MODELS) + (list(OPTIONAL) if args.optional else [])
+    if not out:
+        ap.error("give the output directory (OUT or --out OUT)")
+    names = args.only
+    for name in [n for n in names or decoders if n in decoders]:
+        decoder_graphs.generate(out, name)
+    torch_names = [n for n in names if n not in decoders] if names else None
+    if torch_names == []:
+        return
+    models, optional, external = torch_catalogue()
+    catalogue = {**models, **optional}
+    import torch
     torch.set_num_threads(1)
-    for name in names:
+    for name in torch_names or list(models) + (list(optional) if args.optional else []):
         if name not in catalogue:
             sys.exit(f"export_models.py: no model '{name}' (--list names them)")
-        export(name, catalogue[name], args.out_dir)
+        export(name, catalogue[name], out, name in external)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ out of scope (fp64, strings, sequences, optionals, training, other domains),
 "invalid: ..." for models ONNX's own strict checks refuse, or "not yet: ..."
 naming the ops (and the attribute or dtype) Kiln refuses. A case that FAILs
 (wrong values, a run error) is not listed: it must be fixed, and the script
-exits 1 naming it. Lines for tests/models' exports ("models/...") and any
-reason written by hand after "manual:" are kept. Standard library only.
+exits 1 naming it. Lines for tests/models' exports ("models/..."), for
+data/real's download-only cases ("real/...") and any reason written by hand
+after "manual:" are kept. Standard library only.
 """
 import re
 import sys
@@ -25,14 +26,14 @@ OUT_OF_SCOPE_OPS = {
 HEADER = """\
 # ONNX test cases NOT expected to pass on Kiln, one per line: suite/case reason.
 # Suites are libonnx-testdata's data/<suite> (node, simple, pytorch-converted,
-# pytorch-operator) and tests/models' exports (models/<name>). Every case not
+# pytorch-operator, real) and tests/models' exports (models/<name>). Every case not
 # listed must pass (tests/frontend/onnx_conformance_test.cpp, tests/models);
 # a listed case may be refused (unsupported, invalid), never give wrong values.
 # Reasons: "out of scope: <feature>" (Kiln does not intend to support it),
 # "invalid: ..." (ONNX's own strict checks refuse the model at its opset), or
 # "not yet: <ops>" (lowerings still to write). Regenerate with
 # tests/frontend/update_out_of_scope.py (see its usage); lines whose reason
-# says "manual:" and the models/ lines are kept as written.
+# says "manual:", and the models/ and real/ lines, are kept as written.
 """
 
 
@@ -72,7 +73,7 @@ def main():
     try:
         with open(path) as f:
             for line in f:
-                if not line.startswith("#") and (line.startswith("models/") or "manual:" in line):
+                if not line.startswith("#") and (line.startswith(("models/", "real/")) or "manual:" in line):
                     kept.append(line.rstrip("\n"))
     except FileNotFoundError:
         pass

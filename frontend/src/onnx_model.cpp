@@ -217,8 +217,8 @@ Result<std::vector<runtime::Tensor>> OnnxModel::run(runtime::Runtime& rt, const 
     if (auto it = uploaded.find(name); it != uploaded.end()) v.device = it->second;
     if (auto absent = m.absent.find(name); absent != m.absent.end()) {
       if (rt.options().device.functional)
-        return failed_precondition("'" + m.path + "': initializer '" + name + "' has no values (its data file '" + absent->second +
-                                   "' is absent): the model runs only on a timing-only device");
+        return failed_precondition("'" + m.path + "': initializer '" + name + "' has no values (loaded for timing only, its data in '" +
+                                   absent->second + "' absent or not read): it runs only on a timing-only device");
       // Only the shape matters: device memory without an upload from the host.
       if (!v.device) {
         runtime::Shape shape;

@@ -73,7 +73,9 @@ void add_elementwise_ops(OpTable& t) {
   binary(t, "Add", &rt::add, kNumeric);
   binary(t, "Sub", &rt::sub, kNumeric);
   binary(t, "Mul", &rt::mul, kNumeric);
-  binary(t, "Div", &rt::div, {DType::kF32, DType::kF16, DType::kBF16});  // integer division truncates in ONNX: not checked yet
+  // Integer Div truncates toward zero, as the kernel does (ONNX's reference
+  // divides and casts back to the integer type).
+  binary(t, "Div", &rt::div, kNumeric);
   binary(t, "Max", &rt::maximum, kNumeric);
   binary(t, "Min", &rt::minimum, kNumeric);
   binary(t, "Sum", &rt::add, kNumeric);

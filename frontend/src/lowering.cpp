@@ -126,6 +126,9 @@ const OpTable& op_table() {
     add_elementwise_ops(t);
     add_nn_ops(t);
     add_shape_ops(t);
+    add_math_ops(t);
+    add_reduce_ops(t);
+    add_layer_norm_statistics(t);
     return t;
   }();
   return table;

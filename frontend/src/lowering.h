@@ -103,6 +103,10 @@ const OpTable& op_table();
 void add_elementwise_ops(OpTable& table);
 void add_nn_ops(OpTable& table);
 void add_shape_ops(OpTable& table);
+void add_math_ops(OpTable& table);
+// These two extend entries add_nn_ops made (ArgMax/ArgMin, LayerNormalization): call them after it.
+void add_reduce_ops(OpTable& table);
+void add_layer_norm_statistics(OpTable& table);
 
 // Common checks: "" or a reason.
 std::string require_float(const CheckContext& c, int input);            // f32/f16/bf16

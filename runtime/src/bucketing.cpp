@@ -75,6 +75,7 @@ std::optional<BucketPlan> plan_buckets(const Graph& g, const std::vector<int>& o
         ok = in_batched[0] && std::none_of(in_batched.begin() + 1, in_batched.end(), [](bool b) { return b; });
         break;
       case OpKind::kReduceSum: case OpKind::kReduceMean: case OpKind::kReduceMax: case OpKind::kReduceMin:
+    case OpKind::kReduceProd:
       case OpKind::kArgmax: case OpKind::kArgmin: case OpKind::kSoftmax: case OpKind::kLogSoftmax:
       case OpKind::kConcat:
         ok = axis != 0 && std::all_of(in_batched.begin(), in_batched.end(), [](bool b) { return b; });

@@ -51,6 +51,27 @@ std::optional<FusedOp> fused_op_of(OpKind op) {
     case OpKind::kClamp: return FusedOp::kClamp;
     case OpKind::kHardsigmoid: return FusedOp::kHardSigmoid;
     case OpKind::kCast: return FusedOp::kCast;
+    case OpKind::kErf: return FusedOp::kErf;
+    case OpKind::kFloor: return FusedOp::kFloor;
+    case OpKind::kCeil: return FusedOp::kCeil;
+    case OpKind::kRound: return FusedOp::kRound;
+    case OpKind::kSign: return FusedOp::kSign;
+    case OpKind::kSin: return FusedOp::kSin;
+    case OpKind::kCos: return FusedOp::kCos;
+    case OpKind::kTan: return FusedOp::kTan;
+    case OpKind::kAsin: return FusedOp::kAsin;
+    case OpKind::kAcos: return FusedOp::kAcos;
+    case OpKind::kAtan: return FusedOp::kAtan;
+    case OpKind::kSinh: return FusedOp::kSinh;
+    case OpKind::kCosh: return FusedOp::kCosh;
+    case OpKind::kAsinh: return FusedOp::kAsinh;
+    case OpKind::kAcosh: return FusedOp::kAcosh;
+    case OpKind::kAtanh: return FusedOp::kAtanh;
+    case OpKind::kFmod: return FusedOp::kFmod;
+    case OpKind::kLogicalAnd: return FusedOp::kLogicalAnd;
+    case OpKind::kLogicalOr: return FusedOp::kLogicalOr;
+    case OpKind::kLogicalXor: return FusedOp::kLogicalXor;
+    case OpKind::kLogicalNot: return FusedOp::kLogicalNot;
     default: return std::nullopt;
   }
 }

@@ -54,6 +54,7 @@ std::string kernel_of(OpKind op) {
     case OpKind::kReduceMean: return "reduce_mean";
     case OpKind::kReduceMax: return "reduce_max";
     case OpKind::kReduceMin: return "reduce_min";
+    case OpKind::kReduceProd: return "reduce_prod";
     case OpKind::kCopy: return "permute";
     case OpKind::kFill: return "fill";
     case OpKind::kMatmul:
@@ -212,7 +213,9 @@ Result<Job> lower_node(const Graph& g, const Node& n, const std::vector<Placemen
   if (n.op == OpKind::kMatmul) return lower_matmul(g, n, placement, options);
   if (n.op == OpKind::kConv2d) return lower_conv(g, n, placement, options);
   if (n.op == OpKind::kCustom) return lower_custom(g, n, placement);
-  const std::string kernel = kernel_of(n.op);
+  std::string kernel = kernel_of(n.op);
+  const bool arg = n.op == OpKind::kArgmax || n.op == OpKind::kArgmin;
+  if (arg && n.attrs.ints.size() > 1 && n.attrs.ints[1] != 0) kernel += "_last";  // ties go to the last index
   if (kernel.empty()) return internal_error("no lowering for op '" + std::string(op_name(n.op)) + "'");
   Job job;
   job.kind = Job::Kind::kTpc;
@@ -228,7 +231,7 @@ Result<Job> lower_node(const Graph& g, const Node& n, const std::vector<Placemen
                                             : n.inputs[0].shape.size();
   switch (n.op) {
     case OpKind::kReduceSum: case OpKind::kReduceMean: case OpKind::kReduceMax: case OpKind::kReduceMin:
-    case OpKind::kArgmax: case OpKind::kArgmin: case OpKind::kSoftmax: case OpKind::kLogSoftmax:
+    case OpKind::kReduceProd: case OpKind::kArgmax: case OpKind::kArgmin: case OpKind::kSoftmax: case OpKind::kLogSoftmax:
     case OpKind::kConcat: case OpKind::kGather:
       args.add_int(kernel_axis(n.attrs.ints[0], rank));
       break;

@@ -69,6 +69,28 @@ std::string_view op_name(OpKind op) {
     case OpKind::kResize: return "resize";
     case OpKind::kFusedSdpa: return "fused_sdpa";
     case OpKind::kCustom: return "custom";
+    case OpKind::kErf: return "erf";
+    case OpKind::kFloor: return "floor";
+    case OpKind::kCeil: return "ceil";
+    case OpKind::kRound: return "round";
+    case OpKind::kSign: return "sign";
+    case OpKind::kSin: return "sin";
+    case OpKind::kCos: return "cos";
+    case OpKind::kTan: return "tan";
+    case OpKind::kAsin: return "asin";
+    case OpKind::kAcos: return "acos";
+    case OpKind::kAtan: return "atan";
+    case OpKind::kSinh: return "sinh";
+    case OpKind::kCosh: return "cosh";
+    case OpKind::kAsinh: return "asinh";
+    case OpKind::kAcosh: return "acosh";
+    case OpKind::kAtanh: return "atanh";
+    case OpKind::kFmod: return "fmod";
+    case OpKind::kLogicalAnd: return "logical_and";
+    case OpKind::kLogicalOr: return "logical_or";
+    case OpKind::kLogicalXor: return "logical_xor";
+    case OpKind::kLogicalNot: return "logical_not";
+    case OpKind::kReduceProd: return "prod";
     case OpKind::kCount: break;
   }
   return "unknown";

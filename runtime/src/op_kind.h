@@ -47,13 +47,24 @@ enum class OpKind : uint8_t {
   // A registered custom op run by a kernel (kiln/runtime/custom_op.h). attrs.ints: the op's id, its
   // kernel's id (bits of the uint64s), then the kernel's int scalars; floats: its float scalars.
   kCustom,
+  // Appended likewise: more elementwise math. Unary, float.
+  kErf, kFloor, kCeil, kRound, kSign, kSin, kCos, kTan, kAsin, kAcos, kAtan, kSinh, kCosh, kAsinh, kAcosh, kAtanh,
+  kFmod,                                 // binary, C's fmod (truncated), floats and ints
+  kLogicalAnd, kLogicalOr, kLogicalXor,  // binary, bool
+  kLogicalNot,                           // unary, bool
+  kReduceProd,                           // as kReduceSum
   kCount
 };
 
 std::string_view op_name(OpKind op);
 
-constexpr bool is_unary(OpKind op) { return op >= OpKind::kNeg && op <= OpKind::kSoftplus; }
-constexpr bool is_binary(OpKind op) { return op >= OpKind::kAdd && op <= OpKind::kPow; }
+constexpr bool is_unary(OpKind op) {
+  return (op >= OpKind::kNeg && op <= OpKind::kSoftplus) || (op >= OpKind::kErf && op <= OpKind::kAtanh) ||
+         op == OpKind::kLogicalNot;
+}
+constexpr bool is_binary(OpKind op) {
+  return (op >= OpKind::kAdd && op <= OpKind::kPow) || (op >= OpKind::kFmod && op <= OpKind::kLogicalXor);
+}
 constexpr bool is_compare(OpKind op) { return op >= OpKind::kEq && op <= OpKind::kGe; }
 
 }  // namespace kiln::runtime

@@ -17,6 +17,18 @@ Result<Tensor> binary(OpKind op, const Tensor& a, const Tensor& b, std::optional
   return rt_of(a).record1(op, {}, {a, b}, *shape, result.value_or(a.dtype()), std::string(op_name(op)));
 }
 
+Status bool_dtype(std::string_view op, const Tensor& x) {
+  if (x.dtype() != DType::kBool) return op_error(op, "needs a bool tensor, got " + x.describe());
+  return {};
+}
+
+Result<Tensor> logical_binary(OpKind op, const Tensor& a, const Tensor& b) {
+  KILN_RETURN_IF_ERROR(check_defined(op_name(op), {&a, &b}));
+  KILN_RETURN_IF_ERROR(bool_dtype(op_name(op), a));
+  KILN_RETURN_IF_ERROR(bool_dtype(op_name(op), b));
+  return binary(op, a, b);
+}
+
 Result<Tensor> unary(OpKind op, const Tensor& x, std::vector<double> floats = {}) {
   KILN_RETURN_IF_ERROR(check_defined(op_name(op), {&x}));
   KILN_RETURN_IF_ERROR(float_dtype(op_name(op), x));
@@ -92,6 +104,38 @@ Result<Tensor> elu(const Tensor& x, double alpha) { return unary(OpKind::kElu, x
 Result<Tensor> hardswish(const Tensor& x) { return unary(OpKind::kHardswish, x); }
 Result<Tensor> hardsigmoid(const Tensor& x) { return unary(OpKind::kHardsigmoid, x, {0.2, 0.5}); }
 Result<Tensor> softplus(const Tensor& x) { return unary(OpKind::kSoftplus, x); }
+
+Result<Tensor> erf(const Tensor& x) { return unary(OpKind::kErf, x); }
+Result<Tensor> floor(const Tensor& x) { return unary(OpKind::kFloor, x); }
+Result<Tensor> ceil(const Tensor& x) { return unary(OpKind::kCeil, x); }
+Result<Tensor> round(const Tensor& x) { return unary(OpKind::kRound, x); }
+Result<Tensor> sign(const Tensor& x) { return unary(OpKind::kSign, x); }
+Result<Tensor> sin(const Tensor& x) { return unary(OpKind::kSin, x); }
+Result<Tensor> cos(const Tensor& x) { return unary(OpKind::kCos, x); }
+Result<Tensor> tan(const Tensor& x) { return unary(OpKind::kTan, x); }
+Result<Tensor> asin(const Tensor& x) { return unary(OpKind::kAsin, x); }
+Result<Tensor> acos(const Tensor& x) { return unary(OpKind::kAcos, x); }
+Result<Tensor> atan(const Tensor& x) { return unary(OpKind::kAtan, x); }
+Result<Tensor> sinh(const Tensor& x) { return unary(OpKind::kSinh, x); }
+Result<Tensor> cosh(const Tensor& x) { return unary(OpKind::kCosh, x); }
+Result<Tensor> asinh(const Tensor& x) { return unary(OpKind::kAsinh, x); }
+Result<Tensor> acosh(const Tensor& x) { return unary(OpKind::kAcosh, x); }
+Result<Tensor> atanh(const Tensor& x) { return unary(OpKind::kAtanh, x); }
+
+Result<Tensor> fmod(const Tensor& a, const Tensor& b) {
+  KILN_RETURN_IF_ERROR(check_defined("fmod", {&a, &b}));
+  if (a.dtype() == DType::kBool) return op_error("fmod", "needs a float or integer tensor, got " + a.describe());
+  return binary(OpKind::kFmod, a, b);
+}
+
+Result<Tensor> logical_and(const Tensor& a, const Tensor& b) { return logical_binary(OpKind::kLogicalAnd, a, b); }
+Result<Tensor> logical_or(const Tensor& a, const Tensor& b) { return logical_binary(OpKind::kLogicalOr, a, b); }
+Result<Tensor> logical_xor(const Tensor& a, const Tensor& b) { return logical_binary(OpKind::kLogicalXor, a, b); }
+Result<Tensor> logical_not(const Tensor& x) {
+  KILN_RETURN_IF_ERROR(check_defined("logical_not", {&x}));
+  KILN_RETURN_IF_ERROR(bool_dtype("logical_not", x));
+  return rt_of(x).record1(OpKind::kLogicalNot, {}, {x}, x.shape(), DType::kBool, "logical_not");
+}
 
 Result<Tensor> cast(const Tensor& x, DType dtype) {
   KILN_RETURN_IF_ERROR(check_defined("cast", {&x}));

@@ -60,7 +60,7 @@ Result<Tensor> reduce(OpKind op, const Tensor& x, std::vector<int> dims, bool ke
   return t.reshape(shape);
 }
 
-Result<Tensor> arg_reduce(OpKind op, const Tensor& x, int dim, bool keepdim) {
+Result<Tensor> arg_reduce(OpKind op, const Tensor& x, int dim, bool keepdim, bool last_index) {
   KILN_RETURN_IF_ERROR(check_defined(op_name(op), {&x}));
   KILN_RETURN_IF_ERROR(float_dtype(op_name(op), x));
   const auto d = normalize_dim(dim, x.rank());
@@ -69,6 +69,7 @@ Result<Tensor> arg_reduce(OpKind op, const Tensor& x, int dim, bool keepdim) {
   shape[static_cast<std::size_t>(*d)] = 1;
   Attrs attrs;
   attrs.ints = {*d};
+  if (last_index) attrs.ints.push_back(1);
   KILN_ASSIGN_OR_RETURN(Tensor t, rt_of(x).record1(op, std::move(attrs), {x}, shape, DType::kI32, std::string(op_name(op))));
   return keepdim ? t : t.squeeze(*d);
 }
@@ -283,8 +284,13 @@ Result<Tensor> sum(const Tensor& x, std::vector<int> dims, bool keepdim) { retur
 Result<Tensor> mean(const Tensor& x, std::vector<int> dims, bool keepdim) { return reduce(OpKind::kReduceMean, x, dims, keepdim); }
 Result<Tensor> amax(const Tensor& x, std::vector<int> dims, bool keepdim) { return reduce(OpKind::kReduceMax, x, dims, keepdim); }
 Result<Tensor> amin(const Tensor& x, std::vector<int> dims, bool keepdim) { return reduce(OpKind::kReduceMin, x, dims, keepdim); }
-Result<Tensor> argmax(const Tensor& x, int dim, bool keepdim) { return arg_reduce(OpKind::kArgmax, x, dim, keepdim); }
-Result<Tensor> argmin(const Tensor& x, int dim, bool keepdim) { return arg_reduce(OpKind::kArgmin, x, dim, keepdim); }
+Result<Tensor> prod(const Tensor& x, std::vector<int> dims, bool keepdim) { return reduce(OpKind::kReduceProd, x, dims, keepdim); }
+Result<Tensor> argmax(const Tensor& x, int dim, bool keepdim, bool last_index) {
+  return arg_reduce(OpKind::kArgmax, x, dim, keepdim, last_index);
+}
+Result<Tensor> argmin(const Tensor& x, int dim, bool keepdim, bool last_index) {
+  return arg_reduce(OpKind::kArgmin, x, dim, keepdim, last_index);
+}
 Result<Tensor> softmax(const Tensor& x, int dim) { return softmax_like(OpKind::kSoftmax, x, dim); }
 Result<Tensor> log_softmax(const Tensor& x, int dim) { return softmax_like(OpKind::kLogSoftmax, x, dim); }
 

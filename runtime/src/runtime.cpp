@@ -26,7 +26,7 @@ namespace {
 //    scheduler's estimates count per-job costs and A's re-streaming.
 // 7: fused_sdpa: key blocks as long as SRAM allows, P over the scores in
 //    SRAM, the two lanes rolling across tiles and groups.
-constexpr const char* kCompilerVersion = "kiln-runtime-8";
+constexpr const char* kCompilerVersion = "kiln-runtime-9";
 
 thread_local std::vector<std::string> op_scopes;
 thread_local const char* composite_op = nullptr;

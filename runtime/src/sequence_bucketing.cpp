@@ -101,6 +101,7 @@ bool is_positionwise(OpKind op) {
 bool is_reduction(OpKind op) {
   switch (op) {
     case OpKind::kReduceSum: case OpKind::kReduceMean: case OpKind::kReduceMax: case OpKind::kReduceMin:
+    case OpKind::kReduceProd:
     case OpKind::kArgmax: case OpKind::kArgmin: case OpKind::kSoftmax: case OpKind::kLogSoftmax:
       return true;
     default: return false;
@@ -113,6 +114,7 @@ std::optional<double> reduction_fill(OpKind op) {
   constexpr double kInf = std::numeric_limits<double>::infinity();
   switch (op) {
     case OpKind::kReduceSum: return 0.0;
+    case OpKind::kReduceProd: return 1.0;
     case OpKind::kReduceMax: case OpKind::kArgmax: case OpKind::kSoftmax: case OpKind::kLogSoftmax: return -kInf;
     case OpKind::kReduceMin: case OpKind::kArgmin: return kInf;
     default: return std::nullopt;  // a mean divides by the padded count

@@ -22,6 +22,7 @@ bool row_wise(const Node& n) {
   switch (n.op) {
     case OpKind::kSoftmax: case OpKind::kLogSoftmax:
     case OpKind::kReduceSum: case OpKind::kReduceMean: case OpKind::kReduceMax: case OpKind::kReduceMin:
+    case OpKind::kReduceProd:
     case OpKind::kArgmax: case OpKind::kArgmin:
       return axis == 1;  // the last of two dims
     case OpKind::kLayerNorm: case OpKind::kRmsNorm: case OpKind::kAddLayerNorm: case OpKind::kAddRmsNorm:

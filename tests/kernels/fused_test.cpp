@@ -195,7 +195,7 @@ TEST(FusedProgram, BadProgramsAreNamed) {
       {{0}, {}, "ints[0] = 0 instructions is outside 1..15"},
       {{16}, {}, "ints[0] = 16 instructions is outside 1..15"},
       {{2, word(FusedOp::kNeg, 0, 0, 0, f)}, {}, "needs 3 ints, got 2"},
-      {{1, 99}, {}, "ints[1]: opcode 99 is not an operation"},
+      {{1, 90}, {}, "ints[1]: opcode 90 is not an operation"},
       {{1, 0}, {}, "ints[1]: opcode 0 is not an operation"},
       {{1, word(FusedOp::kAdd, 0, 2, 0, f)}, {}, "ints[1]: operand b = 2 names no value defined before instruction 0"},
       {{2, word(FusedOp::kNeg, 0, 0, 0, f), word(FusedOp::kAdd, 0, 4, 0, f)}, {1.0f},

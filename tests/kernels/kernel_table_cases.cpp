@@ -73,14 +73,14 @@ void add_elementwise(std::vector<KernelCase>& cases, DType d) {
       {"bcast_rows_130x4x3", {130, 4, 3}, {130, 1, 3}, {130, 4, 3}},
       {"scalar_lhs_200", {1}, {200}, {200}},
   };
-  for (const char* op : {"add", "sub", "mul", "div", "max", "min", "pow"}) {
+  for (const char* op : {"add", "sub", "mul", "div", "max", "min", "pow", "fmod"}) {
     const std::string k = op;
     const double alo = k == "pow" ? 0.5 : -2.0, ahi = 2.0;
-    const double blo = k == "div" ? 0.5 : -2.0, bhi = 2.0;
+    const double blo = k == "div" || k == "fmod" ? 0.5 : -2.0, bhi = 2.0;
     const size_t n = k == "add" ? all.size() : 3;
     for (size_t i = 0; i < n; ++i) {
       cases.push_back(make_case(k, all[i].label, d, {T(all[i].a, d, alo, ahi), T(all[i].b, d, blo, bhi)},
-                                T(all[i].out, d), {}, {}, false, k == "max" || k == "min"));
+                                T(all[i].out, d), {}, {}, false, k == "max" || k == "min" || k == "fmod"));
     }
   }
   struct Unary { const char* op; std::vector<float> floats; };
@@ -88,12 +88,18 @@ void add_elementwise(std::vector<KernelCase>& cases, DType d) {
       {"neg", {}}, {"abs", {}}, {"exp", {}}, {"log", {}}, {"sqrt", {}}, {"rsqrt", {}}, {"reciprocal", {}},
       {"relu", {}}, {"leaky_relu", {0.2f}}, {"gelu_erf", {}}, {"gelu_tanh", {}}, {"silu", {}}, {"sigmoid", {}},
       {"tanh", {}}, {"clamp", {-0.5f, 0.75f}}, {"elu", {0.5f}}, {"hardswish", {}}, {"hardsigmoid", {0.3f, 0.4f}},
-      {"softplus", {}}};
+      {"softplus", {}}, {"erf", {}}, {"floor", {}}, {"ceil", {}}, {"round", {}}, {"sign", {}}, {"sin", {}},
+      {"cos", {}}, {"tan", {}}, {"asin", {}}, {"acos", {}}, {"atan", {}}, {"sinh", {}}, {"cosh", {}}, {"asinh", {}},
+      {"acosh", {}}, {"atanh", {}}};
   for (const Unary& u : unaries) {
     const std::string k = u.op;
     const bool positive = k == "log" || k == "sqrt" || k == "rsqrt" || k == "reciprocal";
-    const double lo = positive ? 0.1 : -4.0, hi = 4.0;
-    const bool exact = k == "neg" || k == "abs" || k == "relu" || k == "clamp";
+    const bool unit = k == "asin" || k == "acos" || k == "atanh";  // inside (-1, 1)
+    double lo = positive ? 0.1 : unit ? -0.9 : k == "tan" ? -1.4 : -4.0;
+    double hi = unit ? 0.9 : k == "tan" ? 1.4 : 4.0;
+    if (k == "acosh") lo = 1.1;
+    const bool exact = k == "neg" || k == "abs" || k == "relu" || k == "clamp" || k == "floor" || k == "ceil" ||
+                       k == "round" || k == "sign";
     for (const auto& shape : {std::vector<int64_t>{67, 3}, std::vector<int64_t>{257, 2}}) {
       const std::string label = std::to_string(shape[0]) + "x" + std::to_string(shape[1]);
       cases.push_back(make_case(k, label, d, {T(shape, d, lo, hi)}, T(shape, d), {}, u.floats, false, exact));
@@ -117,13 +123,16 @@ void add_reductions(std::vector<KernelCase>& cases, DType d) {
                                  {"130x3x2_axis1", {130, 3, 2}, 1},
                                  {"130x3x2_axis2", {130, 3, 2}, 2},
                                  {"300_axis0", {300}, 0}};
-  for (const char* op : {"reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "argmax", "argmin"}) {
+  for (const char* op : {"reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod", "argmax", "argmin",
+                         "argmax_last", "argmin_last"}) {
     const std::string k = op;
-    const bool exact = k != "reduce_sum" && k != "reduce_mean";
-    const bool arg = k == "argmax" || k == "argmin";
+    const bool exact = k != "reduce_sum" && k != "reduce_mean" && k != "reduce_prod";
+    const bool arg = k.rfind("arg", 0) == 0;
+    // Products of values near 1 stay in range over 300 elements.
+    const double lo = k == "reduce_prod" ? 0.9 : -4, hi = k == "reduce_prod" ? 1.1 : 4;
     for (const R& r : shapes) {
       const TensorSpec out = arg ? TensorSpec{reduced(r.in, r.axis), DType::kI32} : T(reduced(r.in, r.axis), d);
-      cases.push_back(make_case(k, r.label, d, {T(r.in, d, -4, 4)}, out, {static_cast<int64_t>(r.axis)}, {}, true, exact));
+      cases.push_back(make_case(k, r.label, d, {T(r.in, d, lo, hi)}, out, {static_cast<int64_t>(r.axis)}, {}, true, exact));
     }
   }
   for (const char* op : {"softmax", "log_softmax"}) {

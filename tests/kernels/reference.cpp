@@ -68,10 +68,30 @@ double unary(const std::string& k, double x, const std::vector<float>& f) {
   if (k == "hardswish") return x * std::clamp(x / 6.0 + 0.5, 0.0, 1.0);
   if (k == "hardsigmoid") return std::clamp(param(f, 0, 0.2) * x + param(f, 1, 0.5), 0.0, 1.0);
   if (k == "softplus") return std::log1p(std::exp(x));
+  if (k == "erf") return std::erf(x);
+  if (k == "floor") return std::floor(x);
+  if (k == "ceil") return std::ceil(x);
+  if (k == "round") {  // half to even, whatever the host's rounding mode
+    const double down = std::floor(x), frac = x - down;
+    return frac > 0.5 || (frac == 0.5 && std::fmod(down, 2.0) != 0.0) ? down + 1.0 : down;
+  }
+  if (k == "sign") return x > 0 ? 1.0 : x < 0 ? -1.0 : x;
+  if (k == "sin") return std::sin(x);
+  if (k == "cos") return std::cos(x);
+  if (k == "tan") return std::tan(x);
+  if (k == "asin") return std::asin(x);
+  if (k == "acos") return std::acos(x);
+  if (k == "atan") return std::atan(x);
+  if (k == "sinh") return std::sinh(x);
+  if (k == "cosh") return std::cosh(x);
+  if (k == "asinh") return std::asinh(x);
+  if (k == "acosh") return std::acosh(x);
+  if (k == "atanh") return std::atanh(x);
   return std::numeric_limits<double>::quiet_NaN();
 }
 
-bool is_unary(const std::string& k) { return !std::isnan(unary(k, 0.5, {})); }
+// Probed at two points: acosh is NaN below 1.
+bool is_unary(const std::string& k) { return !std::isnan(unary(k, 0.5, {})) || !std::isnan(unary(k, 1.5, {})); }
 
 double binary(const std::string& k, double a, double b) {
   if (k == "add") return a + b;
@@ -81,6 +101,7 @@ double binary(const std::string& k, double a, double b) {
   if (k == "max") return std::max(a, b);
   if (k == "min") return std::min(a, b);
   if (k == "pow") return std::pow(a, b);
+  if (k == "fmod") return std::fmod(a, b);
   return std::numeric_limits<double>::quiet_NaN();
 }
 
@@ -88,20 +109,25 @@ RefTensor reduce(const std::string& k, const RefTensor& in, int axis, const Shap
   RefTensor out = make(out_dims);
   for_each(out_dims, [&](const C5& c) {
     C5 i = c;
-    double acc = k == "reduce_max" || k == "argmax" ? -INFINITY : k == "reduce_min" || k == "argmin" ? INFINITY : 0.0;
+    const bool arg_max = k == "argmax" || k == "argmax_last", arg_min = k == "argmin" || k == "argmin_last";
+    const bool last = k == "argmax_last" || k == "argmin_last";
+    double acc = k == "reduce_max" || arg_max ? -INFINITY : k == "reduce_min" || arg_min ? INFINITY
+                 : k == "reduce_prod"        ? 1.0
+                                             : 0.0;
     int64_t best = 0;
     for (i[axis] = 0; i[axis] < in.dims[axis]; ++i[axis]) {
       const double x = el(in, i);
       if (k == "reduce_sum" || k == "reduce_mean") acc += x;
+      else if (k == "reduce_prod") acc *= x;
       else if (k == "reduce_max") acc = std::max(acc, x);
       else if (k == "reduce_min") acc = std::min(acc, x);
-      else if (k == "argmax" ? x > acc : x < acc) {  // first index of the extreme
-        acc = x;
+      else if (arg_max ? (x > acc || (last && x == acc)) : (x < acc || (last && x == acc))) {
+        acc = x;  // first (or, with _last, last) index of the extreme
         best = i[axis];
       }
     }
     if (k == "reduce_mean") acc /= static_cast<double>(in.dims[axis]);
-    el(out, c) = k == "argmax" || k == "argmin" ? static_cast<double>(best) : acc;
+    el(out, c) = arg_max || arg_min ? static_cast<double>(best) : acc;
   });
   return out;
 }
@@ -280,7 +306,7 @@ RefTensor reference_float(const std::string& k, const std::vector<RefTensor>& in
     for (size_t i = 0; i < out.v.size(); ++i) out.v[i] = unary(k, in[0].v[i], floats);
   } else if (!std::isnan(binary(k, 1.0, 1.0))) {
     for_each(out_dims, [&](const C5& c) { el(out, c) = binary(k, bcast(in[0], c), bcast(in[1], c)); });
-  } else if (k.rfind("reduce_", 0) == 0 || k == "argmax" || k == "argmin") {
+  } else if (k.rfind("reduce_", 0) == 0 || k.rfind("arg", 0) == 0) {
     out = reduce(k, in[0], axis, out_dims);
   } else if (k == "softmax" || k == "log_softmax") {
     out = softmax(in[0], k == "log_softmax", axis);

@@ -168,6 +168,10 @@ float reduce_min(KernelContext& ctx, const VecF32& a) {
   ctx.count(OpClass::kVectorReduce);
   return tree_reduce(a, fmin_nan);
 }
+float reduce_prod(KernelContext& ctx, const VecF32& a) {
+  ctx.count(OpClass::kVectorReduce);
+  return tree_reduce(a, [](float x, float y) { return x * y; });
+}
 VecF32 reduce_sum_bcast(KernelContext& ctx, const VecF32& a) { return broadcast(ctx, reduce_sum(ctx, a)); }
 VecF32 reduce_max_bcast(KernelContext& ctx, const VecF32& a) { return broadcast(ctx, reduce_max(ctx, a)); }
 VecF32 reduce_min_bcast(KernelContext& ctx, const VecF32& a) { return broadcast(ctx, reduce_min(ctx, a)); }

@@ -130,5 +130,9 @@ float wide_reduce_min(KernelContext& ctx, const WideF32& a) {
   return reduce_wide(ctx, a, [](KernelContext& c, const VecF32& x, const VecF32& y) { return min(c, x, y); },
                      [](KernelContext& c, const VecF32& x) { return reduce_min(c, x); });
 }
+float wide_reduce_prod(KernelContext& ctx, const WideF32& a) {
+  return reduce_wide(ctx, a, [](KernelContext& c, const VecF32& x, const VecF32& y) { return mul(c, x, y); },
+                     [](KernelContext& c, const VecF32& x) { return reduce_prod(c, x); });
+}
 
 }  // namespace kiln::kernels

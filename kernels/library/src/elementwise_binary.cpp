@@ -1,6 +1,9 @@
 // Elementwise binary kernels with numpy broadcasting:
 //   add sub mul div max min   (a: T, b: T, out: T), T in {f32, bf16, f16, i32, i64}
 //   pow                       (a: T, b: T, out: T), T in {f32, bf16, f16}
+//   fmod                      (a: T, b: T, out: T), T in {f32, bf16, f16, i32, i64}:
+//                             C's fmod, the remainder of a / b truncated toward
+//                             zero, with a's sign (ints: x fmod 0 = x, floats NaN)
 // Inputs are read through broadcast views (stride 0 on broadcast dims), so a
 // broadcast along dim 0 costs one element read replicated into the vector.
 // Per output vector: 2 loads, the op, 1 store. Floats compute in fp32
@@ -39,6 +42,8 @@ V int_binary(KernelContext& ctx, FusedOp op, const V& a, const V& b) {
     case FusedOp::kMul: return mul(ctx, a, b);
     case FusedOp::kDiv: return div(ctx, a, b);
     case FusedOp::kMax: return max(ctx, a, b);
+    // Exact: the truncating division's product never exceeds |a|.
+    case FusedOp::kFmod: return sub(ctx, a, mul(ctx, div(ctx, a, b), b));
     default: return min(ctx, a, b);
   }
 }
@@ -87,6 +92,7 @@ void append_binary_kernels(std::vector<KernelDef>& out) {
   out.push_back(binary_def<FusedOp::kMax>("max"));
   out.push_back(binary_def<FusedOp::kMin>("min"));
   out.push_back(binary_def<FusedOp::kPow>("pow"));
+  out.push_back(binary_def<FusedOp::kFmod>("fmod"));
 }
 
 }  // namespace kiln::kernels::lib

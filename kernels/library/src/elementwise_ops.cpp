@@ -55,6 +55,26 @@ VecF32 apply_float_op(KernelContext& ctx, FusedOp op, const VecF32& x, const Vec
     }
     case FusedOp::kLogicalNot: return from_mask(ctx, compare(ctx, Cmp::kEq, x, 0.0f));
     case FusedOp::kCast: return x;
+    case FusedOp::kErf: return erf(ctx, x);
+    case FusedOp::kFloor: return floor(ctx, x);
+    case FusedOp::kCeil: return ceil(ctx, x);
+    case FusedOp::kRound: return round_half_even(ctx, x);
+    // Zeros (of either sign) and NaN come back as they are.
+    case FusedOp::kSign:
+      return select(ctx, compare(ctx, Cmp::kGt, x, 0.0f), VecF32::splat(1.0f),
+                    select(ctx, compare(ctx, Cmp::kLt, x, 0.0f), VecF32::splat(-1.0f), x));
+    case FusedOp::kSin: return sin(ctx, x);
+    case FusedOp::kCos: return cos(ctx, x);
+    case FusedOp::kTan: return tan(ctx, x);
+    case FusedOp::kAsin: return asin(ctx, x);
+    case FusedOp::kAcos: return acos(ctx, x);
+    case FusedOp::kAtan: return atan(ctx, x);
+    case FusedOp::kSinh: return sinh(ctx, x);
+    case FusedOp::kCosh: return cosh(ctx, x);
+    case FusedOp::kAsinh: return asinh(ctx, x);
+    case FusedOp::kAcosh: return acosh(ctx, x);
+    case FusedOp::kAtanh: return atanh(ctx, x);
+    case FusedOp::kFmod: return fmod(ctx, x, b);
     case FusedOp::kAdd: return add(ctx, x, b);
     case FusedOp::kSub: return sub(ctx, x, b);
     case FusedOp::kMul: return mul(ctx, x, b);

@@ -1,7 +1,9 @@
 // Elementwise unary kernels (in: T, out: T), same dims, T in {f32, bf16, f16}
 // (neg and abs also i32 and i64, exact and wrapping: abs(INT_MIN) == INT_MIN):
 //   neg abs exp log sqrt rsqrt reciprocal relu leaky_relu gelu_erf gelu_tanh
-//   silu sigmoid tanh clamp elu hardswish hardsigmoid softplus
+//   silu sigmoid tanh clamp elu hardswish hardsigmoid softplus erf
+//   floor ceil round (half to even) sign (0, -0 and NaN unchanged)
+//   sin cos tan asin acos atan sinh cosh asinh acosh atanh
 // Activations are composed from intrinsics (elementwise_ops.cpp, shared with
 // fused_elementwise), so their cost is what they issue (e.g. gelu_erf: 3 mul
 // + add + erf per 64 lanes, or per 128 for bf16/f16). Parameters (floats) and
@@ -116,6 +118,22 @@ void append_unary_kernels(std::vector<KernelDef>& out) {
   out.push_back(unary_def<FusedOp::kHardSigmoid>("hardsigmoid",
                                                  "; floats[0] = alpha (default 0.2), floats[1] = beta (default 0.5)"));
   out.push_back(unary_def<FusedOp::kSoftplus>("softplus"));
+  out.push_back(unary_def<FusedOp::kErf>("erf"));
+  out.push_back(unary_def<FusedOp::kFloor>("floor"));
+  out.push_back(unary_def<FusedOp::kCeil>("ceil"));
+  out.push_back(unary_def<FusedOp::kRound>("round"));
+  out.push_back(unary_def<FusedOp::kSign>("sign"));
+  out.push_back(unary_def<FusedOp::kSin>("sin"));
+  out.push_back(unary_def<FusedOp::kCos>("cos"));
+  out.push_back(unary_def<FusedOp::kTan>("tan"));
+  out.push_back(unary_def<FusedOp::kAsin>("asin"));
+  out.push_back(unary_def<FusedOp::kAcos>("acos"));
+  out.push_back(unary_def<FusedOp::kAtan>("atan"));
+  out.push_back(unary_def<FusedOp::kSinh>("sinh"));
+  out.push_back(unary_def<FusedOp::kCosh>("cosh"));
+  out.push_back(unary_def<FusedOp::kAsinh>("asinh"));
+  out.push_back(unary_def<FusedOp::kAcosh>("acosh"));
+  out.push_back(unary_def<FusedOp::kAtanh>("atanh"));
 }
 
 }  // namespace kiln::kernels::lib

@@ -22,6 +22,11 @@ constexpr OpInfo kOps[] = {
     {FusedOp::kLogicalAnd, "logical_and"}, {FusedOp::kLogicalOr, "logical_or"},
     {FusedOp::kLogicalXor, "logical_xor"}, {FusedOp::kLeakyRelu, "leaky_relu"}, {FusedOp::kElu, "elu"},
     {FusedOp::kWhere, "where"}, {FusedOp::kClamp, "clamp"}, {FusedOp::kHardSigmoid, "hardsigmoid"},
+    {FusedOp::kErf, "erf"}, {FusedOp::kFloor, "floor"}, {FusedOp::kCeil, "ceil"}, {FusedOp::kRound, "round"},
+    {FusedOp::kSign, "sign"}, {FusedOp::kFmod, "fmod"}, {FusedOp::kSin, "sin"}, {FusedOp::kCos, "cos"},
+    {FusedOp::kTan, "tan"}, {FusedOp::kAsin, "asin"}, {FusedOp::kAcos, "acos"}, {FusedOp::kAtan, "atan"},
+    {FusedOp::kSinh, "sinh"}, {FusedOp::kCosh, "cosh"}, {FusedOp::kAsinh, "asinh"}, {FusedOp::kAcosh, "acosh"},
+    {FusedOp::kAtanh, "atanh"},
 };
 
 const OpInfo* find_op(uint8_t opcode) {
@@ -44,7 +49,7 @@ std::string field(int i) { return "ints[" + std::to_string(i) + "]"; }
 
 int fused_op_arity(uint8_t opcode) {
   if (find_op(opcode) == nullptr) return 0;
-  return opcode < 32 ? 1 : opcode < 64 ? 2 : 3;
+  return opcode < 32 || opcode >= 96 ? 1 : opcode < 64 ? 2 : 3;
 }
 
 std::string_view fused_op_name(uint8_t opcode) {

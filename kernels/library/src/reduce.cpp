@@ -1,10 +1,12 @@
 // Reductions along one axis (ints[0], default 0), keeping the reduced dim as 1:
-//   reduce_sum reduce_mean reduce_max reduce_min   (in: T, out: T)
-//   argmax argmin                                  (in: T, out: i32)
+//   reduce_sum reduce_mean reduce_max reduce_min reduce_prod   (in: T, out: T)
+//   argmax argmin                                  (in: T, out: i32): first index of the extreme
+//   argmax_last argmin_last                        (in: T, out: i32): last index of the extreme
 // Axis 0 (along the vector): one index point per row; vectors of the row are
 // combined lane-wise, then one cross-lane reduction gives the scalar result.
 // Other axes: one index point per output vector; vectors one step apart along
-// the axis are combined lane-wise, no cross-lane work. Sums accumulate in fp32.
+// the axis are combined lane-wise, no cross-lane work. Sums and products accumulate in fp32.
+#include <algorithm>
 #include <limits>
 
 #include "kernel_util.h"
@@ -13,26 +15,36 @@
 namespace kiln::kernels::lib {
 namespace {
 
-enum class ReduceOp { kSum, kMean, kMax, kMin, kArgmax, kArgmin };
+enum class ReduceOp { kSum, kMean, kMax, kMin, kProd, kArgmax, kArgmin, kArgmaxLast, kArgminLast };
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-constexpr bool is_arg(ReduceOp op) { return op == ReduceOp::kArgmax || op == ReduceOp::kArgmin; }
+constexpr bool is_arg(ReduceOp op) {
+  return op == ReduceOp::kArgmax || op == ReduceOp::kArgmin || op == ReduceOp::kArgmaxLast ||
+         op == ReduceOp::kArgminLast;
+}
+constexpr bool is_arg_min(ReduceOp op) { return op == ReduceOp::kArgmin || op == ReduceOp::kArgminLast; }
+constexpr bool is_arg_last(ReduceOp op) { return op == ReduceOp::kArgmaxLast || op == ReduceOp::kArgminLast; }
 
 constexpr float identity(ReduceOp op) {
-  return (op == ReduceOp::kMin || op == ReduceOp::kArgmin) ? kInf
-         : (op == ReduceOp::kMax || op == ReduceOp::kArgmax) ? -kInf
-                                                              : 0.0f;
+  if (op == ReduceOp::kProd) return 1.0f;
+  if (op == ReduceOp::kMin || is_arg_min(op)) return kInf;
+  if (op == ReduceOp::kMax || is_arg(op)) return -kInf;
+  return 0.0f;
 }
 
 // The comparison that makes a new value the best so far: strict, so ties keep
-// the first index.
-constexpr Cmp better(ReduceOp op) { return op == ReduceOp::kArgmin ? Cmp::kLt : Cmp::kGt; }
+// the first index, or not, so that they move to the last.
+constexpr Cmp better(ReduceOp op) {
+  if (is_arg_last(op)) return is_arg_min(op) ? Cmp::kLe : Cmp::kGe;
+  return is_arg_min(op) ? Cmp::kLt : Cmp::kGt;
+}
 
 template <ReduceOp op>
 VecF32 combine(KernelContext& ctx, const VecF32& a, const VecF32& b) {
   if constexpr (op == ReduceOp::kMax) return max(ctx, a, b);
   else if constexpr (op == ReduceOp::kMin) return min(ctx, a, b);
+  else if constexpr (op == ReduceOp::kProd) return mul(ctx, a, b);
   else return add(ctx, a, b);
 }
 
@@ -77,6 +89,7 @@ void reduce_rows(KernelContext& ctx, const TensorDesc& in, const TensorDesc& out
     float r = 0.0f;
     if constexpr (op == ReduceOp::kMax) r = wide_reduce_max(ctx, acc);
     else if constexpr (op == ReduceOp::kMin) r = wide_reduce_min(ctx, acc);
+    else if constexpr (op == ReduceOp::kProd) r = wide_reduce_prod(ctx, acc);
     else r = wide_reduce_sum(ctx, acc);
     if constexpr (op == ReduceOp::kMean) {
       r *= 1.0f / static_cast<float>(n);
@@ -107,12 +120,17 @@ void arg_rows(KernelContext& ctx, const TensorDesc& in, const TensorDesc& out) {
       });
     }
     c[0] = 0;
-    // The smallest index among the lanes holding the extreme value.
-    const float top = op == ReduceOp::kArgmin ? wide_reduce_min(ctx, best) : wide_reduce_max(ctx, best);
+    // The smallest (largest) index among the lanes holding the extreme value.
+    const float top = is_arg_min(op) ? wide_reduce_min(ctx, best) : wide_reduce_max(ctx, best);
+    constexpr float none = is_arg_last(op) ? -kInf : kInf;
     const WideF32 cand = wide_map(ctx, best, best_idx, [&](const VecF32& b, const VecF32& i) {
-      return select(ctx, compare(ctx, Cmp::kEq, b, top), i, kInf);
+      return select(ctx, compare(ctx, Cmp::kEq, b, top), i, none);
     });
-    ctx.store_scalar_i32(out, c, static_cast<int32_t>(wide_reduce_min(ctx, cand)));
+    float index = is_arg_last(op) ? wide_reduce_max(ctx, cand) : wide_reduce_min(ctx, cand);
+    // Lanes past the row's end hold the identity (+-inf) and can tie only
+    // when every element is that infinity: then the last element is the answer.
+    if constexpr (is_arg_last(op)) index = std::min(index, static_cast<float>(n - 1));
+    ctx.store_scalar_i32(out, c, static_cast<int32_t>(index));
   });
 }
 
@@ -187,6 +205,8 @@ void append_reduce_kernels(std::vector<KernelDef>& out) {
                           "reduce_max" + sig, 0});
   out.push_back(KernelDef{"reduce_min", reduce_run<ReduceOp::kMin>, reduce_space, validate_reduce<ReduceOp::kMin>,
                           "reduce_min" + sig, 0});
+  out.push_back(KernelDef{"reduce_prod", reduce_run<ReduceOp::kProd>, reduce_space,
+                          validate_reduce<ReduceOp::kProd>, "reduce_prod" + sig, 0});
   out.push_back(KernelDef{"argmax", reduce_run<ReduceOp::kArgmax>, reduce_space,
                           validate_reduce<ReduceOp::kArgmax>,
                           "argmax(in: T, out: i32), T in {f32, bf16, f16}; ints[0] = axis; first index of the maximum",
@@ -194,6 +214,14 @@ void append_reduce_kernels(std::vector<KernelDef>& out) {
   out.push_back(KernelDef{"argmin", reduce_run<ReduceOp::kArgmin>, reduce_space,
                           validate_reduce<ReduceOp::kArgmin>,
                           "argmin(in: T, out: i32), T in {f32, bf16, f16}; ints[0] = axis; first index of the minimum",
+                          0});
+  out.push_back(KernelDef{"argmax_last", reduce_run<ReduceOp::kArgmaxLast>, reduce_space,
+                          validate_reduce<ReduceOp::kArgmaxLast>,
+                          "argmax_last(in: T, out: i32), T in {f32, bf16, f16}; ints[0] = axis; last index of the maximum",
+                          0});
+  out.push_back(KernelDef{"argmin_last", reduce_run<ReduceOp::kArgminLast>, reduce_space,
+                          validate_reduce<ReduceOp::kArgminLast>,
+                          "argmin_last(in: T, out: i32), T in {f32, bf16, f16}; ints[0] = axis; last index of the minimum",
                           0});
 }
 

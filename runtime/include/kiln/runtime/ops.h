@@ -59,6 +59,33 @@ Result<Tensor> hardswish(const Tensor& x);
 Result<Tensor> hardsigmoid(const Tensor& x);
 Result<Tensor> softplus(const Tensor& x);
 Result<Tensor> cast(const Tensor& x, DType dtype);
+// Float math (f32, bf16, f16, computed in fp32 and rounded once). Rounding:
+// floor, ceil, and round with ties to even; sign gives -1 or 1, and zeros and
+// NaN as they are. Angles are radians.
+Result<Tensor> erf(const Tensor& x);
+Result<Tensor> floor(const Tensor& x);
+Result<Tensor> ceil(const Tensor& x);
+Result<Tensor> round(const Tensor& x);
+Result<Tensor> sign(const Tensor& x);
+Result<Tensor> sin(const Tensor& x);
+Result<Tensor> cos(const Tensor& x);
+Result<Tensor> tan(const Tensor& x);
+Result<Tensor> asin(const Tensor& x);
+Result<Tensor> acos(const Tensor& x);
+Result<Tensor> atan(const Tensor& x);
+Result<Tensor> sinh(const Tensor& x);
+Result<Tensor> cosh(const Tensor& x);
+Result<Tensor> asinh(const Tensor& x);
+Result<Tensor> acosh(const Tensor& x);
+Result<Tensor> atanh(const Tensor& x);
+// C's fmod: the remainder of a / b truncated toward zero, with a's sign;
+// floats or i32/i64, exact (an integer x fmod 0 is x; a float one NaN).
+Result<Tensor> fmod(const Tensor& a, const Tensor& b);
+// Logic on bool tensors (numpy broadcasting), a bool result.
+Result<Tensor> logical_and(const Tensor& a, const Tensor& b);
+Result<Tensor> logical_or(const Tensor& a, const Tensor& b);
+Result<Tensor> logical_xor(const Tensor& a, const Tensor& b);
+Result<Tensor> logical_not(const Tensor& x);
 // A dense copy (a no-op handle copy if x is already dense).
 Result<Tensor> contiguous(const Tensor& x);
 
@@ -121,8 +148,10 @@ Result<Tensor> sum(const Tensor& x, std::vector<int> dims, bool keepdim = false)
 Result<Tensor> mean(const Tensor& x, std::vector<int> dims, bool keepdim = false);
 Result<Tensor> amax(const Tensor& x, std::vector<int> dims, bool keepdim = false);
 Result<Tensor> amin(const Tensor& x, std::vector<int> dims, bool keepdim = false);
-Result<Tensor> argmax(const Tensor& x, int dim, bool keepdim = false);  // int32 indices
-Result<Tensor> argmin(const Tensor& x, int dim, bool keepdim = false);
+Result<Tensor> prod(const Tensor& x, std::vector<int> dims, bool keepdim = false);  // fp32 products
+// int32 indices of the first extreme value, or of the last with last_index.
+Result<Tensor> argmax(const Tensor& x, int dim, bool keepdim = false, bool last_index = false);
+Result<Tensor> argmin(const Tensor& x, int dim, bool keepdim = false, bool last_index = false);
 Result<Tensor> softmax(const Tensor& x, int dim);
 Result<Tensor> log_softmax(const Tensor& x, int dim);
 // Over the last `normalized_dims` dims, with optional weight and bias of those dims' shape.

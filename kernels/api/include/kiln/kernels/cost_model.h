@@ -43,8 +43,8 @@ enum class OpClass : uint8_t {
   kVectorAlu,             // vector slot: add/sub/mul/fma/min/max/abs/neg/compare/select/
                           //   broadcast/iota/mask ops/dtype conversion (per 64 lanes)
   kVectorDivSqrt,         // vector slot: div, sqrt, rsqrt, reciprocal
-  kVectorTranscendental,  // vector slot: exp, log, tanh, erf, sigmoid
-  kVectorReduce,          // vector slot: a cross-lane reduction (sum/max/min of 64 lanes)
+  kVectorTranscendental,  // vector slot: exp, log, tanh, erf, sigmoid, trigonometric/hyperbolic
+  kVectorReduce,          // vector slot: a cross-lane reduction (sum/max/min/prod of 64 lanes)
   kScalarAlu,             // scalar slot: scalar arithmetic, address and loop bookkeeping
 };
 inline constexpr int kOpClassCount = 9;

@@ -72,6 +72,7 @@ VecF32 iota(KernelContext& ctx, float start = 0.0f);
 float reduce_sum(KernelContext& ctx, const VecF32& a);
 float reduce_max(KernelContext& ctx, const VecF32& a);
 float reduce_min(KernelContext& ctx, const VecF32& a);
+float reduce_prod(KernelContext& ctx, const VecF32& a);
 // The reduction broadcast back to every lane (kVectorReduce + kVectorAlu).
 VecF32 reduce_sum_bcast(KernelContext& ctx, const VecF32& a);
 VecF32 reduce_max_bcast(KernelContext& ctx, const VecF32& a);

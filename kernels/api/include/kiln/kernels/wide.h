@@ -113,5 +113,6 @@ WideF32 wide_map(KernelContext& ctx, const WideF32& a, const WideF32& b, const W
 float wide_reduce_sum(KernelContext& ctx, const WideF32& a);
 float wide_reduce_max(KernelContext& ctx, const WideF32& a);
 float wide_reduce_min(KernelContext& ctx, const WideF32& a);
+float wide_reduce_prod(KernelContext& ctx, const WideF32& a);
 
 }  // namespace kiln::kernels

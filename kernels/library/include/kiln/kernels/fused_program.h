@@ -34,10 +34,12 @@
 // Operations (bool operands are 0 or 1; comparisons and logical ops give a
 // bool result, which must be declared bool):
 //   unary    neg abs exp log sqrt rsqrt reciprocal relu sigmoid tanh silu
-//            gelu_erf gelu_tanh hardswish softplus  (as the kernels of those names)
+//            gelu_erf gelu_tanh hardswish softplus erf floor ceil round sign
+//            sin cos tan asin acos atan sinh cosh asinh acosh atanh
+//                          (as the kernels of those names)
 //            logical_not   (a == 0)
 //            cast          a, rounded to the result dtype
-//   binary   add sub mul div max min pow
+//   binary   add sub mul div max min pow fmod
 //            eq ne lt le gt ge        IEEE compares (NaN compares unequal)
 //            logical_and logical_or logical_xor   (operands != 0)
 //            leaky_relu (x, slope)    elu (x, alpha)
@@ -65,15 +67,19 @@ inline constexpr int kFusedMaxOps = 15;
 inline constexpr int kFusedMaxInputs = kMaxTensorArgs - 1;  // 7
 inline constexpr int kFusedMaxConstants = kMaxFloatArgs;    // 8
 
-// Opcodes. The ranges give the arity: 1..31 unary, 32..63 binary, 64..95
-// ternary. The numeric values are part of the encoding and never change.
+// Opcodes. The ranges give the arity: 1..31 and 96..127 unary, 32..63
+// binary, 64..95 ternary. The numeric values are part of the encoding and
+// never change.
 enum class FusedOp : uint8_t {
   kNeg = 1, kAbs = 2, kExp = 3, kLog = 4, kSqrt = 5, kRsqrt = 6, kReciprocal = 7, kRelu = 8, kSigmoid = 9,
   kTanh = 10, kSilu = 11, kGeluErf = 12, kGeluTanh = 13, kHardSwish = 14, kSoftplus = 15, kLogicalNot = 16,
-  kCast = 17,
+  kCast = 17, kErf = 18, kFloor = 19, kCeil = 20, kRound = 21, kSign = 22,
   kAdd = 32, kSub = 33, kMul = 34, kDiv = 35, kMax = 36, kMin = 37, kPow = 38, kEq = 39, kNe = 40, kLt = 41,
   kLe = 42, kGt = 43, kGe = 44, kLogicalAnd = 45, kLogicalOr = 46, kLogicalXor = 47, kLeakyRelu = 48, kElu = 49,
+  kFmod = 50,
   kWhere = 64, kClamp = 65, kHardSigmoid = 66,
+  kSin = 96, kCos = 97, kTan = 98, kAsin = 99, kAcos = 100, kAtan = 101, kSinh = 102, kCosh = 103, kAsinh = 104,
+  kAcosh = 105, kAtanh = 106,
 };
 
 // Operands of an opcode: 1, 2 or 3; 0 for a byte that is no opcode.

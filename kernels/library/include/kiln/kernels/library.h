@@ -22,6 +22,9 @@
 // out's or is 1):
 //   add sub mul div max min          (a: N, b: N, out: N)
 //   pow                              (a: F, b: F, out: F)
+//   fmod                             (a: N, b: N, out: N); C's fmod: the remainder
+//                                    of a / b truncated toward zero, a's sign
+//                                    (integers exact, x fmod 0 = x; floats NaN)
 //   eq ne lt le gt ge                (a: T, b: T, out: bool); IEEE for floats
 //                                    (NaN compares unequal), false < true
 //   logical_and logical_or logical_xor  (a: bool, b: bool, out: bool)
@@ -30,7 +33,9 @@
 // Unary, same dims in and out:
 //   logical_not (in: bool, out: bool)
 //   neg abs  (in: N, out: N)
-//   exp log sqrt rsqrt reciprocal relu sigmoid tanh silu  (in: F, out: F), and:
+//   exp log sqrt rsqrt reciprocal relu sigmoid tanh silu erf  (in: F, out: F)
+//   sin cos tan asin acos atan sinh cosh asinh acosh atanh    (in: F, out: F)
+//   floor ceil round (ties to even) sign (-1 or 1; zeros, NaN unchanged)  (in: F, out: F), and:
 //   gelu_erf   0.5 x (1 + erf(x / sqrt 2))
 //   gelu_tanh  0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
 //   leaky_relu x > 0 ? x : slope x;  floats[0] = slope (default 0.01)
@@ -59,9 +64,10 @@
 //              fused chain gives the unfused kernels' bits. The encoding, the
 //              ops and FusedProgramBuilder: kiln/kernels/fused_program.h.
 // Reductions along ints[0] = axis (0..4); out has the same dims with dims[axis] = 1:
-//   reduce_sum reduce_mean reduce_max reduce_min    (in: F, out: F)
+//   reduce_sum reduce_mean reduce_max reduce_min reduce_prod  (in: F, out: F)
 //   argmax argmin                    (in: F, out: i32); first index of the
 //                                    maximum / minimum (indices are exact below 2^24)
+//   argmax_last argmin_last          (in: F, out: i32); the last index instead
 // Along ints[0] = axis (default 0, the innermost: numpy's last axis), same
 // dims in and out:
 //   softmax log_softmax              (in: F, out: F)

@@ -1,6 +1,8 @@
 // The lowering table's shared machinery: attributes, values, common checks.
 #include "lowering.h"
 
+#include "shape_math.h"
+
 namespace kiln::frontend::detail {
 
 namespace {
@@ -69,9 +71,15 @@ Result<std::shared_ptr<const HostTensor>> LowerContext::host(int i) {
 
 Result<std::vector<int64_t>> LowerContext::host_ints(int i) {
   KILN_ASSIGN_OR_RETURN(auto h, host(i));
-  std::vector<int64_t> out;
-  for (int64_t k = 0; k < h->numel(); ++k) out.push_back(static_cast<int64_t>(h->at(k)));
-  return out;
+  return int_values(*h);
+}
+
+Result<std::vector<int64_t>> LowerContext::shape_of(int i) {
+  const std::string name = input_name(node, i);
+  auto it = values_.find(name);
+  if (name.empty() || it == values_.end()) return internal_error("input " + std::to_string(i) + " ('" + name + "') has no value");
+  if (it->second.device) return std::vector<int64_t>(it->second.device->shape().begin(), it->second.device->shape().end());
+  return it->second.host->shape;
 }
 
 Result<double> LowerContext::host_scalar(int i) {

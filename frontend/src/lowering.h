@@ -72,6 +72,8 @@ class LowerContext {
   Result<std::shared_ptr<const HostTensor>> host(int i);
   Result<std::vector<int64_t>> host_ints(int i);
   Result<double> host_scalar(int i);
+  // Input i's shape, without uploading host data.
+  Result<std::vector<int64_t>> shape_of(int i);
   void out(int i, Tensor t);
   void out_host(int i, HostTensor t);
 
@@ -91,6 +93,9 @@ using LowerFn = std::function<Status(LowerContext&)>;
 struct OpLowering {
   CheckFn check;
   LowerFn lower;
+  // Inputs the lowering reads on the host (bounds, counts): a graph input
+  // there is marked read_as_parameter.
+  std::vector<int> host_inputs = {};
 };
 using OpTable = std::map<std::string, OpLowering>;
 

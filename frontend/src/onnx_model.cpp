@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "fold.h"
 #include "lowering.h"
 #include "proto_io.h"
 
@@ -18,6 +19,7 @@ struct OnnxModel::Impl {
   int64_t opset = 0;
   std::vector<ValueSpec> inputs, outputs;
   std::map<std::string, std::shared_ptr<const HostTensor>> initializers;
+  std::set<int> folded;  // nodes evaluated on the host (fold.h)
   // Initializers uploaded per runtime: weights move to a device once.
   std::map<const runtime::Runtime*, std::map<std::string, runtime::Tensor>> uploaded;
 };
@@ -120,6 +122,7 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
     vi.shape = h.shape;
     impl->initializers[t.name()] = std::make_shared<const HostTensor>(std::move(h));
   }
+  std::set<std::string> constants = host_known;  // initializers, Constants, folded values: what folds
   std::set<std::string> graph_inputs;
   for (const auto& v : model.graph().input()) {
     if (init_names.count(v.name())) continue;
@@ -138,7 +141,6 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
     std::string reason;
     auto it = table.find(n.op_type());
     if (!n.domain().empty() && n.domain() != "ai.onnx") reason = "domain '" + n.domain() + "' is not supported";
-    else if (it == table.end()) reason = "no lowering for this op";
     for (int k = 0; reason.empty() && k < n.input_size(); ++k) {
       if (n.input(k).empty()) continue;
       auto v = infos.find(n.input(k));
@@ -157,6 +159,15 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
         reason = "output '" + n.output(k) + "' has rank " + std::to_string(v->second.shape->size()) + ", above the runtime's " +
                  std::to_string(runtime::kMaxRank);
     }
+    if (reason.empty() && detail::foldable(n, impl->opset, infos, constants)) {
+      impl->folded.insert(i);
+      for (const auto& o : n.output()) {
+        host_known.insert(o);
+        constants.insert(o);
+      }
+      continue;
+    }
+    if (reason.empty() && it == table.end()) reason = "no lowering for this op";
     if (reason.empty()) {
       detail::CheckContext ctx{n, impl->opset, infos, host_known};
       reason = it->second.check(ctx);
@@ -165,13 +176,18 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
       unsupported.push_back({name, n.op_type(), reason});
       continue;
     }
-    if (n.op_type() == "Constant") host_known.insert(n.output(0));
+    if (n.op_type() == "Constant") {
+      host_known.insert(n.output(0));
+      constants.insert(n.output(0));
+    }
     // A graph input read as a parameter: an input past the op's first that it reads on the host.
     for (int k = 1; k < n.input_size(); ++k)
       if (graph_inputs.count(n.input(k)) &&
           (n.op_type() == "Reshape" || n.op_type() == "Clip" || n.op_type() == "Squeeze" || n.op_type() == "Unsqueeze" ||
            n.op_type() == "Split" || n.op_type() == "ReduceSum"))
         parameters.insert(n.input(k));
+    for (int k : it->second.host_inputs)
+      if (k < n.input_size() && graph_inputs.count(n.input(k))) parameters.insert(n.input(k));
   }
   if (!unsupported.empty()) return unsupported_error(path, unsupported);
 
@@ -214,7 +230,7 @@ Result<std::vector<runtime::Tensor>> OnnxModel::run(runtime::Runtime& rt, const 
     const auto& n = nodes[i];
     detail::LowerContext ctx(rt, n, m.opset, values);
     runtime::OpScope scope(n.name().empty() ? n.op_type() + "_" + std::to_string(i) : n.name());
-    Status s = table.at(n.op_type()).lower(ctx);
+    Status s = m.folded.count(i) ? detail::fold(ctx) : table.at(n.op_type()).lower(ctx);
     if (!s.ok()) return s.with_context("node " + (n.name().empty() ? "#" + std::to_string(i) : n.name()) + " (" + n.op_type() + ")");
   }
   // Keep the uploaded weights for the next run on this runtime.

@@ -123,6 +123,8 @@ const OpTable& op_table() {
     add_elementwise_ops(t);
     add_nn_ops(t);
     add_shape_ops(t);
+    add_gather_ops(t);
+    add_loss_ops(t);
     return t;
   }();
   return table;

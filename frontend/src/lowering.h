@@ -103,6 +103,8 @@ const OpTable& op_table();
 void add_elementwise_ops(OpTable& table);
 void add_nn_ops(OpTable& table);
 void add_shape_ops(OpTable& table);
+void add_gather_ops(OpTable& table);
+void add_loss_ops(OpTable& table);
 
 // Common checks: "" or a reason.
 std::string require_float(const CheckContext& c, int input);            // f32/f16/bf16

@@ -168,6 +168,12 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
       continue;
     }
     if (reason.empty() && it == table.end()) reason = "no lowering for this op";
+    for (int k = 0; reason.empty() && k < n.input_size(); ++k) {
+      auto v = infos.find(n.input(k));
+      if (v != infos.end() && v->second.shape && v->second.shape->size() > static_cast<std::size_t>(runtime::kMaxRank))
+        reason = "input '" + n.input(k) + "' has rank " + std::to_string(v->second.shape->size()) + ", above the runtime's " +
+                 std::to_string(runtime::kMaxRank);
+    }
     if (reason.empty()) {
       detail::CheckContext ctx{n, impl->opset, infos, host_known};
       reason = it->second.check(ctx);

@@ -13,8 +13,9 @@ std::string loss_check(const CheckContext& c) {
   std::string r = first_of({require_float(c, 0), require_dtypes(c, 1, {DType::kI32, DType::kI64}),
                             c.has_input(2) ? require_float(c, 2) : ""});
   if (!r.empty()) return r;
-  if (c.rank(0) < 2) return std::string("input must have a known rank >= 2 ([N, C, ...])");
-  if (c.rank(1) != c.rank(0) - 1) return std::string("target must have the input's rank minus 1 ([N, ...])");
+  // Unknown ranks (a Reshape to a folded shape) are checked when lowering.
+  if (c.rank(0) >= 0 && c.rank(0) < 2) return std::string("input must have rank >= 2 ([N, C, ...])");
+  if (c.rank(0) >= 0 && c.rank(1) >= 0 && c.rank(1) != c.rank(0) - 1) return std::string("target must have the input's rank minus 1 ([N, ...])");
   const std::string reduction = attr_string(c.node, "reduction", "mean");
   if (reduction != "none" && reduction != "sum" && reduction != "mean") return "reduction '" + reduction + "' is not one of none, sum, mean";
   return "";
@@ -22,6 +23,11 @@ std::string loss_check(const CheckContext& c) {
 
 // The loss of log-probabilities `logp` [N, C, ...] at `target` [N, ...].
 Result<Tensor> nll_loss(LowerContext& c, const Tensor& logp, const Tensor& target, const std::optional<Tensor>& weight) {
+  if (logp.rank() < 2 || target.rank() != logp.rank() - 1)
+    return invalid_argument("input " + logp.describe() + " and target " + target.describe() + " are not [N, C, ...] and [N, ...]");
+  for (int d = 0; d < target.rank(); ++d)
+    if (target.dim(d) != logp.dim(d == 0 ? 0 : d + 1))
+      return invalid_argument("target " + target.describe() + " does not match input " + logp.describe());
   const DType dt = logp.dtype();
   KILN_ASSIGN_OR_RETURN(Tensor t, rt::cast(target, DType::kI32));
   std::optional<Tensor> ignored;  // bool, target's shape

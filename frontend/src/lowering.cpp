@@ -112,6 +112,16 @@ std::string first_of(std::initializer_list<std::string> reasons) {
     if (!r.empty()) return r;
   return "";
 }
+Result<Tensor> device_full(runtime::Runtime& rt, runtime::Shape shape, double value, DType dtype) {
+  if (is_float(dtype) || dtype == DType::kI32) return rt.full(std::move(shape), value, dtype);
+  KILN_ASSIGN_OR_RETURN(Tensor t, rt.full(std::move(shape), value, DType::kI32));
+  return runtime::cast(t, dtype);
+}
+Result<Tensor> device_arange(runtime::Runtime& rt, int64_t n, DType dtype) {
+  if (is_float(dtype) || dtype == DType::kI32) return rt.arange(n, dtype);
+  KILN_ASSIGN_OR_RETURN(Tensor t, rt.arange(n, DType::kI32));
+  return runtime::cast(t, dtype);
+}
 Result<int> axis_of(int64_t axis, int rank, const char* what) {
   if (axis < -rank || axis >= std::max(rank, 1)) return invalid_argument(std::string(what) + " " + std::to_string(axis) + " out of range for rank " + std::to_string(rank));
   return static_cast<int>(axis < 0 ? axis + rank : axis);
@@ -125,6 +135,8 @@ const OpTable& op_table() {
     add_shape_ops(t);
     add_gather_ops(t);
     add_loss_ops(t);
+    add_movement_ops(t);
+    add_make_ops(t);
     return t;
   }();
   return table;

@@ -105,12 +105,18 @@ void add_nn_ops(OpTable& table);
 void add_shape_ops(OpTable& table);
 void add_gather_ops(OpTable& table);
 void add_loss_ops(OpTable& table);
+void add_movement_ops(OpTable& table);
+void add_make_ops(OpTable& table);
 
 // Common checks: "" or a reason.
 std::string require_float(const CheckContext& c, int input);            // f32/f16/bf16
 std::string require_dtypes(const CheckContext& c, int input, std::initializer_list<DType> ok);
 std::string require_host(const CheckContext& c, int input, const char* what);  // a constant/initializer
 std::string first_of(std::initializer_list<std::string> reasons);
+// full() and arange() in any dtype: the device makes f32/f16/bf16/int32
+// values, others are cast from int32.
+Result<Tensor> device_full(runtime::Runtime& rt, runtime::Shape shape, double value, DType dtype);
+Result<Tensor> device_arange(runtime::Runtime& rt, int64_t n, DType dtype);
 // Normalised axis or error.
 Result<int> axis_of(int64_t axis, int rank, const char* what);
 

@@ -20,7 +20,15 @@ struct Ints {
 };
 
 using Inputs = std::vector<std::optional<Ints>>;
-using FoldFn = std::function<Result<Ints>(LowerContext&, const Inputs&)>;
+
+// What a folder sees: the node, and its inputs' values (or, for Shape and
+// Size, the input's static shape).
+struct FoldArgs {
+  const onnx::NodeProto& node;
+  int64_t opset;
+  std::vector<int64_t> input_shape;
+};
+using FoldFn = std::function<Result<Ints>(const FoldArgs&, const Inputs&)>;
 
 std::vector<int64_t> unravel(int64_t flat, const std::vector<int64_t>& shape) {
   std::vector<int64_t> coord(shape.size());
@@ -63,7 +71,7 @@ Result<Ints> elementwise(const std::vector<const Ints*>& ins, DType out_dtype,
 }
 
 FoldFn binary(bool to_bool, std::function<Result<int64_t>(int64_t, int64_t)> f) {
-  return [to_bool, f](LowerContext&, const Inputs& in) -> Result<Ints> {
+  return [to_bool, f](const FoldArgs&, const Inputs& in) -> Result<Ints> {
     const Ints &a = need(in, 0), &b = need(in, 1);
     return elementwise({&a, &b}, to_bool ? DType::kBool : a.dtype,
                        [&](const std::vector<int64_t>& x) { return f(x[0], x[1]); });
@@ -72,7 +80,7 @@ FoldFn binary(bool to_bool, std::function<Result<int64_t>(int64_t, int64_t)> f) 
 
 // Variadic Max/Min.
 FoldFn variadic(bool is_max) {
-  return [is_max](LowerContext&, const Inputs& in) -> Result<Ints> {
+  return [is_max](const FoldArgs&, const Inputs& in) -> Result<Ints> {
     std::vector<const Ints*> ins;
     for (const auto& t : in) if (t) ins.push_back(&*t);
     return elementwise(ins, ins[0]->dtype, [&](const std::vector<int64_t>& x) -> Result<int64_t> {
@@ -82,7 +90,7 @@ FoldFn variadic(bool is_max) {
 }
 
 FoldFn unary(std::function<int64_t(int64_t)> f) {
-  return [f](LowerContext&, const Inputs& in) -> Result<Ints> {
+  return [f](const FoldArgs&, const Inputs& in) -> Result<Ints> {
     Ints out = need(in, 0);
     for (auto& x : out.v) x = f(x);
     return out;
@@ -95,13 +103,13 @@ Ints reshaped(Ints t, std::vector<int64_t> shape) {
 }
 
 // Axes of Squeeze/Unsqueeze: an attribute before opset 13, an input after.
-std::vector<int64_t> axes_of(LowerContext& c, const Inputs& in) {
+std::vector<int64_t> axes_of(const FoldArgs& c, const Inputs& in) {
   if (c.opset >= 13) return in.size() > 1 && in[1] ? in[1]->v : std::vector<int64_t>{};
   return attr_ints(c.node, "axes").value_or(std::vector<int64_t>{});
 }
 
-Result<Ints> fold_shape(LowerContext& c, const Inputs&) {
-  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> shape, c.shape_of(0));
+Result<Ints> fold_shape(const FoldArgs& c, const Inputs&) {
+  const std::vector<int64_t>& shape = c.input_shape;
   const auto rank = static_cast<int64_t>(shape.size());
   auto clamp_end = [rank](int64_t e) { return std::clamp<int64_t>(e < 0 ? e + rank : e, 0, rank); };
   const int64_t start = clamp_end(attr_int(c.node, "start", 0));
@@ -111,12 +119,11 @@ Result<Ints> fold_shape(LowerContext& c, const Inputs&) {
   return Ints{DType::kI64, {static_cast<int64_t>(v.size())}, v};
 }
 
-Result<Ints> fold_size(LowerContext& c, const Inputs&) {
-  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> shape, c.shape_of(0));
-  return Ints{DType::kI64, {}, {numel_of(shape)}};
+Result<Ints> fold_size(const FoldArgs& c, const Inputs&) {
+  return Ints{DType::kI64, {}, {numel_of(c.input_shape)}};
 }
 
-Result<Ints> fold_gather(LowerContext& c, const Inputs& in) {
+Result<Ints> fold_gather(const FoldArgs& c, const Inputs& in) {
   const Ints &data = need(in, 0), &idx = need(in, 1);
   KILN_ASSIGN_OR_RETURN(int axis, axis_of(attr_int(c.node, "axis", 0), static_cast<int>(data.shape.size()), "axis"));
   const auto a = static_cast<std::size_t>(axis);
@@ -141,7 +148,7 @@ Result<Ints> fold_gather(LowerContext& c, const Inputs& in) {
   return out;
 }
 
-Result<Ints> fold_concat(LowerContext& c, const Inputs& in) {
+Result<Ints> fold_concat(const FoldArgs& c, const Inputs& in) {
   const Ints& first = need(in, 0);
   KILN_ASSIGN_OR_RETURN(int axis, axis_of(attr_int(c.node, "axis", 0), static_cast<int>(first.shape.size()), "axis"));
   const auto a = static_cast<std::size_t>(axis);
@@ -167,7 +174,7 @@ Result<Ints> fold_concat(LowerContext& c, const Inputs& in) {
   return out;
 }
 
-Result<Ints> fold_slice(LowerContext& c, const Inputs& in) {
+Result<Ints> fold_slice(const FoldArgs& c, const Inputs& in) {
   const Ints& data = need(in, 0);
   std::vector<int64_t> starts, ends, axes, steps;
   if (c.opset >= 10) {
@@ -196,7 +203,7 @@ Result<Ints> fold_slice(LowerContext& c, const Inputs& in) {
   return out;
 }
 
-Result<Ints> fold_squeeze(LowerContext& c, const Inputs& in) {
+Result<Ints> fold_squeeze(const FoldArgs& c, const Inputs& in) {
   const Ints& x = need(in, 0);
   const int rank = static_cast<int>(x.shape.size());
   std::vector<int64_t> axes = axes_of(c, in);
@@ -214,7 +221,7 @@ Result<Ints> fold_squeeze(LowerContext& c, const Inputs& in) {
   return reshaped(x, shape);
 }
 
-Result<Ints> fold_unsqueeze(LowerContext& c, const Inputs& in) {
+Result<Ints> fold_unsqueeze(const FoldArgs& c, const Inputs& in) {
   const Ints& x = need(in, 0);
   std::vector<int64_t> axes = axes_of(c, in);
   const int out_rank = static_cast<int>(x.shape.size() + axes.size());
@@ -229,7 +236,7 @@ Result<Ints> fold_unsqueeze(LowerContext& c, const Inputs& in) {
   return reshaped(x, shape);
 }
 
-Result<Ints> fold_reshape(LowerContext& c, const Inputs& in) {
+Result<Ints> fold_reshape(const FoldArgs& c, const Inputs& in) {
   const Ints& x = need(in, 0);
   const std::vector<int64_t>& s = need(in, 1).v;
   const bool allowzero = attr_int(c.node, "allowzero", 0) != 0;
@@ -247,7 +254,7 @@ Result<Ints> fold_reshape(LowerContext& c, const Inputs& in) {
   return reshaped(x, shape);
 }
 
-Result<Ints> fold_flatten(LowerContext& c, const Inputs& in) {
+Result<Ints> fold_flatten(const FoldArgs& c, const Inputs& in) {
   const Ints& x = need(in, 0);
   KILN_ASSIGN_OR_RETURN(int axis, axis_of(attr_int(c.node, "axis", 1), static_cast<int>(x.shape.size()) + 1, "axis"));
   int64_t outer = 1;
@@ -255,14 +262,14 @@ Result<Ints> fold_flatten(LowerContext& c, const Inputs& in) {
   return reshaped(x, {outer, outer == 0 ? 0 : numel_of(x.shape) / outer});
 }
 
-Result<Ints> fold_expand(LowerContext&, const Inputs& in) {
+Result<Ints> fold_expand(const FoldArgs&, const Inputs& in) {
   const Ints& x = need(in, 0);
   Ints target{x.dtype, need(in, 1).v, {}};
   target.v.assign(static_cast<std::size_t>(std::max<int64_t>(numel_of(target.shape), 0)), 0);
   return elementwise({&x, &target}, x.dtype, [](const std::vector<int64_t>& a) -> Result<int64_t> { return a[0]; });
 }
 
-Result<Ints> fold_tile(LowerContext&, const Inputs& in) {
+Result<Ints> fold_tile(const FoldArgs&, const Inputs& in) {
   const Ints& x = need(in, 0);
   const std::vector<int64_t>& reps = need(in, 1).v;
   if (reps.size() != x.shape.size()) return invalid_argument("repeats must have one value per dim");
@@ -277,7 +284,7 @@ Result<Ints> fold_tile(LowerContext&, const Inputs& in) {
   return out;
 }
 
-Result<Ints> fold_transpose(LowerContext& c, const Inputs& in) {
+Result<Ints> fold_transpose(const FoldArgs& c, const Inputs& in) {
   const Ints& x = need(in, 0);
   std::vector<int64_t> perm = attr_ints(c.node, "perm").value_or(std::vector<int64_t>{});
   if (perm.empty()) for (std::size_t i = x.shape.size(); i-- > 0;) perm.push_back(static_cast<int64_t>(i));
@@ -295,7 +302,7 @@ Result<Ints> fold_transpose(LowerContext& c, const Inputs& in) {
   return out;
 }
 
-Result<Ints> fold_range(LowerContext&, const Inputs& in) {
+Result<Ints> fold_range(const FoldArgs&, const Inputs& in) {
   const int64_t start = scalar_of(need(in, 0)), limit = scalar_of(need(in, 1)), delta = scalar_of(need(in, 2));
   if (delta == 0) return invalid_argument("delta is 0");
   const int64_t span = limit - start;
@@ -305,7 +312,7 @@ Result<Ints> fold_range(LowerContext&, const Inputs& in) {
   return out;
 }
 
-Result<Ints> fold_constant_of_shape(LowerContext& c, const Inputs& in) {
+Result<Ints> fold_constant_of_shape(const FoldArgs& c, const Inputs& in) {
   const std::vector<int64_t>& shape = need(in, 0).v;
   Ints out{DType::kF32, shape, {}};
   int64_t value = 0;
@@ -320,7 +327,7 @@ Result<Ints> fold_constant_of_shape(LowerContext& c, const Inputs& in) {
   return out;
 }
 
-Result<Ints> fold_cast(LowerContext& c, const Inputs& in) {
+Result<Ints> fold_cast(const FoldArgs& c, const Inputs& in) {
   Ints out = need(in, 0);
   const auto to = to_kiln_dtype(static_cast<int32_t>(attr_int(c.node, "to", 0)));
   if (!to || !is_int_dtype(*to)) return invalid_argument("cast target is not an integer type");
@@ -329,7 +336,7 @@ Result<Ints> fold_cast(LowerContext& c, const Inputs& in) {
   return out;
 }
 
-Result<Ints> fold_where(LowerContext&, const Inputs& in) {
+Result<Ints> fold_where(const FoldArgs&, const Inputs& in) {
   const Ints &cond = need(in, 0), &a = need(in, 1), &b = need(in, 2);
   return elementwise({&cond, &a, &b}, a.dtype, [](const std::vector<int64_t>& x) -> Result<int64_t> { return x[0] ? x[1] : x[2]; });
 }
@@ -344,7 +351,7 @@ const std::map<std::string, FoldFn>& folders() {
     std::map<std::string, FoldFn> t;
     t["Shape"] = fold_shape;
     t["Size"] = fold_size;
-    t["Identity"] = [](LowerContext&, const Inputs& in) -> Result<Ints> { return need(in, 0); };
+    t["Identity"] = [](const FoldArgs&, const Inputs& in) -> Result<Ints> { return need(in, 0); };
     t["Cast"] = fold_cast;
     t["Neg"] = unary([](int64_t x) { return -x; });
     t["Abs"] = unary([](int64_t x) { return x < 0 ? -x : x; });
@@ -388,51 +395,46 @@ const std::map<std::string, FoldFn>& folders() {
   return table;
 }
 
-bool small_int(const ValueInfo* v) {
-  if (!v || !v->dtype || !is_int_dtype(*v->dtype) || !v->shape) return false;
-  for (int64_t d : *v->shape)
-    if (d < 0) return false;
-  return numel_of(*v->shape) <= kMaxFoldElements;
-}
+bool small_int(const HostTensor& t) { return is_int_dtype(t.dtype) && t.numel() <= kMaxFoldElements; }
 
 }  // namespace
 
-bool foldable(const onnx::NodeProto& node, int64_t opset, const std::map<std::string, ValueInfo>& infos,
-              const std::set<std::string>& constants) {
-  if (!node.domain().empty() && node.domain() != "ai.onnx") return false;
-  if (!folders().count(node.op_type())) return false;
-  auto info = [&](const std::string& name) -> const ValueInfo* {
-    auto it = infos.find(name);
-    return it == infos.end() ? nullptr : &it->second;
-  };
-  for (const auto& o : node.output())
-    if (!o.empty() && !small_int(info(o))) return false;
+Result<std::optional<HostTensor>> try_fold(const onnx::NodeProto& node, int64_t opset, const std::map<std::string, ValueInfo>& infos,
+                                           const std::map<std::string, std::shared_ptr<const HostTensor>>& constants) {
+  const std::optional<HostTensor> no;
+  if (!node.domain().empty() && node.domain() != "ai.onnx") return no;
+  auto fn = folders().find(node.op_type());
+  if (fn == folders().end() || node.input_size() < 1 || node.output_size() != 1) return no;
   const std::string& op = node.op_type();
-  if (op == "Shape" || op == "Size") {
-    const ValueInfo* v = node.input_size() > 0 ? info(node.input(0)) : nullptr;
-    if (!v || !v->shape) return false;
-    return std::all_of(v->shape->begin(), v->shape->end(), [](int64_t d) { return d >= 0; });
-  }
-  if (op == "Mod" && attr_int(node, "fmod", 0) != 0) return false;
-  (void)opset;
-  for (const auto& in : node.input())
-    if (!in.empty() && (!constants.count(in) || !small_int(info(in)))) return false;
-  return node.input_size() > 0;
-}
-
-Status fold(LowerContext& c) {
+  FoldArgs args{node, opset, {}};
   Inputs in;
-  const std::string& op = c.node.op_type();
-  if (op != "Shape" && op != "Size") {
-    for (int i = 0; i < c.inputs(); ++i) {
-      if (!c.has(i)) { in.emplace_back(); continue; }
-      KILN_ASSIGN_OR_RETURN(auto h, c.host(i));
-      in.push_back(Ints{h->dtype, h->shape, int_values(*h)});
+  if (op == "Shape" || op == "Size") {
+    auto it = infos.find(node.input(0));
+    if (it == infos.end() || !it->second.shape) return no;
+    for (int64_t d : *it->second.shape)
+      if (d < 0) return no;
+    args.input_shape = *it->second.shape;
+  } else {
+    if (op == "Mod" && attr_int(node, "fmod", 0) != 0) return no;
+    for (const auto& name : node.input()) {
+      if (name.empty()) { in.emplace_back(); continue; }
+      auto it = constants.find(name);
+      if (it == constants.end() || !small_int(*it->second)) return no;
+      const HostTensor& h = *it->second;
+      in.push_back(Ints{h.dtype, h.shape, int_values(h)});
     }
   }
-  KILN_ASSIGN_OR_RETURN(Ints out, folders().at(op)(c, in));
-  c.out_host(0, int_tensor(out.dtype, out.shape, out.v));
-  return {};
+  // Folded outputs stay small: a ConstantOfShape or Range of real size is device work.
+  if (auto o = infos.find(node.output(0)); o != infos.end()) {
+    const ValueInfo& v = o->second;
+    if (v.dtype && !is_int_dtype(*v.dtype)) return no;
+    if (v.shape && std::all_of(v.shape->begin(), v.shape->end(), [](int64_t d) { return d >= 0; }) &&
+        numel_of(*v.shape) > kMaxFoldElements)
+      return no;
+  }
+  KILN_ASSIGN_OR_RETURN(Ints out, fn->second(args, in));
+  if (!is_int_dtype(out.dtype) || numel_of(out.shape) > kMaxFoldElements) return no;
+  return std::optional<HostTensor>(int_tensor(out.dtype, out.shape, out.v));
 }
 
 }  // namespace kiln::frontend::detail

@@ -10,6 +10,8 @@
 #pragma once
 
 #include <map>
+#include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -19,14 +21,15 @@ namespace kiln::frontend::detail {
 
 inline constexpr int64_t kMaxFoldElements = 1024;
 
-// Whether `node` folds: an op the folder knows, every input in `constants`
-// (initializers, Constants, folded values; for Shape and Size only the
-// input's static shape counts), integer inputs and outputs of known shapes
-// within the size bound, and attributes the folder handles.
-bool foldable(const onnx::NodeProto& node, int64_t opset, const std::map<std::string, ValueInfo>& infos,
-              const std::set<std::string>& constants);
-
-// Evaluates a foldable node on the host: its outputs become host values.
-Status fold(LowerContext& c);
+// Evaluates `node` on the host if it folds: an op the folder knows, every
+// input an int32/int64/bool value in `constants` (initializers, Constants,
+// folded values) of at most kMaxFoldElements elements, or for Shape and
+// Size an input of static shape; an output of at most kMaxFoldElements
+// integers. nullopt if it does not fold (it is lowered to the device then);
+// an error if it folds but its values are wrong (an index out of range, a
+// division by zero).
+Result<std::optional<HostTensor>> try_fold(const onnx::NodeProto& node, int64_t opset,
+                                           const std::map<std::string, ValueInfo>& infos,
+                                           const std::map<std::string, std::shared_ptr<const HostTensor>>& constants);
 
 }  // namespace kiln::frontend::detail

@@ -108,6 +108,9 @@ void add_loss_ops(OpTable& table);
 void add_movement_ops(OpTable& table);
 void add_make_ops(OpTable& table);
 
+// A Constant node's value (after its check passed).
+Result<HostTensor> constant_value(const onnx::NodeProto& node);
+
 // Common checks: "" or a reason.
 std::string require_float(const CheckContext& c, int input);            // f32/f16/bf16
 std::string require_dtypes(const CheckContext& c, int input, std::initializer_list<DType> ok);

@@ -19,7 +19,7 @@ struct OnnxModel::Impl {
   int64_t opset = 0;
   std::vector<ValueSpec> inputs, outputs;
   std::map<std::string, std::shared_ptr<const HostTensor>> initializers;
-  std::set<int> folded;  // nodes evaluated on the host (fold.h)
+  std::set<int> folded;  // nodes evaluated at load (Constants, fold.h): their values are in `initializers`
   // Initializers uploaded per runtime: weights move to a device once.
   std::map<const runtime::Runtime*, std::map<std::string, runtime::Tensor>> uploaded;
 };
@@ -122,7 +122,7 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
     vi.shape = h.shape;
     impl->initializers[t.name()] = std::make_shared<const HostTensor>(std::move(h));
   }
-  std::set<std::string> constants = host_known;  // initializers, Constants, folded values: what folds
+  auto constants = impl->initializers;  // and Constants and folded values: what folding reads
   std::set<std::string> graph_inputs;
   for (const auto& v : model.graph().input()) {
     if (init_names.count(v.name())) continue;
@@ -159,13 +159,19 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
         reason = "output '" + n.output(k) + "' has rank " + std::to_string(v->second.shape->size()) + ", above the runtime's " +
                  std::to_string(runtime::kMaxRank);
     }
-    if (reason.empty() && detail::foldable(n, impl->opset, infos, constants)) {
-      impl->folded.insert(i);
-      for (const auto& o : n.output()) {
-        host_known.insert(o);
-        constants.insert(o);
+    if (reason.empty()) {
+      auto folded = detail::try_fold(n, impl->opset, infos, constants);
+      if (!folded.ok()) return folded.status().with_context("'" + path + "': node " + name + " (" + n.op_type() + ")");
+      if (*folded) {
+        auto value = std::make_shared<const HostTensor>(std::move(**folded));
+        ValueInfo& vi = infos[n.output(0)];
+        vi.dtype = value->dtype;
+        vi.shape = value->shape;
+        impl->folded.insert(i);
+        impl->initializers[n.output(0)] = constants[n.output(0)] = value;
+        host_known.insert(n.output(0));
+        continue;
       }
-      continue;
     }
     if (reason.empty() && it == table.end()) reason = "no lowering for this op";
     for (int k = 0; reason.empty() && k < n.input_size(); ++k) {
@@ -183,8 +189,11 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
       continue;
     }
     if (n.op_type() == "Constant") {
+      auto value = detail::constant_value(n);
+      if (!value.ok()) return value.status().with_context("'" + path + "': node " + name + " (Constant)");
+      impl->folded.insert(i);
+      impl->initializers[n.output(0)] = constants[n.output(0)] = std::make_shared<const HostTensor>(std::move(value).value());
       host_known.insert(n.output(0));
-      constants.insert(n.output(0));
     }
     // A graph input read as a parameter: an input past the op's first that it reads on the host.
     for (int k = 1; k < n.input_size(); ++k)
@@ -234,9 +243,10 @@ Result<std::vector<runtime::Tensor>> OnnxModel::run(runtime::Runtime& rt, const 
   const auto& nodes = m.model.graph().node();
   for (int i = 0; i < nodes.size(); ++i) {
     const auto& n = nodes[i];
+    if (m.folded.count(i)) continue;  // its value is among the initializers
     detail::LowerContext ctx(rt, n, m.opset, values);
     runtime::OpScope scope(n.name().empty() ? n.op_type() + "_" + std::to_string(i) : n.name());
-    Status s = m.folded.count(i) ? detail::fold(ctx) : table.at(n.op_type()).lower(ctx);
+    Status s = table.at(n.op_type()).lower(ctx);
     if (!s.ok()) return s.with_context("node " + (n.name().empty() ? "#" + std::to_string(i) : n.name()) + " (" + n.op_type() + ")");
   }
   // Keep the uploaded weights for the next run on this runtime.

@@ -51,10 +51,15 @@ void add_make_ops(OpTable& t) {
                   const auto n = static_cast<int64_t>(std::max(std::ceil((limit - start) / delta), 0.0));
                   if (n == 0) return invalid_argument("the range is empty");
                   const DType dt = start_t->dtype;
-                  KILN_ASSIGN_OR_RETURN(Tensor r, device_arange(c.rt, n, dt));
+                  // Integer ranges are made in int32 (the device's integer fill) and cast.
+                  const DType work = is_float(dt) ? dt : DType::kI32;
+                  constexpr double kI32Range = 2147483647.0;
+                  if (!is_float(dt) && (std::abs(start) > kI32Range || std::abs(start + (n - 1) * delta) > kI32Range))
+                    return invalid_argument("integer range beyond int32 is not supported");
+                  KILN_ASSIGN_OR_RETURN(Tensor r, c.rt.arange(n, work));
                   if (delta != 1) { KILN_ASSIGN_OR_RETURN(r, rt::mul(r, delta)); }
                   if (start != 0) { KILN_ASSIGN_OR_RETURN(r, rt::add(r, start)); }
-                  return put(c, r);
+                  return put(c, rt::cast(r, dt));
                 },
                 {0, 1, 2}};
 

@@ -137,6 +137,7 @@ const OpTable& op_table() {
     add_loss_ops(t);
     add_movement_ops(t);
     add_make_ops(t);
+    add_resize_ops(t);
     return t;
   }();
   return table;

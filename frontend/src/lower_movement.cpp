@@ -142,9 +142,55 @@ Result<Tensor> pad_lower(LowerContext& c) {
   return x;
 }
 
+// DepthToSpace in CRD order: channel c * b * b + i * b + j goes to
+// (c, h * b + i, w * b + j); one rank-5 permute.
+Result<Tensor> depth_to_space_crd(const Tensor& x, int64_t b) {
+  const int64_t n = x.dim(0), c = x.dim(1) / (b * b), h = x.dim(2), w = x.dim(3);
+  KILN_ASSIGN_OR_RETURN(Tensor y, x.reshape({n * c, b, b, h, w}));
+  KILN_ASSIGN_OR_RETURN(y, y.permute({0, 3, 1, 4, 2}));
+  KILN_ASSIGN_OR_RETURN(y, rt::contiguous(y));
+  return y.reshape({n, c, h * b, w * b});
+}
+
+// Reorders channel blocks: [N, a, b', HW] -> [N, b', a, HW] (DCR <-> CRD).
+Result<Tensor> swap_channel_blocks(const Tensor& x, int64_t a, int64_t b2) {
+  const int64_t n = x.dim(0), h = x.dim(2), w = x.dim(3);
+  KILN_ASSIGN_OR_RETURN(Tensor y, x.reshape({n, a, b2, h * w}));
+  KILN_ASSIGN_OR_RETURN(y, y.permute({0, 2, 1, 3}));
+  KILN_ASSIGN_OR_RETURN(y, rt::contiguous(y));
+  return y.reshape({n, a * b2, h, w});
+}
+
+std::string space_depth_check(const CheckContext& c) {
+  const int64_t b = attr_int(c.node, "blocksize", 0);
+  if (b < 1) return std::string("blocksize must be >= 1");
+  return first_of({any_dtype(c, 0), c.rank(0) != 4 ? "only 4-D [N, C, H, W] inputs are supported" : ""});
+}
+
 }  // namespace
 
 void add_movement_ops(OpTable& t) {
+  t["DepthToSpace"] = {space_depth_check, [](LowerContext& c) -> Status {
+                         KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+                         const int64_t b = attr_int(c.node, "blocksize", 1);
+                         if (x.dim(1) % (b * b) != 0) return invalid_argument("channels of " + x.describe() + " are not a multiple of blocksize^2");
+                         // DCR: channel (i * b + j) * C' + c; made CRD first.
+                         if (attr_string(c.node, "mode", "DCR") == "DCR") { KILN_ASSIGN_OR_RETURN(x, swap_channel_blocks(x, b * b, x.dim(1) / (b * b))); }
+                         return put(c, depth_to_space_crd(x, b));
+                       }};
+  // SpaceToDepth: (c, h * b + i, w * b + j) goes to channel (i * b + j) * C + c.
+  t["SpaceToDepth"] = {space_depth_check, [](LowerContext& c) -> Status {
+                         KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+                         const int64_t b = attr_int(c.node, "blocksize", 1);
+                         const int64_t n = x.dim(0), ch = x.dim(1), h = x.dim(2) / b, w = x.dim(3) / b;
+                         if (x.dim(2) % b != 0 || x.dim(3) % b != 0) return invalid_argument("H and W of " + x.describe() + " are not multiples of blocksize");
+                         KILN_ASSIGN_OR_RETURN(Tensor y, x.reshape({n * ch, h, b, w, b}));
+                         KILN_ASSIGN_OR_RETURN(y, y.permute({0, 2, 4, 1, 3}));
+                         KILN_ASSIGN_OR_RETURN(y, rt::contiguous(y));
+                         KILN_ASSIGN_OR_RETURN(y, y.reshape({n, ch * b * b, h, w}));  // channel c * b * b + i * b + j
+                         return put(c, swap_channel_blocks(y, ch, b * b));
+                       }};
+
   t["Slice"] = {[](const CheckContext& c) {
                   return first_of({any_dtype(c, 0), c.rank(0) < 1 ? "rank unknown or 0" : "",
                                    c.opset >= 10 ? first_of({require_host(c, 1, "starts"), require_host(c, 2, "ends"),

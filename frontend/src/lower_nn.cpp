@@ -206,6 +206,23 @@ void add_nn_ops(OpTable& t) {
                                return put(c, rt::batch_norm(x, mean, var, scale, bias, attr_float(c.node, "epsilon", 1e-5f)));
                              }};
 
+  // Dropout at inference: y = x and an all-true mask. Training (a random
+  // mask) is refused; training_mode must be absent.
+  t["Dropout"] = {[](const CheckContext& c) {
+                    if (c.opset < 7 && attr_int(c.node, "is_test", 0) == 0) return std::string("is_test 0 (training) is not supported");
+                    if (c.has_input(2)) return std::string("the training_mode input is not supported (training draws a random mask)");
+                    return require_dtypes(c, 0, {DType::kF32, DType::kF16, DType::kBF16});
+                  },
+                  [](LowerContext& c) -> Status {
+                    KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+                    c.out(0, x);
+                    if (c.node.output_size() > 1 && !c.node.output(1).empty()) {
+                      KILN_ASSIGN_OR_RETURN(Tensor mask, device_full(c.rt, x.shape(), 1, DType::kBool));
+                      c.out(1, mask);
+                    }
+                    return {};
+                  }};
+
   t["Softmax"] = {[](const CheckContext& c) { return first_of({require_float(c, 0), c.rank(0) < 1 ? "rank unknown or 0" : ""}); },
                   softmax_lower(&rt::softmax)};
   t["LogSoftmax"] = {[](const CheckContext& c) { return first_of({require_float(c, 0), c.rank(0) < 1 ? "rank unknown or 0" : ""}); },

@@ -138,6 +138,7 @@ const OpTable& op_table() {
     add_movement_ops(t);
     add_make_ops(t);
     add_resize_ops(t);
+    add_conv_ops(t);
     return t;
   }();
   return table;

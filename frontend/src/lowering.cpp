@@ -139,6 +139,7 @@ const OpTable& op_table() {
     add_make_ops(t);
     add_resize_ops(t);
     add_conv_ops(t);
+    add_norm_ops(t);
     return t;
   }();
   return table;

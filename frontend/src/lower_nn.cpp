@@ -15,44 +15,6 @@ std::string only_first_output(const CheckContext& c) {
   return "";
 }
 
-// Conv/pool attributes shared by the checks: 2-D spatial only, explicit pads.
-std::string spatial_2d(const CheckContext& c) {
-  if (c.rank(0) != 4) return "only 2-D spatial ([N, C, H, W]) inputs are supported (rank " + std::to_string(c.rank(0)) + ")";
-  const std::string pad = attr_string(c.node, "auto_pad", "NOTSET");
-  if (pad != "NOTSET" && pad != "VALID") return "auto_pad " + pad + " is not supported yet";
-  return "";
-}
-
-std::vector<int64_t> ints_or(const onnx::NodeProto& n, const std::string& name, std::vector<int64_t> dflt) {
-  auto v = attr_ints(n, name);
-  return v ? *v : dflt;
-}
-
-std::string pool_check(const CheckContext& c, bool max) {
-  std::string r = first_of({require_float(c, 0), spatial_2d(c), only_first_output(c)});
-  if (!r.empty()) return r;
-  auto pads = ints_or(c.node, "pads", {0, 0, 0, 0});
-  if (pads.size() != 4 || pads[0] != pads[2] || pads[1] != pads[3]) return "asymmetric pads are not supported";
-  auto dil = ints_or(c.node, "dilations", {1, 1});
-  if (dil != std::vector<int64_t>{1, 1}) return "dilations other than 1 are not supported";
-  if (max && attr_int(c.node, "storage_order", 0) != 0) return "storage_order 1 is not supported";
-  if (!attr_ints(c.node, "kernel_shape") || attr_ints(c.node, "kernel_shape")->size() != 2) return "kernel_shape must have 2 dims";
-  return "";
-}
-
-rt::Pool2dOptions pool_options(const onnx::NodeProto& n) {
-  auto k = *attr_ints(n, "kernel_shape");
-  auto s = ints_or(n, "strides", {1, 1});
-  auto p = ints_or(n, "pads", {0, 0, 0, 0});
-  rt::Pool2dOptions o;
-  o.kernel_h = k[0]; o.kernel_w = k[1];
-  o.stride_h = s[0]; o.stride_w = s[1];
-  o.pad_h = p[0]; o.pad_w = p[1];
-  o.ceil_mode = attr_int(n, "ceil_mode", 0) != 0;
-  o.count_include_pad = attr_int(n, "count_include_pad", 0) != 0;
-  return o;
-}
-
 // Reduce*: axes from an attribute (and, for ReduceSum from opset 13, an
 // input); keepdims; noop_with_empty_axes.
 std::string reduce_check(const CheckContext& c, bool axes_input) {
@@ -148,39 +110,6 @@ void add_nn_ops(OpTable& t) {
                  return {};
                }};
 
-  t["Conv"] = {[](const CheckContext& c) {
-                 std::string r = first_of({require_float(c, 0), require_float(c, 1), spatial_2d(c)});
-                 if (!r.empty()) return r;
-                 auto pads = ints_or(c.node, "pads", {0, 0, 0, 0});
-                 if (pads.size() != 4) return std::string("pads must have 4 values");
-                 return c.has_input(2) ? require_float(c, 2) : "";
-               },
-               [](LowerContext& c) -> Status {
-                 KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
-                 KILN_ASSIGN_OR_RETURN(Tensor w, c.in(1));
-                 std::optional<Tensor> bias;
-                 if (c.has(2)) { KILN_ASSIGN_OR_RETURN(bias, c.in(2)); }
-                 auto s = ints_or(c.node, "strides", {1, 1});
-                 auto p = ints_or(c.node, "pads", {0, 0, 0, 0});
-                 auto d = ints_or(c.node, "dilations", {1, 1});
-                 rt::Conv2dOptions o;
-                 o.stride_h = s[0]; o.stride_w = s[1];
-                 o.pad_h = p[0]; o.pad_w = p[1]; o.pad_bottom = p[2]; o.pad_right = p[3];
-                 o.dilation_h = d[0]; o.dilation_w = d[1];
-                 o.groups = attr_int(c.node, "group", 1);
-                 return put(c, rt::conv2d(x, w, bias, o));
-               }};
-
-  t["MaxPool"] = {[](const CheckContext& c) { return pool_check(c, true); },
-                  [](LowerContext& c) -> Status {
-                    KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
-                    return put(c, rt::max_pool2d(x, pool_options(c.node)));
-                  }};
-  t["AveragePool"] = {[](const CheckContext& c) { return pool_check(c, false); },
-                      [](LowerContext& c) -> Status {
-                        KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
-                        return put(c, rt::avg_pool2d(x, pool_options(c.node)));
-                      }};
   t["GlobalAveragePool"] = {[](const CheckContext& c) { return first_of({require_float(c, 0), c.rank(0) != 4 ? "only [N, C, H, W] inputs" : ""}); },
                             [](LowerContext& c) -> Status {
                               KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
@@ -205,6 +134,23 @@ void add_nn_ops(OpTable& t) {
                                KILN_ASSIGN_OR_RETURN(Tensor var, c.in(4));
                                return put(c, rt::batch_norm(x, mean, var, scale, bias, attr_float(c.node, "epsilon", 1e-5f)));
                              }};
+
+  // Dropout at inference: y = x and an all-true mask. Training (a random
+  // mask) is refused; training_mode must be absent.
+  t["Dropout"] = {[](const CheckContext& c) {
+                    if (c.opset < 7 && attr_int(c.node, "is_test", 0) == 0) return std::string("is_test 0 (training) is not supported");
+                    if (c.has_input(2)) return std::string("the training_mode input is not supported (training draws a random mask)");
+                    return require_dtypes(c, 0, {DType::kF32, DType::kF16, DType::kBF16});
+                  },
+                  [](LowerContext& c) -> Status {
+                    KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+                    c.out(0, x);
+                    if (c.node.output_size() > 1 && !c.node.output(1).empty()) {
+                      KILN_ASSIGN_OR_RETURN(Tensor mask, device_full(c.rt, x.shape(), 1, DType::kBool));
+                      c.out(1, mask);
+                    }
+                    return {};
+                  }};
 
   t["Softmax"] = {[](const CheckContext& c) { return first_of({require_float(c, 0), c.rank(0) < 1 ? "rank unknown or 0" : ""}); },
                   softmax_lower(&rt::softmax)};

@@ -29,6 +29,35 @@ Result<std::vector<int64_t>> axes_param(LowerContext& c, bool* given) {
 
 }  // namespace
 
+Result<HostTensor> constant_value(const onnx::NodeProto& node) {
+  if (node.attribute_size() != 1) return invalid_argument("a Constant needs exactly one value attribute");
+  const auto& a = node.attribute(0);
+  HostTensor h;
+  auto put_scalars = [&](DType d, const auto& values, bool scalar) {
+    h.dtype = d;
+    if (!scalar) h.shape = {static_cast<int64_t>(values.size())};
+    h.data.resize(values.size() * dtype_size(d));
+    std::size_t i = 0;
+    for (auto v : values) {
+      if (d == DType::kF32) { float f = static_cast<float>(v); std::memcpy(h.data.data() + 4 * i, &f, 4); }
+      else { int64_t k = static_cast<int64_t>(v); std::memcpy(h.data.data() + 8 * i, &k, 8); }
+      ++i;
+    }
+  };
+  if (a.name() == "value") {
+    KILN_ASSIGN_OR_RETURN(h, from_tensor_proto(a.t(), "Constant value"));
+  } else if (a.name() == "value_float") {
+    put_scalars(DType::kF32, std::vector<float>{a.f()}, true);
+  } else if (a.name() == "value_floats") {
+    put_scalars(DType::kF32, std::vector<float>(a.floats().begin(), a.floats().end()), false);
+  } else if (a.name() == "value_int") {
+    put_scalars(DType::kI64, std::vector<int64_t>{a.i()}, true);
+  } else {
+    put_scalars(DType::kI64, std::vector<int64_t>(a.ints().begin(), a.ints().end()), false);
+  }
+  return h;
+}
+
 void add_shape_ops(OpTable& t) {
   // Reshape: 0 copies the input's dim (unless allowzero), -1 is inferred.
   t["Reshape"] = {[](const CheckContext& c) {
@@ -174,30 +203,7 @@ void add_shape_ops(OpTable& t) {
                      return std::string();
                    },
                    [](LowerContext& c) -> Status {
-                     const auto& a = c.node.attribute(0);
-                     HostTensor h;
-                     auto put_scalars = [&](DType d, const auto& values, bool scalar) {
-                       h.dtype = d;
-                       if (!scalar) h.shape = {static_cast<int64_t>(values.size())};
-                       h.data.resize(values.size() * dtype_size(d));
-                       std::size_t i = 0;
-                       for (auto v : values) {
-                         if (d == DType::kF32) { float f = static_cast<float>(v); std::memcpy(h.data.data() + 4 * i, &f, 4); }
-                         else { int64_t k = static_cast<int64_t>(v); std::memcpy(h.data.data() + 8 * i, &k, 8); }
-                         ++i;
-                       }
-                     };
-                     if (a.name() == "value") {
-                       KILN_ASSIGN_OR_RETURN(h, from_tensor_proto(a.t(), "Constant value"));
-                     } else if (a.name() == "value_float") {
-                       put_scalars(DType::kF32, std::vector<float>{a.f()}, true);
-                     } else if (a.name() == "value_floats") {
-                       put_scalars(DType::kF32, std::vector<float>(a.floats().begin(), a.floats().end()), false);
-                     } else if (a.name() == "value_int") {
-                       put_scalars(DType::kI64, std::vector<int64_t>{a.i()}, true);
-                     } else {
-                       put_scalars(DType::kI64, std::vector<int64_t>(a.ints().begin(), a.ints().end()), false);
-                     }
+                     KILN_ASSIGN_OR_RETURN(HostTensor h, constant_value(c.node));
                      c.out_host(0, std::move(h));
                      return {};
                    }};

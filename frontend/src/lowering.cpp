@@ -1,6 +1,8 @@
 // The lowering table's shared machinery: attributes, values, common checks.
 #include "lowering.h"
 
+#include "shape_math.h"
+
 namespace kiln::frontend::detail {
 
 namespace {
@@ -74,9 +76,15 @@ Result<std::shared_ptr<const HostTensor>> LowerContext::host(int i) {
 
 Result<std::vector<int64_t>> LowerContext::host_ints(int i) {
   KILN_ASSIGN_OR_RETURN(auto h, host(i));
-  std::vector<int64_t> out;
-  for (int64_t k = 0; k < h->numel(); ++k) out.push_back(static_cast<int64_t>(h->at(k)));
-  return out;
+  return int_values(*h);
+}
+
+Result<std::vector<int64_t>> LowerContext::shape_of(int i) {
+  const std::string name = input_name(node, i);
+  auto it = values_.find(name);
+  if (name.empty() || it == values_.end()) return internal_error("input " + std::to_string(i) + " ('" + name + "') has no value");
+  if (it->second.device) return std::vector<int64_t>(it->second.device->shape().begin(), it->second.device->shape().end());
+  return it->second.host->shape;
 }
 
 Result<double> LowerContext::host_scalar(int i) {
@@ -115,6 +123,16 @@ std::string first_of(std::initializer_list<std::string> reasons) {
     if (!r.empty()) return r;
   return "";
 }
+Result<Tensor> device_full(runtime::Runtime& rt, runtime::Shape shape, double value, DType dtype) {
+  if (is_float(dtype) || dtype == DType::kI32) return rt.full(std::move(shape), value, dtype);
+  KILN_ASSIGN_OR_RETURN(Tensor t, rt.full(std::move(shape), value, DType::kI32));
+  return runtime::cast(t, dtype);
+}
+Result<Tensor> device_arange(runtime::Runtime& rt, int64_t n, DType dtype) {
+  if (is_float(dtype) || dtype == DType::kI32) return rt.arange(n, dtype);
+  KILN_ASSIGN_OR_RETURN(Tensor t, rt.arange(n, DType::kI32));
+  return runtime::cast(t, dtype);
+}
 Result<int> axis_of(int64_t axis, int rank, const char* what) {
   if (axis < -rank || axis >= std::max(rank, 1)) return invalid_argument(std::string(what) + " " + std::to_string(axis) + " out of range for rank " + std::to_string(rank));
   return static_cast<int>(axis < 0 ? axis + rank : axis);
@@ -129,6 +147,13 @@ const OpTable& op_table() {
     add_math_ops(t);
     add_reduce_ops(t);
     add_layer_norm_statistics(t);
+    add_gather_ops(t);
+    add_loss_ops(t);
+    add_movement_ops(t);
+    add_make_ops(t);
+    add_resize_ops(t);
+    add_conv_ops(t);
+    add_norm_ops(t);
     return t;
   }();
   return table;

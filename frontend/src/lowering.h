@@ -76,6 +76,8 @@ class LowerContext {
   Result<std::shared_ptr<const HostTensor>> host(int i);
   Result<std::vector<int64_t>> host_ints(int i);
   Result<double> host_scalar(int i);
+  // Input i's shape, without uploading host data.
+  Result<std::vector<int64_t>> shape_of(int i);
   void out(int i, Tensor t);
   void out_host(int i, HostTensor t);
 
@@ -96,6 +98,9 @@ using LowerFn = std::function<Status(LowerContext&)>;
 struct OpLowering {
   CheckFn check;
   LowerFn lower;
+  // Inputs the lowering reads on the host (bounds, counts): a graph input
+  // there is marked read_as_parameter.
+  std::vector<int> host_inputs = {};
 };
 using OpTable = std::map<std::string, OpLowering>;
 
@@ -107,12 +112,26 @@ void add_math_ops(OpTable& table);
 // These two extend entries add_nn_ops made (ArgMax/ArgMin, LayerNormalization): call them after it.
 void add_reduce_ops(OpTable& table);
 void add_layer_norm_statistics(OpTable& table);
+void add_gather_ops(OpTable& table);
+void add_loss_ops(OpTable& table);
+void add_movement_ops(OpTable& table);
+void add_make_ops(OpTable& table);
+void add_resize_ops(OpTable& table);
+void add_conv_ops(OpTable& table);
+void add_norm_ops(OpTable& table);
+
+// A Constant node's value (after its check passed).
+Result<HostTensor> constant_value(const onnx::NodeProto& node);
 
 // Common checks: "" or a reason.
 std::string require_float(const CheckContext& c, int input);            // f32/f16/bf16
 std::string require_dtypes(const CheckContext& c, int input, std::initializer_list<DType> ok);
 std::string require_host(const CheckContext& c, int input, const char* what);  // a constant/initializer
 std::string first_of(std::initializer_list<std::string> reasons);
+// full() and arange() in any dtype: the device makes f32/f16/bf16/int32
+// values, others are cast from int32.
+Result<Tensor> device_full(runtime::Runtime& rt, runtime::Shape shape, double value, DType dtype);
+Result<Tensor> device_arange(runtime::Runtime& rt, int64_t n, DType dtype);
 // Normalised axis or error.
 Result<int> axis_of(int64_t axis, int rank, const char* what);
 

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "external_data.h"
+#include "fold.h"
 #include "lowering.h"
 #include "proto_io.h"
 
@@ -21,6 +22,7 @@ struct OnnxModel::Impl {
   std::map<std::string, std::shared_ptr<const HostTensor>> initializers;
   // Initializers without values (timing-only): name -> their data file.
   std::map<std::string, std::string> absent;
+  std::set<int> folded;  // nodes evaluated at load (Constants, fold.h): their values are in `initializers`
   // Initializers uploaded per runtime: weights move to a device once.
   std::map<const runtime::Runtime*, std::map<std::string, runtime::Tensor>> uploaded;
   std::optional<DType> autocast;
@@ -136,6 +138,7 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
     vi.shape = h.shape;
     impl->initializers[t.name()] = std::make_shared<const HostTensor>(std::move(h));
   }
+  auto constants = impl->initializers;  // and Constants and folded values: what folding reads
   std::set<std::string> graph_inputs;
   for (const auto& v : model.graph().input()) {
     if (init_names.count(v.name())) continue;
@@ -154,7 +157,6 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
     std::string reason;
     auto it = table.find(n.op_type());
     if (!n.domain().empty() && n.domain() != "ai.onnx") reason = "domain '" + n.domain() + "' is not supported";
-    else if (it == table.end()) reason = "no lowering for this op";
     for (int k = 0; reason.empty() && k < n.input_size(); ++k) {
       if (n.input(k).empty()) continue;
       auto v = infos.find(n.input(k));
@@ -174,6 +176,27 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
                  std::to_string(runtime::kMaxRank);
     }
     if (reason.empty()) {
+      auto folded = detail::try_fold(n, impl->opset, infos, constants);
+      if (!folded.ok()) return folded.status().with_context("'" + path + "': node " + name + " (" + n.op_type() + ")");
+      if (*folded) {
+        auto value = std::make_shared<const HostTensor>(std::move(**folded));
+        ValueInfo& vi = infos[n.output(0)];
+        vi.dtype = value->dtype;
+        vi.shape = value->shape;
+        impl->folded.insert(i);
+        impl->initializers[n.output(0)] = constants[n.output(0)] = value;
+        host_known.insert(n.output(0));
+        continue;
+      }
+    }
+    if (reason.empty() && it == table.end()) reason = "no lowering for this op";
+    for (int k = 0; reason.empty() && k < n.input_size(); ++k) {
+      auto v = infos.find(n.input(k));
+      if (v != infos.end() && v->second.shape && v->second.shape->size() > static_cast<std::size_t>(runtime::kMaxRank))
+        reason = "input '" + n.input(k) + "' has rank " + std::to_string(v->second.shape->size()) + ", above the runtime's " +
+                 std::to_string(runtime::kMaxRank);
+    }
+    if (reason.empty()) {
       detail::CheckContext ctx{n, impl->opset, infos, host_known};
       reason = it->second.check(ctx);
     }
@@ -181,13 +204,21 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
       unsupported.push_back({name, n.op_type(), reason});
       continue;
     }
-    if (n.op_type() == "Constant") host_known.insert(n.output(0));
+    if (n.op_type() == "Constant") {
+      auto value = detail::constant_value(n);
+      if (!value.ok()) return value.status().with_context("'" + path + "': node " + name + " (Constant)");
+      impl->folded.insert(i);
+      impl->initializers[n.output(0)] = constants[n.output(0)] = std::make_shared<const HostTensor>(std::move(value).value());
+      host_known.insert(n.output(0));
+    }
     // A graph input read as a parameter: an input past the op's first that it reads on the host.
     for (int k = 1; k < n.input_size(); ++k)
       if (graph_inputs.count(n.input(k)) &&
           (n.op_type() == "Reshape" || n.op_type() == "Clip" || n.op_type() == "Squeeze" || n.op_type() == "Unsqueeze" ||
            n.op_type() == "Split" || n.op_type() == "ReduceSum"))
         parameters.insert(n.input(k));
+    for (int k : it->second.host_inputs)
+      if (k < n.input_size() && graph_inputs.count(n.input(k))) parameters.insert(n.input(k));
   }
   if (!unsupported.empty()) return unsupported_error(path, unsupported);
 
@@ -240,6 +271,7 @@ Result<std::vector<runtime::Tensor>> OnnxModel::run(runtime::Runtime& rt, const 
   const auto& nodes = m.model.graph().node();
   for (int i = 0; i < nodes.size(); ++i) {
     const auto& n = nodes[i];
+    if (m.folded.count(i)) continue;  // its value is among the initializers
     detail::LowerContext ctx(rt, n, m.opset, values);
     if (m.autocast && is_matrix_op(n.op_type())) ctx.autocast = m.autocast;
     runtime::OpScope scope(n.name().empty() ? n.op_type() + "_" + std::to_string(i) : n.name());

@@ -1,0 +1,269 @@
+// Conv, ConvTranspose, MaxPool and AveragePool over 1-D and 2-D spatial
+// inputs. 1-D runs as 2-D with H = 1; auto_pad SAME_* and asymmetric pads
+// become explicit pads (conv2d takes them; pooling pads the input itself);
+// ConvTranspose is conv2d over the zero-upsampled input with the weights
+// flipped and transposed.
+#include <array>
+#include <cmath>
+#include <limits>
+
+#include "lowering.h"
+
+namespace kiln::frontend::detail {
+namespace rt = kiln::runtime;
+
+namespace {
+
+// The spatial parameters of one node, always as 2-D ([H, W]).
+struct Spatial {
+  bool one_d = false;
+  std::array<int64_t, 2> kernel{1, 1}, stride{1, 1}, dilation{1, 1}, pad_begin{0, 0}, pad_end{0, 0};
+};
+
+std::vector<int64_t> ints_or(const onnx::NodeProto& n, const std::string& name, std::vector<int64_t> dflt) {
+  auto v = attr_ints(n, name);
+  return v ? *v : dflt;
+}
+
+std::string spatial_check(const CheckContext& c) {
+  if (c.rank(0) != 3 && c.rank(0) != 4)
+    return "only 1-D and 2-D spatial ([N, C, L], [N, C, H, W]) inputs are supported (rank " + std::to_string(c.rank(0)) + ")";
+  const std::string pad = attr_string(c.node, "auto_pad", "NOTSET");
+  if (pad != "NOTSET" && pad != "VALID" && pad != "SAME_UPPER" && pad != "SAME_LOWER") return "auto_pad " + pad + " is not supported";
+  const auto n = static_cast<std::size_t>(c.rank(0) - 2);
+  for (const char* a : {"kernel_shape", "strides", "dilations"})
+    if (auto v = attr_ints(c.node, a); v && v->size() != n) return std::string(a) + " must have " + std::to_string(n) + " values";
+  if (auto v = attr_ints(c.node, "pads"); v && v->size() != 2 * n) return "pads must have " + std::to_string(2 * n) + " values";
+  return "";
+}
+
+// `kernel`: the kernel's spatial dims; `in`: the input's. For ConvTranspose
+// the pads are not derived here (auto_pad there works on the output).
+Spatial spatial_of(const onnx::NodeProto& n, const std::vector<int64_t>& kernel, const std::vector<int64_t>& in, bool derive_same) {
+  Spatial s;
+  s.one_d = kernel.size() == 1;
+  const std::size_t off = s.one_d ? 1 : 0;
+  const auto k = kernel;
+  const auto st = ints_or(n, "strides", std::vector<int64_t>(k.size(), 1));
+  const auto d = ints_or(n, "dilations", std::vector<int64_t>(k.size(), 1));
+  const auto p = ints_or(n, "pads", std::vector<int64_t>(2 * k.size(), 0));
+  for (std::size_t i = 0; i < k.size(); ++i) {
+    s.kernel[i + off] = k[i];
+    s.stride[i + off] = st[i];
+    s.dilation[i + off] = d[i];
+    s.pad_begin[i + off] = p[i];
+    s.pad_end[i + off] = p[i + k.size()];
+  }
+  const std::string pad = attr_string(n, "auto_pad", "NOTSET");
+  if (pad == "VALID") s.pad_begin = s.pad_end = {0, 0};
+  if (derive_same && (pad == "SAME_UPPER" || pad == "SAME_LOWER")) {
+    for (std::size_t i = 0; i < k.size(); ++i) {
+      const std::size_t j = i + off;
+      const int64_t out = (in[i] + s.stride[j] - 1) / s.stride[j];
+      const int64_t total = std::max<int64_t>((out - 1) * s.stride[j] + (s.kernel[j] - 1) * s.dilation[j] + 1 - in[i], 0);
+      const int64_t small = total / 2;
+      s.pad_begin[j] = pad == "SAME_UPPER" ? small : total - small;
+      s.pad_end[j] = total - s.pad_begin[j];
+    }
+  }
+  return s;
+}
+
+std::vector<int64_t> spatial_dims(const Tensor& t) { return std::vector<int64_t>(t.shape().begin() + 2, t.shape().end()); }
+
+Result<Tensor> as_2d(const Tensor& x) { return x.rank() == 3 ? x.unsqueeze(2) : Result<Tensor>(x); }
+Result<Tensor> from_2d(const Tensor& y, bool one_d) { return one_d ? y.squeeze(2) : Result<Tensor>(y); }
+
+// Pads dim `dim` of x with `before`/`after` elements of `value`.
+Result<Tensor> pad_dim(runtime::Runtime& rt, const Tensor& x, int dim, int64_t before, int64_t after, double value) {
+  if (before == 0 && after == 0) return x;
+  std::vector<Tensor> parts;
+  rt::Shape s = x.shape();
+  if (before > 0) {
+    s[static_cast<std::size_t>(dim)] = before;
+    KILN_ASSIGN_OR_RETURN(Tensor f, device_full(rt, s, value, x.dtype()));
+    parts.push_back(f);
+  }
+  parts.push_back(x);
+  if (after > 0) {
+    s[static_cast<std::size_t>(dim)] = after;
+    KILN_ASSIGN_OR_RETURN(Tensor f, device_full(rt, s, value, x.dtype()));
+    parts.push_back(f);
+  }
+  return rt::concat(parts, dim);
+}
+
+Result<Tensor> pad_hw(runtime::Runtime& rt, Tensor x, const Spatial& s, double value) {
+  KILN_ASSIGN_OR_RETURN(x, pad_dim(rt, x, 2, s.pad_begin[0], s.pad_end[0], value));
+  return pad_dim(rt, x, 3, s.pad_begin[1], s.pad_end[1], value);
+}
+
+std::string pool_check(const CheckContext& c, bool max) {
+  std::string r = first_of({require_float(c, 0), spatial_check(c)});
+  if (!r.empty()) return r;
+  for (int i = 1; i < c.node.output_size(); ++i)
+    if (!c.node.output(i).empty()) return "output " + std::to_string(i) + " (Indices) is not supported";
+  if (!attr_ints(c.node, "kernel_shape")) return std::string("kernel_shape is required");
+  for (int64_t d : ints_or(c.node, "dilations", {}))
+    if (d != 1) return std::string("dilations other than 1 are not supported");
+  if (max && attr_int(c.node, "storage_order", 0) != 0) return std::string("storage_order 1 is not supported");
+  return "";
+}
+
+Status pool_lower(LowerContext& c, bool max) {
+  KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+  const Spatial s = spatial_of(c.node, *attr_ints(c.node, "kernel_shape"), spatial_dims(x), true);
+  KILN_ASSIGN_OR_RETURN(x, as_2d(x));
+  rt::Pool2dOptions o;
+  o.kernel_h = s.kernel[0]; o.kernel_w = s.kernel[1];
+  o.stride_h = s.stride[0]; o.stride_w = s.stride[1];
+  o.ceil_mode = attr_int(c.node, "ceil_mode", 0) != 0;
+  const bool include_pad = attr_int(c.node, "count_include_pad", 0) != 0;
+  o.count_include_pad = include_pad;
+  Tensor y;
+  if (s.pad_begin == s.pad_end) {
+    o.pad_h = s.pad_begin[0]; o.pad_w = s.pad_begin[1];
+    KILN_ASSIGN_OR_RETURN(y, max ? rt::max_pool2d(x, o) : rt::avg_pool2d(x, o));
+  } else if (max) {
+    // Asymmetric: pad the input with -inf, which no window's max picks.
+    KILN_ASSIGN_OR_RETURN(Tensor xp, pad_hw(c.rt, x, s, -std::numeric_limits<double>::infinity()));
+    KILN_ASSIGN_OR_RETURN(y, rt::max_pool2d(xp, o));
+  } else {
+    // Asymmetric average: window sums over the zero-padded input, divided by
+    // the window counts (of ones padded with zeros) unless pads count.
+    KILN_ASSIGN_OR_RETURN(Tensor xp, pad_hw(c.rt, x, s, 0));
+    KILN_ASSIGN_OR_RETURN(y, rt::avg_pool2d(xp, o));
+    if (!include_pad) {
+      KILN_ASSIGN_OR_RETURN(Tensor ones, device_full(c.rt, x.shape(), 1, x.dtype()));
+      KILN_ASSIGN_OR_RETURN(Tensor mp, pad_hw(c.rt, ones, s, 0));
+      KILN_ASSIGN_OR_RETURN(Tensor counts, rt::avg_pool2d(mp, o));
+      KILN_ASSIGN_OR_RETURN(y, rt::div(y, counts));
+    }
+  }
+  return put(c, from_2d(y, s.one_d));
+}
+
+std::string conv_check(const CheckContext& c) {
+  return first_of({require_float(c, 0), require_float(c, 1), c.has_input(2) ? require_float(c, 2) : "", spatial_check(c),
+                   c.rank(1) >= 0 && c.rank(1) != c.rank(0) ? "W must have X's rank" : ""});
+}
+
+// Inserts stride - 1 zeros between elements of dim (2 or 3) of x [N, C, H, W].
+Result<Tensor> zero_upsample(runtime::Runtime& rt, const Tensor& x, int dim, int64_t stride) {
+  if (stride == 1) return x;
+  const int64_t len = x.dim(dim);
+  KILN_ASSIGN_OR_RETURN(Tensor u, x.unsqueeze(dim + 1));
+  rt::Shape zs = u.shape();
+  zs[static_cast<std::size_t>(dim + 1)] = stride - 1;
+  KILN_ASSIGN_OR_RETURN(Tensor zeros, device_full(rt, zs, 0, x.dtype()));
+  KILN_ASSIGN_OR_RETURN(u, rt::concat({u, zeros}, dim + 1));
+  rt::Shape merged = x.shape();
+  merged[static_cast<std::size_t>(dim)] = len * stride;
+  KILN_ASSIGN_OR_RETURN(u, u.reshape(merged));
+  return u.slice(dim, 0, (len - 1) * stride + 1);
+}
+
+// Elements of dim in reverse (the index list is shape metadata).
+Result<Tensor> flip(runtime::Runtime& rt, const Tensor& x, int dim) {
+  const int64_t n = x.dim(dim);
+  if (n == 1) return x;
+  std::vector<int32_t> idx;
+  for (int64_t i = n - 1; i >= 0; --i) idx.push_back(static_cast<int32_t>(i));
+  KILN_ASSIGN_OR_RETURN(Tensor i, rt.from_host(idx, {n}));
+  return rt::index_select(x, dim, i);
+}
+
+Status conv_transpose_lower(LowerContext& c) {
+  KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+  KILN_ASSIGN_OR_RETURN(Tensor w, c.in(1));
+  std::optional<Tensor> bias;
+  if (c.has(2)) { KILN_ASSIGN_OR_RETURN(bias, c.in(2)); }
+  const int64_t groups = attr_int(c.node, "group", 1);
+  const std::vector<int64_t> in = spatial_dims(x);
+  const std::vector<int64_t> kernel = ints_or(c.node, "kernel_shape", spatial_dims(w));
+  Spatial s = spatial_of(c.node, kernel, in, false);
+  const std::size_t off = s.one_d ? 1 : 0;
+  std::array<int64_t, 2> out_pad{0, 0};
+  const auto op = ints_or(c.node, "output_padding", std::vector<int64_t>(in.size(), 0));
+  for (std::size_t i = 0; i < in.size(); ++i) out_pad[i + off] = op[i];
+  const std::string auto_pad = attr_string(c.node, "auto_pad", "NOTSET");
+  auto out_shape = attr_ints(c.node, "output_shape");
+  if (!out_shape && (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER")) {
+    out_shape = std::vector<int64_t>();
+    for (std::size_t i = 0; i < in.size(); ++i) out_shape->push_back(in[i] * s.stride[i + off]);
+  }
+  if (out_shape) {
+    if (out_shape->size() != in.size()) return invalid_argument("output_shape must have one value per spatial dim");
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      const std::size_t j = i + off;
+      const int64_t total = s.stride[j] * (in[i] - 1) + out_pad[j] + (s.kernel[j] - 1) * s.dilation[j] + 1 - (*out_shape)[i];
+      // Floor division: a negative total (output_shape beyond the full
+      // output) extends the end, as ONNX's reference does.
+      const int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
+      s.pad_begin[j] = auto_pad == "SAME_UPPER" ? half : total - half;
+      s.pad_end[j] = total - s.pad_begin[j];
+    }
+  }
+  KILN_ASSIGN_OR_RETURN(x, as_2d(x));
+  KILN_ASSIGN_OR_RETURN(w, as_2d(w));
+  const int64_t cin = w.dim(0), kout_g = w.dim(1), kh = w.dim(2), kw = w.dim(3);
+  if (cin != x.dim(1) || cin % groups != 0) return invalid_argument("W " + w.describe() + " does not match X " + x.describe() + " and group " + std::to_string(groups));
+  // [C, K/g, kh, kw] -> [g, C/g, K/g, kh, kw] -> [g, K/g, C/g, kh, kw] -> [K, C/g, kh, kw], flipped.
+  KILN_ASSIGN_OR_RETURN(Tensor wt, w.reshape({groups, cin / groups, kout_g, kh, kw}));
+  KILN_ASSIGN_OR_RETURN(wt, wt.permute({0, 2, 1, 3, 4}));
+  KILN_ASSIGN_OR_RETURN(wt, rt::contiguous(wt));
+  KILN_ASSIGN_OR_RETURN(wt, wt.reshape({groups * kout_g, cin / groups, kh, kw}));
+  KILN_ASSIGN_OR_RETURN(wt, flip(c.rt, wt, 2));
+  KILN_ASSIGN_OR_RETURN(wt, flip(c.rt, wt, 3));
+  KILN_ASSIGN_OR_RETURN(Tensor up, zero_upsample(c.rt, x, 2, s.stride[0]));
+  KILN_ASSIGN_OR_RETURN(up, zero_upsample(c.rt, up, 3, s.stride[1]));
+  // Full output needs (k - 1) * d on both sides; pads crop it, output_padding extends the end.
+  rt::Conv2dOptions o;
+  std::array<int64_t, 2> crop_begin{0, 0}, crop_end{0, 0};
+  int64_t* begin_pads[2] = {&o.pad_h, &o.pad_w};
+  int64_t* end_pads[2] = {&o.pad_bottom, &o.pad_right};
+  for (int j = 0; j < 2; ++j) {
+    const int64_t full = (s.kernel[j] - 1) * s.dilation[j];
+    const int64_t b = full - s.pad_begin[j], e = full - s.pad_end[j] + out_pad[j];
+    *begin_pads[j] = std::max<int64_t>(b, 0);
+    *end_pads[j] = std::max<int64_t>(e, 0);
+    crop_begin[j] = std::max<int64_t>(-b, 0);
+    crop_end[j] = std::max<int64_t>(-e, 0);
+  }
+  o.dilation_h = s.dilation[0]; o.dilation_w = s.dilation[1];
+  o.groups = groups;
+  KILN_ASSIGN_OR_RETURN(Tensor y, rt::conv2d(up, wt, bias, o));
+  for (int j = 0; j < 2; ++j)
+    if (crop_begin[j] || crop_end[j]) {
+      if (y.dim(2 + j) <= crop_begin[j] + crop_end[j]) return invalid_argument("pads leave no output");
+      KILN_ASSIGN_OR_RETURN(y, y.slice(2 + j, crop_begin[j], y.dim(2 + j) - crop_end[j]));
+    }
+  return put(c, from_2d(y, s.one_d));
+}
+
+}  // namespace
+
+void add_conv_ops(OpTable& t) {
+  t["Conv"] = {conv_check, [](LowerContext& c) -> Status {
+                 KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+                 KILN_ASSIGN_OR_RETURN(Tensor w, c.in(1));
+                 std::optional<Tensor> bias;
+                 if (c.has(2)) { KILN_ASSIGN_OR_RETURN(bias, c.in(2)); }
+                 const Spatial s = spatial_of(c.node, ints_or(c.node, "kernel_shape", spatial_dims(w)), spatial_dims(x), true);
+                 KILN_ASSIGN_OR_RETURN(x, as_2d(x));
+                 KILN_ASSIGN_OR_RETURN(w, as_2d(w));
+                 rt::Conv2dOptions o;
+                 o.stride_h = s.stride[0]; o.stride_w = s.stride[1];
+                 o.pad_h = s.pad_begin[0]; o.pad_w = s.pad_begin[1];
+                 o.pad_bottom = s.pad_end[0]; o.pad_right = s.pad_end[1];
+                 o.dilation_h = s.dilation[0]; o.dilation_w = s.dilation[1];
+                 o.groups = attr_int(c.node, "group", 1);
+                 KILN_ASSIGN_OR_RETURN(Tensor y, rt::conv2d(x, w, bias, o));
+                 return put(c, from_2d(y, s.one_d));
+               }};
+  t["ConvTranspose"] = {conv_check, conv_transpose_lower};
+  t["MaxPool"] = {[](const CheckContext& c) { return pool_check(c, true); }, [](LowerContext& c) { return pool_lower(c, true); }};
+  t["AveragePool"] = {[](const CheckContext& c) { return pool_check(c, false); }, [](LowerContext& c) { return pool_lower(c, false); }};
+}
+
+}  // namespace kiln::frontend::detail

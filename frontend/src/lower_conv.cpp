@@ -101,19 +101,98 @@ Result<Tensor> pad_hw(runtime::Runtime& rt, Tensor x, const Spatial& s, double v
 std::string pool_check(const CheckContext& c, bool max) {
   std::string r = first_of({require_float(c, 0), spatial_check(c)});
   if (!r.empty()) return r;
-  for (int i = 1; i < c.node.output_size(); ++i)
-    if (!c.node.output(i).empty()) return "output " + std::to_string(i) + " (Indices) is not supported";
+  if (!max)
+    for (int i = 1; i < c.node.output_size(); ++i)
+      if (!c.node.output(i).empty()) return "output " + std::to_string(i) + " is not supported";
   if (!attr_ints(c.node, "kernel_shape")) return std::string("kernel_shape is required");
-  for (int64_t d : ints_or(c.node, "dilations", {}))
-    if (d != 1) return std::string("dilations other than 1 are not supported");
-  if (max && attr_int(c.node, "storage_order", 0) != 0) return std::string("storage_order 1 is not supported");
+  if (!max)
+    for (int64_t d : ints_or(c.node, "dilations", {}))
+      if (d != 1) return std::string("dilations other than 1 are not supported");
   return "";
+}
+
+// Output length of a pooled dim (ONNX's, as the runtime's pooling computes it).
+int64_t pooled_length(int64_t in, int64_t k, int64_t stride, int64_t dilation, int64_t pb, int64_t pe, bool ceil_mode) {
+  const int64_t room = in + pb + pe - ((k - 1) * dilation + 1);
+  int64_t n = (ceil_mode ? (room + stride - 1) / stride : room / stride) + 1;
+  if (ceil_mode && (n - 1) * stride >= in + pb) --n;
+  return n;
+}
+
+// MaxPool with dilations or the Indices output: the running max (and the
+// flat input index of its first occurrence) over one strided view of the
+// -inf-padded input per kernel offset.
+Status max_pool_by_offsets(LowerContext& c, Tensor x, const Spatial& s) {
+  const bool ceil_mode = attr_int(c.node, "ceil_mode", 0) != 0;
+  const int64_t h = x.dim(2), w = x.dim(3);
+  std::array<int64_t, 2> out{}, end_pad{};
+  for (int j = 0; j < 2; ++j) {
+    const int64_t in = x.dim(2 + j);
+    out[j] = pooled_length(in, s.kernel[j], s.stride[j], s.dilation[j], s.pad_begin[j], s.pad_end[j], ceil_mode);
+    if (out[j] < 1) return invalid_argument("the pooled output of " + x.describe() + " would be empty");
+    end_pad[j] = std::max<int64_t>((out[j] - 1) * s.stride[j] + (s.kernel[j] - 1) * s.dilation[j] + 1 - in - s.pad_begin[j], 0);
+  }
+  Spatial padded = s;
+  padded.pad_end = end_pad;
+  KILN_ASSIGN_OR_RETURN(Tensor xp, pad_hw(c.rt, x, padded, -std::numeric_limits<double>::infinity()));
+  const bool indices = c.node.output_size() > 1 && !c.node.output(1).empty();
+  if (indices && x.numel() > std::numeric_limits<int32_t>::max()) return invalid_argument("Indices of more than 2^31 elements");
+  // Flat index of output position (n, c, oh, ow) at kernel offset (kh, kw):
+  // (n * C + c) * H * W + (oh * sh + kh * dh - ph) * W + ow * sw + kw * dw - pw,
+  // or with storage_order 1 (column-major H, W): ... + row + col * H.
+  const bool column_major = attr_int(c.node, "storage_order", 0) != 0;
+  const int64_t row_unit = column_major ? 1 : w, col_unit = column_major ? h : 1;
+  std::optional<Tensor> nc, rows, cols;
+  if (indices) {
+    KILN_ASSIGN_OR_RETURN(Tensor a, c.rt.arange(x.dim(0) * x.dim(1), DType::kI32));
+    KILN_ASSIGN_OR_RETURN(a, rt::mul(a, static_cast<double>(h * w)));
+    KILN_ASSIGN_OR_RETURN(nc, a.reshape({x.dim(0), x.dim(1), 1, 1}));
+    KILN_ASSIGN_OR_RETURN(Tensor r, c.rt.arange(out[0], DType::kI32));
+    KILN_ASSIGN_OR_RETURN(r, rt::mul(r, static_cast<double>(s.stride[0] * row_unit)));
+    KILN_ASSIGN_OR_RETURN(rows, r.reshape({out[0], 1}));
+    KILN_ASSIGN_OR_RETURN(Tensor q, c.rt.arange(out[1], DType::kI32));
+    KILN_ASSIGN_OR_RETURN(q, rt::mul(q, static_cast<double>(s.stride[1] * col_unit)));
+    KILN_ASSIGN_OR_RETURN(cols, q.reshape({1, out[1]}));
+  }
+  std::optional<Tensor> best, best_index;
+  for (int64_t kh = 0; kh < s.kernel[0]; ++kh) {
+    for (int64_t kw = 0; kw < s.kernel[1]; ++kw) {
+      const int64_t h0 = kh * s.dilation[0], w0 = kw * s.dilation[1];
+      KILN_ASSIGN_OR_RETURN(Tensor v, xp.slice(2, h0, h0 + (out[0] - 1) * s.stride[0] + 1, s.stride[0]));
+      KILN_ASSIGN_OR_RETURN(v, v.slice(3, w0, w0 + (out[1] - 1) * s.stride[1] + 1, s.stride[1]));
+      std::optional<Tensor> index;
+      if (indices) {
+        KILN_ASSIGN_OR_RETURN(Tensor i, rt::add(*rows, *cols));
+        const int64_t offset = (h0 - s.pad_begin[0]) * row_unit + (w0 - s.pad_begin[1]) * col_unit;
+        if (offset != 0) { KILN_ASSIGN_OR_RETURN(i, rt::add(i, static_cast<double>(offset))); }
+        KILN_ASSIGN_OR_RETURN(index, rt::add(*nc, i));
+      }
+      if (!best) {
+        best = v;
+        best_index = index;
+        continue;
+      }
+      KILN_ASSIGN_OR_RETURN(Tensor better, rt::gt(v, *best));  // ties keep the first
+      KILN_ASSIGN_OR_RETURN(best, rt::where(better, v, *best));
+      if (indices) { KILN_ASSIGN_OR_RETURN(best_index, rt::where(better, *index, *best_index)); }
+    }
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor y, from_2d(*best, s.one_d));
+  c.out(0, y);
+  if (indices) {
+    KILN_ASSIGN_OR_RETURN(Tensor i, rt::cast(*best_index, DType::kI64));
+    KILN_ASSIGN_OR_RETURN(i, from_2d(i, s.one_d));
+    c.out(1, i);
+  }
+  return {};
 }
 
 Status pool_lower(LowerContext& c, bool max) {
   KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
   const Spatial s = spatial_of(c.node, *attr_ints(c.node, "kernel_shape"), spatial_dims(x), true);
   KILN_ASSIGN_OR_RETURN(x, as_2d(x));
+  if (max && (s.dilation != std::array<int64_t, 2>{1, 1} || (c.node.output_size() > 1 && !c.node.output(1).empty())))
+    return max_pool_by_offsets(c, x, s);
   rt::Pool2dOptions o;
   o.kernel_h = s.kernel[0]; o.kernel_w = s.kernel[1];
   o.stride_h = s.stride[0]; o.stride_w = s.stride[1];

@@ -140,6 +140,7 @@ const OpTable& op_table() {
     add_resize_ops(t);
     add_conv_ops(t);
     add_norm_ops(t);
+    add_topk_ops(t);
     return t;
   }();
   return table;

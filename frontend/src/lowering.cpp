@@ -141,6 +141,7 @@ const OpTable& op_table() {
     add_conv_ops(t);
     add_norm_ops(t);
     add_topk_ops(t);
+    add_grid_sample_ops(t);
     return t;
   }();
   return table;

@@ -111,6 +111,7 @@ void add_resize_ops(OpTable& table);
 void add_conv_ops(OpTable& table);
 void add_norm_ops(OpTable& table);
 void add_topk_ops(OpTable& table);
+void add_grid_sample_ops(OpTable& table);
 
 // A Constant node's value (after its check passed).
 Result<HostTensor> constant_value(const onnx::NodeProto& node);

@@ -1,0 +1,180 @@
+// GridSample (opset 16) for 4-D inputs, bilinear or nearest, with zeros,
+// border or reflection padding, composed on the device: the grid is
+// unnormalised to pixel coordinates, neighbours' flat indices are computed
+// (floor from a truncating cast), their values gathered with index_select
+// from the flattened input and weighted. Coordinates follow PyTorch's
+// grid_sample, which ONNX's op mirrors. Bicubic is refused.
+#include "lowering.h"
+
+namespace kiln::frontend::detail {
+namespace rt = kiln::runtime;
+
+namespace {
+
+Result<Tensor> scalar(runtime::Runtime& rt, double v) { return rt.full({}, v, DType::kF32); }
+
+// floor(v) of f32 v: the cast truncates toward zero, so one less where that overshot.
+Result<Tensor> floor_of(runtime::Runtime& rt, const Tensor& v) {
+  KILN_ASSIGN_OR_RETURN(Tensor t, rt::cast(v, DType::kI32));
+  KILN_ASSIGN_OR_RETURN(t, rt::cast(t, DType::kF32));
+  KILN_ASSIGN_OR_RETURN(Tensor over, rt::gt(t, v));
+  KILN_ASSIGN_OR_RETURN(Tensor less, rt::add(t, -1.0));
+  return rt::where(over, less, t);
+}
+
+// Round half to even (C's nearbyint, as PyTorch's nearest sampling).
+Result<Tensor> round_even(runtime::Runtime& rt, const Tensor& v) {
+  KILN_ASSIGN_OR_RETURN(Tensor half_up, rt::add(v, 0.5));
+  KILN_ASSIGN_OR_RETURN(Tensor r, floor_of(rt, half_up));
+  KILN_ASSIGN_OR_RETURN(Tensor diff, rt::sub(r, v));
+  KILN_ASSIGN_OR_RETURN(Tensor half, scalar(rt, 0.5));
+  KILN_ASSIGN_OR_RETURN(Tensor tie, rt::eq(diff, half));
+  KILN_ASSIGN_OR_RETURN(Tensor r2, rt::mul(r, 0.5));
+  KILN_ASSIGN_OR_RETURN(r2, floor_of(rt, r2));
+  KILN_ASSIGN_OR_RETURN(r2, rt::mul(r2, 2.0));
+  KILN_ASSIGN_OR_RETURN(Tensor odd, rt::ne(r2, r));
+  KILN_ASSIGN_OR_RETURN(Tensor down, rt::add(r, -1.0));
+  KILN_ASSIGN_OR_RETURN(Tensor both, rt::where(tie, odd, tie));  // tie && odd (bools)
+  return rt::where(both, down, r);
+}
+
+// PyTorch's reflect_coordinates: reflect v into [twice_low / 2, twice_high / 2].
+Result<Tensor> reflect(runtime::Runtime& rt, const Tensor& v, double twice_low, double twice_high) {
+  if (twice_low == twice_high) return rt.full(v.shape(), 0, DType::kF32);
+  const double low = twice_low / 2, span = (twice_high - twice_low) / 2;
+  KILN_ASSIGN_OR_RETURN(Tensor a, rt::add(v, -low));
+  KILN_ASSIGN_OR_RETURN(a, rt::abs(a));
+  KILN_ASSIGN_OR_RETURN(Tensor span_t, scalar(rt, span));
+  KILN_ASSIGN_OR_RETURN(Tensor q, rt::div(a, span_t));
+  KILN_ASSIGN_OR_RETURN(q, floor_of(rt, q));
+  KILN_ASSIGN_OR_RETURN(Tensor extra, rt::mul(q, span));
+  KILN_ASSIGN_OR_RETURN(extra, rt::sub(a, extra));
+  KILN_ASSIGN_OR_RETURN(Tensor q2, rt::mul(q, 0.5));
+  KILN_ASSIGN_OR_RETURN(q2, floor_of(rt, q2));
+  KILN_ASSIGN_OR_RETURN(q2, rt::mul(q2, 2.0));
+  KILN_ASSIGN_OR_RETURN(Tensor even, rt::eq(q2, q));
+  KILN_ASSIGN_OR_RETURN(Tensor forward, rt::add(extra, low));
+  KILN_ASSIGN_OR_RETURN(Tensor back, rt::neg(extra));
+  KILN_ASSIGN_OR_RETURN(back, rt::add(back, span + low));
+  return rt::where(even, forward, back);
+}
+
+// Pixel coordinate of normalised grid values g along a dim of `size`,
+// after the padding mode.
+Result<Tensor> source_coordinate(runtime::Runtime& rt, const Tensor& g, int64_t size, bool align, const std::string& padding) {
+  const auto n = static_cast<double>(size);
+  Tensor v;
+  if (align) {
+    KILN_ASSIGN_OR_RETURN(v, rt::add(g, 1.0));
+    KILN_ASSIGN_OR_RETURN(v, rt::mul(v, (n - 1) / 2));
+  } else {
+    KILN_ASSIGN_OR_RETURN(v, rt::add(g, 1.0));
+    KILN_ASSIGN_OR_RETURN(v, rt::mul(v, n));
+    KILN_ASSIGN_OR_RETURN(v, rt::add(v, -1.0));
+    KILN_ASSIGN_OR_RETURN(v, rt::mul(v, 0.5));
+  }
+  if (padding == "border") return rt::clamp(v, 0, n - 1);
+  if (padding == "reflection") {
+    KILN_ASSIGN_OR_RETURN(v, align ? reflect(rt, v, 0, 2 * (n - 1)) : reflect(rt, v, -1, 2 * n - 1));
+    return rt::clamp(v, 0, n - 1);
+  }
+  return v;
+}
+
+struct Sampler {
+  runtime::Runtime& rt;
+  Tensor flat;     // X flattened
+  Tensor nc_base;  // (n * C + c) * H * W as [N, C, 1, 1] int32
+  int64_t h, w;
+
+  // X at integer-valued f32 coordinates (y, x) [N, Ho, Wo], 0 outside.
+  Result<Tensor> at(const Tensor& y, const Tensor& x) {
+    KILN_ASSIGN_OR_RETURN(Tensor zero, scalar(rt, 0));
+    KILN_ASSIGN_OR_RETURN(Tensor hy, scalar(rt, static_cast<double>(h)));
+    KILN_ASSIGN_OR_RETURN(Tensor wx, scalar(rt, static_cast<double>(w)));
+    KILN_ASSIGN_OR_RETURN(Tensor v0, rt::ge(y, zero));
+    KILN_ASSIGN_OR_RETURN(Tensor v1, rt::lt(y, hy));
+    KILN_ASSIGN_OR_RETURN(Tensor v2, rt::ge(x, zero));
+    KILN_ASSIGN_OR_RETURN(Tensor v3, rt::lt(x, wx));
+    KILN_ASSIGN_OR_RETURN(Tensor valid, rt::where(v0, v1, v0));
+    KILN_ASSIGN_OR_RETURN(valid, rt::where(valid, v2, valid));
+    KILN_ASSIGN_OR_RETURN(valid, rt::where(valid, v3, valid));
+    KILN_ASSIGN_OR_RETURN(Tensor yc, rt::clamp(y, 0, static_cast<double>(h - 1)));
+    KILN_ASSIGN_OR_RETURN(Tensor xc, rt::clamp(x, 0, static_cast<double>(w - 1)));
+    KILN_ASSIGN_OR_RETURN(Tensor pos, rt::mul(yc, static_cast<double>(w)));
+    KILN_ASSIGN_OR_RETURN(pos, rt::add(pos, xc));
+    KILN_ASSIGN_OR_RETURN(pos, rt::cast(pos, DType::kI32));
+    KILN_ASSIGN_OR_RETURN(pos, pos.unsqueeze(1));
+    KILN_ASSIGN_OR_RETURN(pos, rt::add(pos, nc_base));
+    KILN_ASSIGN_OR_RETURN(Tensor v, rt::index_select(flat, 0, pos));
+    KILN_ASSIGN_OR_RETURN(valid, valid.unsqueeze(1));
+    return rt::where(valid, v, zero);
+  }
+};
+
+Status grid_sample(LowerContext& c) {
+  KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+  KILN_ASSIGN_OR_RETURN(Tensor grid, c.in(1));
+  if (x.rank() != 4 || grid.rank() != 4 || grid.dim(3) != 2 || grid.dim(0) != x.dim(0))
+    return invalid_argument("X " + x.describe() + " and grid " + grid.describe() + " are not [N, C, H, W] and [N, Ho, Wo, 2]");
+  if (x.numel() > 2147483647) return invalid_argument("X has more than 2^31 elements");
+  const bool align = attr_int(c.node, "align_corners", 0) != 0;
+  const std::string padding = attr_string(c.node, "padding_mode", "zeros");
+  const std::string mode = attr_string(c.node, "mode", "bilinear");
+  const int64_t n = x.dim(0), ch = x.dim(1), h = x.dim(2), w = x.dim(3);
+  KILN_ASSIGN_OR_RETURN(Tensor gx, grid.slice(3, 0, 1));
+  KILN_ASSIGN_OR_RETURN(gx, gx.squeeze(3));
+  KILN_ASSIGN_OR_RETURN(Tensor gy, grid.slice(3, 1, 2));
+  KILN_ASSIGN_OR_RETURN(gy, gy.squeeze(3));
+  KILN_ASSIGN_OR_RETURN(Tensor ix, source_coordinate(c.rt, gx, w, align, padding));
+  KILN_ASSIGN_OR_RETURN(Tensor iy, source_coordinate(c.rt, gy, h, align, padding));
+  KILN_ASSIGN_OR_RETURN(Tensor nc, c.rt.arange(n * ch, DType::kI32));
+  KILN_ASSIGN_OR_RETURN(nc, rt::mul(nc, static_cast<double>(h * w)));
+  KILN_ASSIGN_OR_RETURN(nc, nc.reshape({n, ch, 1, 1}));
+  KILN_ASSIGN_OR_RETURN(Tensor flat, x.reshape({x.numel()}));
+  Sampler s{c.rt, flat, nc, h, w};
+  if (mode == "nearest") {
+    KILN_ASSIGN_OR_RETURN(Tensor ry, round_even(c.rt, iy));
+    KILN_ASSIGN_OR_RETURN(Tensor rx, round_even(c.rt, ix));
+    return put(c, s.at(ry, rx));
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor x0, floor_of(c.rt, ix));
+  KILN_ASSIGN_OR_RETURN(Tensor y0, floor_of(c.rt, iy));
+  KILN_ASSIGN_OR_RETURN(Tensor x1, rt::add(x0, 1.0));
+  KILN_ASSIGN_OR_RETURN(Tensor y1, rt::add(y0, 1.0));
+  KILN_ASSIGN_OR_RETURN(Tensor wx1, rt::sub(ix, x0));
+  KILN_ASSIGN_OR_RETURN(Tensor wy1, rt::sub(iy, y0));
+  KILN_ASSIGN_OR_RETURN(Tensor wx0, rt::sub(x1, ix));
+  KILN_ASSIGN_OR_RETURN(Tensor wy0, rt::sub(y1, iy));
+  std::optional<Tensor> sum;
+  const Tensor* ys[2] = {&y0, &y1};
+  const Tensor* xs[2] = {&x0, &x1};
+  const Tensor* wys[2] = {&wy0, &wy1};
+  const Tensor* wxs[2] = {&wx0, &wx1};
+  for (int a = 0; a < 2; ++a)
+    for (int b = 0; b < 2; ++b) {
+      KILN_ASSIGN_OR_RETURN(Tensor v, s.at(*ys[a], *xs[b]));
+      KILN_ASSIGN_OR_RETURN(Tensor weight, rt::mul(*wys[a], *wxs[b]));
+      KILN_ASSIGN_OR_RETURN(weight, weight.unsqueeze(1));
+      KILN_ASSIGN_OR_RETURN(v, rt::mul(v, weight));
+      if (sum) { KILN_ASSIGN_OR_RETURN(v, rt::add(*sum, v)); }
+      sum = v;
+    }
+  return put(c, *sum);
+}
+
+}  // namespace
+
+void add_grid_sample_ops(OpTable& t) {
+  t["GridSample"] = {[](const CheckContext& c) {
+                       const std::string mode = attr_string(c.node, "mode", "bilinear");
+                       if (mode != "bilinear" && mode != "nearest") return "mode '" + mode + "' is not supported";
+                       const std::string padding = attr_string(c.node, "padding_mode", "zeros");
+                       if (padding != "zeros" && padding != "border" && padding != "reflection") return "padding_mode '" + padding + "' is not supported";
+                       return first_of({require_dtypes(c, 0, {DType::kF32}), require_dtypes(c, 1, {DType::kF32}),
+                                        c.rank(0) != 4 ? "only 4-D [N, C, H, W] inputs are supported" : ""});
+                     },
+                     grid_sample};
+}
+
+}  // namespace kiln::frontend::detail

@@ -169,6 +169,50 @@ Status scatter_nd(LowerContext& c) {
   return put(c, y.reshape(x.shape()));
 }
 
+// MaxUnpool: X's values at their flat output positions I, zeros elsewhere.
+Status max_unpool(LowerContext& c) {
+  KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+  KILN_ASSIGN_OR_RETURN(Tensor idx, c.in(1));
+  if (idx.shape() != x.shape()) return invalid_argument("I " + idx.describe() + " must have X's shape " + x.describe());
+  // Indices address the shape the attributes give; output_shape, if
+  // larger, extends it with zeros at the end of each dim (as ONNX's
+  // reference and PyTorch's max_unpool do).
+  const auto k = *attr_ints(c.node, "kernel_shape");
+  const std::size_t n = k.size();
+  const auto st = attr_ints(c.node, "strides").value_or(std::vector<int64_t>(n, 1));
+  const auto p = attr_ints(c.node, "pads").value_or(std::vector<int64_t>(2 * n, 0));
+  if (st.size() != n || p.size() != 2 * n || static_cast<int>(n) + 2 != x.rank()) return invalid_argument("kernel_shape, strides and pads do not fit X " + x.describe());
+  rt::Shape out = {x.dim(0), x.dim(1)};
+  for (std::size_t i = 0; i < n; ++i) out.push_back((x.dim(static_cast<int>(i) + 2) - 1) * st[i] - p[i] - p[i + n] + k[i]);
+  rt::Shape wanted = out;
+  if (c.has(2)) {
+    KILN_ASSIGN_OR_RETURN(auto s, c.host_ints(2));
+    wanted.assign(s.begin(), s.end());
+  }
+  if (wanted.size() != out.size()) return invalid_argument("output_shape must have X's rank");
+  for (std::size_t i = 0; i < out.size(); ++i)
+    if (wanted[i] < out[i] || (i < 2 && wanted[i] != out[i])) return invalid_argument("output_shape is smaller than the unpooled shape or changes N, C");
+  if (out.size() != static_cast<std::size_t>(x.rank()) || out[0] != x.dim(0) || out[1] != x.dim(1))
+    return invalid_argument("output shape does not keep X's N and C");
+  int64_t total = 1;
+  for (int64_t d : out) total *= d;
+  if (total * x.numel() > kMaxScatterPairs) return invalid_argument("unpooling is above the one-hot bound 2^24");
+  KILN_ASSIGN_OR_RETURN(Tensor zeros, c.rt.full({total, 1}, 0, x.dtype()));
+  KILN_ASSIGN_OR_RETURN(Tensor rows, flattened(idx));
+  KILN_ASSIGN_OR_RETURN(rows, wrap_indices(c.rt, rows, total));
+  KILN_ASSIGN_OR_RETURN(Tensor u, x.reshape({x.numel(), 1}));
+  KILN_ASSIGN_OR_RETURN(Tensor y, scatter_rows(c.rt, zeros, rows, u, false));
+  KILN_ASSIGN_OR_RETURN(y, y.reshape(out));
+  for (std::size_t i = 2; i < out.size(); ++i) {
+    if (wanted[i] == out[i]) continue;
+    rt::Shape zs = y.shape();
+    zs[i] = wanted[i] - out[i];
+    KILN_ASSIGN_OR_RETURN(Tensor z, c.rt.full(zs, 0, x.dtype()));
+    KILN_ASSIGN_OR_RETURN(y, rt::concat({y, z}, static_cast<int>(i)));
+  }
+  return put(c, y);
+}
+
 }  // namespace
 
 Result<Tensor> gather_elements(runtime::Runtime& rt, const Tensor& x, const Tensor& indices, int axis) {
@@ -231,6 +275,11 @@ void add_gather_ops(OpTable& t) {
   for (const char* op : {"ScatterElements", "Scatter"})
     t[op] = {[](const CheckContext& c) { return scatter_check(c, false); }, scatter_elements};
   t["ScatterND"] = {[](const CheckContext& c) { return scatter_check(c, true); }, scatter_nd};
+  t["MaxUnpool"] = {[](const CheckContext& c) {
+                      return first_of({require_float(c, 0), require_dtypes(c, 1, {DType::kI64}), c.rank(0) < 3 ? "X must be [N, C, D1, ...]" : "",
+                                       attr_ints(c.node, "kernel_shape") ? "" : "kernel_shape is required", require_host(c, 2, "output_shape")});
+                    },
+                    max_unpool, {2}};
 }
 
 }  // namespace kiln::frontend::detail

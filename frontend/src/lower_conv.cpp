@@ -25,9 +25,10 @@ std::vector<int64_t> ints_or(const onnx::NodeProto& n, const std::string& name, 
   return v ? *v : dflt;
 }
 
-std::string spatial_check(const CheckContext& c) {
-  if (c.rank(0) != 3 && c.rank(0) != 4)
-    return "only 1-D and 2-D spatial ([N, C, L], [N, C, H, W]) inputs are supported (rank " + std::to_string(c.rank(0)) + ")";
+std::string spatial_check(const CheckContext& c, bool three_d = false) {
+  if (c.rank(0) != 3 && c.rank(0) != 4 && !(three_d && c.rank(0) == 5))
+    return std::string(three_d ? "only 1-D, 2-D and 3-D" : "only 1-D and 2-D") + " spatial ([N, C, L], [N, C, H, W]" +
+           (three_d ? ", [N, C, D, H, W]" : "") + ") inputs are supported (rank " + std::to_string(c.rank(0)) + ")";
   const std::string pad = attr_string(c.node, "auto_pad", "NOTSET");
   if (pad != "NOTSET" && pad != "VALID" && pad != "SAME_UPPER" && pad != "SAME_LOWER") return "auto_pad " + pad + " is not supported";
   const auto n = static_cast<std::size_t>(c.rank(0) - 2);
@@ -39,34 +40,50 @@ std::string spatial_check(const CheckContext& c) {
 
 // `kernel`: the kernel's spatial dims; `in`: the input's. For ConvTranspose
 // the pads are not derived here (auto_pad there works on the output).
-Spatial spatial_of(const onnx::NodeProto& n, const std::vector<int64_t>& kernel, const std::vector<int64_t>& in, bool derive_same) {
-  Spatial s;
-  s.one_d = kernel.size() == 1;
-  const std::size_t off = s.one_d ? 1 : 0;
-  const auto k = kernel;
-  const auto st = ints_or(n, "strides", std::vector<int64_t>(k.size(), 1));
-  const auto d = ints_or(n, "dilations", std::vector<int64_t>(k.size(), 1));
-  const auto p = ints_or(n, "pads", std::vector<int64_t>(2 * k.size(), 0));
-  for (std::size_t i = 0; i < k.size(); ++i) {
-    s.kernel[i + off] = k[i];
-    s.stride[i + off] = st[i];
-    s.dilation[i + off] = d[i];
-    s.pad_begin[i + off] = p[i];
-    s.pad_end[i + off] = p[i + k.size()];
-  }
+// Per spatial dim (any count): kernel, stride, dilation and pads, auto_pad
+// SAME_* resolved against the input dims `in` when `derive_same`.
+struct Window {
+  std::vector<int64_t> kernel, stride, dilation, pad_begin, pad_end;
+};
+
+Window window_of(const onnx::NodeProto& n, const std::vector<int64_t>& kernel, const std::vector<int64_t>& in, bool derive_same) {
+  const std::size_t r = kernel.size();
+  Window w{kernel, ints_or(n, "strides", std::vector<int64_t>(r, 1)), ints_or(n, "dilations", std::vector<int64_t>(r, 1)), {}, {}};
+  const auto p = ints_or(n, "pads", std::vector<int64_t>(2 * r, 0));
+  w.pad_begin.assign(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(r));
+  w.pad_end.assign(p.begin() + static_cast<std::ptrdiff_t>(r), p.end());
   const std::string pad = attr_string(n, "auto_pad", "NOTSET");
-  if (pad == "VALID") s.pad_begin = s.pad_end = {0, 0};
+  if (pad == "VALID") w.pad_begin = w.pad_end = std::vector<int64_t>(r, 0);
   if (derive_same && (pad == "SAME_UPPER" || pad == "SAME_LOWER")) {
-    for (std::size_t i = 0; i < k.size(); ++i) {
-      const std::size_t j = i + off;
-      const int64_t out = (in[i] + s.stride[j] - 1) / s.stride[j];
-      const int64_t total = std::max<int64_t>((out - 1) * s.stride[j] + (s.kernel[j] - 1) * s.dilation[j] + 1 - in[i], 0);
+    for (std::size_t i = 0; i < r; ++i) {
+      const int64_t out = (in[i] + w.stride[i] - 1) / w.stride[i];
+      const int64_t total = std::max<int64_t>((out - 1) * w.stride[i] + (w.kernel[i] - 1) * w.dilation[i] + 1 - in[i], 0);
       const int64_t small = total / 2;
-      s.pad_begin[j] = pad == "SAME_UPPER" ? small : total - small;
-      s.pad_end[j] = total - s.pad_begin[j];
+      w.pad_begin[i] = pad == "SAME_UPPER" ? small : total - small;
+      w.pad_end[i] = total - w.pad_begin[i];
     }
   }
+  return w;
+}
+
+// The last one or two dims of a window as 2-D (a 1-D window gets H = 1).
+Spatial planar(const Window& w, std::size_t first) {
+  Spatial s;
+  s.one_d = w.kernel.size() - first == 1;
+  const std::size_t off = s.one_d ? 1 : 0;
+  for (std::size_t i = first; i < w.kernel.size(); ++i) {
+    const std::size_t j = i - first + off;
+    s.kernel[j] = w.kernel[i];
+    s.stride[j] = w.stride[i];
+    s.dilation[j] = w.dilation[i];
+    s.pad_begin[j] = w.pad_begin[i];
+    s.pad_end[j] = w.pad_end[i];
+  }
   return s;
+}
+
+Spatial spatial_of(const onnx::NodeProto& n, const std::vector<int64_t>& kernel, const std::vector<int64_t>& in, bool derive_same) {
+  return planar(window_of(n, kernel, in, derive_same), 0);
 }
 
 std::vector<int64_t> spatial_dims(const Tensor& t) { return std::vector<int64_t>(t.shape().begin() + 2, t.shape().end()); }
@@ -99,8 +116,14 @@ Result<Tensor> pad_hw(runtime::Runtime& rt, Tensor x, const Spatial& s, double v
 }
 
 std::string pool_check(const CheckContext& c, bool max) {
-  std::string r = first_of({require_float(c, 0), spatial_check(c)});
+  std::string r = first_of({require_float(c, 0), spatial_check(c, true)});
   if (!r.empty()) return r;
+  if (c.rank(0) == 5) {
+    for (int i = 1; i < c.node.output_size(); ++i)
+      if (!c.node.output(i).empty()) return std::string("the Indices output of 3-D pooling is not supported");
+    for (int64_t d : ints_or(c.node, "dilations", {}))
+      if (d != 1) return std::string("dilations of 3-D pooling are not supported");
+  }
   if (!max)
     for (int i = 1; i < c.node.output_size(); ++i)
       if (!c.node.output(i).empty()) return "output " + std::to_string(i) + " is not supported";
@@ -187,38 +210,62 @@ Status max_pool_by_offsets(LowerContext& c, Tensor x, const Spatial& s) {
   return {};
 }
 
-Status pool_lower(LowerContext& c, bool max) {
-  KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
-  const Spatial s = spatial_of(c.node, *attr_ints(c.node, "kernel_shape"), spatial_dims(x), true);
-  KILN_ASSIGN_OR_RETURN(x, as_2d(x));
-  if (max && (s.dilation != std::array<int64_t, 2>{1, 1} || (c.node.output_size() > 1 && !c.node.output(1).empty())))
-    return max_pool_by_offsets(c, x, s);
+// Pooling of [N, C, H, W] over H and W by `s`.
+Result<Tensor> pool_planar(LowerContext& c, const Tensor& x, const Spatial& s, bool max) {
   rt::Pool2dOptions o;
   o.kernel_h = s.kernel[0]; o.kernel_w = s.kernel[1];
   o.stride_h = s.stride[0]; o.stride_w = s.stride[1];
   o.ceil_mode = attr_int(c.node, "ceil_mode", 0) != 0;
   const bool include_pad = attr_int(c.node, "count_include_pad", 0) != 0;
   o.count_include_pad = include_pad;
-  Tensor y;
   if (s.pad_begin == s.pad_end) {
     o.pad_h = s.pad_begin[0]; o.pad_w = s.pad_begin[1];
-    KILN_ASSIGN_OR_RETURN(y, max ? rt::max_pool2d(x, o) : rt::avg_pool2d(x, o));
-  } else if (max) {
+    return max ? rt::max_pool2d(x, o) : rt::avg_pool2d(x, o);
+  }
+  if (max) {
     // Asymmetric: pad the input with -inf, which no window's max picks.
     KILN_ASSIGN_OR_RETURN(Tensor xp, pad_hw(c.rt, x, s, -std::numeric_limits<double>::infinity()));
-    KILN_ASSIGN_OR_RETURN(y, rt::max_pool2d(xp, o));
-  } else {
-    // Asymmetric average: window sums over the zero-padded input, divided by
-    // the window counts (of ones padded with zeros) unless pads count.
-    KILN_ASSIGN_OR_RETURN(Tensor xp, pad_hw(c.rt, x, s, 0));
-    KILN_ASSIGN_OR_RETURN(y, rt::avg_pool2d(xp, o));
-    if (!include_pad) {
-      KILN_ASSIGN_OR_RETURN(Tensor ones, device_full(c.rt, x.shape(), 1, x.dtype()));
-      KILN_ASSIGN_OR_RETURN(Tensor mp, pad_hw(c.rt, ones, s, 0));
-      KILN_ASSIGN_OR_RETURN(Tensor counts, rt::avg_pool2d(mp, o));
-      KILN_ASSIGN_OR_RETURN(y, rt::div(y, counts));
-    }
+    return rt::max_pool2d(xp, o);
   }
+  // Asymmetric average: window sums over the zero-padded input, divided by
+  // the window counts (of ones padded with zeros) unless pads count.
+  KILN_ASSIGN_OR_RETURN(Tensor xp, pad_hw(c.rt, x, s, 0));
+  KILN_ASSIGN_OR_RETURN(Tensor y, rt::avg_pool2d(xp, o));
+  if (include_pad) return y;
+  KILN_ASSIGN_OR_RETURN(Tensor ones, device_full(c.rt, x.shape(), 1, x.dtype()));
+  KILN_ASSIGN_OR_RETURN(Tensor mp, pad_hw(c.rt, ones, s, 0));
+  KILN_ASSIGN_OR_RETURN(Tensor counts, rt::avg_pool2d(mp, o));
+  return rt::div(y, counts);
+}
+
+// 3-D pooling is separable over a box: pool D (as [N, C, D, H*W] with a
+// [kd, 1] window), then H and W (as [N, C*D', H, W]). Max of maxes is the
+// max; the average of averages is the average, the window counts (and so
+// the excluded pads) factoring per dim.
+Result<Tensor> pool_3d(LowerContext& c, const Tensor& x, const Window& w, bool max) {
+  const int64_t n = x.dim(0), ch = x.dim(1), d = x.dim(2), h = x.dim(3), wd = x.dim(4);
+  Spatial depth;
+  depth.kernel = {w.kernel[0], 1};
+  depth.stride = {w.stride[0], 1};
+  depth.pad_begin = {w.pad_begin[0], 0};
+  depth.pad_end = {w.pad_end[0], 0};
+  KILN_ASSIGN_OR_RETURN(Tensor y, x.reshape({n, ch, d, h * wd}));
+  KILN_ASSIGN_OR_RETURN(y, pool_planar(c, y, depth, max));
+  const int64_t d_out = y.dim(2);
+  KILN_ASSIGN_OR_RETURN(y, y.reshape({n, ch * d_out, h, wd}));
+  KILN_ASSIGN_OR_RETURN(y, pool_planar(c, y, planar(w, 1), max));
+  return y.reshape({n, ch, d_out, y.dim(2), y.dim(3)});
+}
+
+Status pool_lower(LowerContext& c, bool max) {
+  KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+  const Window w = window_of(c.node, *attr_ints(c.node, "kernel_shape"), spatial_dims(x), true);
+  if (x.rank() == 5) return put(c, pool_3d(c, x, w, max));
+  const Spatial s = planar(w, 0);
+  KILN_ASSIGN_OR_RETURN(x, as_2d(x));
+  if (max && (s.dilation != std::array<int64_t, 2>{1, 1} || (c.node.output_size() > 1 && !c.node.output(1).empty())))
+    return max_pool_by_offsets(c, x, s);
+  KILN_ASSIGN_OR_RETURN(Tensor y, pool_planar(c, x, s, max));
   return put(c, from_2d(y, s.one_d));
 }
 

@@ -416,6 +416,10 @@ Result<std::optional<HostTensor>> try_fold(const onnx::NodeProto& node, int64_t 
     args.input_shape = *it->second.shape;
   } else {
     if (op == "Mod" && attr_int(node, "fmod", 0) != 0) return no;
+    if (op == "Cast") {
+      const auto to = to_kiln_dtype(static_cast<int32_t>(attr_int(node, "to", 0)));
+      if (!to || !is_int_dtype(*to)) return no;
+    }
     for (const auto& name : node.input()) {
       if (name.empty()) { in.emplace_back(); continue; }
       auto it = constants.find(name);

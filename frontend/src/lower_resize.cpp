@@ -27,7 +27,7 @@ std::optional<rt::ResizeCoord> coord_of(const std::string& s) {
   return std::nullopt;
 }
 
-bool known_coord(const std::string& s) { return coord_of(s) || s == "tf_half_pixel_for_nn"; }
+bool known_coord(const std::string& s) { return coord_of(s) || s == "tf_half_pixel_for_nn" || s == "tf_crop_and_resize"; }
 
 // ONNX's interpolation coefficients at fraction `ratio` in (0, 1] past the
 // left neighbour: for the neighbours left-1, left, left+1, left+2 (cubic),
@@ -52,7 +52,16 @@ std::vector<double> coefficients(const std::string& mode, double ratio, double a
 // mode, the neighbours nearest to it (ties to the left), indices clamped to
 // the edge, or with exclude_outside, outside weights dropped and the rest
 // renormalised.
-std::vector<float> axis_matrix(int64_t in, int64_t out, double scale, const onnx::NodeProto& n, const std::string& coord) {
+// tf_crop_and_resize maps into [roi_start, roi_end] of the input; an output
+// whose coordinate falls outside the input gets no weights and is marked
+// in `outside` (it takes the extrapolation value).
+struct Crop {
+  double start = 0, end = 1;
+};
+
+std::vector<float> axis_matrix(int64_t in, int64_t out, double scale, const onnx::NodeProto& n, const std::string& coord,
+                               const Crop& crop, std::vector<bool>* outside) {
+  outside->assign(static_cast<std::size_t>(out), false);
   const std::string mode = attr_string(n, "mode", "nearest");
   const std::string nearest = attr_string(n, "nearest_mode", "round_prefer_floor");
   const double a = attr_float(n, "cubic_coeff_a", -0.75f);
@@ -66,7 +75,15 @@ std::vector<float> axis_matrix(int64_t in, int64_t out, double scale, const onnx
     else if (coord == "asymmetric") xo = x / scale;
     else if (coord == "pytorch_half_pixel") xo = out_len == 1 ? -0.5 : (x + 0.5) / scale - 0.5;
     else if (coord == "tf_half_pixel_for_nn") xo = (x + 0.5) / scale;
-    else xo = (x + 0.5) / scale - 0.5;
+    else if (coord == "tf_crop_and_resize") {
+      const auto last = static_cast<double>(in - 1);
+      xo = out == 1 ? 0.5 * (crop.start + crop.end) * last
+                    : crop.start * last + x * (crop.end - crop.start) * last / static_cast<double>(out - 1);
+      if (xo < 0 || xo > last) {
+        (*outside)[static_cast<std::size_t>(o)] = true;
+        continue;
+      }
+    } else xo = (x + 0.5) / scale - 0.5;
     const double fl = std::floor(xo);
     const double ratio = xo == fl ? 1.0 : xo - fl;
     std::vector<double> w = coefficients(mode, ratio, a, nearest);
@@ -124,7 +141,8 @@ std::string resize_check(const CheckContext& c) {
   if (has_attr(c.node, "axes")) return std::string("the axes attribute is not supported");
   if (attr_string(c.node, "keep_aspect_ratio_policy", "stretch") != "stretch") return std::string("keep_aspect_ratio_policy other than stretch is not supported");
   const int s = scales_input(c.node, c.opset);
-  return first_of({require_host(c, s, "scales"), require_host(c, s + 1, "sizes")});
+  return first_of({require_host(c, s, "scales"), require_host(c, s + 1, "sizes"),
+                   coord == "tf_crop_and_resize" ? require_host(c, 1, "roi") : ""});
 }
 
 Status resize_lower(LowerContext& c) {
@@ -165,14 +183,36 @@ Status resize_lower(LowerContext& c) {
   }
   if (sizes[2] < 1 || sizes[3] < 1) return invalid_argument("the output would be empty");
   // Y = A_h X A_w^T on the matrix engine.
-  const std::vector<float> ah = axis_matrix(x.dim(2), sizes[2], scales[2], c.node, coord_name);
-  const std::vector<float> aw = axis_matrix(x.dim(3), sizes[3], scales[3], c.node, coord_name);
+  Crop crop_h, crop_w;
+  if (coord_name == "tf_crop_and_resize") {
+    if (!c.has(1)) return invalid_argument("tf_crop_and_resize needs roi");
+    KILN_ASSIGN_OR_RETURN(auto roi, c.host(1));
+    if (roi->numel() != 8) return invalid_argument("roi must hold 8 values (starts, then ends, of N, C, H, W)");
+    crop_h = {roi->at(2), roi->at(6)};
+    crop_w = {roi->at(3), roi->at(7)};
+  }
+  std::vector<bool> outside_h, outside_w;
+  const std::vector<float> ah = axis_matrix(x.dim(2), sizes[2], scales[2], c.node, coord_name, crop_h, &outside_h);
+  const std::vector<float> aw = axis_matrix(x.dim(3), sizes[3], scales[3], c.node, coord_name, crop_w, &outside_w);
   KILN_ASSIGN_OR_RETURN(Tensor h, c.rt.from_host(ah, {sizes[2], x.dim(2)}));
   KILN_ASSIGN_OR_RETURN(Tensor w, c.rt.from_host(aw, {sizes[3], x.dim(3)}));
   KILN_ASSIGN_OR_RETURN(w, w.transpose(0, 1));
   KILN_ASSIGN_OR_RETURN(Tensor xf, rt::cast(x, DType::kF32));
   KILN_ASSIGN_OR_RETURN(Tensor y, rt::matmul(xf, w));
   KILN_ASSIGN_OR_RETURN(y, rt::matmul(h, y));
+  bool any_outside = false;
+  std::vector<float> extrapolated(static_cast<std::size_t>(sizes[2] * sizes[3]), 0.0f);
+  const float value = attr_float(c.node, "extrapolation_value", 0.0f);
+  for (int64_t i = 0; i < sizes[2]; ++i)
+    for (int64_t j = 0; j < sizes[3]; ++j)
+      if (outside_h[static_cast<std::size_t>(i)] || outside_w[static_cast<std::size_t>(j)]) {
+        extrapolated[static_cast<std::size_t>(i * sizes[3] + j)] = value;
+        any_outside = true;
+      }
+  if (any_outside && value != 0) {
+    KILN_ASSIGN_OR_RETURN(Tensor e, c.rt.from_host(extrapolated, {sizes[2], sizes[3]}));
+    KILN_ASSIGN_OR_RETURN(y, rt::add(y, e));
+  }
   return put(c, rt::cast(y, x.dtype()));
 }
 

@@ -82,10 +82,6 @@ Spatial planar(const Window& w, std::size_t first) {
   return s;
 }
 
-Spatial spatial_of(const onnx::NodeProto& n, const std::vector<int64_t>& kernel, const std::vector<int64_t>& in, bool derive_same) {
-  return planar(window_of(n, kernel, in, derive_same), 0);
-}
-
 std::vector<int64_t> spatial_dims(const Tensor& t) { return std::vector<int64_t>(t.shape().begin() + 2, t.shape().end()); }
 
 Result<Tensor> as_2d(const Tensor& x) { return x.rank() == 3 ? x.unsqueeze(2) : Result<Tensor>(x); }
@@ -270,23 +266,73 @@ Status pool_lower(LowerContext& c, bool max) {
 }
 
 std::string conv_check(const CheckContext& c) {
-  return first_of({require_float(c, 0), require_float(c, 1), c.has_input(2) ? require_float(c, 2) : "", spatial_check(c),
+  return first_of({require_float(c, 0), require_float(c, 1), c.has_input(2) ? require_float(c, 2) : "", spatial_check(c, true),
                    c.rank(1) >= 0 && c.rank(1) != c.rank(0) ? "W must have X's rank" : ""});
 }
 
-// Inserts stride - 1 zeros between elements of dim (2 or 3) of x [N, C, H, W].
+// Inserts stride - 1 zeros between elements of `dim` of x (any rank: the
+// dims around it are merged, so the work stays within rank 4).
 Result<Tensor> zero_upsample(runtime::Runtime& rt, const Tensor& x, int dim, int64_t stride) {
   if (stride == 1) return x;
+  int64_t outer = 1, inner = 1;
+  for (int d = 0; d < x.rank(); ++d)
+    if (d < dim) outer *= x.dim(d);
+    else if (d > dim) inner *= x.dim(d);
   const int64_t len = x.dim(dim);
-  KILN_ASSIGN_OR_RETURN(Tensor u, x.unsqueeze(dim + 1));
-  rt::Shape zs = u.shape();
-  zs[static_cast<std::size_t>(dim + 1)] = stride - 1;
-  KILN_ASSIGN_OR_RETURN(Tensor zeros, device_full(rt, zs, 0, x.dtype()));
-  KILN_ASSIGN_OR_RETURN(u, rt::concat({u, zeros}, dim + 1));
-  rt::Shape merged = x.shape();
-  merged[static_cast<std::size_t>(dim)] = len * stride;
-  KILN_ASSIGN_OR_RETURN(u, u.reshape(merged));
-  return u.slice(dim, 0, (len - 1) * stride + 1);
+  KILN_ASSIGN_OR_RETURN(Tensor u, x.reshape({outer, len, 1, inner}));
+  KILN_ASSIGN_OR_RETURN(Tensor zeros, device_full(rt, {outer, len, stride - 1, inner}, 0, x.dtype()));
+  KILN_ASSIGN_OR_RETURN(u, rt::concat({u, zeros}, 2));
+  KILN_ASSIGN_OR_RETURN(u, u.reshape({outer, len * stride, inner}));
+  KILN_ASSIGN_OR_RETURN(u, u.slice(1, 0, (len - 1) * stride + 1));
+  rt::Shape out = x.shape();
+  out[static_cast<std::size_t>(dim)] = (len - 1) * stride + 1;
+  return u.reshape(out);
+}
+
+// Convolution over 1, 2 or 3 spatial dims by `win` (pads >= 0): conv2d,
+// with H = 1 for 1-D; 3-D as one conv2d per kernel depth tap over the
+// depth-strided view (depths folded into the batch), summed.
+Result<Tensor> conv_nd(LowerContext& c, Tensor x, const Tensor& w, const std::optional<Tensor>& bias, const Window& win, int64_t groups) {
+  const std::size_t first = win.kernel.size() == 3 ? 1 : 0;
+  const Spatial s = planar(win, first);
+  rt::Conv2dOptions o;
+  o.stride_h = s.stride[0]; o.stride_w = s.stride[1];
+  o.pad_h = s.pad_begin[0]; o.pad_w = s.pad_begin[1];
+  o.pad_bottom = s.pad_end[0]; o.pad_right = s.pad_end[1];
+  o.dilation_h = s.dilation[0]; o.dilation_w = s.dilation[1];
+  o.groups = groups;
+  if (win.kernel.size() < 3) {
+    KILN_ASSIGN_OR_RETURN(x, as_2d(x));
+    KILN_ASSIGN_OR_RETURN(Tensor w2, as_2d(w));
+    KILN_ASSIGN_OR_RETURN(Tensor y, rt::conv2d(x, w2, bias, o));
+    return from_2d(y, s.one_d);
+  }
+  KILN_ASSIGN_OR_RETURN(x, pad_dim(c.rt, x, 2, win.pad_begin[0], win.pad_end[0], 0));
+  const int64_t n = x.dim(0), ch = x.dim(1), d = x.dim(2), h = x.dim(3), wd = x.dim(4);
+  const int64_t kd = w.dim(2), sd = win.stride[0], dd = win.dilation[0];
+  const int64_t d_out = (d - ((kd - 1) * dd + 1)) / sd + 1;
+  if (d_out < 1) return invalid_argument("the convolution of " + x.describe() + " would be empty");
+  std::optional<Tensor> sum;
+  for (int64_t k = 0; k < kd; ++k) {
+    KILN_ASSIGN_OR_RETURN(Tensor xs, x.slice(2, k * dd, k * dd + (d_out - 1) * sd + 1, sd));
+    KILN_ASSIGN_OR_RETURN(xs, xs.permute({0, 2, 1, 3, 4}));
+    KILN_ASSIGN_OR_RETURN(xs, rt::contiguous(xs));
+    KILN_ASSIGN_OR_RETURN(xs, xs.reshape({n * d_out, ch, h, wd}));
+    KILN_ASSIGN_OR_RETURN(Tensor wk, w.slice(2, k, k + 1));
+    KILN_ASSIGN_OR_RETURN(wk, wk.squeeze(2));
+    KILN_ASSIGN_OR_RETURN(wk, rt::contiguous(wk));
+    KILN_ASSIGN_OR_RETURN(Tensor yk, rt::conv2d(xs, wk, std::nullopt, o));
+    if (sum) { KILN_ASSIGN_OR_RETURN(yk, rt::add(*sum, yk)); }
+    sum = yk;
+  }
+  Tensor y = *sum;
+  if (bias) {
+    KILN_ASSIGN_OR_RETURN(Tensor b, bias->reshape({1, bias->numel(), 1, 1}));
+    KILN_ASSIGN_OR_RETURN(y, rt::add(y, b));
+  }
+  KILN_ASSIGN_OR_RETURN(y, y.reshape({n, d_out, y.dim(1), y.dim(2), y.dim(3)}));
+  KILN_ASSIGN_OR_RETURN(y, y.permute({0, 2, 1, 3, 4}));
+  return rt::contiguous(y);
 }
 
 // Elements of dim in reverse (the index list is shape metadata).
@@ -306,65 +352,61 @@ Status conv_transpose_lower(LowerContext& c) {
   if (c.has(2)) { KILN_ASSIGN_OR_RETURN(bias, c.in(2)); }
   const int64_t groups = attr_int(c.node, "group", 1);
   const std::vector<int64_t> in = spatial_dims(x);
-  const std::vector<int64_t> kernel = ints_or(c.node, "kernel_shape", spatial_dims(w));
-  Spatial s = spatial_of(c.node, kernel, in, false);
-  const std::size_t off = s.one_d ? 1 : 0;
-  std::array<int64_t, 2> out_pad{0, 0};
-  const auto op = ints_or(c.node, "output_padding", std::vector<int64_t>(in.size(), 0));
-  for (std::size_t i = 0; i < in.size(); ++i) out_pad[i + off] = op[i];
+  const std::size_t r = in.size();
+  Window win = window_of(c.node, ints_or(c.node, "kernel_shape", spatial_dims(w)), in, false);
+  const auto out_pad = ints_or(c.node, "output_padding", std::vector<int64_t>(r, 0));
+  if (out_pad.size() != r) return invalid_argument("output_padding must have one value per spatial dim");
   const std::string auto_pad = attr_string(c.node, "auto_pad", "NOTSET");
   auto out_shape = attr_ints(c.node, "output_shape");
   if (!out_shape && (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER")) {
     out_shape = std::vector<int64_t>();
-    for (std::size_t i = 0; i < in.size(); ++i) out_shape->push_back(in[i] * s.stride[i + off]);
+    for (std::size_t i = 0; i < r; ++i) out_shape->push_back(in[i] * win.stride[i]);
   }
   if (out_shape) {
-    if (out_shape->size() != in.size()) return invalid_argument("output_shape must have one value per spatial dim");
-    for (std::size_t i = 0; i < in.size(); ++i) {
-      const std::size_t j = i + off;
-      const int64_t total = s.stride[j] * (in[i] - 1) + out_pad[j] + (s.kernel[j] - 1) * s.dilation[j] + 1 - (*out_shape)[i];
+    if (out_shape->size() != r) return invalid_argument("output_shape must have one value per spatial dim");
+    for (std::size_t i = 0; i < r; ++i) {
+      const int64_t total = win.stride[i] * (in[i] - 1) + out_pad[i] + (win.kernel[i] - 1) * win.dilation[i] + 1 - (*out_shape)[i];
       // Floor division: a negative total (output_shape beyond the full
       // output) extends the end, as ONNX's reference does.
       const int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
-      s.pad_begin[j] = auto_pad == "SAME_UPPER" ? half : total - half;
-      s.pad_end[j] = total - s.pad_begin[j];
+      win.pad_begin[i] = auto_pad == "SAME_UPPER" ? half : total - half;
+      win.pad_end[i] = total - win.pad_begin[i];
     }
   }
-  KILN_ASSIGN_OR_RETURN(x, as_2d(x));
-  KILN_ASSIGN_OR_RETURN(w, as_2d(w));
-  const int64_t cin = w.dim(0), kout_g = w.dim(1), kh = w.dim(2), kw = w.dim(3);
+  const int64_t cin = w.dim(0), kout_g = w.dim(1);
   if (cin != x.dim(1) || cin % groups != 0) return invalid_argument("W " + w.describe() + " does not match X " + x.describe() + " and group " + std::to_string(groups));
-  // [C, K/g, kh, kw] -> [g, C/g, K/g, kh, kw] -> [g, K/g, C/g, kh, kw] -> [K, C/g, kh, kw], flipped.
-  KILN_ASSIGN_OR_RETURN(Tensor wt, w.reshape({groups, cin / groups, kout_g, kh, kw}));
-  KILN_ASSIGN_OR_RETURN(wt, wt.permute({0, 2, 1, 3, 4}));
+  int64_t taps = 1;
+  for (int d = 2; d < w.rank(); ++d) taps *= w.dim(d);
+  // [C, K/g, k...] -> [g, C/g, K/g, taps] -> [g, K/g, C/g, taps] -> [K, C/g, k...], flipped.
+  KILN_ASSIGN_OR_RETURN(Tensor wt, w.reshape({groups, cin / groups, kout_g, taps}));
+  KILN_ASSIGN_OR_RETURN(wt, wt.permute({0, 2, 1, 3}));
   KILN_ASSIGN_OR_RETURN(wt, rt::contiguous(wt));
-  KILN_ASSIGN_OR_RETURN(wt, wt.reshape({groups * kout_g, cin / groups, kh, kw}));
-  KILN_ASSIGN_OR_RETURN(wt, flip(c.rt, wt, 2));
-  KILN_ASSIGN_OR_RETURN(wt, flip(c.rt, wt, 3));
-  KILN_ASSIGN_OR_RETURN(Tensor up, zero_upsample(c.rt, x, 2, s.stride[0]));
-  KILN_ASSIGN_OR_RETURN(up, zero_upsample(c.rt, up, 3, s.stride[1]));
+  rt::Shape wshape = {groups * kout_g, cin / groups};
+  for (int d = 2; d < w.rank(); ++d) wshape.push_back(w.dim(d));
+  KILN_ASSIGN_OR_RETURN(wt, wt.reshape(wshape));
+  for (int d = 2; d < wt.rank(); ++d) { KILN_ASSIGN_OR_RETURN(wt, flip(c.rt, wt, d)); }
+  Tensor up = x;
+  for (std::size_t i = 0; i < r; ++i) { KILN_ASSIGN_OR_RETURN(up, zero_upsample(c.rt, up, static_cast<int>(i) + 2, win.stride[i])); }
   // Full output needs (k - 1) * d on both sides; pads crop it, output_padding extends the end.
-  rt::Conv2dOptions o;
-  std::array<int64_t, 2> crop_begin{0, 0}, crop_end{0, 0};
-  int64_t* begin_pads[2] = {&o.pad_h, &o.pad_w};
-  int64_t* end_pads[2] = {&o.pad_bottom, &o.pad_right};
-  for (int j = 0; j < 2; ++j) {
-    const int64_t full = (s.kernel[j] - 1) * s.dilation[j];
-    const int64_t b = full - s.pad_begin[j], e = full - s.pad_end[j] + out_pad[j];
-    *begin_pads[j] = std::max<int64_t>(b, 0);
-    *end_pads[j] = std::max<int64_t>(e, 0);
-    crop_begin[j] = std::max<int64_t>(-b, 0);
-    crop_end[j] = std::max<int64_t>(-e, 0);
+  Window conv = win;
+  std::vector<int64_t> crop_begin(r, 0), crop_end(r, 0);
+  for (std::size_t i = 0; i < r; ++i) {
+    const int64_t full = (win.kernel[i] - 1) * win.dilation[i];
+    const int64_t b = full - win.pad_begin[i], e = full - win.pad_end[i] + out_pad[i];
+    conv.stride[i] = 1;
+    conv.pad_begin[i] = std::max<int64_t>(b, 0);
+    conv.pad_end[i] = std::max<int64_t>(e, 0);
+    crop_begin[i] = std::max<int64_t>(-b, 0);
+    crop_end[i] = std::max<int64_t>(-e, 0);
   }
-  o.dilation_h = s.dilation[0]; o.dilation_w = s.dilation[1];
-  o.groups = groups;
-  KILN_ASSIGN_OR_RETURN(Tensor y, rt::conv2d(up, wt, bias, o));
-  for (int j = 0; j < 2; ++j)
-    if (crop_begin[j] || crop_end[j]) {
-      if (y.dim(2 + j) <= crop_begin[j] + crop_end[j]) return invalid_argument("pads leave no output");
-      KILN_ASSIGN_OR_RETURN(y, y.slice(2 + j, crop_begin[j], y.dim(2 + j) - crop_end[j]));
-    }
-  return put(c, from_2d(y, s.one_d));
+  KILN_ASSIGN_OR_RETURN(Tensor y, conv_nd(c, up, wt, bias, conv, groups));
+  for (std::size_t i = 0; i < r; ++i) {
+    const int d = static_cast<int>(i) + 2;
+    if (!crop_begin[i] && !crop_end[i]) continue;
+    if (y.dim(d) <= crop_begin[i] + crop_end[i]) return invalid_argument("pads leave no output");
+    KILN_ASSIGN_OR_RETURN(y, y.slice(d, crop_begin[i], y.dim(d) - crop_end[i]));
+  }
+  return put(c, y);
 }
 
 }  // namespace
@@ -375,17 +417,8 @@ void add_conv_ops(OpTable& t) {
                  KILN_ASSIGN_OR_RETURN(Tensor w, c.in(1));
                  std::optional<Tensor> bias;
                  if (c.has(2)) { KILN_ASSIGN_OR_RETURN(bias, c.in(2)); }
-                 const Spatial s = spatial_of(c.node, ints_or(c.node, "kernel_shape", spatial_dims(w)), spatial_dims(x), true);
-                 KILN_ASSIGN_OR_RETURN(x, as_2d(x));
-                 KILN_ASSIGN_OR_RETURN(w, as_2d(w));
-                 rt::Conv2dOptions o;
-                 o.stride_h = s.stride[0]; o.stride_w = s.stride[1];
-                 o.pad_h = s.pad_begin[0]; o.pad_w = s.pad_begin[1];
-                 o.pad_bottom = s.pad_end[0]; o.pad_right = s.pad_end[1];
-                 o.dilation_h = s.dilation[0]; o.dilation_w = s.dilation[1];
-                 o.groups = attr_int(c.node, "group", 1);
-                 KILN_ASSIGN_OR_RETURN(Tensor y, rt::conv2d(x, w, bias, o));
-                 return put(c, from_2d(y, s.one_d));
+                 const Window win = window_of(c.node, ints_or(c.node, "kernel_shape", spatial_dims(w)), spatial_dims(x), true);
+                 return put(c, conv_nd(c, x, w, bias, win, attr_int(c.node, "group", 1)));
                }};
   t["ConvTranspose"] = {conv_check, conv_transpose_lower};
   t["MaxPool"] = {[](const CheckContext& c) { return pool_check(c, true); }, [](LowerContext& c) { return pool_lower(c, true); }};

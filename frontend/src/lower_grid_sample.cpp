@@ -1,9 +1,11 @@
-// GridSample (opset 16) for 4-D inputs, bilinear or nearest, with zeros,
+// GridSample (opset 16) for 4-D inputs, bilinear, nearest or bicubic, with zeros,
 // border or reflection padding, composed on the device: the grid is
 // unnormalised to pixel coordinates, neighbours' flat indices are computed
 // (floor from a truncating cast), their values gathered with index_select
 // from the flattened input and weighted. Coordinates follow PyTorch's
-// grid_sample, which ONNX's op mirrors. Bicubic is refused.
+// grid_sample, which ONNX's op mirrors.
+#include <array>
+
 #include "lowering.h"
 
 namespace kiln::frontend::detail {
@@ -59,26 +61,61 @@ Result<Tensor> reflect(runtime::Runtime& rt, const Tensor& v, double twice_low, 
   return rt::where(even, forward, back);
 }
 
-// Pixel coordinate of normalised grid values g along a dim of `size`,
-// after the padding mode.
-Result<Tensor> source_coordinate(runtime::Runtime& rt, const Tensor& g, int64_t size, bool align, const std::string& padding) {
+// Pixel coordinate of normalised grid values g along a dim of `size`.
+Result<Tensor> unnormalise(const Tensor& g, int64_t size, bool align) {
   const auto n = static_cast<double>(size);
-  Tensor v;
-  if (align) {
-    KILN_ASSIGN_OR_RETURN(v, rt::add(g, 1.0));
-    KILN_ASSIGN_OR_RETURN(v, rt::mul(v, (n - 1) / 2));
-  } else {
-    KILN_ASSIGN_OR_RETURN(v, rt::add(g, 1.0));
-    KILN_ASSIGN_OR_RETURN(v, rt::mul(v, n));
-    KILN_ASSIGN_OR_RETURN(v, rt::add(v, -1.0));
-    KILN_ASSIGN_OR_RETURN(v, rt::mul(v, 0.5));
-  }
+  KILN_ASSIGN_OR_RETURN(Tensor v, rt::add(g, 1.0));
+  if (align) return rt::mul(v, (n - 1) / 2);
+  KILN_ASSIGN_OR_RETURN(v, rt::mul(v, n));
+  KILN_ASSIGN_OR_RETURN(v, rt::add(v, -1.0));
+  return rt::mul(v, 0.5);
+}
+
+// A pixel coordinate after the padding mode (zeros: as is, read as 0 outside).
+Result<Tensor> padded_coordinate(runtime::Runtime& rt, Tensor v, int64_t size, bool align, const std::string& padding) {
+  const auto n = static_cast<double>(size);
   if (padding == "border") return rt::clamp(v, 0, n - 1);
   if (padding == "reflection") {
     KILN_ASSIGN_OR_RETURN(v, align ? reflect(rt, v, 0, 2 * (n - 1)) : reflect(rt, v, -1, 2 * n - 1));
     return rt::clamp(v, 0, n - 1);
   }
   return v;
+}
+
+Result<Tensor> source_coordinate(runtime::Runtime& rt, const Tensor& g, int64_t size, bool align, const std::string& padding) {
+  KILN_ASSIGN_OR_RETURN(Tensor v, unnormalise(g, size, align));
+  return padded_coordinate(rt, v, size, align, padding);
+}
+
+// The cubic convolution weights (A = -0.75, as PyTorch's bicubic) of the
+// taps at -1, 0, 1, 2 from the floor, for fractions t.
+Result<std::array<Tensor, 4>> cubic_weights(const Tensor& t) {
+  constexpr double a = -0.75;
+  // Outer taps (distance s in [1, 2]): ((a s - 5a) s + 8a) s - 4a; inner (s in [0, 1]): ((a + 2) s - (a + 3)) s s + 1.
+  auto outer = [](const Tensor& s) -> Result<Tensor> {
+    KILN_ASSIGN_OR_RETURN(Tensor r, rt::mul(s, a));
+    KILN_ASSIGN_OR_RETURN(r, rt::add(r, -5 * a));
+    KILN_ASSIGN_OR_RETURN(r, rt::mul(r, s));
+    KILN_ASSIGN_OR_RETURN(r, rt::add(r, 8 * a));
+    KILN_ASSIGN_OR_RETURN(r, rt::mul(r, s));
+    return rt::add(r, -4 * a);
+  };
+  auto inner = [](const Tensor& s) -> Result<Tensor> {
+    KILN_ASSIGN_OR_RETURN(Tensor r, rt::mul(s, a + 2));
+    KILN_ASSIGN_OR_RETURN(r, rt::add(r, -(a + 3)));
+    KILN_ASSIGN_OR_RETURN(r, rt::mul(r, s));
+    KILN_ASSIGN_OR_RETURN(r, rt::mul(r, s));
+    return rt::add(r, 1.0);
+  };
+  KILN_ASSIGN_OR_RETURN(Tensor t1, rt::add(t, 1.0));
+  KILN_ASSIGN_OR_RETURN(Tensor u, rt::neg(t));
+  KILN_ASSIGN_OR_RETURN(Tensor u1, rt::add(u, 1.0));
+  KILN_ASSIGN_OR_RETURN(Tensor u2, rt::add(u, 2.0));
+  KILN_ASSIGN_OR_RETURN(Tensor w0, outer(t1));
+  KILN_ASSIGN_OR_RETURN(Tensor w1, inner(t));
+  KILN_ASSIGN_OR_RETURN(Tensor w2, inner(u1));
+  KILN_ASSIGN_OR_RETURN(Tensor w3, outer(u2));
+  return std::array<Tensor, 4>{w0, w1, w2, w3};
 }
 
 struct Sampler {
@@ -126,13 +163,41 @@ Status grid_sample(LowerContext& c) {
   KILN_ASSIGN_OR_RETURN(gx, gx.squeeze(3));
   KILN_ASSIGN_OR_RETURN(Tensor gy, grid.slice(3, 1, 2));
   KILN_ASSIGN_OR_RETURN(gy, gy.squeeze(3));
-  KILN_ASSIGN_OR_RETURN(Tensor ix, source_coordinate(c.rt, gx, w, align, padding));
-  KILN_ASSIGN_OR_RETURN(Tensor iy, source_coordinate(c.rt, gy, h, align, padding));
   KILN_ASSIGN_OR_RETURN(Tensor nc, c.rt.arange(n * ch, DType::kI32));
   KILN_ASSIGN_OR_RETURN(nc, rt::mul(nc, static_cast<double>(h * w)));
   KILN_ASSIGN_OR_RETURN(nc, nc.reshape({n, ch, 1, 1}));
   KILN_ASSIGN_OR_RETURN(Tensor flat, x.reshape({x.numel()}));
   Sampler s{c.rt, flat, nc, h, w};
+  if (mode == "bicubic") {
+    // 16 taps around the unnormalised point, each tap's coordinate taken
+    // through the padding mode on its own (PyTorch's get_value_bounded).
+    KILN_ASSIGN_OR_RETURN(Tensor ux, unnormalise(gx, w, align));
+    KILN_ASSIGN_OR_RETURN(Tensor uy, unnormalise(gy, h, align));
+    KILN_ASSIGN_OR_RETURN(Tensor fx, floor_of(c.rt, ux));
+    KILN_ASSIGN_OR_RETURN(Tensor fy, floor_of(c.rt, uy));
+    KILN_ASSIGN_OR_RETURN(Tensor tx, rt::sub(ux, fx));
+    KILN_ASSIGN_OR_RETURN(Tensor ty, rt::sub(uy, fy));
+    KILN_ASSIGN_OR_RETURN(auto wxs, cubic_weights(tx));
+    KILN_ASSIGN_OR_RETURN(auto wys, cubic_weights(ty));
+    std::optional<Tensor> sum;
+    for (int i = 0; i < 4; ++i) {
+      KILN_ASSIGN_OR_RETURN(Tensor yi, rt::add(fy, static_cast<double>(i - 1)));
+      KILN_ASSIGN_OR_RETURN(yi, padded_coordinate(c.rt, yi, h, align, padding));
+      for (int j = 0; j < 4; ++j) {
+        KILN_ASSIGN_OR_RETURN(Tensor xj, rt::add(fx, static_cast<double>(j - 1)));
+        KILN_ASSIGN_OR_RETURN(xj, padded_coordinate(c.rt, xj, w, align, padding));
+        KILN_ASSIGN_OR_RETURN(Tensor v, s.at(yi, xj));
+        KILN_ASSIGN_OR_RETURN(Tensor weight, rt::mul(wys[static_cast<std::size_t>(i)], wxs[static_cast<std::size_t>(j)]));
+        KILN_ASSIGN_OR_RETURN(weight, weight.unsqueeze(1));
+        KILN_ASSIGN_OR_RETURN(v, rt::mul(v, weight));
+        if (sum) { KILN_ASSIGN_OR_RETURN(v, rt::add(*sum, v)); }
+        sum = v;
+      }
+    }
+    return put(c, *sum);
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor ix, source_coordinate(c.rt, gx, w, align, padding));
+  KILN_ASSIGN_OR_RETURN(Tensor iy, source_coordinate(c.rt, gy, h, align, padding));
   if (mode == "nearest") {
     KILN_ASSIGN_OR_RETURN(Tensor ry, round_even(c.rt, iy));
     KILN_ASSIGN_OR_RETURN(Tensor rx, round_even(c.rt, ix));
@@ -168,7 +233,7 @@ Status grid_sample(LowerContext& c) {
 void add_grid_sample_ops(OpTable& t) {
   t["GridSample"] = {[](const CheckContext& c) {
                        const std::string mode = attr_string(c.node, "mode", "bilinear");
-                       if (mode != "bilinear" && mode != "nearest") return "mode '" + mode + "' is not supported";
+                       if (mode != "bilinear" && mode != "nearest" && mode != "bicubic") return "mode '" + mode + "' is not supported";
                        const std::string padding = attr_string(c.node, "padding_mode", "zeros");
                        if (padding != "zeros" && padding != "border" && padding != "reflection") return "padding_mode '" + padding + "' is not supported";
                        return first_of({require_dtypes(c, 0, {DType::kF32}), require_dtypes(c, 1, {DType::kF32}),

@@ -3,7 +3,9 @@
 // unnormalised to pixel coordinates, neighbours' flat indices are computed
 // (floor from a truncating cast), their values gathered with index_select
 // from the flattened input and weighted. Coordinates follow PyTorch's
-// grid_sample, which ONNX's op mirrors.
+// grid_sample, which ONNX's op mirrors. RoiAlign samples the same way at
+// points spread over each region's bins (sampling_ratio > 0) and averages
+// them with avg_pool2d.
 #include <array>
 
 #include "lowering.h"
@@ -228,9 +230,126 @@ Status grid_sample(LowerContext& c) {
   return put(c, *sum);
 }
 
+// RoiAlign, mode avg, after ONNX's reference (Caffe2's bilinear rules: a
+// sample beyond [-1, size] reads 0, one below 0 is read at 0, one at or
+// past the last pixel at the last pixel).
+Status roi_align(LowerContext& c) {
+  KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+  KILN_ASSIGN_OR_RETURN(Tensor rois, c.in(1));
+  KILN_ASSIGN_OR_RETURN(Tensor batch, c.in(2));
+  if (x.rank() != 4 || rois.rank() != 2 || rois.dim(1) != 4 || batch.numel() != rois.dim(0))
+    return invalid_argument("X " + x.describe() + ", rois " + rois.describe() + " and batch_indices " + batch.describe() +
+                            " are not [N, C, H, W], [R, 4] and [R]");
+  if (x.numel() > 2147483647) return invalid_argument("X has more than 2^31 elements");
+  const int64_t n_rois = rois.dim(0), ch = x.dim(1), h = x.dim(2), w = x.dim(3);
+  const int64_t oh = attr_int(c.node, "output_height", 1), ow = attr_int(c.node, "output_width", 1);
+  const int64_t sr = attr_int(c.node, "sampling_ratio", 0);
+  const double scale = attr_float(c.node, "spatial_scale", 1.0f);
+  const bool half_pixel = attr_string(c.node, "coordinate_transformation_mode", "half_pixel") == "half_pixel";
+  // Region corners in pixels, [R, 1] each.
+  std::array<Tensor, 4> corner;
+  for (int k = 0; k < 4; ++k) {
+    KILN_ASSIGN_OR_RETURN(Tensor v, rois.slice(1, k, k + 1));
+    KILN_ASSIGN_OR_RETURN(v, rt::mul(v, scale));
+    if (half_pixel) { KILN_ASSIGN_OR_RETURN(v, rt::add(v, -0.5)); }
+    corner[static_cast<std::size_t>(k)] = v;
+  }
+  // Sample coordinates along one axis: start + frac * bin, frac[k] = k / sr + ((k % sr) + 0.5) / sr of a bin.
+  auto samples = [&](const Tensor& start, const Tensor& end, int64_t bins) -> Result<Tensor> {
+    KILN_ASSIGN_OR_RETURN(Tensor len, rt::sub(end, start));
+    if (!half_pixel) {
+      KILN_ASSIGN_OR_RETURN(Tensor one, scalar(c.rt, 1.0));
+      KILN_ASSIGN_OR_RETURN(len, rt::maximum(len, one));
+    }
+    KILN_ASSIGN_OR_RETURN(Tensor bin, rt::mul(len, 1.0 / static_cast<double>(bins)));
+    std::vector<float> frac;
+    for (int64_t k = 0; k < bins * sr; ++k)
+      frac.push_back(static_cast<float>(static_cast<double>(k / sr) + (static_cast<double>(k % sr) + 0.5) / static_cast<double>(sr)));
+    KILN_ASSIGN_OR_RETURN(Tensor f, c.rt.from_host(frac, {1, bins * sr}));
+    KILN_ASSIGN_OR_RETURN(Tensor p, rt::mul(f, bin));
+    return rt::add(p, start);
+  };
+  KILN_ASSIGN_OR_RETURN(Tensor ys, samples(corner[1], corner[3], oh));  // [R, oh * sr]
+  KILN_ASSIGN_OR_RETURN(Tensor xs, samples(corner[0], corner[2], ow));  // [R, ow * sr]
+  // Per axis: the low and high pixel, their weights, and whether the sample counts.
+  struct Axis {
+    Tensor low, high, w_low, w_high, inside;
+  };
+  auto axis = [&](const Tensor& v, int64_t size) -> Result<Axis> {
+    const auto n = static_cast<double>(size);
+    KILN_ASSIGN_OR_RETURN(Tensor lowest, scalar(c.rt, -1.0));
+    KILN_ASSIGN_OR_RETURN(Tensor highest, scalar(c.rt, n));
+    KILN_ASSIGN_OR_RETURN(Tensor lo_ok, rt::ge(v, lowest));
+    KILN_ASSIGN_OR_RETURN(Tensor hi_ok, rt::le(v, highest));
+    KILN_ASSIGN_OR_RETURN(Tensor inside, rt::where(lo_ok, hi_ok, lo_ok));
+    KILN_ASSIGN_OR_RETURN(Tensor p, rt::clamp(v, 0, n - 1));
+    KILN_ASSIGN_OR_RETURN(Tensor low, floor_of(c.rt, p));
+    KILN_ASSIGN_OR_RETURN(Tensor high, rt::add(low, 1.0));
+    KILN_ASSIGN_OR_RETURN(high, rt::clamp(high, 0, n - 1));
+    KILN_ASSIGN_OR_RETURN(Tensor w_high, rt::sub(p, low));
+    KILN_ASSIGN_OR_RETURN(Tensor w_low, rt::neg(w_high));
+    KILN_ASSIGN_OR_RETURN(w_low, rt::add(w_low, 1.0));
+    return Axis{low, high, w_low, w_high, inside};
+  };
+  KILN_ASSIGN_OR_RETURN(Axis ay, axis(ys, h));
+  KILN_ASSIGN_OR_RETURN(Axis ax, axis(xs, w));
+  // Flat index (b * C + c) * H * W + y * W + x as [R, C, Sy, Sx].
+  KILN_ASSIGN_OR_RETURN(Tensor b, rt::cast(batch, DType::kI32));
+  KILN_ASSIGN_OR_RETURN(b, rt::mul(b, static_cast<double>(ch * h * w)));
+  KILN_ASSIGN_OR_RETURN(b, b.reshape({n_rois, 1, 1, 1}));
+  KILN_ASSIGN_OR_RETURN(Tensor cs, c.rt.arange(ch, DType::kI32));
+  KILN_ASSIGN_OR_RETURN(cs, rt::mul(cs, static_cast<double>(h * w)));
+  KILN_ASSIGN_OR_RETURN(cs, cs.reshape({1, ch, 1, 1}));
+  KILN_ASSIGN_OR_RETURN(Tensor base, rt::add(b, cs));
+  KILN_ASSIGN_OR_RETURN(Tensor flat, x.reshape({x.numel()}));
+  auto at = [&](const Tensor& yv, const Tensor& xv) -> Result<Tensor> {
+    KILN_ASSIGN_OR_RETURN(Tensor yi, rt::mul(yv, static_cast<double>(w)));
+    KILN_ASSIGN_OR_RETURN(yi, rt::cast(yi, DType::kI32));
+    KILN_ASSIGN_OR_RETURN(yi, yi.reshape({n_rois, 1, oh * sr, 1}));
+    KILN_ASSIGN_OR_RETURN(Tensor xi, rt::cast(xv, DType::kI32));
+    KILN_ASSIGN_OR_RETURN(xi, xi.reshape({n_rois, 1, 1, ow * sr}));
+    KILN_ASSIGN_OR_RETURN(Tensor pos, rt::add(yi, xi));
+    KILN_ASSIGN_OR_RETURN(pos, rt::add(pos, base));
+    return rt::index_select(flat, 0, pos);
+  };
+  auto col = [&](const Tensor& v) { return v.reshape({n_rois, 1, oh * sr, 1}); };
+  auto row = [&](const Tensor& v) { return v.reshape({n_rois, 1, 1, ow * sr}); };
+  std::optional<Tensor> sum;
+  const Tensor* yv[2] = {&ay.low, &ay.high};
+  const Tensor* yw[2] = {&ay.w_low, &ay.w_high};
+  const Tensor* xv[2] = {&ax.low, &ax.high};
+  const Tensor* xw[2] = {&ax.w_low, &ax.w_high};
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 2; ++j) {
+      KILN_ASSIGN_OR_RETURN(Tensor v, at(*yv[i], *xv[j]));
+      KILN_ASSIGN_OR_RETURN(Tensor wy, col(*yw[i]));
+      KILN_ASSIGN_OR_RETURN(Tensor wx, row(*xw[j]));
+      KILN_ASSIGN_OR_RETURN(Tensor weight, rt::mul(wy, wx));
+      KILN_ASSIGN_OR_RETURN(v, rt::mul(v, weight));
+      if (sum) { KILN_ASSIGN_OR_RETURN(v, rt::add(*sum, v)); }
+      sum = v;
+    }
+  KILN_ASSIGN_OR_RETURN(Tensor in_y, col(ay.inside));
+  KILN_ASSIGN_OR_RETURN(Tensor in_x, row(ax.inside));
+  KILN_ASSIGN_OR_RETURN(Tensor inside, rt::where(in_y, in_x, in_y));
+  KILN_ASSIGN_OR_RETURN(Tensor zero, scalar(c.rt, 0));
+  KILN_ASSIGN_OR_RETURN(Tensor samples_v, rt::where(inside, *sum, zero));
+  rt::Pool2dOptions o;
+  o.kernel_h = o.kernel_w = o.stride_h = o.stride_w = sr;
+  return put(c, rt::avg_pool2d(samples_v, o));
+}
+
 }  // namespace
 
 void add_grid_sample_ops(OpTable& t) {
+  t["RoiAlign"] = {[](const CheckContext& c) {
+                     if (attr_string(c.node, "mode", "avg") != "avg") return std::string("mode max is not supported");
+                     if (attr_int(c.node, "sampling_ratio", 0) < 1)
+                       return std::string("sampling_ratio 0 (a per-region sample count from the data) is not supported");
+                     return first_of({require_dtypes(c, 0, {DType::kF32}), require_dtypes(c, 1, {DType::kF32}),
+                                      require_dtypes(c, 2, {DType::kI32, DType::kI64}), c.rank(0) != 4 ? "X must be [N, C, H, W]" : ""});
+                   },
+                   roi_align};
   t["GridSample"] = {[](const CheckContext& c) {
                        const std::string mode = attr_string(c.node, "mode", "bilinear");
                        if (mode != "bilinear" && mode != "nearest" && mode != "bicubic") return "mode '" + mode + "' is not supported";

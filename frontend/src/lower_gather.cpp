@@ -213,6 +213,32 @@ Status max_unpool(LowerContext& c) {
   return put(c, y);
 }
 
+// ReverseSequence: along time_axis, the first sequence_lens[b] elements of
+// batch b reversed, the rest kept: a GatherElements with index
+// t < len ? len - 1 - t : t, made on the device.
+Status reverse_sequence(LowerContext& c) {
+  KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+  KILN_ASSIGN_OR_RETURN(Tensor lens, c.in(1));
+  const int time = static_cast<int>(attr_int(c.node, "time_axis", 0)), batch = static_cast<int>(attr_int(c.node, "batch_axis", 1));
+  if (x.rank() < 2 || time == batch || time < 0 || time > 1 || batch < 0 || batch > 1 || lens.numel() != x.dim(batch))
+    return invalid_argument("input " + x.describe() + ", sequence_lens " + lens.describe() + " and axes time " + std::to_string(time) +
+                            ", batch " + std::to_string(batch) + " do not fit");
+  rt::Shape along_time(static_cast<std::size_t>(x.rank()), 1), along_batch(static_cast<std::size_t>(x.rank()), 1);
+  along_time[static_cast<std::size_t>(time)] = x.dim(time);
+  along_batch[static_cast<std::size_t>(batch)] = x.dim(batch);
+  KILN_ASSIGN_OR_RETURN(Tensor t, c.rt.arange(x.dim(time), DType::kI32));
+  KILN_ASSIGN_OR_RETURN(t, t.reshape(along_time));
+  KILN_ASSIGN_OR_RETURN(Tensor len, rt::cast(lens, DType::kI32));
+  KILN_ASSIGN_OR_RETURN(len, len.reshape(along_batch));
+  KILN_ASSIGN_OR_RETURN(Tensor reversed, rt::sub(len, t));
+  KILN_ASSIGN_OR_RETURN(reversed, rt::add(reversed, -1.0));
+  KILN_ASSIGN_OR_RETURN(Tensor in_sequence, rt::lt(t, len));
+  KILN_ASSIGN_OR_RETURN(Tensor idx, rt::where(in_sequence, reversed, t));
+  KILN_ASSIGN_OR_RETURN(idx, idx.expand(x.shape()));
+  KILN_ASSIGN_OR_RETURN(idx, rt::contiguous(idx));
+  return put(c, gather_elements(c.rt, x, idx, time));
+}
+
 }  // namespace
 
 Result<Tensor> gather_elements(runtime::Runtime& rt, const Tensor& x, const Tensor& indices, int axis) {
@@ -275,6 +301,11 @@ void add_gather_ops(OpTable& t) {
   for (const char* op : {"ScatterElements", "Scatter"})
     t[op] = {[](const CheckContext& c) { return scatter_check(c, false); }, scatter_elements};
   t["ScatterND"] = {[](const CheckContext& c) { return scatter_check(c, true); }, scatter_nd};
+  t["ReverseSequence"] = {[](const CheckContext& c) {
+                            return first_of({require_dtypes(c, 0, {DType::kF32, DType::kF16, DType::kBF16, DType::kI32, DType::kI64, DType::kBool}),
+                                             require_dtypes(c, 1, {DType::kI64}), c.rank(0) >= 0 && c.rank(0) < 2 ? "input rank below 2" : ""});
+                          },
+                          reverse_sequence};
   t["MaxUnpool"] = {[](const CheckContext& c) {
                       return first_of({require_float(c, 0), require_dtypes(c, 1, {DType::kI64}), c.rank(0) < 3 ? "X must be [N, C, D1, ...]" : "",
                                        attr_ints(c.node, "kernel_shape") ? "" : "kernel_shape is required", require_host(c, 2, "output_shape")});

@@ -11,22 +11,6 @@ namespace rt = kiln::runtime;
 
 namespace {
 
-// concat of any number of tensors (the runtime takes at most 7 per op).
-Result<Tensor> concat_all(std::vector<Tensor> parts, int dim) {
-  while (parts.size() > 1) {
-    std::vector<Tensor> next;
-    for (std::size_t i = 0; i < parts.size(); i += 7) {
-      std::vector<Tensor> group(parts.begin() + static_cast<std::ptrdiff_t>(i),
-                                parts.begin() + static_cast<std::ptrdiff_t>(std::min(parts.size(), i + 7)));
-      if (group.size() == 1) { next.push_back(group[0]); continue; }
-      KILN_ASSIGN_OR_RETURN(Tensor joined, rt::concat(group, dim));
-      next.push_back(joined);
-    }
-    parts = std::move(next);
-  }
-  return parts[0];
-}
-
 Status topk(LowerContext& c) {
   KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
   int64_t k = attr_int(c.node, "k", 0);
@@ -55,8 +39,8 @@ Status topk(LowerContext& c) {
     KILN_ASSIGN_OR_RETURN(Tensor hit, rt::eq(positions, at));
     KILN_ASSIGN_OR_RETURN(work, rt::where(hit, taken, work));
   }
-  KILN_ASSIGN_OR_RETURN(Tensor v, concat_all(values, axis));
-  KILN_ASSIGN_OR_RETURN(Tensor idx, concat_all(indices, axis));
+  KILN_ASSIGN_OR_RETURN(Tensor v, concat_any(values, axis));
+  KILN_ASSIGN_OR_RETURN(Tensor idx, concat_any(indices, axis));
   c.out(0, v);
   if (c.node.output_size() > 1 && !c.node.output(1).empty()) {
     KILN_ASSIGN_OR_RETURN(idx, rt::cast(idx, DType::kI64));

@@ -18,6 +18,20 @@ Result<Tensor> wrap_indices(runtime::Runtime& rt, const Tensor& indices, int64_t
 
 namespace {
 
+// Where `indices` (wrapped) fall outside [0, dim), `positions` become -(limit
+// + 1), which the gather kernel refuses with an out-of-bounds fault naming
+// the op: an out-of-range ONNX index fails instead of reading a neighbour
+// row of the flattened data.
+Result<Tensor> poison_out_of_range(runtime::Runtime& rt, const Tensor& indices, int64_t dim, const Tensor& positions, int64_t limit) {
+  KILN_ASSIGN_OR_RETURN(Tensor zero, rt.full({}, 0, DType::kI32));
+  KILN_ASSIGN_OR_RETURN(Tensor size, rt.full({}, static_cast<double>(dim), DType::kI32));
+  KILN_ASSIGN_OR_RETURN(Tensor below, rt::lt(indices, zero));
+  KILN_ASSIGN_OR_RETURN(Tensor above, rt::ge(indices, size));
+  KILN_ASSIGN_OR_RETURN(Tensor bad, rt::where(below, below, above));
+  KILN_ASSIGN_OR_RETURN(Tensor sentinel, rt.full({}, -static_cast<double>(limit) - 1, DType::kI32));
+  return rt::where(bad, sentinel, positions);
+}
+
 // sum over dims d of coordinate_d * strides[d], broadcast to `shape`, for
 // the dims where `use[d]` holds: arange along each such dim.
 Result<std::optional<Tensor>> coordinate_offsets(runtime::Runtime& rt, const std::vector<int64_t>& shape,
@@ -45,13 +59,21 @@ Result<Tensor> flattened(const Tensor& x) { return x.reshape({x.numel()}); }
 // its last dim, int32.
 Result<Tensor> nd_rows(runtime::Runtime& rt, const Tensor& x, const Tensor& idx, int b) {
   const int64_t k = idx.dim(-1);
+  int64_t rows_total = 1;
+  for (int d = 0; d < b + k; ++d) rows_total *= x.dim(d);
+  // An out-of-range component poisons its row: a term of -(2 rows + 1)
+  // stays below -rows once the other terms (all in [0, rows)) are added,
+  // as long as k such terms fit in int32.
+  const bool poison = (2 * rows_total + 1) * (k + 1) < std::numeric_limits<int32_t>::max();
   std::optional<Tensor> row;
   int64_t stride = 1;
   for (int64_t j = k - 1; j >= 0; --j) {
     KILN_ASSIGN_OR_RETURN(Tensor ij, idx.slice(-1, j, j + 1));
     KILN_ASSIGN_OR_RETURN(ij, ij.squeeze(-1));
     KILN_ASSIGN_OR_RETURN(ij, wrap_indices(rt, ij, x.dim(static_cast<int>(b + j))));
-    if (stride != 1) { KILN_ASSIGN_OR_RETURN(ij, rt::mul(ij, static_cast<double>(stride))); }
+    KILN_ASSIGN_OR_RETURN(Tensor scaled, rt::mul(ij, static_cast<double>(stride)));
+    if (poison) { KILN_ASSIGN_OR_RETURN(scaled, poison_out_of_range(rt, ij, x.dim(static_cast<int>(b + j)), scaled, 2 * rows_total)); }
+    ij = scaled;
     if (row) { KILN_ASSIGN_OR_RETURN(ij, rt::add(*row, ij)); }
     row = ij;
     stride *= x.dim(static_cast<int>(b + j));
@@ -243,6 +265,7 @@ Status reverse_sequence(LowerContext& c) {
 
 Result<Tensor> gather_elements(runtime::Runtime& rt, const Tensor& x, const Tensor& indices, int axis) {
   KILN_ASSIGN_OR_RETURN(Tensor flat, element_positions(rt, x, indices, axis));
+  KILN_ASSIGN_OR_RETURN(flat, poison_out_of_range(rt, indices, x.dim(axis), flat, x.numel()));
   KILN_ASSIGN_OR_RETURN(Tensor data, flattened(x));
   return rt::index_select(data, 0, flat);
 }

@@ -98,6 +98,21 @@ TEST(DataMovement, GatherElementsWrapsNegativeIndices) {
   EXPECT_EQ(*y, want);
 }
 
+TEST(DataMovement, AnOutOfRangeGatherElementsIndexFaults) {
+  // Index 4 of a dim of 4 would read the next row of the flattened data:
+  // it faults instead, naming the op.
+  onnx::ModelProto m = model();
+  auto* g = m.mutable_graph();
+  add_io(g->add_input(), "x", onnx::TensorProto::FLOAT, {3, 4});
+  add_io(g->add_output(), "y", onnx::TensorProto::FLOAT, {3, 1});
+  add_ints(g, "idx", {3, 1}, {0, 4, 1});
+  set_int(add_node(g, "GatherElements", {"x", "idx"}, "y"), "axis", 1);
+  auto y = run_one(save(m, "gather_elements_oob.onnx"), iota(12), {3, 4});
+  ASSERT_FALSE(y.ok());
+  EXPECT_NE(y.status().message().find("y_node"), std::string::npos) << y.status().to_string();
+  EXPECT_NE(y.status().message().find("outside"), std::string::npos) << y.status().to_string();
+}
+
 TEST(DataMovement, SliceWithANegativeStep) {
   // x [2, 5], axis 1 from -1 down to (not reaching) 0, step -2: columns 4, 2.
   onnx::ModelProto m = model();

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <limits>
 #include <numeric>
 
 #include "proto_io.h"
@@ -29,6 +30,20 @@ struct FoldArgs {
   std::vector<int64_t> input_shape;
 };
 using FoldFn = std::function<Result<Ints>(const FoldArgs&, const Inputs&)>;
+
+// A result above the fold bound: not an error, the node goes to the device.
+Status too_large() { return unimplemented("above the fold bound"); }
+
+// The element count of a shape given by values, or too_large() past the bound.
+Status check_size(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) return invalid_argument("negative dim " + std::to_string(d));
+    if (d != 0 && n > kMaxFoldElements / d) return too_large();
+    n *= d;
+  }
+  return {};
+}
 
 std::vector<int64_t> unravel(int64_t flat, const std::vector<int64_t>& shape) {
   std::vector<int64_t> coord(shape.size());
@@ -264,6 +279,7 @@ Result<Ints> fold_flatten(const FoldArgs& c, const Inputs& in) {
 
 Result<Ints> fold_expand(const FoldArgs&, const Inputs& in) {
   const Ints& x = need(in, 0);
+  KILN_RETURN_IF_ERROR(check_size(need(in, 1).v));
   Ints target{x.dtype, need(in, 1).v, {}};
   target.v.assign(static_cast<std::size_t>(std::max<int64_t>(numel_of(target.shape), 0)), 0);
   return elementwise({&x, &target}, x.dtype, [](const std::vector<int64_t>& a) -> Result<int64_t> { return a[0]; });
@@ -274,7 +290,12 @@ Result<Ints> fold_tile(const FoldArgs&, const Inputs& in) {
   const std::vector<int64_t>& reps = need(in, 1).v;
   if (reps.size() != x.shape.size()) return invalid_argument("repeats must have one value per dim");
   std::vector<int64_t> shape = x.shape;
-  for (std::size_t i = 0; i < shape.size(); ++i) shape[i] *= reps[i];
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (reps[i] < 0) return invalid_argument("negative repeats");
+    if (reps[i] > kMaxFoldElements) return too_large();
+    shape[i] *= reps[i];
+  }
+  KILN_RETURN_IF_ERROR(check_size(shape));
   Ints out{x.dtype, shape, {}};
   for (int64_t o = 0; o < numel_of(shape); ++o) {
     auto coord = unravel(o, shape);
@@ -305,8 +326,11 @@ Result<Ints> fold_transpose(const FoldArgs& c, const Inputs& in) {
 Result<Ints> fold_range(const FoldArgs&, const Inputs& in) {
   const int64_t start = scalar_of(need(in, 0)), limit = scalar_of(need(in, 1)), delta = scalar_of(need(in, 2));
   if (delta == 0) return invalid_argument("delta is 0");
-  const int64_t span = limit - start;
-  int64_t n = delta > 0 ? (span > 0 ? (span + delta - 1) / delta : 0) : (span < 0 ? (span + delta + 1) / delta : 0);
+  int64_t span = 0;
+  if (__builtin_sub_overflow(limit, start, &span)) return too_large();
+  // ceil(span / delta) without overflow: the count of steps that fit.
+  const int64_t n = (span > 0) == (delta > 0) && span != 0 ? 1 + (span - (delta > 0 ? 1 : -1)) / delta : 0;
+  if (n > kMaxFoldElements) return too_large();
   Ints out{need(in, 0).dtype, {n}, {}};
   for (int64_t i = 0; i < n; ++i) out.v.push_back(start + i * delta);
   return out;
@@ -314,6 +338,7 @@ Result<Ints> fold_range(const FoldArgs&, const Inputs& in) {
 
 Result<Ints> fold_constant_of_shape(const FoldArgs& c, const Inputs& in) {
   const std::vector<int64_t>& shape = need(in, 0).v;
+  KILN_RETURN_IF_ERROR(check_size(shape));
   Ints out{DType::kF32, shape, {}};
   int64_t value = 0;
   for (const auto& a : c.node.attribute()) {
@@ -343,6 +368,7 @@ Result<Ints> fold_where(const FoldArgs&, const Inputs& in) {
 
 Result<int64_t> checked_div(int64_t a, int64_t b) {
   if (b == 0) return invalid_argument("integer division by zero");
+  if (b == -1 && a == std::numeric_limits<int64_t>::min()) return invalid_argument("integer overflow");
   return a / b;
 }
 
@@ -353,17 +379,31 @@ const std::map<std::string, FoldFn>& folders() {
     t["Size"] = fold_size;
     t["Identity"] = [](const FoldArgs&, const Inputs& in) -> Result<Ints> { return need(in, 0); };
     t["Cast"] = fold_cast;
-    t["Neg"] = unary([](int64_t x) { return -x; });
-    t["Abs"] = unary([](int64_t x) { return x < 0 ? -x : x; });
+    // Wrapping negation (as the int64 two's complement does): no UB at INT64_MIN.
+    t["Neg"] = unary([](int64_t x) { return static_cast<int64_t>(0 - static_cast<uint64_t>(x)); });
+    t["Abs"] = unary([](int64_t x) { return x < 0 ? static_cast<int64_t>(0 - static_cast<uint64_t>(x)) : x; });
     t["Sign"] = unary([](int64_t x) -> int64_t { return (x > 0) - (x < 0); });
     t["Not"] = unary([](int64_t x) -> int64_t { return !x; });
-    t["Add"] = binary(false, [](int64_t a, int64_t b) -> Result<int64_t> { return a + b; });
-    t["Sub"] = binary(false, [](int64_t a, int64_t b) -> Result<int64_t> { return a - b; });
-    t["Mul"] = binary(false, [](int64_t a, int64_t b) -> Result<int64_t> { return a * b; });
+    t["Add"] = binary(false, [](int64_t a, int64_t b) -> Result<int64_t> {
+      int64_t r = 0;
+      if (__builtin_add_overflow(a, b, &r)) return invalid_argument("integer overflow");
+      return r;
+    });
+    t["Sub"] = binary(false, [](int64_t a, int64_t b) -> Result<int64_t> {
+      int64_t r = 0;
+      if (__builtin_sub_overflow(a, b, &r)) return invalid_argument("integer overflow");
+      return r;
+    });
+    t["Mul"] = binary(false, [](int64_t a, int64_t b) -> Result<int64_t> {
+      int64_t r = 0;
+      if (__builtin_mul_overflow(a, b, &r)) return invalid_argument("integer overflow");
+      return r;
+    });
     t["Div"] = binary(false, checked_div);
     // fmod 0 (the only integer form folded): the remainder takes the divisor's sign.
     t["Mod"] = binary(false, [](int64_t a, int64_t b) -> Result<int64_t> {
       if (b == 0) return invalid_argument("integer modulo by zero");
+      if (b == -1) return int64_t{0};
       const int64_t r = a % b;
       return r != 0 && ((r < 0) != (b < 0)) ? r + b : r;
     });
@@ -416,6 +456,10 @@ Result<std::optional<HostTensor>> try_fold(const onnx::NodeProto& node, int64_t 
     args.input_shape = *it->second.shape;
   } else {
     if (op == "Mod" && attr_int(node, "fmod", 0) != 0) return no;
+    if (op == "Cast") {
+      const auto to = to_kiln_dtype(static_cast<int32_t>(attr_int(node, "to", 0)));
+      if (!to || !is_int_dtype(*to)) return no;
+    }
     for (const auto& name : node.input()) {
       if (name.empty()) { in.emplace_back(); continue; }
       auto it = constants.find(name);
@@ -432,7 +476,9 @@ Result<std::optional<HostTensor>> try_fold(const onnx::NodeProto& node, int64_t 
         numel_of(*v.shape) > kMaxFoldElements)
       return no;
   }
-  KILN_ASSIGN_OR_RETURN(Ints out, fn->second(args, in));
+  auto folded = fn->second(args, in);
+  if (!folded.ok() && folded.status().code() == ErrorCode::kUnimplemented) return no;
+  KILN_ASSIGN_OR_RETURN(Ints out, std::move(folded));
   if (!is_int_dtype(out.dtype) || numel_of(out.shape) > kMaxFoldElements) return no;
   return std::optional<HostTensor>(int_tensor(out.dtype, out.shape, out.v));
 }

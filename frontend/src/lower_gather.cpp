@@ -18,6 +18,20 @@ Result<Tensor> wrap_indices(runtime::Runtime& rt, const Tensor& indices, int64_t
 
 namespace {
 
+// Where `indices` (wrapped) fall outside [0, dim), `positions` become -(limit
+// + 1), which the gather kernel refuses with an out-of-bounds fault naming
+// the op: an out-of-range ONNX index fails instead of reading a neighbour
+// row of the flattened data.
+Result<Tensor> poison_out_of_range(runtime::Runtime& rt, const Tensor& indices, int64_t dim, const Tensor& positions, int64_t limit) {
+  KILN_ASSIGN_OR_RETURN(Tensor zero, rt.full({}, 0, DType::kI32));
+  KILN_ASSIGN_OR_RETURN(Tensor size, rt.full({}, static_cast<double>(dim), DType::kI32));
+  KILN_ASSIGN_OR_RETURN(Tensor below, rt::lt(indices, zero));
+  KILN_ASSIGN_OR_RETURN(Tensor above, rt::ge(indices, size));
+  KILN_ASSIGN_OR_RETURN(Tensor bad, rt::where(below, below, above));
+  KILN_ASSIGN_OR_RETURN(Tensor sentinel, rt.full({}, -static_cast<double>(limit) - 1, DType::kI32));
+  return rt::where(bad, sentinel, positions);
+}
+
 // sum over dims d of coordinate_d * strides[d], broadcast to `shape`, for
 // the dims where `use[d]` holds: arange along each such dim.
 Result<std::optional<Tensor>> coordinate_offsets(runtime::Runtime& rt, const std::vector<int64_t>& shape,
@@ -45,13 +59,21 @@ Result<Tensor> flattened(const Tensor& x) { return x.reshape({x.numel()}); }
 // its last dim, int32.
 Result<Tensor> nd_rows(runtime::Runtime& rt, const Tensor& x, const Tensor& idx, int b) {
   const int64_t k = idx.dim(-1);
+  int64_t rows_total = 1;
+  for (int d = 0; d < b + k; ++d) rows_total *= x.dim(d);
+  // An out-of-range component poisons its row: a term of -(2 rows + 1)
+  // stays below -rows once the other terms (all in [0, rows)) are added,
+  // as long as k such terms fit in int32.
+  const bool poison = (2 * rows_total + 1) * (k + 1) < std::numeric_limits<int32_t>::max();
   std::optional<Tensor> row;
   int64_t stride = 1;
   for (int64_t j = k - 1; j >= 0; --j) {
     KILN_ASSIGN_OR_RETURN(Tensor ij, idx.slice(-1, j, j + 1));
     KILN_ASSIGN_OR_RETURN(ij, ij.squeeze(-1));
     KILN_ASSIGN_OR_RETURN(ij, wrap_indices(rt, ij, x.dim(static_cast<int>(b + j))));
-    if (stride != 1) { KILN_ASSIGN_OR_RETURN(ij, rt::mul(ij, static_cast<double>(stride))); }
+    KILN_ASSIGN_OR_RETURN(Tensor scaled, rt::mul(ij, static_cast<double>(stride)));
+    if (poison) { KILN_ASSIGN_OR_RETURN(scaled, poison_out_of_range(rt, ij, x.dim(static_cast<int>(b + j)), scaled, 2 * rows_total)); }
+    ij = scaled;
     if (row) { KILN_ASSIGN_OR_RETURN(ij, rt::add(*row, ij)); }
     row = ij;
     stride *= x.dim(static_cast<int>(b + j));
@@ -169,10 +191,81 @@ Status scatter_nd(LowerContext& c) {
   return put(c, y.reshape(x.shape()));
 }
 
+// MaxUnpool: X's values at their flat output positions I, zeros elsewhere.
+Status max_unpool(LowerContext& c) {
+  KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+  KILN_ASSIGN_OR_RETURN(Tensor idx, c.in(1));
+  if (idx.shape() != x.shape()) return invalid_argument("I " + idx.describe() + " must have X's shape " + x.describe());
+  // Indices address the shape the attributes give; output_shape, if
+  // larger, extends it with zeros at the end of each dim (as ONNX's
+  // reference and PyTorch's max_unpool do).
+  const auto k = *attr_ints(c.node, "kernel_shape");
+  const std::size_t n = k.size();
+  const auto st = attr_ints(c.node, "strides").value_or(std::vector<int64_t>(n, 1));
+  const auto p = attr_ints(c.node, "pads").value_or(std::vector<int64_t>(2 * n, 0));
+  if (st.size() != n || p.size() != 2 * n || static_cast<int>(n) + 2 != x.rank()) return invalid_argument("kernel_shape, strides and pads do not fit X " + x.describe());
+  rt::Shape out = {x.dim(0), x.dim(1)};
+  for (std::size_t i = 0; i < n; ++i) out.push_back((x.dim(static_cast<int>(i) + 2) - 1) * st[i] - p[i] - p[i + n] + k[i]);
+  rt::Shape wanted = out;
+  if (c.has(2)) {
+    KILN_ASSIGN_OR_RETURN(auto s, c.host_ints(2));
+    wanted.assign(s.begin(), s.end());
+  }
+  if (wanted.size() != out.size()) return invalid_argument("output_shape must have X's rank");
+  for (std::size_t i = 0; i < out.size(); ++i)
+    if (wanted[i] < out[i] || (i < 2 && wanted[i] != out[i])) return invalid_argument("output_shape is smaller than the unpooled shape or changes N, C");
+  if (out.size() != static_cast<std::size_t>(x.rank()) || out[0] != x.dim(0) || out[1] != x.dim(1))
+    return invalid_argument("output shape does not keep X's N and C");
+  int64_t total = 1;
+  for (int64_t d : out) total *= d;
+  if (total * x.numel() > kMaxScatterPairs) return invalid_argument("unpooling is above the one-hot bound 2^24");
+  KILN_ASSIGN_OR_RETURN(Tensor zeros, c.rt.full({total, 1}, 0, x.dtype()));
+  KILN_ASSIGN_OR_RETURN(Tensor rows, flattened(idx));
+  KILN_ASSIGN_OR_RETURN(rows, wrap_indices(c.rt, rows, total));
+  KILN_ASSIGN_OR_RETURN(Tensor u, x.reshape({x.numel(), 1}));
+  KILN_ASSIGN_OR_RETURN(Tensor y, scatter_rows(c.rt, zeros, rows, u, false));
+  KILN_ASSIGN_OR_RETURN(y, y.reshape(out));
+  for (std::size_t i = 2; i < out.size(); ++i) {
+    if (wanted[i] == out[i]) continue;
+    rt::Shape zs = y.shape();
+    zs[i] = wanted[i] - out[i];
+    KILN_ASSIGN_OR_RETURN(Tensor z, c.rt.full(zs, 0, x.dtype()));
+    KILN_ASSIGN_OR_RETURN(y, rt::concat({y, z}, static_cast<int>(i)));
+  }
+  return put(c, y);
+}
+
+// ReverseSequence: along time_axis, the first sequence_lens[b] elements of
+// batch b reversed, the rest kept: a GatherElements with index
+// t < len ? len - 1 - t : t, made on the device.
+Status reverse_sequence(LowerContext& c) {
+  KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+  KILN_ASSIGN_OR_RETURN(Tensor lens, c.in(1));
+  const int time = static_cast<int>(attr_int(c.node, "time_axis", 0)), batch = static_cast<int>(attr_int(c.node, "batch_axis", 1));
+  if (x.rank() < 2 || time == batch || time < 0 || time > 1 || batch < 0 || batch > 1 || lens.numel() != x.dim(batch))
+    return invalid_argument("input " + x.describe() + ", sequence_lens " + lens.describe() + " and axes time " + std::to_string(time) +
+                            ", batch " + std::to_string(batch) + " do not fit");
+  rt::Shape along_time(static_cast<std::size_t>(x.rank()), 1), along_batch(static_cast<std::size_t>(x.rank()), 1);
+  along_time[static_cast<std::size_t>(time)] = x.dim(time);
+  along_batch[static_cast<std::size_t>(batch)] = x.dim(batch);
+  KILN_ASSIGN_OR_RETURN(Tensor t, c.rt.arange(x.dim(time), DType::kI32));
+  KILN_ASSIGN_OR_RETURN(t, t.reshape(along_time));
+  KILN_ASSIGN_OR_RETURN(Tensor len, rt::cast(lens, DType::kI32));
+  KILN_ASSIGN_OR_RETURN(len, len.reshape(along_batch));
+  KILN_ASSIGN_OR_RETURN(Tensor reversed, rt::sub(len, t));
+  KILN_ASSIGN_OR_RETURN(reversed, rt::add(reversed, -1.0));
+  KILN_ASSIGN_OR_RETURN(Tensor in_sequence, rt::lt(t, len));
+  KILN_ASSIGN_OR_RETURN(Tensor idx, rt::where(in_sequence, reversed, t));
+  KILN_ASSIGN_OR_RETURN(idx, idx.expand(x.shape()));
+  KILN_ASSIGN_OR_RETURN(idx, rt::contiguous(idx));
+  return put(c, gather_elements(c.rt, x, idx, time));
+}
+
 }  // namespace
 
 Result<Tensor> gather_elements(runtime::Runtime& rt, const Tensor& x, const Tensor& indices, int axis) {
   KILN_ASSIGN_OR_RETURN(Tensor flat, element_positions(rt, x, indices, axis));
+  KILN_ASSIGN_OR_RETURN(flat, poison_out_of_range(rt, indices, x.dim(axis), flat, x.numel()));
   KILN_ASSIGN_OR_RETURN(Tensor data, flattened(x));
   return rt::index_select(data, 0, flat);
 }
@@ -231,6 +324,16 @@ void add_gather_ops(OpTable& t) {
   for (const char* op : {"ScatterElements", "Scatter"})
     t[op] = {[](const CheckContext& c) { return scatter_check(c, false); }, scatter_elements};
   t["ScatterND"] = {[](const CheckContext& c) { return scatter_check(c, true); }, scatter_nd};
+  t["ReverseSequence"] = {[](const CheckContext& c) {
+                            return first_of({require_dtypes(c, 0, {DType::kF32, DType::kF16, DType::kBF16, DType::kI32, DType::kI64, DType::kBool}),
+                                             require_dtypes(c, 1, {DType::kI64}), c.rank(0) >= 0 && c.rank(0) < 2 ? "input rank below 2" : ""});
+                          },
+                          reverse_sequence};
+  t["MaxUnpool"] = {[](const CheckContext& c) {
+                      return first_of({require_float(c, 0), require_dtypes(c, 1, {DType::kI64}), c.rank(0) < 3 ? "X must be [N, C, D1, ...]" : "",
+                                       attr_ints(c.node, "kernel_shape") ? "" : "kernel_shape is required", require_host(c, 2, "output_shape")});
+                    },
+                    max_unpool, {2}};
 }
 
 }  // namespace kiln::frontend::detail

@@ -13,14 +13,6 @@ namespace rt = kiln::runtime;
 
 namespace {
 
-std::string nonempty_output(const CheckContext& c) {
-  const ValueInfo* v = c.out_info(0);
-  if (v && v->shape)
-    for (int64_t d : *v->shape)
-      if (d == 0) return "an empty output (a dim of size 0) is not supported";
-  return "";
-}
-
 // j - i over an [n, m] grid, int32 on the device.
 Result<Tensor> diagonal_offsets(runtime::Runtime& rt, int64_t n, int64_t m) {
   KILN_ASSIGN_OR_RETURN(Tensor cols, rt.arange(m, DType::kI32));
@@ -40,7 +32,7 @@ void add_make_ops(OpTable& t) {
   // start + i * delta for i < max(ceil((limit - start) / delta), 0).
   t["Range"] = {[](const CheckContext& c) {
                   return first_of({require_dtypes(c, 0, {DType::kF32, DType::kI32, DType::kI64}), require_host(c, 0, "start"),
-                                   require_host(c, 1, "limit"), require_host(c, 2, "delta"), nonempty_output(c)});
+                                   require_host(c, 1, "limit"), require_host(c, 2, "delta")});
                 },
                 [](LowerContext& c) -> Status {
                   KILN_ASSIGN_OR_RETURN(auto start_t, c.host(0));
@@ -49,7 +41,7 @@ void add_make_ops(OpTable& t) {
                   KILN_ASSIGN_OR_RETURN(double delta, c.host_scalar(2));
                   if (delta == 0) return invalid_argument("delta is 0");
                   const auto n = static_cast<int64_t>(std::max(std::ceil((limit - start) / delta), 0.0));
-                  if (n == 0) return invalid_argument("the range is empty");
+                  if (n == 0) return put(c, device_full(c.rt, {0}, 0, start_t->dtype));
                   const DType dt = start_t->dtype;
                   // Integer ranges are made in int32 (the device's integer fill) and cast.
                   const DType work = is_float(dt) ? dt : DType::kI32;
@@ -67,7 +59,7 @@ void add_make_ops(OpTable& t) {
                             for (const auto& a : c.node.attribute())
                               if (a.name() == "value" && !to_kiln_dtype(a.t().data_type()))
                                 return "value of dtype " + onnx_dtype_name(a.t().data_type()) + " is not supported";
-                            return first_of({require_host(c, 0, "shape"), nonempty_output(c)});
+                            return require_host(c, 0, "shape");
                           },
                           [](LowerContext& c) -> Status {
                             KILN_ASSIGN_OR_RETURN(std::vector<int64_t> shape, c.host_ints(0));
@@ -88,8 +80,7 @@ void add_make_ops(OpTable& t) {
                     if (c.rank(0) != 2) return std::string("input must be 2-D");
                     if (has_attr(c.node, "dtype") && !to_kiln_dtype(static_cast<int32_t>(attr_int(c.node, "dtype", 1))))
                       return "dtype " + onnx_dtype_name(static_cast<int32_t>(attr_int(c.node, "dtype", 1))) + " is not supported";
-                    return first_of({require_dtypes(c, 0, {DType::kF32, DType::kF16, DType::kBF16, DType::kI32, DType::kI64, DType::kBool}),
-                                     nonempty_output(c)});
+                    return require_dtypes(c, 0, {DType::kF32, DType::kF16, DType::kBF16, DType::kI32, DType::kI64, DType::kBool});
                   },
                   [](LowerContext& c) -> Status {
                     KILN_ASSIGN_OR_RETURN(std::vector<int64_t> shape, c.shape_of(0));
@@ -109,12 +100,12 @@ void add_make_ops(OpTable& t) {
   // Trilu: keep j - i >= k (upper) or <= k (lower) over the last two dims.
   t["Trilu"] = {[](const CheckContext& c) {
                   return first_of({require_dtypes(c, 0, {DType::kF32, DType::kF16, DType::kBF16, DType::kI32, DType::kI64, DType::kBool}),
-                                   c.rank(0) >= 0 && c.rank(0) < 2 ? "input rank below 2" : "", require_host(c, 1, "k"),
-                                   nonempty_output(c)});
+                                   c.rank(0) >= 0 && c.rank(0) < 2 ? "input rank below 2" : "", require_host(c, 1, "k")});
                 },
                 [](LowerContext& c) -> Status {
                   KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
                   if (x.rank() < 2) return invalid_argument("input " + x.describe() + " has rank below 2");
+                  if (x.numel() == 0) { c.out(0, x); return {}; }
                   int64_t k = 0;
                   if (c.has(1)) { KILN_ASSIGN_OR_RETURN(auto ks, c.host_ints(1)); if (ks.size() != 1) return invalid_argument("k must hold one value"); k = ks[0]; }
                   KILN_ASSIGN_OR_RETURN(Tensor d, diagonal_offsets(c.rt, x.dim(-2), x.dim(-1)));
@@ -132,7 +123,7 @@ void add_make_ops(OpTable& t) {
   // the new axis, values[0] elsewhere.
   t["OneHot"] = {[](const CheckContext& c) {
                    return first_of({require_dtypes(c, 0, {DType::kF32, DType::kI32, DType::kI64}), require_host(c, 1, "depth"),
-                                    c.rank(0) < 0 ? "indices rank unknown" : "", nonempty_output(c)});
+                                    c.rank(0) < 0 ? "indices rank unknown" : ""});
                  },
                  [](LowerContext& c) -> Status {
                    KILN_ASSIGN_OR_RETURN(Tensor idx, c.in(0));

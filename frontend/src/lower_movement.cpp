@@ -14,15 +14,6 @@ std::string any_dtype(const CheckContext& c, int i) {
   return require_dtypes(c, i, {DType::kF32, DType::kF16, DType::kBF16, DType::kI32, DType::kI64, DType::kBool});
 }
 
-// Empty tensors (a dim of 0) are not something the runtime makes.
-std::string nonempty_output(const CheckContext& c) {
-  const ValueInfo* v = c.out_info(0);
-  if (v && v->shape)
-    for (int64_t d : *v->shape)
-      if (d == 0) return "an empty output (a dim of size 0) is not supported";
-  return "";
-}
-
 std::vector<int64_t> dims_of(const Tensor& t) { return std::vector<int64_t>(t.shape().begin(), t.shape().end()); }
 
 // Elements `indices` (host-computed positions: shape metadata) of x along dim.
@@ -47,7 +38,11 @@ Result<Tensor> slice_lower(LowerContext& c) {
   }
   KILN_ASSIGN_OR_RETURN(auto dims, slice_dims(dims_of(x), starts, ends, axes, steps));
   for (const auto& d : dims) {
-    if (d.count == 0) return invalid_argument("the slice of axis " + std::to_string(d.axis) + " is empty");
+    if (d.count == 0) {
+      rt::Shape empty = x.shape();
+      for (const auto& e : dims) empty[static_cast<std::size_t>(e.axis)] = e.count;
+      return device_full(c.rt, empty, 0, x.dtype());
+    }
     if (d.step > 0) {
       KILN_ASSIGN_OR_RETURN(x, x.slice(d.axis, d.start, d.start + (d.count - 1) * d.step + 1, d.step));
     } else {
@@ -195,13 +190,12 @@ void add_movement_ops(OpTable& t) {
                   return first_of({any_dtype(c, 0), c.rank(0) < 1 ? "rank unknown or 0" : "",
                                    c.opset >= 10 ? first_of({require_host(c, 1, "starts"), require_host(c, 2, "ends"),
                                                              require_host(c, 3, "axes"), require_host(c, 4, "steps")})
-                                                 : "",
-                                   nonempty_output(c)});
+                                                 : ""});
                 },
                 [](LowerContext& c) -> Status { return put(c, slice_lower(c)); },
                 {1, 2, 3, 4}};
 
-  t["Expand"] = {[](const CheckContext& c) { return first_of({any_dtype(c, 0), require_host(c, 1, "shape"), nonempty_output(c)}); },
+  t["Expand"] = {[](const CheckContext& c) { return first_of({any_dtype(c, 0), require_host(c, 1, "shape")}); },
                  [](LowerContext& c) -> Status {
                    KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
                    KILN_ASSIGN_OR_RETURN(std::vector<int64_t> s, c.host_ints(1));
@@ -212,7 +206,7 @@ void add_movement_ops(OpTable& t) {
                  {1}};
 
   t["Tile"] = {[](const CheckContext& c) {
-                 std::string r = first_of({any_dtype(c, 0), require_host(c, 1, "repeats"), nonempty_output(c)});
+                 std::string r = first_of({any_dtype(c, 0), require_host(c, 1, "repeats")});
                  if (r.empty() && c.rank(0) >= runtime::kMaxRank) r = "inputs of rank 5 are not supported (tiling passes through rank + 1)";
                  return r;
                },
@@ -235,8 +229,7 @@ void add_movement_ops(OpTable& t) {
                 return first_of({any_dtype(c, 0), c.rank(0) < 1 ? "rank unknown or 0" : "",
                                  c.opset >= 11 ? first_of({require_host(c, 1, "pads"), require_host(c, 2, "constant_value"),
                                                            require_host(c, 3, "axes")})
-                                               : "",
-                                 nonempty_output(c)});
+                                               : ""});
               },
               [](LowerContext& c) -> Status { return put(c, pad_lower(c)); },
               {1, 2, 3}};

@@ -121,10 +121,18 @@ void add_nn_ops(OpTable& t) {
                           return put(c, rt::global_max_pool2d(x));
                         }};
 
+  // BatchNormalization: inference with the given statistics, or (opset 14+
+  // training_mode) with the batch's own, also giving the updated running
+  // mean and variance (population variance, momentum-weighted).
   t["BatchNormalization"] = {[](const CheckContext& c) {
-                               if (attr_int(c.node, "training_mode", 0) != 0) return std::string("training_mode 1 is not supported");
+                               const bool training = attr_int(c.node, "training_mode", 0) != 0;
                                if (c.opset < 9 && has_attr(c.node, "spatial") && attr_int(c.node, "spatial", 1) != 1) return std::string("spatial 0 is not supported");
-                               return first_of({require_float(c, 0), only_first_output(c), c.rank(0) < 2 ? "input rank below 2" : ""});
+                               if (!training && c.opset >= 14) {
+                                 std::string r = only_first_output(c);
+                                 if (!r.empty()) return r;
+                               }
+                               if (c.opset < 14 && c.node.output_size() > 1) return std::string("the training outputs of opsets before 14 are not supported");
+                               return first_of({require_float(c, 0), c.rank(0) < 2 ? "input rank below 2" : ""});
                              },
                              [](LowerContext& c) -> Status {
                                KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
@@ -132,7 +140,35 @@ void add_nn_ops(OpTable& t) {
                                KILN_ASSIGN_OR_RETURN(Tensor bias, c.in(2));
                                KILN_ASSIGN_OR_RETURN(Tensor mean, c.in(3));
                                KILN_ASSIGN_OR_RETURN(Tensor var, c.in(4));
-                               return put(c, rt::batch_norm(x, mean, var, scale, bias, attr_float(c.node, "epsilon", 1e-5f)));
+                               const double eps = attr_float(c.node, "epsilon", 1e-5f);
+                               if (attr_int(c.node, "training_mode", 0) == 0) return put(c, rt::batch_norm(x, mean, var, scale, bias, eps));
+                               std::vector<int> dims;
+                               for (int d = 0; d < x.rank(); ++d) if (d != 1) dims.push_back(d);
+                               KILN_ASSIGN_OR_RETURN(Tensor batch_mean, rt::mean(x, dims, true));
+                               KILN_ASSIGN_OR_RETURN(Tensor centred, rt::sub(x, batch_mean));
+                               KILN_ASSIGN_OR_RETURN(Tensor sq, rt::mul(centred, centred));
+                               KILN_ASSIGN_OR_RETURN(Tensor batch_var, rt::mean(sq, dims, true));
+                               KILN_ASSIGN_OR_RETURN(Tensor inv_std, rt::add(batch_var, eps));
+                               KILN_ASSIGN_OR_RETURN(inv_std, rt::rsqrt(inv_std));
+                               rt::Shape per_channel = batch_mean.shape();
+                               KILN_ASSIGN_OR_RETURN(Tensor s, scale.reshape(per_channel));
+                               KILN_ASSIGN_OR_RETURN(Tensor b, bias.reshape(per_channel));
+                               KILN_ASSIGN_OR_RETURN(Tensor y, rt::mul(centred, inv_std));
+                               KILN_ASSIGN_OR_RETURN(y, rt::mul(y, s));
+                               KILN_ASSIGN_OR_RETURN(y, rt::add(y, b));
+                               c.out(0, y);
+                               const double momentum = attr_float(c.node, "momentum", 0.9f);
+                               const Tensor* batch_stats[2] = {&batch_mean, &batch_var};
+                               const Tensor* running[2] = {&mean, &var};
+                               for (int k = 0; k < 2; ++k) {
+                                 if (c.node.output_size() <= k + 1 || c.node.output(k + 1).empty()) continue;
+                                 KILN_ASSIGN_OR_RETURN(Tensor stat, batch_stats[k]->reshape(running[k]->shape()));
+                                 KILN_ASSIGN_OR_RETURN(Tensor old_part, rt::mul(*running[k], momentum));
+                                 KILN_ASSIGN_OR_RETURN(Tensor new_part, rt::mul(stat, 1 - momentum));
+                                 KILN_ASSIGN_OR_RETURN(Tensor updated, rt::add(old_part, new_part));
+                                 c.out(k + 1, updated);
+                               }
+                               return {};
                              }};
 
   // Dropout at inference: y = x and an all-true mask. Training (a random

@@ -61,18 +61,19 @@ Result<HostTensor> constant_value(const onnx::NodeProto& node) {
 void add_shape_ops(OpTable& t) {
   // Reshape: 0 copies the input's dim (unless allowzero), -1 is inferred.
   t["Reshape"] = {[](const CheckContext& c) {
-                    if (attr_int(c.node, "allowzero", 0) != 0) return std::string("allowzero 1 is not supported");
                     return first_of({any_dtype(c, 0), require_host(c, 1, "shape")});
                   },
                   [](LowerContext& c) -> Status {
                     KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
                     KILN_ASSIGN_OR_RETURN(std::vector<int64_t> s, c.host_ints(1));
+                    const bool allowzero = attr_int(c.node, "allowzero", 0) != 0;
                     rt::Shape shape;
                     int infer = -1;
                     int64_t known = 1;
                     for (std::size_t i = 0; i < s.size(); ++i) {
                       int64_t d = s[i];
-                      if (d == 0) d = static_cast<int>(i) < x.rank() ? x.dim(static_cast<int>(i)) : 0;
+                      // 0 copies the input's dim, unless allowzero makes it a literal 0.
+                      if (d == 0 && !allowzero) d = static_cast<int>(i) < x.rank() ? x.dim(static_cast<int>(i)) : 0;
                       if (d == -1) { infer = static_cast<int>(i); d = 1; } else known *= d;
                       shape.push_back(d);
                     }

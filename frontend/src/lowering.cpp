@@ -1,6 +1,8 @@
 // The lowering table's shared machinery: attributes, values, common checks.
 #include "lowering.h"
 
+#include <algorithm>
+
 #include "shape_math.h"
 
 namespace kiln::frontend::detail {
@@ -133,6 +135,21 @@ Result<Tensor> device_arange(runtime::Runtime& rt, int64_t n, DType dtype) {
   KILN_ASSIGN_OR_RETURN(Tensor t, rt.arange(n, DType::kI32));
   return runtime::cast(t, dtype);
 }
+Result<Tensor> concat_any(std::vector<Tensor> parts, int dim) {
+  if (parts.empty()) return invalid_argument("nothing to concatenate");
+  while (parts.size() > 1) {
+    std::vector<Tensor> next;
+    for (std::size_t i = 0; i < parts.size(); i += 7) {
+      std::vector<Tensor> group(parts.begin() + static_cast<std::ptrdiff_t>(i),
+                                parts.begin() + static_cast<std::ptrdiff_t>(std::min(parts.size(), i + 7)));
+      if (group.size() == 1) { next.push_back(group[0]); continue; }
+      KILN_ASSIGN_OR_RETURN(Tensor joined, runtime::concat(group, dim));
+      next.push_back(joined);
+    }
+    parts = std::move(next);
+  }
+  return parts[0];
+}
 Result<int> axis_of(int64_t axis, int rank, const char* what) {
   if (axis < -rank || axis >= std::max(rank, 1)) return invalid_argument(std::string(what) + " " + std::to_string(axis) + " out of range for rank " + std::to_string(rank));
   return static_cast<int>(axis < 0 ? axis + rank : axis);
@@ -154,6 +171,9 @@ const OpTable& op_table() {
     add_resize_ops(t);
     add_conv_ops(t);
     add_norm_ops(t);
+    add_topk_ops(t);
+    add_grid_sample_ops(t);
+    add_rnn_ops(t);
     return t;
   }();
   return table;

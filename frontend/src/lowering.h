@@ -119,6 +119,9 @@ void add_make_ops(OpTable& table);
 void add_resize_ops(OpTable& table);
 void add_conv_ops(OpTable& table);
 void add_norm_ops(OpTable& table);
+void add_topk_ops(OpTable& table);
+void add_grid_sample_ops(OpTable& table);
+void add_rnn_ops(OpTable& table);
 
 // A Constant node's value (after its check passed).
 Result<HostTensor> constant_value(const onnx::NodeProto& node);
@@ -132,6 +135,8 @@ std::string first_of(std::initializer_list<std::string> reasons);
 // values, others are cast from int32.
 Result<Tensor> device_full(runtime::Runtime& rt, runtime::Shape shape, double value, DType dtype);
 Result<Tensor> device_arange(runtime::Runtime& rt, int64_t n, DType dtype);
+// concat of any number of tensors (the runtime's takes at most 7 per op).
+Result<Tensor> concat_any(std::vector<Tensor> parts, int dim);
 // Normalised axis or error.
 Result<int> axis_of(int64_t axis, int rank, const char* what);
 

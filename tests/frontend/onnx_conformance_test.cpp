@@ -28,8 +28,11 @@ namespace {
 namespace fs = std::filesystem;
 
 // Measured 2026-12-01 (libonnx-testdata 1.12.0-2, config tiny, lazy mode):
-// (trial merge) floor raised after measuring.
-constexpr int kPassFloor = 483;
+// 268 pass, 0 fail, 664 unsupported of 932; after shape folding, data movement,
+// losses, conv/pool, Resize, scatter, TopK, GridSample, RoiAlign, ReverseSequence,
+// RNN/GRU/LSTM (branch ops2): 546 pass, 0 fail, 386 unsupported.
+// Raise it as lowerings land.
+constexpr int kPassFloor = 546;
 
 // "suite/case" -> reason, from the one list of cases not expected to pass.
 std::map<std::string, std::string> out_of_scope() {

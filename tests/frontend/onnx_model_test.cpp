@@ -107,11 +107,15 @@ TEST(OnnxModel, OneErrorListsEveryUnsupportedNode) {
   add_io(g->add_output(), "y", {"2", "3", "4", "5", "6"});
   add_node(g, "Relu", {"x"}, "a", "ok_relu");
   add_node(g, "LpNormalization", {"a"}, "b", "the_lpnorm");  // no lowering
-  auto* pool = add_node(g, "MaxPool", {"b"}, "c", "pool3d");  // 3-D pooling: rank 5
+  auto* pool = add_node(g, "MaxPool", {"b"}, "c", "pool3d");  // 3-D pooling with dilations
   auto* k = pool->add_attribute();
   k->set_name("kernel_shape");
   k->set_type(onnx::AttributeProto::INTS);
   for (int i = 0; i < 3; ++i) k->add_ints(1);
+  auto* dil = pool->add_attribute();
+  dil->set_name("dilations");
+  dil->set_type(onnx::AttributeProto::INTS);
+  for (int i = 0; i < 3; ++i) dil->add_ints(2);
   add_node(g, "Bernoulli", {"c"}, "y", "the_bernoulli");  // no lowering
   const fs::path p = temp_dir() / "unsupported.onnx";
   write(p, m.SerializeAsString());
@@ -121,7 +125,7 @@ TEST(OnnxModel, OneErrorListsEveryUnsupportedNode) {
   const std::string& msg = r.status().message();
   EXPECT_NE(msg.find("3 unsupported nodes"), std::string::npos) << msg;
   EXPECT_NE(msg.find("the_lpnorm (LpNormalization): unsupported: no lowering"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("pool3d (MaxPool): unsupported: only 1-D and 2-D"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("pool3d (MaxPool): unsupported: dilations of 3-D pooling"), std::string::npos) << msg;
   EXPECT_NE(msg.find("the_bernoulli (Bernoulli)"), std::string::npos) << msg;
   EXPECT_EQ(msg.find("ok_relu"), std::string::npos) << msg;
 }

@@ -1,0 +1,167 @@
+// The data-movement lowerings on hand-made models, against host
+// references: GatherElements with negative indices, Slice with a negative
+// step; and bad parameters failing with an error that names the node.
+// ONNX headers live in /usr/include, a system directory: their warnings stay out of -Werror.
+#include <onnx/onnx_pb.h>
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "kiln/frontend/onnx_model.h"
+
+namespace kiln::frontend {
+namespace {
+
+namespace fs = std::filesystem;
+
+void add_io(onnx::ValueInfoProto* v, const std::string& name, int32_t type, std::vector<int64_t> dims) {
+  v->set_name(name);
+  auto* tt = v->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(type);
+  tt->mutable_shape();
+  for (int64_t d : dims) tt->mutable_shape()->add_dim()->set_dim_value(d);
+}
+
+onnx::NodeProto* add_node(onnx::GraphProto* g, const std::string& op, std::vector<std::string> in, const std::string& out) {
+  auto* n = g->add_node();
+  n->set_op_type(op);
+  n->set_name(out + "_node");
+  for (auto& i : in) n->add_input(i);
+  n->add_output(out);
+  return n;
+}
+
+void add_ints(onnx::GraphProto* g, const std::string& name, std::vector<int64_t> dims, std::vector<int64_t> values) {
+  auto* t = g->add_initializer();
+  t->set_name(name);
+  t->set_data_type(onnx::TensorProto::INT64);
+  for (int64_t d : dims) t->add_dims(d);
+  for (int64_t v : values) t->add_int64_data(v);
+}
+
+void set_int(onnx::NodeProto* n, const std::string& name, int64_t v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(v);
+}
+
+onnx::ModelProto model() {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(17);
+  m.mutable_graph()->set_name("g");
+  return m;
+}
+
+std::string save(const onnx::ModelProto& m, const std::string& name) {
+  const fs::path d = fs::temp_directory_path() / ("kiln_data_movement_test_" + std::to_string(::getpid()));
+  fs::create_directories(d);
+  const fs::path p = d / name;
+  std::ofstream(p, std::ios::binary) << m.SerializeAsString();
+  return p.string();
+}
+
+std::vector<float> iota(std::size_t n) {
+  std::vector<float> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<float>(i) + 0.25f;
+  return v;
+}
+
+Result<std::vector<float>> run_one(const std::string& path, const std::vector<float>& x, runtime::Shape shape) {
+  KILN_ASSIGN_OR_RETURN(auto m, OnnxModel::load(path));
+  auto rt = runtime::Runtime::open("tiny").value();
+  KILN_ASSIGN_OR_RETURN(runtime::Tensor t, rt->from_host(x, shape));
+  KILN_ASSIGN_OR_RETURN(auto outs, m->run(*rt, {t}));
+  return outs[0].to_host<float>();
+}
+
+TEST(DataMovement, GatherElementsWrapsNegativeIndices) {
+  // x [3, 4], axis 1, indices [3, 2] with negatives: y[i][j] = x[i][idx[i][j] mod 4].
+  onnx::ModelProto m = model();
+  auto* g = m.mutable_graph();
+  add_io(g->add_input(), "x", onnx::TensorProto::FLOAT, {3, 4});
+  add_io(g->add_output(), "y", onnx::TensorProto::FLOAT, {3, 2});
+  const std::vector<int64_t> idx = {0, -1, 2, 1, -4, 3};
+  add_ints(g, "idx", {3, 2}, idx);
+  set_int(add_node(g, "GatherElements", {"x", "idx"}, "y"), "axis", 1);
+  const auto x = iota(12);
+  auto y = run_one(save(m, "gather_elements.onnx"), x, {3, 4});
+  ASSERT_TRUE(y.ok()) << y.status().to_string();
+  std::vector<float> want;
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 2; ++j) want.push_back(x[static_cast<std::size_t>(i * 4 + (idx[static_cast<std::size_t>(i * 2 + j)] + 4) % 4)]);
+  EXPECT_EQ(*y, want);
+}
+
+TEST(DataMovement, AnOutOfRangeGatherElementsIndexFaults) {
+  // Index 4 of a dim of 4 would read the next row of the flattened data:
+  // it faults instead, naming the op.
+  onnx::ModelProto m = model();
+  auto* g = m.mutable_graph();
+  add_io(g->add_input(), "x", onnx::TensorProto::FLOAT, {3, 4});
+  add_io(g->add_output(), "y", onnx::TensorProto::FLOAT, {3, 1});
+  add_ints(g, "idx", {3, 1}, {0, 4, 1});
+  set_int(add_node(g, "GatherElements", {"x", "idx"}, "y"), "axis", 1);
+  auto y = run_one(save(m, "gather_elements_oob.onnx"), iota(12), {3, 4});
+  ASSERT_FALSE(y.ok());
+  EXPECT_NE(y.status().message().find("y_node"), std::string::npos) << y.status().to_string();
+  EXPECT_NE(y.status().message().find("outside"), std::string::npos) << y.status().to_string();
+}
+
+TEST(DataMovement, SliceWithANegativeStep) {
+  // x [2, 5], axis 1 from -1 down to (not reaching) 0, step -2: columns 4, 2.
+  onnx::ModelProto m = model();
+  auto* g = m.mutable_graph();
+  add_io(g->add_input(), "x", onnx::TensorProto::FLOAT, {2, 5});
+  add_io(g->add_output(), "y", onnx::TensorProto::FLOAT, {2, 2});
+  add_ints(g, "starts", {1}, {-1});
+  add_ints(g, "ends", {1}, {0});
+  add_ints(g, "axes", {1}, {1});
+  add_ints(g, "steps", {1}, {-2});
+  add_node(g, "Slice", {"x", "starts", "ends", "axes", "steps"}, "y");
+  const auto x = iota(10);
+  auto y = run_one(save(m, "slice.onnx"), x, {2, 5});
+  ASSERT_TRUE(y.ok()) << y.status().to_string();
+  EXPECT_EQ(*y, (std::vector<float>{x[4], x[2], x[9], x[7]}));
+}
+
+TEST(DataMovement, BadParametersNameTheNode) {
+  // A Slice step of 0 (ONNX's shape inference sees it) and reflect pads as
+  // large as the dim (seen when lowering): errors naming the node.
+  onnx::ModelProto m = model();
+  auto* g = m.mutable_graph();
+  add_io(g->add_input(), "x", onnx::TensorProto::FLOAT, {2, 5});
+  add_io(g->add_output(), "y", onnx::TensorProto::FLOAT, {2, 4});
+  add_ints(g, "starts", {1}, {0});
+  add_ints(g, "ends", {1}, {4});
+  add_ints(g, "axes", {1}, {1});
+  add_ints(g, "steps", {1}, {0});
+  add_node(g, "Slice", {"x", "starts", "ends", "axes", "steps"}, "y");
+  auto y = run_one(save(m, "bad_slice.onnx"), iota(10), {2, 5});
+  ASSERT_FALSE(y.ok());
+  EXPECT_NE(y.status().message().find("y_node"), std::string::npos) << y.status().to_string();
+  EXPECT_NE(y.status().message().find("step"), std::string::npos) << y.status().to_string();
+
+  onnx::ModelProto p = model();
+  g = p.mutable_graph();
+  add_io(g->add_input(), "x", onnx::TensorProto::FLOAT, {2, 5});
+  add_io(g->add_output(), "y", onnx::TensorProto::FLOAT, {2, 15});
+  add_ints(g, "pads", {4}, {0, 5, 0, 5});
+  auto* pad = add_node(g, "Pad", {"x", "pads"}, "y");
+  auto* mode = pad->add_attribute();
+  mode->set_name("mode");
+  mode->set_type(onnx::AttributeProto::STRING);
+  mode->set_s("reflect");
+  y = run_one(save(p, "bad_pad.onnx"), iota(10), {2, 5});
+  ASSERT_FALSE(y.ok());
+  EXPECT_NE(y.status().message().find("y_node (Pad)"), std::string::npos) << y.status().to_string();
+  EXPECT_NE(y.status().message().find("reflect pads"), std::string::npos) << y.status().to_string();
+}
+
+}  // namespace
+}  // namespace kiln::frontend

@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# The main job: install what is missing, build, print the gaudi2 device
-# summary, run the driver example (host -> HBM -> HBM -> host on two queues
-# ordered by the sync manager) and show the trace it wrote.
+# The main job: install what is missing, build, and run ONNX models end to
+# end on the simulated gaudi2 with `kiln run`: a model from Debian's
+# libonnx-testdata checked against the outputs it ships, then ResNet-18
+# (torchvision's architecture, random weights) exported by
+# tests/models/export_models.py and checked against PyTorch's outputs, in
+# graph-replay mode, with the report (latency first vs steady, host vs
+# device, engine utilisation, top ops, critical path) and the trace. Then
+# the device summary and the driver example (host -> HBM -> HBM -> host on
+# two queues ordered by the sync manager).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/setup.sh"
@@ -12,6 +18,22 @@ TARGETS="kiln driver_copy" BUILD_DIR="$root/build" "$root/scripts/build.sh" -DCM
 export KILN_CONFIG_PATH="$root/configs"
 out="$root/out"
 mkdir -p "$out"
+data=/usr/share/libonnx-testdata/data/pytorch-operator/test_operator_conv
+echo "== kiln run $data/model.onnx (libonnx-testdata: a PyTorch convolution and its expected outputs)"
+"$root/build/tools/kiln" run "$data/model.onnx" --inputs "$data/test_data_set_0" --check "$data/test_data_set_0" \
+  --mode graph --iterations 3 --trace "$out/operator_conv.pb"
+echo
+echo "== ResNet-18 (torchvision, random weights) exported to ONNX with PyTorch's outputs, run and checked"
+if /usr/bin/python3 "$root/tests/models/export_models.py" --out "$out/models" --only resnet18; then
+  model="$out/models/resnet18"
+  "$root/build/tools/kiln" run "$model/model.onnx" --inputs "$model/test_data_set_0" --check "$model/test_data_set_0" \
+    --mode graph --iterations 3 --trace "$out/resnet18.pb"
+  "$root/build/tools/kiln" trace report "$out/resnet18.pb" -o "$out/resnet18.html"
+  echo "ResNet-18's timeline: $out/resnet18.html (or $out/resnet18.pb via kiln trace export)"
+else
+  echo "(skipped: exporting needs Debian's python3-torch, python3-torchvision and python3-onnx; scripts/setup.sh installs them)"
+fi
+echo
 echo "== kiln info --config gaudi2"
 "$root/build/tools/kiln" info --config gaudi2
 echo

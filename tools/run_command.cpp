@@ -29,7 +29,8 @@ void print_run_usage(std::FILE* out) {
                "  --precision P  bf16|fp16: matmuls and convolutions in that dtype, as autocast would (fp32: the model's own)\n"
                "  --timing-only  simulated time only, no values (no --check)\n"
                "  --json         the report as one JSON object on stdout\n"
-               "  --top N        rows in the top-ops and critical-path tables (default 10)\n");
+               "  --top N        rows in the top-ops and critical-path tables (default 10)\n"
+               "kiln run --list-ops: the ONNX op types the frontend lowers, one per line\n");
 }
 
 int fail(const std::string& m) {
@@ -53,6 +54,9 @@ int run_run(const Args& args) {
     std::string v;
     if (a == "-h" || a == "--help") {
       print_run_usage(stdout);
+      return 0;
+    } else if (a == "--list-ops") {
+      for (const auto& op : frontend::supported_op_types()) std::printf("%s\n", op.c_str());
       return 0;
     } else if (a == "--config") {
       if (!value(&config)) return fail("--config needs a value");

@@ -28,6 +28,12 @@ struct OnnxModel::Impl {
   std::optional<DType> autocast;
 };
 
+std::vector<std::string> supported_op_types() {
+  std::vector<std::string> ops;
+  for (const auto& [op, lowering] : detail::op_table()) ops.push_back(op);
+  return ops;  // the table is a std::map: sorted already
+}
+
 Status unsupported_error(const std::string& path, const std::vector<UnsupportedNode>& nodes) {
   std::ostringstream s;
   s << "'" << path << "': " << nodes.size() << " unsupported node" << (nodes.size() == 1 ? "" : "s") << ":";

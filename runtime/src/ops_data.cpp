@@ -3,9 +3,25 @@
 
 namespace kiln::runtime {
 
+namespace {
+// Inputs one concat job takes: its kernel's tensor slots, less the output.
+constexpr std::size_t kConcatInputs = 7;
+}  // namespace
+
 Result<Tensor> concat(const std::vector<Tensor>& tensors, int dim) {
   if (tensors.empty()) return op_error("concat", "needs at least one tensor");
-  if (tensors.size() > 7) return op_error("concat", "takes at most 7 tensors in one op (concatenate in steps)");
+  if (tensors.size() > kConcatInputs) {
+    // A tree of concats, each at most kConcatInputs wide: every element moves
+    // log_7(n) times, where chaining onto one growing result would move the
+    // early ones n/6 times.
+    std::vector<Tensor> level;
+    for (std::size_t i = 0; i < tensors.size(); i += kConcatInputs) {
+      const auto end = tensors.begin() + static_cast<std::ptrdiff_t>(std::min(tensors.size(), i + kConcatInputs));
+      KILN_ASSIGN_OR_RETURN(Tensor part, concat(std::vector<Tensor>(tensors.begin() + static_cast<std::ptrdiff_t>(i), end), dim));
+      level.push_back(part);
+    }
+    return concat(level, dim);
+  }
   const Tensor& first = tensors[0];
   for (const Tensor& t : tensors) KILN_RETURN_IF_ERROR(check_defined("concat", {&t}));
   const auto d = normalize_dim(dim, first.rank());

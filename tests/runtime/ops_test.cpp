@@ -290,6 +290,29 @@ TEST_P(Ops, LayerRmsAndBatchNorm) {
                bn, 1e-4, 1e-4, "batch_norm");
 }
 
+// More tensors than one concat job takes (7): concatenated in steps, as
+// DenseNet's concats of every earlier layer's features need.
+TEST_P(Ops, ConcatOfManyTensors) {
+  std::vector<HostTensor> parts;
+  std::vector<Tensor> device;
+  for (int i = 0; i < 20; ++i) {
+    parts.push_back(host_random({2, 1 + i % 3, 3}, 100 + static_cast<uint64_t>(i)));
+    device.push_back(upload(rt(), parts.back()));
+  }
+  int64_t rows = 0;
+  for (const auto& p : parts) rows += p.shape[1];
+  HostTensor want = host_zeros({2, rows, 3});
+  for (int64_t n = 0; n < 2; ++n) {
+    int64_t at = 0;
+    for (const auto& p : parts) {
+      for (int64_t r = 0; r < p.shape[1]; ++r)
+        for (int64_t k = 0; k < 3; ++k) want[(n * rows + at + r) * 3 + k] = p[(n * p.shape[1] + r) * 3 + k];
+      at += p.shape[1];
+    }
+  }
+  expect_close(download(take(concat(device, 1))), want, 0, 0, "concat of 20");
+}
+
 TEST_P(Ops, ConcatSplitGatherAndEmbedding) {
   const HostTensor a = host_random({2, 3, 4}, 28), b = host_random({2, 1, 4}, 29);
   HostTensor cat = host_zeros({2, 4, 4});

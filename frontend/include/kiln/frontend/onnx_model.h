@@ -104,6 +104,11 @@ class OnnxModel {
   std::unique_ptr<Impl> impl_;
 };
 
+// The op types (default domain) the lowering table has, sorted: what
+// `kiln run --list-ops` prints and docs/onnx.md's coverage table lists.
+// An op listed may still refuse some attributes or dtypes at load.
+std::vector<std::string> supported_op_types();
+
 // The one error load() gives for unsupported nodes, from its list.
 Status unsupported_error(const std::string& path, const std::vector<UnsupportedNode>& nodes);
 

@@ -114,6 +114,28 @@ TEST_P(MathOps, FmodIntegersIsExactAndWraps) {
   for (std::size_t i = 0; i < a32.size(); ++i) EXPECT_EQ(got32[i], a32[i] % b32[i]) << a32[i] << " fmod " << b32[i];
 }
 
+TEST_P(MathOps, IntegerPowIsExactAndWraps) {
+  const std::vector<int64_t> a = {3, -2, 7, 2, 1, -1, -1, 5, 0, 0};
+  const std::vector<int64_t> e = {4, 3, 0, 63, -5, -3, -4, -1, 0, 9};
+  const auto got = take(take(pow(take(rt().from_host(a, {10}, DType::kI64)), take(rt().from_host(e, {10}, DType::kI64))))
+                            .to_host<int64_t>());
+  const std::vector<int64_t> want = {81, -8, 1, std::numeric_limits<int64_t>::min(), 1, -1, 1, 0, 1, 0};
+  EXPECT_EQ(got, want);
+  // 3^21 = 10460353203 wraps modulo 2^32.
+  const std::vector<int32_t> a32 = {3, -3}, e32 = {21, 5};
+  const auto got32 = take(take(pow(take(rt().from_host(a32, {2}, DType::kI32)), take(rt().from_host(e32, {2}, DType::kI32))))
+                              .to_host<int32_t>());
+  EXPECT_EQ(got32, (std::vector<int32_t>{static_cast<int32_t>(static_cast<uint32_t>(10460353203ull)), -243}));
+}
+
+TEST_P(MathOps, NegAndAbsTakeIntegers) {
+  const std::vector<int32_t> v = {5, -7, 0, std::numeric_limits<int32_t>::min()};
+  const Tensor x = take(rt().from_host(v, {4}, DType::kI32));
+  EXPECT_EQ(take(take(neg(x)).to_host<int32_t>()), (std::vector<int32_t>{-5, 7, 0, std::numeric_limits<int32_t>::min()}));
+  EXPECT_EQ(take(take(abs(x)).to_host<int32_t>()), (std::vector<int32_t>{5, 7, 0, std::numeric_limits<int32_t>::min()}));
+  EXPECT_FALSE(exp(x).ok());
+}
+
 TEST_P(MathOps, LogicOnBoolsBroadcasts) {
   const std::vector<uint8_t> a = {0, 1, 1, 0, 1, 0}, b = {1, 1, 0};
   const Tensor ta = take(rt().from_host(a.data(), a.size(), {2, 3}, DType::kBool));

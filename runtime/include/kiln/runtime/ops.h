@@ -25,6 +25,8 @@ Result<Tensor> mul(const Tensor& a, const Tensor& b);
 Result<Tensor> div(const Tensor& a, const Tensor& b);
 Result<Tensor> maximum(const Tensor& a, const Tensor& b);
 Result<Tensor> minimum(const Tensor& a, const Tensor& b);
+// Floats, or i32/i64 exactly (wrapping; a negative exponent gives the
+// truncated 1 / a^-b: 1 for a == 1, +-1 for a == -1, else 0).
 Result<Tensor> pow(const Tensor& a, const Tensor& b);
 // With a scalar (a rank-0 constant of a's dtype).
 Result<Tensor> add(const Tensor& a, double b);
@@ -40,6 +42,7 @@ Result<Tensor> le(const Tensor& a, const Tensor& b);
 Result<Tensor> gt(const Tensor& a, const Tensor& b);
 Result<Tensor> ge(const Tensor& a, const Tensor& b);
 
+// Unary ops take f32, bf16 or f16; neg and abs also i32 and i64 (wrapping).
 Result<Tensor> neg(const Tensor& x);
 Result<Tensor> abs(const Tensor& x);
 Result<Tensor> exp(const Tensor& x);

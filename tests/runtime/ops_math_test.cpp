@@ -207,6 +207,31 @@ TEST_P(MathOps, ArgExtremesTakeTheLastIndexWhenAsked) {
   EXPECT_EQ(indices(argmax(all_inf, 0, false, true)), (std::vector<int32_t>{2}));
 }
 
+TEST_P(MathOps, CumsumIsOnnxCumSum) {
+  const HostTensor x = host_random({5, 3, 70}, 19);
+  for (int dim : {0, 2, -2}) {
+    for (bool exclusive : {false, true}) {
+      for (bool reverse : {false, true}) {
+        const int d = dim < 0 ? dim + 3 : dim;
+        const HostTensor want = host_along(x, d, [&](std::vector<double> line) {
+          std::vector<double> out(line.size(), 0.0);
+          const int n = static_cast<int>(line.size());
+          for (int j = 0; j < n; ++j)
+            for (int i = 0; i < n; ++i) {
+              const bool before = reverse ? (exclusive ? i > j : i >= j) : (exclusive ? i < j : i <= j);
+              if (before) out[static_cast<std::size_t>(j)] += line[static_cast<std::size_t>(i)];
+            }
+          return out;
+        });
+        const HostTensor got = download(take(cumsum(upload(rt(), x), dim, exclusive, reverse)));
+        expect_close(got, want, 1e-5, 1e-4,
+                     "cumsum dim " + std::to_string(dim) + (exclusive ? " exclusive" : "") + (reverse ? " reverse" : ""));
+      }
+    }
+  }
+  EXPECT_FALSE(cumsum(upload(rt(), x), 3).ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(Runtime, MathOps, ::testing::Values(Mode::kEager, Mode::kLazy),
                          [](const auto& p) { return p.param == Mode::kEager ? "Eager" : "Lazy"; });
 

@@ -155,6 +155,9 @@ Result<Tensor> prod(const Tensor& x, std::vector<int> dims, bool keepdim = false
 // int32 indices of the first extreme value, or of the last with last_index.
 Result<Tensor> argmax(const Tensor& x, int dim, bool keepdim = false, bool last_index = false);
 Result<Tensor> argmin(const Tensor& x, int dim, bool keepdim = false, bool last_index = false);
+// Running sums along dim (ONNX CumSum): out[j] = sum of x[i] for i <= j, or
+// i < j with exclusive; reversed, i >= j (i > j). Float, fp32 sums.
+Result<Tensor> cumsum(const Tensor& x, int dim, bool exclusive = false, bool reverse = false);
 Result<Tensor> softmax(const Tensor& x, int dim);
 Result<Tensor> log_softmax(const Tensor& x, int dim);
 // Over the last `normalized_dims` dims, with optional weight and bias of those dims' shape.

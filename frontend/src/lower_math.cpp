@@ -65,7 +65,20 @@ void add_math_ops(OpTable& t) {
   float_unary(t, "Floor", &rt::floor);
   float_unary(t, "Ceil", &rt::ceil);
   float_unary(t, "Round", &rt::round);
-  float_unary(t, "Sign", &rt::sign);
+  // Sign: the kernel for floats; integers as (x > 0) - (x < 0), exact.
+  t["Sign"] = {[](const CheckContext& c) {
+                 return require_dtypes(c, 0, {DType::kF32, DType::kF16, DType::kBF16, DType::kI32, DType::kI64});
+               },
+               [](LowerContext& c) -> Status {
+                 KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+                 if (is_float(x.dtype())) return put(c, rt::sign(x));
+                 KILN_ASSIGN_OR_RETURN(Tensor zero, scalar(c, x, 0.0));
+                 KILN_ASSIGN_OR_RETURN(Tensor pos, rt::gt(x, zero));
+                 KILN_ASSIGN_OR_RETURN(Tensor neg, rt::lt(x, zero));
+                 KILN_ASSIGN_OR_RETURN(pos, rt::cast(pos, x.dtype()));
+                 KILN_ASSIGN_OR_RETURN(neg, rt::cast(neg, x.dtype()));
+                 return put(c, rt::sub(pos, neg));
+               }};
   float_unary(t, "Sin", &rt::sin);
   float_unary(t, "Cos", &rt::cos);
   float_unary(t, "Tan", &rt::tan);

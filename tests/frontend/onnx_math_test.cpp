@@ -1,6 +1,6 @@
 // Lowerings the node tests cannot reach (their cases are float64 only, or
 // leave a variant out): CumSum on float32, Mod's integer floor semantics
-// with mixed signs, ReduceLogSumExp on float32 values whose exp overflows. Small
+// with mixed signs, Sign of integers, ReduceLogSumExp on float32 values whose exp overflows. Small
 // models built with ONNX's protobuf classes, run through run_onnx, checked
 // against host loops.
 #include <gtest/gtest.h>
@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "kiln/frontend/onnx_runner.h"
 #include <onnx/onnx_pb.h>  // a system header: its warnings stay out of -Werror
@@ -126,6 +127,18 @@ TEST(OnnxMath, ModOfIntegersTakesTheDivisorsSign) {
     if (r != 0 && ((r < 0) != (b[i] < 0))) r += b[i];  // Python's %
     EXPECT_EQ(report->outputs.at(0).at(static_cast<int64_t>(i)), static_cast<double>(r)) << a[i] << " mod " << b[i];
   }
+}
+
+TEST(OnnxMath, SignOfIntegers) {
+  onnx::ModelProto m = model(13);
+  auto* g = m.mutable_graph();
+  add_io(g->add_input(), "x", onnx::TensorProto::INT64, {4});
+  add_io(g->add_output(), "y", onnx::TensorProto::INT64, {4});
+  add_node(g, "Sign", {"x"}, "y");
+  auto report = run(case_dir("sign"), m, {int64s("x", {4}, {-5, 0, 9, std::numeric_limits<int64_t>::min()})});
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  const std::vector<double> want = {-1, 0, 1, -1};
+  for (std::size_t i = 0; i < want.size(); ++i) EXPECT_EQ(report->outputs.at(0).at(static_cast<int64_t>(i)), want[i]) << i;
 }
 
 TEST(OnnxMath, ReduceLogSumExpOfFloatsDoesNotOverflow) {

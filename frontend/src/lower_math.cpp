@@ -5,7 +5,6 @@
 // Shrink, PRelu). Every result is computed on the device.
 #include <cmath>
 #include <limits>
-#include <vector>
 
 #include "lowering.h"
 #include "proto_io.h"
@@ -17,13 +16,8 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// A rank-0 constant of like's dtype, on its device: filled there for floats
-// (the fill kernel's dtypes), uploaded for integers, as an initializer is.
-Result<Tensor> scalar(LowerContext& c, const Tensor& like, double value) {
-  if (like.dtype() == DType::kI64) return c.rt.from_host(std::vector<int64_t>{static_cast<int64_t>(value)}, {}, DType::kI64);
-  if (like.dtype() == DType::kI32) return c.rt.from_host(std::vector<int32_t>{static_cast<int32_t>(value)}, {}, DType::kI32);
-  return c.rt.full({}, value, like.dtype());
-}
+// A rank-0 constant of like's dtype, made on its device.
+Result<Tensor> scalar(LowerContext& c, const Tensor& like, double value) { return c.rt.full({}, value, like.dtype()); }
 
 void float_unary(OpTable& t, const std::string& name, Result<Tensor> (*fn)(const Tensor&)) {
   t[name] = {[](const CheckContext& c) { return require_float(c, 0); },

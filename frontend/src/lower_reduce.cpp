@@ -3,6 +3,7 @@
 // runtime reduction of their own (ReduceProd), ArgMax/ArgMin's
 // select_last_index, Hardmax, and the CumSum scan. ReduceSum/Mean/Max/Min and the first-index
 // ArgMax/ArgMin are in lower_nn.cpp; this extends those entries.
+#include <algorithm>
 #include <numeric>
 
 #include "lowering.h"

@@ -232,6 +232,17 @@ TEST_P(MathOps, CumsumIsOnnxCumSum) {
   EXPECT_FALSE(cumsum(upload(rt(), x), 3).ok());
 }
 
+TEST_P(MathOps, FullMakesIntegerAndBoolConstants) {
+  EXPECT_EQ(take(take(rt().full({3}, -7, DType::kI64)).to_host<int64_t>()), (std::vector<int64_t>{-7, -7, -7}));
+  EXPECT_EQ(take(take(rt().full({2}, 0.5, DType::kBool)).to_host<uint8_t>()), (std::vector<uint8_t>{1, 1}));
+  // What reaches an integer op through add(x, scalar).
+  const Tensor x = take(rt().from_host(std::vector<int64_t>{1, 2}, {2}, DType::kI64));
+  EXPECT_EQ(take(take(add(x, 40.0)).to_host<int64_t>()), (std::vector<int64_t>{41, 42}));
+  const auto big = rt().full({1}, 1e12, DType::kI64);
+  ASSERT_FALSE(big.ok());
+  EXPECT_NE(big.status().message().find("full"), std::string::npos) << big.status().to_string();
+}
+
 INSTANTIATE_TEST_SUITE_P(Runtime, MathOps, ::testing::Values(Mode::kEager, Mode::kLazy),
                          [](const auto& p) { return p.param == Mode::kEager ? "Eager" : "Lazy"; });
 

@@ -46,8 +46,8 @@ void binary(OpTable& t, const std::string& name, Result<Tensor> (*fn)(const Tens
              }};
 }
 
-void unary(OpTable& t, const std::string& name, Result<Tensor> (*fn)(const Tensor&)) {
-  t[name] = {[](const CheckContext& c) { return require_float(c, 0); },
+void unary(OpTable& t, const std::string& name, Result<Tensor> (*fn)(const Tensor&), bool ints = false) {
+  t[name] = {[ints](const CheckContext& c) { return ints ? require_dtypes(c, 0, kNumeric) : require_float(c, 0); },
              [fn](LowerContext& c) -> Status {
                KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
                KILN_ASSIGN_OR_RETURN(Tensor y, fn(x));
@@ -65,6 +65,27 @@ void activation(OpTable& t, const std::string& name, std::function<Result<Tensor
                c.out(0, y);
                return {};
              }};
+}
+
+// Clip of an integer tensor: max then min with the bounds as exact integer
+// constants (an absent bound is the type's end, so it changes nothing).
+Result<Tensor> int_clip(LowerContext& c, const Tensor& x, double lo, double hi) {
+  const bool wide = x.dtype() == DType::kI64;
+  const double type_lo = wide ? static_cast<double>(std::numeric_limits<int64_t>::min()) : std::numeric_limits<int32_t>::min();
+  const double type_hi = wide ? static_cast<double>(std::numeric_limits<int64_t>::max()) : std::numeric_limits<int32_t>::max();
+  const auto bound = [&](double v) -> Result<Tensor> {
+    v = std::clamp(v, type_lo, type_hi);
+    if (wide) {
+      // 2^63 is no int64: the top of the range is the type's own maximum.
+      const int64_t i = v >= 0x1p63 ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(v);
+      return c.rt.from_host(std::vector<int64_t>{i}, {}, DType::kI64);
+    }
+    return c.rt.from_host(std::vector<int32_t>{static_cast<int32_t>(v)}, {}, DType::kI32);
+  };
+  KILN_ASSIGN_OR_RETURN(Tensor lo_t, bound(lo));
+  KILN_ASSIGN_OR_RETURN(Tensor hi_t, bound(hi));
+  KILN_ASSIGN_OR_RETURN(Tensor y, rt::maximum(x, lo_t));
+  return rt::minimum(y, hi_t);
 }
 
 }  // namespace
@@ -97,20 +118,36 @@ void add_elementwise_ops(OpTable& t) {
                  return {};
                }};
 
-  // Pow's exponent may have another dtype than its base (T1, T2): a float
-  // exponent is cast to the base's dtype; integer bases are not supported.
-  t["Pow"] = {[](const CheckContext& c) { return first_of({require_float(c, 0), require_float(c, 1)}); },
+  // Pow's exponent may have another dtype than its base; the result has the
+  // base's. A float base takes the exponent cast to its dtype (integers
+  // exactly up to 2^24 in f32). An integer base with an integer exponent is
+  // exact (wrapping, in the wider of the two widths); with a float exponent,
+  // exact where the exponent is integral, else fp32 pow truncated to the
+  // integer type (ONNX's reference computes in floats and casts back).
+  t["Pow"] = {[](const CheckContext& c) { return first_of({require_dtypes(c, 0, kNumeric), require_dtypes(c, 1, kNumeric)}); },
               [](LowerContext& c) -> Status {
                 KILN_ASSIGN_OR_RETURN(Tensor a, c.in(0));
                 KILN_ASSIGN_OR_RETURN(Tensor b, c.in(1));
-                KILN_ASSIGN_OR_RETURN(b, rt::cast(b, a.dtype()));
-                KILN_ASSIGN_OR_RETURN(Tensor y, rt::pow(a, b));
-                c.out(0, y);
-                return {};
+                if (is_float(a.dtype()) || !is_float(b.dtype())) {
+                  const DType work = is_float(a.dtype()) || a.dtype() == b.dtype() ? a.dtype() : DType::kI64;
+                  KILN_ASSIGN_OR_RETURN(Tensor base, rt::cast(a, work));
+                  KILN_ASSIGN_OR_RETURN(b, rt::cast(b, work));
+                  KILN_ASSIGN_OR_RETURN(Tensor y, rt::pow(base, b));
+                  return put(c, rt::cast(y, a.dtype()));
+                }
+                KILN_ASSIGN_OR_RETURN(Tensor int_exponent, rt::cast(b, a.dtype()));
+                KILN_ASSIGN_OR_RETURN(Tensor back, rt::cast(int_exponent, b.dtype()));
+                KILN_ASSIGN_OR_RETURN(Tensor integral, rt::eq(back, b));
+                KILN_ASSIGN_OR_RETURN(Tensor exact, rt::pow(a, int_exponent));
+                KILN_ASSIGN_OR_RETURN(Tensor fa, rt::cast(a, DType::kF32));
+                KILN_ASSIGN_OR_RETURN(Tensor fb, rt::cast(b, DType::kF32));
+                KILN_ASSIGN_OR_RETURN(Tensor approx, rt::pow(fa, fb));
+                KILN_ASSIGN_OR_RETURN(approx, rt::cast(approx, a.dtype()));
+                return put(c, rt::where(integral, exact, approx));
               }};
 
-  unary(t, "Neg", &rt::neg);
-  unary(t, "Abs", &rt::abs);
+  unary(t, "Neg", &rt::neg, true);  // integers wrap: -INT_MIN is INT_MIN
+  unary(t, "Abs", &rt::abs, true);
   unary(t, "Exp", &rt::exp);
   unary(t, "Log", &rt::log);
   unary(t, "Sqrt", &rt::sqrt);
@@ -138,7 +175,7 @@ void add_elementwise_ops(OpTable& t) {
 
   // Clip: bounds are attributes before opset 11, optional inputs after.
   t["Clip"] = {[](const CheckContext& c) {
-                 return first_of({require_float(c, 0), c.opset >= 11 ? require_host(c, 1, "min") : "",
+                 return first_of({require_dtypes(c, 0, kNumeric), c.opset >= 11 ? require_host(c, 1, "min") : "",
                                   c.opset >= 11 ? require_host(c, 2, "max") : ""});
                },
                [](LowerContext& c) -> Status {
@@ -153,6 +190,7 @@ void add_elementwise_ops(OpTable& t) {
                  }
                  // ONNX's min > max gives max everywhere; clamp's order of
                  // application does the same (lower bound first, then upper).
+                 if (!is_float(x.dtype())) return put(c, int_clip(c, x, lo, hi));
                  KILN_ASSIGN_OR_RETURN(Tensor y, rt::clamp(x, lo, hi));
                  c.out(0, y);
                  return {};

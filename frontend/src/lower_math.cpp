@@ -5,7 +5,6 @@
 // Shrink, PRelu). Every result is computed on the device.
 #include <cmath>
 #include <limits>
-#include <vector>
 
 #include "lowering.h"
 #include "proto_io.h"
@@ -17,13 +16,8 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// A rank-0 constant of like's dtype, on its device: filled there for floats
-// (the fill kernel's dtypes), uploaded for integers, as an initializer is.
-Result<Tensor> scalar(LowerContext& c, const Tensor& like, double value) {
-  if (like.dtype() == DType::kI64) return c.rt.from_host(std::vector<int64_t>{static_cast<int64_t>(value)}, {}, DType::kI64);
-  if (like.dtype() == DType::kI32) return c.rt.from_host(std::vector<int32_t>{static_cast<int32_t>(value)}, {}, DType::kI32);
-  return c.rt.full({}, value, like.dtype());
-}
+// A rank-0 constant of like's dtype, made on its device.
+Result<Tensor> scalar(LowerContext& c, const Tensor& like, double value) { return c.rt.full({}, value, like.dtype()); }
 
 void float_unary(OpTable& t, const std::string& name, Result<Tensor> (*fn)(const Tensor&)) {
   t[name] = {[](const CheckContext& c) { return require_float(c, 0); },
@@ -65,7 +59,20 @@ void add_math_ops(OpTable& t) {
   float_unary(t, "Floor", &rt::floor);
   float_unary(t, "Ceil", &rt::ceil);
   float_unary(t, "Round", &rt::round);
-  float_unary(t, "Sign", &rt::sign);
+  // Sign: the kernel for floats; integers as (x > 0) - (x < 0), exact.
+  t["Sign"] = {[](const CheckContext& c) {
+                 return require_dtypes(c, 0, {DType::kF32, DType::kF16, DType::kBF16, DType::kI32, DType::kI64});
+               },
+               [](LowerContext& c) -> Status {
+                 KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+                 if (is_float(x.dtype())) return put(c, rt::sign(x));
+                 KILN_ASSIGN_OR_RETURN(Tensor zero, scalar(c, x, 0.0));
+                 KILN_ASSIGN_OR_RETURN(Tensor pos, rt::gt(x, zero));
+                 KILN_ASSIGN_OR_RETURN(Tensor neg, rt::lt(x, zero));
+                 KILN_ASSIGN_OR_RETURN(pos, rt::cast(pos, x.dtype()));
+                 KILN_ASSIGN_OR_RETURN(neg, rt::cast(neg, x.dtype()));
+                 return put(c, rt::sub(pos, neg));
+               }};
   float_unary(t, "Sin", &rt::sin);
   float_unary(t, "Cos", &rt::cos);
   float_unary(t, "Tan", &rt::tan);

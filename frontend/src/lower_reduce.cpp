@@ -1,8 +1,9 @@
 // Lowerings of the ONNX reductions that are compositions of runtime ops
 // (ReduceL1, ReduceL2, ReduceSumSquare, ReduceLogSum, ReduceLogSumExp) or a
 // runtime reduction of their own (ReduceProd), ArgMax/ArgMin's
-// select_last_index, and Hardmax. ReduceSum/Mean/Max/Min and the first-index
+// select_last_index, Hardmax, and the CumSum scan. ReduceSum/Mean/Max/Min and the first-index
 // ArgMax/ArgMin are in lower_nn.cpp; this extends those entries.
+#include <algorithm>
 #include <numeric>
 
 #include "lowering.h"
@@ -134,6 +135,19 @@ void add_reduce_ops(OpTable& t) {
                             if (!dims) { c.out(0, x); return {}; }  // log(exp(x)) over no axes
                             return put(c, log_sum_exp(c, x, *dims, attr_int(c.node, "keepdims", 1) != 0));
                           }};
+
+  // CumSum: the axis is an input (a rank-0 or one-element tensor).
+  t["CumSum"] = {[](const CheckContext& c) {
+                   return first_of({require_float(c, 0), require_host(c, 1, "axis"),
+                                    c.rank(0) < 1 ? "rank unknown or 0" : ""});
+                 },
+                 [](LowerContext& c) -> Status {
+                   KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
+                   KILN_ASSIGN_OR_RETURN(double axis_value, c.host_scalar(1));
+                   KILN_ASSIGN_OR_RETURN(int axis, axis_of(static_cast<int64_t>(axis_value), x.rank(), "axis"));
+                   return put(c, rt::cumsum(x, axis, attr_int(c.node, "exclusive", 0) != 0,
+                                            attr_int(c.node, "reverse", 0) != 0));
+                 }};
 
   extend_arg(t, "ArgMax", true);
   extend_arg(t, "ArgMin", false);

@@ -1,5 +1,7 @@
 // Tensors from the host, and tensors made on the device.
+#include <cmath>
 #include <cstring>
+#include <string>
 
 #include "ops_util.h"
 
@@ -40,6 +42,19 @@ Result<Tensor> Runtime::from_host(const void* data, std::size_t bytes, Shape sha
 
 Result<Tensor> Runtime::full(Shape shape, double value, DType dtype) {
   KILN_RETURN_IF_ERROR(check_shape("full", shape));
+  // The fill kernel writes f32, bf16, f16 and i32: i64 and bool are an i32
+  // fill cast on the device (an i64 value must fit i32 then).
+  if (dtype == DType::kI64 || dtype == DType::kBool) {
+    const double v = dtype == DType::kBool ? (value != 0 ? 1.0 : 0.0) : value;
+    if (!(std::abs(v) <= 2147483647.0)) {
+      std::string why = "full: an i64 value must be within int32's range on the device, got ";
+      why += std::to_string(value);
+      why += " (upload it with from_host)";
+      return invalid_argument(why);
+    }
+    KILN_ASSIGN_OR_RETURN(Tensor t, full(std::move(shape), v, DType::kI32));
+    return cast(t, dtype);
+  }
   Attrs attrs;
   attrs.floats = {value};
   return impl_->record1(OpKind::kFill, std::move(attrs), {}, std::move(shape), dtype, "full");

@@ -235,6 +235,11 @@ Result<Job> lower_node(const Graph& g, const Node& n, const std::vector<Placemen
     case OpKind::kConcat: case OpKind::kGather:
       args.add_int(kernel_axis(n.attrs.ints[0], rank));
       break;
+    case OpKind::kCumsum:  // axis, exclusive, reverse
+      args.add_int(kernel_axis(n.attrs.ints[0], rank));
+      args.add_int(n.attrs.ints[1]);
+      args.add_int(n.attrs.ints[2]);
+      break;
     case OpKind::kLayerNorm: case OpKind::kRmsNorm: case OpKind::kAddLayerNorm: case OpKind::kAddRmsNorm:
       args.add_int(n.attrs.ints[0]);
       args.add_float(static_cast<float>(n.attrs.floats[0]));

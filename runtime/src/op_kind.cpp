@@ -91,6 +91,7 @@ std::string_view op_name(OpKind op) {
     case OpKind::kLogicalXor: return "logical_xor";
     case OpKind::kLogicalNot: return "logical_not";
     case OpKind::kReduceProd: return "prod";
+    case OpKind::kCumsum: return "cumsum";
     case OpKind::kCount: break;
   }
   return "unknown";

@@ -53,6 +53,7 @@ enum class OpKind : uint8_t {
   kLogicalAnd, kLogicalOr, kLogicalXor,  // binary, bool
   kLogicalNot,                           // unary, bool
   kReduceProd,                           // as kReduceSum
+  kCumsum,                               // attrs.ints: axis, exclusive, reverse
   kCount
 };
 

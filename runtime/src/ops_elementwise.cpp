@@ -31,7 +31,9 @@ Result<Tensor> logical_binary(OpKind op, const Tensor& a, const Tensor& b) {
 
 Result<Tensor> unary(OpKind op, const Tensor& x, std::vector<double> floats = {}) {
   KILN_RETURN_IF_ERROR(check_defined(op_name(op), {&x}));
-  KILN_RETURN_IF_ERROR(float_dtype(op_name(op), x));
+  // neg and abs also take integers (their kernels wrap: -INT_MIN is INT_MIN).
+  const bool int_ok = (op == OpKind::kNeg || op == OpKind::kAbs) && (x.dtype() == DType::kI32 || x.dtype() == DType::kI64);
+  if (!int_ok) KILN_RETURN_IF_ERROR(float_dtype(op_name(op), x));
   Attrs attrs;
   attrs.floats = std::move(floats);
   return rt_of(x).record1(op, std::move(attrs), {x}, x.shape(), x.dtype(), std::string(op_name(op)));

@@ -291,6 +291,16 @@ Result<Tensor> argmax(const Tensor& x, int dim, bool keepdim, bool last_index) {
 Result<Tensor> argmin(const Tensor& x, int dim, bool keepdim, bool last_index) {
   return arg_reduce(OpKind::kArgmin, x, dim, keepdim, last_index);
 }
+Result<Tensor> cumsum(const Tensor& x, int dim, bool exclusive, bool reverse) {
+  KILN_RETURN_IF_ERROR(check_defined("cumsum", {&x}));
+  KILN_RETURN_IF_ERROR(float_dtype("cumsum", x));
+  const auto d = normalize_dim(dim, x.rank());
+  if (!d || x.rank() == 0) return op_error("cumsum", "dim " + std::to_string(dim) + " is out of range for " + x.describe());
+  Attrs attrs;
+  attrs.ints = {*d, exclusive ? 1 : 0, reverse ? 1 : 0};
+  return rt_of(x).record1(OpKind::kCumsum, std::move(attrs), {x}, x.shape(), x.dtype(), "cumsum");
+}
+
 Result<Tensor> softmax(const Tensor& x, int dim) { return softmax_like(OpKind::kSoftmax, x, dim); }
 Result<Tensor> log_softmax(const Tensor& x, int dim) { return softmax_like(OpKind::kLogSoftmax, x, dim); }
 

@@ -88,7 +88,7 @@ TEST(DTypeKernels, BadArgumentsAreNamed) {
       {"where", {{b, {5}}, {f, {5}}, {h, {5}}, {f, {5}}}, {}, "b has dtype f16 but out has f32"},
       {"cast", {{f, {5}}, {i64, {6}}}, {}, "in has dims {5} but out has {6}"},
       {"add", {{b, {5}}, {b, {5}}, {b, {5}}}, {}, "out has dtype bool; expected f32, bf16, f16, i32 or i64"},
-      {"pow", {{i32, {5}}, {i32, {5}}, {i32, {5}}}, {}, "out has dtype i32; expected f32, bf16 or f16"},
+      {"sin", {{i32, {5}}, {i32, {5}}}, {}, "out has dtype i32; expected f32, bf16 or f16"},
       {"exp", {{i64, {5}}, {i64, {5}}}, {}, "out has dtype i64; expected f32, bf16 or f16"},
       {"neg", {{b, {5}}, {b, {5}}}, {}, "expected f32, bf16, f16, i32 or i64"},
       {"gather", {{f, {5, 3}}, {f, {2}}, {f, {2, 3}}}, {0}, "indices has dtype f32; expected i32 or i64"},

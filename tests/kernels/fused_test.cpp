@@ -130,6 +130,43 @@ TEST_P(FusedMatchesUnfused, ActivationChain) {
   EXPECT_EQ(c.count(OpClass::kVectorStore), steps);
 }
 
+// The opcodes past 95 and the later unary/binary ones: fmod(sin(x) * 3, y) ->
+// round -> sign * atanh(cos(x) * 0.5) -> floor, bit for bit.
+TEST_P(FusedMatchesUnfused, MathChain) {
+  const DType d = GetParam();
+  std::mt19937 rng(11);
+  Buf x = random(d, {130, 3}, rng), y = random(d, {130, 3}, rng, 0.5f, 2.0f), three = constant(d, 3.0f),
+      half = constant(d, 0.5f);
+  Buf s = make(d, {130, 3}), s3 = make(d, {130, 3}), m = make(d, {130, 3}), r = make(d, {130, 3}),
+      sg = make(d, {130, 3}), c = make(d, {130, 3}), ch = make(d, {130, 3}), at = make(d, {130, 3}),
+      p = make(d, {130, 3}), want = make(d, {130, 3}), got = make(d, {130, 3});
+  run("sin", {&x, &s});
+  run("mul", {&s, &three, &s3});
+  run("fmod", {&s3, &y, &m});
+  run("round", {&m, &r});
+  run("sign", {&r, &sg});
+  run("cos", {&x, &c});
+  run("mul", {&c, &half, &ch});
+  run("atanh", {&ch, &at});
+  run("mul", {&sg, &at, &p});
+  run("floor", {&p, &want});
+
+  FusedProgramBuilder b(2);
+  V v = b.op(FusedOp::kSin, b.input(0), d);
+  v = b.op(FusedOp::kMul, v, b.constant(3.0f), d);
+  v = b.op(FusedOp::kFmod, v, b.input(1), d);
+  v = b.op(FusedOp::kRound, v, d);
+  v = b.op(FusedOp::kSign, v, d);
+  V w = b.op(FusedOp::kCos, b.input(0), d);
+  w = b.op(FusedOp::kMul, w, b.constant(0.5f), d);
+  w = b.op(FusedOp::kAtanh, w, d);
+  v = b.op(FusedOp::kMul, v, w, d);
+  b.op(FusedOp::kFloor, v, d);
+  run_program(b, {&x, &y, &got});
+  EXPECT_TRUE(fully_written(want));
+  EXPECT_EQ(got.bytes, want.bytes);
+}
+
 // where(x > 0.25, x, clamp(y, -0.5, 0.5)) and a bool output (x >= y) and m.
 TEST_P(FusedMatchesUnfused, CompareSelectAndBool) {
   const DType d = GetParam();

@@ -39,6 +39,15 @@ void add_int_arithmetic(std::vector<KernelCase>& cases) {
     for (const char* op : {"neg", "abs"}) {
       cases.push_back(make_case(op, "full_67x3", d, {Full({67, 3}, d)}, TensorSpec{{67, 3}, d}));
     }
+    // Divisors and exponents of every sign, 0 and -1 among them; powers of
+    // full-range bases wrap.
+    cases.push_back(make_case("fmod", "full_67x3", d, {Full({67, 3}, d), Full({67, 3}, d)}, TensorSpec{{67, 3}, d}));
+    cases.push_back(make_case("fmod", "small_divisors_33x4x3", d, {Full({33, 1, 3}, d), values({1, 4, 1}, d, true, -3, 3)},
+                              TensorSpec{{33, 4, 3}, d}));
+    cases.push_back(make_case("pow", "full_bases_33x4x3", d, {Full({33, 1, 3}, d), values({1, 4, 1}, d, true, -3, 12)},
+                              TensorSpec{{33, 4, 3}, d}));
+    cases.push_back(make_case("pow", "small_bases_67x3", d, {values({67, 3}, d, true, -3, 3), values({67, 3}, d, true, -4, 20)},
+                              TensorSpec{{67, 3}, d}));
   }
 }
 

@@ -127,6 +127,17 @@ int64_t int_binary(const std::string& k, int64_t a, int64_t b, DType d) {
   if (k == "mul") return wrap(ua * ub, d);
   if (k == "max") return std::max(a, b);
   if (k == "min") return std::min(a, b);
+  if (k == "fmod") {  // the remainder of the truncated quotient; x fmod 0 = x
+    if (b == 0) return a;
+    if (b == -1) return 0;
+    return a % b;
+  }
+  if (k == "pow") {
+    if (b < 0) return a == 1 ? 1 : a == -1 ? (b % 2 == 0 ? 1 : -1) : 0;
+    uint64_t r = 1;
+    for (int64_t i = 0; i < b; ++i) r *= ua;
+    return wrap(r, d);
+  }
   // div: toward zero; x / 0 = 0; MIN / -1 wraps to MIN.
   if (b == 0) return 0;
   if (b == -1) return wrap(0 - ua, d);

@@ -114,6 +114,28 @@ TEST_P(MathOps, FmodIntegersIsExactAndWraps) {
   for (std::size_t i = 0; i < a32.size(); ++i) EXPECT_EQ(got32[i], a32[i] % b32[i]) << a32[i] << " fmod " << b32[i];
 }
 
+TEST_P(MathOps, IntegerPowIsExactAndWraps) {
+  const std::vector<int64_t> a = {3, -2, 7, 2, 1, -1, -1, 5, 0, 0};
+  const std::vector<int64_t> e = {4, 3, 0, 63, -5, -3, -4, -1, 0, 9};
+  const auto got = take(take(pow(take(rt().from_host(a, {10}, DType::kI64)), take(rt().from_host(e, {10}, DType::kI64))))
+                            .to_host<int64_t>());
+  const std::vector<int64_t> want = {81, -8, 1, std::numeric_limits<int64_t>::min(), 1, -1, 1, 0, 1, 0};
+  EXPECT_EQ(got, want);
+  // 3^21 = 10460353203 wraps modulo 2^32.
+  const std::vector<int32_t> a32 = {3, -3}, e32 = {21, 5};
+  const auto got32 = take(take(pow(take(rt().from_host(a32, {2}, DType::kI32)), take(rt().from_host(e32, {2}, DType::kI32))))
+                              .to_host<int32_t>());
+  EXPECT_EQ(got32, (std::vector<int32_t>{static_cast<int32_t>(static_cast<uint32_t>(10460353203ull)), -243}));
+}
+
+TEST_P(MathOps, NegAndAbsTakeIntegers) {
+  const std::vector<int32_t> v = {5, -7, 0, std::numeric_limits<int32_t>::min()};
+  const Tensor x = take(rt().from_host(v, {4}, DType::kI32));
+  EXPECT_EQ(take(take(neg(x)).to_host<int32_t>()), (std::vector<int32_t>{-5, 7, 0, std::numeric_limits<int32_t>::min()}));
+  EXPECT_EQ(take(take(abs(x)).to_host<int32_t>()), (std::vector<int32_t>{5, 7, 0, std::numeric_limits<int32_t>::min()}));
+  EXPECT_FALSE(exp(x).ok());
+}
+
 TEST_P(MathOps, LogicOnBoolsBroadcasts) {
   const std::vector<uint8_t> a = {0, 1, 1, 0, 1, 0}, b = {1, 1, 0};
   const Tensor ta = take(rt().from_host(a.data(), a.size(), {2, 3}, DType::kBool));
@@ -183,6 +205,42 @@ TEST_P(MathOps, ArgExtremesTakeTheLastIndexWhenAsked) {
   const float inf = std::numeric_limits<float>::infinity();
   const Tensor all_inf = take(rt().from_host(std::vector<float>{-inf, -inf, -inf}, {3}));
   EXPECT_EQ(indices(argmax(all_inf, 0, false, true)), (std::vector<int32_t>{2}));
+}
+
+TEST_P(MathOps, CumsumIsOnnxCumSum) {
+  const HostTensor x = host_random({5, 3, 70}, 19);
+  for (int dim : {0, 2, -2}) {
+    for (bool exclusive : {false, true}) {
+      for (bool reverse : {false, true}) {
+        const int d = dim < 0 ? dim + 3 : dim;
+        const HostTensor want = host_along(x, d, [&](std::vector<double> line) {
+          std::vector<double> out(line.size(), 0.0);
+          const int n = static_cast<int>(line.size());
+          for (int j = 0; j < n; ++j)
+            for (int i = 0; i < n; ++i) {
+              const bool before = reverse ? (exclusive ? i > j : i >= j) : (exclusive ? i < j : i <= j);
+              if (before) out[static_cast<std::size_t>(j)] += line[static_cast<std::size_t>(i)];
+            }
+          return out;
+        });
+        const HostTensor got = download(take(cumsum(upload(rt(), x), dim, exclusive, reverse)));
+        expect_close(got, want, 1e-5, 1e-4,
+                     "cumsum dim " + std::to_string(dim) + (exclusive ? " exclusive" : "") + (reverse ? " reverse" : ""));
+      }
+    }
+  }
+  EXPECT_FALSE(cumsum(upload(rt(), x), 3).ok());
+}
+
+TEST_P(MathOps, FullMakesIntegerAndBoolConstants) {
+  EXPECT_EQ(take(take(rt().full({3}, -7, DType::kI64)).to_host<int64_t>()), (std::vector<int64_t>{-7, -7, -7}));
+  EXPECT_EQ(take(take(rt().full({2}, 0.5, DType::kBool)).to_host<uint8_t>()), (std::vector<uint8_t>{1, 1}));
+  // What reaches an integer op through add(x, scalar).
+  const Tensor x = take(rt().from_host(std::vector<int64_t>{1, 2}, {2}, DType::kI64));
+  EXPECT_EQ(take(take(add(x, 40.0)).to_host<int64_t>()), (std::vector<int64_t>{41, 42}));
+  const auto big = rt().full({1}, 1e12, DType::kI64);
+  ASSERT_FALSE(big.ok());
+  EXPECT_NE(big.status().message().find("full"), std::string::npos) << big.status().to_string();
 }
 
 INSTANTIATE_TEST_SUITE_P(Runtime, MathOps, ::testing::Values(Mode::kEager, Mode::kLazy),

@@ -14,6 +14,8 @@ struct Cost {
 constexpr Cost kI32Simple{1, 0, 0}, kI32Div{2, 1, 0}, kI32Reduce{0, 0, 1};
 constexpr Cost kI64AddSub{2, 0, 0}, kI64CmpSel{2, 0, 0}, kI64MaxMinAbs{4, 0, 0}, kI64Mul{5, 0, 0},
     kI64Div{8, 4, 0}, kI64Reduce{0, 0, 2}, kI64Convert{2, 0, 0};
+// Square and multiply over all 31 (63) magnitude bits: 2 mul + 1 select per bit.
+constexpr Cost kI32Pow{31 * 3, 0, 0}, kI64Pow{63 * (2 * 5 + 2), 0, 0};
 
 void charge(KernelContext& ctx, Cost c) {
   if (c.alu) ctx.count(OpClass::kVectorAlu, c.alu);
@@ -40,6 +42,20 @@ T wrap_mul(T a, T b) {
 template <typename T>
 T wrap_neg(T a) {
   return wrap_sub<T>(0, a);
+}
+template <typename T>
+T wrap_pow(T a, T b) {
+  if (b < 0) {
+    if (a == 1) return 1;
+    if (a == -1) return (b % 2 == 0) ? 1 : -1;
+    return 0;
+  }
+  T r = 1;
+  for (auto e = static_cast<std::make_unsigned_t<T>>(b); e != 0; e >>= 1) {
+    if (e & 1) r = wrap_mul(r, a);
+    a = wrap_mul(a, a);
+  }
+  return r;
 }
 // Toward zero; x / 0 = 0 and MIN / -1 = MIN (see the header).
 template <typename T>
@@ -139,6 +155,7 @@ VecI32 add(KernelContext& ctx, const VecI32& a, const VecI32& b) { return map2(c
 VecI32 sub(KernelContext& ctx, const VecI32& a, const VecI32& b) { return map2(ctx, kI32Simple, a, b, wrap_sub<int32_t>); }
 VecI32 mul(KernelContext& ctx, const VecI32& a, const VecI32& b) { return map2(ctx, kI32Simple, a, b, wrap_mul<int32_t>); }
 VecI32 div(KernelContext& ctx, const VecI32& a, const VecI32& b) { return map2(ctx, kI32Div, a, b, trunc_div<int32_t>); }
+VecI32 pow(KernelContext& ctx, const VecI32& a, const VecI32& b) { return map2(ctx, kI32Pow, a, b, wrap_pow<int32_t>); }
 VecI32 max(KernelContext& ctx, const VecI32& a, const VecI32& b) { return map2(ctx, kI32Simple, a, b, smax<int32_t>); }
 VecI32 min(KernelContext& ctx, const VecI32& a, const VecI32& b) { return map2(ctx, kI32Simple, a, b, smin<int32_t>); }
 VecI32 neg(KernelContext& ctx, const VecI32& a) { return map1(ctx, kI32Simple, a, wrap_neg<int32_t>); }
@@ -179,6 +196,7 @@ VecI64 add(KernelContext& ctx, const VecI64& a, const VecI64& b) { return map2(c
 VecI64 sub(KernelContext& ctx, const VecI64& a, const VecI64& b) { return map2(ctx, kI64AddSub, a, b, wrap_sub<int64_t>); }
 VecI64 mul(KernelContext& ctx, const VecI64& a, const VecI64& b) { return map2(ctx, kI64Mul, a, b, wrap_mul<int64_t>); }
 VecI64 div(KernelContext& ctx, const VecI64& a, const VecI64& b) { return map2(ctx, kI64Div, a, b, trunc_div<int64_t>); }
+VecI64 pow(KernelContext& ctx, const VecI64& a, const VecI64& b) { return map2(ctx, kI64Pow, a, b, wrap_pow<int64_t>); }
 VecI64 max(KernelContext& ctx, const VecI64& a, const VecI64& b) { return map2(ctx, kI64MaxMinAbs, a, b, smax<int64_t>); }
 VecI64 min(KernelContext& ctx, const VecI64& a, const VecI64& b) { return map2(ctx, kI64MaxMinAbs, a, b, smin<int64_t>); }
 VecI64 neg(KernelContext& ctx, const VecI64& a) { return map1(ctx, kI64AddSub, a, wrap_neg<int64_t>); }

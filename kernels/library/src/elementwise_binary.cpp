@@ -1,6 +1,6 @@
 // Elementwise binary kernels with numpy broadcasting:
-//   add sub mul div max min   (a: T, b: T, out: T), T in {f32, bf16, f16, i32, i64}
-//   pow                       (a: T, b: T, out: T), T in {f32, bf16, f16}
+//   add sub mul div max min pow  (a: T, b: T, out: T), T in {f32, bf16, f16, i32, i64}
+//                             (integer pow: vector_int.h, wrapping)
 //   fmod                      (a: T, b: T, out: T), T in {f32, bf16, f16, i32, i64}:
 //                             C's fmod, the remainder of a / b truncated toward
 //                             zero, with a's sign (ints: x fmod 0 = x, floats NaN)
@@ -23,7 +23,7 @@ Status validate_binary(const KernelArgs& args) {
   const TensorDesc& a = args.tensors[0];
   const TensorDesc& b = args.tensors[1];
   const TensorDesc& out = args.tensors[2];
-  KILN_RETURN_IF_ERROR(op == FusedOp::kPow ? expect_float(out, "out") : expect_one_of(out, kNumericDTypes, "out"));
+  KILN_RETURN_IF_ERROR(expect_one_of(out, kNumericDTypes, "out"));
   KILN_RETURN_IF_ERROR(expect_same_dtype(a, out, "a", "out"));
   KILN_RETURN_IF_ERROR(expect_same_dtype(b, out, "b", "out"));
   KILN_RETURN_IF_ERROR(expect_broadcastable(a, out, "a"));
@@ -42,6 +42,7 @@ V int_binary(KernelContext& ctx, FusedOp op, const V& a, const V& b) {
     case FusedOp::kMul: return mul(ctx, a, b);
     case FusedOp::kDiv: return div(ctx, a, b);
     case FusedOp::kMax: return max(ctx, a, b);
+    case FusedOp::kPow: return pow(ctx, a, b);
     // Exact: the truncating division's product never exceeds |a|.
     case FusedOp::kFmod: return sub(ctx, a, mul(ctx, div(ctx, a, b), b));
     default: return min(ctx, a, b);
@@ -77,7 +78,7 @@ void binary_run(KernelContext& ctx) {
 
 template <FusedOp op>
 KernelDef binary_def(const char* name) {
-  const char* types = op == FusedOp::kPow ? "T in {f32, bf16, f16}" : "T in {f32, bf16, f16, i32, i64}";
+  const char* types = "T in {f32, bf16, f16, i32, i64}";
   return KernelDef{name, binary_run<op>, binary_space, validate_binary<op>,
                    std::string(name) + "(a: T, b: T, out: T), " + types + ", a and b broadcast to out", 0};
 }

@@ -25,6 +25,8 @@ Result<Tensor> mul(const Tensor& a, const Tensor& b);
 Result<Tensor> div(const Tensor& a, const Tensor& b);
 Result<Tensor> maximum(const Tensor& a, const Tensor& b);
 Result<Tensor> minimum(const Tensor& a, const Tensor& b);
+// Floats, or i32/i64 exactly (wrapping; a negative exponent gives the
+// truncated 1 / a^-b: 1 for a == 1, +-1 for a == -1, else 0).
 Result<Tensor> pow(const Tensor& a, const Tensor& b);
 // With a scalar (a rank-0 constant of a's dtype).
 Result<Tensor> add(const Tensor& a, double b);
@@ -40,6 +42,7 @@ Result<Tensor> le(const Tensor& a, const Tensor& b);
 Result<Tensor> gt(const Tensor& a, const Tensor& b);
 Result<Tensor> ge(const Tensor& a, const Tensor& b);
 
+// Unary ops take f32, bf16 or f16; neg and abs also i32 and i64 (wrapping).
 Result<Tensor> neg(const Tensor& x);
 Result<Tensor> abs(const Tensor& x);
 Result<Tensor> exp(const Tensor& x);
@@ -152,6 +155,9 @@ Result<Tensor> prod(const Tensor& x, std::vector<int> dims, bool keepdim = false
 // int32 indices of the first extreme value, or of the last with last_index.
 Result<Tensor> argmax(const Tensor& x, int dim, bool keepdim = false, bool last_index = false);
 Result<Tensor> argmin(const Tensor& x, int dim, bool keepdim = false, bool last_index = false);
+// Running sums along dim (ONNX CumSum): out[j] = sum of x[i] for i <= j, or
+// i < j with exclusive; reversed, i >= j (i > j). Float, fp32 sums.
+Result<Tensor> cumsum(const Tensor& x, int dim, bool exclusive = false, bool reverse = false);
 Result<Tensor> softmax(const Tensor& x, int dim);
 Result<Tensor> log_softmax(const Tensor& x, int dim);
 // Over the last `normalized_dims` dims, with optional weight and bias of those dims' shape.

@@ -197,6 +197,8 @@ class Runtime {
   }
   // Made on the device (no host data moves).
   Result<Tensor> zeros(Shape shape, DType dtype);
+  // Any dtype; an i64 value must be within int32's range (filled as i32 and
+  // cast on the device), a bool one is value != 0.
   Result<Tensor> full(Shape shape, double value, DType dtype);
   // 0, 1, ... n-1.
   Result<Tensor> arange(int64_t n, DType dtype);

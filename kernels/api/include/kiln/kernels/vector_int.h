@@ -7,7 +7,10 @@
 // toward zero (C++, ONNX Div, torch.div(rounding_mode="trunc")); a division
 // by zero gives 0 in that lane (numpy's result; CPUs trap, PyTorch raises on
 // the CPU, ONNX leaves it undefined: the device must not stop, so it is 0),
-// and INT_MIN / -1 wraps to INT_MIN. max/min/compares are exact.
+// and INT_MIN / -1 wraps to INT_MIN. max/min/compares are exact. pow(a, b)
+// is a ** b wrapping (exact modulo 2^width); a negative exponent gives the
+// truncated 1 / a ** -b: 1 for a == 1, +-1 for a == -1, else 0 (0 ** -n too,
+// as x / 0 is 0).
 //
 // VecI64 lanes are exact int64 values, 32 to a register. The TPC has no
 // 64-bit integer datapath, so an i64 operation is counted as the 32-bit
@@ -20,6 +23,8 @@
 //   mul                            1 kVectorAlu            5 kVectorAlu
 //   div                            1 DivSqrt + 2 Alu       4 DivSqrt + 8 Alu
 //   reduce_sum/max/min             1 kVectorReduce         2 kVectorReduce
+//   pow (square and multiply over  93 kVectorAlu            756 kVectorAlu
+//     every exponent bit)
 // (i32 div: no integer divider either; a reciprocal and two correction steps.)
 //
 // Bool registers hold 256 lanes of 0/1 bytes, and byte instructions run all
@@ -54,6 +59,7 @@ VecI32 add(KernelContext& ctx, const VecI32& a, const VecI32& b);
 VecI32 sub(KernelContext& ctx, const VecI32& a, const VecI32& b);
 VecI32 mul(KernelContext& ctx, const VecI32& a, const VecI32& b);
 VecI32 div(KernelContext& ctx, const VecI32& a, const VecI32& b);
+VecI32 pow(KernelContext& ctx, const VecI32& a, const VecI32& b);
 VecI32 max(KernelContext& ctx, const VecI32& a, const VecI32& b);
 VecI32 min(KernelContext& ctx, const VecI32& a, const VecI32& b);
 VecI32 neg(KernelContext& ctx, const VecI32& a);
@@ -71,6 +77,7 @@ VecI64 add(KernelContext& ctx, const VecI64& a, const VecI64& b);
 VecI64 sub(KernelContext& ctx, const VecI64& a, const VecI64& b);
 VecI64 mul(KernelContext& ctx, const VecI64& a, const VecI64& b);
 VecI64 div(KernelContext& ctx, const VecI64& a, const VecI64& b);
+VecI64 pow(KernelContext& ctx, const VecI64& a, const VecI64& b);
 VecI64 max(KernelContext& ctx, const VecI64& a, const VecI64& b);
 VecI64 min(KernelContext& ctx, const VecI64& a, const VecI64& b);
 VecI64 neg(KernelContext& ctx, const VecI64& a);

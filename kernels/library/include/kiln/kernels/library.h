@@ -21,7 +21,8 @@
 // Elementwise, numpy broadcasting of inputs to `out` (each input dim equals
 // out's or is 1):
 //   add sub mul div max min          (a: N, b: N, out: N)
-//   pow                              (a: F, b: F, out: F)
+//   pow                              (a: N, b: N, out: N); integers wrap, a negative
+//                                    exponent truncates 1 / a^-b (vector_int.h)
 //   fmod                             (a: N, b: N, out: N); C's fmod: the remainder
 //                                    of a / b truncated toward zero, a's sign
 //                                    (integers exact, x fmod 0 = x; floats NaN)

@@ -196,7 +196,9 @@ void add_math_ops(OpTable& t) {
                    return put(c, rt::where(below, x_plus, upper));
                  }};
 
-  // PRelu = slope * x where x < 0, else x; slope broadcasts to x.
+  // PRelu = slope * x where x < 0, else x. From opset 7 the slope broadcasts
+  // to x unidirectionally; before, a 1-D slope holds one value per channel
+  // (dim 1 of x), as PyTorch's PReLU exported at opset 6 has it.
   t["PRelu"] = {[](const CheckContext& c) {
                   std::string r = first_of({require_float(c, 0), require_float(c, 1)});
                   if (r.empty() && c.info(0)->dtype != c.info(1)->dtype) r = "inputs of different dtypes";
@@ -205,6 +207,11 @@ void add_math_ops(OpTable& t) {
                 [](LowerContext& c) -> Status {
                   KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
                   KILN_ASSIGN_OR_RETURN(Tensor slope, c.in(1));
+                  if (c.opset < 7 && slope.rank() == 1 && x.rank() > 2 && slope.dim(0) == x.dim(1) && slope.dim(0) > 1) {
+                    runtime::Shape per_channel{slope.dim(0)};
+                    for (int i = 2; i < x.rank(); ++i) per_channel.push_back(1);
+                    KILN_ASSIGN_OR_RETURN(slope, slope.reshape(per_channel));
+                  }
                   KILN_ASSIGN_OR_RETURN(Tensor zero, scalar(c, x, 0.0));
                   KILN_ASSIGN_OR_RETURN(Tensor negative, rt::lt(x, zero));
                   KILN_ASSIGN_OR_RETURN(Tensor scaled, rt::mul(x, slope));

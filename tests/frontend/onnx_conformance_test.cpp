@@ -28,8 +28,8 @@ namespace {
 namespace fs = std::filesystem;
 
 // Measured 2026-12-01 (libonnx-testdata 1.12.0-2, config tiny, lazy mode):
-// Measured after merging every lowering branch (see docs/onnx.md).
-constexpr int kPassFloor = 700;
+// 715 pass, 0 fail, 217 unsupported of 932 with every lowering branch merged.
+constexpr int kPassFloor = 715;
 
 // "suite/case" -> reason, from the one list of cases not expected to pass.
 std::map<std::string, std::string> out_of_scope() {

@@ -62,6 +62,94 @@ ValueInfo info_of(const onnx::ValueInfoProto& v) {
   return info;
 }
 
+
+int32_t onnx_type_of(DType d) {
+  switch (d) {
+    case DType::kF32: return onnx::TensorProto::FLOAT;
+    case DType::kBF16: return onnx::TensorProto::BFLOAT16;
+    case DType::kF16: return onnx::TensorProto::FLOAT16;
+    case DType::kI32: return onnx::TensorProto::INT32;
+    case DType::kI64: return onnx::TensorProto::INT64;
+    case DType::kBool: return onnx::TensorProto::BOOL;
+  }
+  return onnx::TensorProto::UNDEFINED;
+}
+
+void write_tensor_proto(const HostTensor& h, const std::string& name, onnx::TensorProto* t) {
+  t->set_name(name);
+  t->set_data_type(onnx_type_of(h.dtype));
+  for (int64_t d : h.shape) t->add_dims(d);
+  t->set_raw_data(std::string(reinterpret_cast<const char*>(h.data.data()), h.data.size()));  // ONNX's raw layout: ours
+}
+
+// ONNX's shape inference ran before anything was folded, so a Reshape whose
+// shape is computed (torch.onnx's export of x.view(x.size(0), ...): Shape,
+// Gather, Div, Concat) has no known output shape, nor has anything after it.
+// Folds what folds, then infers again on a copy of the graph in which the
+// folded values are initializers, and takes the shapes the first pass did
+// not know. Errors of folding are left to the main pass, which names the
+// node; if the second inference throws, the first one's shapes stand.
+void infer_after_folding(const onnx::ModelProto& model, int64_t opset, std::map<std::string, ValueInfo>& infos,
+                         std::map<std::string, std::shared_ptr<const HostTensor>> constants) {
+  bool unknown = false;
+  for (const auto& n : model.graph().node())
+    for (const auto& o : n.output()) {
+      auto it = infos.find(o);
+      unknown = unknown || (!o.empty() && (it == infos.end() || !it->second.shape));
+    }
+  if (!unknown) return;
+  onnx::ModelProto copy = model;
+  auto* graph = copy.mutable_graph();
+  // The initializers' values were moved out; shape inference may read the small ones.
+  for (auto& t : *graph->mutable_initializer()) {
+    auto it = constants.find(t.name());
+    if (it != constants.end() && it->second->numel() <= detail::kMaxFoldElements) {
+      t.Clear();
+      write_tensor_proto(*it->second, it->first, &t);
+    }
+  }
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> kept;
+  auto local = infos;
+  bool folded = false;
+  for (const auto& n : model.graph().node()) {
+    std::optional<HostTensor> value;
+    if (n.op_type() == "Constant" && (n.domain().empty() || n.domain() == "ai.onnx")) {
+      auto v = detail::constant_value(n);
+      if (v.ok()) value = std::move(v).value();
+    } else {
+      auto f = detail::try_fold(n, opset, local, constants);
+      if (f.ok() && *f) {
+        value = std::move(**f);
+        folded = true;
+      }
+    }
+    if (!value || n.output_size() != 1) {
+      *kept.Add() = n;
+      continue;
+    }
+    ValueInfo& vi = local[n.output(0)];
+    vi.dtype = value->dtype;
+    vi.shape = value->shape;
+    write_tensor_proto(*value, n.output(0), graph->add_initializer());
+    constants[n.output(0)] = std::make_shared<const HostTensor>(std::move(*value));
+  }
+  if (!folded) return;
+  *graph->mutable_node() = kept;
+  graph->clear_value_info();
+  try {
+    onnx::ShapeInferenceOptions si(/*check_type=*/true, /*strict_mode=*/1, /*data_prop=*/true);
+    onnx::shape_inference::InferShapes(copy, onnx::OpSchemaRegistry::Instance(), si);
+  } catch (const std::exception&) {
+    return;
+  }
+  auto take = [&](const onnx::ValueInfoProto& v) {
+    ValueInfo fresh = info_of(v);
+    ValueInfo& current = infos[v.name()];
+    if (!current.shape && fresh.shape) current = fresh;
+  };
+  for (const auto& v : copy.graph().value_info()) take(v);
+  for (const auto& v : copy.graph().output()) take(v);
+}
 }  // namespace
 
 OnnxModel::OnnxModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -145,6 +233,7 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
     impl->initializers[t.name()] = std::make_shared<const HostTensor>(std::move(h));
   }
   auto constants = impl->initializers;  // and Constants and folded values: what folding reads
+  infer_after_folding(model, impl->opset, infos, constants);
   std::set<std::string> graph_inputs;
   for (const auto& v : model.graph().input()) {
     if (init_names.count(v.name())) continue;

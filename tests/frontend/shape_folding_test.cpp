@@ -92,6 +92,51 @@ TEST(ShapeFolding, ComputedShapeFeedsReshape) {
   EXPECT_EQ((*outs)[0].to_host<float>().value(), xs);
 }
 
+// ONNX's shape inference runs before folding: a Reshape whose shape is
+// computed has no inferred output shape, and a Conv after it no rank (as in
+// torchvision's ShuffleNet, whose channel shuffle reshapes by x.size()).
+// The loader infers again with the folded values, so the Conv lowers.
+TEST(ShapeFolding, ShapesAfterAComputedReshapeAreInferred) {
+  onnx::ModelProto m = model();
+  auto* g = m.mutable_graph();
+  add_io(g->add_input(), "x", onnx::TensorProto::FLOAT, {1, 4, 3, 3});
+  auto* out = g->add_output();  // dims unknown: inference must find them
+  out->set_name("z");
+  out->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+  for (int i = 0; i < 4; ++i) out->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim();
+  add_ints(g, "first", {0});
+  add_ints(g, "rest", {4, 3, 3});
+  add_node(g, "Shape", {"x"}, "s");
+  add_node(g, "Gather", {"s", "first"}, "n");
+  auto* concat = add_node(g, "Concat", {"n", "rest"}, "shape")->add_attribute();
+  concat->set_name("axis");
+  concat->set_type(onnx::AttributeProto::INT);
+  concat->set_i(0);
+  add_node(g, "Reshape", {"x", "shape"}, "y");
+  auto* w = g->add_initializer();
+  w->set_name("w");
+  w->set_data_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : {2, 4, 1, 1}) w->add_dims(d);
+  for (int o = 0; o < 2; ++o)
+    for (int c = 0; c < 4; ++c) w->add_float_data(static_cast<float>(o + 1) * 0.25f * static_cast<float>(c));
+  add_node(g, "Conv", {"y", "w"}, "z");
+  auto loaded = OnnxModel::load(save(m, "reshape_conv.onnx"));
+  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+  auto rt = runtime::Runtime::open("tiny").value();
+  std::vector<float> xs(36);
+  for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = static_cast<float>(i % 7) - 3.0f;
+  auto outs = (*loaded)->run(*rt, {rt->from_host(xs, {1, 4, 3, 3}).value()});
+  ASSERT_TRUE(outs.ok()) << outs.status().to_string();
+  ASSERT_EQ((*outs)[0].shape(), (runtime::Shape{1, 2, 3, 3}));
+  const auto z = (*outs)[0].to_host<float>().value();
+  for (int o = 0; o < 2; ++o)
+    for (int p = 0; p < 9; ++p) {
+      float want = 0;
+      for (int c = 0; c < 4; ++c) want += static_cast<float>(o + 1) * 0.25f * static_cast<float>(c) * xs[static_cast<std::size_t>(c * 9 + p)];
+      EXPECT_NEAR(z[static_cast<std::size_t>(o * 9 + p)], want, 1e-4) << o << "," << p;
+    }
+}
+
 TEST(ShapeFolding, AFoldingErrorNamesTheNode) {
   // A division of the shape by zero (shape inference does not look at values).
   onnx::ModelProto m = model();

@@ -47,6 +47,8 @@ def classify(message):
         return "out of scope: fp64 (double)"
     if "STRING" in text:
         return "out of scope: strings"
+    if "above the runtime's" in text:
+        return "out of scope: rank above 5 (the device's tensor descriptors have 5 dims, as Gaudi's TPC has)"
     if "dtype UNDEFINED" in text:  # a value that is not a tensor
         return "out of scope: sequences and optionals (a value that is not a tensor)"
     ops = {op for _, op, _ in nodes}

@@ -35,6 +35,12 @@ BackingStore::Frame BackingStore::allocate_frame() {
   return Frame(reinterpret_cast<uint8_t*>(aligned));
 }
 
+uint8_t* BackingStore::resident_pointer(uint64_t phys) const {
+  std::shared_lock lock(mutex_);
+  auto it = frames_.find(phys / kFrameBytes);
+  return it == frames_.end() ? nullptr : it->second.get() + phys % kFrameBytes;
+}
+
 uint8_t* BackingStore::frame_pointer(uint64_t phys, bool for_write) {
   const uint64_t frame = phys / kFrameBytes;
   {

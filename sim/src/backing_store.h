@@ -32,6 +32,9 @@ class BackingStore {
   // A pointer to `phys` valid for the rest of its frame, allocating the frame
   // if `for_write`. For reads of an untouched frame, returns a zero page.
   uint8_t* frame_pointer(uint64_t phys, bool for_write);
+  // A pointer to `phys` valid for the rest of its frame if that frame is
+  // resident, else null (nothing is allocated).
+  uint8_t* resident_pointer(uint64_t phys) const;
   // Bytes from `phys` to the end of its frame.
   static uint64_t frame_remaining(uint64_t phys) { return kFrameBytes - phys % kFrameBytes; }
 

@@ -149,6 +149,17 @@ std::optional<MmeEngine::AccessFault> MmeEngine::compute_values(const MmeJob& jo
   // which also keeps every dimension below 2^31 for BLAS's int indices.
   // The operand ranges were translated before the job ran, but the host may
   // have unmapped memory since: every access is checked.
+  std::optional<AccessFault> failed = compute_values_in_scratch(job, problem);
+  // A huge job's buffers go back to the system; ordinary ones stay for the next job.
+  for (ScratchBuffer* b : {&scratch_.a, &scratch_.b, &scratch_.c, &scratch_.r, &scratch_.raw, &scratch_.bias,
+                           &scratch_.stored}) {
+    b->trim(kScratchKeepBytes);
+  }
+  return failed;
+}
+
+std::optional<MmeEngine::AccessFault> MmeEngine::compute_values_in_scratch(const MmeJob& job,
+                                                                          const MmeProblem& problem) {
   const mme::Descriptor& d = job.descriptor;
   const GemmShape& g = problem.shape;
   const auto a_type = static_cast<DType>(d.a_dtype), b_type = static_cast<DType>(d.b_dtype),
@@ -156,34 +167,45 @@ std::optional<MmeEngine::AccessFault> MmeEngine::compute_values(const MmeJob& jo
   const bool tf32 = (d.flags & mme::kTf32) != 0, residual = (d.flags & mme::kHasResidual) != 0;
   std::optional<AccessFault> failed;
   // Reads `rows` rows of `cols` elements, `ld` elements apart, as fp32 into
-  // `out`; false (with `failed` set) if some byte is not mapped.
+  // `out` (f32 straight in, narrower types through scratch_.raw); false
+  // (with `failed` set) if some byte is not mapped.
   auto read_matrix = [&](const char* operand, uint64_t addr, DType t, uint64_t rows, uint64_t cols, uint64_t ld,
-                         std::vector<float>& out) {
-    const uint64_t es = dtype_size(t);
-    std::vector<uint8_t> raw(rows * cols * es);
-    const uint64_t chunk = ld == cols ? raw.size() : cols * es;  // dense: one read
-    for (uint64_t at = 0, r = 0; at < raw.size(); at += chunk, ++r) {
+                         float* out) {
+    const uint64_t es = dtype_size(t), bytes = rows * cols * es;
+    uint8_t* raw = t == DType::kF32 ? reinterpret_cast<uint8_t*>(out)
+                                    : reinterpret_cast<uint8_t*>(scratch_.raw.floats((bytes + 3) / 4));
+    const uint64_t chunk = ld == cols ? bytes : cols * es;  // dense: one read
+    for (uint64_t at = 0, r = 0; at < bytes; at += chunk, ++r) {
       uint64_t fault = 0;
-      if (!device_.read_virtual(job.context, addr + r * ld * es, raw.data() + at, chunk, &fault)) {
+      if (!device_.read_virtual(job.context, addr + r * ld * es, raw + at, chunk, &fault)) {
         failed = AccessFault{fault, std::string("reading operand ") + operand};
         return false;
       }
     }
-    out.resize(rows * cols);
-    widen(raw.data(), t, rows * cols, out.data());
+    if (t != DType::kF32) widen(raw, t, rows * cols, out);
     return true;
   };
   // An input of the multiply: widened, then rounded to TF32 in TF32 mode.
   auto read_input = [&](const char* operand, uint64_t addr, DType t, uint64_t rows, uint64_t cols, uint64_t ld,
-                        std::vector<float>& out) {
+                        float* out) {
     if (!read_matrix(operand, addr, t, rows, cols, ld, out)) return false;
-    if (tf32) round_to_tf32_in_place(out.data(), out.size());
+    if (tf32) round_to_tf32_in_place(out, rows * cols);
     return true;
   };
-  auto write_rows = [&](uint64_t addr, const uint8_t* src, uint64_t rows, uint64_t row_bytes, uint64_t ld_bytes) {
-    for (uint64_t r = 0; r < rows; ++r) {
+  // Writes `rows` rows of `cols` fp32 values narrowed to the output type,
+  // `ld` elements apart.
+  auto write_matrix = [&](uint64_t addr, const float* src, uint64_t rows, uint64_t cols, uint64_t ld) {
+    const uint64_t bytes = rows * cols * dtype_size(o_type);
+    const uint8_t* out = reinterpret_cast<const uint8_t*>(src);
+    if (o_type != DType::kF32) {
+      auto* raw = reinterpret_cast<uint8_t*>(scratch_.raw.floats((bytes + 3) / 4));
+      narrow(src, o_type, rows * cols, raw);
+      out = raw;
+    }
+    const uint64_t row_bytes = cols * dtype_size(o_type), chunk = ld == cols ? bytes : row_bytes;
+    for (uint64_t at = 0, r = 0; at < bytes; at += chunk, ++r) {
       uint64_t fault = 0;
-      if (!device_.write_virtual(job.context, addr + r * ld_bytes, src + r * row_bytes, row_bytes, &fault)) {
+      if (!device_.write_virtual(job.context, addr + r * ld * dtype_size(o_type), out + at, chunk, &fault)) {
         failed = AccessFault{fault, "writing operand C"};
         return false;
       }
@@ -192,14 +214,14 @@ std::optional<MmeEngine::AccessFault> MmeEngine::compute_values(const MmeJob& jo
   };
   const bool gemm = d.op == static_cast<uint8_t>(mme::Op::GEMM);
   const uint64_t channels = gemm ? g.n : d.conv_k;  // the bias has one per output column or channel
-  std::vector<float> bias, r;
-  if ((d.flags & mme::kHasBias) && !read_matrix("bias", d.bias_addr, DType::kF32, 1, channels, channels, bias)) {
-    return failed;
+  const float* bias = nullptr;
+  if (d.flags & mme::kHasBias) {
+    float* b = scratch_.bias.floats(channels);
+    if (!read_matrix("bias", d.bias_addr, DType::kF32, 1, channels, channels, b)) return failed;
+    bias = b;
   }
-  const float* bias_ptr = bias.empty() ? nullptr : bias.data();
   const auto act = static_cast<mme::Activation>(d.activation);
   const uint64_t so = dtype_size(o_type), sr = dtype_size(r_type);
-  std::vector<uint8_t> raw_out;
 
   if (gemm) {
     // A transposed operand is read as stored (A^T k x m, B^T n x k) and
@@ -207,19 +229,20 @@ std::optional<MmeEngine::AccessFault> MmeEngine::compute_values(const MmeJob& jo
     // same values, bit for bit, as the GEMM on a dense copy.
     const bool ta = (d.flags & mme::kTransposeA) != 0, tb = (d.flags & mme::kTransposeB) != 0;
     auto read_operand = [&](const char* operand, uint64_t addr, DType t, uint64_t rows, uint64_t cols, uint64_t ld,
-                            bool transposed, std::vector<float>& stored, std::vector<float>& out) {
+                            bool transposed, float* out) {
       if (!transposed) return read_input(operand, addr, t, rows, cols, ld, out);
+      float* stored = scratch_.stored.floats(rows * cols);
       if (!read_input(operand, addr, t, cols, rows, ld, stored)) return false;
-      out.resize(rows * cols);
-      transpose_f32(stored.data(), cols, rows, out.data());
+      transpose_f32(stored, cols, rows, out);
       return true;
     };
-    std::vector<float> a, w, stored, c(g.m * g.n);
+    float* a = scratch_.a.floats(g.m * g.k);
+    float* w = scratch_.b.floats(g.k * g.n);
+    float* c = scratch_.c.floats(g.m * g.n);
+    float* r = residual ? scratch_.r.floats(g.m * g.n) : nullptr;
     for (uint64_t b = 0; b < g.batch; ++b) {
-      if (!read_operand("A", d.a_addr + b * d.batch_stride_a * dtype_size(a_type), a_type, g.m, g.k, d.lda, ta,
-                        stored, a) ||
-          !read_operand("B", d.b_addr + b * d.batch_stride_b * dtype_size(b_type), b_type, g.k, g.n, d.ldb, tb,
-                        stored, w)) {
+      if (!read_operand("A", d.a_addr + b * d.batch_stride_a * dtype_size(a_type), a_type, g.m, g.k, d.lda, ta, a) ||
+          !read_operand("B", d.b_addr + b * d.batch_stride_b * dtype_size(b_type), b_type, g.k, g.n, d.ldb, tb, w)) {
         return failed;
       }
       // R is read before C is written: an in-place residual (r_addr ==
@@ -227,46 +250,49 @@ std::optional<MmeEngine::AccessFault> MmeEngine::compute_values(const MmeJob& jo
       if (residual && !read_matrix("R", d.r_addr + b * d.batch_stride_c * sr, r_type, g.m, g.n, d.ldc, r)) {
         return failed;
       }
-      gemm_f32(a.data(), w.data(), c.data(), g.m, g.n, g.k);
-      apply_epilogue(c.data(), g.m, g.n, 1, bias_ptr, act, residual ? r.data() : nullptr);
-      raw_out.resize(g.m * g.n * so);
-      narrow(c.data(), o_type, g.m * g.n, raw_out.data());
-      if (!write_rows(d.c_addr + b * d.batch_stride_c * so, raw_out.data(), g.m, g.n * so, d.ldc * so)) return failed;
+      gemm_f32(a, w, c, g.m, g.n, g.k);
+      apply_epilogue(c, g.m, g.n, 1, bias, act, r);
+      if (!write_matrix(d.c_addr + b * d.batch_stride_c * so, c, g.m, g.n, d.ldc)) return failed;
     }
     return std::nullopt;
   }
-  // Convolution as one implicit GEMM per group: A = im2col(the group's input
-  // channels), B = the group's weights transposed, written straight into the
-  // group's output channels of the NKPQ result.
+  // Convolution as one implicit GEMM per image and group: the group's
+  // weights (K/G x (C/G)RS, as stored) times im2col of its input channels
+  // ((C/G)RS x PQ), written straight into the group's output channels of
+  // the NKPQ result. An output element's value depends on its filter and
+  // its own taps only (mme_math.h), never on N or on the other groups.
   const uint64_t in_elems = static_cast<uint64_t>(d.conv_n) * d.conv_c * d.conv_h * d.conv_w;
   const uint64_t pq = static_cast<uint64_t>(problem.out_h) * problem.out_w;
   const uint64_t out_elems = d.conv_n * channels * pq;
-  std::vector<float> input, weights;
+  float* input = scratch_.a.floats(in_elems);
+  float* weights = scratch_.b.floats(channels * g.k);  // K x (C/G)RS
   if (!read_input("A", d.a_addr, a_type, 1, in_elems, in_elems, input) ||
-      !read_input("B", d.b_addr, b_type, channels, g.k, g.k, weights)) {  // K x (C/G)RS
+      !read_input("B", d.b_addr, b_type, channels, g.k, g.k, weights)) {
     return failed;
   }
-  if (residual && !read_matrix("R", d.r_addr, r_type, 1, out_elems, out_elems, r)) return failed;
-  std::vector<float> a(g.m * g.k), w(g.k * g.n), c(g.m * g.n), nkpq(out_elems);
-  for (uint32_t group = 0; group < g.batch; ++group) {
-    const uint64_t k0 = group * g.n;  // the group's first output channel
-    im2col(input.data(), d, group, problem.out_h, problem.out_w, a.data());
-    for (uint64_t kk = 0; kk < g.n; ++kk) {
-      for (uint64_t i = 0; i < g.k; ++i) w[i * g.n + kk] = weights[(k0 + kk) * g.k + i];
-    }
-    gemm_f32(a.data(), w.data(), c.data(), g.m, g.n, g.k);
-    // Rows of c are (n, p, q), columns the group's output channels.
-    for (uint64_t n = 0; n < d.conv_n; ++n) {
-      for (uint64_t kk = 0; kk < g.n; ++kk) {
-        float* plane = nkpq.data() + (n * channels + k0 + kk) * pq;
-        for (uint64_t i = 0; i < pq; ++i) plane[i] = c[(n * pq + i) * g.n + kk];
+  float* r = nullptr;
+  if (residual) {
+    r = scratch_.r.floats(out_elems);
+    if (!read_matrix("R", d.r_addr, r_type, 1, out_elems, out_elems, r)) return failed;
+  }
+  float* nkpq = scratch_.c.floats(out_elems);
+  const bool identity = im2col_is_identity(d, problem.out_h, problem.out_w);
+  float* cols = identity ? nullptr : scratch_.stored.floats(g.k * pq);
+  const uint64_t plane = static_cast<uint64_t>(d.conv_h) * d.conv_w;
+  for (uint32_t n = 0; n < d.conv_n; ++n) {
+    for (uint32_t group = 0; group < g.batch; ++group) {
+      const uint64_t k0 = group * g.n;  // the group's first output channel
+      const float* b = cols;
+      if (identity) {
+        b = input + (static_cast<uint64_t>(n) * d.conv_c + group * (d.conv_c / d.conv_groups)) * plane;
+      } else {
+        im2col(input, d, n, group, problem.out_h, problem.out_w, cols);
       }
+      gemm_f32(weights + k0 * g.k, b, nkpq + (n * channels + k0) * pq, g.n, pq, g.k);
     }
   }
-  apply_epilogue(nkpq.data(), d.conv_n, channels, pq, bias_ptr, act, residual ? r.data() : nullptr);
-  raw_out.resize(out_elems * so);
-  narrow(nkpq.data(), o_type, out_elems, raw_out.data());
-  if (!write_rows(d.c_addr, raw_out.data(), 1, raw_out.size(), 0)) return failed;
+  apply_epilogue(nkpq, d.conv_n, channels, pq, bias, act, r);
+  if (!write_matrix(d.c_addr, nkpq, 1, out_elems, out_elems)) return failed;
   return std::nullopt;
 }
 

@@ -27,6 +27,7 @@
 #include "unit_pool.h"
 #include "kiln/common/fault.h"
 #include "kiln/common/mme_descriptor.h"
+#include "mme_math.h"
 #include "mme_plan.h"
 #include "systemc.h"
 
@@ -63,6 +64,15 @@ class MmeEngine {
   std::optional<FaultRecord> execute(const MmeJob& job);
   // Runs on the host worker: no SystemC calls in here.
   std::optional<AccessFault> compute_values(const MmeJob& job, const MmeProblem& problem);
+  std::optional<AccessFault> compute_values_in_scratch(const MmeJob& job, const MmeProblem& problem);
+
+  // Host buffers of compute_values, kept between jobs (one job at a time);
+  // above this size they are given back after the job.
+  static constexpr uint64_t kScratchKeepBytes = 64ull << 20;
+  struct Scratch {
+    ScratchBuffer a, b, c, r, raw, bias, stored;
+  };
+  Scratch scratch_;
 
   DeviceImpl& device_;
   EngineQueue<MmeJob> jobs_;

@@ -121,17 +121,51 @@ float activate(float x, mme::Activation act) {
 }
 }  // namespace
 
+namespace {
+// One run of `count` values sharing a bias: the activation is chosen once
+// per run, so the common ones (none, ReLU) become plain vectorisable loops.
+// Same arithmetic as activate() element by element: (x + bias), then the
+// activation, then + residual, each rounded to fp32.
+void epilogue_run(float* x, uint64_t count, float add, mme::Activation act, const float* residual) {
+  switch (act) {
+    case mme::Activation::NONE:
+      for (uint64_t i = 0; i < count; ++i) x[i] = x[i] + add;
+      break;
+    case mme::Activation::RELU:
+      for (uint64_t i = 0; i < count; ++i) {
+        const float v = x[i] + add;
+        x[i] = v > 0 ? v : 0.0f;
+      }
+      break;
+    default:
+      for (uint64_t i = 0; i < count; ++i) x[i] = activate(x[i] + add, act);
+  }
+  if (residual) {
+    for (uint64_t i = 0; i < count; ++i) x[i] += residual[i];
+  }
+}
+}  // namespace
+
 void apply_epilogue(float* x, uint64_t outer, uint64_t channels, uint64_t inner, const float* bias,
                     mme::Activation act, const float* residual) {
   if (!bias && act == mme::Activation::NONE && !residual) return;
+  if (inner == 1 && !bias) {  // a GEMM without bias: one run over everything
+    epilogue_run(x, outer * channels, 0.0f, act, residual);
+    return;
+  }
   for (uint64_t o = 0; o < outer; ++o) {
+    if (inner == 1) {  // a GEMM's row: one bias per column
+      float* row = x + o * channels;
+      const float* res = residual ? residual + o * channels : nullptr;
+      for (uint64_t c = 0; c < channels; ++c) {
+        row[c] = activate(row[c] + bias[c], act);
+        if (res) row[c] += res[c];
+      }
+      continue;
+    }
     for (uint64_t c = 0; c < channels; ++c) {
       const uint64_t at = (o * channels + c) * inner;
-      const float add = bias ? bias[c] : 0.0f;
-      for (uint64_t i = at; i < at + inner; ++i) {
-        x[i] = activate(x[i] + add, act);
-        if (residual) x[i] += residual[i];
-      }
+      epilogue_run(x + at, inner, bias ? bias[c] : 0.0f, act, residual ? residual + at : nullptr);
     }
   }
 }
@@ -178,33 +212,64 @@ void round_to_tf32_in_place(float* x, uint64_t count) {
   for (uint64_t i = 0; i < count; ++i) x[i] = kiln::round_to_tf32(x[i]);
 }
 
-void im2col(const float* input, const mme::Descriptor& d, uint32_t group, uint32_t out_h, uint32_t out_w,
-            float* a) {
+void im2col(const float* input, const mme::Descriptor& d, uint32_t n, uint32_t group, uint32_t out_h,
+            uint32_t out_w, float* b) {
   const uint32_t channels = d.conv_c / d.conv_groups, first = group * channels;
-  const uint64_t cols = static_cast<uint64_t>(channels) * d.conv_r * d.conv_s;
-  for (uint32_t n = 0; n < d.conv_n; ++n) {
-    for (uint32_t p = 0; p < out_h; ++p) {
-      for (uint32_t q = 0; q < out_w; ++q) {
-        float* row = a + ((static_cast<uint64_t>(n) * out_h + p) * out_w + q) * cols;
-        uint64_t col = 0;
-        for (uint32_t c = first; c < first + channels; ++c) {
-          const float* plane = input + (static_cast<uint64_t>(n) * d.conv_c + c) * d.conv_h * d.conv_w;
-          for (uint32_t r = 0; r < d.conv_r; ++r) {
-            // Only the leading pads shift the taps; the trailing ones only
-            // make room for more output rows and columns (all zero taps).
-            const int64_t y =
-                static_cast<int64_t>(p) * d.stride_h - d.pad_top + static_cast<int64_t>(r) * d.dilation_h;
-            for (uint32_t s = 0; s < d.conv_s; ++s, ++col) {
-              const int64_t x =
-                  static_cast<int64_t>(q) * d.stride_w - d.pad_left + static_cast<int64_t>(s) * d.dilation_w;
-              const bool inside = y >= 0 && y < d.conv_h && x >= 0 && x < d.conv_w;
-              row[col] = inside ? plane[y * d.conv_w + x] : 0.0f;
-            }
+  const uint64_t pq = static_cast<uint64_t>(out_h) * out_w;
+  float* row = b;
+  for (uint32_t c = first; c < first + channels; ++c) {
+    const float* plane = input + (static_cast<uint64_t>(n) * d.conv_c + c) * d.conv_h * d.conv_w;
+    for (uint32_t r = 0; r < d.conv_r; ++r) {
+      for (uint32_t s = 0; s < d.conv_s; ++s, row += pq) {
+        const int64_t dx = static_cast<int64_t>(s) * d.dilation_w - d.pad_left;
+        // Output columns q whose tap x = q * stride + dx lies inside the
+        // image: [q_lo, q_hi). Only the leading pads shift the taps; the
+        // trailing ones only make room for more outputs (all zero taps).
+        int64_t q_lo = 0;
+        if (dx < 0) q_lo = (-dx + d.stride_w - 1) / d.stride_w;
+        int64_t q_hi = dx >= d.conv_w ? 0 : (d.conv_w - 1 - dx) / d.stride_w + 1;
+        q_lo = std::min<int64_t>(q_lo, out_w);
+        q_hi = std::clamp<int64_t>(q_hi, q_lo, out_w);
+        for (uint32_t p = 0; p < out_h; ++p) {
+          float* out = row + static_cast<uint64_t>(p) * out_w;
+          const int64_t y = static_cast<int64_t>(p) * d.stride_h - d.pad_top + static_cast<int64_t>(r) * d.dilation_h;
+          if (y < 0 || y >= d.conv_h) {
+            std::fill(out, out + out_w, 0.0f);
+            continue;
           }
+          // The input index of tap q is base + q * stride, inside the row for q in [q_lo, q_hi).
+          const int64_t base = y * d.conv_w + dx;
+          std::fill(out, out + q_lo, 0.0f);
+          if (d.stride_w == 1) {
+            std::copy(plane + base + q_lo, plane + base + q_hi, out + q_lo);
+          } else {
+            for (int64_t q = q_lo; q < q_hi; ++q) out[q] = plane[base + q * d.stride_w];
+          }
+          std::fill(out + q_hi, out + out_w, 0.0f);
         }
       }
     }
   }
+}
+
+bool im2col_is_identity(const mme::Descriptor& d, uint32_t out_h, uint32_t out_w) {
+  return d.conv_r == 1 && d.conv_s == 1 && d.stride_h == 1 && d.stride_w == 1 && d.pad_top == 0 &&
+         d.pad_left == 0 && out_h == d.conv_h && out_w == d.conv_w;
+}
+
+float* ScratchBuffer::floats(uint64_t count) {
+  if (count > capacity_) {
+    data_.reset();  // the old block goes before the new one is taken
+    data_.reset(new float[count]);
+    capacity_ = count;
+  }
+  return data_.get();
+}
+
+void ScratchBuffer::trim(uint64_t keep_bytes) {
+  if (capacity_ * sizeof(float) <= keep_bytes) return;
+  data_.reset();
+  capacity_ = 0;
 }
 
 }  // namespace kiln::sim

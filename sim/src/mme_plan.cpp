@@ -309,8 +309,10 @@ Result<MmePlan> plan_mme_job(const mme::Descriptor& d, const MmeLimits& limits) 
   // each input widened to fp32 beside its raw bytes, the fp32 result and its
   // rounded bytes, the residual likewise, the bias; a GEMM holds one batch at
   // a time, and a transposed input once more in fp32 as stored; a
-  // convolution holds its whole input, weights and output, plus one
-  // group's im2col matrix, transposed weights and GEMM result at a time.
+  // convolution holds its whole input, weights and output, plus one image's
+  // and group's im2col matrix at a time (counted here as the whole m*k, with
+  // a group's weights and result besides: an upper bound, which keeps the
+  // ceiling where it was when the values were computed that way).
   // The spans above bound every term (ld >= row length), except im2col's m*k.
   uint64_t host = bias_elements * 8;
   if (gemm) {

@@ -83,4 +83,17 @@ bool Mmu::translate(uint32_t context, uint64_t va, uint64_t size, std::vector<Se
   return true;
 }
 
+bool Mmu::mapping_at(uint32_t context, uint64_t va, uint64_t* start, Segment* mapping) const {
+  if (context >= tables_.size()) return false;
+  std::shared_lock lock(mutex_);
+  const Table& table = tables_[context];
+  auto it = table.upper_bound(va);
+  if (it == table.begin()) return false;
+  --it;
+  if (va - it->first >= it->second.size) return false;
+  *start = it->first;
+  *mapping = {it->second.kind, it->second.phys, it->second.size};
+  return true;
+}
+
 }  // namespace kiln::sim

@@ -47,6 +47,10 @@ class Mmu {
   bool translate(uint32_t context, uint64_t va, uint64_t size, std::vector<Segment>* out,
                  uint64_t* fault_address) const;
 
+  // The whole mapping that holds byte `va`: its first virtual address in
+  // *start and its physical range as a segment; false if `va` is unmapped.
+  bool mapping_at(uint32_t context, uint64_t va, uint64_t* start, Segment* mapping) const;
+
  private:
   struct Mapping {
     uint64_t size;

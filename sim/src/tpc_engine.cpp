@@ -1,6 +1,7 @@
 #include "tpc_engine.h"
 
 #include <algorithm>
+#include <cstring>
 #include <exception>
 #include <string>
 #include <vector>
@@ -27,40 +28,104 @@ class DeviceMemoryPort final : public kernels::MemoryPort {
   DeviceMemoryPort(DeviceImpl& device, uint32_t context) : device_(device), context_(context) {}
 
   bool read(uint64_t addr, void* dst, uint64_t n) override {
+    if (const Window* w = find(addr, n)) {
+      traffic_.read(w->kind, n);
+      if (!device_.options.functional) std::memset(dst, 0, n);
+      else std::memcpy(dst, w->host + (addr - w->va), n);
+      return true;
+    }
     uint64_t fault = 0;
     if (!device_.mmu.translate(context_, addr, n, &segments_, &fault)) return false;
     traffic_.read(segments_);
     if (!device_.options.functional) {
       std::memset(dst, 0, n);
-      return true;
+    } else {
+      auto* out = static_cast<uint8_t*>(dst);
+      device_.for_each_chunk(segments_, false, [&](uint8_t* p, uint64_t len) {
+        std::memcpy(out, p, len);
+        out += len;
+      });
     }
-    auto* out = static_cast<uint8_t*>(dst);
-    device_.for_each_chunk(segments_, false, [&](uint8_t* p, uint64_t len) {
-      std::memcpy(out, p, len);
-      out += len;
-    });
+    remember(addr, false);
     return true;
   }
 
   bool write(uint64_t addr, const void* src, uint64_t n) override {
+    if (const Window* w = find(addr, n)) {
+      traffic_.write(w->kind, n);
+      if (device_.options.functional) std::memcpy(w->host + (addr - w->va), src, n);
+      return true;
+    }
     uint64_t fault = 0;
     if (!device_.mmu.translate(context_, addr, n, &segments_, &fault)) return false;
     traffic_.write(segments_);
-    if (!device_.options.functional) return true;
-    const auto* in = static_cast<const uint8_t*>(src);
-    device_.for_each_chunk(segments_, true, [&](uint8_t* p, uint64_t len) {
-      std::memcpy(p, in, len);
-      in += len;
-    });
+    if (device_.options.functional) {
+      const auto* in = static_cast<const uint8_t*>(src);
+      device_.for_each_chunk(segments_, true, [&](uint8_t* p, uint64_t len) {
+        std::memcpy(p, in, len);
+        in += len;
+      });
+    }
+    remember(addr, true);
     return true;
   }
 
   const Traffic& traffic() const { return traffic_; }
 
  private:
+  // A range of virtual addresses known to be mapped to one memory and, in
+  // functional mode, to one resident host block: a kernel's vector loads
+  // and stores then cost a compare and a memcpy, not an MMU walk and a
+  // frame lookup under their locks each. Kept for one launch (the port's
+  // life), like a core's TLB; frames stay put for a job's length
+  // (backing_store.h).
+  struct Window {
+    uint64_t va = 0, end = 0;  // [va, end)
+    MemoryKind kind = MemoryKind::kHbm;
+    uint8_t* host = nullptr;  // the bytes at `va` (functional mode)
+  };
+  static constexpr int kWindows = 4;  // a kernel streams a few tensors at once
+
+  const Window* find(uint64_t addr, uint64_t n) const {
+    for (const Window& w : windows_) {
+      if (addr >= w.va && addr < w.end && n <= w.end - addr) return &w;
+    }
+    return nullptr;
+  }
+
+  // The largest window around `addr` after a successful access: its mapping,
+  // cut to the backing-store frame that holds it (device memory).
+  void remember(uint64_t addr, bool wrote) {
+    uint64_t start = 0;
+    Segment m{};
+    if (!device_.mmu.mapping_at(context_, addr, &start, &m)) return;
+    Window w{start, start + m.size, m.kind, nullptr};
+    uint64_t phys = m.phys;
+    if (BackingStore* store = device_.store(m.kind)) {
+      const uint64_t at = m.phys + (addr - start);
+      const uint64_t frame = at - at % BackingStore::kFrameBytes;
+      const uint64_t lo = std::max(m.phys, frame), hi = std::min(m.phys + m.size, frame + BackingStore::kFrameBytes);
+      w.va = start + (lo - m.phys);
+      w.end = start + (hi - m.phys);
+      phys = lo;
+      if (device_.options.functional) {
+        // A read of a frame nobody wrote sees zeros without making it
+        // resident; such a range is not kept (a later write would move it).
+        w.host = wrote ? store->frame_pointer(lo, true) : store->resident_pointer(lo);
+        if (!w.host) return;
+      }
+    } else {
+      w.host = reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(phys));
+    }
+    windows_[next_window_] = w;
+    next_window_ = (next_window_ + 1) % kWindows;
+  }
+
   DeviceImpl& device_;
   const uint32_t context_;
   std::vector<Segment> segments_;  // reused: one core's accesses come from one thread
+  Window windows_[kWindows];
+  int next_window_ = 0;
   Traffic traffic_;
 };
 

@@ -203,8 +203,9 @@ Result<RunReport> run_onnx(runtime::Runtime& rt, const RunOptions& options) {
 }
 
 Tolerance compare_tolerance(const HostTensor& expected, std::optional<DType> precision) {
-  if (!precision || expected.dtype != DType::kF32) return tolerance_for(expected.dtype);
-  Tolerance t = tolerance_for(*precision);
+  const bool floating = expected.dtype == DType::kF32 || expected.dtype == DType::kF16 || expected.dtype == DType::kBF16;
+  if (!floating) return tolerance_for(expected.dtype);
+  Tolerance t = tolerance_for(precision && expected.dtype == DType::kF32 ? *precision : expected.dtype);
   double largest = 1;
   for (int64_t i = 0; i < expected.numel(); ++i) largest = std::max(largest, std::abs(expected.at(i)));
   t.atol *= largest;

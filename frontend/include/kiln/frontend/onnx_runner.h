@@ -51,10 +51,12 @@ struct RunOptions {
 };
 
 // The tolerance `--check` applies to an output whose reference has
-// `expected` dtype: tolerance_for(expected), or under autocast to a lower
-// precision that precision's, its atol scaled by the reference's largest
-// magnitude (max(1, max |e|)): a product's rounding error grows with its
-// operands, not with the one element compared.
+// `expected` dtype: tolerance_for(expected), or under autocast of an fp32
+// model to a lower precision that precision's; for floating outputs its atol
+// scaled by the reference's largest magnitude (max(1, max |e|)): a product's
+// rounding error grows with its operands, not with the one element compared
+// (ResNet-50's small logits sit beside logits of ~10^4, whose sums' rounding
+// they inherit).
 Tolerance compare_tolerance(const HostTensor& expected, std::optional<DType> precision);
 
 // One model op (an ONNX node, by its name) in the profiled iteration.

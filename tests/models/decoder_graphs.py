@@ -259,14 +259,16 @@ def write_reference(d, cfg, b, batch, seq, past, rng):
         save_tensor(t.astype(dtype), os.path.join(data, f"output_{i}.pb"))
 
 
-def generate(out_dir, name, batch=1, prompt=None, with_weights=False):
-    """Writes OUT/<name>_prompt and OUT/<name>_decode."""
+def generate(out_dir, name, batch=1, prompt=None, with_weights=False, kinds=("prompt", "decode"), suffix=""):
+    """Writes OUT/<name>_prompt<suffix> and OUT/<name>_decode<suffix> (those of `kinds`)."""
     if name not in CONFIGS:
         sys.exit(f"decoder_graphs.py: no config '{name}' ({', '.join(CONFIGS)})")
     cfg = CONFIGS[name]
     prompt = prompt or (8 if with_weights else 128)
     for kind, seq, past in (("prompt", prompt, 0), ("decode", 1, prompt)):
-        d = os.path.join(out_dir, f"{name}_{kind}")
+        if kind not in kinds:
+            continue
+        d = os.path.join(out_dir, f"{name}_{kind}{suffix}")
         os.makedirs(d, exist_ok=True)
         rng = np.random.default_rng(20261201) if with_weights else None
         weights = "weights.bin" if with_weights else "weights_absent.bin"

@@ -13,8 +13,9 @@ Run with Debian's /usr/bin/python3 (python3-torch, -torchvision, -onnx).
 Exit status 77 when torch is missing for a requested model, so a ctest
 reports SKIP.
 
-usage: export_models.py [OUT] [--out OUT] [--only NAME]... [--optional] [--list]
-  (no --only: every model but the optional ones, and the decoder graphs)
+usage: export_models.py [OUT] [--out OUT] [--only NAME]... [--optional] [--list] [--bench]
+  (no --only: every model but the optional ones, and the decoder graphs;
+  --bench: only the extra models bench_models times)
 """
 import argparse
 import os
@@ -36,6 +37,12 @@ def torch_catalogue():
               "(run with /usr/bin/python3)", file=sys.stderr)
         sys.exit(SKIP)
     return torch_models.MODELS, torch_models.OPTIONAL, torch_models.EXTERNAL_DATA
+
+
+def bench_catalogue():
+    torch_catalogue()  # exits 77 without torch
+    import torch_models
+    return torch_models.BENCH
 
 
 def save_tensor(array, path):
@@ -78,9 +85,20 @@ def main():
     ap.add_argument("--only", action="append", help="a model name (default: all but the optional ones)")
     ap.add_argument("--optional", action="store_true", help="also the optional (data/real-like) architectures")
     ap.add_argument("--list", action="store_true", help="print the model names and exit")
+    ap.add_argument("--bench", action="store_true",
+                    help="only what bench_models times beyond the tests' models: ResNet-50 at 224x224 and the "
+                         "GPT-2 124M prompt pass at 1024 tokens (gpt2_124m_prompt1024)")
     args = ap.parse_args()
     out = args.out or args.out_dir
     decoders = list(decoder_graphs.LARGE)
+    if args.bench and out:
+        decoder_graphs.generate(out, "gpt2_124m", prompt=1024, kinds=("prompt",), suffix="1024")
+        bench = bench_catalogue()
+        import torch
+        torch.set_num_threads(1)
+        for name, make in bench.items():
+            export(name, make, out, False)
+        return
     if args.list:
         models, optional, _ = torch_catalogue()
         print("\n".join(list(models) + [f"{n} (optional)" for n in optional] + [f"{n} (decoder graphs)" for n in decoders]))

@@ -173,6 +173,11 @@ MODELS = {  # name: builder() -> (model, inputs, input names, output names)
     "resnet18_external_data": vision(tv.resnet18),
 }
 EXTERNAL_DATA = {"resnet18_external_data"}
+# What bench_models (bench/onnx_bench.cpp) times and no test runs: ResNet-50
+# at the input size of data/real's resnet50 (1x3x224x224).
+BENCH = {
+    "resnet50_224": vision(tv.resnet50, size=224),
+}
 # The architectures of libonnx-testdata's data/real/* (which ship only a
 # download URL): exported on request, heavier on the host.
 OPTIONAL = {

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config ninja-build
   libsystemc-dev          # SystemC 2.3.4: the device model's kernel
   libboost-dev            # Boost headers
   libtbb-dev              # oneTBB: host-side parallelism

@@ -227,6 +227,9 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
     auto* shape = in.mutable_type()->mutable_tensor_type()->mutable_shape();
     for (int k = 0; k < shape->dim_size(); ++k) {
       auto& d = *shape->mutable_dim(k);
+      // ONNX's checker takes a negative size; whatever sizes inputs by it does not.
+      if (d.has_dim_value() && d.dim_value() < 0)
+        return invalid_argument("'" + path + "': input '" + in.name() + "' has the dim " + std::to_string(d.dim_value()));
       if (d.has_dim_value()) continue;
       auto it = options.bindings.find(d.dim_param());
       if (it != options.bindings.end()) {

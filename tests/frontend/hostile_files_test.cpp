@@ -142,5 +142,19 @@ TEST(HostileFiles, AZeroStrideOrBlocksizeFailsBeforeOnnxShapeInference) {
   }
 }
 
+// ONNX's checker takes a negative dim_value, and the input's spec kept it:
+// `kiln run` then sized its random values by a negative element count.
+TEST(HostileFiles, AGraphInputWithANegativeDimFailsAtLoad) {
+  onnx::ModelProto m = relu_model("r");
+  m.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0)->set_dim_value(-3);
+  const fs::path p = write_temp("negative_dim.onnx", m.SerializeAsString());
+  for (const bool timing_only : {false, true}) {
+    auto r = OnnxModel::load(p.string(), {.allow_unbound = timing_only, .timing_only = timing_only});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << r.status().to_string();
+    EXPECT_NE(r.status().message().find("input 'x' has the dim -3"), std::string::npos) << r.status().to_string();
+  }
+}
+
 }  // namespace
 }  // namespace kiln::frontend

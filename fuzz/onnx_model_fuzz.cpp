@@ -16,10 +16,10 @@
 //
 // Beyond "no crash, no sanitizer report", it checks what callers rely on:
 // nothing throws out of load or run (ONNX's exceptions are caught inside);
-// a failure is a Status with a message; a model that loads for values has
-// inputs of known, non-negative sizes; a lowering that fails names the
-// node; the outputs of a lowering are the ones load announced, with their
-// dtypes.
+// a failure is a Status with a message; a model that loads has inputs of
+// non-negative sizes (or -1, unbound, where the options allow it); a
+// lowering that fails names the node, or is out of device memory; the
+// outputs of a lowering are the ones load announced, with their dtypes.
 #include <unistd.h>
 
 #include <cstdint>

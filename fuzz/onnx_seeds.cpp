@@ -205,7 +205,8 @@ void model_seeds(const fs::path& dir) {
     save("folded_shape", m);
   }
   {
-    // Near-valid: an op with no lowering, an opset above Kiln's, a dangling input.
+    // Near-valid: an op with no lowering, an opset above Kiln's, a dangling
+    // input, an input of a negative size.
     onnx::ModelProto m = model();
     auto* g = m.mutable_graph();
     add_value(g->add_input(), "x", TP::FLOAT, {"4"});
@@ -218,6 +219,9 @@ void model_seeds(const fs::path& dir) {
     m.mutable_opset_import(0)->set_version(17);
     g->mutable_node(0)->set_input(0, "nowhere");
     save("dangling_input", m);
+    g->mutable_node(0)->set_input(0, "x");
+    g->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0)->set_dim_value(-4);
+    save("negative_input_dim", m);
   }
 }
 

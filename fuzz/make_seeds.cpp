@@ -25,6 +25,7 @@
 #include "kiln/kernels/kernel_args.h"
 #include "kiln/kernels/kernel_registry.h"
 #include "kiln/kernels/library.h"
+#include "onnx_seeds.h"
 
 namespace {
 
@@ -479,5 +480,6 @@ int main(int argc, char** argv) {
   decoder_seeds();
   mme_seeds();
   kernel_args_seeds();
+  kiln::fuzz::onnx_seeds(g_root);
   return 0;
 }

@@ -20,7 +20,7 @@ build="${BUILD_DIR:-$root/build-fuzz}"
 out="${FUZZ_OUT:-$build/fuzz-runs}"
 runs="${FUZZ_RUNS:-20000}"
 max_time="${FUZZ_MAX_TIME:-1800}"
-all_targets=(validator config decoder mme kernel_args)
+all_targets=(validator config decoder mme kernel_args onnx_model onnx_tensor)
 
 # Inputs longer than a target reads are only mutated tails: cap them.
 max_len() {
@@ -40,10 +40,12 @@ max_len() {
 # MME target's CPU time, for the same coverage (docs/fuzzing.md). They run
 # with the classic schedule and no per-input leak check; a leak that grows
 # with inputs still ends at -rss_limit_mb, and LeakSanitizer still runs at
-# exit. The validator and configs hold no state: everything on.
+# exit. The ONNX model target holds a runtime on such a device (its recipe
+# cache grows with the inputs): the same. The validator, configs and tensor
+# files hold no state: everything on.
 flags() {
   case "$1" in
-    decoder|mme|kernel_args) echo "-entropic=0 -detect_leaks=0" ;;
+    decoder|mme|kernel_args|onnx_model) echo "-entropic=0 -detect_leaks=0" ;;
     *) echo "" ;;
   esac
 }

@@ -2,6 +2,7 @@
 // support check, and lowering onto a runtime.
 #include "kiln/frontend/onnx_model.h"
 
+#include <algorithm>
 #include <set>
 #include <sstream>
 
@@ -80,6 +81,30 @@ void write_tensor_proto(const HostTensor& h, const std::string& name, onnx::Tens
   t->set_data_type(onnx_type_of(h.dtype));
   for (int64_t d : h.shape) t->add_dims(d);
   t->set_raw_data(std::string(reinterpret_cast<const char*>(h.data.data()), h.data.size()));  // ONNX's raw layout: ours
+}
+
+// What libonnx's shape inference (1.12) assumes and does not check: it
+// divides by a Conv's or a pool's strides and by a DepthToSpace's or
+// SpaceToDepth's blocksize, so a zero there is a SIGFPE inside libonnx, past
+// anything a try/catch can do. Checked on every node of every (sub)graph
+// before it runs. ONNX requires both to be positive anyway; dilations too.
+Status check_inference_preconditions(const onnx::GraphProto& graph) {
+  for (const auto& n : graph.node()) {
+    for (const auto& a : n.attribute()) {
+      for (const auto& g : a.graphs()) KILN_RETURN_IF_ERROR(check_inference_preconditions(g));
+      if (a.has_g()) KILN_RETURN_IF_ERROR(check_inference_preconditions(a.g()));
+      if (a.name() != "strides" && a.name() != "dilations" && a.name() != "blocksize") continue;
+      bool positive = a.ints_size() == 0 || *std::min_element(a.ints().begin(), a.ints().end()) > 0;
+      if (a.type() == onnx::AttributeProto::INT || a.has_i()) positive = positive && a.i() > 0;
+      if (!positive) {
+        std::string node = n.name().empty() ? "a " + n.op_type() + " node" : "node " + n.name() + " (" + n.op_type() + ")";
+        node += ": ";
+        node += a.name();
+        return invalid_argument(node + " must be positive");
+      }
+    }
+  }
+  return {};
 }
 
 // ONNX's shape inference ran before anything was folded, so a Reshape whose
@@ -182,6 +207,15 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
   }
   std::set<std::string> init_names;
   for (const auto& t : model.graph().initializer()) init_names.insert(t.name());
+  {
+    // ONNX's checker lets a graph output that nothing produces through.
+    std::set<std::string> produced = init_names;
+    for (const auto& v : model.graph().input()) produced.insert(v.name());
+    for (const auto& n : model.graph().node()) produced.insert(n.output().begin(), n.output().end());
+    for (const auto& v : model.graph().output())
+      if (!produced.count(v.name()))
+        return invalid_argument("'" + path + "': graph output '" + v.name() + "' is produced by no node, graph input or initializer");
+  }
   // Symbolic dims bound before inference, so every shape it derives is concrete.
   auto* graph = model.mutable_graph();
   std::size_t input_index = 0;
@@ -193,6 +227,9 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
     auto* shape = in.mutable_type()->mutable_tensor_type()->mutable_shape();
     for (int k = 0; k < shape->dim_size(); ++k) {
       auto& d = *shape->mutable_dim(k);
+      // ONNX's checker takes a negative size; whatever sizes inputs by it does not.
+      if (d.has_dim_value() && d.dim_value() < 0)
+        return invalid_argument("'" + path + "': input '" + in.name() + "' has the dim " + std::to_string(d.dim_value()));
       if (d.has_dim_value()) continue;
       auto it = options.bindings.find(d.dim_param());
       if (it != options.bindings.end()) {
@@ -205,6 +242,7 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
       }
     }
   }
+  if (Status s = check_inference_preconditions(model.graph()); !s.ok()) return s.with_context("'" + path + "'");
   if (impl->opset > kMaxOpset)
     return unimplemented("'" + path + "': opset " + std::to_string(impl->opset) + " is above the highest supported, " +
                          std::to_string(kMaxOpset));

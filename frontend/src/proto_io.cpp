@@ -97,8 +97,9 @@ Result<HostTensor> from_tensor_proto(const TP& p, const std::string& what) {
     t.shape.push_back(d);
     n *= d;
   }
-  const std::size_t size = dtype_size(t.dtype);
-  const std::size_t bytes = static_cast<std::size_t>(n) * size;
+  // The values present are counted before anything is allocated for them:
+  // a few bytes may claim 2^40 elements.
+  const std::size_t bytes = static_cast<std::size_t>(n) * dtype_size(t.dtype);
   if (p.has_raw_data()) {
     if (p.raw_data().size() != bytes)
       return fail("raw_data holds " + std::to_string(p.raw_data().size()) + " bytes, its shape needs " +
@@ -107,21 +108,23 @@ Result<HostTensor> from_tensor_proto(const TP& p, const std::string& what) {
     t.data.assign(raw, raw + bytes);  // little-endian, as ONNX stores it
     return t;
   }
-  t.data.resize(bytes);
   auto count_ok = [&](int count) { return count == n; };
   const auto un = static_cast<std::size_t>(n);
   switch (t.dtype) {
     case DType::kF32:
       if (!count_ok(p.float_data_size())) return fail("float_data holds " + std::to_string(p.float_data_size()) + " values, its shape needs " + std::to_string(n));
+      t.data.resize(bytes);
       for (std::size_t i = 0; i < un; ++i) put(t.data, i, p.float_data(static_cast<int>(i)));
       break;
     case DType::kI64:
       if (!count_ok(p.int64_data_size())) return fail("int64_data holds " + std::to_string(p.int64_data_size()) + " values, its shape needs " + std::to_string(n));
+      t.data.resize(bytes);
       for (std::size_t i = 0; i < un; ++i) put(t.data, i, static_cast<int64_t>(p.int64_data(static_cast<int>(i))));
       break;
     case DType::kI32: case DType::kF16: case DType::kBF16: case DType::kBool:
       // ONNX keeps these in int32_data: values, or the 16-bit patterns of the halves.
       if (!count_ok(p.int32_data_size())) return fail("int32_data holds " + std::to_string(p.int32_data_size()) + " values, its shape needs " + std::to_string(n));
+      t.data.resize(bytes);
       for (std::size_t i = 0; i < un; ++i) {
         const int32_t v = p.int32_data(static_cast<int>(i));
         if (t.dtype == DType::kI32) put(t.data, i, v);

@@ -53,8 +53,9 @@ std::string describe(const TensorMeta& m) { return std::string(dtype_name(m.dtyp
 
 // The call's attributes, complete: defaults filled in, types checked.
 Result<AttrMap> complete_attrs(const CustomOpSchema& s, const AttrMap& given) {
-  for (const auto& [name, value] : given) {
-    (void)value;
+  // Not a structured binding: clang 14 cannot capture one in a lambda.
+  for (const auto& entry : given) {
+    const std::string& name = entry.first;
     const bool known = std::any_of(s.attrs.begin(), s.attrs.end(), [&](const CustomOpAttr& a) { return a.name == name; });
     if (!known) {
       std::string names;

@@ -139,9 +139,9 @@ Status Runtime::Impl::launch_locked(const std::shared_ptr<Recipe>& shared_recipe
   }
   for (std::size_t i = 0; i < recipe.inputs.size(); ++i) {
     if (recipe.inputs[i] < 0) {
-      KILN_ASSIGN_OR_RETURN(auto packed, packed_input(recipe.packed_from[i], g));
-      table.bind_range(kFirstTensorSlot + static_cast<uint32_t>(i), packed.first->buffer.address, packed.second);
-      reads.push_back(std::move(packed.first));
+      KILN_ASSIGN_OR_RETURN(auto pack, packed_input(recipe.packed_from[i], g));
+      table.bind_range(kFirstTensorSlot + static_cast<uint32_t>(i), pack.first->buffer.address, pack.second);
+      reads.push_back(std::move(pack.first));
       continue;
     }
     const Value& v = g.values[static_cast<std::size_t>(recipe.inputs[i])];

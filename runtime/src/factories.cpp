@@ -87,7 +87,7 @@ Result<Tensor> Runtime::rand_normal(Shape shape, DType dtype, uint64_t seed, dou
   return impl_->record1(OpKind::kRandNormal, std::move(attrs), {}, std::move(shape), dtype, "rand_normal");
 }
 
-Result<Tensor> Runtime::Impl::materialize_dense(const Tensor& t, const std::source_location* read_at) {
+Result<Tensor> Runtime::Impl::materialize_dense(const Tensor& t, const SourceLocation* read_at) {
   std::lock_guard lock(mutex);
   KILN_RETURN_IF_ERROR(check_open("read of " + t.describe()));
   const TensorImpl& ti = *t.impl();

@@ -227,7 +227,7 @@ RuntimeStats Runtime::stats() const {
   return s;
 }
 
-void Runtime::Impl::note_graph_break(const Tensor& t, const std::source_location& where) {
+void Runtime::Impl::note_graph_break(const Tensor& t, const SourceLocation& where) {
   if (pending.empty()) return;
   std::string op = "?";
   const int value = t.impl()->slot->value;

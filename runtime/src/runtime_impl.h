@@ -10,7 +10,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <source_location>
 #include <string>
 #include <vector>
 
@@ -18,6 +17,7 @@
 #include "sequence_bucketing.h"
 #include "compiler.h"
 #include "graph.h"
+#include "kiln/common/source_location.h"
 #include "kiln/runtime/runtime.h"
 #include "memory_pool.h"
 #include "recipe_cache.h"
@@ -57,9 +57,9 @@ struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
   // Makes `t` materialized and its producing work waited for; returns the
   // tensor to read (a dense copy if `t` is a strided view).
   // `read_at`: the user's read (to_host) that asked, for the graph-break stats.
-  Result<Tensor> materialize_dense(const Tensor& t, const std::source_location* read_at = nullptr);
+  Result<Tensor> materialize_dense(const Tensor& t, const SourceLocation* read_at = nullptr);
   // A read of `t` forces the pending graph to run mid-step: counts it.
-  void note_graph_break(const Tensor& t, const std::source_location& where);
+  void note_graph_break(const Tensor& t, const SourceLocation& where);
   Mode thread_mode() const;
   // Graph capture (graph_capture.cpp): whether one is open; giving one up
   // because `op` cannot be captured (returns the error to report).

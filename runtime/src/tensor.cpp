@@ -168,7 +168,7 @@ Result<Tensor> Tensor::unsqueeze(int dim) const {
   return with_view(*this, shape, strides, impl_->offset);
 }
 
-Status Tensor::to_host(void* dst, std::size_t bytes, std::source_location where) const {
+Status Tensor::to_host(void* dst, std::size_t bytes, SourceLocation where) const {
   const uint64_t need = static_cast<uint64_t>(numel()) * dtype_size(dtype());
   if (bytes != need) {
     return invalid_argument("to_host: the tensor " + describe() + " has " + std::to_string(need) + " bytes, not " +

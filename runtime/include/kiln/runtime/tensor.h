@@ -22,11 +22,11 @@
 
 #include <cstdint>
 #include <memory>
-#include <source_location>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "kiln/common/source_location.h"
 #include "kiln/common/status.h"
 #include "kiln/runtime/shape.h"
 
@@ -83,9 +83,9 @@ class Tensor {
   // the middle of a step splits the graph there (a graph break, counted in
   // the runtime's stats). On a timing-only device the values are zeros.
   // `where` (the caller's line, by default) names the read in the stats.
-  Status to_host(void* dst, std::size_t bytes, std::source_location where = std::source_location::current()) const;
+  Status to_host(void* dst, std::size_t bytes, SourceLocation where = SourceLocation::current()) const;
   template <typename T>
-  Result<std::vector<T>> to_host(std::source_location where = std::source_location::current()) const {
+  Result<std::vector<T>> to_host(SourceLocation where = SourceLocation::current()) const {
     std::vector<T> out(static_cast<std::size_t>(numel()));
     KILN_RETURN_IF_ERROR(to_host(out.data(), out.size() * sizeof(T), where));
     return out;

@@ -1,0 +1,160 @@
+// Model and tensor files crafted to break the readers: what the fuzz targets
+// (fuzz/onnx_model_fuzz.cpp, fuzz/onnx_tensor_fuzz.cpp) found, each kept as
+// a test of the fix.
+// ONNX headers live in /usr/include, a system directory: their warnings stay out of -Werror.
+#include <onnx/onnx_pb.h>
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "kiln/frontend/host_tensor.h"
+#include "kiln/frontend/onnx_model.h"
+
+namespace kiln::frontend {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path write_temp(const std::string& name, const std::string& bytes) {
+  std::string dir = "kiln_hostile_test_";
+  dir += std::to_string(::getpid());  // not "literal" + string: GCC 12's false -Wrestrict at -O3
+  const fs::path d = fs::temp_directory_path() / dir;
+  fs::create_directories(d);
+  std::ofstream(d / name, std::ios::binary) << bytes;
+  return d / name;
+}
+
+// A few bytes claiming 2^40 floats: the count of values is checked before
+// anything is allocated for them (it was 4 TiB first, then the check).
+TEST(HostileFiles, ATensorClaimingHugeDimsWithoutTheValuesFailsWithoutAllocating) {
+  for (const bool raw : {false, true}) {
+    onnx::TensorProto t;
+    t.set_data_type(onnx::TensorProto::FLOAT);
+    t.add_dims(int64_t{1} << 20);
+    t.add_dims(int64_t{1} << 20);
+    if (raw) t.set_raw_data(std::string(8, '\0'));
+    const fs::path p = write_temp("huge.pb", t.SerializeAsString());
+    auto r = read_tensor_file(p.string());
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find(raw ? "raw_data holds 8 bytes" : "float_data holds 0 values"), std::string::npos)
+        << r.status().to_string();
+  }
+}
+
+void add_f32(onnx::ValueInfoProto* v, const std::string& name, int64_t size) {
+  v->set_name(name);
+  auto* tt = v->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(onnx::TensorProto::FLOAT);
+  tt->mutable_shape()->add_dim()->set_dim_value(size);
+}
+
+// x [4] -> Relu -> r, with a graph output of its own.
+onnx::ModelProto relu_model(const std::string& output) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(17);
+  auto* g = m.mutable_graph();
+  g->set_name("g");
+  add_f32(g->add_input(), "x", 4);
+  add_f32(g->add_output(), output, 4);
+  // Names as std::string: protobuf's const char* overloads, inlined, give
+  // GCC 12 a false -Wrestrict at -O3.
+  const std::string op = "Relu", in = "x", out = "r";
+  auto* n = g->add_node();
+  n->set_op_type(op);
+  n->add_input(in);
+  n->add_output(out);
+  return m;
+}
+
+// ONNX's checker lets a graph output that nothing produces through; the
+// lowering then had no value for it and failed as an internal error.
+TEST(HostileFiles, AGraphOutputNothingProducesFailsAtLoad) {
+  const fs::path p = write_temp("unproduced.onnx", relu_model("nowhere").SerializeAsString());
+  auto r = OnnxModel::load(p.string());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << r.status().to_string();
+  EXPECT_NE(r.status().message().find("output 'nowhere' is produced by no node"), std::string::npos)
+      << r.status().to_string();
+  // An output that is the input itself, or produced by the node, loads.
+  for (const char* fine : {"x", "r"}) {
+    const fs::path q = write_temp("fine.onnx", relu_model(fine).SerializeAsString());
+    EXPECT_TRUE(OnnxModel::load(q.string()).ok()) << fine;
+  }
+}
+
+// libonnx's shape inference divides by a Conv's or a pool's strides (and a
+// DepthToSpace's blocksize) without checking them: a zero was a SIGFPE
+// inside libonnx. The load checks them before shape inference runs.
+TEST(HostileFiles, AZeroStrideOrBlocksizeFailsBeforeOnnxShapeInference) {
+  struct Case {
+    const char* op;
+    const char* attribute;
+    std::vector<int64_t> values;
+  };
+  for (const Case& c : {Case{"MaxPool", "strides", {0, 1}}, Case{"Conv", "strides", {1, -2}},
+                        Case{"DepthToSpace", "blocksize", {0}}}) {
+    onnx::ModelProto m = relu_model("r");
+    auto* g = m.mutable_graph();
+    auto* in = g->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
+    in->clear_dim();
+    for (int64_t d : {1, 4, 6, 6}) in->add_dim()->set_dim_value(d);
+    auto* out = g->mutable_output(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
+    out->clear_dim();
+    for (const std::string d : {"n", "c", "h", "w"}) out->add_dim()->set_dim_param(d);
+    auto* n = g->mutable_node(0);
+    n->set_op_type(c.op);
+    if (std::string(c.op) == "Conv") {
+      auto* w = g->add_initializer();
+      const std::string name = "w";
+      w->set_name(name);
+      w->set_data_type(onnx::TensorProto::FLOAT);
+      for (int64_t d : {2, 4, 1, 1}) w->add_dims(d);
+      w->set_raw_data(std::string(8 * sizeof(float), '\0'));
+      n->add_input(name);
+    }
+    if (std::string(c.op) == "MaxPool") {
+      auto* k = n->add_attribute();
+      const std::string name = "kernel_shape";
+      k->set_name(name);
+      k->set_type(onnx::AttributeProto::INTS);
+      k->add_ints(2);
+      k->add_ints(2);
+    }
+    auto* a = n->add_attribute();
+    a->set_name(c.attribute);
+    a->set_type(c.values.size() == 1 ? onnx::AttributeProto::INT : onnx::AttributeProto::INTS);
+    if (c.values.size() == 1) a->set_i(c.values[0]);
+    else for (int64_t v : c.values) a->add_ints(v);
+    const fs::path p = write_temp("zero_stride.onnx", m.SerializeAsString());
+    auto r = OnnxModel::load(p.string());
+    ASSERT_FALSE(r.ok()) << c.op;
+    EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << r.status().to_string();
+    EXPECT_NE(r.status().message().find(std::string(c.attribute) + " must be positive"), std::string::npos)
+        << r.status().to_string();
+  }
+}
+
+// ONNX's checker takes a negative dim_value, and the input's spec kept it:
+// `kiln run` then sized its random values by a negative element count.
+TEST(HostileFiles, AGraphInputWithANegativeDimFailsAtLoad) {
+  onnx::ModelProto m = relu_model("r");
+  m.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0)->set_dim_value(-3);
+  const fs::path p = write_temp("negative_dim.onnx", m.SerializeAsString());
+  for (const bool timing_only : {false, true}) {
+    auto r = OnnxModel::load(p.string(), {.allow_unbound = timing_only, .timing_only = timing_only});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << r.status().to_string();
+    EXPECT_NE(r.status().message().find("input 'x' has the dim -3"), std::string::npos) << r.status().to_string();
+  }
+}
+
+}  // namespace
+}  // namespace kiln::frontend

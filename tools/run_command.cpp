@@ -27,7 +27,8 @@ void print_run_usage(std::FILE* out) {
                "  --mode         lazy (default), eager, or graph (captured once, replayed per iteration)\n"
                "  --bind N=SIZE  the size of a symbolic input dim\n"
                "  --precision P  bf16|fp16: matmuls and convolutions in that dtype, as autocast would (fp32: the model's own)\n"
-               "  --timing-only  simulated time only, no values (no --check)\n"
+               "  --timing-only  simulated time only, no values (no --check); external weights may be absent\n"
+               "                 (only their shapes are read), so a graph file alone times a large model\n"
                "  --json         the report as one JSON object on stdout\n"
                "  --top N        rows in the top-ops and critical-path tables (default 10)\n"
                "kiln run --list-ops: the ONNX op types the frontend lowers, one per line\n");

@@ -5,13 +5,12 @@
 
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 
 #include "kiln/frontend/onnx_model.h"
+#include "scratch_dir.h"
 
 namespace kiln::frontend {
 namespace {
@@ -65,7 +64,7 @@ TEST(Conv3d, MatchesAHostReference) {
   group->set_name("group");
   group->set_type(onnx::AttributeProto::INT);
   group->set_i(g);
-  const fs::path dir = fs::temp_directory_path() / ("kiln_conv_test_" + std::to_string(::getpid()));
+  const fs::path dir = testing::scratch_dir() / "conv";
   fs::create_directories(dir);
   std::ofstream(dir / "conv3d.onnx", std::ios::binary) << m.SerializeAsString();
 

@@ -6,12 +6,11 @@
 
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 
 #include "kiln/frontend/onnx_model.h"
+#include "scratch_dir.h"
 
 namespace kiln::frontend {
 namespace {
@@ -59,7 +58,7 @@ onnx::ModelProto model() {
 }
 
 std::string save(const onnx::ModelProto& m, const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("kiln_data_movement_test_" + std::to_string(::getpid()));
+  const fs::path d = testing::scratch_dir() / "data_movement";
   fs::create_directories(d);
   const fs::path p = d / name;
   std::ofstream(p, std::ios::binary) << m.SerializeAsString();

@@ -6,13 +6,12 @@
 
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 
 #include "kiln/frontend/onnx_runner.h"
 #include "kiln/runtime/ops.h"
+#include "scratch_dir.h"
 
 namespace kiln::frontend {
 namespace {
@@ -20,7 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("kiln_external_data_" + std::to_string(::getpid())) / name;
+  fs::path d = testing::scratch_dir() / "external_data" / name;
   fs::remove_all(d);
   fs::create_directories(d);
   return d;

@@ -6,8 +6,6 @@
 
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -15,6 +13,7 @@
 
 #include "kiln/frontend/host_tensor.h"
 #include "kiln/frontend/onnx_model.h"
+#include "scratch_dir.h"
 
 namespace kiln::frontend {
 namespace {
@@ -22,9 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path write_temp(const std::string& name, const std::string& bytes) {
-  std::string dir = "kiln_hostile_test_";
-  dir += std::to_string(::getpid());  // not "literal" + string: GCC 12's false -Wrestrict at -O3
-  const fs::path d = fs::temp_directory_path() / dir;
+  const fs::path d = testing::scratch_dir() / "hostile_files";
   fs::create_directories(d);
   std::ofstream(d / name, std::ios::binary) << bytes;
   return d / name;

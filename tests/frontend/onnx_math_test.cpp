@@ -4,7 +4,6 @@
 // models built with ONNX's protobuf classes, run through run_onnx, checked
 // against host loops.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -13,6 +12,7 @@
 
 #include "kiln/frontend/onnx_runner.h"
 #include <onnx/onnx_pb.h>  // a system header: its warnings stay out of -Werror
+#include "scratch_dir.h"
 
 namespace kiln::frontend {
 namespace {
@@ -20,9 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path case_dir(const std::string& name) {
-  std::string base = "kiln_onnx_math_";
-  base += std::to_string(::getpid());  // += : GCC 12's false -Wrestrict on "literal" + string
-  fs::path d = fs::temp_directory_path() / base / name;
+  fs::path d = testing::scratch_dir() / "onnx_math" / name;
   fs::create_directories(d / "inputs");
   return d;
 }

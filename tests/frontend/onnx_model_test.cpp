@@ -5,8 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +12,7 @@
 #include <fstream>
 
 #include "kiln/frontend/onnx_runner.h"
+#include "scratch_dir.h"
 
 namespace kiln::frontend {
 namespace {
@@ -21,7 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path temp_dir() {
-  fs::path d = fs::temp_directory_path() / ("kiln_onnx_test_" + std::to_string(::getpid()));
+  fs::path d = testing::scratch_dir() / "onnx_model";
   fs::create_directories(d);
   return d;
 }

@@ -6,14 +6,13 @@
 
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 
 #include "kiln/frontend/onnx_model.h"
 #include "kiln/runtime/ops.h"
+#include "scratch_dir.h"
 
 namespace kiln::frontend {
 namespace {
@@ -35,7 +34,7 @@ std::vector<float> values(std::size_t n, float scale, int salt) {
 }
 
 std::string save(const onnx::ModelProto& m, const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("kiln_recurrent_test_" + std::to_string(::getpid()));
+  const fs::path d = testing::scratch_dir() / "recurrent";
   fs::create_directories(d);
   std::ofstream(d / name, std::ios::binary) << m.SerializeAsString();
   return (d / name).string();

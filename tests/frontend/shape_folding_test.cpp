@@ -7,14 +7,13 @@
 
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include "kiln/frontend/onnx_model.h"
 #include "kiln/runtime/ops.h"
+#include "scratch_dir.h"
 
 namespace kiln::frontend {
 namespace {
@@ -55,7 +54,7 @@ onnx::ModelProto model() {
 }
 
 std::string save(const onnx::ModelProto& m, const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("kiln_fold_test_" + std::to_string(::getpid()));
+  const fs::path d = testing::scratch_dir() / "shape_folding";
   fs::create_directories(d);
   const fs::path p = d / name;
   std::ofstream(p, std::ios::binary) << m.SerializeAsString();

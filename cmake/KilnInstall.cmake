@@ -26,8 +26,9 @@ set(KILN_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/Kiln)
 
 # A sanitized build's static libraries call into the sanitizer runtimes, so
 # whatever links them must link those runtimes too: every installed library
-# (kiln_proto, and all that kiln_install_library installed).
-if(KILN_SANITIZE)
+# (kiln_proto, and all that kiln_install_library installed). The fuzz build's
+# coverage hooks need nothing more: the ASan runtime defines them, empty.
+if(KILN_INSTRUMENTED)
   get_property(kiln_installed_libraries GLOBAL PROPERTY KILN_INSTALLED_LIBRARIES)
   foreach(target IN LISTS kiln_installed_libraries ITEMS kiln_proto)
     set_property(TARGET ${target} APPEND PROPERTY INTERFACE_LINK_OPTIONS

@@ -7,6 +7,13 @@
 
 #include "kiln/common/packets.h"
 
+// The Fuzz build type's flags (-O1, CMakeLists.txt) once never reached the
+// compiler, and the fuzzers and the sanitizer tests ran unoptimised, several
+// times slower, without anything failing: now the build does.
+#if !defined(__OPTIMIZE__)
+#error "the Fuzz build type's -O1 did not reach the compiler: see CMAKE_CXX_FLAGS_FUZZ in CMakeLists.txt"
+#endif
+
 namespace kiln::fuzz {
 
 using driver::BindingTable;

@@ -51,9 +51,9 @@ flags() {
 }
 
 build_targets() {
-  # Only the libraries the targets link are built (KILN_FUZZ turns tests,
-  # benches, tools and examples off); the Fuzz build type is -O1 with line
-  # tables and assertions on (CMakeLists.txt).
+  # Only the targets named are built (the directory may hold the tests too:
+  # scripts/test.sh runs its sanitizer pass there); the Fuzz build type is
+  # -O1 with line tables and assertions on (CMakeLists.txt).
   CXX="${CXX:-clang++-14}" cmake -S "$root" -B "$build" -DKILN_FUZZ=ON -DCMAKE_BUILD_TYPE=Fuzz >/dev/null
   local t=()
   for name in "$@"; do t+=(--target "$name"); done

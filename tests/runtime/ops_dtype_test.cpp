@@ -13,8 +13,6 @@ namespace {
 
 class OpsDtypeElementwise : public OpsDtype {};
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-
 double gelu_erf(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
 double gelu_tanh(double x) { return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x))); }
 double sigmoid_ref(double x) { return 1 / (1 + std::exp(-x)); }

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "host_reference.h"
 #include "kiln/runtime/ops.h"
 #include "kiln/runtime/runtime.h"
 
@@ -23,12 +24,7 @@ namespace kiln::runtime::testing {
 
 namespace fs = std::filesystem;
 
-template <typename T>
-T take(Result<T> r) {
-  EXPECT_TRUE(r.ok()) << r.status().to_string();
-  if (!r.ok()) throw std::runtime_error(r.status().to_string());
-  return std::move(r).value();
-}
+// take(): host_reference.h.
 
 // A fresh directory under the system's temporary one, removed afterwards.
 class ScratchDir {

@@ -146,7 +146,11 @@ Result<NodeJobs> lower_fused_sdpa(const Graph& g, const Node& n, const std::vect
   }
   for (int i = 0; i < 3; ++i) {
     if (!n.inputs[static_cast<std::size_t>(i)].contiguous()) {
-      return internal_error("fused_sdpa: input " + std::to_string(i) + " is not dense (legalisation should have copied it)");
+      // Built with +=: GCC 12 reports a false -Warray-bounds on "literal" + string + "literal" here.
+      std::string what = "fused_sdpa: input ";
+      what += std::to_string(i);
+      what += " is not dense (legalisation should have copied it)";
+      return internal_error(std::move(what));
     }
   }
   const bool causal = n.attrs.ints[0] != 0, has_mask = n.attrs.ints[1] != 0;

@@ -7,18 +7,6 @@
 
 namespace kiln::runtime {
 
-namespace {
-
-Status check_shape(const char* what, const Shape& shape) {
-  if (static_cast<int>(shape.size()) > kMaxRank) return invalid_argument(std::string(what) + ": more than 5 dims");
-  for (int64_t d : shape) {
-    if (d < 0) return invalid_argument(std::string(what) + ": negative size in " + to_string(shape));
-  }
-  return {};
-}
-
-}  // namespace
-
 Result<Tensor> Runtime::from_host(const void* data, std::size_t bytes, Shape shape, DType dtype) {
   KILN_RETURN_IF_ERROR(check_shape("from_host", shape));
   const uint64_t need = static_cast<uint64_t>(numel(shape)) * dtype_size(dtype);

@@ -80,10 +80,7 @@ Status Runtime::copy_from_host(const Tensor& dst, const void* data, std::size_t 
 
 Result<Tensor> Runtime::empty(Shape shape, DType dtype) {
   Impl& rt = *impl_;
-  if (static_cast<int>(shape.size()) > kMaxRank) return invalid_argument("empty: more than 5 dims");
-  for (int64_t d : shape) {
-    if (d < 0) return invalid_argument("empty: negative size in " + to_string(shape));
-  }
+  KILN_RETURN_IF_ERROR(check_shape("empty", shape));
   std::lock_guard lock(rt.mutex);
   KILN_RETURN_IF_ERROR(rt.check_open("empty"));
   auto slot = std::make_shared<Slot>();

@@ -1,11 +1,34 @@
 #include "kiln/runtime/shape.h"
 
+#include <algorithm>
+#include <limits>
+
 namespace kiln::runtime {
 
 int64_t numel(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape) {
+    if (__builtin_mul_overflow(n, d, &n)) return std::numeric_limits<int64_t>::max();
+  }
   return n;
+}
+
+Status check_shape(std::string_view what, const Shape& shape) {
+  std::string message(what);
+  message += ": ";
+  if (static_cast<int>(shape.size()) > kMaxRank) return invalid_argument(message + "more than 5 dims in " + to_string(shape));
+  for (int64_t d : shape) {
+    if (d < 0) return invalid_argument(message + "negative size in " + to_string(shape));
+  }
+  // Counted as the kernel layer counts them, an empty dim as 1: its tensor
+  // descriptors must hold every dim of an empty tensor too.
+  int64_t extent = 1;
+  for (int64_t d : shape) {
+    if (__builtin_mul_overflow(extent, std::max<int64_t>(d, 1), &extent) || extent > kMaxElements) {
+      return invalid_argument(message + to_string(shape) + " has more than 2^48 elements, the most a tensor can have");
+    }
+  }
+  return {};
 }
 
 std::string to_string(const Shape& shape) {

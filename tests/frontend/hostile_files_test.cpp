@@ -153,5 +153,57 @@ TEST(HostileFiles, AGraphInputWithANegativeDimFailsAtLoad) {
   }
 }
 
+// A two-node-sized model asking for 2^66 elements (ConstantOfShape of an
+// initializer [2^33, 2^33]): the element count overflowed int64 inside the
+// runtime, then the step failed as an internal error. It is refused as bad
+// input naming the node, and the runtime runs the next model.
+TEST(HostileFiles, AConstantOfShapeOfMoreThan2To48ElementsIsRefusedNamingTheNode) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(17);
+  auto* g = m.mutable_graph();
+  g->set_name("g");
+  const std::string shape = "shape", out = "y", op = "ConstantOfShape";
+  auto* init = g->add_initializer();
+  init->set_name(shape);
+  init->set_data_type(onnx::TensorProto::INT64);
+  init->add_dims(2);
+  init->add_int64_data(int64_t{1} << 33);
+  init->add_int64_data(int64_t{1} << 33);
+  auto* y = g->add_output();
+  y->set_name(out);
+  y->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+  for (const std::string d : {"a", "b"}) y->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_param(d);
+  auto* n = g->add_node();
+  n->set_op_type(op);
+  n->add_input(shape);
+  n->add_output(out);
+  const fs::path p = write_temp("huge_constant.onnx", m.SerializeAsString());
+  const fs::path fine = write_temp("relu.onnx", relu_model("r").SerializeAsString());
+  for (const bool timing_only : {false, true}) {
+    auto model = OnnxModel::load(p.string(), {.timing_only = timing_only});
+    ASSERT_TRUE(model.ok()) << model.status().to_string();
+    runtime::RuntimeOptions o;
+    o.device.functional = !timing_only;
+    auto rt = runtime::Runtime::open("tiny", o);
+    ASSERT_TRUE(rt.ok()) << rt.status().to_string();
+    auto r = (*model)->run(**rt, {});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << r.status().to_string();
+    EXPECT_NE(r.status().message().find("(ConstantOfShape)"), std::string::npos) << r.status().to_string();
+    EXPECT_NE(r.status().message().find("[8589934592, 8589934592] has more than 2^48 elements"), std::string::npos)
+        << r.status().to_string();
+    auto relu = OnnxModel::load(fine.string());
+    ASSERT_TRUE(relu.ok()) << relu.status().to_string();
+    auto x = (*rt)->from_host(std::vector<float>{-1, 2, -3, 4}, {4});
+    ASSERT_TRUE(x.ok()) << x.status().to_string();
+    auto outs = (*relu)->run(**rt, {*x});
+    ASSERT_TRUE(outs.ok()) << outs.status().to_string();
+    if (!timing_only) {
+      EXPECT_EQ((*outs)[0].to_host<float>().value(), (std::vector<float>{0, 2, 0, 4}));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace kiln::frontend

@@ -79,6 +79,33 @@ TEST(Runtime, AShapeMismatchNamesTheOpAndBothShapesAndEnqueuesNothing) {
   EXPECT_EQ(rt->stats().ops_recorded, before);
 }
 
+// A shape whose element count overflowed int64 (2^33 x 2^33, from a model's
+// ConstantOfShape) was undefined behaviour in numel and then an internal
+// error when the step compiled. It is refused where the tensor is made, in
+// both modes, and the runtime goes on working.
+TEST(Runtime, ATensorOfMoreThan2To48ElementsIsRefusedWhereItIsMade) {
+  const int64_t big = int64_t{1} << 33;
+  for (const Mode mode : {Mode::kEager, Mode::kLazy}) {
+    auto rt = open_runtime(mode);
+    auto expect_refused = [&](const Result<Tensor>& r, const char* op) {
+      ASSERT_FALSE(r.ok()) << op;
+      EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << r.status().to_string();
+      EXPECT_NE(r.status().message().find(std::string(op) + ": "), std::string::npos) << r.status().to_string();
+      EXPECT_NE(r.status().message().find("more than 2^48 elements"), std::string::npos) << r.status().to_string();
+    };
+    expect_refused(rt->full({big, big}, 1.0, DType::kF32), "full");
+    expect_refused(rt->empty({big, big}, DType::kF32), "empty");
+    expect_refused(rt->from_host(nullptr, 0, {big, big, 4}, DType::kF32), "from_host");
+    // Each operand is small enough; their broadcast is not.
+    Tensor column = take(rt->empty({int64_t{1} << 24, 1}, DType::kBF16));
+    Tensor row = take(rt->empty({1, int64_t{1} << 25}, DType::kBF16));
+    expect_refused(add(column, row), "add");
+    Tensor a = take(rt->full({1, 1}, 2.0, DType::kF32));
+    Tensor b = take(rt->full({2, 2}, 3.0, DType::kF32));
+    EXPECT_EQ(take(take(add(a, b)).to_host<float>()), (std::vector<float>{5, 5, 5, 5}));
+  }
+}
+
 TEST(Runtime, ASecondIdenticalStepCompilesNothing) {
   auto rt = open_runtime(Mode::kLazy);
   for (int step = 0; step < 3; ++step) {

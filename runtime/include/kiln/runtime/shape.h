@@ -8,17 +8,27 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kiln/common/dtype.h"
+#include "kiln/common/status.h"
 #include "kiln/runtime/shape_vector.h"
 
 namespace kiln::runtime {
 
 using kiln::DType;
 
-// Product of the dims (1 for a scalar, rank 0).
+// Product of the dims (1 for a scalar, rank 0); saturates at INT64_MAX (a
+// tensor that large is refused where it is made: check_shape).
 int64_t numel(const Shape& shape);
+// The most elements a tensor can have: the device's kernel argument blocks
+// carry no more (kiln/kernels/tensor.h).
+inline constexpr int64_t kMaxElements = int64_t{1} << 48;
+// INVALID_ARGUMENT, starting "<what>: ", for more than kMaxRank dims, a
+// negative dim, or more than kMaxElements elements (an empty dim counted as
+// 1); OK otherwise.
+Status check_shape(std::string_view what, const Shape& shape);
 // "[2, 3, 4]".
 std::string to_string(const Shape& shape);
 // Row-major strides, in elements.

@@ -153,6 +153,41 @@ TEST(HostileFiles, AGraphInputWithANegativeDimFailsAtLoad) {
   }
 }
 
+// A Conv without kernel_shape whose W has more dims than X: libonnx's shape
+// inference took the kernel from W and read X's dims and the pads past
+// their ends (a SIGSEGV inside libonnx, found by the onnx_model fuzz target).
+TEST(HostileFiles, AConvWeightOfAnotherRankThanItsInputFailsAtLoad) {
+  for (const int extra_dims : {0, 3}) {
+    onnx::ModelProto m = relu_model("r");
+    auto* g = m.mutable_graph();
+    auto* in = g->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
+    in->clear_dim();
+    for (int64_t d : {1, 2, 5, 5}) in->add_dim()->set_dim_value(d);
+    auto* out = g->mutable_output(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
+    out->clear_dim();
+    for (const std::string d : {"n", "c", "h", "w"}) out->add_dim()->set_dim_param(d);
+    auto* n = g->mutable_node(0);
+    n->set_op_type(std::string("Conv"));
+    auto* w = g->add_initializer();
+    const std::string name = "w";
+    w->set_name(name);
+    w->set_data_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : {3, 2, 3, 3}) w->add_dims(d);
+    for (int i = 0; i < extra_dims; ++i) w->add_dims(1);
+    w->set_raw_data(std::string(54 * sizeof(float), '\0'));
+    n->add_input(name);
+    const fs::path p = write_temp("conv_rank.onnx", m.SerializeAsString());
+    auto r = OnnxModel::load(p.string());
+    if (extra_dims == 0) {
+      EXPECT_TRUE(r.ok()) << r.status().to_string();  // the same model with a W of X's rank loads
+      continue;
+    }
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << r.status().to_string();
+    EXPECT_NE(r.status().message().find("kernel_shape"), std::string::npos) << r.status().to_string();
+  }
+}
+
 // A two-node-sized model asking for 2^66 elements (ConstantOfShape of an
 // initializer [2^33, 2^33]): the element count overflowed int64 inside the
 // runtime, then the step failed as an internal error. It is refused as bad

@@ -306,7 +306,8 @@ Result<std::vector<Tensor>> Runtime::Impl::record(OpKind op, Attrs attrs, const 
   // Every tensor the device sees is made here or by a factory, so a result
   // too large for the device (a model's ConstantOfShape or Expand, say) is
   // refused here, naming the op, before anything is recorded.
-  for (const auto& [shape, dtype] : outputs) KILN_RETURN_IF_ERROR(check_shape(label.empty() ? op_name(op) : label, shape));
+  const std::string_view what = label.empty() ? std::string_view(op_name(op)) : std::string_view(label);
+  for (const auto& [shape, dtype] : outputs) KILN_RETURN_IF_ERROR(check_shape(what, shape));
   for (const Tensor& t : inputs) {
     if (!t.defined()) return invalid_argument(std::string(op_name(op)) + ": an input tensor is undefined");
     if (t.impl()->owner.get() != this) {

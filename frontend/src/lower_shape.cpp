@@ -74,7 +74,13 @@ void add_shape_ops(OpTable& t) {
                       int64_t d = s[i];
                       // 0 copies the input's dim, unless allowzero makes it a literal 0.
                       if (d == 0 && !allowzero) d = static_cast<int>(i) < x.rank() ? x.dim(static_cast<int>(i)) : 0;
-                      if (d == -1) { infer = static_cast<int>(i); d = 1; } else known *= d;
+                      if (d == -1) {
+                        infer = static_cast<int>(i);
+                        d = 1;
+                      } else if (d >= 0 && __builtin_mul_overflow(known, d, &known)) {
+                        return invalid_argument("the shape " + rt::to_string(rt::Shape(s)) +
+                                                " has more than 2^48 elements, the most a tensor can have");
+                      }
                       shape.push_back(d);
                     }
                     if (infer >= 0) shape[static_cast<std::size_t>(infer)] = known == 0 ? 0 : x.numel() / known;

@@ -1,5 +1,6 @@
 #include "kiln/runtime/tensor.h"
 
+#include <algorithm>
 #include <cstring>
 #include <numeric>
 
@@ -64,7 +65,7 @@ Status bad(const std::string& op, const Tensor& t, const std::string& why) {
 }  // namespace
 
 Result<Tensor> Tensor::reshape(Shape shape) const {
-  int64_t known = 1;
+  int64_t known = 1, extent = 1;
   int infer = -1;
   for (std::size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] == -1) {
@@ -73,6 +74,10 @@ Result<Tensor> Tensor::reshape(Shape shape) const {
     } else if (shape[i] < 0) {
       return bad("reshape", *this, "negative size in " + to_string(shape));
     } else {
+      // Counted as check_shape counts, an empty dim as 1; `known` is at most that.
+      if (__builtin_mul_overflow(extent, std::max<int64_t>(shape[i], 1), &extent) || extent > kMaxElements) {
+        return bad("reshape", *this, to_string(shape) + " has more than 2^48 elements, the most a tensor can have");
+      }
       known *= shape[i];
     }
   }

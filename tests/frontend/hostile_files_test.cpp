@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -186,6 +187,65 @@ TEST(HostileFiles, AConvWeightOfAnotherRankThanItsInputFailsAtLoad) {
     EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << r.status().to_string();
     EXPECT_NE(r.status().message().find("kernel_shape"), std::string::npos) << r.status().to_string();
   }
+}
+
+// A Reshape to a computed shape [2, INT64_MAX] (Shape, Gather, Concat with
+// a Constant, as the onnx_model fuzz target wrote it): the lowering
+// multiplied the sizes unchecked (int64 overflow, UBSan).
+TEST(HostileFiles, AReshapeToMoreThan2To48ElementsIsRefusedNamingTheNode) {
+  onnx::ModelProto m = relu_model("y");
+  auto* g = m.mutable_graph();
+  auto* in = g->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
+  in->clear_dim();
+  for (int64_t d : {2, 3}) in->add_dim()->set_dim_value(d);
+  auto* out = g->mutable_output(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
+  out->clear_dim();
+  for (const std::string d : {"a", "b"}) out->add_dim()->set_dim_param(d);
+  g->clear_node();
+  auto node = [&](const std::string& op, std::vector<std::string> ins, const std::string& output) {
+    auto* n = g->add_node();
+    n->set_op_type(op);
+    for (const auto& i : ins) n->add_input(i);
+    n->add_output(output);
+    return n;
+  };
+  auto* huge = node("Constant", {}, "huge")->add_attribute();
+  huge->set_name(std::string("value"));
+  huge->set_type(onnx::AttributeProto::TENSOR);
+  huge->mutable_t()->set_data_type(onnx::TensorProto::INT64);
+  huge->mutable_t()->add_dims(1);
+  huge->mutable_t()->add_int64_data(std::numeric_limits<int64_t>::max());
+  auto* zero = node("Constant", {}, "zero")->add_attribute();
+  zero->set_name(std::string("value"));
+  zero->set_type(onnx::AttributeProto::TENSOR);
+  zero->mutable_t()->set_data_type(onnx::TensorProto::INT64);
+  zero->mutable_t()->add_int64_data(0);
+  node("Shape", {"x"}, "s");
+  node("Gather", {"s", "zero"}, "n0");
+  node("Unsqueeze", {"n0", "zero_axes"}, "n");
+  auto* axes = g->add_initializer();
+  axes->set_name(std::string("zero_axes"));
+  axes->set_data_type(onnx::TensorProto::INT64);
+  axes->add_dims(1);
+  axes->add_int64_data(0);
+  auto* concat = node("Concat", {"n", "huge"}, "shape")->add_attribute();
+  concat->set_name(std::string("axis"));
+  concat->set_type(onnx::AttributeProto::INT);
+  concat->set_i(0);
+  node("Reshape", {"x", "shape"}, "y");
+  const fs::path p = write_temp("huge_reshape.onnx", m.SerializeAsString());
+  auto model = OnnxModel::load(p.string());
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  auto rt = runtime::Runtime::open("tiny");
+  ASSERT_TRUE(rt.ok()) << rt.status().to_string();
+  auto x = (*rt)->from_host(std::vector<float>(6, 1.0f), {2, 3});
+  ASSERT_TRUE(x.ok()) << x.status().to_string();
+  auto r = (*model)->run(**rt, {*x});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << r.status().to_string();
+  EXPECT_NE(r.status().message().find("(Reshape)"), std::string::npos) << r.status().to_string();
+  EXPECT_NE(r.status().message().find("[2, 9223372036854775807] has more than 2^48 elements"), std::string::npos)
+      << r.status().to_string();
 }
 
 // A two-node-sized model asking for 2^66 elements (ConstantOfShape of an

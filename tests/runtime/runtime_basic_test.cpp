@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "kiln/runtime/ops.h"
@@ -100,6 +101,15 @@ TEST(Runtime, ATensorOfMoreThan2To48ElementsIsRefusedWhereItIsMade) {
     Tensor column = take(rt->empty({int64_t{1} << 24, 1}, DType::kBF16));
     Tensor row = take(rt->empty({1, int64_t{1} << 25}, DType::kBF16));
     expect_refused(add(column, row), "add");
+    // reshape multiplied the sizes it was given unchecked (found through an
+    // ONNX Reshape by the onnx_model fuzz target).
+    Tensor small = take(rt->full({2}, 1.0, DType::kF32));
+    for (const Shape& shape : {Shape{2, std::numeric_limits<int64_t>::max()}, Shape{big, big, -1}}) {
+      auto r = small.reshape(shape);
+      ASSERT_FALSE(r.ok());
+      EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << r.status().to_string();
+      EXPECT_NE(r.status().message().find("more than 2^48 elements"), std::string::npos) << r.status().to_string();
+    }
     Tensor a = take(rt->full({1, 1}, 2.0, DType::kF32));
     Tensor b = take(rt->full({2, 2}, 3.0, DType::kF32));
     EXPECT_EQ(take(take(add(a, b)).to_host<float>()), (std::vector<float>{5, 5, 5, 5}));

@@ -72,6 +72,19 @@ onnx::ModelProto relu_model(const std::string& output) {
   return m;
 }
 
+// relu_model with x of the given dims and an output of symbolic dims of x's rank.
+onnx::ModelProto relu_model_of(const std::vector<int64_t>& x_dims, const std::string& output) {
+  onnx::ModelProto m = relu_model(output);
+  auto* g = m.mutable_graph();
+  auto* in = g->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
+  in->clear_dim();
+  for (int64_t d : x_dims) in->add_dim()->set_dim_value(d);
+  auto* out = g->mutable_output(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
+  out->clear_dim();
+  for (std::size_t i = 0; i < x_dims.size(); ++i) out->add_dim()->set_dim_param("d" + std::to_string(i));
+  return m;
+}
+
 // ONNX's checker lets a graph output that nothing produces through; the
 // lowering then had no value for it and failed as an internal error.
 TEST(HostileFiles, AGraphOutputNothingProducesFailsAtLoad) {
@@ -99,14 +112,8 @@ TEST(HostileFiles, AZeroStrideOrBlocksizeFailsBeforeOnnxShapeInference) {
   };
   for (const Case& c : {Case{"MaxPool", "strides", {0, 1}}, Case{"Conv", "strides", {1, -2}},
                         Case{"DepthToSpace", "blocksize", {0}}}) {
-    onnx::ModelProto m = relu_model("r");
+    onnx::ModelProto m = relu_model_of({1, 4, 6, 6}, "r");
     auto* g = m.mutable_graph();
-    auto* in = g->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
-    in->clear_dim();
-    for (int64_t d : {1, 4, 6, 6}) in->add_dim()->set_dim_value(d);
-    auto* out = g->mutable_output(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
-    out->clear_dim();
-    for (const std::string d : {"n", "c", "h", "w"}) out->add_dim()->set_dim_param(d);
     auto* n = g->mutable_node(0);
     n->set_op_type(c.op);
     if (std::string(c.op) == "Conv") {
@@ -159,14 +166,8 @@ TEST(HostileFiles, AGraphInputWithANegativeDimFailsAtLoad) {
 // their ends (a SIGSEGV inside libonnx, found by the onnx_model fuzz target).
 TEST(HostileFiles, AConvWeightOfAnotherRankThanItsInputFailsAtLoad) {
   for (const int extra_dims : {0, 3}) {
-    onnx::ModelProto m = relu_model("r");
+    onnx::ModelProto m = relu_model_of({1, 2, 5, 5}, "r");
     auto* g = m.mutable_graph();
-    auto* in = g->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
-    in->clear_dim();
-    for (int64_t d : {1, 2, 5, 5}) in->add_dim()->set_dim_value(d);
-    auto* out = g->mutable_output(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
-    out->clear_dim();
-    for (const std::string d : {"n", "c", "h", "w"}) out->add_dim()->set_dim_param(d);
     auto* n = g->mutable_node(0);
     n->set_op_type(std::string("Conv"));
     auto* w = g->add_initializer();
@@ -193,14 +194,8 @@ TEST(HostileFiles, AConvWeightOfAnotherRankThanItsInputFailsAtLoad) {
 // a Constant, as the onnx_model fuzz target wrote it): the lowering
 // multiplied the sizes unchecked (int64 overflow, UBSan).
 TEST(HostileFiles, AReshapeToMoreThan2To48ElementsIsRefusedNamingTheNode) {
-  onnx::ModelProto m = relu_model("y");
+  onnx::ModelProto m = relu_model_of({2, 3}, "y");
   auto* g = m.mutable_graph();
-  auto* in = g->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
-  in->clear_dim();
-  for (int64_t d : {2, 3}) in->add_dim()->set_dim_value(d);
-  auto* out = g->mutable_output(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
-  out->clear_dim();
-  for (const std::string d : {"a", "b"}) out->add_dim()->set_dim_param(d);
   g->clear_node();
   auto node = [&](const std::string& op, std::vector<std::string> ins, const std::string& output) {
     auto* n = g->add_node();

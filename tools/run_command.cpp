@@ -85,7 +85,9 @@ int run_run(const Args& args) {
       const auto eq = v.find('=');
       char* end = nullptr;
       const long long n = eq == std::string::npos ? -1 : std::strtoll(v.c_str() + eq + 1, &end, 10);
-      if (eq == std::string::npos || eq == 0 || *end != '\0' || n < 0) return fail("--bind needs NAME=SIZE, not '" + v + "'");
+      // A size with no digits ("N=") would read as 0.
+      if (eq == std::string::npos || eq == 0 || end == v.c_str() + eq + 1 || *end != '\0' || n < 0)
+        return fail("--bind needs NAME=SIZE, not '" + v + "'");
       options.bindings[v.substr(0, eq)] = n;
     } else if (a == "--trace") {
       if (!value(&trace)) return fail("--trace needs a file");

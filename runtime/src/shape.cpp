@@ -17,15 +17,14 @@ Status check_shape(std::string_view what, const Shape& shape) {
   // Called for every recorded op: no string is built unless it fails.
   auto fail = [&](const std::string& why) { return invalid_argument(std::string(what) + ": " + why); };
   if (static_cast<int>(shape.size()) > kMaxRank) return fail("more than 5 dims in " + to_string(shape));
+  for (int64_t d : shape) {
+    if (d < 0) return fail("negative size in " + to_string(shape));
+  }
   // Counted as the kernel layer counts them, an empty dim as 1: its tensor
   // descriptors must hold every dim of an empty tensor too.
   int64_t extent = 1;
   for (int64_t d : shape) {
-    if (d < 0) return fail("negative size in " + to_string(shape));
     if (__builtin_mul_overflow(extent, std::max<int64_t>(d, 1), &extent) || extent > kMaxElements) {
-      for (int64_t later : shape) {
-        if (later < 0) return fail("negative size in " + to_string(shape));
-      }
       return fail(to_string(shape) + " has more than 2^48 elements, the most a tensor can have");
     }
   }

@@ -1,6 +1,5 @@
 #include "kiln/runtime/tensor.h"
 
-#include <algorithm>
 #include <cstring>
 #include <numeric>
 
@@ -65,30 +64,27 @@ Status bad(const std::string& op, const Tensor& t, const std::string& why) {
 }  // namespace
 
 Result<Tensor> Tensor::reshape(Shape shape) const {
-  int64_t known = 1, extent = 1;
   int infer = -1;
+  Shape sized = shape;  // the -1 counted as 1
   for (std::size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] == -1) {
       if (infer >= 0) return bad("reshape", *this, "more than one -1 in " + to_string(shape));
       infer = static_cast<int>(i);
+      sized[i] = 1;
     } else if (shape[i] < 0) {
       return bad("reshape", *this, "negative size in " + to_string(shape));
-    } else {
-      // Counted as check_shape counts, an empty dim as 1; `known` is at most that.
-      if (__builtin_mul_overflow(extent, std::max<int64_t>(shape[i], 1), &extent) || extent > kMaxElements) {
-        return bad("reshape", *this, to_string(shape) + " has more than 2^48 elements, the most a tensor can have");
-      }
-      known *= shape[i];
     }
   }
+  // Rank and size limits; after it the products below cannot overflow.
+  if (Status s = check_shape("reshape", sized); !s.ok()) return invalid_argument(s.message() + " (tensor " + describe() + ")");
   if (infer >= 0) {
+    const int64_t known = runtime::numel(sized);
     if (known == 0 || numel() % known != 0) return bad("reshape", *this, "cannot infer -1 in " + to_string(shape));
     shape[static_cast<std::size_t>(infer)] = numel() / known;
   }
   if (runtime::numel(shape) != numel()) {
     return bad("reshape", *this, to_string(shape) + " has " + std::to_string(runtime::numel(shape)) + " elements");
   }
-  if (static_cast<int>(shape.size()) > kMaxRank) return bad("reshape", *this, "more than 5 dims");
   if (is_contiguous()) return with_view(*this, shape, contiguous_strides(shape), 0);
   // Not viewable as the new shape: a dense copy first.
   KILN_ASSIGN_OR_RETURN(Tensor dense, contiguous(*this));

@@ -293,7 +293,7 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
   for (auto& t : *model.mutable_graph()->mutable_initializer()) {
     const std::string what = "'" + path + "': initializer '" + t.name() + "'";
     const bool absent = impl->absent.count(t.name()) > 0;
-    KILN_ASSIGN_OR_RETURN(HostTensor h, absent ? detail::shape_only(t, what) : detail::from_tensor_proto(t, what));
+    KILN_ASSIGN_OR_RETURN(HostTensor h, absent ? detail::shape_only(t, what) : detail::take_tensor_proto(t, what));
     if (!absent) host_known.insert(t.name());
     t.clear_raw_data();  // the HostTensor holds the values now
     ValueInfo& vi = infos[t.name()];

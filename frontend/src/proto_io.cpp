@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <google/protobuf/io/zero_copy_stream_impl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,15 +52,13 @@ Result<std::string> read_file(const std::string& path) {
 }
 
 template <typename T>
-void put(std::vector<std::byte>& out, std::size_t i, T v) {
+void put(HostBytes& out, std::size_t i, T v) {
   std::memcpy(out.data() + i * sizeof(T), &v, sizeof(T));
 }
 
 }  // namespace
 
 Result<onnx::ModelProto> read_model_file(const std::string& path) {
-  // Parsed straight from the file: reading it into one string first cost a
-  // second copy of every weight (and its page faults) on a 100 MB model.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return not_found("cannot open '" + path + "'");
   struct FdCloser {
@@ -73,8 +72,20 @@ Result<onnx::ModelProto> read_model_file(const std::string& path) {
     return invalid_argument("'" + path + "' is larger than 2 GiB, protobuf's limit: save its weights as external data");
   if (size == 0) return invalid_argument("'" + path + "' is empty, not an ONNX model");
   onnx::ModelProto model;
-  google::protobuf::io::FileInputStream stream(fd, 1 << 20);
-  if (!model.ParseFromZeroCopyStream(&stream) || stream.GetErrno() != 0)
+  // Parsed from a mapping of the file: protobuf then sizes each weight's
+  // string once. Read through a stream, it grew them a buffer at a time
+  // (copies, and pages faulted twice), about 1.7x the parse time on a 100 MB
+  // model. Populated up front: one fault per page one by one cost more.
+  void* mapped = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  bool parsed = false;
+  if (mapped != MAP_FAILED) {
+    parsed = model.ParseFromArray(mapped, static_cast<int>(size));
+    ::munmap(mapped, size);
+  } else {
+    google::protobuf::io::FileInputStream stream(fd, 1 << 20);
+    parsed = model.ParseFromZeroCopyStream(&stream) && stream.GetErrno() == 0;
+  }
+  if (!parsed)
     return invalid_argument("'" + path + "' (" + std::to_string(size) +
                             " bytes) is not a valid ONNX model: the protobuf does not parse (truncated or not ONNX)");
   if (!model.has_graph())
@@ -82,7 +93,10 @@ Result<onnx::ModelProto> read_model_file(const std::string& path) {
   return model;
 }
 
-Result<HostTensor> from_tensor_proto(const TP& p, const std::string& what) {
+namespace {
+
+// `take`: p's raw_data, when it holds the values, moves into the result.
+Result<HostTensor> convert(const TP& p, const std::string& what, std::string* take) {
   auto fail = [&](const std::string& m) { return invalid_argument(what + ": " + m); };
   if (p.data_location() == TP::EXTERNAL || p.external_data_size() > 0) return fail("external data is supported for graph initializers only");
   if (p.has_segment()) return fail("segmented tensors are not supported");
@@ -104,8 +118,13 @@ Result<HostTensor> from_tensor_proto(const TP& p, const std::string& what) {
     if (p.raw_data().size() != bytes)
       return fail("raw_data holds " + std::to_string(p.raw_data().size()) + " bytes, its shape needs " +
                   std::to_string(bytes));
-    const auto* raw = reinterpret_cast<const std::byte*>(p.raw_data().data());
-    t.data.assign(raw, raw + bytes);  // little-endian, as ONNX stores it
+    // Little-endian, as ONNX stores it: Kiln's layout.
+    if (take) {
+      t.data = HostBytes(std::move(*take));
+    } else {
+      const auto* raw = reinterpret_cast<const std::byte*>(p.raw_data().data());
+      t.data.assign(raw, raw + bytes);
+    }
     return t;
   }
   auto count_ok = [&](int count) { return count == n; };
@@ -134,6 +153,14 @@ Result<HostTensor> from_tensor_proto(const TP& p, const std::string& what) {
       break;
   }
   return t;
+}
+
+}  // namespace
+
+Result<HostTensor> from_tensor_proto(const TP& p, const std::string& what) { return convert(p, what, nullptr); }
+
+Result<HostTensor> take_tensor_proto(TP& p, const std::string& what) {
+  return convert(p, what, p.has_raw_data() ? p.mutable_raw_data() : nullptr);
 }
 
 Result<HostTensor> read_tensor_proto_file(const std::string& path) {

@@ -22,6 +22,9 @@ std::string onnx_dtype_name(int32_t onnx_type);
 Result<onnx::ModelProto> read_model_file(const std::string& path);
 
 Result<HostTensor> from_tensor_proto(const onnx::TensorProto& proto, const std::string& what);
+// The same, but raw_data's bytes move into the result instead of being
+// copied (proto's raw_data is left empty on success).
+Result<HostTensor> take_tensor_proto(onnx::TensorProto& proto, const std::string& what);
 Result<HostTensor> read_tensor_proto_file(const std::string& path);
 
 }  // namespace kiln::frontend::detail

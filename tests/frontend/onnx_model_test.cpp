@@ -71,6 +71,22 @@ onnx::ModelProto relu_exp_model(const std::string& batch) {
   return m;
 }
 
+TEST(HostBytes, AdoptsAStringsBufferWithoutCopyingIt) {
+  std::string weights(1 << 20, '\x7f');
+  const char* buffer = weights.data();
+  HostBytes bytes(std::move(weights));
+  EXPECT_EQ(reinterpret_cast<const char*>(bytes.data()), buffer);  // a model's weights are not copied again
+  EXPECT_EQ(bytes.size(), std::size_t{1} << 20);
+  EXPECT_EQ(bytes[12345], std::byte{0x7f});
+  bytes.resize(bytes.size() + 3);
+  EXPECT_EQ(bytes[bytes.size() - 1], std::byte{0});  // grown bytes are zero
+  HostBytes other;
+  other.assign(bytes.data(), bytes.data() + bytes.size());
+  EXPECT_EQ(other, bytes);
+  other[0] = std::byte{1};
+  EXPECT_FALSE(other == bytes);
+}
+
 TEST(OnnxModel, TruncatedAndGarbageFilesFailClearly) {
   const fs::path d = temp_dir();
   std::string bytes = relu_exp_model("2").SerializeAsString();

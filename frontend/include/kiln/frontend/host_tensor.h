@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kiln/common/dtype.h"
@@ -16,12 +17,39 @@
 
 namespace kiln::frontend {
 
+// The bytes of a HostTensor. A byte vector that can also take over a
+// std::string's buffer without copying it: a model's weights arrive as
+// protobuf strings of up to hundreds of MB, and copying them cost a second
+// set of fresh pages as large as the model.
+class HostBytes {
+ public:
+  HostBytes() = default;
+  explicit HostBytes(std::string&& adopted) : bytes_(std::move(adopted)) {}
+
+  std::byte* data() { return reinterpret_cast<std::byte*>(bytes_.data()); }
+  const std::byte* data() const { return reinterpret_cast<const std::byte*>(bytes_.data()); }
+  std::size_t size() const { return bytes_.size(); }
+  bool empty() const { return bytes_.empty(); }
+  std::byte& operator[](std::size_t i) { return data()[i]; }
+  std::byte operator[](std::size_t i) const { return data()[i]; }
+
+  void resize(std::size_t n) { bytes_.resize(n, '\0'); }  // new bytes are zero
+  void assign(std::size_t n, std::byte value) { bytes_.assign(n, static_cast<char>(value)); }
+  void assign(const std::byte* first, const std::byte* last) {
+    bytes_.assign(reinterpret_cast<const char*>(first), reinterpret_cast<const char*>(last));
+  }
+  friend bool operator==(const HostBytes&, const HostBytes&) = default;
+
+ private:
+  std::string bytes_;
+};
+
 // Dense, row-major values of one of Kiln's dtypes (bool: one byte each).
 struct HostTensor {
   std::string name;
   DType dtype = DType::kF32;
   std::vector<int64_t> shape;
-  std::vector<std::byte> data;  // numel * dtype_size bytes
+  HostBytes data;  // numel * dtype_size bytes
 
   int64_t numel() const;
   // Element i as a double (bf16/f16 widened exactly, integers converted).

@@ -44,6 +44,55 @@ View to_nhwc(View v) {
   return v;
 }
 
+// Ops whose kernel computes each output element from the same element of
+// every input (broadcast inputs repeat theirs): their index space is the
+// output's elements in any order.
+bool elementwise(OpKind op) {
+  return op == OpKind::kFusedElementwise || op == OpKind::kCast || op == OpKind::kWhere || op == OpKind::kCopy ||
+         is_unary(op) || is_binary(op) || is_compare(op);
+}
+
+// Merges the dims that every operand of an elementwise kernel walks as one
+// (outer stride = inner stride * inner size; broadcast inputs expanded to the
+// output's rank with stride 0), and drops the output's size-1 dims: a kernel's
+// vectors run along its innermost dim, so an add of [1, 2048, 7, 7] used 7
+// of a vector's 64 lanes where the same bytes as [100352] fill them all.
+// `views`: the inputs, then the output. Unchanged when nothing merges.
+void coalesce_elementwise(std::vector<View>& views) {
+  const Shape& out = views.back().shape;
+  const std::size_t rank = out.size(), count = views.size();
+  if (rank < 2) return;
+  // Per operand, its stride along each output dim (0 where it broadcasts).
+  std::vector<Shape> strides(count, Shape(rank, 0));
+  for (std::size_t i = 0; i < count; ++i) {
+    const View& v = views[i];
+    if (v.shape.size() > rank) return;
+    const std::size_t pad = rank - v.shape.size();
+    for (std::size_t d = 0; d < v.shape.size(); ++d) {
+      if (v.shape[d] != 1) strides[i][pad + d] = v.strides[d];
+    }
+  }
+  Shape merged;
+  std::vector<Shape> merged_strides(count);
+  for (std::size_t d = 0; d < rank; ++d) {
+    if (out[d] == 1) continue;
+    bool joins = !merged.empty();
+    for (std::size_t i = 0; joins && i < count; ++i) joins = merged_strides[i].back() == strides[i][d] * out[d];
+    if (joins) {
+      merged.back() *= out[d];
+      for (std::size_t i = 0; i < count; ++i) merged_strides[i].back() = strides[i][d];
+    } else {
+      merged.push_back(out[d]);
+      for (std::size_t i = 0; i < count; ++i) merged_strides[i].push_back(strides[i][d]);
+    }
+  }
+  if (merged.empty() || merged.size() == rank) return;
+  for (std::size_t i = 0; i < count; ++i) {
+    views[i].shape = merged;
+    views[i].strides = merged_strides[i];
+  }
+}
+
 // The library kernel of an op: its own name, but for these.
 std::string kernel_of(OpKind op) {
   switch (op) {
@@ -225,10 +274,12 @@ Result<Job> lower_node(const Graph& g, const Node& n, const std::vector<Placemen
   const bool pooling = n.op == OpKind::kMaxPool2d || n.op == OpKind::kAvgPool2d ||
                        n.op == OpKind::kGlobalAvgPool2d || n.op == OpKind::kGlobalMaxPool2d ||
                        n.op == OpKind::kResize;
-  for (const View& in : n.inputs) args.add_tensor(desc(pooling ? to_nhwc(in) : in, placement));
-  for (int out : n.outputs) args.add_tensor(desc(output_view(g, out), placement));
-  const std::size_t rank = n.inputs.empty() ? g.values[static_cast<std::size_t>(n.outputs[0])].shape.size()
-                                            : n.inputs[0].shape.size();
+  std::vector<View> views;
+  for (const View& in : n.inputs) views.push_back(pooling ? to_nhwc(in) : in);
+  for (int out : n.outputs) views.push_back(output_view(g, out));
+  if (elementwise(n.op) && n.outputs.size() == 1) coalesce_elementwise(views);
+  for (const View& v : views) args.add_tensor(desc(v, placement));
+  const std::size_t rank = n.inputs.empty() ? views.back().shape.size() : views.front().shape.size();
   switch (n.op) {
     case OpKind::kReduceSum: case OpKind::kReduceMean: case OpKind::kReduceMax: case OpKind::kReduceMin:
     case OpKind::kReduceProd: case OpKind::kArgmax: case OpKind::kArgmin: case OpKind::kSoftmax: case OpKind::kLogSoftmax:

@@ -9,6 +9,7 @@
 #include "device_impl.h"
 #include "kiln/common/format.h"
 #include "mme_math.h"
+#include "tbb/parallel_for.h"
 
 namespace kiln::sim {
 
@@ -22,6 +23,30 @@ uint64_t share(uint64_t total, uint64_t part, uint64_t whole) {
   uint64_t product = 0;
   if (!__builtin_mul_overflow(total, part, &product)) return product / whole;
   return static_cast<uint64_t>(static_cast<long double>(total) * part / whole);
+}
+
+// A large dense operand's bytes move in pieces over TBB's threads (on a
+// ResNet-50 the copies were about a tenth of the MME's host time). Every piece is
+// checked; the fault reported is the lowest piece's, as one whole access
+// would report it. Called on the host worker (host_worker.h).
+template <typename Access>
+bool access_in_pieces(uint64_t va, uint64_t size, uint64_t* fault_address, const Access& access) {
+  constexpr uint64_t kPiece = 1ull << 20;
+  if (size < 4 * kPiece) return access(va, 0, size, fault_address);
+  const uint64_t pieces = (size + kPiece - 1) / kPiece;
+  std::vector<uint64_t> faults(pieces, 0);
+  std::vector<char> ok(pieces, 0);
+  tbb::parallel_for(uint64_t{0}, pieces, [&](uint64_t i) {
+    const uint64_t at = i * kPiece;
+    ok[i] = access(va + at, at, std::min(kPiece, size - at), &faults[i]) ? 1 : 0;
+  });
+  for (uint64_t i = 0; i < pieces; ++i) {
+    if (!ok[i]) {
+      *fault_address = faults[i];
+      return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace
@@ -177,7 +202,9 @@ std::optional<MmeEngine::AccessFault> MmeEngine::compute_values_in_scratch(const
     const uint64_t chunk = ld == cols ? bytes : cols * es;  // dense: one read
     for (uint64_t at = 0, r = 0; at < bytes; at += chunk, ++r) {
       uint64_t fault = 0;
-      if (!device_.read_virtual(job.context, addr + r * ld * es, raw + at, chunk, &fault)) {
+      if (!access_in_pieces(addr + r * ld * es, chunk, &fault, [&](uint64_t va, uint64_t offset, uint64_t n, uint64_t* f) {
+            return device_.read_virtual(job.context, va, raw + at + offset, n, f);
+          })) {
         failed = AccessFault{fault, std::string("reading operand ") + operand};
         return false;
       }
@@ -205,7 +232,10 @@ std::optional<MmeEngine::AccessFault> MmeEngine::compute_values_in_scratch(const
     const uint64_t row_bytes = cols * dtype_size(o_type), chunk = ld == cols ? bytes : row_bytes;
     for (uint64_t at = 0, r = 0; at < bytes; at += chunk, ++r) {
       uint64_t fault = 0;
-      if (!device_.write_virtual(job.context, addr + r * ld * dtype_size(o_type), out + at, chunk, &fault)) {
+      if (!access_in_pieces(addr + r * ld * dtype_size(o_type), chunk, &fault,
+                            [&](uint64_t va, uint64_t offset, uint64_t n, uint64_t* f) {
+                              return device_.write_virtual(job.context, va, out + at + offset, n, f);
+                            })) {
         failed = AccessFault{fault, "writing operand C"};
         return false;
       }

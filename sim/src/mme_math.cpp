@@ -216,8 +216,11 @@ void im2col(const float* input, const mme::Descriptor& d, uint32_t n, uint32_t g
             uint32_t out_w, float* b) {
   const uint32_t channels = d.conv_c / d.conv_groups, first = group * channels;
   const uint64_t pq = static_cast<uint64_t>(out_h) * out_w;
-  float* row = b;
-  for (uint32_t c = first; c < first + channels; ++c) {
+  const uint64_t rows_per_channel = static_cast<uint64_t>(d.conv_r) * d.conv_s;
+  // Each channel fills its own R x S rows: channels split over TBB's threads
+  // when the matrix is large, and no value depends on which thread wrote it.
+  auto channel = [&](uint32_t c) {
+    float* row = b + (c - first) * rows_per_channel * pq;
     const float* plane = input + (static_cast<uint64_t>(n) * d.conv_c + c) * d.conv_h * d.conv_w;
     for (uint32_t r = 0; r < d.conv_r; ++r) {
       for (uint32_t s = 0; s < d.conv_s; ++s, row += pq) {
@@ -249,6 +252,11 @@ void im2col(const float* input, const mme::Descriptor& d, uint32_t n, uint32_t g
         }
       }
     }
+  };
+  if (channels > 1 && channels * rows_per_channel * pq >= (1u << 20)) {
+    tbb::parallel_for(first, first + channels, channel);
+  } else {
+    for (uint32_t c = first; c < first + channels; ++c) channel(c);
   }
 }
 

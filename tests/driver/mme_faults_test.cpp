@@ -126,6 +126,26 @@ TEST_F(MmeHostileDescriptors, PartlyMappedOutputIsAPageFaultNamingTheOperand) {
   expect_usable();
 }
 
+// An operand of several MB is read in pieces on the host's threads
+// (sim/src/mme_engine.cpp): the fault is still the first unmapped byte, and
+// names the operand.
+TEST_F(MmeHostileDescriptors, PartlyMappedLargeOperandFaultsAtItsFirstUnmappedByte) {
+  const uint64_t m = 2048, k = 1024;  // A: 8 MiB of f32
+  const uint64_t mapped = 5ull << 20;
+  const DeviceBuffer b = take(dev_->allocate(k * 64 * 4)), c = take(dev_->allocate(m * 64 * 4));
+  const DeviceBuffer a = take(dev_->allocate(mapped));  // the last allocation: nothing mapped after it
+  auto d = gemm_descriptor(m, k, 64, DType::kF32, DType::kF32, DType::kF32);
+  d.a_addr = a.address, d.b_addr = b.address, d.c_addr = c.address;
+  const auto f = launch(d);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->cause, FaultCause::kPageFault) << f->describe();
+  EXPECT_EQ(f->engine, "MME");
+  EXPECT_NE(f->detail.find("operand A"), std::string::npos) << f->detail;
+  EXPECT_GE(f->address, a.address + mapped);
+  EXPECT_LT(f->address, a.address + m * k * 4);
+  expect_usable();
+}
+
 // Computing values needs host memory in proportion to the job; timing-only
 // mode needs none, so the same large GEMM runs there.
 TEST_F(MmeHostileDescriptors, HostMemoryCeilingAppliesOnlyWhenValuesAreComputed) {

@@ -115,6 +115,18 @@ Result<Tensor> scatter_rows(runtime::Runtime& rt, const Tensor& data, const Tens
   return rt::where(hit, scattered, data);
 }
 
+// The one-hot product places no update whose row is outside [0, rows): such
+// a row (made negative by poison_out_of_range) fails the step instead,
+// through index_select's bounds check on zeros of the data's rows, as
+// Gather's own indices do. The zeros it picks are added to the rows, so the
+// check is part of the result and never dropped as unused.
+Result<Tensor> checked_rows(runtime::Runtime& rt, const Tensor& rows, int64_t count) {
+  KILN_ASSIGN_OR_RETURN(Tensor zero, rt.full({}, 0, DType::kI32));
+  KILN_ASSIGN_OR_RETURN(Tensor zeros, zero.expand({count}));
+  KILN_ASSIGN_OR_RETURN(Tensor picked, rt::index_select(zeros, 0, rows));
+  return rt::add(rows, picked);
+}
+
 // Scatter's one-hot matrix is [data rows, updates]: bounded.
 constexpr int64_t kMaxScatterPairs = int64_t{1} << 24;
 
@@ -167,7 +179,9 @@ Status scatter_elements(LowerContext& c) {
   if (updates.shape() != idx.shape()) return invalid_argument("updates " + updates.describe() + " and indices " + idx.describe() + " differ in shape");
   KILN_ASSIGN_OR_RETURN(idx, wrap_indices(c.rt, idx, x.dim(axis)));
   KILN_ASSIGN_OR_RETURN(Tensor pos, element_positions(c.rt, x, idx, axis));
+  KILN_ASSIGN_OR_RETURN(pos, poison_out_of_range(c.rt, idx, x.dim(axis), pos, x.numel()));
   KILN_ASSIGN_OR_RETURN(Tensor rows, flattened(pos));
+  KILN_ASSIGN_OR_RETURN(rows, checked_rows(c.rt, rows, x.numel()));
   KILN_ASSIGN_OR_RETURN(Tensor data, x.reshape({x.numel(), 1}));
   KILN_ASSIGN_OR_RETURN(Tensor u, updates.reshape({updates.numel(), 1}));
   KILN_ASSIGN_OR_RETURN(Tensor y, scatter_rows(c.rt, data, rows, u, attr_string(c.node, "reduction", "none") == "add"));
@@ -186,6 +200,7 @@ Status scatter_nd(LowerContext& c) {
   if (updates.numel() != row.numel() * rest) return invalid_argument("updates " + updates.describe() + " do not match indices and data");
   KILN_ASSIGN_OR_RETURN(Tensor data, x.reshape({rows, rest}));
   KILN_ASSIGN_OR_RETURN(Tensor r, flattened(row));
+  KILN_ASSIGN_OR_RETURN(r, checked_rows(c.rt, r, rows));
   KILN_ASSIGN_OR_RETURN(Tensor u, updates.reshape({row.numel(), rest}));
   KILN_ASSIGN_OR_RETURN(Tensor y, scatter_rows(c.rt, data, r, u, attr_string(c.node, "reduction", "none") == "add"));
   return put(c, y.reshape(x.shape()));

@@ -112,6 +112,57 @@ TEST(DataMovement, AnOutOfRangeGatherElementsIndexFaults) {
   EXPECT_NE(y.status().message().find("outside"), std::string::npos) << y.status().to_string();
 }
 
+// ScatterElements / ScatterND of x [3, 4] with the given indices and
+// updates of ones.
+onnx::ModelProto scatter_model(const std::string& op, std::vector<int64_t> idx_dims, std::vector<int64_t> idx,
+                               std::vector<int64_t> update_dims) {
+  onnx::ModelProto m = model();
+  auto* g = m.mutable_graph();
+  add_io(g->add_input(), "x", onnx::TensorProto::FLOAT, {3, 4});
+  add_io(g->add_output(), "y", onnx::TensorProto::FLOAT, {3, 4});
+  add_ints(g, "idx", std::move(idx_dims), std::move(idx));
+  auto* u = g->add_initializer();
+  u->set_name("u");
+  u->set_data_type(onnx::TensorProto::FLOAT);
+  int64_t n = 1;
+  for (int64_t d : update_dims) u->add_dims(d), n *= d;
+  for (int64_t i = 0; i < n; ++i) u->add_float_data(-1.0f);
+  auto* node = add_node(g, op, {"x", "idx", "u"}, "y");
+  if (op == "ScatterElements") set_int(node, "axis", 1);
+  return m;
+}
+
+TEST(DataMovement, ScatterElementsWritesItsRowsAndWrapsNegativeIndices) {
+  auto y = run_one(save(scatter_model("ScatterElements", {3, 1}, {0, -1, 2}, {3, 1}), "scatter.onnx"), iota(12), {3, 4});
+  ASSERT_TRUE(y.ok()) << y.status().to_string();
+  std::vector<float> want = iota(12);
+  want[0] = want[4 + 3] = want[8 + 2] = -1.0f;
+  EXPECT_EQ(*y, want);
+}
+
+TEST(DataMovement, AnOutOfRangeScatterIndexFaultsInsteadOfBeingDropped) {
+  // ONNX makes an index outside [-s, s) an error. The one-hot product that
+  // places the updates has no row for it: it used to vanish silently.
+  for (const std::vector<int64_t>& idx : {std::vector<int64_t>{0, 4, 1}, std::vector<int64_t>{0, -5, 1}}) {
+    SCOPED_TRACE(idx[1]);
+    auto y = run_one(save(scatter_model("ScatterElements", {3, 1}, idx, {3, 1}), "scatter_oob.onnx"), iota(12), {3, 4});
+    ASSERT_FALSE(y.ok());
+    EXPECT_NE(y.status().message().find("y_node"), std::string::npos) << y.status().to_string();
+    EXPECT_NE(y.status().message().find("outside"), std::string::npos) << y.status().to_string();
+  }
+  // ScatterND: row 3 of 3.
+  auto y = run_one(save(scatter_model("ScatterND", {2, 1}, {1, 3}, {2, 4}), "scatter_nd_oob.onnx"), iota(12), {3, 4});
+  ASSERT_FALSE(y.ok());
+  EXPECT_NE(y.status().message().find("y_node"), std::string::npos) << y.status().to_string();
+  EXPECT_NE(y.status().message().find("outside"), std::string::npos) << y.status().to_string();
+  // In range, ScatterND replaces whole rows.
+  auto ok = run_one(save(scatter_model("ScatterND", {2, 1}, {2, -3}, {2, 4}), "scatter_nd.onnx"), iota(12), {3, 4});
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  std::vector<float> want = iota(12);
+  for (int j = 0; j < 4; ++j) want[static_cast<std::size_t>(j)] = want[static_cast<std::size_t>(8 + j)] = -1.0f;
+  EXPECT_EQ(*ok, want);
+}
+
 TEST(DataMovement, SliceWithANegativeStep) {
   // x [2, 5], axis 1 from -1 down to (not reaching) 0, step -2: columns 4, 2.
   onnx::ModelProto m = model();

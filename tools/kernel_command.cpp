@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "numbers.h"
 #include "kiln/driver/kernel_check.h"
 #include "kiln/kernels/kernel_plugin.h"
 #include "kiln/kernels/library.h"
@@ -69,9 +70,19 @@ int run_kernel(const Args& args) {
       if (t != "f32" && t != "bf16") return print_kernel_usage(stderr), 2;
       check.dtype = t == "bf16" ? DType::kBF16 : DType::kF32;
     } else if (a == "--cores" && has) {
-      check.cores = static_cast<uint32_t>(std::strtoul(args[++i].c_str(), nullptr, 10));
+      uint64_t n = 0;
+      if (!parse_whole(args[++i], 0, UINT32_MAX, &n)) {
+        std::fprintf(stderr, "kiln kernel: --cores must be a count (0: every core), not '%s'\n", args[i].c_str());
+        return 2;
+      }
+      check.cores = static_cast<uint32_t>(n);
     } else if (a == "--seed" && has) {
-      check.seed = static_cast<uint32_t>(std::strtoul(args[++i].c_str(), nullptr, 10));
+      uint64_t n = 0;
+      if (!parse_whole(args[++i], 0, UINT32_MAX, &n)) {
+        std::fprintf(stderr, "kiln kernel: --seed must be a non-negative integer, not '%s'\n", args[i].c_str());
+        return 2;
+      }
+      check.seed = static_cast<uint32_t>(n);
     } else {
       std::fprintf(stderr, "kiln kernel: unexpected argument '%s'\n", a.c_str());
       print_kernel_usage(stderr);

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "commands.h"
+#include "numbers.h"
 #include "kiln/frontend/onnx_runner.h"
 
 namespace kiln::tools {
@@ -79,7 +80,9 @@ int run_run(const Args& args) {
       options.iterations = static_cast<int>(n);
     } else if (a == "--seed") {
       if (!value(&v)) return fail("--seed needs a value");
-      options.seed = std::strtoull(v.c_str(), nullptr, 10);
+      uint64_t seed = 0;
+      if (!parse_whole(v, 0, UINT64_MAX, &seed)) return fail("--seed must be a non-negative integer, not '" + v + "'");
+      options.seed = seed;
     } else if (a == "--bind") {
       if (!value(&v)) return fail("--bind needs NAME=SIZE");
       const auto eq = v.find('=');

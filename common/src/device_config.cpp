@@ -153,6 +153,9 @@ class Validator {
 
 void check_memory(Validator& v, const proto::MemoryConfig& m, const std::string& path) {
   v.positive(m.capacity_mib(), path + ".capacity_mib");
+  // The simulator reserves host address space for it (sim/src/backing_store.h):
+  // 4 PiB is far beyond any device and keeps the byte count in 64 bits.
+  v.at_most(m.capacity_mib(), uint64_t{1} << 32, path + ".capacity_mib");
   v.positive(m.bandwidth_gb_per_s(), path + ".bandwidth_gb_per_s");
   v.non_negative(m.latency_ns(), path + ".latency_ns");
 }

@@ -3,11 +3,9 @@
 #include <sys/mman.h>
 
 #include <algorithm>
-#include <cstdint>
+#include <bit>
 #include <cstring>
-#include <mutex>
 #include <new>
-#include <vector>
 
 namespace kiln::sim {
 
@@ -18,43 +16,65 @@ const uint8_t* zero_frame() {
 }
 }  // namespace
 
-void BackingStore::FrameDeleter::operator()(uint8_t* frame) const { munmap(frame, kFrameBytes); }
+BackingStore::BackingStore(uint64_t capacity_bytes)
+    : capacity_(capacity_bytes), frames_((capacity_bytes + kFrameBytes - 1) / kFrameBytes) {
+  if (frames_ > 0) {
+    // Address space only: PROT_NONE and MAP_NORESERVE take no memory and no
+    // commit charge; one frame more than needed, so base_ can be aligned for
+    // huge pages.
+    mapping_bytes_ = (frames_ + 1) * kFrameBytes;
+    void* raw = mmap(nullptr, mapping_bytes_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED) throw std::bad_alloc();
+    mapping_ = static_cast<uint8_t*>(raw);
+    const auto start = reinterpret_cast<uintptr_t>(raw);
+    base_ = reinterpret_cast<uint8_t*>((start + kFrameBytes - 1) & ~(uintptr_t{kFrameBytes} - 1));
+    madvise(base_, frames_ * kFrameBytes, MADV_HUGEPAGE);
+  }
+  resident_ = std::make_unique<std::atomic<uint64_t>[]>((frames_ + 63) / 64);
+}
 
-BackingStore::Frame BackingStore::allocate_frame() {
-  // Over-map by a frame, then trim to a frame-aligned window, so the frame
-  // can be backed by one huge page.
-  const std::size_t span = 2 * kFrameBytes;
-  void* raw = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (raw == MAP_FAILED) throw std::bad_alloc();
-  const auto start = reinterpret_cast<uintptr_t>(raw);
-  const uintptr_t aligned = (start + kFrameBytes - 1) & ~(uintptr_t{kFrameBytes} - 1);
-  if (aligned > start) munmap(raw, aligned - start);
-  const uintptr_t tail = aligned + kFrameBytes;
-  if (start + span > tail) munmap(reinterpret_cast<void*>(tail), start + span - tail);
-  madvise(reinterpret_cast<void*>(aligned), kFrameBytes, MADV_HUGEPAGE);
-  return Frame(reinterpret_cast<uint8_t*>(aligned));
+BackingStore::~BackingStore() {
+  if (mapping_) munmap(mapping_, mapping_bytes_);
+}
+
+void BackingStore::make_resident(uint64_t frame) {
+  std::lock_guard lock(grow_);
+  if (resident(frame)) return;  // another thread made it meanwhile
+  if (mprotect(base_ + frame * kFrameBytes, kFrameBytes, PROT_READ | PROT_WRITE) != 0) throw std::bad_alloc();
+  resident_[frame / 64].fetch_or(uint64_t{1} << (frame % 64), std::memory_order_release);
+}
+
+void BackingStore::release(uint64_t frame) {
+  // Its pages go back to the system and read as zero; inaccessible until
+  // written again, as an untouched frame is.
+  uint8_t* at = base_ + frame * kFrameBytes;
+  madvise(at, kFrameBytes, MADV_DONTNEED);
+  mprotect(at, kFrameBytes, PROT_NONE);
+  resident_[frame / 64].fetch_and(~(uint64_t{1} << (frame % 64)), std::memory_order_release);
 }
 
 uint8_t* BackingStore::resident_pointer(uint64_t phys) const {
-  std::shared_lock lock(mutex_);
-  auto it = frames_.find(phys / kFrameBytes);
-  return it == frames_.end() ? nullptr : it->second.get() + phys % kFrameBytes;
+  const uint64_t frame = phys / kFrameBytes;
+  return frame < frames_ && resident(frame) ? base_ + phys : nullptr;
+}
+
+uint8_t* BackingStore::resident_range(uint64_t phys, uint64_t size) const {
+  if (size == 0 || phys >= capacity_ || size > capacity_ - phys) return nullptr;
+  for (uint64_t f = phys / kFrameBytes, last = (phys + size - 1) / kFrameBytes; f <= last; ++f) {
+    if (!resident(f)) return nullptr;
+  }
+  return base_ + phys;
 }
 
 uint8_t* BackingStore::frame_pointer(uint64_t phys, bool for_write) {
   const uint64_t frame = phys / kFrameBytes;
-  {
-    std::shared_lock lock(mutex_);
-    auto it = frames_.find(frame);
-    if (it != frames_.end()) return it->second.get() + phys % kFrameBytes;
-  }
-  // Reads of untouched memory see zeros without allocating; callers only
-  // read through the returned pointer when !for_write.
+  if (frame >= frames_) throw std::bad_alloc();  // the MMU maps nothing past the capacity
+  if (resident(frame)) return base_ + phys;
+  // Reads of untouched memory see zeros without making it resident; callers
+  // only read through the returned pointer when !for_write.
   if (!for_write) return const_cast<uint8_t*>(zero_frame()) + phys % kFrameBytes;
-  std::unique_lock lock(mutex_);
-  auto it = frames_.find(frame);  // another thread may have made it meanwhile
-  if (it == frames_.end()) it = frames_.emplace(frame, allocate_frame()).first;
-  return it->second.get() + phys % kFrameBytes;
+  make_resident(frame);
+  return base_ + phys;
 }
 
 void BackingStore::read(uint64_t phys, void* dst, uint64_t size) {
@@ -80,42 +100,36 @@ void BackingStore::write(uint64_t phys, const void* src, uint64_t size) {
 }
 
 void BackingStore::zero(uint64_t phys, uint64_t size) {
-  std::vector<Frame> released;  // unmapped once the lock is dropped
-  std::unique_lock lock(mutex_);
-  // Walk whichever is shorter: the range's frames or the resident ones.
-  if (size / kFrameBytes > frames_.size()) {
-    const uint64_t end = phys + size;
-    for (auto it = frames_.begin(); it != frames_.end();) {
-      const uint64_t start = it->first * kFrameBytes;
-      const uint64_t from = std::max(start, phys);
-      const uint64_t to = std::min(start + kFrameBytes, end);
-      if (from >= to) {
-        ++it;
-      } else if (to - from == kFrameBytes) {
-        released.push_back(std::move(it->second));
-        it = frames_.erase(it);
+  if (size == 0 || phys >= capacity_) return;
+  size = std::min(size, capacity_ - phys);
+  const uint64_t end = phys + size;
+  std::lock_guard lock(grow_);
+  // Only resident frames hold anything: walk the bitmap a word (64 frames)
+  // at a time, so clearing 64 GiB of untouched HBM is a short scan.
+  const uint64_t first = phys / kFrameBytes, last = (end - 1) / kFrameBytes;
+  for (uint64_t word = first / 64; word <= last / 64; ++word) {
+    uint64_t bits = resident_[word].load(std::memory_order_acquire);
+    while (bits != 0) {
+      const uint64_t frame = word * 64 + static_cast<uint64_t>(std::countr_zero(bits));
+      bits &= bits - 1;
+      if (frame < first || frame > last) continue;
+      const uint64_t start = frame * kFrameBytes;
+      const uint64_t from = std::max(start, phys), to = std::min(start + kFrameBytes, end);
+      if (to - from == kFrameBytes) {
+        release(frame);
       } else {
-        std::memset(it->second.get() + (from - start), 0, to - from);
-        ++it;
+        std::memset(base_ + from, 0, to - from);
       }
-    }
-  } else {
-    while (size > 0) {
-      const uint64_t n = std::min(size, frame_remaining(phys));
-      auto it = frames_.find(phys / kFrameBytes);
-      if (it != frames_.end()) {
-        if (n == kFrameBytes) {
-          released.push_back(std::move(it->second));
-          frames_.erase(it);
-        } else {
-          std::memset(it->second.get() + phys % kFrameBytes, 0, n);
-        }
-      }
-      phys += n;
-      size -= n;
     }
   }
-  lock.unlock();
+}
+
+std::size_t BackingStore::resident_frames() const {
+  std::size_t n = 0;
+  for (uint64_t word = 0; word < (frames_ + 63) / 64; ++word) {
+    n += static_cast<std::size_t>(std::popcount(resident_[word].load(std::memory_order_acquire)));
+  }
+  return n;
 }
 
 }  // namespace kiln::sim

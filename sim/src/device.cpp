@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <new>
 #include <sstream>
 
 #include "command_processor.h"
@@ -20,11 +21,22 @@ Result<std::unique_ptr<SimDevice>> SimDevice::create(const DeviceConfig& config,
   KILN_RETURN_IF_ERROR(validate_device_config(config, config.name()));
   KILN_RETURN_IF_ERROR(kernels::check_tpc_config_for_kernels(config.tpc()).with_context(config.name()));
   std::unique_ptr<DeviceImpl> impl;
+  bool reserved = true;
   // SystemC objects (events, processes) are made on the simulation thread.
   SimHost::instance().run_sync([&] {
-    impl = std::make_unique<DeviceImpl>(config, std::move(trace), options);
+    try {
+      impl = std::make_unique<DeviceImpl>(config, std::move(trace), options);
+    } catch (const std::bad_alloc&) {
+      reserved = false;  // the memories' address space (backing_store.h)
+      return;
+    }
     impl->start();
   });
+  if (!reserved) {
+    return out_of_memory(config.name() + ": the host cannot reserve address space for " +
+                         std::to_string(config.hbm().capacity_mib()) + " MiB of HBM and " +
+                         std::to_string(config.sram().capacity_mib()) + " MiB of SRAM");
+  }
   std::unique_ptr<SimDevice> device(new SimDevice(std::move(impl)));
   KILN_RETURN_IF_ERROR(kernels::register_builtin_kernels(device->impl_->kernels));
   std::vector<std::string> paths = options.kernel_paths;

@@ -81,6 +81,11 @@ class DeviceImpl {
   // engine results) at its source, never control writes.
   bool read_virtual(uint32_t context, uint64_t va, void* dst, uint64_t size, uint64_t* fault_address);
   bool write_virtual(uint32_t context, uint64_t va, const void* src, uint64_t size, uint64_t* fault_address);
+  // [va, va + size) of `context` as one host range when it is mapped to one
+  // physically contiguous run of resident device memory (or of pinned host
+  // memory), for an engine to read in place; else null (unmapped bytes
+  // included: the caller's read_virtual reports the fault).
+  uint8_t* resident_bytes(uint32_t context, uint64_t va, uint64_t size);
   // Writes a 4- or 8-byte word at a device virtual address. Returns false
   // and sets *fault_address on a page fault.
   bool write_word(uint32_t context, uint64_t va, uint64_t value, uint32_t width,

@@ -212,12 +212,30 @@ std::optional<MmeEngine::AccessFault> MmeEngine::compute_values_in_scratch(const
     if (t != DType::kF32) widen(raw, t, rows * cols, out);
     return true;
   };
-  // An input of the multiply: widened, then rounded to TF32 in TF32 mode.
+  // A dense f32 matrix already resident in one run of memory is read where
+  // it lies: weights of many MB are not copied for every job. The values
+  // are the same bytes either way.
+  auto in_place = [&](uint64_t addr, DType t, uint64_t rows, uint64_t cols, uint64_t ld) -> const float* {
+    if (t != DType::kF32 || (ld != cols && rows > 1) || addr % alignof(float) != 0) return nullptr;
+    return reinterpret_cast<const float*>(device_.resident_bytes(job.context, addr, rows * cols * sizeof(float)));
+  };
+  // A matrix as fp32: in place, or read into `buffer`; null (with `failed`
+  // set) if some byte is not mapped.
+  auto read_values = [&](const char* operand, uint64_t addr, DType t, uint64_t rows, uint64_t cols, uint64_t ld,
+                         ScratchBuffer& buffer) -> const float* {
+    if (const float* p = in_place(addr, t, rows, cols, ld)) return p;
+    float* out = buffer.floats(rows * cols);
+    return read_matrix(operand, addr, t, rows, cols, ld, out) ? out : nullptr;
+  };
+  // An input of the multiply: widened, then rounded to TF32 in TF32 mode
+  // (in a copy: memory is never rounded in place).
   auto read_input = [&](const char* operand, uint64_t addr, DType t, uint64_t rows, uint64_t cols, uint64_t ld,
-                        float* out) {
-    if (!read_matrix(operand, addr, t, rows, cols, ld, out)) return false;
-    if (tf32) round_to_tf32_in_place(out, rows * cols);
-    return true;
+                        ScratchBuffer& buffer) -> const float* {
+    if (!tf32) return read_values(operand, addr, t, rows, cols, ld, buffer);
+    float* out = buffer.floats(rows * cols);
+    if (!read_matrix(operand, addr, t, rows, cols, ld, out)) return nullptr;
+    round_to_tf32_in_place(out, rows * cols);
+    return out;
   };
   // Writes `rows` rows of `cols` fp32 values narrowed to the output type,
   // `ld` elements apart.
@@ -259,26 +277,28 @@ std::optional<MmeEngine::AccessFault> MmeEngine::compute_values_in_scratch(const
     // same values, bit for bit, as the GEMM on a dense copy.
     const bool ta = (d.flags & mme::kTransposeA) != 0, tb = (d.flags & mme::kTransposeB) != 0;
     auto read_operand = [&](const char* operand, uint64_t addr, DType t, uint64_t rows, uint64_t cols, uint64_t ld,
-                            bool transposed, float* out) {
-      if (!transposed) return read_input(operand, addr, t, rows, cols, ld, out);
-      float* stored = scratch_.stored.floats(rows * cols);
-      if (!read_input(operand, addr, t, cols, rows, ld, stored)) return false;
+                            bool transposed, ScratchBuffer& buffer) -> const float* {
+      if (!transposed) return read_input(operand, addr, t, rows, cols, ld, buffer);
+      const float* stored = read_input(operand, addr, t, cols, rows, ld, scratch_.stored);
+      if (!stored) return nullptr;
+      float* out = buffer.floats(rows * cols);
       transpose_f32(stored, cols, rows, out);
-      return true;
+      return out;
     };
-    float* a = scratch_.a.floats(g.m * g.k);
-    float* w = scratch_.b.floats(g.k * g.n);
     float* c = scratch_.c.floats(g.m * g.n);
-    float* r = residual ? scratch_.r.floats(g.m * g.n) : nullptr;
     for (uint64_t b = 0; b < g.batch; ++b) {
-      if (!read_operand("A", d.a_addr + b * d.batch_stride_a * dtype_size(a_type), a_type, g.m, g.k, d.lda, ta, a) ||
-          !read_operand("B", d.b_addr + b * d.batch_stride_b * dtype_size(b_type), b_type, g.k, g.n, d.ldb, tb, w)) {
-        return failed;
-      }
-      // R is read before C is written: an in-place residual (r_addr ==
-      // c_addr) sees the old values.
-      if (residual && !read_matrix("R", d.r_addr + b * d.batch_stride_c * sr, r_type, g.m, g.n, d.ldc, r)) {
-        return failed;
+      const float* a = read_operand("A", d.a_addr + b * d.batch_stride_a * dtype_size(a_type), a_type, g.m, g.k, d.lda,
+                                    ta, scratch_.a);
+      const float* w = a ? read_operand("B", d.b_addr + b * d.batch_stride_b * dtype_size(b_type), b_type, g.k, g.n,
+                                        d.ldb, tb, scratch_.b)
+                         : nullptr;
+      if (!w) return failed;
+      // R is read before C is written (C is written only after the
+      // epilogue): an in-place residual (r_addr == c_addr) sees the old values.
+      const float* r = nullptr;
+      if (residual) {
+        r = read_values("R", d.r_addr + b * d.batch_stride_c * sr, r_type, g.m, g.n, d.ldc, scratch_.r);
+        if (!r) return failed;
       }
       gemm_f32(a, w, c, g.m, g.n, g.k);
       apply_epilogue(c, g.m, g.n, 1, bias, act, r);
@@ -294,16 +314,14 @@ std::optional<MmeEngine::AccessFault> MmeEngine::compute_values_in_scratch(const
   const uint64_t in_elems = static_cast<uint64_t>(d.conv_n) * d.conv_c * d.conv_h * d.conv_w;
   const uint64_t pq = static_cast<uint64_t>(problem.out_h) * problem.out_w;
   const uint64_t out_elems = d.conv_n * channels * pq;
-  float* input = scratch_.a.floats(in_elems);
-  float* weights = scratch_.b.floats(channels * g.k);  // K x (C/G)RS
-  if (!read_input("A", d.a_addr, a_type, 1, in_elems, in_elems, input) ||
-      !read_input("B", d.b_addr, b_type, channels, g.k, g.k, weights)) {
-    return failed;
-  }
-  float* r = nullptr;
+  const float* input = read_input("A", d.a_addr, a_type, 1, in_elems, in_elems, scratch_.a);
+  const float* weights = input ? read_input("B", d.b_addr, b_type, channels, g.k, g.k, scratch_.b)  // K x (C/G)RS
+                               : nullptr;
+  if (!weights) return failed;
+  const float* r = nullptr;
   if (residual) {
-    r = scratch_.r.floats(out_elems);
-    if (!read_matrix("R", d.r_addr, r_type, 1, out_elems, out_elems, r)) return failed;
+    r = read_values("R", d.r_addr, r_type, 1, out_elems, out_elems, scratch_.r);
+    if (!r) return failed;
   }
   float* nkpq = scratch_.c.floats(out_elems);
   const bool identity = im2col_is_identity(d, problem.out_h, problem.out_w);

@@ -4,6 +4,8 @@
 #include <fstream>
 #include <string>
 
+#include "kiln/common/config_overrides.h"
+#include "kiln/common/device_config.h"
 #include "test_util.h"
 
 namespace kiln::driver {
@@ -177,6 +179,29 @@ TEST(DriverMemory, AllocateHostIsZeroedAndDmaReachable) {
   for (int i = 0; i < 10000; ++i) ASSERT_EQ(bytes[i], 0xab);
   ASSERT_OK(dev->free_host(host));
   EXPECT_EQ(dev->free_host(host).code(), ErrorCode::kNotFound);
+}
+
+// The simulator reserves host address space for all of a device's memory
+// (sim/src/backing_store.h): a memory larger than the host can address fails
+// the open with a clear error, and the process opens the next device as usual.
+TEST(DriverMemory, AMemoryBeyondTheHostsAddressSpaceFailsTheOpenClearly) {
+  DeviceConfig config = take(load_device_config("tiny"));
+  ASSERT_OK(apply_config_overrides(config, {"hbm.capacity_mib=4294967296"}));  // 4 PiB, the most a config may say
+  const auto dev = Device::open(config);
+  ASSERT_FALSE(dev.ok());
+  EXPECT_EQ(dev.status().code(), ErrorCode::kOutOfMemory) << dev.status().to_string();
+  EXPECT_NE(dev.status().message().find("cannot reserve address space for 4294967296 MiB of HBM"), std::string::npos)
+      << dev.status().to_string();
+  const Status refused = apply_config_overrides(config, {"hbm.capacity_mib=4294967297"});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.message().find("hbm.capacity_mib"), std::string::npos) << refused.to_string();
+  auto usable = open_device();
+  auto buf = take(usable->allocate(4096));
+  const uint32_t word = 0x12345678u;
+  uint32_t back = 0;
+  ASSERT_OK(usable->copy_to_device(buf.address, &word, sizeof word));
+  ASSERT_OK(usable->copy_to_host(&back, buf.address, sizeof back));
+  EXPECT_EQ(back, word);
 }
 
 TEST(DriverMemory, UnknownConfigIsAClearError) {

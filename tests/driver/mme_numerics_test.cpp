@@ -164,6 +164,29 @@ TEST(MmeTf32, InputsAreRoundedToTenMantissaBitsBeforeTheMultiply) {
   }
 }
 
+// f32 operands are read where they lie in device memory (no copy): TF32's
+// rounding happens in a copy, never in the operands' memory.
+TEST(MmeTf32, TheOperandsInDeviceMemoryAreNotRounded) {
+  auto dev = testing::open_device();
+  const float tiny_bit = std::ldexp(1.0f, -12);
+  const std::vector<float> a(64 * 64, 1 + tiny_bit), b(64 * 64, 1 + 3 * tiny_bit);
+  auto da = take(dev->allocate(a.size() * 4)), db = take(dev->allocate(b.size() * 4)), dc = take(dev->allocate(64 * 64 * 4));
+  ASSERT_TRUE(dev->copy_to_device(da.address, a.data(), a.size() * 4).ok());
+  ASSERT_TRUE(dev->copy_to_device(db.address, b.data(), b.size() * 4).ok());
+  auto d = gemm_descriptor(64, 64, 64, DType::kF32, DType::kF32, DType::kF32);
+  d.a_addr = da.address, d.b_addr = db.address, d.c_addr = dc.address;
+  d.flags = mme::kTf32;
+  testing::launch_descriptor(*dev, dev->default_stream(), d);
+  std::vector<float> a_back(a.size()), b_back(b.size()), c(64 * 64);
+  ASSERT_TRUE(dev->copy_to_host(a_back.data(), da.address, a_back.size() * 4).ok());
+  ASSERT_TRUE(dev->copy_to_host(b_back.data(), db.address, b_back.size() * 4).ok());
+  ASSERT_TRUE(dev->copy_to_host(c.data(), dc.address, c.size() * 4).ok());
+  EXPECT_EQ(a_back, a);
+  EXPECT_EQ(b_back, b);
+  EXPECT_EQ(c.front(), 64 * round_to_tf32(a[0]) * round_to_tf32(b[0]));  // 1 and 1 + 2^-10: the products rounded
+  EXPECT_NE(c.front(), 64 * a[0] * b[0]);
+}
+
 TEST(MmeF16, OutputsRoundToNearestEvenWithOverflowSubnormalsAndNan) {
   auto dev = testing::open_device();
   const float nan = std::numeric_limits<float>::quiet_NaN();

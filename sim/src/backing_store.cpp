@@ -66,6 +66,15 @@ uint8_t* BackingStore::resident_range(uint64_t phys, uint64_t size) const {
   return base_ + phys;
 }
 
+std::pair<uint64_t, uint64_t> BackingStore::resident_run(uint64_t phys, uint64_t lo, uint64_t hi) const {
+  hi = std::min(hi, capacity_);
+  if (phys < lo || phys >= hi || !resident(phys / kFrameBytes)) return {phys, phys};
+  uint64_t first = phys / kFrameBytes, last = first;  // frames [first, last]
+  while (first > lo / kFrameBytes && resident(first - 1)) --first;
+  while (last < (hi - 1) / kFrameBytes && resident(last + 1)) ++last;
+  return {std::max(lo, first * kFrameBytes), std::min(hi, (last + 1) * kFrameBytes)};
+}
+
 uint8_t* BackingStore::frame_pointer(uint64_t phys, bool for_write) {
   const uint64_t frame = phys / kFrameBytes;
   if (frame >= frames_) throw std::bad_alloc();  // the MMU maps nothing past the capacity

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <utility>
 
 namespace kiln::sim {
 
@@ -50,6 +51,9 @@ class BackingStore {
   // [phys, phys + size) as one host range if every frame it touches is
   // resident, else null: for reading (or rewriting) it in place.
   uint8_t* resident_range(uint64_t phys, uint64_t size) const;
+  // The largest range within [lo, hi) around `phys` whose frames are all
+  // resident, as [first, last); empty (first == last) if phys's is not.
+  std::pair<uint64_t, uint64_t> resident_run(uint64_t phys, uint64_t lo, uint64_t hi) const;
   // Bytes from `phys` to the end of its frame.
   static uint64_t frame_remaining(uint64_t phys) { return kFrameBytes - phys % kFrameBytes; }
 

@@ -50,6 +50,28 @@ class DeviceMemoryPort final : public kernels::MemoryPort {
     return true;
   }
 
+  // A gather whose first and last elements lie in one window has every
+  // element there (a window is one contiguous mapped range): one lookup and
+  // plain copies, not a virtual call and a lookup per element.
+  bool read_strided(uint64_t addr, int64_t step_bytes, int count, uint64_t element_bytes, void* dst) override {
+    if (count <= 0) return true;
+    const uint64_t last = addr + static_cast<uint64_t>(static_cast<int64_t>(count - 1) * step_bytes);
+    const Window* w = find(std::min(addr, last), std::max(addr, last) - std::min(addr, last) + element_bytes);
+    if (w == nullptr) {
+      return MemoryPort::read_strided(addr, step_bytes, count, element_bytes, dst);
+    }
+    const uint64_t bytes = static_cast<uint64_t>(count) * element_bytes;
+    traffic_.read(w->kind, bytes);
+    auto* out = static_cast<uint8_t*>(dst);
+    if (!device_.options.functional) {
+      std::memset(out, 0, bytes);
+      return true;
+    }
+    const uint8_t* at = w->host + (addr - w->va);
+    for (int i = 0; i < count; ++i, at += step_bytes) std::memcpy(out + static_cast<uint64_t>(i) * element_bytes, at, element_bytes);
+    return true;
+  }
+
   bool write(uint64_t addr, const void* src, uint64_t n) override {
     if (const Window* w = find(addr, n)) {
       traffic_.write(w->kind, n);
@@ -93,29 +115,30 @@ class DeviceMemoryPort final : public kernels::MemoryPort {
     return nullptr;
   }
 
-  // The largest window around `addr` after a successful access: its mapping,
-  // cut to the backing-store frame that holds it (device memory).
+  // The largest window around `addr` after a successful access: its mapping
+  // (in functional mode on device memory, the part of it in resident frames).
   void remember(uint64_t addr, bool wrote) {
     uint64_t start = 0;
     Segment m{};
     if (!device_.mmu.mapping_at(context_, addr, &start, &m)) return;
     Window w{start, start + m.size, m.kind, nullptr};
-    uint64_t phys = m.phys;
     if (BackingStore* store = device_.store(m.kind)) {
-      const uint64_t at = m.phys + (addr - start);
-      const uint64_t frame = at - at % BackingStore::kFrameBytes;
-      const uint64_t lo = std::max(m.phys, frame), hi = std::min(m.phys + m.size, frame + BackingStore::kFrameBytes);
-      w.va = start + (lo - m.phys);
-      w.end = start + (hi - m.phys);
-      phys = lo;
       if (device_.options.functional) {
-        // A read of a frame nobody wrote sees zeros without making it
-        // resident; such a range is not kept (a later write would move it).
-        w.host = wrote ? store->frame_pointer(lo, true) : store->resident_pointer(lo);
-        if (!w.host) return;
+        // The run of resident frames around `addr` within the mapping: one
+        // host range (backing_store.h), so a gather across a tensor of
+        // several frames stays in one window. A read of a frame nobody
+        // wrote sees zeros without making it resident; such a range is not
+        // kept (its first write makes it resident).
+        const uint64_t at = m.phys + (addr - start);
+        if (wrote) store->frame_pointer(at, true);
+        const auto [lo, hi] = store->resident_run(at, m.phys, m.phys + m.size);
+        if (lo == hi) return;
+        w.va = start + (lo - m.phys);
+        w.end = start + (hi - m.phys);
+        w.host = store->resident_pointer(lo);
       }
     } else {
-      w.host = reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(phys));
+      w.host = reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(m.phys));
     }
     windows_[next_window_] = w;
     next_window_ = (next_window_ + 1) % kWindows;

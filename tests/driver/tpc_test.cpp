@@ -142,5 +142,50 @@ TEST(Tpc, UnknownKernelAndUnmappedTensorAreFaults) {
   launch(*dev, *s, "relu", args);  // the device is usable again
 }
 
+// A vector load whose lanes lie far apart (a transposed or NCHW-as-NHWC
+// view) is one gather from device memory once a window of resident frames
+// covers its lanes (tpc_engine.cpp); lanes across several backing-store
+// frames keep their values, and a lane past the mapping still faults the
+// launch. Each core's first row finds the window; its next rows gather through it.
+TEST(Tpc, AStridedLoadAcrossFramesReadsEveryLaneAndFaultsPastTheMapping) {
+  auto dev = testing::open_device();
+  Stream* s = take(dev->create_stream());
+  constexpr int64_t kLanes = 64, kRows = 96, kStride = 20000;  // lanes 80 KB apart: 5 MB, three frames
+  const uint64_t span = static_cast<uint64_t>((kLanes - 1) * kStride + kRows) * 4;
+  auto out = take(dev->allocate(kLanes * kRows * 4));
+  auto in = take(dev->allocate(span));  // the last allocation: nothing is mapped after it
+  std::vector<float> values(span / 4);
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i % 977) - 488.0f;
+  ASSERT_TRUE(dev->copy_to_device(in.address, values.data(), span).ok());
+  // Element (lane i, row r) at i * kStride + r.
+  TensorDesc strided = TensorDesc::contiguous(in.address, DType::kF32, {kLanes, kRows});
+  strided.strides[0] = kStride;
+  strided.strides[1] = 1;
+  KernelArgs args;
+  args.add_tensor(strided).add_tensor(TensorDesc::contiguous(out.address, DType::kF32, {kLanes, kRows}));
+  launch(*dev, *s, "relu", args);
+  std::vector<float> got(kLanes * kRows);
+  ASSERT_TRUE(dev->copy_to_host(got.data(), out.address, got.size() * 4).ok());
+  for (int64_t r = 0; r < kRows; ++r) {
+    for (int64_t i = 0; i < kLanes; ++i) {
+      EXPECT_EQ(got[static_cast<std::size_t>(r * kLanes + i)], std::max(0.0f, values[static_cast<std::size_t>(i * kStride + r)]))
+          << "lane " << i << " row " << r;
+    }
+  }
+
+  // Starting a lane further on, the last lane reaches past the allocation.
+  TensorDesc past = strided;
+  past.address = in.address + 4 * kStride;
+  args.tensors[0] = past;
+  Status st;
+  const uint64_t seq = launch(*dev, *s, "relu", args, &st);
+  EXPECT_EQ(st.code(), ErrorCode::kDeviceFault);
+  const auto f = take(s->info(seq)).fault;
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->cause, FaultCause::kPageFault) << f->describe();
+  args.tensors[0] = strided;
+  launch(*dev, *s, "relu", args);  // the device is usable again
+}
+
 }  // namespace
 }  // namespace kiln::driver

@@ -110,12 +110,9 @@ bool KernelContext::load_lanes(const TensorDesc& t, const Coord& c, int lanes, v
         done = true;
       }
     }
-    // A failed span read may have touched bytes between the elements only, so
-    // retry element by element before calling it a fault.
-    for (int i = 0; !done && ok && i < n; ++i) {
-      const uint64_t a = addr + static_cast<uint64_t>(i * stride * static_cast<int64_t>(esize));
-      ok = memory_.read(a, out + static_cast<uint64_t>(i) * esize, esize);
-    }
+    // Too sparse for one read, or a failed span read that may have touched
+    // bytes between the elements only: the elements alone decide a fault.
+    if (!done) ok = memory_.read_strided(addr, stride * static_cast<int64_t>(esize), n, esize, out);
   }
   if (!ok) {
     raise_fault(KernelFaultCause::kMemoryFault, addr,

@@ -28,6 +28,20 @@ class MemoryPort {
   virtual ~MemoryPort() = default;
   virtual bool read(uint64_t addr, void* dst, uint64_t n) = 0;
   virtual bool write(uint64_t addr, const void* src, uint64_t n) = 0;
+  // `count` elements of `element_bytes`, the i-th at addr + i * step_bytes,
+  // packed into dst: a strided vector load too sparse to read as one range.
+  // The same contract as read (false if any element is inaccessible). This
+  // default reads element by element; an implementation that can see the
+  // whole span at once overrides it. Declared after read/write so that the
+  // slots of kernels built against the earlier interface stay where they were.
+  virtual bool read_strided(uint64_t addr, int64_t step_bytes, int count, uint64_t element_bytes, void* dst) {
+    auto* out = static_cast<uint8_t*>(dst);
+    for (int i = 0; i < count; ++i) {
+      const uint64_t at = addr + static_cast<uint64_t>(static_cast<int64_t>(i) * step_bytes);
+      if (!read(at, out + static_cast<uint64_t>(i) * element_bytes, element_bytes)) return false;
+    }
+    return true;
+  }
 };
 
 // Host memory, restricted to the regions added: an access outside every region

@@ -93,16 +93,24 @@ void gemm_f32(const float* a, const float* b, float* c, uint64_t m, uint64_t n, 
 }
 
 void transpose_f32(const float* src, uint64_t rows, uint64_t cols, float* dst) {
-  // In tiles, so both the reads and the writes stay within a few cache lines.
+  // In tiles, so both the reads and the writes stay within a few cache lines;
+  // bands of tile rows on TBB's threads when the matrix is large (a
+  // classifier's weights, read transposed every step).
   constexpr uint64_t kTile = 32;
-  for (uint64_t r0 = 0; r0 < rows; r0 += kTile) {
-    const uint64_t r1 = std::min(rows, r0 + kTile);
+  auto band = [&](uint64_t band_index) {
+    const uint64_t r0 = band_index * kTile, r1 = std::min(rows, r0 + kTile);
     for (uint64_t c0 = 0; c0 < cols; c0 += kTile) {
       const uint64_t c1 = std::min(cols, c0 + kTile);
       for (uint64_t r = r0; r < r1; ++r) {
         for (uint64_t c = c0; c < c1; ++c) dst[c * rows + r] = src[r * cols + c];
       }
     }
+  };
+  const uint64_t bands = (rows + kTile - 1) / kTile;
+  if (bands > 1 && rows * cols >= (1u << 20)) {
+    tbb::parallel_for(uint64_t{0}, bands, band);
+  } else {
+    for (uint64_t b = 0; b < bands; ++b) band(b);
   }
 }
 

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <utility>
 #include <vector>
 
 namespace kiln::sim {
@@ -28,6 +29,19 @@ std::vector<float> gemm(const std::vector<float>& a, const std::vector<float>& b
   std::vector<float> c(m * n, -7.0f);  // every element must be written
   gemm_f32(a.data(), b.data(), c.data(), m, n, k);
   return c;
+}
+
+// Small matrices are transposed on the calling thread, large ones in bands on
+// TBB's threads (a classifier's weights): every element lands in its place.
+TEST(MmeMath, TransposeSmallAndLargeMatrices) {
+  for (const auto& [rows, cols] : {std::pair<uint64_t, uint64_t>{5, 3}, {33, 70}, {1100, 1001}}) {
+    const std::vector<float> src = random_matrix(rows, cols, static_cast<uint32_t>(rows));
+    std::vector<float> dst(rows * cols, -7.0f);
+    transpose_f32(src.data(), rows, cols, dst.data());
+    for (uint64_t r = 0; r < rows; ++r) {
+      for (uint64_t c = 0; c < cols; ++c) ASSERT_EQ(dst[c * rows + r], src[r * cols + c]) << rows << "x" << cols;
+    }
+  }
 }
 
 TEST(MmeMath, GemmMatchesADoubleReference) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "numbers.h"
 #include "kiln/common/config_overrides.h"
 #include "kiln/common/mme_descriptor.h"
 #include "kiln/driver/device.h"
@@ -38,13 +39,7 @@ int fail(const Status& s) {
   return 1;
 }
 
-bool parse_dim(const std::string& text, uint64_t* out) {
-  char* end = nullptr;
-  const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
-  if (end == text.c_str() || *end != '\0' || v == 0 || v > 0xffffffffull) return false;
-  *out = v;
-  return true;
-}
+bool parse_dim(const std::string& text, uint64_t* out) { return parse_whole(text, 1, 0xffffffffull, out); }
 
 struct GemmRequest {
   uint64_t m = 0, k = 0, n = 0, batch = 1;

@@ -74,9 +74,8 @@ int run_run(const Args& args) {
       if (!value(&options.check_dir)) return fail("--check needs a directory");
     } else if (a == "--iterations") {
       if (!value(&v)) return fail("--iterations needs a value");
-      char* end = nullptr;
-      const long n = std::strtol(v.c_str(), &end, 10);
-      if (*end != '\0' || n < 1 || n > 1000000) return fail("--iterations must be a positive integer, not '" + v + "'");
+      uint64_t n = 0;
+      if (!parse_whole(v, 1, 1000000, &n)) return fail("--iterations must be a positive integer, not '" + v + "'");
       options.iterations = static_cast<int>(n);
     } else if (a == "--seed") {
       if (!value(&v)) return fail("--seed needs a value");
@@ -86,12 +85,10 @@ int run_run(const Args& args) {
     } else if (a == "--bind") {
       if (!value(&v)) return fail("--bind needs NAME=SIZE");
       const auto eq = v.find('=');
-      char* end = nullptr;
-      const long long n = eq == std::string::npos ? -1 : std::strtoll(v.c_str() + eq + 1, &end, 10);
-      // A size with no digits ("N=") would read as 0.
-      if (eq == std::string::npos || eq == 0 || end == v.c_str() + eq + 1 || *end != '\0' || n < 0)
+      uint64_t n = 0;
+      if (eq == std::string::npos || eq == 0 || !parse_whole(v.substr(eq + 1), 0, INT64_MAX, &n))
         return fail("--bind needs NAME=SIZE, not '" + v + "'");
-      options.bindings[v.substr(0, eq)] = n;
+      options.bindings[v.substr(0, eq)] = static_cast<int64_t>(n);
     } else if (a == "--trace") {
       if (!value(&trace)) return fail("--trace needs a file");
     } else if (a == "--timing-only") {
@@ -106,9 +103,8 @@ int run_run(const Args& args) {
       json = true;
     } else if (a == "--top") {
       if (!value(&v)) return fail("--top needs a value");
-      char* end = nullptr;
-      const long n = std::strtol(v.c_str(), &end, 10);
-      if (*end != '\0' || n < 0 || n > 10000) return fail("--top must be a count, not '" + v + "'");
+      uint64_t n = 0;
+      if (!parse_whole(v, 0, 10000, &n)) return fail("--top must be a count, not '" + v + "'");
       options.top_ops = static_cast<std::size_t>(n);
     } else if (!a.empty() && a[0] == '-') {
       print_run_usage(stderr);

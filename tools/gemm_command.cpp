@@ -34,7 +34,7 @@ void print_gemm_usage(std::FILE* out) {
                "  --sweep runs the GEMM once per value of one field and prints a row for each.\n");
 }
 
-int fail(const Status& s) {
+int gemm_failed(const Status& s) {
   std::fprintf(stderr, "kiln gemm: %s\n", s.to_string().c_str());
   return 1;
 }
@@ -153,13 +153,13 @@ int run_gemm(const Args& args) {
   }
   g.m = dims[0], g.k = dims[1], g.n = dims[2];
   Result<DeviceConfig> loaded = load_device_config(config_name);
-  if (!loaded.ok()) return fail(loaded.status());
+  if (!loaded.ok()) return gemm_failed(loaded.status());
   std::string shape = std::to_string(g.m) + "x" + std::to_string(g.k) + "x" + std::to_string(g.n) +
                       (g.batch > 1 ? " x" + std::to_string(g.batch) : "");
 
   if (sweep) {
     Result<std::vector<std::string>> points = expand_config_sweep(*sweep);
-    if (!points.ok()) return fail(points.status());
+    if (!points.ok()) return gemm_failed(points.status());
     std::printf("gemm %s %s on %s, sweeping %s\n", shape.c_str(), dtype.c_str(), loaded->name().c_str(),
                 sweep->substr(0, sweep->find('=')).c_str());
     std::printf("  %-24s %14s %12s %10s %7s %8s\n", "value", "cycles", "time us", "TFLOP/s", "util", "bound");
@@ -167,9 +167,9 @@ int run_gemm(const Args& args) {
       DeviceConfig config = *loaded;
       std::vector<std::string> all = overrides;
       all.push_back(point);
-      if (Status s = apply_config_overrides(config, all); !s.ok()) return fail(s);
+      if (Status s = apply_config_overrides(config, all); !s.ok()) return gemm_failed(s);
       Result<GemmResult> r = simulate_gemm(config, g);
-      if (!r.ok()) return fail(r.status());
+      if (!r.ok()) return gemm_failed(r.status());
       std::printf("  %-24s %14.0f %12.3f %10.2f %6.1f%% %8s\n", point.substr(point.find('=') + 1).c_str(), r->cycles,
                   r->ns / 1e3, r->flops / r->ns / 1e3, 100.0 * r->compute_ns / r->ns, verdict(*r));
     }
@@ -177,9 +177,9 @@ int run_gemm(const Args& args) {
   }
 
   DeviceConfig config = *loaded;
-  if (Status s = apply_config_overrides(config, overrides); !s.ok()) return fail(s);
+  if (Status s = apply_config_overrides(config, overrides); !s.ok()) return gemm_failed(s);
   Result<GemmResult> r = simulate_gemm(config, g);
-  if (!r.ok()) return fail(r.status());
+  if (!r.ok()) return gemm_failed(r.status());
   const double peak = peak_matrix_flops(config, g.type, g.type, g.tf32);
   std::printf("gemm %s %s on %s: %u MME%s, %ux%u, %s\n", shape.c_str(), dtype.c_str(), config.name().c_str(),
               config.mme().count(), config.mme().count() == 1 ? "" : "s", config.mme().array_rows(),

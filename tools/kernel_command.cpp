@@ -30,7 +30,7 @@ void print_kernel_usage(std::FILE* out) {
                "  run exits 0 on PASS, 1 on FAIL or error.\n");
 }
 
-int fail(const Status& s) {
+int kernel_failed(const Status& s) {
   std::fprintf(stderr, "kiln kernel: %s\n", s.to_string().c_str());
   return 1;
 }
@@ -91,13 +91,13 @@ int run_kernel(const Args& args) {
   }
 
   kernels::KernelRegistry registry;
-  if (Status s = kernels::register_builtin_kernels(registry); !s.ok()) return fail(s);
+  if (Status s = kernels::register_builtin_kernels(registry); !s.ok()) return kernel_failed(s);
   std::vector<kernels::KernelTestDef> tests;
   if (!lib.empty()) {
     auto added = kernels::load_kernel_plugin(lib, registry);
-    if (!added.ok()) return fail(added.status());
+    if (!added.ok()) return kernel_failed(added.status());
     auto loaded = kernels::load_kernel_plugin_tests(lib);
-    if (!loaded.ok()) return fail(loaded.status());
+    if (!loaded.ok()) return kernel_failed(loaded.status());
     tests = std::move(loaded).value();
   }
 
@@ -120,7 +120,7 @@ int run_kernel(const Args& args) {
     if (t.kernel == kernel) test = &t;
   }
   if (!test) {
-    return fail(not_found("no kernel test for '" + kernel + "'" +
+    return kernel_failed(not_found("no kernel test for '" + kernel + "'" +
                           (lib.empty() ? " (tests come from plugins: pass --lib)"
                                        : " in '" + lib + "' (register one with KILN_REGISTER_KERNEL_TEST)")));
   }
@@ -128,10 +128,10 @@ int run_kernel(const Args& args) {
   options.trace_host_calls = false;
   if (!lib.empty()) options.kernel_paths.push_back(lib);
   auto device = driver::Device::open(config, options);
-  if (!device.ok()) return fail(device.status());
+  if (!device.ok()) return kernel_failed(device.status());
   check.host_registry = &registry;
   auto report = driver::check_kernel_on_device(**device, *test, shape, check);
-  if (!report.ok()) return fail(report.status());
+  if (!report.ok()) return kernel_failed(report.status());
   std::printf("%s", report->summary().c_str());
   return report->passed ? 0 : 1;
 }

@@ -35,7 +35,7 @@ void print_run_usage(std::FILE* out) {
                "kiln run --list-ops: the ONNX op types the frontend lowers, one per line\n");
 }
 
-int fail(const std::string& m) {
+int run_failed(const std::string& m) {
   std::fprintf(stderr, "kiln run: %s\n", m.c_str());
   return 2;
 }
@@ -61,65 +61,65 @@ int run_run(const Args& args) {
       for (const auto& op : frontend::supported_op_types()) std::printf("%s\n", op.c_str());
       return 0;
     } else if (a == "--config") {
-      if (!value(&config)) return fail("--config needs a value");
+      if (!value(&config)) return run_failed("--config needs a value");
     } else if (a == "--mode") {
-      if (!value(&v)) return fail("--mode needs a value");
+      if (!value(&v)) return run_failed("--mode needs a value");
       if (v == "eager") options.mode = frontend::RunMode::kEager;
       else if (v == "lazy") options.mode = frontend::RunMode::kLazy;
       else if (v == "graph") options.mode = frontend::RunMode::kGraph;
-      else return fail("--mode must be eager, lazy or graph, not '" + v + "'");
+      else return run_failed("--mode must be eager, lazy or graph, not '" + v + "'");
     } else if (a == "--inputs") {
-      if (!value(&options.inputs_dir)) return fail("--inputs needs a directory");
+      if (!value(&options.inputs_dir)) return run_failed("--inputs needs a directory");
     } else if (a == "--check") {
-      if (!value(&options.check_dir)) return fail("--check needs a directory");
+      if (!value(&options.check_dir)) return run_failed("--check needs a directory");
     } else if (a == "--iterations") {
-      if (!value(&v)) return fail("--iterations needs a value");
+      if (!value(&v)) return run_failed("--iterations needs a value");
       uint64_t n = 0;
-      if (!parse_whole(v, 1, 1000000, &n)) return fail("--iterations must be a positive integer, not '" + v + "'");
+      if (!parse_whole(v, 1, 1000000, &n)) return run_failed("--iterations must be a positive integer, not '" + v + "'");
       options.iterations = static_cast<int>(n);
     } else if (a == "--seed") {
-      if (!value(&v)) return fail("--seed needs a value");
+      if (!value(&v)) return run_failed("--seed needs a value");
       uint64_t seed = 0;
-      if (!parse_whole(v, 0, UINT64_MAX, &seed)) return fail("--seed must be a non-negative integer, not '" + v + "'");
+      if (!parse_whole(v, 0, UINT64_MAX, &seed)) return run_failed("--seed must be a non-negative integer, not '" + v + "'");
       options.seed = seed;
     } else if (a == "--bind") {
-      if (!value(&v)) return fail("--bind needs NAME=SIZE");
+      if (!value(&v)) return run_failed("--bind needs NAME=SIZE");
       const auto eq = v.find('=');
       uint64_t n = 0;
       if (eq == std::string::npos || eq == 0 || !parse_whole(v.substr(eq + 1), 0, INT64_MAX, &n))
-        return fail("--bind needs NAME=SIZE, not '" + v + "'");
+        return run_failed("--bind needs NAME=SIZE, not '" + v + "'");
       options.bindings[v.substr(0, eq)] = static_cast<int64_t>(n);
     } else if (a == "--trace") {
-      if (!value(&trace)) return fail("--trace needs a file");
+      if (!value(&trace)) return run_failed("--trace needs a file");
     } else if (a == "--timing-only") {
       timing_only = true;
     } else if (a == "--precision") {
-      if (!value(&v)) return fail("--precision needs fp32, bf16 or fp16");
+      if (!value(&v)) return run_failed("--precision needs fp32, bf16 or fp16");
       if (v == "fp32") options.precision.reset();
       else if (v == "bf16") options.precision = DType::kBF16;
       else if (v == "fp16") options.precision = DType::kF16;
-      else return fail("--precision must be fp32, bf16 or fp16, not '" + v + "'");
+      else return run_failed("--precision must be fp32, bf16 or fp16, not '" + v + "'");
     } else if (a == "--json") {
       json = true;
     } else if (a == "--top") {
-      if (!value(&v)) return fail("--top needs a value");
+      if (!value(&v)) return run_failed("--top needs a value");
       uint64_t n = 0;
-      if (!parse_whole(v, 0, 10000, &n)) return fail("--top must be a count, not '" + v + "'");
+      if (!parse_whole(v, 0, 10000, &n)) return run_failed("--top must be a count, not '" + v + "'");
       options.top_ops = static_cast<std::size_t>(n);
     } else if (!a.empty() && a[0] == '-') {
       print_run_usage(stderr);
-      return fail("unknown option '" + a + "'");
+      return run_failed("unknown option '" + a + "'");
     } else if (options.model_path.empty()) {
       options.model_path = a;
     } else {
-      return fail("one model at a time ('" + a + "')");
+      return run_failed("one model at a time ('" + a + "')");
     }
   }
   if (options.model_path.empty()) {
     print_run_usage(stderr);
     return 2;
   }
-  if (timing_only && !options.check_dir.empty()) return fail("--check needs values: drop --timing-only");
+  if (timing_only && !options.check_dir.empty()) return run_failed("--check needs values: drop --timing-only");
   runtime::RuntimeOptions ro;
   ro.device.functional = !timing_only;
   options.measure_device = true;
@@ -136,7 +136,7 @@ int run_run(const Args& args) {
     };
   }
   auto rt = runtime::Runtime::open(config, ro);
-  if (!rt.ok()) return fail(rt.status().to_string());
+  if (!rt.ok()) return run_failed(rt.status().to_string());
   auto report = frontend::run_onnx(**rt, options);
   if (!report.ok()) {
     std::fprintf(stderr, "kiln run: %s\n", report.status().to_string().c_str());
@@ -152,7 +152,7 @@ int run_run(const Args& args) {
   }
   if (!trace.empty()) {
     Status s = (*rt)->device().write_trace(trace);
-    if (!s.ok()) return fail(s.to_string());
+    if (!s.ok()) return run_failed(s.to_string());
     std::fprintf(json ? stderr : stdout, "trace: %s\n", trace.c_str());
   }
   return report->checked && !report->passed ? 1 : 0;

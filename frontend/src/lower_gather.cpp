@@ -50,8 +50,6 @@ Result<std::optional<Tensor>> coordinate_offsets(runtime::Runtime& rt, const std
   return sum;
 }
 
-std::vector<int64_t> dims_of(const Tensor& t) { return std::vector<int64_t>(t.shape().begin(), t.shape().end()); }
-
 Result<Tensor> flattened(const Tensor& x) { return x.reshape({x.numel()}); }
 
 // The row of data viewed as [prod(x[:b + k]), prod(x[b + k:])] that each

@@ -10,12 +10,6 @@ namespace rt = kiln::runtime;
 
 namespace {
 
-std::string any_dtype(const CheckContext& c, int i) {
-  return require_dtypes(c, i, {DType::kF32, DType::kF16, DType::kBF16, DType::kI32, DType::kI64, DType::kBool});
-}
-
-std::vector<int64_t> dims_of(const Tensor& t) { return std::vector<int64_t>(t.shape().begin(), t.shape().end()); }
-
 // Elements `indices` (host-computed positions: shape metadata) of x along dim.
 Result<Tensor> pick(runtime::Runtime& rt, const Tensor& x, int dim, const std::vector<int64_t>& indices) {
   std::vector<int32_t> idx(indices.begin(), indices.end());
@@ -159,7 +153,7 @@ Result<Tensor> swap_channel_blocks(const Tensor& x, int64_t a, int64_t b2) {
 std::string space_depth_check(const CheckContext& c) {
   const int64_t b = attr_int(c.node, "blocksize", 0);
   if (b < 1) return std::string("blocksize must be >= 1");
-  return first_of({any_dtype(c, 0), c.rank(0) != 4 ? "only 4-D [N, C, H, W] inputs are supported" : ""});
+  return first_of({require_data_dtype(c, 0), c.rank(0) != 4 ? "only 4-D [N, C, H, W] inputs are supported" : ""});
 }
 
 }  // namespace
@@ -187,7 +181,7 @@ void add_movement_ops(OpTable& t) {
                        }};
 
   t["Slice"] = {[](const CheckContext& c) {
-                  return first_of({any_dtype(c, 0), c.rank(0) < 1 ? "rank unknown or 0" : "",
+                  return first_of({require_data_dtype(c, 0), c.rank(0) < 1 ? "rank unknown or 0" : "",
                                    c.opset >= 10 ? first_of({require_host(c, 1, "starts"), require_host(c, 2, "ends"),
                                                              require_host(c, 3, "axes"), require_host(c, 4, "steps")})
                                                  : ""});
@@ -195,7 +189,7 @@ void add_movement_ops(OpTable& t) {
                 [](LowerContext& c) -> Status { return put(c, slice_lower(c)); },
                 {1, 2, 3, 4}};
 
-  t["Expand"] = {[](const CheckContext& c) { return first_of({any_dtype(c, 0), require_host(c, 1, "shape")}); },
+  t["Expand"] = {[](const CheckContext& c) { return first_of({require_data_dtype(c, 0), require_host(c, 1, "shape")}); },
                  [](LowerContext& c) -> Status {
                    KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
                    KILN_ASSIGN_OR_RETURN(std::vector<int64_t> s, c.host_ints(1));
@@ -206,7 +200,7 @@ void add_movement_ops(OpTable& t) {
                  {1}};
 
   t["Tile"] = {[](const CheckContext& c) {
-                 std::string r = first_of({any_dtype(c, 0), require_host(c, 1, "repeats")});
+                 std::string r = first_of({require_data_dtype(c, 0), require_host(c, 1, "repeats")});
                  if (r.empty() && c.rank(0) >= runtime::kMaxRank) r = "inputs of rank 5 are not supported (tiling passes through rank + 1)";
                  return r;
                },
@@ -226,7 +220,7 @@ void add_movement_ops(OpTable& t) {
   t["Pad"] = {[](const CheckContext& c) {
                 const std::string mode = attr_string(c.node, "mode", "constant");
                 if (mode != "constant" && mode != "reflect" && mode != "edge") return "mode '" + mode + "' is not supported";
-                return first_of({any_dtype(c, 0), c.rank(0) < 1 ? "rank unknown or 0" : "",
+                return first_of({require_data_dtype(c, 0), c.rank(0) < 1 ? "rank unknown or 0" : "",
                                  c.opset >= 11 ? first_of({require_host(c, 1, "pads"), require_host(c, 2, "constant_value"),
                                                            require_host(c, 3, "axes")})
                                                : ""});

@@ -10,10 +10,6 @@ namespace rt = kiln::runtime;
 
 namespace {
 
-std::string any_dtype(const CheckContext& c, int i) {
-  return require_dtypes(c, i, {DType::kF32, DType::kF16, DType::kBF16, DType::kI32, DType::kI64, DType::kBool});
-}
-
 // Squeeze/Unsqueeze axes: an attribute before opset 13, an input after.
 Result<std::vector<int64_t>> axes_param(LowerContext& c, bool* given) {
   *given = false;
@@ -61,7 +57,7 @@ Result<HostTensor> constant_value(const onnx::NodeProto& node) {
 void add_shape_ops(OpTable& t) {
   // Reshape: 0 copies the input's dim (unless allowzero), -1 is inferred.
   t["Reshape"] = {[](const CheckContext& c) {
-                    return first_of({any_dtype(c, 0), require_host(c, 1, "shape")});
+                    return first_of({require_data_dtype(c, 0), require_host(c, 1, "shape")});
                   },
                   [](LowerContext& c) -> Status {
                     KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
@@ -87,7 +83,7 @@ void add_shape_ops(OpTable& t) {
                     return put(c, x.reshape(shape));
                   }};
 
-  t["Flatten"] = {[](const CheckContext& c) { return first_of({any_dtype(c, 0), c.rank(0) < 0 ? "rank unknown" : ""}); },
+  t["Flatten"] = {[](const CheckContext& c) { return first_of({require_data_dtype(c, 0), c.rank(0) < 0 ? "rank unknown" : ""}); },
                   [](LowerContext& c) -> Status {
                     KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
                     int64_t axis = attr_int(c.node, "axis", 1);
@@ -97,7 +93,7 @@ void add_shape_ops(OpTable& t) {
                     return put(c, x.reshape({outer, inner}));
                   }};
 
-  t["Transpose"] = {[](const CheckContext& c) { return first_of({any_dtype(c, 0), c.rank(0) < 0 ? "rank unknown" : ""}); },
+  t["Transpose"] = {[](const CheckContext& c) { return first_of({require_data_dtype(c, 0), c.rank(0) < 0 ? "rank unknown" : ""}); },
                     [](LowerContext& c) -> Status {
                       KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
                       std::vector<int> perm;
@@ -110,7 +106,7 @@ void add_shape_ops(OpTable& t) {
                     }};
 
   t["Squeeze"] = {[](const CheckContext& c) {
-                    return first_of({any_dtype(c, 0), c.opset >= 13 ? require_host(c, 1, "axes") : "", c.rank(0) < 0 ? "rank unknown" : ""});
+                    return first_of({require_data_dtype(c, 0), c.opset >= 13 ? require_host(c, 1, "axes") : "", c.rank(0) < 0 ? "rank unknown" : ""});
                   },
                   [](LowerContext& c) -> Status {
                     KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
@@ -129,7 +125,7 @@ void add_shape_ops(OpTable& t) {
                   }};
 
   t["Unsqueeze"] = {[](const CheckContext& c) {
-                      return first_of({any_dtype(c, 0), c.opset >= 13 ? require_host(c, 1, "axes") : "", c.rank(0) < 0 ? "rank unknown" : ""});
+                      return first_of({require_data_dtype(c, 0), c.opset >= 13 ? require_host(c, 1, "axes") : "", c.rank(0) < 0 ? "rank unknown" : ""});
                     },
                     [](LowerContext& c) -> Status {
                       KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
@@ -144,7 +140,7 @@ void add_shape_ops(OpTable& t) {
                       return {};
                     }};
 
-  t["Concat"] = {[](const CheckContext& c) { return first_of({any_dtype(c, 0), c.rank(0) < 1 ? "rank unknown or 0" : ""}); },
+  t["Concat"] = {[](const CheckContext& c) { return first_of({require_data_dtype(c, 0), c.rank(0) < 1 ? "rank unknown or 0" : ""}); },
                  [](LowerContext& c) -> Status {
                    std::vector<Tensor> xs;
                    for (int i = 0; i < c.inputs(); ++i) {
@@ -157,7 +153,7 @@ void add_shape_ops(OpTable& t) {
 
   // Split: sizes from the attribute (< 13) or input (>= 13), else equal parts.
   t["Split"] = {[](const CheckContext& c) {
-                  return first_of({any_dtype(c, 0), c.opset >= 13 ? require_host(c, 1, "split") : "", c.rank(0) < 1 ? "rank unknown or 0" : ""});
+                  return first_of({require_data_dtype(c, 0), c.opset >= 13 ? require_host(c, 1, "split") : "", c.rank(0) < 1 ? "rank unknown or 0" : ""});
                 },
                 [](LowerContext& c) -> Status {
                   KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));
@@ -182,7 +178,7 @@ void add_shape_ops(OpTable& t) {
   // index_select takes non-negative int32, so negatives are wrapped on the
   // device (where(i < 0, i + dim, i)) after the cast.
   t["Gather"] = {[](const CheckContext& c) {
-                   return first_of({any_dtype(c, 0), require_dtypes(c, 1, {DType::kI32, DType::kI64}), c.rank(0) < 1 ? "rank unknown or 0" : ""});
+                   return first_of({require_data_dtype(c, 0), require_dtypes(c, 1, {DType::kI32, DType::kI64}), c.rank(0) < 1 ? "rank unknown or 0" : ""});
                  },
                  [](LowerContext& c) -> Status {
                    KILN_ASSIGN_OR_RETURN(Tensor x, c.in(0));

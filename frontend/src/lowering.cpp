@@ -113,6 +113,10 @@ std::string require_dtypes(const CheckContext& c, int input, std::initializer_li
     if (*v->dtype == d) return "";
   return "input " + std::to_string(input) + ": dtype " + std::string(dtype_name(*v->dtype)) + " is not supported";
 }
+std::string require_data_dtype(const CheckContext& c, int input) {
+  return require_dtypes(c, input, {DType::kF32, DType::kF16, DType::kBF16, DType::kI32, DType::kI64, DType::kBool});
+}
+std::vector<int64_t> dims_of(const Tensor& t) { return std::vector<int64_t>(t.shape().begin(), t.shape().end()); }
 std::string require_float(const CheckContext& c, int input) {
   return require_dtypes(c, input, {DType::kF32, DType::kF16, DType::kBF16});
 }

@@ -129,6 +129,7 @@ Result<HostTensor> constant_value(const onnx::NodeProto& node);
 // Common checks: "" or a reason.
 std::string require_float(const CheckContext& c, int input);            // f32/f16/bf16
 std::string require_dtypes(const CheckContext& c, int input, std::initializer_list<DType> ok);
+std::string require_data_dtype(const CheckContext& c, int input);  // any dtype a data-movement op moves
 std::string require_host(const CheckContext& c, int input, const char* what);  // a constant/initializer
 std::string first_of(std::initializer_list<std::string> reasons);
 // full() and arange() in any dtype: the device makes f32/f16/bf16/int32
@@ -137,6 +138,8 @@ Result<Tensor> device_full(runtime::Runtime& rt, runtime::Shape shape, double va
 Result<Tensor> device_arange(runtime::Runtime& rt, int64_t n, DType dtype);
 // concat of any number of tensors (the runtime's takes at most 7 per op).
 Result<Tensor> concat_any(std::vector<Tensor> parts, int dim);
+// A device tensor's dims as a vector (shape_math's functions take them so).
+std::vector<int64_t> dims_of(const Tensor& t);
 // Normalised axis or error.
 Result<int> axis_of(int64_t axis, int rank, const char* what);
 

@@ -10,6 +10,7 @@
 
 namespace kiln::driver {
 namespace {
+using testing::activate;
 
 using testing::make_matrix;
 using testing::take;
@@ -26,15 +27,6 @@ struct ConvCase {
   DType r_dtype = DType::kF32;
   bool tf32 = false;
 };
-
-double activate(double x, mme::Activation act) {
-  switch (act) {
-    case mme::Activation::RELU: return x > 0 ? x : 0;
-    case mme::Activation::GELU: return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0)));
-    case mme::Activation::SILU: return x / (1 + std::exp(-x));
-    default: return x;
-  }
-}
 
 class MmeConv : public ::testing::TestWithParam<ConvCase> {};
 

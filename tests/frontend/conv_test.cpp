@@ -10,26 +10,13 @@
 #include <fstream>
 
 #include "kiln/frontend/onnx_model.h"
-#include "scratch_dir.h"
+#include "onnx_builder.h"
 
 namespace kiln::frontend {
 namespace {
 
 namespace fs = std::filesystem;
-
-void add_io(onnx::ValueInfoProto* v, const std::string& name, std::vector<int64_t> dims) {
-  v->set_name(name);
-  auto* tt = v->mutable_type()->mutable_tensor_type();
-  tt->set_elem_type(onnx::TensorProto::FLOAT);
-  for (int64_t d : dims) tt->mutable_shape()->add_dim()->set_dim_value(d);
-}
-
-void set_ints(onnx::NodeProto* n, const std::string& name, std::vector<int64_t> v) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INTS);
-  for (int64_t x : v) a->add_ints(x);
-}
+using namespace testing;
 
 std::vector<float> values(std::size_t n, float scale) {
   std::vector<float> v(n);
@@ -48,10 +35,10 @@ TEST(Conv3d, MatchesAHostReference) {
   m.add_opset_import()->set_version(17);
   auto* gr = m.mutable_graph();
   gr->set_name("g");
-  add_io(gr->add_input(), "x", {n, c, d, h, w});
-  add_io(gr->add_input(), "w", {k, c / g, kd, kh, kw});
-  add_io(gr->add_input(), "b", {k});
-  add_io(gr->add_output(), "y", {n, k, od, oh, ow});
+  add_io(gr->add_input(), "x", onnx::TensorProto::FLOAT, {n, c, d, h, w});
+  add_io(gr->add_input(), "w", onnx::TensorProto::FLOAT, {k, c / g, kd, kh, kw});
+  add_io(gr->add_input(), "b", onnx::TensorProto::FLOAT, {k});
+  add_io(gr->add_output(), "y", onnx::TensorProto::FLOAT, {n, k, od, oh, ow});
   auto* conv = gr->add_node();
   conv->set_op_type("Conv");
   conv->set_name("conv3d");

@@ -10,60 +10,13 @@
 #include <fstream>
 
 #include "kiln/frontend/onnx_model.h"
-#include "scratch_dir.h"
+#include "onnx_builder.h"
 
 namespace kiln::frontend {
 namespace {
 
 namespace fs = std::filesystem;
-
-void add_io(onnx::ValueInfoProto* v, const std::string& name, int32_t type, std::vector<int64_t> dims) {
-  v->set_name(name);
-  auto* tt = v->mutable_type()->mutable_tensor_type();
-  tt->set_elem_type(type);
-  tt->mutable_shape();
-  for (int64_t d : dims) tt->mutable_shape()->add_dim()->set_dim_value(d);
-}
-
-onnx::NodeProto* add_node(onnx::GraphProto* g, const std::string& op, std::vector<std::string> in, const std::string& out) {
-  auto* n = g->add_node();
-  n->set_op_type(op);
-  n->set_name(out + "_node");
-  for (auto& i : in) n->add_input(i);
-  n->add_output(out);
-  return n;
-}
-
-void add_ints(onnx::GraphProto* g, const std::string& name, std::vector<int64_t> dims, std::vector<int64_t> values) {
-  auto* t = g->add_initializer();
-  t->set_name(name);
-  t->set_data_type(onnx::TensorProto::INT64);
-  for (int64_t d : dims) t->add_dims(d);
-  for (int64_t v : values) t->add_int64_data(v);
-}
-
-void set_int(onnx::NodeProto* n, const std::string& name, int64_t v) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INT);
-  a->set_i(v);
-}
-
-onnx::ModelProto model() {
-  onnx::ModelProto m;
-  m.set_ir_version(8);
-  m.add_opset_import()->set_version(17);
-  m.mutable_graph()->set_name("g");
-  return m;
-}
-
-std::string save(const onnx::ModelProto& m, const std::string& name) {
-  const fs::path d = testing::scratch_dir() / "data_movement";
-  fs::create_directories(d);
-  const fs::path p = d / name;
-  std::ofstream(p, std::ios::binary) << m.SerializeAsString();
-  return p.string();
-}
+using namespace testing;
 
 std::vector<float> iota(std::size_t n) {
   std::vector<float> v(n);
@@ -89,7 +42,7 @@ TEST(DataMovement, GatherElementsWrapsNegativeIndices) {
   add_ints(g, "idx", {3, 2}, idx);
   set_int(add_node(g, "GatherElements", {"x", "idx"}, "y"), "axis", 1);
   const auto x = iota(12);
-  auto y = run_one(save(m, "gather_elements.onnx"), x, {3, 4});
+  auto y = run_one(save("data_movement", m, "gather_elements.onnx"), x, {3, 4});
   ASSERT_TRUE(y.ok()) << y.status().to_string();
   std::vector<float> want;
   for (int i = 0; i < 3; ++i)
@@ -106,7 +59,7 @@ TEST(DataMovement, AnOutOfRangeGatherElementsIndexFaults) {
   add_io(g->add_output(), "y", onnx::TensorProto::FLOAT, {3, 1});
   add_ints(g, "idx", {3, 1}, {0, 4, 1});
   set_int(add_node(g, "GatherElements", {"x", "idx"}, "y"), "axis", 1);
-  auto y = run_one(save(m, "gather_elements_oob.onnx"), iota(12), {3, 4});
+  auto y = run_one(save("data_movement", m, "gather_elements_oob.onnx"), iota(12), {3, 4});
   ASSERT_FALSE(y.ok());
   EXPECT_NE(y.status().message().find("y_node"), std::string::npos) << y.status().to_string();
   EXPECT_NE(y.status().message().find("outside"), std::string::npos) << y.status().to_string();
@@ -133,7 +86,7 @@ onnx::ModelProto scatter_model(const std::string& op, std::vector<int64_t> idx_d
 }
 
 TEST(DataMovement, ScatterElementsWritesItsRowsAndWrapsNegativeIndices) {
-  auto y = run_one(save(scatter_model("ScatterElements", {3, 1}, {0, -1, 2}, {3, 1}), "scatter.onnx"), iota(12), {3, 4});
+  auto y = run_one(save("data_movement", scatter_model("ScatterElements", {3, 1}, {0, -1, 2}, {3, 1}), "scatter.onnx"), iota(12), {3, 4});
   ASSERT_TRUE(y.ok()) << y.status().to_string();
   std::vector<float> want = iota(12);
   want[0] = want[4 + 3] = want[8 + 2] = -1.0f;
@@ -145,18 +98,18 @@ TEST(DataMovement, AnOutOfRangeScatterIndexFaultsInsteadOfBeingDropped) {
   // places the updates has no row for it: it used to vanish silently.
   for (const std::vector<int64_t>& idx : {std::vector<int64_t>{0, 4, 1}, std::vector<int64_t>{0, -5, 1}}) {
     SCOPED_TRACE(idx[1]);
-    auto y = run_one(save(scatter_model("ScatterElements", {3, 1}, idx, {3, 1}), "scatter_oob.onnx"), iota(12), {3, 4});
+    auto y = run_one(save("data_movement", scatter_model("ScatterElements", {3, 1}, idx, {3, 1}), "scatter_oob.onnx"), iota(12), {3, 4});
     ASSERT_FALSE(y.ok());
     EXPECT_NE(y.status().message().find("y_node"), std::string::npos) << y.status().to_string();
     EXPECT_NE(y.status().message().find("outside"), std::string::npos) << y.status().to_string();
   }
   // ScatterND: row 3 of 3.
-  auto y = run_one(save(scatter_model("ScatterND", {2, 1}, {1, 3}, {2, 4}), "scatter_nd_oob.onnx"), iota(12), {3, 4});
+  auto y = run_one(save("data_movement", scatter_model("ScatterND", {2, 1}, {1, 3}, {2, 4}), "scatter_nd_oob.onnx"), iota(12), {3, 4});
   ASSERT_FALSE(y.ok());
   EXPECT_NE(y.status().message().find("y_node"), std::string::npos) << y.status().to_string();
   EXPECT_NE(y.status().message().find("outside"), std::string::npos) << y.status().to_string();
   // In range, ScatterND replaces whole rows.
-  auto ok = run_one(save(scatter_model("ScatterND", {2, 1}, {2, -3}, {2, 4}), "scatter_nd.onnx"), iota(12), {3, 4});
+  auto ok = run_one(save("data_movement", scatter_model("ScatterND", {2, 1}, {2, -3}, {2, 4}), "scatter_nd.onnx"), iota(12), {3, 4});
   ASSERT_TRUE(ok.ok()) << ok.status().to_string();
   std::vector<float> want = iota(12);
   for (int j = 0; j < 4; ++j) want[static_cast<std::size_t>(j)] = want[static_cast<std::size_t>(8 + j)] = -1.0f;
@@ -175,7 +128,7 @@ TEST(DataMovement, SliceWithANegativeStep) {
   add_ints(g, "steps", {1}, {-2});
   add_node(g, "Slice", {"x", "starts", "ends", "axes", "steps"}, "y");
   const auto x = iota(10);
-  auto y = run_one(save(m, "slice.onnx"), x, {2, 5});
+  auto y = run_one(save("data_movement", m, "slice.onnx"), x, {2, 5});
   ASSERT_TRUE(y.ok()) << y.status().to_string();
   EXPECT_EQ(*y, (std::vector<float>{x[4], x[2], x[9], x[7]}));
 }
@@ -192,7 +145,7 @@ TEST(DataMovement, BadParametersNameTheNode) {
   add_ints(g, "axes", {1}, {1});
   add_ints(g, "steps", {1}, {0});
   add_node(g, "Slice", {"x", "starts", "ends", "axes", "steps"}, "y");
-  auto y = run_one(save(m, "bad_slice.onnx"), iota(10), {2, 5});
+  auto y = run_one(save("data_movement", m, "bad_slice.onnx"), iota(10), {2, 5});
   ASSERT_FALSE(y.ok());
   EXPECT_NE(y.status().message().find("y_node"), std::string::npos) << y.status().to_string();
   EXPECT_NE(y.status().message().find("step"), std::string::npos) << y.status().to_string();
@@ -207,7 +160,7 @@ TEST(DataMovement, BadParametersNameTheNode) {
   mode->set_name("mode");
   mode->set_type(onnx::AttributeProto::STRING);
   mode->set_s("reflect");
-  y = run_one(save(p, "bad_pad.onnx"), iota(10), {2, 5});
+  y = run_one(save("data_movement", p, "bad_pad.onnx"), iota(10), {2, 5});
   ASSERT_FALSE(y.ok());
   EXPECT_NE(y.status().message().find("y_node (Pad)"), std::string::npos) << y.status().to_string();
   EXPECT_NE(y.status().message().find("reflect pads"), std::string::npos) << y.status().to_string();

@@ -11,12 +11,13 @@
 
 #include "kiln/frontend/onnx_runner.h"
 #include "kiln/runtime/ops.h"
-#include "scratch_dir.h"
+#include "onnx_builder.h"
 
 namespace kiln::frontend {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace testing;
 
 fs::path fresh_dir(const std::string& name) {
   fs::path d = testing::scratch_dir() / "external_data" / name;
@@ -24,8 +25,6 @@ fs::path fresh_dir(const std::string& name) {
   fs::create_directories(d);
   return d;
 }
-
-void write(const fs::path& p, const std::string& bytes) { std::ofstream(p, std::ios::binary) << bytes; }
 
 std::string float_bytes(const std::vector<float>& v) {
   return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));

@@ -12,52 +12,18 @@
 
 #include "kiln/frontend/onnx_runner.h"
 #include <onnx/onnx_pb.h>  // a system header: its warnings stay out of -Werror
-#include "scratch_dir.h"
+#include "onnx_builder.h"
 
 namespace kiln::frontend {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace testing;
 
 fs::path case_dir(const std::string& name) {
   fs::path d = testing::scratch_dir() / "onnx_math" / name;
   fs::create_directories(d / "inputs");
   return d;
-}
-
-void add_io(onnx::ValueInfoProto* v, const std::string& name, int32_t type, const std::vector<int64_t>& dims) {
-  v->set_name(name);
-  auto* tt = v->mutable_type()->mutable_tensor_type();
-  tt->set_elem_type(type);
-  for (int64_t d : dims) tt->mutable_shape()->add_dim()->set_dim_value(d);
-}
-
-onnx::ModelProto model(int opset) {
-  onnx::ModelProto m;
-  m.set_ir_version(8);
-  auto* o = m.add_opset_import();
-  o->set_domain("");
-  o->set_version(opset);
-  m.mutable_graph()->set_name("g");
-  return m;
-}
-
-// Names go in as std::string: add_input(const char*) trips GCC 12's false -Wrestrict.
-onnx::NodeProto* add_node(onnx::GraphProto* g, const std::string& op, const std::vector<std::string>& inputs,
-                          const std::string& output) {
-  auto* n = g->add_node();
-  n->set_op_type(op);
-  n->set_name(op);
-  for (const std::string& i : inputs) n->add_input(i);
-  n->add_output(output);
-  return n;
-}
-
-void add_int_attr(onnx::NodeProto* n, const std::string& name, int64_t v) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INT);
-  a->set_i(v);
 }
 
 // Writes the model and its input_<i>.pb files; returns the run's outputs.
@@ -101,8 +67,8 @@ TEST(OnnxMath, CumSumFloatExclusiveReverseAlongAnInitializerAxis) {
   add_io(g->add_output(), "y", onnx::TensorProto::FLOAT, {2, 3});
   *g->add_initializer() = int64s("axis", {}, {-1});
   auto* n = add_node(g, "CumSum", {"x", "axis"}, "y");
-  add_int_attr(n, "exclusive", 1);
-  add_int_attr(n, "reverse", 1);
+  set_int(n, "exclusive", 1);
+  set_int(n, "reverse", 1);
   const std::vector<float> x = {1, 2, 3, 4, 5, 6};
   auto report = run(case_dir("cumsum"), m, {floats("x", {2, 3}, x)});
   ASSERT_TRUE(report.ok()) << report.status().to_string();
@@ -145,7 +111,7 @@ TEST(OnnxMath, ReduceLogSumExpOfFloatsDoesNotOverflow) {
   add_io(g->add_input(), "x", onnx::TensorProto::FLOAT, {2, 3});
   add_io(g->add_output(), "y", onnx::TensorProto::FLOAT, {2});
   auto* n = add_node(g, "ReduceLogSumExp", {"x"}, "y");
-  add_int_attr(n, "keepdims", 0);
+  set_int(n, "keepdims", 0);
   auto* axes = n->add_attribute();
   axes->set_name("axes");
   axes->set_type(onnx::AttributeProto::INTS);

@@ -12,12 +12,13 @@
 #include <fstream>
 
 #include "kiln/frontend/onnx_runner.h"
-#include "scratch_dir.h"
+#include "onnx_builder.h"
 
 namespace kiln::frontend {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace testing;
 
 fs::path temp_dir() {
   fs::path d = testing::scratch_dir() / "onnx_model";
@@ -25,47 +26,12 @@ fs::path temp_dir() {
   return d;
 }
 
-void write(const fs::path& p, const std::string& bytes) {
-  std::ofstream(p, std::ios::binary) << bytes;
-}
-
-void add_io(onnx::ValueInfoProto* v, const std::string& name, std::vector<std::string> dims) {
-  v->set_name(name);
-  auto* tt = v->mutable_type()->mutable_tensor_type();
-  tt->set_elem_type(onnx::TensorProto::FLOAT);
-  for (const auto& d : dims) {
-    auto* dim = tt->mutable_shape()->add_dim();
-    if (!d.empty() && std::isdigit(static_cast<unsigned char>(d[0]))) dim->set_dim_value(std::stoll(d));
-    else dim->set_dim_param(d);
-  }
-}
-
-onnx::NodeProto* add_node(onnx::GraphProto* g, const std::string& op, std::vector<std::string> in, std::string out,
-                          const std::string& name) {
-  auto* n = g->add_node();
-  n->set_op_type(op);
-  n->set_name(name);
-  for (auto& i : in) n->add_input(i);
-  n->add_output(out);
-  return n;
-}
-
-onnx::ModelProto model_with(int opset) {
-  onnx::ModelProto m;
-  m.set_ir_version(8);
-  auto* o = m.add_opset_import();
-  o->set_domain("");
-  o->set_version(opset);
-  m.mutable_graph()->set_name("g");
-  return m;
-}
-
 // x [N, 4] -> relu -> exp -> y
 onnx::ModelProto relu_exp_model(const std::string& batch) {
-  onnx::ModelProto m = model_with(17);
+  onnx::ModelProto m = model(17);
   auto* g = m.mutable_graph();
-  add_io(g->add_input(), "x", {batch, "4"});
-  add_io(g->add_output(), "y", {batch, "4"});
+  add_symbolic_io(g->add_input(), "x", {batch, "4"});
+  add_symbolic_io(g->add_output(), "y", {batch, "4"});
   add_node(g, "Relu", {"x"}, "r", "relu0");
   add_node(g, "Exp", {"r"}, "y", "exp0");
   return m;
@@ -116,10 +82,10 @@ TEST(OnnxModel, CheckerRejectsAModelWithADanglingInput) {
 }
 
 TEST(OnnxModel, OneErrorListsEveryUnsupportedNode) {
-  onnx::ModelProto m = model_with(17);
+  onnx::ModelProto m = model(17);
   auto* g = m.mutable_graph();
-  add_io(g->add_input(), "x", {"2", "3", "4", "5", "6"});
-  add_io(g->add_output(), "y", {"2", "3", "4", "5", "6"});
+  add_symbolic_io(g->add_input(), "x", {"2", "3", "4", "5", "6"});
+  add_symbolic_io(g->add_output(), "y", {"2", "3", "4", "5", "6"});
   add_node(g, "Relu", {"x"}, "a", "ok_relu");
   add_node(g, "LpNormalization", {"a"}, "b", "the_lpnorm");  // no lowering
   auto* pool = add_node(g, "MaxPool", {"b"}, "c", "pool3d");  // 3-D pooling with dilations

@@ -12,32 +12,18 @@
 
 #include "kiln/frontend/onnx_model.h"
 #include "kiln/runtime/ops.h"
-#include "scratch_dir.h"
+#include "onnx_builder.h"
 
 namespace kiln::frontend {
 namespace {
 
 namespace fs = std::filesystem;
-
-void add_io(onnx::ValueInfoProto* v, const std::string& name, int32_t type, std::vector<int64_t> dims) {
-  v->set_name(name);
-  auto* tt = v->mutable_type()->mutable_tensor_type();
-  tt->set_elem_type(type);
-  tt->mutable_shape();
-  for (int64_t d : dims) tt->mutable_shape()->add_dim()->set_dim_value(d);
-}
+using namespace testing;
 
 std::vector<float> values(std::size_t n, float scale, int salt) {
   std::vector<float> v(n);
   for (std::size_t i = 0; i < n; ++i) v[i] = scale * static_cast<float>(static_cast<int>((i * 7919 + static_cast<std::size_t>(salt) * 104729) % 17) - 8);
   return v;
-}
-
-std::string save(const onnx::ModelProto& m, const std::string& name) {
-  const fs::path d = testing::scratch_dir() / "recurrent";
-  fs::create_directories(d);
-  std::ofstream(d / name, std::ios::binary) << m.SerializeAsString();
-  return (d / name).string();
 }
 
 float sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
@@ -70,7 +56,7 @@ TEST(Recurrent, BidirectionalRnnWithSequenceLengths) {
   a->set_name("direction");
   a->set_type(onnx::AttributeProto::STRING);
   a->set_s("bidirectional");
-  auto model = OnnxModel::load(save(m, "rnn.onnx"));
+  auto model = OnnxModel::load(save("recurrent", m, "rnn.onnx"));
   ASSERT_TRUE(model.ok()) << model.status().to_string();
 
   const auto x = values(static_cast<std::size_t>(T * B * I), 0.25f, 1), w = values(static_cast<std::size_t>(D * H * I), 0.2f, 2),
@@ -136,7 +122,7 @@ TEST(Recurrent, GruLinearBeforeReset) {
   a->set_name("linear_before_reset");
   a->set_type(onnx::AttributeProto::INT);
   a->set_i(1);
-  auto model = OnnxModel::load(save(m, "gru.onnx"));
+  auto model = OnnxModel::load(save("recurrent", m, "gru.onnx"));
   ASSERT_TRUE(model.ok()) << model.status().to_string();
   const auto x = values(static_cast<std::size_t>(T * B * I), 0.3f, 5), w = values(static_cast<std::size_t>(3 * H * I), 0.2f, 6),
              r = values(static_cast<std::size_t>(3 * H * H), 0.25f, 7), bias = values(static_cast<std::size_t>(6 * H), 0.1f, 8);

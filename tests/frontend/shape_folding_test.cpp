@@ -13,53 +13,13 @@
 
 #include "kiln/frontend/onnx_model.h"
 #include "kiln/runtime/ops.h"
-#include "scratch_dir.h"
+#include "onnx_builder.h"
 
 namespace kiln::frontend {
 namespace {
 
 namespace fs = std::filesystem;
-
-void add_io(onnx::ValueInfoProto* v, const std::string& name, int32_t type, std::vector<int64_t> dims) {
-  v->set_name(name);
-  auto* tt = v->mutable_type()->mutable_tensor_type();
-  tt->set_elem_type(type);
-  tt->mutable_shape();  // a scalar has a shape of no dims
-  for (int64_t d : dims) tt->mutable_shape()->add_dim()->set_dim_value(d);
-}
-
-onnx::NodeProto* add_node(onnx::GraphProto* g, const std::string& op, std::vector<std::string> in, const std::string& out) {
-  auto* n = g->add_node();
-  n->set_op_type(op);
-  n->set_name(out + "_node");
-  for (auto& i : in) n->add_input(i);
-  n->add_output(out);
-  return n;
-}
-
-void add_ints(onnx::GraphProto* g, const std::string& name, std::vector<int64_t> values, bool scalar = false) {
-  auto* t = g->add_initializer();
-  t->set_name(name);
-  t->set_data_type(onnx::TensorProto::INT64);
-  if (!scalar) t->add_dims(static_cast<int64_t>(values.size()));
-  for (int64_t v : values) t->add_int64_data(v);
-}
-
-onnx::ModelProto model() {
-  onnx::ModelProto m;
-  m.set_ir_version(8);
-  m.add_opset_import()->set_version(17);
-  m.mutable_graph()->set_name("g");
-  return m;
-}
-
-std::string save(const onnx::ModelProto& m, const std::string& name) {
-  const fs::path d = testing::scratch_dir() / "shape_folding";
-  fs::create_directories(d);
-  const fs::path p = d / name;
-  std::ofstream(p, std::ios::binary) << m.SerializeAsString();
-  return p.string();
-}
+using namespace testing;
 
 TEST(ShapeFolding, ComputedShapeFeedsReshape) {
   // y = Reshape(x, Concat(Gather(Shape(x), [0]), [-1])): [2, 3, 4] -> [2, 12].
@@ -67,8 +27,8 @@ TEST(ShapeFolding, ComputedShapeFeedsReshape) {
   auto* g = m.mutable_graph();
   add_io(g->add_input(), "x", onnx::TensorProto::FLOAT, {2, 3, 4});
   add_io(g->add_output(), "y", onnx::TensorProto::FLOAT, {2, 12});
-  add_ints(g, "first", {0});
-  add_ints(g, "rest", {-1});
+  add_ints(g, "first", {1}, {0});
+  add_ints(g, "rest", {1}, {-1});
   add_node(g, "Shape", {"x"}, "s");
   add_node(g, "Gather", {"s", "first"}, "n");
   add_node(g, "Concat", {"n", "rest"}, "shape")->add_attribute()->CopyFrom([] {
@@ -79,7 +39,7 @@ TEST(ShapeFolding, ComputedShapeFeedsReshape) {
     return a;
   }());
   add_node(g, "Reshape", {"x", "shape"}, "y");
-  auto loaded = OnnxModel::load(save(m, "reshape.onnx"));
+  auto loaded = OnnxModel::load(save("shape_folding", m, "reshape.onnx"));
   ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
   auto rt = runtime::Runtime::open("tiny").value();
   std::vector<float> xs(24);
@@ -103,8 +63,8 @@ TEST(ShapeFolding, ShapesAfterAComputedReshapeAreInferred) {
   out->set_name("z");
   out->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
   for (int i = 0; i < 4; ++i) out->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim();
-  add_ints(g, "first", {0});
-  add_ints(g, "rest", {4, 3, 3});
+  add_ints(g, "first", {1}, {0});
+  add_ints(g, "rest", {3}, {4, 3, 3});
   add_node(g, "Shape", {"x"}, "s");
   add_node(g, "Gather", {"s", "first"}, "n");
   auto* concat = add_node(g, "Concat", {"n", "rest"}, "shape")->add_attribute();
@@ -119,7 +79,7 @@ TEST(ShapeFolding, ShapesAfterAComputedReshapeAreInferred) {
   for (int o = 0; o < 2; ++o)
     for (int c = 0; c < 4; ++c) w->add_float_data(static_cast<float>(o + 1) * 0.25f * static_cast<float>(c));
   add_node(g, "Conv", {"y", "w"}, "z");
-  auto loaded = OnnxModel::load(save(m, "reshape_conv.onnx"));
+  auto loaded = OnnxModel::load(save("shape_folding", m, "reshape_conv.onnx"));
   ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
   auto rt = runtime::Runtime::open("tiny").value();
   std::vector<float> xs(36);
@@ -142,10 +102,10 @@ TEST(ShapeFolding, AFoldingErrorNamesTheNode) {
   auto* g = m.mutable_graph();
   add_io(g->add_input(), "x", onnx::TensorProto::FLOAT, {2, 3, 4});
   add_io(g->add_output(), "n", onnx::TensorProto::INT64, {3});
-  add_ints(g, "zero", {0});
+  add_ints(g, "zero", {1}, {0});
   add_node(g, "Shape", {"x"}, "s");
   add_node(g, "Div", {"s", "zero"}, "n");
-  auto loaded = OnnxModel::load(save(m, "bad_gather.onnx"));
+  auto loaded = OnnxModel::load(save("shape_folding", m, "bad_gather.onnx"));
   ASSERT_FALSE(loaded.ok());
   EXPECT_NE(loaded.status().message().find("n_node (Div)"), std::string::npos) << loaded.status().to_string();
   EXPECT_NE(loaded.status().message().find("division by zero"), std::string::npos) << loaded.status().to_string();
@@ -161,7 +121,7 @@ TEST(ShapeFolding, LargeValuesAreMadeOnTheDevice) {
   add_io(g->add_input(), "delta", onnx::TensorProto::INT64, {});
   add_io(g->add_output(), "c", onnx::TensorProto::INT32, {64, 64});
   add_io(g->add_output(), "r", onnx::TensorProto::INT64, {4});
-  add_ints(g, "shape", {64, 64});
+  add_ints(g, "shape", {2}, {64, 64});
   auto* cos = add_node(g, "ConstantOfShape", {"shape"}, "c");
   auto* value = cos->add_attribute();
   value->set_name("value");
@@ -170,7 +130,7 @@ TEST(ShapeFolding, LargeValuesAreMadeOnTheDevice) {
   value->mutable_t()->add_dims(1);
   value->mutable_t()->add_int32_data(7);
   add_node(g, "Range", {"start", "limit", "delta"}, "r");
-  auto loaded = OnnxModel::load(save(m, "device.onnx"));
+  auto loaded = OnnxModel::load(save("shape_folding", m, "device.onnx"));
   ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
   for (const auto& in : (*loaded)->inputs()) EXPECT_TRUE(in.read_as_parameter) << in.name;
   auto rt = runtime::Runtime::open("tiny").value();

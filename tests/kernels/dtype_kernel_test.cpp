@@ -16,8 +16,6 @@
 namespace kiln::kernels {
 namespace {
 
-const KernelRegistry& registry() { return testing::builtin_registry(); }
-
 // gather over data {4, 50} along axis 1 with indices {3} holding `bad` at
 // position 2; only the three tensors are mapped, so a wild read would be a
 // memory fault, not the out-of-bounds fault the kernel must raise first.
@@ -40,7 +38,7 @@ void expect_index_fault(DType index_dtype, int64_t bad, int64_t axis) {
   args.add_tensor(axis == 1 ? TensorDesc::contiguous(reinterpret_cast<uint64_t>(out.data()), DType::kF32, {4, 3})
                             : TensorDesc::contiguous(reinterpret_cast<uint64_t>(out.data()), DType::kF32, {3, 50}));
   args.add_int(axis);
-  auto r = run_kernel_on_host(registry(), "gather", args, port, 2);
+  auto r = run_kernel_on_host(testing::builtin_registry(), "gather", args, port, 2);
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   ASSERT_TRUE(r->fault.has_value()) << "index " << bad << " did not fault";
   EXPECT_EQ(r->fault->cause, KernelFaultCause::kOutOfBounds) << r->fault->describe();
@@ -107,7 +105,7 @@ TEST(DTypeKernels, BadArgumentsAreNamed) {
       args.add_tensor(TensorDesc::contiguous(0x1000, t.dtype, std::span<const int64_t>(t.dims.data(), t.dims.size())));
     }
     for (int64_t v : c.ints) args.add_int(v);
-    const KernelDef* def = registry().find(c.kernel);
+    const KernelDef* def = testing::builtin_registry().find(c.kernel);
     ASSERT_NE(def, nullptr) << c.kernel;
     const Status st = validate_kernel_launch(*def, args);
     EXPECT_EQ(st.code(), ErrorCode::kInvalidArgument) << c.kernel << ": " << st.to_string();

@@ -18,8 +18,6 @@
 namespace kiln::kernels {
 namespace {
 
-const KernelRegistry& registry() { return testing::builtin_registry(); }
-
 // A host tensor with its own bytes.
 struct Buf {
   std::vector<uint8_t> bytes;
@@ -72,7 +70,7 @@ SliceCounters run(const std::string& kernel, std::vector<Buf*> tensors, std::vec
   }
   for (int64_t v : ints) args.add_int(v);
   for (float v : floats) args.add_float(v);
-  auto r = run_kernel_on_host(registry(), kernel, args, port, 3);
+  auto r = run_kernel_on_host(testing::builtin_registry(), kernel, args, port, 3);
   EXPECT_TRUE(r.ok()) << kernel << ": " << r.status().to_string();
   if (!r.ok()) return {};
   EXPECT_FALSE(r->fault.has_value()) << kernel << ": " << r->status().to_string();
@@ -252,7 +250,7 @@ TEST(FusedProgram, BadProgramsAreNamed) {
       {{1, word(FusedOp::kAdd, 0, 1, 0, f)}, {}, "in_1 dims {3} do not broadcast to out dims {8}", DType::kF32,
        DType::kF32, {3}},
   };
-  const KernelDef* def = registry().find("fused_elementwise");
+  const KernelDef* def = testing::builtin_registry().find("fused_elementwise");
   ASSERT_NE(def, nullptr);
   for (const Bad& b : bad) {
     KernelArgs args;

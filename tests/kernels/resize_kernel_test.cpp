@@ -14,8 +14,6 @@
 namespace kiln::kernels {
 namespace {
 
-const KernelRegistry& registry() { return testing::builtin_registry(); }
-
 Status validate(std::vector<int64_t> in, std::vector<int64_t> out, std::vector<int64_t> ints,
                 std::vector<float> floats = {}, DType dt = DType::kF32) {
   KernelArgs args;
@@ -23,7 +21,7 @@ Status validate(std::vector<int64_t> in, std::vector<int64_t> out, std::vector<i
   args.add_tensor(TensorDesc::contiguous(0x1000000, dt, std::span<const int64_t>(out.data(), out.size())));
   for (int64_t i : ints) args.add_int(i);
   for (float f : floats) args.add_float(f);
-  return validate_kernel_launch(*registry().find("resize"), args);
+  return validate_kernel_launch(*testing::builtin_registry().find("resize"), args);
 }
 
 void expect_refused(const Status& s, const std::string& needle) {
@@ -61,7 +59,7 @@ SliceCounters run(int64_t w, int64_t h, int64_t ow, int64_t oh, std::vector<int6
   args.add_tensor(TensorDesc::contiguous(reinterpret_cast<uint64_t>(in.data()), DType::kF32, id));
   args.add_tensor(TensorDesc::contiguous(reinterpret_cast<uint64_t>(out.data()), DType::kF32, od));
   for (int64_t i : ints) args.add_int(i);
-  auto r = run_kernel_on_host(registry(), "resize", args, port, 2);
+  auto r = run_kernel_on_host(testing::builtin_registry(), "resize", args, port, 2);
   EXPECT_TRUE(r.ok() && r.value().status().ok());
   for (float v : out) EXPECT_EQ(v, 1.0f);
   return r.value().total;

@@ -16,8 +16,6 @@
 namespace kiln::kernels {
 namespace {
 
-const KernelRegistry& registry() { return testing::builtin_registry(); }
-
 struct Launch {
   std::vector<std::vector<uint8_t>> buffers;
   KernelArgs args;
@@ -53,7 +51,7 @@ struct Outcome {
 Outcome run_with_threads(int threads, const std::string& kernel, Launch& l, int cores) {
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(threads));
   std::memset(l.buffers.back().data(), 0, l.buffers.back().size());
-  auto r = run_kernel_on_host(registry(), kernel, l.args, l.port, cores);
+  auto r = run_kernel_on_host(testing::builtin_registry(), kernel, l.args, l.port, cores);
   EXPECT_TRUE(r.ok()) << r.status().to_string();
   return Outcome{l.buffers.back(), std::move(r).value()};
 }
@@ -110,7 +108,7 @@ TEST(HostRunner, CountsBytesAndSplitsWork) {
   add_tensor(l, DType::kF32, {1000}, 1);
   add_tensor(l, DType::kF32, {1000}, 2);
   add_tensor(l, DType::kF32, {1000}, 3);
-  auto r = run_kernel_on_host(registry(), "mul", l.args, l.port, 4);
+  auto r = run_kernel_on_host(testing::builtin_registry(), "mul", l.args, l.port, 4);
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   EXPECT_EQ(r->total.bytes_loaded, 2u * 1000 * 4);
   EXPECT_EQ(r->total.bytes_stored, 1000u * 4);
@@ -138,7 +136,7 @@ TEST(HostRunner, AFaultIsDataAndOtherSlicesFinish) {
   args.add_tensor(TensorDesc::contiguous(reinterpret_cast<uint64_t>(idx.data()), DType::kI32, {6}));
   args.add_tensor(TensorDesc::contiguous(reinterpret_cast<uint64_t>(out.data()), DType::kF32, {64, 6}));
   args.add_int(1);
-  auto r = run_kernel_on_host(registry(), "gather", args, port, 3);
+  auto r = run_kernel_on_host(testing::builtin_registry(), "gather", args, port, 3);
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   ASSERT_TRUE(r->fault.has_value());
   EXPECT_EQ(r->fault->cause, KernelFaultCause::kOutOfBounds);
@@ -155,7 +153,7 @@ TEST(HostRunner, AFaultIsDataAndOtherSlicesFinish) {
   partial.add_region(std::span<float>(data));
   partial.add_region(std::span<int32_t>(idx));
   idx[5] = 5;
-  auto m = run_kernel_on_host(registry(), "gather", args, partial, 2);
+  auto m = run_kernel_on_host(testing::builtin_registry(), "gather", args, partial, 2);
   ASSERT_TRUE(m.ok());
   ASSERT_TRUE(m->fault.has_value());
   EXPECT_EQ(m->fault->cause, KernelFaultCause::kMemoryFault);
@@ -167,18 +165,18 @@ TEST(HostRunner, LaunchErrorsAreStatuses) {
   add_tensor(l, DType::kF32, {10}, 1);
   add_tensor(l, DType::kBF16, {10}, 2);
   add_tensor(l, DType::kF32, {10}, 3);
-  auto unknown = run_kernel_on_host(registry(), "no_such_kernel", l.args, l.port, 1);
+  auto unknown = run_kernel_on_host(testing::builtin_registry(), "no_such_kernel", l.args, l.port, 1);
   EXPECT_EQ(unknown.status().code(), ErrorCode::kNotFound);
-  auto mixed = run_kernel_on_host(registry(), "add", l.args, l.port, 1);
+  auto mixed = run_kernel_on_host(testing::builtin_registry(), "add", l.args, l.port, 1);
   EXPECT_EQ(mixed.status().code(), ErrorCode::kInvalidArgument);
   EXPECT_NE(mixed.status().message().find("kernel \"add\""), std::string::npos) << mixed.status().to_string();
   EXPECT_NE(mixed.status().message().find("b has dtype bf16"), std::string::npos) << mixed.status().to_string();
-  auto zero = run_kernel_on_host(registry(), "neg", l.args, l.port, 0);
+  auto zero = run_kernel_on_host(testing::builtin_registry(), "neg", l.args, l.port, 0);
   EXPECT_EQ(zero.status().code(), ErrorCode::kInvalidArgument);
 
   KernelArgs half = l.args;  // f16 is a dtype the kernels take, but not mixed with f32
   half.tensors[1].dtype = DType::kF16;
-  auto f16 = run_kernel_on_host(registry(), "add", half, l.port, 1);
+  auto f16 = run_kernel_on_host(testing::builtin_registry(), "add", half, l.port, 1);
   EXPECT_EQ(f16.status().code(), ErrorCode::kInvalidArgument);
   EXPECT_NE(f16.status().message().find("b has dtype f16 but out has f32"), std::string::npos)
       << f16.status().to_string();
@@ -187,11 +185,11 @@ TEST(HostRunner, LaunchErrorsAreStatuses) {
   TensorDesc t = l.args.tensors[0];
   t.rank = 7;
   bad_rank.add_tensor(t).add_tensor(t);
-  EXPECT_EQ(run_kernel_on_host(registry(), "neg", bad_rank, l.port, 1).status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(run_kernel_on_host(testing::builtin_registry(), "neg", bad_rank, l.port, 1).status().code(), ErrorCode::kInvalidArgument);
   KernelArgs overflow;
   for (int i = 0; i < kMaxTensorArgs + 1; ++i) overflow.add_tensor(l.args.tensors[0]);
   EXPECT_TRUE(overflow.overflowed);
-  EXPECT_EQ(run_kernel_on_host(registry(), "concat", overflow, l.port, 1).status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(run_kernel_on_host(testing::builtin_registry(), "concat", overflow, l.port, 1).status().code(), ErrorCode::kInvalidArgument);
 }
 
 TEST(HostRunner, EmptyTensorsRunNothing) {
@@ -199,7 +197,7 @@ TEST(HostRunner, EmptyTensorsRunNothing) {
   add_tensor(l, DType::kF32, {0, 3}, 1);
   add_tensor(l, DType::kF32, {0, 3}, 2);
   for (const char* k : {"exp", "softmax", "cast"}) {
-    auto r = run_kernel_on_host(registry(), k, l.args, l.port, 4);
+    auto r = run_kernel_on_host(testing::builtin_registry(), k, l.args, l.port, 4);
     ASSERT_TRUE(r.ok()) << k << ": " << r.status().to_string();
     EXPECT_FALSE(r->fault.has_value());
     EXPECT_EQ(r->total.total_instructions(), 0u) << k;
@@ -210,7 +208,7 @@ TEST(HostRunner, LaunchById) {
   Launch l;
   add_tensor(l, DType::kF32, {100}, 1);
   add_tensor(l, DType::kF32, {100}, 2);
-  auto r = run_kernel_on_host(registry(), kernel_id("relu"), l.args, l.port, 2);
+  auto r = run_kernel_on_host(testing::builtin_registry(), kernel_id("relu"), l.args, l.port, 2);
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   EXPECT_EQ(r->kernel, "relu");
   EXPECT_EQ(r->kernel_id, kernel_id("relu"));

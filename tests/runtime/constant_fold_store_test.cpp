@@ -27,7 +27,7 @@ namespace {
 
 using namespace testing;  // NOLINT
 
-constexpr const char* kChildOut = "KILN_TEST_CONSTANTS_CHILD_OUT";
+constexpr const char* kConstantsChildOut = "KILN_TEST_CONSTANTS_CHILD_OUT";
 constexpr int64_t kN = 24;
 
 struct StepRun {
@@ -73,7 +73,7 @@ class ConstantsOnDisk : public ::testing::Test {
 // with the cache of $KILN_RECIPE_CACHE_DIR; its counters and values go to
 // $KILN_TEST_CONSTANTS_CHILD_OUT.
 TEST(ConstantsOnDiskChild, RunsTheStep) {
-  const char* out = std::getenv(kChildOut);
+  const char* out = std::getenv(kConstantsChildOut);
   if (out == nullptr) GTEST_SKIP() << "runs in the second process of the constant-section disk tests";
   const StepRun r = run_masked(std::getenv("KILN_RECIPE_CACHE_DIR"));
   std::ofstream f(out);
@@ -94,12 +94,12 @@ std::pair<std::array<uint64_t, 3>, std::vector<float>> run_child(const std::stri
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string_view v(*e);
     // GTEST_*: a sharded run's shard would filter the child's one test away.
-    if (!v.starts_with("KILN_RECIPE_CACHE") && !v.starts_with(kChildOut) && !v.starts_with("GTEST_")) {
+    if (!v.starts_with("KILN_RECIPE_CACHE") && !v.starts_with(kConstantsChildOut) && !v.starts_with("GTEST_")) {
       env.emplace_back(v);
     }
   }
   env.push_back("KILN_RECIPE_CACHE_DIR=" + cache_dir);
-  env.push_back(std::string(kChildOut) + "=" + out);
+  env.push_back(std::string(kConstantsChildOut) + "=" + out);
   std::vector<char*> envp;
   for (auto& s : env) envp.push_back(s.data());
   envp.push_back(nullptr);

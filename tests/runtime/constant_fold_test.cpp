@@ -15,34 +15,34 @@
 namespace kiln::runtime::testing {
 namespace {
 
-constexpr int64_t kL = 16, kE = 8;
+constexpr int64_t kRows = 16, kCols = 8;
 
 // softmax(q k^T / sqrt(E) + mask) v over q, k, v [L, E]: the mask (-1e9 above
 // the diagonal) and the scale come from no input.
 Tensor causal_attention(Runtime& rt, const Tensor& q, const Tensor& k, const Tensor& v) {
-  const Tensor pos = take(rt.arange(kL, DType::kF32));
-  const Tensor future = take(gt(take(pos.reshape({1, kL})), take(pos.reshape({kL, 1}))));
+  const Tensor pos = take(rt.arange(kRows, DType::kF32));
+  const Tensor future = take(gt(take(pos.reshape({1, kRows})), take(pos.reshape({kRows, 1}))));
   const Tensor mask =
       take(where(future, take(rt.full({}, -1e9, DType::kF32)), take(rt.full({}, 0.0, DType::kF32))));
-  const Tensor scale = take(rsqrt(take(rt.full({}, static_cast<double>(kE), DType::kF32))));
+  const Tensor scale = take(rsqrt(take(rt.full({}, static_cast<double>(kCols), DType::kF32))));
   const Tensor scores = take(add(take(mul(take(matmul(q, take(k.transpose(0, 1)))), scale)), mask));
   return take(matmul(take(softmax(scores, -1)), v));
 }
 
 HostTensor host_causal_attention(const HostTensor& q, const HostTensor& k, const HostTensor& v) {
-  HostTensor out = host_zeros({kL, kE});
-  for (int64_t i = 0; i < kL; ++i) {
-    std::vector<double> p(static_cast<std::size_t>(kL), 0.0);
+  HostTensor out = host_zeros({kRows, kCols});
+  for (int64_t i = 0; i < kRows; ++i) {
+    std::vector<double> p(static_cast<std::size_t>(kRows), 0.0);
     double top = -1e300, total = 0;
     for (int64_t j = 0; j <= i; ++j) {
       double s = 0;
-      for (int64_t e = 0; e < kE; ++e) s += q[i * kE + e] * k[j * kE + e];
-      p[static_cast<std::size_t>(j)] = s / std::sqrt(static_cast<double>(kE));
+      for (int64_t e = 0; e < kCols; ++e) s += q[i * kCols + e] * k[j * kCols + e];
+      p[static_cast<std::size_t>(j)] = s / std::sqrt(static_cast<double>(kCols));
       top = std::max(top, p[static_cast<std::size_t>(j)]);
     }
     for (int64_t j = 0; j <= i; ++j) total += p[static_cast<std::size_t>(j)] = std::exp(p[static_cast<std::size_t>(j)] - top);
     for (int64_t j = 0; j <= i; ++j)
-      for (int64_t e = 0; e < kE; ++e) out[i * kE + e] += p[static_cast<std::size_t>(j)] / total * v[j * kE + e];
+      for (int64_t e = 0; e < kCols; ++e) out[i * kCols + e] += p[static_cast<std::size_t>(j)] / total * v[j * kCols + e];
   }
   return out;
 }
@@ -85,8 +85,8 @@ std::vector<StepResult> two_steps(std::vector<std::string> disabled = {}, bool f
   o.disabled_passes = std::move(disabled);
   o.device.functional = functional;
   auto rt = take(Runtime::open("tiny", o));
-  const Tensor q = upload(*rt, host_random({kL, kE}, 1)), k = upload(*rt, host_random({kL, kE}, 2)),
-               v = upload(*rt, host_random({kL, kE}, 3));
+  const Tensor q = upload(*rt, host_random({kRows, kCols}, 1)), k = upload(*rt, host_random({kRows, kCols}, 2)),
+               v = upload(*rt, host_random({kRows, kCols}, 3));
   EXPECT_TRUE(rt->synchronize().ok());
   std::vector<StepResult> steps;
   for (int step = 0; step < 2; ++step) {
@@ -115,7 +115,7 @@ TEST(ConstantFold, TheMaskAndTheScaleAreComputedOnTheDeviceOncePerRecipe) {
 
   // The same values as computing them at every launch, and as the host.
   const HostTensor want =
-      host_causal_attention(host_random({kL, kE}, 1), host_random({kL, kE}, 2), host_random({kL, kE}, 3));
+      host_causal_attention(host_random({kRows, kCols}, 1), host_random({kRows, kCols}, 2), host_random({kRows, kCols}, 3));
   expect_close(folded[0].values, plain[0].values, 0, 0, "folded against unfolded");
   expect_close(folded[1].values, plain[0].values, 0, 0, "second launch against unfolded");
   expect_close(folded[0].values, want, 1e-5, 1e-5, "against the host");
@@ -142,7 +142,7 @@ TEST(ConstantFold, TheMaskAndTheScaleAreComputedOnTheDeviceOncePerRecipe) {
 TEST(ConstantFold, EagerModeRunsEachOpAtOnceAndHasNothingToFold) {
   const auto eager = two_steps({}, true, Mode::kEager);
   const HostTensor want =
-      host_causal_attention(host_random({kL, kE}, 1), host_random({kL, kE}, 2), host_random({kL, kE}, 3));
+      host_causal_attention(host_random({kRows, kCols}, 1), host_random({kRows, kCols}, 2), host_random({kRows, kCols}, 3));
   expect_close(eager[0].values, want, 1e-5, 1e-5, "eager");
   expect_close(eager[1].values, eager[0].values, 0, 0, "eager, again");
   EXPECT_EQ(eager[1].stats.constant_sections_run, 0u);
@@ -172,7 +172,7 @@ struct Folding {
 
 // `build` on x [rows, cols] (values from seed 9), lazily, folded and not.
 template <typename Build>
-Folding fold(Build&& build, int64_t rows = kL, int64_t cols = kE) {
+Folding fold(Build&& build, int64_t rows = kRows, int64_t cols = kCols) {
   const HostTensor hx = host_random({rows, cols}, 9);
   Folding f;
   for (int pass = 0; pass < 2; ++pass) {
@@ -203,8 +203,8 @@ TEST(ConstantFold, FillsAndBroadcastsWithNothingComputedOnThemStayInTheStep) {
   // A full tensor, and a broadcast copy of a cast of a scalar: writing them
   // costs what reading them back would.
   f = fold([](Runtime& rt, const Tensor& x) {
-    const Tensor ones = take(contiguous(take(take(cast(take(rt.full({}, 1, DType::kI32)), DType::kF32)).expand({kL, kE}))));
-    return take(add(take(add(x, take(rt.full({kL, kE}, 2.0, DType::kF32)))), ones));
+    const Tensor ones = take(contiguous(take(take(cast(take(rt.full({}, 1, DType::kI32)), DType::kF32)).expand({kRows, kCols}))));
+    return take(add(take(add(x, take(rt.full({kRows, kCols}, 2.0, DType::kF32)))), ones));
   });
   EXPECT_EQ(f.log.find("constant_fold"), std::string::npos) << f.log;
   EXPECT_EQ(f.stats.constant_sections_run, 0u);
@@ -217,10 +217,10 @@ TEST(ConstantFold, AValueATensorStillRefersToIsWrittenByTheStepFromFoldedInputs)
   auto rt = take(Runtime::open("tiny", o));
   Tensor mask;
   {
-    const Tensor pos = take(rt->arange(kL, DType::kF32));
+    const Tensor pos = take(rt->arange(kRows, DType::kF32));
     // Kept: each launch writes its outputs to fresh memory, so the step makes
     // it, from the comparison folded under it.
-    mask = take(where(take(gt(take(pos.reshape({1, kL})), take(pos.reshape({kL, 1})))),
+    mask = take(where(take(gt(take(pos.reshape({1, kRows})), take(pos.reshape({kRows, 1})))),
                       take(rt->full({}, -1.0, DType::kF32)), take(rt->full({}, 1.0, DType::kF32))));
   }
   ASSERT_TRUE(rt->mark_step().ok());
@@ -228,7 +228,7 @@ TEST(ConstantFold, AValueATensorStillRefersToIsWrittenByTheStepFromFoldedInputs)
   EXPECT_NE(log.find("constant_fold: 2 nodes (arange, gt) \u2192 1 constant, 256 bytes"), std::string::npos) << log;
   EXPECT_EQ(rt->stats().last_step_jobs, 1u) << log;  // the where, with its fills
   const HostTensor got = download(mask);
-  for (int64_t i = 0; i < kL * kL; ++i) ASSERT_EQ(got[i], i % kL > i / kL ? -1.0 : 1.0) << i;
+  for (int64_t i = 0; i < kRows * kRows; ++i) ASSERT_EQ(got[i], i % kRows > i / kRows ? -1.0 : 1.0) << i;
 }
 
 TEST(ConstantFold, AValueOverTheSizeLimitIsComputedByEveryLaunchFromFoldedInputs) {
@@ -259,7 +259,7 @@ TEST(ConstantFold, AValueOverTheSizeLimitIsComputedByEveryLaunchFromFoldedInputs
 
 TEST(ConstantFold, SeededRandomValuesFoldAndComputeOnlyFromDeviceGeneratedValues) {
   const Folding f = fold([](Runtime& rt, const Tensor& x) {
-    const Tensor noise = take(rt.rand_uniform({kL, kE}, DType::kF32, /*seed=*/7, -1, 1));
+    const Tensor noise = take(rt.rand_uniform({kRows, kCols}, DType::kF32, /*seed=*/7, -1, 1));
     return take(add(x, take(mul(noise, 0.25))));
   });
   EXPECT_NE(f.log.find("constant_fold: 3 nodes (rand_uniform, full, mul)"), std::string::npos) << f.log;

@@ -11,7 +11,7 @@
 namespace kiln::runtime::testing {
 namespace {
 
-std::unique_ptr<Runtime> open_lazy(const char* config = "tiny") {
+std::unique_ptr<Runtime> open_capturing(const char* config = "tiny") {
   RuntimeOptions o;
   o.mode = Mode::kLazy;
   return take(Runtime::open(config, o));
@@ -20,7 +20,7 @@ std::unique_ptr<Runtime> open_lazy(const char* config = "tiny") {
 std::vector<float> floats(const HostTensor& t) { return std::vector<float>(t.v.begin(), t.v.end()); }
 
 TEST(GraphCapture, ReplaysGiveTheLazyValuesAndCompileNothing) {
-  auto rt = open_lazy();
+  auto rt = open_capturing();
   const MlpParams p = mlp_params({16, 32, 8}, 1);
   const DeviceMlp dp = mlp_upload(*rt, p, DType::kF32);
   Tensor x = upload(*rt, host_random({4, 16}, 1));
@@ -36,7 +36,7 @@ TEST(GraphCapture, ReplaysGiveTheLazyValuesAndCompileNothing) {
     ASSERT_TRUE(rt->copy_from_host(x, floats(in).data(), 4 * 16 * sizeof(float)).ok());
     ASSERT_TRUE(g.replay().ok());
     // The same tensor, rewritten in place by each replay.
-    auto plain = open_lazy();
+    auto plain = open_capturing();
     const DeviceMlp rp = mlp_upload(*plain, p, DType::kF32);
     EXPECT_EQ(download(y).v, download(mlp_device(rp, upload(*plain, in))).v) << "replay " << step;
     expect_close(download(y), mlp_host(p, in), 2e-4, 2e-4, "host");
@@ -50,7 +50,7 @@ TEST(GraphCapture, ReplaysGiveTheLazyValuesAndCompileNothing) {
 }
 
 TEST(GraphCapture, AReadToTheHostDiscardsTheCaptureAndTheRuntimeStaysUsable) {
-  auto rt = open_lazy();
+  auto rt = open_capturing();
   Tensor x = upload(*rt, host_random({8}, 2));
   ASSERT_TRUE(rt->capture_begin().ok());
   Tensor y = take(relu(x));
@@ -75,7 +75,7 @@ TEST(GraphCapture, AReadToTheHostDiscardsTheCaptureAndTheRuntimeStaysUsable) {
 }
 
 TEST(GraphCapture, WhatCannotBeCapturedIsNamedAndOnlyOneCaptureAtATime) {
-  auto rt = open_lazy();
+  auto rt = open_capturing();
   Tensor x = upload(*rt, host_random({8}, 3));
   EXPECT_FALSE(rt->capture_end().ok());
   ASSERT_TRUE(rt->capture_begin().ok());
@@ -101,7 +101,7 @@ TEST(GraphCapture, WhatCannotBeCapturedIsNamedAndOnlyOneCaptureAtATime) {
 }
 
 TEST(GraphCapture, EagerThreadsAreRecordedWhileCapturing) {
-  auto rt = open_lazy();
+  auto rt = open_capturing();
   Tensor x = upload(*rt, host_random({8}, 4));
   ASSERT_TRUE(rt->capture_begin().ok());
   Tensor y;
@@ -118,7 +118,7 @@ TEST(GraphCapture, EagerThreadsAreRecordedWhileCapturing) {
 }
 
 TEST(GraphCapture, InputsRebindAndScalarParametersUpdateWithoutRecapturing) {
-  auto rt = open_lazy();
+  auto rt = open_capturing();
   Tensor x1 = upload(*rt, host_random({6}, 5));
   Tensor x2 = upload(*rt, host_random({6}, 6));
   ASSERT_TRUE(rt->capture_begin().ok());
@@ -163,7 +163,7 @@ TEST(GraphCapture, InputsRebindAndScalarParametersUpdateWithoutRecapturing) {
 }
 
 TEST(GraphCapture, AWorkspaceGivenBackBetweenReplaysGivesTheSameValues) {
-  auto rt = open_lazy();
+  auto rt = open_capturing();
   const BlockParams p = block_params(16, 2, 32, 7);
   const DeviceBlock dp = block_upload(*rt, p, DType::kF32);
   const HostTensor in = host_random({1, 5, 16}, 8);
@@ -193,7 +193,7 @@ TEST(GraphCapture, CustomOpsAndFusedAttentionReplay) {
   };
   def.kernel.kernel = "leaky_relu";
   ASSERT_TRUE(register_custom_op(def).ok());
-  auto rt = open_lazy();
+  auto rt = open_capturing();
   Tensor q = upload(*rt, host_random({1, 2, 40, 16}, 13));
   Tensor k = upload(*rt, host_random({1, 2, 48, 16}, 14));
   Tensor v = upload(*rt, host_random({1, 2, 48, 16}, 15));
@@ -214,7 +214,7 @@ TEST(GraphCapture, CustomOpsAndFusedAttentionReplay) {
 }
 
 TEST(GraphedCallables, OneGraphPerSignatureStaticOutputsAndAFallbackPastTheBound) {
-  auto rt = open_lazy();
+  auto rt = open_capturing();
   const MlpParams p = mlp_params({8, 16, 4}, 9);
   const DeviceMlp dp = mlp_upload(*rt, p, DType::kF32);
   GraphedOptions o;

@@ -36,6 +36,13 @@ struct HostTensor {
   double operator[](int64_t i) const { return v[static_cast<std::size_t>(i)]; }
 };
 
+// Activations in double, for references.
+inline double gelu_erf(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
+inline double gelu_tanh(double x) {
+  return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+}
+inline double sigmoid_ref(double x) { return 1 / (1 + std::exp(-x)); }
+
 inline HostTensor host_zeros(Shape shape) {
   HostTensor t{shape, {}};
   t.v.assign(static_cast<std::size_t>(numel(shape)), 0.0);

@@ -13,10 +13,6 @@ namespace {
 
 class OpsDtypeElementwise : public OpsDtype {};
 
-double gelu_erf(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
-double gelu_tanh(double x) { return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x))); }
-double sigmoid_ref(double x) { return 1 / (1 + std::exp(-x)); }
-
 TEST_P(OpsDtypeElementwise, BinaryOpsBroadcast) {
   const HostTensor a = in(host_random({3, 1, 40}, 1, 0.5, 2)), b = in(host_random({5, 1}, 2, 0.5, 2));
   const HostTensor s = in(host_random({3, 5, 40}, 3, -2, 2));  // signs mixed, same shape as the output

@@ -23,11 +23,6 @@ class Ops : public ::testing::TestWithParam<Mode> {
   std::unique_ptr<Runtime> rt_;
 };
 
-double gelu_erf(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
-double gelu_tanh(double x) {
-  return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
-}
-double sigmoid_ref(double x) { return 1 / (1 + std::exp(-x)); }
 
 TEST_P(Ops, BinaryOpsBroadcastLikeNumpy) {
   const HostTensor a = host_random({3, 1, 4}, 1, 0.5, 2), b = host_random({5, 1}, 2, 0.5, 2);

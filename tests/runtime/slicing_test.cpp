@@ -23,7 +23,7 @@ struct Job {
   uint64_t start_ps = UINT64_MAX, end_ps = 0;
 };
 
-struct Work {
+struct EngineWork {
   std::map<uint64_t, Job> jobs;  // by job id
   uint64_t span_ps = 0;          // first start to last end
   int mme_jobs() const {
@@ -31,8 +31,8 @@ struct Work {
   }
 };
 
-Work work_since(const proto::Trace& trace, int first) {
-  Work w;
+EngineWork engine_work_since(const proto::Trace& trace, int first) {
+  EngineWork w;
   uint64_t start = UINT64_MAX, end = 0;
   for (int i = first; i < trace.events_size(); ++i) {
     const auto& e = trace.events(i);
@@ -51,7 +51,7 @@ Work work_since(const proto::Trace& trace, int first) {
 }
 
 struct Step {
-  Work work;
+  EngineWork work;
   double step_ns = 0;  // simulated, host costs included
   RuntimeStats stats;
   HostTensor values;   // functional runs only
@@ -81,7 +81,7 @@ Step second_step(const char* config, const RuntimeOptions& o,
     const Tensor y = body(*rt, weights);
     EXPECT_TRUE(rt->synchronize().ok());
     s.step_ns = rt->device().now_ns() - t0;
-    s.work = work_since(rt->device().trace_proto(), before);
+    s.work = engine_work_since(rt->device().trace_proto(), before);
     s.stats = rt->stats();
     if (o.device.functional) s.values = download(y);
   }
@@ -103,7 +103,7 @@ Step big_linear(DType dtype, bool softmax_after, std::vector<std::string> disabl
 }
 
 // Whether a vector-core job starts before the last matrix-engine job ends.
-bool tpc_overlaps_the_gemm(const Work& w) {
+bool tpc_overlaps_the_gemm(const EngineWork& w) {
   uint64_t last_mme_end = 0, first_tpc_start = UINT64_MAX;
   for (const auto& [id, j] : w.jobs) {
     if (j.mme) last_mme_end = std::max(last_mme_end, j.end_ps);
@@ -195,7 +195,7 @@ Pipeline functional_pipeline(DType dtype, const RuntimeOptions& o, int64_t rows)
   const Tensor s = take(sum(h, {0}));
   EXPECT_TRUE(rt->synchronize().ok());
   Pipeline p;
-  p.mme_jobs = work_since(rt->device().trace_proto(), before).mme_jobs();
+  p.mme_jobs = engine_work_since(rt->device().trace_proto(), before).mme_jobs();
   p.stats = rt->stats();
   p.y = download(y);
   p.h = download(h);

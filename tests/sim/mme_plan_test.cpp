@@ -42,7 +42,7 @@ mme::Descriptor conv() {
 }
 
 // Rejected, naming `field` and saying `why`.
-void expect_rejected(const mme::Descriptor& d, const std::string& field, const std::string& why,
+void expect_plan_rejected(const mme::Descriptor& d, const std::string& field, const std::string& why,
                      const MmeLimits& limits = {}) {
   const auto error = validate_mme_descriptor(d, limits);
   ASSERT_TRUE(error.has_value()) << field;
@@ -125,7 +125,7 @@ TEST(MmePlan, TheResidualIsAnInputLaidOutLikeTheOutput) {
   d.out_dtype = static_cast<uint8_t>(DType::kBF16);
   d.batch_stride_c = (uint64_t{1} << 47) - 16;  // bf16 C fits: 2^48 - 32 + 26 bytes
   d.r_dtype = static_cast<uint8_t>(DType::kF32);  // an f32 R laid out the same way does not
-  expect_rejected(d, "batch_stride_c", "operand R");
+  expect_plan_rejected(d, "batch_stride_c", "operand R");
 }
 
 // The cycle model's rate: at r MACs per cell per cycle a fold streams m rows
@@ -173,7 +173,7 @@ TEST(MmeTimingRate, TheJobRateIsTheSlowerInputsAndTf32CountsWithItsFlag) {
   EXPECT_EQ(validate_mme_descriptor(busy, {&slow, false}), std::nullopt);
   busy.a_dtype = busy.b_dtype = busy.out_dtype = static_cast<uint8_t>(DType::kF32);
   slow.set_fp32_macs_per_cell_per_cycle(1.0 / 64);
-  expect_rejected(busy, "batch/m/n/k", "more than 2^60 ps", {&slow, false});
+  expect_plan_rejected(busy, "batch/m/n/k", "more than 2^60 ps", {&slow, false});
 }
 
 // A transposed operand spans its stored rows (A^T: k rows of m, lda apart;
@@ -206,52 +206,52 @@ TEST(MmePlan, TransposedOperandsSpanTheirStoredRowsAndMoveTheSameBytes) {
   auto huge = gemm(64, 64, 64);
   huge.flags = mme::kTransposeB;
   huge.ldb = uint64_t{1} << 62;
-  expect_rejected(huge, "ldb", "operand B (kTransposeB, stored n x k) (1 x 64 rows of 64 elements) would span");
+  expect_plan_rejected(huge, "ldb", "operand B (kTransposeB, stored n x k) (1 x 64 rows of 64 elements) would span");
   huge = gemm(8, 16, 4);
   huge.flags = mme::kTransposeA;
   huge.lda = uint64_t{1} << 46;  // 15 rows 2^46 apart: 2^50 bytes of f32
-  expect_rejected(huge, "lda", "operand A (kTransposeA, stored k x m) (1 x 16 rows of 8 elements)");
+  expect_plan_rejected(huge, "lda", "operand A (kTransposeA, stored k x m) (1 x 16 rows of 8 elements)");
 }
 
 TEST(MmePlan, SpansThatOverflowOrExceedAnyMappingNameTheField) {
   auto lda = gemm(64, 64, 64);
   lda.lda = uint64_t{1} << 62;
-  expect_rejected(lda, "lda", "operand A (1 x 64 rows of 64 elements) would span more than 2^48 bytes");
+  expect_plan_rejected(lda, "lda", "operand A (1 x 64 rows of 64 elements) would span more than 2^48 bytes");
 
   auto mk = gemm(0xffffffffu, 0xffffffffu, 1);  // m * k * 4 bytes overflows 64 bits
-  expect_rejected(mk, "lda", "operand A");
+  expect_plan_rejected(mk, "lda", "operand A");
 
   auto batch = gemm(8, 8, 8);
   batch.batch = 0xffffffffu;
   batch.batch_stride_b = UINT64_MAX;
-  expect_rejected(batch, "batch_stride_b", "operand B");
+  expect_plan_rejected(batch, "batch_stride_b", "operand B");
 
   auto stride_c = gemm(8, 8, 8);
   stride_c.batch = 2;
   stride_c.batch_stride_c = uint64_t{1} << 47;  // fits 64 bits; 2^49 bytes is more than any mapping
-  expect_rejected(stride_c, "batch_stride_c", "operand C");
+  expect_plan_rejected(stride_c, "batch_stride_c", "operand C");
 }
 
 TEST(MmePlan, ConvolutionGeometryIsCheckedWithoutOverflow) {
   auto input = conv();
   input.conv_c = input.conv_h = input.conv_w = 0xffffffffu;
-  expect_rejected(input, "conv_h", "the input would span more than 2^48 bytes");
+  expect_plan_rejected(input, "conv_h", "the input would span more than 2^48 bytes");
 
   auto dilated = conv();
   dilated.conv_r = 0xffffffffu, dilated.dilation_h = 0xffffffffu;  // the filter spans ~2^64 rows
-  expect_rejected(dilated, "conv geometry", "empty output");
+  expect_plan_rejected(dilated, "conv geometry", "empty output");
   EXPECT_EQ(mme::conv_out_extent(9, 0, 0, 0xffffffffu, 0xffffffffu, 1), 0u);
 
   auto padded = conv();
   padded.pad_left = padded.pad_right = 0xffffffffu;
-  expect_rejected(padded, "pad_left/pad_right", "the output width would exceed 2^32 - 1");
+  expect_plan_rejected(padded, "pad_left/pad_right", "the output width would exceed 2^32 - 1");
   auto tall = conv();
   tall.pad_bottom = 0xffffffffu;  // one side is enough
-  expect_rejected(tall, "pad_top/pad_bottom", "the output height would exceed 2^32 - 1");
+  expect_plan_rejected(tall, "pad_top/pad_bottom", "the output height would exceed 2^32 - 1");
 
   auto wide_output = conv();
   wide_output.pad_top = wide_output.pad_left = 0x7ffffff0u;  // P, Q just below 2^32: the output spans ~2^69 bytes
-  expect_rejected(wide_output, "conv_w (output width)", "the output would span more than 2^48 bytes");
+  expect_plan_rejected(wide_output, "conv_w (output width)", "the output would span more than 2^48 bytes");
 
   // 2^47 output elements: 2^48 bytes of bf16 output fit, 2^49 bytes of f32 residual do not.
   auto residual = mme::conv2d_descriptor(1, 1, 1u << 16, 1u << 16, 1u << 15, 1, 1, DType::kF32, DType::kF32,
@@ -259,7 +259,7 @@ TEST(MmePlan, ConvolutionGeometryIsCheckedWithoutOverflow) {
   EXPECT_EQ(validate_mme_descriptor(residual), std::nullopt);
   residual.flags = mme::kHasResidual;
   residual.r_dtype = static_cast<uint8_t>(DType::kF32);
-  expect_rejected(residual, "conv_w (output width)", "the residual would span more than 2^48 bytes");
+  expect_plan_rejected(residual, "conv_w (output width)", "the residual would span more than 2^48 bytes");
 }
 
 TEST(MmePlan, FlopsTrafficAndComputeTimeAreBounded) {
@@ -267,12 +267,12 @@ TEST(MmePlan, FlopsTrafficAndComputeTimeAreBounded) {
   auto traffic = gemm(1u << 20, 1u << 16, 1u << 16, DType::kBF16);
   traffic.batch = 1u << 16;
   traffic.batch_stride_a = traffic.batch_stride_b = traffic.batch_stride_c = 0;
-  expect_rejected(traffic, "k", "the job would move more than 2^52 bytes");  // A, 2^16 times over
+  expect_plan_rejected(traffic, "k", "the job would move more than 2^52 bytes");  // A, 2^16 times over
 
   // 2^69 MACs with every span at 2^47 bytes and one column fold.
   const proto::MmeConfig wide = array(1u << 16, 1u << 23, 1000);
   const auto flops = gemm(1u << 23, 1u << 23, 1u << 23, DType::kBF16);
-  expect_rejected(flops, "k", "the job would have more than 2^64 FLOPs", {&wide, false});
+  expect_plan_rejected(flops, "k", "the job would have more than 2^64 FLOPs", {&wide, false});
 
   // 2^15 folds of ~2^16 cycles at 1 MHz (~2e15 ps) are fine; 2^10 times more is not.
   const proto::MmeConfig slow = array(128, 1024, 1);
@@ -280,14 +280,14 @@ TEST(MmePlan, FlopsTrafficAndComputeTimeAreBounded) {
   busy.batch_stride_a = busy.batch_stride_b = busy.batch_stride_c = 0;
   EXPECT_EQ(validate_mme_descriptor(busy, {&slow, false}), std::nullopt);
   busy.batch = 1u << 10;
-  expect_rejected(busy, "batch/m/n/k", "more than 2^60 ps", {&slow, false});
+  expect_plan_rejected(busy, "batch/m/n/k", "more than 2^60 ps", {&slow, false});
 }
 
 TEST(MmePlan, HostMemoryCeilingOnlyWhenValuesAreComputed) {
   const proto::MmeConfig cfg = array(128, 128, 1000);
   const auto d = gemm(32768, 32768, 32768, DType::kBF16);
   EXPECT_EQ(validate_mme_descriptor(d, {&cfg, false}), std::nullopt);
-  expect_rejected(d, "batch/m/n/k", "more than 8 GiB of host memory", {&cfg, true});
+  expect_plan_rejected(d, "batch/m/n/k", "more than 8 GiB of host memory", {&cfg, true});
   EXPECT_EQ(validate_mme_descriptor(gemm(4096, 4096, 4096), {&cfg, true}), std::nullopt);
   const MmePlan plan = plan_mme_job(d, {&cfg, false}).value();
   EXPECT_EQ(plan.host_bytes, 3 * 6 * (uint64_t{1} << 30) + 32768 * 8);

@@ -69,7 +69,7 @@ uint64_t part_of(uint64_t total, std::size_t n, std::size_t k) {
   return total / n + (k < total % n ? 1 : 0);
 }
 
-struct OpAccumulator {
+struct ModelOpAccumulator {
   ModelOpSummary summary;
   std::vector<Interval> intervals;
   std::map<std::string, std::vector<std::string>, std::less<>> tracks;  // engine class -> tracks
@@ -95,7 +95,7 @@ std::vector<ModelOpSummary> model_op_table(const proto::Trace& trace) {
   const bool labelled = std::any_of(trace.events().begin(), trace.events().end(),
                                     [](const proto::TraceEvent& e) { return e.ops_size() > 0; });
   if (!labelled) return {};
-  std::map<std::string, OpAccumulator, std::less<>> ops;
+  std::map<std::string, ModelOpAccumulator, std::less<>> ops;
   // Jobs in order of their first event; the events of one job share its ops.
   std::vector<Job> jobs;
   std::unordered_map<uint64_t, std::size_t> job_index;
@@ -138,7 +138,7 @@ std::vector<ModelOpSummary> model_op_table(const proto::Trace& trace) {
     total += time;
     const std::size_t n = job.ops.size();
     for (std::size_t k = 0; k < n; ++k) {
-      OpAccumulator& acc = ops[std::string(job.ops[k])];
+      ModelOpAccumulator& acc = ops[std::string(job.ops[k])];
       ModelOpSummary& s = acc.summary;
       if (acc.intervals.empty()) {
         s.first_ps = job.span.first;

@@ -7,8 +7,6 @@
 namespace kiln::kernels {
 namespace {
 
-constexpr int N = kF32Lanes;
-
 using detail::map1;
 
 }  // namespace
@@ -75,7 +73,7 @@ VecF32 round_half_even(KernelContext& ctx, const VecF32& a) {
 VecF32 fmod(KernelContext& ctx, const VecF32& a, const VecF32& b) {
   ctx.count(OpClass::kVectorDivSqrt);
   VecF32 r;
-  for (int i = 0; i < N; ++i) r.lane[i] = std::fmod(a.lane[i], b.lane[i]);
+  for (int i = 0; i < kF32Lanes; ++i) r.lane[i] = std::fmod(a.lane[i], b.lane[i]);
   return r;
 }
 
@@ -83,7 +81,7 @@ VecF32 pow(KernelContext& ctx, const VecF32& a, const VecF32& b) {
   ctx.count(OpClass::kVectorTranscendental, 2);
   ctx.count(OpClass::kVectorAlu);
   VecF32 r;
-  for (int i = 0; i < N; ++i) r.lane[i] = std::pow(a.lane[i], b.lane[i]);
+  for (int i = 0; i < kF32Lanes; ++i) r.lane[i] = std::pow(a.lane[i], b.lane[i]);
   return r;
 }
 

@@ -8,6 +8,7 @@
 
 #include "kiln/common/bf16.h"
 #include "kiln/common/f16.h"
+#include "gemm_fma.h"
 #include "kiln/common/tf32.h"
 #include "tbb/parallel_for.h"
 
@@ -23,7 +24,7 @@ const bool kBlasSingleThreaded = [] {
 }  // namespace
 
 namespace {
-// Every sgemm call has exactly this shape: a tile of C (kTileRows x
+// Every sgemm call of the portable path has exactly this shape: a tile of C (kTileRows x
 // kTileCols) accumulated over A and B in chunks of kTileDepth, the tiles and
 // chunks at the edges padded with zeros in per-thread scratch. OpenBLAS's
 // arithmetic for one element depends on the call's shape (it takes other
@@ -78,6 +79,14 @@ void gemm_tile(const float* a, const float* b, float* c, uint64_t m, uint64_t n,
 }  // namespace
 
 void gemm_f32(const float* a, const float* b, float* c, uint64_t m, uint64_t n, uint64_t k) {
+  if (gemm_fma_available()) {
+    gemm_fma(a, b, c, m, n, k);
+  } else {
+    gemm_f32_blas_tiles(a, b, c, m, n, k);
+  }
+}
+
+void gemm_f32_blas_tiles(const float* a, const float* b, float* c, uint64_t m, uint64_t n, uint64_t k) {
   (void)kBlasSingleThreaded;
   if (m == 0 || n == 0) return;
   const uint64_t col_tiles = (n + kTileCols - 1) / kTileCols;

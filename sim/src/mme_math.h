@@ -4,15 +4,17 @@
 // and the residual in fp32, and one rounding to the output dtype (nearest
 // even: kiln/common/bf16.h, kiln/common/f16.h).
 //
-// Why OpenBLAS: bf16, fp16 and TF32 products are exact in fp32 (at most
-// 11 x 11 significant bits), so a plain fp32 GEMM gives the device's
-// "narrow in, fp32 accumulate" numerics. OpenBLAS picks
-// its kernels for the host CPU at run time (AVX-512 here), several times
-// faster than a portable Eigen build. Every call is one fixed-shape tile
-// (64 x 64 x 64, edges padded with zeros), so an element's value depends on
-// its row of A and column of B alone, never on m, n or k: padding rows,
-// columns or the contraction (batch and sequence bucketing) leaves the real
-// elements' bits untouched, and so do the host threads that run the tiles.
+// bf16, fp16 and TF32 products are exact in fp32 (at most 11 x 11
+// significant bits), so a plain fp32 GEMM gives the device's "narrow in, fp32
+// accumulate" numerics. An element's value depends on its row of A and column
+// of B alone, never on m, n or k: padding rows, columns or the contraction
+// with zeros (batch and sequence bucketing) leaves the real elements' bits
+// untouched, and so do splitting and fusing GEMMs and the host threads that
+// run the work. On hosts with AVX2 and FMA (gemm_fma.h) each element is one
+// chain of fused multiply-adds over k, whatever the blocking; elsewhere the
+// portable path calls OpenBLAS on fixed-shape tiles (64 x 64 x 64, edges
+// padded with zeros), whose arithmetic then is the same for every element.
+// The two paths differ in the last bits: a host's results are its own.
 // Never a naive triple loop.
 // Thread-safe (no shared state).
 #pragma once
@@ -27,6 +29,9 @@ namespace kiln::sim {
 
 // C (m x n) = A (m x k) * B (k x n), all dense row-major fp32.
 void gemm_f32(const float* a, const float* b, float* c, uint64_t m, uint64_t n, uint64_t k);
+// The portable path of gemm_f32 (OpenBLAS on fixed-shape tiles), callable on
+// any host: what hosts without AVX2 and FMA run (and its tests).
+void gemm_f32_blas_tiles(const float* a, const float* b, float* c, uint64_t m, uint64_t n, uint64_t k);
 
 // dst (cols x rows) = the transpose of src (rows x cols), both dense
 // row-major fp32: a transposed operand (kTransposeA, kTransposeB) as the

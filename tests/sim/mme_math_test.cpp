@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -24,12 +25,27 @@ std::vector<float> random_matrix(uint64_t rows, uint64_t cols, uint32_t seed) {
   return v;
 }
 
-std::vector<float> gemm(const std::vector<float>& a, const std::vector<float>& b, uint64_t m, uint64_t n,
-                        uint64_t k) {
-  std::vector<float> c(m * n, -7.0f);  // every element must be written
-  gemm_f32(a.data(), b.data(), c.data(), m, n, k);
-  return c;
-}
+// gemm_f32 as this host runs it, and its portable path (what hosts without
+// AVX2 and FMA run): both keep every property below.
+using GemmFn = void (*)(const float*, const float*, float*, uint64_t, uint64_t, uint64_t);
+struct GemmPath {
+  const char* name;
+  GemmFn gemm;
+};
+
+class MmeGemm : public ::testing::TestWithParam<GemmPath> {
+ protected:
+  std::vector<float> gemm(const std::vector<float>& a, const std::vector<float>& b, uint64_t m, uint64_t n,
+                          uint64_t k) {
+    std::vector<float> c(m * n, -7.0f);  // every element must be written
+    GetParam().gemm(a.data(), b.data(), c.data(), m, n, k);
+    return c;
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Paths, MmeGemm,
+                         ::testing::Values(GemmPath{"host", gemm_f32}, GemmPath{"blas_tiles", gemm_f32_blas_tiles}),
+                         [](const ::testing::TestParamInfo<GemmPath>& path) { return std::string(path.param.name); });
 
 // Small matrices are transposed on the calling thread, large ones in bands on
 // TBB's threads (a classifier's weights): every element lands in its place.
@@ -44,7 +60,7 @@ TEST(MmeMath, TransposeSmallAndLargeMatrices) {
   }
 }
 
-TEST(MmeMath, GemmMatchesADoubleReference) {
+TEST_P(MmeGemm, GemmMatchesADoubleReference) {
   for (const auto& [m, n, k] : {std::array<uint64_t, 3>{1, 1, 1}, {5, 7, 3}, {65, 33, 129}, {300, 40, 70}}) {
     const auto a = random_matrix(m, k, 1), b = random_matrix(k, n, 2);
     const auto c = gemm(a, b, m, n, k);
@@ -65,7 +81,7 @@ TEST(MmeMath, GemmMatchesADoubleReference) {
 
 // The rows of an m-row product are bit for bit the first m rows of a
 // larger one: what the vector cores already guarantee, now the MME too.
-TEST(MmeMath, ARowsBitsDoNotDependOnTheRowCount) {
+TEST_P(MmeGemm, ARowsBitsDoNotDependOnTheRowCount) {
   for (const auto& [n, k] : {std::array<uint64_t, 2>{16, 16}, {40, 70}, {8, 1300}, {1100, 1000}}) {
     const uint64_t most = 200;
     const auto a = random_matrix(most, k, 3), b = random_matrix(k, n, 4);
@@ -80,7 +96,7 @@ TEST(MmeMath, ARowsBitsDoNotDependOnTheRowCount) {
 
 // A column's bits do not depend on how many columns the product has
 // (sequence bucketing pads the key positions of attention scores).
-TEST(MmeMath, AColumnsBitsDoNotDependOnTheColumnCount) {
+TEST_P(MmeGemm, AColumnsBitsDoNotDependOnTheColumnCount) {
   for (const auto& [m, k] : {std::array<uint64_t, 2>{16, 16}, {70, 40}, {130, 300}}) {
     const uint64_t most = 200;
     const auto a = random_matrix(m, k, 5), b_all = random_matrix(k, most, 6);
@@ -100,7 +116,7 @@ TEST(MmeMath, AColumnsBitsDoNotDependOnTheColumnCount) {
 // Zeros appended to the contraction (a padded sequence under a mask) leave
 // every element's bits as they were. (The one exception: a sum that is
 // exactly -0 becomes +0 once an all-zero chunk is added.)
-TEST(MmeMath, ZeroPaddedContractionKeepsTheBits) {
+TEST_P(MmeGemm, ZeroPaddedContractionKeepsTheBits) {
   for (const auto& [m, n, k] : {std::array<uint64_t, 3>{8, 8, 5}, {70, 40, 100}, {65, 129, 300}}) {
     const auto a = random_matrix(m, k, 7), b = random_matrix(k, n, 8);
     const auto want = gemm(a, b, m, n, k);

@@ -71,43 +71,102 @@ void tile(uint64_t kc, const float* ap, const float* bp, float* c, uint64_t ldc,
 // when at most 8 columns remain.
 uint64_t panel_width(uint64_t remaining) { return remaining > 8 ? 16 : 8; }
 
+// Packed panels hold `width` values per k: panel[p * width + x]. Packing
+// only moves values, so it never changes a bit of the result.
+
+// From an operand whose panel values are contiguous for each k (B's rows, or
+// A stored transposed): x < valid from src[p * ld + x], zeros after.
+void copy_panel(const float* src, uint64_t ld, uint64_t valid, uint64_t width, uint64_t kc, float* panel) {
+  for (uint64_t p = 0; p < kc; ++p, panel += width, src += ld) {
+    if (valid == 16) {
+      std::memcpy(panel, src, 16 * sizeof(float));  // a fixed-size copy: vector moves
+      continue;
+    }
+    std::memcpy(panel, src, valid * sizeof(float));
+    std::fill(panel + valid, panel + width, 0.0f);
+  }
+}
+
+__attribute__((target("avx2,fma"))) void transpose8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+  r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+  r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+  r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+  r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// From an operand whose panel values are rows contiguous along k (A's rows,
+// or B stored transposed): x < valid from src[x * ld + p], zeros after.
+// Eight k at a time as 8 x 8 transposes. A 6-wide panel's stores overlap:
+// each writes 8 values, the last two of which the next store (or the next
+// panel, or the buffer's slack) overwrites, so panels are packed in order.
+__attribute__((target("avx2,fma"))) void gather_panel(const float* src, uint64_t ld, uint64_t valid, uint64_t width,
+                                                      uint64_t kc, float* panel) {
+  uint64_t p = 0;
+  for (; p + 8 <= kc; p += 8) {
+    for (uint64_t x0 = 0; x0 < width; x0 += 8) {
+      __m256 r[8];
+      for (uint64_t x = 0; x < 8; ++x) {
+        r[x] = x0 + x < valid ? _mm256_loadu_ps(src + (x0 + x) * ld + p) : _mm256_setzero_ps();
+      }
+      transpose8(r);
+      for (uint64_t j = 0; j < 8; ++j) _mm256_storeu_ps(panel + (p + j) * width + x0, r[j]);
+    }
+  }
+  for (; p < kc; ++p) {
+    for (uint64_t x = 0; x < width; ++x) panel[p * width + x] = x < valid ? src[x * ld + p] : 0.0f;
+  }
+}
+
+// The packing buffers' slack past their last panel (gather_panel's overlap).
+constexpr uint64_t kSlack = 8;
+
 // C's rows [i0, i0 + kMc) and columns [j0, j0 + block_cols), clipped to
 // m x n (block_cols: at most kNc, a multiple of 16).
-void gemm_block(const float* a, const float* b, float* c, uint64_t m, uint64_t n, uint64_t k, uint64_t i0,
-                uint64_t j0, uint64_t block_cols) {
-  thread_local std::vector<float> a_pack(kMc * kKc), b_pack(kKc * kNc);
+void gemm_block(const float* a, const float* b, float* c, uint64_t m, uint64_t n, uint64_t k,
+                const GemmLayout& layout, uint64_t i0, uint64_t j0, uint64_t block_cols) {
+  thread_local std::vector<float> a_pack(kMc * kKc + kSlack), b_pack(kKc * kNc + kSlack);
   const uint64_t mc = std::min(kMc, m - i0), nc = std::min(block_cols, n - j0);
   for (uint64_t p0 = 0; p0 < k; p0 += kKc) {
     const uint64_t kc = std::min(kKc, k - p0);
-    // B: for each k, the block's row split into its panels (zeros past nc).
-    for (uint64_t p = 0; p < kc; ++p) {
-      const float* row = b + (p0 + p) * n + j0;
-      float* panel = b_pack.data();
-      uint64_t j = 0;
-      for (; j + 16 <= nc; j += 16, panel += kc * 16) std::memcpy(panel + p * 16, row + j, 16 * sizeof(float));
-      if (j < nc) {  // the last, partial panel
-        const uint64_t width = panel_width(nc - j), valid = nc - j;
-        float* dst = panel + p * width;
-        std::memcpy(dst, row + j, valid * sizeof(float));
-        std::fill(dst + valid, dst + width, 0.0f);
+    // B: 16-column panels (8 for a last one of at most 8), zeros past nc.
+    float* bp = b_pack.data();
+    for (uint64_t j = 0; j < nc;) {
+      const uint64_t width = panel_width(nc - j), cols = std::min(width, nc - j);
+      if (layout.b_transposed) {  // stored n x k
+        gather_panel(b + (j0 + j) * k + p0, k, cols, width, kc, bp);
+      } else {
+        copy_panel(b + p0 * n + j0 + j, n, cols, width, kc, bp);
       }
+      bp += kc * width;
+      j += width;
     }
-    // A: 6-row panels, k-major inside (zeros past mc).
+    // A: 6-row panels, zeros past mc.
     for (uint64_t i = 0; i < mc; i += kMr) {
       float* panel = a_pack.data() + i * kc;
       const uint64_t rows = std::min(kMr, mc - i);
-      const float* src = a + (i0 + i) * k + p0;
-      if (rows == kMr) {
-        for (uint64_t p = 0; p < kc; ++p, panel += kMr) {
-          for (uint64_t r = 0; r < kMr; ++r) panel[r] = src[r * k + p];
-        }
-        continue;
-      }
-      for (uint64_t p = 0; p < kc; ++p, panel += kMr) {
-        for (uint64_t r = 0; r < kMr; ++r) panel[r] = r < rows ? src[r * k + p] : 0.0f;
+      if (layout.a_transposed) {  // stored k x m
+        copy_panel(a + p0 * m + i0 + i, m, rows, kMr, kc, panel);
+      } else {
+        gather_panel(a + (i0 + i) * k + p0, k, rows, kMr, kc, panel);
       }
     }
-    const float* bp = b_pack.data();
+    bp = b_pack.data();
     for (uint64_t j = 0; j < nc;) {
       const uint64_t width = panel_width(nc - j), cols = std::min(width, nc - j);
       for (uint64_t i = 0; i < mc; i += kMr) {
@@ -133,7 +192,7 @@ bool gemm_fma_available() {
   return available;
 }
 
-void gemm_fma(const float* a, const float* b, float* c, uint64_t m, uint64_t n, uint64_t k) {
+void gemm_fma(const float* a, const float* b, float* c, uint64_t m, uint64_t n, uint64_t k, const GemmLayout& layout) {
   if (m == 0 || n == 0) return;
   if (k == 0) {
     std::fill(c, c + m * n, 0.0f);
@@ -147,7 +206,7 @@ void gemm_fma(const float* a, const float* b, float* c, uint64_t m, uint64_t n, 
   const uint64_t col_blocks = (n + block_cols - 1) / block_cols;
   const uint64_t blocks = row_blocks * col_blocks;
   auto block = [&](uint64_t t) {
-    gemm_block(a, b, c, m, n, k, t / col_blocks * kMc, t % col_blocks * block_cols, block_cols);
+    gemm_block(a, b, c, m, n, k, layout, t / col_blocks * kMc, t % col_blocks * block_cols, block_cols);
   };
   // Which thread computes a block never changes its values.
   if (blocks > 1 && m * n * k >= (1ull << 22)) {

@@ -13,11 +13,20 @@
 
 namespace kiln::sim {
 
+// How the operands are stored: A as m x k (or k x m when transposed), B as
+// k x n (or n x k), each dense row-major.
+struct GemmLayout {
+  bool a_transposed = false;
+  bool b_transposed = false;
+};
+
 // True when this host's CPU runs gemm_fma (AVX2 and FMA).
 bool gemm_fma_available();
 
-// C (m x n) = A (m x k) * B (k x n), dense row-major fp32. Large products
-// run on TBB's threads. Call only when gemm_fma_available().
-void gemm_fma(const float* a, const float* b, float* c, uint64_t m, uint64_t n, uint64_t k);
+// C (m x n) = A (m x k) * B (k x n), fp32, C dense row-major; a transposed
+// operand is read as stored (no transposed copy). Large products run on
+// TBB's threads. Call only when gemm_fma_available().
+void gemm_fma(const float* a, const float* b, float* c, uint64_t m, uint64_t n, uint64_t k,
+              const GemmLayout& layout = {});
 
 }  // namespace kiln::sim

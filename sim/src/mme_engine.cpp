@@ -273,24 +273,20 @@ std::optional<MmeEngine::AccessFault> MmeEngine::compute_values_in_scratch(const
 
   if (gemm) {
     // A transposed operand is read as stored (A^T k x m, B^T n x k) and
-    // transposed on the host into the dense layout the multiply takes: the
-    // same values, bit for bit, as the GEMM on a dense copy.
-    const bool ta = (d.flags & mme::kTransposeA) != 0, tb = (d.flags & mme::kTransposeB) != 0;
+    // multiplied in that layout: the same values, bit for bit, as the GEMM
+    // on a dense copy (mme_math.h).
+    const GemmLayout layout{(d.flags & mme::kTransposeA) != 0, (d.flags & mme::kTransposeB) != 0};
     auto read_operand = [&](const char* operand, uint64_t addr, DType t, uint64_t rows, uint64_t cols, uint64_t ld,
                             bool transposed, ScratchBuffer& buffer) -> const float* {
-      if (!transposed) return read_input(operand, addr, t, rows, cols, ld, buffer);
-      const float* stored = read_input(operand, addr, t, cols, rows, ld, scratch_.stored);
-      if (!stored) return nullptr;
-      float* out = buffer.floats(rows * cols);
-      transpose_f32(stored, cols, rows, out);
-      return out;
+      return transposed ? read_input(operand, addr, t, cols, rows, ld, buffer)
+                        : read_input(operand, addr, t, rows, cols, ld, buffer);
     };
     float* c = scratch_.c.floats(g.m * g.n);
     for (uint64_t b = 0; b < g.batch; ++b) {
       const float* a = read_operand("A", d.a_addr + b * d.batch_stride_a * dtype_size(a_type), a_type, g.m, g.k, d.lda,
-                                    ta, scratch_.a);
+                                    layout.a_transposed, scratch_.a);
       const float* w = a ? read_operand("B", d.b_addr + b * d.batch_stride_b * dtype_size(b_type), b_type, g.k, g.n,
-                                        d.ldb, tb, scratch_.b)
+                                        d.ldb, layout.b_transposed, scratch_.b)
                          : nullptr;
       if (!w) return failed;
       // R is read before C is written (C is written only after the
@@ -300,7 +296,7 @@ std::optional<MmeEngine::AccessFault> MmeEngine::compute_values_in_scratch(const
         r = read_values("R", d.r_addr + b * d.batch_stride_c * sr, r_type, g.m, g.n, d.ldc, scratch_.r);
         if (!r) return failed;
       }
-      gemm_f32(a, w, c, g.m, g.n, g.k);
+      gemm_f32(a, w, c, g.m, g.n, g.k, layout);
       apply_epilogue(c, g.m, g.n, 1, bias, act, r);
       if (!write_matrix(d.c_addr + b * d.batch_stride_c * so, c, g.m, g.n, d.ldc)) return failed;
     }

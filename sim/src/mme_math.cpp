@@ -78,12 +78,25 @@ void gemm_tile(const float* a, const float* b, float* c, uint64_t m, uint64_t n,
 }
 }  // namespace
 
-void gemm_f32(const float* a, const float* b, float* c, uint64_t m, uint64_t n, uint64_t k) {
+void gemm_f32(const float* a, const float* b, float* c, uint64_t m, uint64_t n, uint64_t k, const GemmLayout& layout) {
   if (gemm_fma_available()) {
-    gemm_fma(a, b, c, m, n, k);
-  } else {
-    gemm_f32_blas_tiles(a, b, c, m, n, k);
+    gemm_fma(a, b, c, m, n, k, layout);
+    return;
   }
+  // The portable path multiplies dense operands: transposed ones are
+  // transposed first (values moved, not computed).
+  thread_local std::vector<float> a_dense, b_dense;
+  if (layout.a_transposed) {
+    a_dense.resize(m * k);
+    transpose_f32(a, k, m, a_dense.data());
+    a = a_dense.data();
+  }
+  if (layout.b_transposed) {
+    b_dense.resize(k * n);
+    transpose_f32(b, n, k, b_dense.data());
+    b = b_dense.data();
+  }
+  gemm_f32_blas_tiles(a, b, c, m, n, k);
 }
 
 void gemm_f32_blas_tiles(const float* a, const float* b, float* c, uint64_t m, uint64_t n, uint64_t k) {

@@ -23,12 +23,16 @@
 #include <memory>
 #include <vector>
 
+#include "gemm_fma.h"
 #include "kiln/common/mme_descriptor.h"
 
 namespace kiln::sim {
 
-// C (m x n) = A (m x k) * B (k x n), all dense row-major fp32.
-void gemm_f32(const float* a, const float* b, float* c, uint64_t m, uint64_t n, uint64_t k);
+// C (m x n) = A (m x k) * B (k x n), fp32, C dense row-major; A and B dense
+// row-major as `layout` says (a transposed operand is A^T k x m or B^T n x k,
+// read as stored). The values do not depend on the layout.
+void gemm_f32(const float* a, const float* b, float* c, uint64_t m, uint64_t n, uint64_t k,
+              const GemmLayout& layout = {});
 // The portable path of gemm_f32 (OpenBLAS on fixed-shape tiles), callable on
 // any host: what hosts without AVX2 and FMA run (and its tests).
 void gemm_f32_blas_tiles(const float* a, const float* b, float* c, uint64_t m, uint64_t n, uint64_t k);

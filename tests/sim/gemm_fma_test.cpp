@@ -66,6 +66,35 @@ TEST(GemmFma, LargeProductsOnSeveralThreadsKeepTheChains) {
   }
 }
 
+// Operands stored transposed (A^T k x m, B^T n x k) are read as stored:
+// every element is still its chain over the dense operands' row and column.
+TEST(GemmFma, TransposedOperandsKeepTheChains) {
+  if (!gemm_fma_available()) GTEST_SKIP() << "this host's CPU has no AVX2 and FMA";
+  for (const auto& [m, n, k] : {std::array<uint64_t, 3>{7, 9, 5}, {13, 40, 257}, {100, 17, 300}, {1, 1000, 64}}) {
+    const auto a = random_values(m * k, 11), b = random_values(k * n, 12);
+    std::vector<float> at(k * m), bt(n * k);
+    for (uint64_t i = 0; i < m; ++i) {
+      for (uint64_t p = 0; p < k; ++p) at[p * m + i] = a[i * k + p];
+    }
+    for (uint64_t p = 0; p < k; ++p) {
+      for (uint64_t j = 0; j < n; ++j) bt[j * k + p] = b[p * n + j];
+    }
+    for (const GemmLayout layout : {GemmLayout{true, false}, GemmLayout{false, true}, GemmLayout{true, true}}) {
+      std::vector<float> c(m * n, -7.0f);
+      gemm_fma(layout.a_transposed ? at.data() : a.data(), layout.b_transposed ? bt.data() : b.data(), c.data(), m, n,
+               k, layout);
+      for (uint64_t i = 0; i < m; ++i) {
+        for (uint64_t j = 0; j < n; ++j) {
+          const float want = fma_chain(a, b, n, k, i, j);
+          ASSERT_EQ(std::memcmp(&c[i * n + j], &want, sizeof(float)), 0)
+              << m << "x" << n << "x" << k << " A^T " << layout.a_transposed << " B^T " << layout.b_transposed << " at "
+              << i << "," << j;
+        }
+      }
+    }
+  }
+}
+
 TEST(GemmFma, AnEmptyContractionIsZeros) {
   if (!gemm_fma_available()) GTEST_SKIP() << "this host's CPU has no AVX2 and FMA";
   std::vector<float> c(12, -7.0f);

@@ -8,7 +8,6 @@
 // utilisation, bytes and whether compute or memory bounds it.
 #include <cstdio>
 #include <cstdlib>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -35,15 +34,21 @@ int kernel_failed(const Status& s) {
   return 1;
 }
 
+// 1 to 5 dims, each a positive whole number, separated by single commas.
 bool parse_shape(const std::string& text, std::vector<int64_t>* out) {
-  std::stringstream in(text);
-  for (std::string item; std::getline(in, item, ',');) {
-    char* end = nullptr;
-    const long long v = std::strtoll(item.c_str(), &end, 10);
-    if (item.empty() || *end != '\0' || v <= 0) return false;
-    out->push_back(v);
+  out->clear();
+  std::size_t at = 0;
+  while (true) {
+    const std::size_t comma = text.find(',', at);
+    uint64_t dim = 0;
+    if (!parse_whole(text.substr(at, comma == std::string::npos ? std::string::npos : comma - at), 1, INT64_MAX, &dim)) {
+      return false;
+    }
+    out->push_back(static_cast<int64_t>(dim));
+    if (comma == std::string::npos) break;
+    at = comma + 1;
   }
-  return !out->empty() && out->size() <= 5;
+  return out->size() <= 5;
 }
 
 }  // namespace
@@ -64,7 +69,11 @@ int run_kernel(const Args& args) {
     else if (a == "--kernel" && has) kernel = args[++i];
     else if (a == "--config" && has) config = args[++i];
     else if (a == "--shape" && has) {
-      if (!parse_shape(args[++i], &shape)) return print_kernel_usage(stderr), 2;
+      if (!parse_shape(args[++i], &shape)) {
+        std::fprintf(stderr, "kiln kernel: --shape must be 1 to 5 positive whole numbers separated by commas, not '%s'\n",
+                     args[i].c_str());
+        return 2;
+      }
     } else if (a == "--dtype" && has) {
       const std::string t = args[++i];
       if (t != "f32" && t != "bf16") return print_kernel_usage(stderr), 2;

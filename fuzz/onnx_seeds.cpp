@@ -16,11 +16,14 @@
 #include <string>
 #include <vector>
 
+#include "onnx_builder.h"  // tests/frontend: the tests' model builders
+
 namespace kiln::fuzz {
 namespace {
 
 namespace fs = std::filesystem;
 using TP = onnx::TensorProto;
+using frontend::testing::model;
 
 void write(const fs::path& dir, const std::string& name, const std::string& bytes) {
   fs::create_directories(dir);
@@ -59,16 +62,6 @@ void add_ints(onnx::NodeProto* n, const std::string& name, std::initializer_list
   a->set_name(name);
   a->set_type(onnx::AttributeProto::INTS);
   for (int64_t v : values) a->add_ints(v);
-}
-
-onnx::ModelProto model(int64_t opset = 17) {
-  onnx::ModelProto m;
-  m.set_ir_version(8);
-  auto* o = m.add_opset_import();
-  o->set_domain("");
-  o->set_version(opset);
-  m.mutable_graph()->set_name("g");
-  return m;
 }
 
 // An f32 tensor with values 0.5, 1.0, ... as raw bytes or float_data.

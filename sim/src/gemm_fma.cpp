@@ -87,7 +87,7 @@ void copy_panel(const float* src, uint64_t ld, uint64_t valid, uint64_t width, u
   }
 }
 
-__attribute__((target("avx2,fma"))) void transpose8(__m256 r[8]) {
+__attribute__((target("avx2,fma"), always_inline)) inline void transpose8(__m256 r[8]) {
   const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
   const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
   const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);

@@ -85,7 +85,7 @@ Result<std::vector<int64_t>> LowerContext::shape_of(int i) {
   const std::string name = input_name(node, i);
   auto it = values_.find(name);
   if (name.empty() || it == values_.end()) return internal_error("input " + std::to_string(i) + " ('" + name + "') has no value");
-  if (it->second.device) return std::vector<int64_t>(it->second.device->shape().begin(), it->second.device->shape().end());
+  if (it->second.device) return dims_of(*it->second.device);
   return it->second.host->shape;
 }
 

@@ -6,9 +6,9 @@
 #include <cmath>
 #include <cstring>
 
+#include "gemm_fma.h"
 #include "kiln/common/bf16.h"
 #include "kiln/common/f16.h"
-#include "gemm_fma.h"
 #include "kiln/common/tf32.h"
 #include "tbb/parallel_for.h"
 
@@ -24,9 +24,9 @@ const bool kBlasSingleThreaded = [] {
 }  // namespace
 
 namespace {
-// Every sgemm call of the portable path has exactly this shape: a tile of C (kTileRows x
-// kTileCols) accumulated over A and B in chunks of kTileDepth, the tiles and
-// chunks at the edges padded with zeros in per-thread scratch. OpenBLAS's
+// Every sgemm call of the portable path has exactly this shape: a tile of C
+// (kTileRows x kTileCols) accumulated over A and B in chunks of kTileDepth,
+// the tiles and chunks at the edges padded with zeros in per-thread scratch. OpenBLAS's
 // arithmetic for one element depends on the call's shape (it takes other
 // kernels and k-unrollings for other m, n and k: a row of a 5-row call, a
 // column of a 28-wide call, a sum over k = 101 instead of 100 terms all

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "tbb/parallel_for.h"
+#include "tbb/task_arena.h"
 
 namespace kiln::sim {
 
@@ -136,12 +137,19 @@ __attribute__((target("avx2,fma"))) void gather_panel(const float* src, uint64_t
 // The packing buffers' slack past their last panel (gather_panel's overlap).
 constexpr uint64_t kSlack = 8;
 
-// C's rows [i0, i0 + kMc) and columns [j0, j0 + block_cols), clipped to
-// m x n (block_cols: at most kNc, a multiple of 16).
+// One block of C: rows [i0, i0 + rows) and columns [j0, j0 + cols),
+// clipped to m x n (cols: at most kNc). As in BLIS, each k block of B's
+// slice is packed once for the whole block, and A's rows are packed kMc at a
+// time against it.
+struct Block {
+  uint64_t i0, rows, j0, cols;
+};
+
 void gemm_block(const float* a, const float* b, float* c, uint64_t m, uint64_t n, uint64_t k,
-                const GemmLayout& layout, uint64_t i0, uint64_t j0, uint64_t block_cols) {
+                const GemmLayout& layout, const Block& block) {
   thread_local std::vector<float> a_pack(kMc * kKc + kSlack), b_pack(kKc * kNc + kSlack);
-  const uint64_t mc = std::min(kMc, m - i0), nc = std::min(block_cols, n - j0);
+  const uint64_t i_end = std::min(m, block.i0 + block.rows), nc = std::min(block.cols, n - block.j0);
+  const uint64_t j0 = block.j0;
   for (uint64_t p0 = 0; p0 < k; p0 += kKc) {
     const uint64_t kc = std::min(kKc, k - p0);
     // B: 16-column panels (8 for a last one of at most 8), zeros past nc.
@@ -156,33 +164,75 @@ void gemm_block(const float* a, const float* b, float* c, uint64_t m, uint64_t n
       bp += kc * width;
       j += width;
     }
-    // A: 6-row panels, zeros past mc.
-    for (uint64_t i = 0; i < mc; i += kMr) {
-      float* panel = a_pack.data() + i * kc;
-      const uint64_t rows = std::min(kMr, mc - i);
-      if (layout.a_transposed) {  // stored k x m
-        copy_panel(a + p0 * m + i0 + i, m, rows, kMr, kc, panel);
-      } else {
-        gather_panel(a + (i0 + i) * k + p0, k, rows, kMr, kc, panel);
-      }
-    }
-    bp = b_pack.data();
-    for (uint64_t j = 0; j < nc;) {
-      const uint64_t width = panel_width(nc - j), cols = std::min(width, nc - j);
+    for (uint64_t i0 = block.i0; i0 < i_end; i0 += kMc) {
+      const uint64_t mc = std::min(kMc, i_end - i0);
+      // A: 6-row panels, zeros past mc.
       for (uint64_t i = 0; i < mc; i += kMr) {
-        const float* ap = a_pack.data() + i * kc;
-        float* ct = c + (i0 + i) * n + j0 + j;
+        float* panel = a_pack.data() + i * kc;
         const uint64_t rows = std::min(kMr, mc - i);
-        if (width == 16) {
-          tile<2>(kc, ap, bp, ct, n, rows, cols, p0 > 0);
+        if (layout.a_transposed) {  // stored k x m
+          copy_panel(a + p0 * m + i0 + i, m, rows, kMr, kc, panel);
         } else {
-          tile<1>(kc, ap, bp, ct, n, rows, cols, p0 > 0);
+          gather_panel(a + (i0 + i) * k + p0, k, rows, kMr, kc, panel);
         }
       }
-      bp += kc * width;
-      j += width;
+      bp = b_pack.data();
+      for (uint64_t j = 0; j < nc;) {
+        const uint64_t width = panel_width(nc - j), cols = std::min(width, nc - j);
+        for (uint64_t i = 0; i < mc; i += kMr) {
+          const float* ap = a_pack.data() + i * kc;
+          float* ct = c + (i0 + i) * n + j0 + j;
+          const uint64_t rows = std::min(kMr, mc - i);
+          if (width == 16) {
+            tile<2>(kc, ap, bp, ct, n, rows, cols, p0 > 0);
+          } else {
+            tile<1>(kc, ap, bp, ct, n, rows, cols, p0 > 0);
+          }
+        }
+        bp += kc * width;
+        j += width;
+      }
     }
   }
+}
+
+// How C is cut into blocks: `row_blocks` x `col_blocks` blocks of `rows`
+// (a multiple of kMc) by `cols` (a multiple of 16, at most kNc).
+struct Blocking {
+  uint64_t rows, cols, row_blocks, col_blocks;
+};
+
+uint64_t ceil_div(uint64_t x, uint64_t y) { return (x + y - 1) / y; }
+
+// A packed value costs about as much as this many multiply-adds in the
+// register tiles (a panel copy or transpose against 16 FMAs a cycle).
+constexpr uint64_t kPackCost = 16;
+
+// The cut with the least estimated time on `threads` threads: a block packs
+// its k x cols slice of B and its rows x k of A once, then multiplies, and
+// the threads take ceil(blocks / threads) blocks each. Fewer, larger blocks
+// pack less; more blocks keep every thread busy.
+Blocking choose_blocking(uint64_t m, uint64_t n, uint64_t k, uint64_t threads) {
+  const uint64_t row_steps = ceil_div(m, kMc);
+  const uint64_t min_cols = ceil_div(n, kNc), max_cols = std::max(min_cols, std::min<uint64_t>(ceil_div(n, 16), 64));
+  Blocking best{};
+  double best_time = 0;
+  for (uint64_t r = 1; r <= row_steps; ++r) {
+    const uint64_t rows = ceil_div(row_steps, r) * kMc, row_blocks = ceil_div(m, rows);
+    if (row_blocks != r) continue;  // the same cut as a smaller r
+    for (uint64_t want = min_cols; want <= max_cols; ++want) {
+      const uint64_t cols = std::min(kNc, ceil_div(ceil_div(n, want), 16) * 16), col_blocks = ceil_div(n, cols);
+      if (col_blocks != want) continue;
+      const double block = static_cast<double>(std::min(rows, m)) * std::min(cols, n) * k +
+                           static_cast<double>(kPackCost) * k * (std::min(rows, m) + std::min(cols, n));
+      const double time = static_cast<double>(ceil_div(row_blocks * col_blocks, threads)) * block;
+      if (best.rows == 0 || time < best_time) {
+        best = {rows, cols, row_blocks, col_blocks};
+        best_time = time;
+      }
+    }
+  }
+  return best;
 }
 
 }  // namespace
@@ -198,18 +248,16 @@ void gemm_fma(const float* a, const float* b, float* c, uint64_t m, uint64_t n, 
     std::fill(c, c + m * n, 0.0f);
     return;
   }
-  // Narrower column blocks when the rows alone give few blocks, so both
-  // cores have work (whole 16-column panels, never under 64 columns).
-  const uint64_t row_blocks = (m + kMc - 1) / kMc;
-  uint64_t block_cols = kNc;
-  while (row_blocks * ((n + block_cols - 1) / block_cols) < 8 && block_cols > 64) block_cols /= 2;
-  const uint64_t col_blocks = (n + block_cols - 1) / block_cols;
-  const uint64_t blocks = row_blocks * col_blocks;
+  // Small products run on the calling thread.
+  const bool parallel = m * n * k >= (1ull << 22);
+  const Blocking cut =
+      choose_blocking(m, n, k, parallel ? static_cast<uint64_t>(std::max(1, tbb::this_task_arena::max_concurrency())) : 1);
+  const uint64_t blocks = cut.row_blocks * cut.col_blocks;
   auto block = [&](uint64_t t) {
-    gemm_block(a, b, c, m, n, k, layout, t / col_blocks * kMc, t % col_blocks * block_cols, block_cols);
+    gemm_block(a, b, c, m, n, k, layout, {t / cut.col_blocks * cut.rows, cut.rows, t % cut.col_blocks * cut.cols, cut.cols});
   };
   // Which thread computes a block never changes its values.
-  if (blocks > 1 && m * n * k >= (1ull << 22)) {
+  if (parallel && blocks > 1) {
     tbb::parallel_for(uint64_t{0}, blocks, block);
   } else {
     for (uint64_t t = 0; t < blocks; ++t) block(t);

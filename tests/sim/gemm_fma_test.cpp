@@ -12,6 +12,8 @@
 #include <random>
 #include <vector>
 
+#include "tbb/global_control.h"
+
 namespace kiln::sim {
 namespace {
 
@@ -63,6 +65,20 @@ TEST(GemmFma, LargeProductsOnSeveralThreadsKeepTheChains) {
   if (!gemm_fma_available()) GTEST_SKIP() << "this host's CPU has no AVX2 and FMA";
   for (const auto& [m, n, k] : {std::array<uint64_t, 3>{64, 3136, 147}, {300, 1100, 70}, {2048, 49, 130}}) {
     expect_chains(m, n, k, 37);  // a sample of rows: the chains are long
+  }
+}
+
+// How a product is cut into blocks depends on the threads available (more,
+// smaller blocks for more threads; one block of many 96-row steps for one):
+// no cut changes a bit.
+TEST(GemmFma, CutsForAnyThreadCountKeepTheChains) {
+  if (!gemm_fma_available()) GTEST_SKIP() << "this host's CPU has no AVX2 and FMA";
+  for (int threads : {1, 2, 3, 5}) {
+    tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
+    for (const auto& [m, n, k] : {std::array<uint64_t, 3>{400, 700, 90}, {130, 2100, 40}, {1000, 60, 300}}) {
+      SCOPED_TRACE(threads);
+      expect_chains(m, n, k, 29);
+    }
   }
 }
 

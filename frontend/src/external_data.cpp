@@ -56,7 +56,21 @@ Result<fs::path> resolve_location(const fs::path& model_dir, const std::string& 
   const fs::path normal = rel.lexically_normal();
   if (normal.empty() || *normal.begin() == ".." || normal == ".")
     return invalid_argument(what + ": external data location '" + location + "' leaves the model's directory");
-  return model_dir / normal;
+  const fs::path file = model_dir / normal;
+  // The words stay inside; symbolic links (to the file, or a directory on
+  // its way) must too: the path as the system resolves it lies under the
+  // directory's own resolved path. A file that does not exist resolves as
+  // far as its parents do (weakly_canonical).
+  std::error_code ec;
+  const fs::path dir = fs::canonical(model_dir.empty() ? fs::path(".") : model_dir, ec);
+  if (ec) return invalid_argument(what + ": the model's directory '" + model_dir.string() + "' cannot be resolved: " + ec.message());
+  const fs::path resolved = fs::weakly_canonical(file, ec);
+  if (ec) return invalid_argument(what + ": external data location '" + location + "' cannot be resolved: " + ec.message());
+  const fs::path inside = resolved.lexically_relative(dir);
+  if (inside.empty() || *inside.begin() == ".." || inside == ".")
+    return invalid_argument(what + ": external data location '" + location +
+                            "' leaves the model's directory through a symbolic link (to '" + resolved.string() + "')");
+  return file;
 }
 
 Result<uint64_t> needed_bytes(const TP& t, const std::string& what) {

@@ -129,6 +129,40 @@ TEST(ExternalData, BadFilesFailNamingTheInitializerAndFile) {
   }
 }
 
+// A location that stays inside the directory by its words but leads out of
+// it through a symbolic link (to a file, or a directory on the way) is
+// refused as an escape (the path traversal ONNX's own loader closed in
+// 1.16); a link that stays inside is followed.
+TEST(ExternalData, SymbolicLinksOutOfTheModelsDirectoryAreRefused) {
+  const fs::path outside = fresh_dir("outside");
+  write(outside / "w.bin", float_bytes(kWeights));
+  const fs::path d = fresh_dir("links");
+  fs::create_directories(d / "real");
+  write(d / "real" / "w.bin", float_bytes(kWeights));
+  fs::create_symlink(outside / "w.bin", d / "out.bin");
+  fs::create_directory_symlink(outside, d / "outdir");
+  fs::create_symlink(d / "real" / "w.bin", d / "in.bin");
+  fs::create_directory_symlink(d / "real", d / "indir");
+  for (const char* location : {"out.bin", "outdir/w.bin"}) {
+    write(d / "model.onnx", add_external_model(location, 0, 24).SerializeAsString());
+    for (bool timing_only : {false, true}) {
+      LoadOptions o;
+      o.timing_only = timing_only;
+      auto model = OnnxModel::load((d / "model.onnx").string(), o);
+      ASSERT_FALSE(model.ok()) << location;
+      const std::string msg = model.status().message();
+      EXPECT_NE(msg.find("leaves the model's directory through a symbolic link"), std::string::npos) << location << ": " << msg;
+      EXPECT_NE(msg.find(location), std::string::npos) << msg;
+    }
+  }
+  for (const char* location : {"in.bin", "indir/w.bin"}) {
+    write(d / "model.onnx", add_external_model(location, 0, 24).SerializeAsString());
+    auto model = OnnxModel::load((d / "model.onnx").string());
+    ASSERT_TRUE(model.ok()) << location << ": " << model.status().to_string();
+    EXPECT_EQ(run_add(**model).value(), (std::vector<float>{11, 22, 33, 44, 55, 66})) << location;
+  }
+}
+
 TEST(ExternalData, TimingOnlyRunsWithTheWeightsAbsent) {
   const fs::path d = fresh_dir("absent");
   const fs::path p = d / "model.onnx";

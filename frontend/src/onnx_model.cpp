@@ -11,6 +11,7 @@
 #include "fold.h"
 #include "lowering.h"
 #include "proto_io.h"
+#include "schema_guards.h"
 
 namespace kiln::frontend {
 
@@ -108,36 +109,6 @@ Status check_inference_preconditions(const onnx::GraphProto& graph) {
   return {};
 }
 
-// libonnx's convolution shape inference (1.12) takes a Conv's kernel from
-// W's dims when kernel_shape is absent and then indexes X's dims, pads and
-// strides by that kernel's rank without comparing it to X's: a W of rank 187
-// read far past them (a SIGSEGV inside libonnx). Where W is an initializer
-// of the graph, its kernel is written out as the kernel_shape attribute ONNX
-// defines it to be, which libonnx does check against X's rank.
-void make_kernel_shapes_explicit(onnx::GraphProto* graph) {
-  std::map<std::string, const onnx::TensorProto*> initializers;
-  for (const auto& t : graph->initializer()) initializers[t.name()] = &t;
-  for (auto& n : *graph->mutable_node()) {
-    for (auto& a : *n.mutable_attribute()) {
-      for (auto& g : *a.mutable_graphs()) make_kernel_shapes_explicit(&g);
-      if (a.has_g()) make_kernel_shapes_explicit(a.mutable_g());
-    }
-    int w_input = -1;
-    if (n.op_type() == "Conv" || n.op_type() == "ConvInteger") w_input = 1;
-    if (n.op_type() == "QLinearConv") w_input = 3;
-    if (w_input < 0 || n.input_size() <= w_input) continue;
-    const auto w = initializers.find(n.input(w_input));
-    if (w == initializers.end()) continue;
-    bool has_kernel_shape = false;
-    for (const auto& a : n.attribute()) has_kernel_shape = has_kernel_shape || a.name() == "kernel_shape";
-    if (has_kernel_shape) continue;
-    auto* kernel_shape = n.add_attribute();
-    kernel_shape->set_name(std::string("kernel_shape"));
-    kernel_shape->set_type(onnx::AttributeProto::INTS);
-    for (int i = 2; i < w->second->dims_size(); ++i) kernel_shape->add_ints(w->second->dims(i));
-  }
-}
-
 // ONNX's shape inference ran before anything was folded, so a Reshape whose
 // shape is computed (torch.onnx's export of x.view(x.size(0), ...): Shape,
 // Gather, Div, Concat) has no known output shape, nor has anything after it.
@@ -194,7 +165,7 @@ void infer_after_folding(const onnx::ModelProto& model, int64_t opset, std::map<
   graph->clear_value_info();
   try {
     onnx::ShapeInferenceOptions si(/*check_type=*/true, /*strict_mode=*/1, /*data_prop=*/true);
-    onnx::shape_inference::InferShapes(copy, onnx::OpSchemaRegistry::Instance(), si);
+    onnx::shape_inference::InferShapes(copy, detail::guarded_schemas(), si);
   } catch (const std::exception&) {
     return;
   }
@@ -274,13 +245,12 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
     }
   }
   if (Status s = check_inference_preconditions(model.graph()); !s.ok()) return s.with_context("'" + path + "'");
-  make_kernel_shapes_explicit(model.mutable_graph());
   if (impl->opset > kMaxOpset)
     return unimplemented("'" + path + "': opset " + std::to_string(impl->opset) + " is above the highest supported, " +
                          std::to_string(kMaxOpset));
   try {
     onnx::ShapeInferenceOptions si(/*check_type=*/true, /*strict_mode=*/1, /*data_prop=*/true);
-    onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), si);
+    onnx::shape_inference::InferShapes(model, detail::guarded_schemas(), si);
   } catch (const std::exception& e) {
     return invalid_argument("'" + path + "': ONNX shape inference failed: " + e.what());
   }

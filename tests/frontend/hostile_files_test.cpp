@@ -190,6 +190,74 @@ TEST(HostileFiles, AConvWeightOfAnotherRankThanItsInputFailsAtLoad) {
   }
 }
 
+// The same where W is not an initializer, so its rank is known only to the
+// inference itself: a graph input declared with 187 dims, and a Reshape of
+// an initializer to them (a Constant shape). Every convolution op that
+// takes its kernel from W (Conv, ConvInteger, QLinearConv, ConvTranspose)
+// fails at load naming the ranks, instead of libonnx reading past X's dims.
+TEST(HostileFiles, AComputedConvWeightOfAnotherRankFailsAtLoad) {
+  const int kRank = 187;
+  for (const std::string op : {"Conv", "ConvTranspose", "ConvInteger", "QLinearConv"}) {
+    for (const bool computed : {false, true}) {
+      SCOPED_TRACE(op + (computed ? ", W computed" : ", W a graph input"));
+      onnx::ModelProto m = relu_model_of({1, 2, 5, 5}, "r");
+      auto* g = m.mutable_graph();
+      const bool quantized = op != "Conv" && op != "ConvTranspose";
+      const auto elem = quantized ? onnx::TensorProto::UINT8 : onnx::TensorProto::FLOAT;
+      g->mutable_input(0)->mutable_type()->mutable_tensor_type()->set_elem_type(elem);
+      auto* n = g->mutable_node(0);
+      n->set_op_type(op);
+      const std::string w = "w", shape = "w_shape", flat = "w_flat", x = "x";
+      if (computed) {
+        auto* t = g->add_initializer();
+        t->set_name(flat);
+        t->set_data_type(elem);
+        t->add_dims(12);
+        t->set_raw_data(std::string(12 * (quantized ? 1 : 4), '\0'));
+        auto* s = g->add_initializer();
+        s->set_name(shape);
+        s->set_data_type(onnx::TensorProto::INT64);
+        s->add_dims(kRank);
+        for (int i = 0; i < kRank; ++i) s->add_int64_data(i < 4 ? std::vector<int64_t>{3, 2, 1, 2}[i] : 1);
+        auto* reshape = g->add_node();
+        reshape->set_op_type(std::string("Reshape"));
+        reshape->add_input(flat);
+        reshape->add_input(shape);
+        reshape->add_output(w);
+        g->mutable_node()->SwapElements(0, 1);
+        n = g->mutable_node(1);
+      } else {
+        auto* in = g->add_input();
+        in->set_name(w);
+        auto* tt = in->mutable_type()->mutable_tensor_type();
+        tt->set_elem_type(elem);
+        for (int i = 0; i < kRank; ++i) tt->mutable_shape()->add_dim()->set_dim_value(i < 4 ? std::vector<int64_t>{3, 2, 1, 2}[i] : 1);
+      }
+      if (op == "QLinearConv") {
+        // x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point
+        n->clear_input();
+        for (const std::string& name : {x, std::string("s"), std::string("z"), w, std::string("s"), std::string("z"),
+                                        std::string("s"), std::string("z")})
+          n->add_input(name);
+        auto* s = g->add_initializer();
+        s->set_name(std::string("s"));
+        s->set_data_type(onnx::TensorProto::FLOAT);
+        s->add_float_data(1);
+        auto* z = g->add_initializer();
+        z->set_name(std::string("z"));
+        z->set_data_type(onnx::TensorProto::UINT8);
+        z->add_int32_data(0);
+      } else {
+        n->add_input(w);
+      }
+      const fs::path p = write_temp("conv_rank_computed.onnx", m.SerializeAsString());
+      auto r = OnnxModel::load(p.string());
+      ASSERT_FALSE(r.ok());
+      EXPECT_NE(r.status().message().find("W has 187 dims, X has 4"), std::string::npos) << r.status().to_string();
+    }
+  }
+}
+
 // A Reshape to a computed shape [2, INT64_MAX] (Shape, Gather, Concat with
 // a Constant, as the onnx_model fuzz target wrote it): the lowering
 // multiplied the sizes unchecked (int64 overflow, UBSan).

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "integer_math.h"
 #include "tbb/parallel_for.h"
 #include "tbb/task_arena.h"
 
@@ -201,8 +202,6 @@ void gemm_block(const float* a, const float* b, float* c, uint64_t m, uint64_t n
 struct Blocking {
   uint64_t rows, cols, row_blocks, col_blocks;
 };
-
-uint64_t ceil_div(uint64_t x, uint64_t y) { return (x + y - 1) / y; }
 
 // A packed value costs about as much as this many multiply-adds in the
 // register tiles (a panel copy or transpose against 16 FMAs a cycle).

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <initializer_list>
 
+#include "integer_math.h"
 #include "kiln/common/device_config.h"
 #include "kiln/common/format.h"
 
@@ -30,7 +31,6 @@ std::string mme_dtype_problem(uint8_t raw) {
   return "is " + std::string(dtype_name(static_cast<DType>(raw))) + ": the MME takes f32, bf16 or f16";
 }
 uint64_t element_bytes(uint8_t raw) { return dtype_size(static_cast<DType>(raw)); }
-uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 
 // One factor of a product of descriptor fields, named for the message.
 struct Factor {

@@ -3,11 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
-namespace kiln::sim {
+#include "integer_math.h"
 
-namespace {
-uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
-}  // namespace
+namespace kiln::sim {
 
 uint64_t mme_stream_cycles(uint64_t m, double rate) {
   if (rate == 1.0) return m;  // bf16: the integer path, bit for bit what it always was

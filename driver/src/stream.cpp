@@ -37,6 +37,7 @@ Result<PreparedSubmission> Stream::prepare(const CommandBuffer& commands, const 
   p.stream_ = this;
   p.commands_ = &commands;
   p.privileged_ = options.privileged;
+  p.labels_ = options.labels;
   return p;
 }
 
@@ -47,12 +48,13 @@ Result<uint64_t> Stream::submit(PreparedSubmission prepared) {
   const CommandBuffer& commands = *prepared.commands_;
   prepared.commands_ = nullptr;
   return submit_as("submit", commands, prepared.privileged_, prepared.cost_ps_, prepared.start_,
-                   std::move(prepared.bindings_));
+                   std::move(prepared.bindings_), std::move(prepared.labels_));
 }
 
 Result<uint64_t> Stream::submit_as(const char* name, const CommandBuffer& commands, bool privileged, uint64_t cost_ps,
                                    std::chrono::steady_clock::time_point wall_start,
-                                   std::shared_ptr<const packets::BindingSet> bindings) {
+                                   std::shared_ptr<const packets::BindingSet> bindings,
+                                   std::shared_ptr<const traces::OpLabels> labels) {
   Device::Impl& d = *device_.impl_;
   const HostTimeline::Thread& thread = d.host->current();
   ClockUpdate update;
@@ -63,7 +65,7 @@ Result<uint64_t> Stream::submit_as(const char* name, const CommandBuffer& comman
     std::lock_guard lock(mutex_);
     seq = next_sequence_;
     SubmitRequest request{d.context, seq, commands.image(), privileged, {}, std::move(bindings),
-                          commands.shared_labels(), id};
+                          labels ? std::move(labels) : commands.shared_labels(), id};
     for (const PendingWait& w : pending_waits_) request.waits.push_back({w.sync_object, w.target});
     KILN_RETURN_IF_ERROR(d.transport->submit(queue_, std::move(request), thread.clock, cost_ps, &update));
     d.queue_submitted[queue_].store(seq, std::memory_order_release);

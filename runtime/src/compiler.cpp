@@ -372,6 +372,9 @@ uint64_t Recipe::bytes() const {
 
 Result<std::shared_ptr<Recipe>> compile(Graph g, const std::vector<int>& outputs, const CompileOptions& options) {
   auto recipe = std::make_shared<Recipe>();
+  if (!g.labels_in_key) {
+    for (const Node& n : g.nodes) recipe->source_labels.push_back(n.label);
+  }
   std::ostringstream log;
   const std::set<int> output_set(outputs.begin(), outputs.end());
   std::vector<int> order(g.nodes.size());

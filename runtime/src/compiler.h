@@ -72,6 +72,11 @@ struct Recipe {
   std::size_t nodes = 0;   // graph nodes compiled
   std::size_t jobs = 0;    // engine jobs
   std::string log;         // what the passes did
+  // The labels of the graph's nodes as compiled, in node order, when its
+  // key leaves labels out (Graph::labels_in_key): a launch for a graph with
+  // other labels names its own ops in place of these (empty: labels as
+  // recorded in the programs).
+  std::vector<std::string> source_labels;
   // The constant section (empty programs: none). Its jobs signal the same
   // timelines as a launch's, `constant_signals` per queue, and write
   // `constant_bytes` at kConstantSlot, which every launch reads.

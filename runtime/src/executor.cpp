@@ -4,6 +4,8 @@
 // record where each output becomes ready.
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <string>
 
 #include "runtime_impl.h"
 
@@ -121,6 +123,39 @@ Result<std::shared_ptr<Recipe>> Runtime::Impl::recipe_for_locked(Graph& g, const
   return recipe;
 }
 
+namespace {
+
+// A recipe compiled under other node labels (an eager op's: its key leaves
+// them out) names this launch's ops: per queue, its program's labels with
+// each compiled node label swapped for the launching graph's; null where
+// nothing changes.
+QueueLabels launch_labels(const Recipe& recipe, const Graph& g) {
+  QueueLabels out{};
+  if (recipe.source_labels.size() != g.nodes.size()) return out;
+  std::map<std::string, std::string> renamed;
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    if (recipe.source_labels[i] != g.nodes[i].label) renamed[recipe.source_labels[i]] = g.nodes[i].label;
+  }
+  if (renamed.empty()) return out;
+  for (uint32_t q = 0; q < kQueueCount; ++q) {
+    if (recipe.programs[q].labels().empty()) continue;
+    auto labels = std::make_shared<traces::OpLabels>(recipe.programs[q].labels());
+    bool changed = false;
+    for (auto& ops : labels->labels) {
+      for (std::string& op : ops) {
+        if (auto it = renamed.find(op); it != renamed.end()) {
+          op = it->second;
+          changed = true;
+        }
+      }
+    }
+    if (changed) out[q] = std::move(labels);
+  }
+  return out;
+}
+
+}  // namespace
+
 Status Runtime::Impl::launch_locked(const std::shared_ptr<Recipe>& shared_recipe, Graph& g, const PadPlan* plan,
                                     const FixedMemory* fixed) {
   const Recipe& recipe = *shared_recipe;
@@ -209,7 +244,8 @@ Status Runtime::Impl::launch_locked(const std::shared_ptr<Recipe>& shared_recipe
     }
   }
   std::array<std::shared_ptr<driver::Event>, kQueueCount> done{};
-  KILN_RETURN_IF_ERROR(submit_parts(recipe.programs, recipe.signals, table, shared_recipe, false, done));
+  const QueueLabels labels = launch_labels(recipe, g);
+  KILN_RETURN_IF_ERROR(submit_parts(recipe.programs, recipe.signals, table, shared_recipe, false, done, nullptr, &labels));
   for (std::size_t i = 0; i < produced.size(); ++i) {
     produced[i]->ready = done[recipe.output_queue[i]];
     produced[i]->step = stats.steps;
@@ -240,12 +276,14 @@ Status Runtime::Impl::submit_parts(const std::array<driver::CommandBuffer, kQueu
                                    const std::array<uint32_t, kQueueCount>& signals,
                                    const driver::BindingTable& table, const std::shared_ptr<const Recipe>& recipe,
                                    bool constant_section, std::array<std::shared_ptr<driver::Event>, kQueueCount>& done,
-                                   std::array<uint64_t, kQueueCount>* sequences) {
+                                   std::array<uint64_t, kQueueCount>* sequences, const QueueLabels* labels) {
   std::array<driver::PreparedSubmission, kQueueCount> parts;
   std::array<std::shared_ptr<driver::Event>, kQueueCount> events{};
   for (uint32_t q = 0; q < kQueueCount; ++q) {
     if (programs[q].empty()) continue;
-    KILN_ASSIGN_OR_RETURN(parts[q], streams[q]->prepare(programs[q], table));
+    driver::SubmitOptions options;
+    if (labels) options.labels = (*labels)[q];
+    KILN_ASSIGN_OR_RETURN(parts[q], streams[q]->prepare(programs[q], table, options));
     KILN_ASSIGN_OR_RETURN(auto event, device->create_event());
     events[q] = std::shared_ptr<driver::Event>(std::move(event));
   }
@@ -254,7 +292,7 @@ Status Runtime::Impl::submit_parts(const std::array<driver::CommandBuffer, kQueu
   for (uint32_t q = 0; q < kQueueCount; ++q) {
     if (programs[q].empty()) continue;
     KILN_ASSIGN_OR_RETURN(const uint64_t sequence, streams[q]->submit(std::move(parts[q])));
-    launched.push_back({q, sequence, recipe, stats.steps, constant_section});
+    launched.push_back({q, sequence, recipe, stats.steps, constant_section, labels ? (*labels)[q] : nullptr});
     if (launched.size() > kLaunchesKept) launched.pop_front();
     if (sequences) (*sequences)[q] = sequence;
     done[q] = events[q];
@@ -277,7 +315,7 @@ Status Runtime::Impl::name_fault(Status status) {
     where += " queue";
     const driver::CommandBuffer& program =
         l.constant_section ? l.recipe->constant_programs[l.queue] : l.recipe->programs[l.queue];
-    if (const auto* ops = program.labels().at(info->fault->packet_offset)) {
+    if (const auto* ops = (l.labels ? *l.labels : program.labels()).at(info->fault->packet_offset)) {
       std::string names;
       for (const std::string& op : *ops) names += (names.empty() ? "" : "+") + op;
       where = "op '" + names + "' of " + where;

@@ -59,7 +59,7 @@ void Graph::rehash() {
   }
   for (const Node& n : nodes) {
     hash.mix(static_cast<uint64_t>(n.op) + 0x100);
-    hash.mix(n.label);
+    if (labels_in_key) hash.mix(n.label);
     if (n.fusion_group != 0) hash.mix(uint64_t{0xf6} + n.fusion_group);  // absent before groups existed
     for (int64_t i : n.attrs.ints) hash.mix(static_cast<uint64_t>(i));
     for (double f : n.attrs.floats) hash.mix(f);
@@ -82,7 +82,7 @@ std::vector<int> Graph::add_node(OpKind op, Attrs attrs, std::vector<View> input
   n.inputs = std::move(inputs);
   n.label = std::move(label);
   hash.mix(static_cast<uint64_t>(op) + 0x100);
-  hash.mix(n.label);
+  if (labels_in_key) hash.mix(n.label);
   hash.mix(static_cast<uint64_t>(n.attrs.ints.size()));
   for (int64_t i : n.attrs.ints) hash.mix(static_cast<uint64_t>(i));
   hash.mix(static_cast<uint64_t>(n.attrs.floats.size()));

@@ -147,6 +147,10 @@ struct Graph {
   std::vector<Value> values;
   std::unordered_map<const Slot*, int> external_of;
   uint32_t fusion_groups = 0;  // non-fusable compositions recorded so far (Node::fusion_group)
+  // Whether node labels are part of `hash` (and of the signature's key). An
+  // eager op's one-node graph leaves them out: the same op in every layer of
+  // a model is one recipe, launched under each op's own label.
+  bool labels_in_key = true;
 
   bool empty() const { return nodes.empty(); }
   // Empties the graph for reuse under a new id (keeping its buffers).

@@ -23,7 +23,7 @@ GraphSignature graph_signature(const Graph& g, const std::vector<int>& outputs, 
   std::map<int, int> external_number;
   std::map<std::string, int> op_counts;
   for (const Node& n : g.nodes) {
-    key << int(n.op) << '"' << n.label << '"' << '(';
+    key << int(n.op) << '"' << (g.labels_in_key ? n.label : std::string()) << '"' << '(';
     skeleton << int(n.op) << '(';
     for (int64_t i : n.attrs.ints) key << i << ',';
     for (double f : n.attrs.floats) key << std::hexfloat << f << std::defaultfloat << ',';

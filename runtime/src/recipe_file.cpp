@@ -182,6 +182,7 @@ Result<std::string> encode_recipe_file(std::string_view key, const Recipe& recip
   r.set_nodes(recipe.nodes);
   r.set_jobs(recipe.jobs);
   r.set_log(recipe.log);
+  for (const std::string& label : recipe.source_labels) r.add_source_labels(label);
   if (recipe.has_constants()) {
     for (uint32_t q = 0; q < kQueueCount; ++q) {
       Result<std::string> program = driver::save_command_buffer(recipe.constant_programs[q]);
@@ -270,6 +271,7 @@ Result<std::shared_ptr<Recipe>> decode_recipe_file(std::string_view bytes, std::
   recipe->nodes = r.nodes();
   recipe->jobs = r.jobs();
   recipe->log = r.log();
+  recipe->source_labels.assign(r.source_labels().begin(), r.source_labels().end());
   // A constant section and its constants come together: the runtime runs the
   // section of a recipe with constants, and binds them for every launch.
   const bool section = r.constant_programs_size() != 0;

@@ -317,7 +317,10 @@ Result<std::vector<Tensor>> Runtime::Impl::record(OpKind op, Attrs attrs, const 
   // A graph capture records every op, whatever the thread's mode.
   const Mode mode = capturing ? Mode::kLazy : thread_mode();
   Graph eager;
-  if (mode == Mode::kEager) eager.id = next_graph++;
+  if (mode == Mode::kEager) {
+    eager.id = next_graph++;
+    eager.labels_in_key = false;
+  }
   Graph& g = mode == Mode::kEager ? eager : pending;
   std::vector<View> views;
   for (const Tensor& t : inputs) {

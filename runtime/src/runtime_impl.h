@@ -19,11 +19,16 @@
 #include "graph.h"
 #include "kiln/common/source_location.h"
 #include "kiln/runtime/runtime.h"
+#include "kiln/traces/op_labels.h"
 #include "memory_pool.h"
 #include "recipe_cache.h"
 #include "recipe_store.h"
 
 namespace kiln::runtime {
+
+// Per queue, the op labels a launch names instead of its program's own
+// (null: the program's).
+using QueueLabels = std::array<std::shared_ptr<const traces::OpLabels>, kQueueCount>;
 
 // The runtime's modelled host costs, in nanoseconds (config section `host`).
 struct RuntimeCosts {
@@ -97,6 +102,7 @@ struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
     std::shared_ptr<const Recipe> recipe;
     uint64_t step;
     bool constant_section = false;  // its constant_programs, not its programs
+    std::shared_ptr<const traces::OpLabels> labels;  // the launch's own, if not its program's
   };
   static constexpr std::size_t kLaunchesKept = 64;
   std::deque<Launch> launched;
@@ -166,11 +172,13 @@ struct Runtime::Impl : std::enable_shared_from_this<Runtime::Impl> {
   // unless all pass, so no queue waits on a part that never ran. Records
   // each submission in `launched` and, per queue used, an event after it in
   // `done`; advances the timeline bases by `signals`.
+  // `labels`: per queue, the op labels the submission names instead of its
+  // program's own (null: the program's).
   Status submit_parts(const std::array<driver::CommandBuffer, kQueueCount>& programs,
                       const std::array<uint32_t, kQueueCount>& signals, const driver::BindingTable& table,
                       const std::shared_ptr<const Recipe>& recipe, bool constant_section,
                       std::array<std::shared_ptr<driver::Event>, kQueueCount>& done,
-                      std::array<uint64_t, kQueueCount>* sequences = nullptr);
+                      std::array<uint64_t, kQueueCount>* sequences = nullptr, const QueueLabels* labels = nullptr);
   // The recipe's constants (constant_section.cpp): the buffer its section
   // wrote before, or a new one its section is submitted to write now — then
   // `written` holds, per queue the section ran on, the event after its jobs,

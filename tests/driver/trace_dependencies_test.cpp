@@ -130,6 +130,28 @@ TEST(TraceLabels, AResubmittedRelocatedBufferKeepsItsLabelsAndSharesThem) {
   EXPECT_TRUE(has(testing::dma_job(*dev, *s, s2).waits_for, testing::dma_job(*dev, *s, s1).job));
 }
 
+// A submission may name other ops than the buffer records (one cached
+// recipe launched for several model ops): its labels replace the buffer's
+// for that submission only.
+TEST(TraceLabels, ASubmissionsOwnLabelsReplaceTheBuffersForItAlone) {
+  auto dev = testing::open_device();
+  const uint64_t n = 4096;
+  auto a = take(dev->allocate(n)), b = take(dev->allocate(n));
+  CommandBuffer cb;
+  cb.label({"layer0.copy"}).copy(b.address, a.address, n);
+  auto layer7 = std::make_shared<traces::OpLabels>();
+  layer7->add(0, {"layer7.copy"});
+  Stream* s = take(dev->create_stream());
+  SubmitOptions relabelled;
+  relabelled.labels = layer7;
+  const uint64_t s1 = take(s->submit(cb, BindingTable{}, relabelled));
+  const uint64_t s2 = take(s->submit(cb));
+  ASSERT_OK(s->synchronize());
+  EXPECT_EQ(testing::dma_job(*dev, *s, s1).ops, Ops{"layer7.copy"});
+  EXPECT_EQ(testing::dma_job(*dev, *s, s2).ops, Ops{"layer0.copy"});
+  EXPECT_EQ(cb.labels().at(0)->front(), "layer0.copy");
+}
+
 TEST(TraceDependencies, AWaitNamesTheJobWhoseCompletionSignalReleasedIt) {
   auto dev = testing::open_device();
   const uint64_t big = 16 << 20, small = 64 << 10;

@@ -6,6 +6,10 @@
 #include <limits>
 #include <random>
 
+#include <map>
+#include <set>
+
+#include "kiln/proto/trace.pb.h"
 #include "kiln/runtime/ops.h"
 #include "kiln/runtime/runtime.h"
 
@@ -127,6 +131,42 @@ TEST(Runtime, ASecondIdenticalStepCompilesNothing) {
   const RuntimeStats s = rt->stats();
   EXPECT_EQ(s.compilations, 1u);
   EXPECT_EQ(s.cache_hits, 2u);
+}
+
+// Eager ops of one signature (op, attributes, shapes, dtypes) under
+// different scopes, the same op in each layer of a model, share one recipe
+// as a real eager stack's recipe cache does; the trace still names each
+// launch's own op, and a device fault would too.
+TEST(Runtime, EagerOpsOfOneSignatureShareARecipeAndKeepTheirOwnLabels) {
+  auto rt = open_runtime(Mode::kEager);
+  const std::vector<float> host = random_floats(64 * 64, 5);
+  Tensor x = take(rt->from_host(host, {64, 64}));
+  std::vector<Tensor> ys;
+  RuntimeStats first;
+  for (const char* layer : {"layer0", "layer1", "layer2"}) {
+    OpScope scope(layer);
+    ys.push_back(take(mul(x, 2.0)));
+    if (ys.size() == 1) first = rt->stats();
+  }
+  const RuntimeStats s = rt->stats();
+  ASSERT_GT(first.compilations, 0u);
+  EXPECT_EQ(s.compilations, first.compilations);
+  EXPECT_EQ(s.cache_hits - first.cache_hits, 2 * first.compilations);
+  for (Tensor& y : ys) {
+    const auto v = take(y.to_host<float>());
+    for (std::size_t i = 0; i < v.size(); ++i) ASSERT_EQ(v[i], 2.0f * host[i]) << i;
+  }
+  std::map<std::string, int> jobs;  // TPC jobs' labels
+  const proto::Trace trace = rt->device().trace_proto();
+  for (const auto& e : trace.events()) {
+    if (e.track().rfind("TPC", 0) != 0) continue;
+    ASSERT_EQ(e.ops_size(), 1) << e.name();
+    ++jobs[e.ops(0)];
+  }
+  ASSERT_GT(jobs["layer0/mul"], 0);
+  EXPECT_EQ(jobs["layer1/mul"], jobs["layer0/mul"]);
+  EXPECT_EQ(jobs["layer2/mul"], jobs["layer0/mul"]);
+  for (const auto& [op, count] : jobs) EXPECT_EQ(op.rfind("layer", 0), 0u) << op << " (" << count << " jobs)";
 }
 
 // Tensors may outlive their runtime: materialized, pending and view handles

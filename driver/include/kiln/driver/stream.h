@@ -23,6 +23,7 @@
 #include "kiln/common/fault.h"
 #include "kiln/common/status.h"
 #include "kiln/driver/bindings.h"
+#include "kiln/traces/op_labels.h"
 #include "kiln/driver/command_buffer.h"
 
 namespace kiln::driver {
@@ -38,6 +39,11 @@ struct SubmitOptions {
   bool skip_validation = false;
   // Allows privileged packets (WREG32): the kernel-mode path.
   bool privileged = false;
+  // The op labels the device reports for this submission's packets, instead
+  // of the command buffer's own (null: its own). For one recording launched
+  // on behalf of different model ops: a cached recipe run for another op of
+  // the same signature. Offsets are into the same bytes.
+  std::shared_ptr<const traces::OpLabels> labels;
 };
 
 // What the device reported for one retired submission.
@@ -71,6 +77,7 @@ class PreparedSubmission {
     cost_ps_ = other.cost_ps_;
     privileged_ = other.privileged_;
     start_ = other.start_;
+    labels_ = std::move(other.labels_);
     return *this;
   }
 
@@ -82,6 +89,7 @@ class PreparedSubmission {
   uint64_t cost_ps_ = 0;
   bool privileged_ = false;
   std::chrono::steady_clock::time_point start_{};
+  std::shared_ptr<const traces::OpLabels> labels_;
 };
 
 class Stream {
@@ -138,10 +146,11 @@ class Stream {
   Stream(Device& device, uint32_t queue, uint64_t first_sequence)
       : device_(device), queue_(queue), next_sequence_(first_sequence), synchronized_through_(first_sequence - 1) {}
   // Submits `commands`, charging `cost_ps` to the calling thread's clock and
-  // recording the call as `name`.
+  // recording the call as `name`; `labels` null: the buffer's own.
   Result<uint64_t> submit_as(const char* name, const CommandBuffer& commands, bool privileged, uint64_t cost_ps,
                              std::chrono::steady_clock::time_point wall_start,
-                             std::shared_ptr<const packets::BindingSet> bindings = nullptr);
+                             std::shared_ptr<const packets::BindingSet> bindings = nullptr,
+                             std::shared_ptr<const traces::OpLabels> labels = nullptr);
 
   struct PendingWait {
     uint32_t sync_object;

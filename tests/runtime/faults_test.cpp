@@ -37,5 +37,30 @@ TEST(RuntimeFaults, AFaultDuringAStepNamesTheOpAndTheRuntimeGoesOn) {
   expect_close(download(z), want, 1e-5, 1e-5, "after the fault");
 }
 
+// An eager op's recipe is shared by every op of its signature: a fault in a
+// later launch names that launch's op, not the one the recipe was compiled for.
+TEST(RuntimeFaults, AFaultInAnEagerOpSharingARecipeNamesItsOwnOp) {
+  RuntimeOptions o;
+  o.mode = Mode::kEager;
+  auto rt = take(Runtime::open("tiny", o));
+  Tensor tx = upload(*rt, host_random({4, 8}, 1)), tw = upload(*rt, host_random({6, 8}, 2));
+  {
+    OpScope scope("layer0");
+    (void)take(linear(tx, tw));
+  }
+  ASSERT_TRUE(rt->synchronize().ok());
+  const uint64_t compilations = rt->stats().compilations;
+  ASSERT_TRUE(rt->device().inject_fault({.engine = "MME"}).ok());
+  {
+    OpScope scope("layer5");
+    (void)linear(tx, tw);
+  }
+  const Status s = rt->synchronize();
+  EXPECT_EQ(rt->stats().compilations, compilations);  // the same recipe
+  ASSERT_EQ(s.code(), ErrorCode::kDeviceFault) << s.to_string();
+  EXPECT_NE(s.message().find("op 'layer5/linear"), std::string::npos) << s.message();
+  EXPECT_EQ(s.message().find("layer0"), std::string::npos) << s.message();
+}
+
 }  // namespace
 }  // namespace kiln::runtime::testing

@@ -281,9 +281,9 @@ Status Runtime::Impl::submit_parts(const std::array<driver::CommandBuffer, kQueu
   std::array<std::shared_ptr<driver::Event>, kQueueCount> events{};
   for (uint32_t q = 0; q < kQueueCount; ++q) {
     if (programs[q].empty()) continue;
-    driver::SubmitOptions options;
-    if (labels) options.labels = (*labels)[q];
-    KILN_ASSIGN_OR_RETURN(parts[q], streams[q]->prepare(programs[q], table, options));
+    driver::SubmitOptions submit_options;
+    if (labels) submit_options.labels = (*labels)[q];
+    KILN_ASSIGN_OR_RETURN(parts[q], streams[q]->prepare(programs[q], table, submit_options));
     KILN_ASSIGN_OR_RETURN(auto event, device->create_event());
     events[q] = std::shared_ptr<driver::Event>(std::move(event));
   }

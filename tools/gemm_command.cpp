@@ -34,10 +34,7 @@ void print_gemm_usage(std::FILE* out) {
                "  --sweep runs the GEMM once per value of one field and prints a row for each.\n");
 }
 
-int gemm_failed(const Status& s) {
-  std::fprintf(stderr, "kiln gemm: %s\n", s.to_string().c_str());
-  return 1;
-}
+int gemm_failed(const Status& s) { return command_failed("gemm", s.to_string()); }
 
 bool parse_dim(const std::string& text, uint64_t* out) { return parse_whole(text, 1, 0xffffffffull, out); }
 
@@ -142,7 +139,7 @@ int run_gemm(const Args& args) {
     } else if (positional < 3 && parse_dim(a, &dims[positional])) {
       ++positional;
     } else {
-      std::fprintf(stderr, "kiln gemm: unexpected argument '%s'\n", a.c_str());
+      command_failed("gemm", "unexpected argument '" + a + "'");
       print_gemm_usage(stderr);
       return 2;
     }

@@ -124,7 +124,7 @@ int run_info(const Args& args) {
     }
     if (arg == "--config") {
       if (i + 1 >= args.size()) {
-        std::fprintf(stderr, "kiln info: --config needs a value\n");
+        command_failed("info", "--config needs a value");
         print_info_usage(stderr);
         return 2;
       }
@@ -134,7 +134,7 @@ int run_info(const Args& args) {
     } else if (arg.starts_with("--config=")) {
       config = std::string(arg.substr(std::string_view("--config=").size()));
     } else {
-      std::fprintf(stderr, "kiln info: unknown argument '%s'\n", args[i].c_str());
+      command_failed("info", "unknown argument '" + args[i] + "'");
       print_info_usage(stderr);
       return 2;
     }
@@ -142,19 +142,10 @@ int run_info(const Args& args) {
 
   // Resolved once here so the summary can say which file it describes.
   const Result<std::string> path = resolve_device_config_path(config);
-  if (!path.ok()) {
-    std::fprintf(stderr, "kiln info: %s\n", path.status().message().c_str());
-    return 1;
-  }
+  if (!path.ok()) return command_failed("info", path.status().message());
   Result<DeviceConfig> loaded = load_device_config(*path);
-  if (!loaded.ok()) {
-    std::fprintf(stderr, "kiln info: %s\n", loaded.status().message().c_str());
-    return 1;
-  }
-  if (Status s = apply_config_overrides(*loaded, overrides); !s.ok()) {
-    std::fprintf(stderr, "kiln info: %s\n", s.message().c_str());
-    return 1;
-  }
+  if (!loaded.ok()) return command_failed("info", loaded.status().message());
+  if (Status s = apply_config_overrides(*loaded, overrides); !s.ok()) return command_failed("info", s.message());
   std::string source = *path;
   for (const std::string& o : overrides) source += " --set " + o;
   print_config(*loaded, source);

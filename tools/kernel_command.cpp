@@ -29,10 +29,7 @@ void print_kernel_usage(std::FILE* out) {
                "  run exits 0 on PASS, 1 on FAIL or error.\n");
 }
 
-int kernel_failed(const Status& s) {
-  std::fprintf(stderr, "kiln kernel: %s\n", s.to_string().c_str());
-  return 1;
-}
+int kernel_failed(const Status& s) { return command_failed("kernel", s.to_string()); }
 
 // 1 to 5 dims, each a positive whole number, separated by single commas.
 bool parse_shape(const std::string& text, std::vector<int64_t>* out) {
@@ -70,9 +67,7 @@ int run_kernel(const Args& args) {
     else if (a == "--config" && has) config = args[++i];
     else if (a == "--shape" && has) {
       if (!parse_shape(args[++i], &shape)) {
-        std::fprintf(stderr, "kiln kernel: --shape must be 1 to 5 positive whole numbers separated by commas, not '%s'\n",
-                     args[i].c_str());
-        return 2;
+        return command_failed("kernel", "--shape must be 1 to 5 positive whole numbers separated by commas, not '" + args[i] + "'", 2);
       }
     } else if (a == "--dtype" && has) {
       const std::string t = args[++i];
@@ -81,19 +76,17 @@ int run_kernel(const Args& args) {
     } else if (a == "--cores" && has) {
       uint64_t n = 0;
       if (!parse_whole(args[++i], 0, UINT32_MAX, &n)) {
-        std::fprintf(stderr, "kiln kernel: --cores must be a count (0: every core), not '%s'\n", args[i].c_str());
-        return 2;
+        return command_failed("kernel", "--cores must be a count (0: every core), not '" + args[i] + "'", 2);
       }
       check.cores = static_cast<uint32_t>(n);
     } else if (a == "--seed" && has) {
       uint64_t n = 0;
       if (!parse_whole(args[++i], 0, UINT32_MAX, &n)) {
-        std::fprintf(stderr, "kiln kernel: --seed must be a non-negative integer, not '%s'\n", args[i].c_str());
-        return 2;
+        return command_failed("kernel", "--seed must be a non-negative integer, not '" + args[i] + "'", 2);
       }
       check.seed = static_cast<uint32_t>(n);
     } else {
-      std::fprintf(stderr, "kiln kernel: unexpected argument '%s'\n", a.c_str());
+      command_failed("kernel", "unexpected argument '" + a + "'");
       print_kernel_usage(stderr);
       return 2;
     }

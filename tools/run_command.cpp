@@ -35,10 +35,7 @@ void print_run_usage(std::FILE* out) {
                "kiln run --list-ops: the ONNX op types the frontend lowers, one per line\n");
 }
 
-int run_failed(const std::string& m) {
-  std::fprintf(stderr, "kiln run: %s\n", m.c_str());
-  return 2;
-}
+int run_failed(const std::string& m) { return command_failed("run", m, 2); }
 
 }  // namespace
 
@@ -139,8 +136,7 @@ int run_run(const Args& args) {
   if (!rt.ok()) return run_failed(rt.status().to_string());
   auto report = frontend::run_onnx(**rt, options);
   if (!report.ok()) {
-    std::fprintf(stderr, "kiln run: %s\n", report.status().to_string().c_str());
-    return report.status().code() == ErrorCode::kUnimplemented ? 3 : 1;
+    return command_failed("run", report.status().to_string(), report.status().code() == ErrorCode::kUnimplemented ? 3 : 1);
   }
   if (json) {
     std::printf("%s", report->to_json().c_str());

@@ -43,10 +43,7 @@ int usage_error(const std::string& message) {
   return 2;
 }
 
-int failure(const std::string& message) {
-  std::fprintf(stderr, "kiln trace: %s\n", message.c_str());
-  return 1;
-}
+int failure(const std::string& message) { return command_failed("trace", message); }
 
 // Accepts "--name value" and "--name=value". Returns true if args[i] is the
 // option (advancing i past its value); sets *missing if the value is absent.

@@ -103,8 +103,25 @@ View copy_before(Graph& g, std::vector<int>& order, std::size_t at, const View& 
 // Gives the matrix engine operands it can read in place: a matmul operand
 // that is the transpose of a dense matrix (linear's W^T) is read transposed
 // (kTransposeA / kTransposeB) unless `transposed_ok` is false (the
-// "mme_transpose" switch); anything else it cannot read is copied densely.
+// "mme_transpose" switch); anything else it cannot read is copied densely,
+// once per view however many matrix-engine ops read it (values are not
+// written twice in a step: the copy made for the first reader serves all).
 void legalize(Graph& g, std::vector<int>& order, bool transposed_ok, std::ostringstream& log) {
+  std::map<std::string, View> dense_copies;  // by the source view and the copy's shape
+  // The dense copy of `in` as `shape`, made before position `pos` unless an
+  // earlier reader's serves (then `reused`).
+  auto dense_copy = [&](std::size_t& pos, const View& in, const Shape& shape, bool* reused) {
+    const std::string key = view_key(in) + ">" + to_string(shape);
+    if (auto it = dense_copies.find(key); it != dense_copies.end()) {
+      *reused = true;
+      return it->second;
+    }
+    *reused = false;
+    const View dense = copy_before(g, order, pos, in, shape);
+    ++pos;  // the consumer moved one place on
+    dense_copies.emplace(key, dense);
+    return dense;
+  };
   for (std::size_t pos = 0; pos < order.size(); ++pos) {
     const int index = order[pos];
     const OpKind op = g.nodes[static_cast<std::size_t>(index)].op;
@@ -113,10 +130,13 @@ void legalize(Graph& g, std::vector<int>& order, bool transposed_ok, std::ostrin
       for (std::size_t i = 0; i < 3; ++i) {
         const View in = g.nodes[static_cast<std::size_t>(index)].inputs[i];
         if (in.contiguous()) continue;
-        const View dense = copy_before(g, order, pos, in, in.shape);
-        ++pos;
-        g.nodes[static_cast<std::size_t>(index)].inputs[i] = dense;
-        log << "legalize: copied input " << i << " of fused_sdpa densely\n";
+        bool reused = false;
+        g.nodes[static_cast<std::size_t>(index)].inputs[i] = dense_copy(pos, in, in.shape, &reused);
+        if (reused) {
+          log << "legalize: input " << i << " of fused_sdpa reads the dense copy made for an earlier reader\n";
+        } else {
+          log << "legalize: copied input " << i << " of fused_sdpa densely\n";
+        }
       }
       continue;
     }
@@ -141,10 +161,13 @@ void legalize(Graph& g, std::vector<int>& order, bool transposed_ok, std::ostrin
         }
       }
       if (ok) continue;
-      const View dense = copy_before(g, order, pos, in, target);
-      ++pos;  // the consumer moved one place on
-      g.nodes[static_cast<std::size_t>(index)].inputs[i] = dense;
-      log << "legalize: copied input " << i << " of " << op_name(op) << " densely\n";
+      bool reused = false;
+      g.nodes[static_cast<std::size_t>(index)].inputs[i] = dense_copy(pos, in, target, &reused);
+      if (reused) {
+        log << "legalize: input " << i << " of " << op_name(op) << " reads the dense copy made for an earlier reader\n";
+      } else {
+        log << "legalize: copied input " << i << " of " << op_name(op) << " densely\n";
+      }
     }
   }
 }

@@ -133,6 +133,38 @@ TEST(Legalize, TheRecipeCacheTellsATransposedViewFromADenseOperand) {
   expect_close(download(transposed), want_transposed, 1e-5, 1e-5, "x w^T");
 }
 
+// A pooled image (the pooling kernels write NHWC: the NCHW result is a
+// permuted view) read by two convolutions, as ResNet's first block reads
+// its max pool's output in its first conv and its downsample: one dense copy
+// serves both, with the values each conv computes from a copy of its own.
+TEST(Legalize, OneDenseCopyServesEveryMatrixEngineReaderOfAView) {
+  const HostTensor x = host_random({1, 8, 12, 12}, 30), w1 = host_random({8, 8, 1, 1}, 31),
+                   w2 = host_random({16, 8, 3, 3}, 32);
+  Pool2dOptions pool;
+  pool.kernel_h = pool.kernel_w = 3;
+  pool.stride_h = pool.stride_w = 2;
+  pool.pad_h = pool.pad_w = 1;
+  Conv2dOptions three;
+  three.pad_h = three.pad_w = 1;
+  auto rt = open_lazy();
+  Tensor tx = upload(*rt, x), tw1 = upload(*rt, w1), tw2 = upload(*rt, w2);
+  ASSERT_TRUE(rt->mark_step().ok());
+  Tensor pooled = take(max_pool2d(tx, pool));
+  Tensor a = take(conv2d(pooled, tw1, std::nullopt)), b = take(conv2d(pooled, tw2, std::nullopt, three));
+  ASSERT_TRUE(rt->synchronize().ok());
+  const std::string log = rt->stats().last_compile_log;
+  EXPECT_EQ(count(log, "legalize: copied input 0 of conv2d densely"), 1) << log;
+  EXPECT_EQ(count(log, "legalize: input 0 of conv2d reads the dense copy made for an earlier reader"), 1) << log;
+  // Each conv in a step of its own copies the view for itself.
+  Tensor pooled_alone = take(max_pool2d(tx, pool));
+  Tensor a_alone = take(conv2d(pooled_alone, tw1, std::nullopt));
+  ASSERT_TRUE(rt->mark_step().ok());
+  Tensor b_alone = take(conv2d(pooled_alone, tw2, std::nullopt, three));
+  ASSERT_TRUE(rt->synchronize().ok());
+  EXPECT_EQ(download(a).v, download(a_alone).v);
+  EXPECT_EQ(download(b).v, download(b_alone).v);
+}
+
 // One lazy step of the transformer block: its compile log, engine jobs and vector-core kernels.
 struct BlockStep {
   HostTensor values;

@@ -58,8 +58,9 @@ Result<Tensor> LowerContext::in(int i) {
     const HostTensor& h = *v.host;
     runtime::Shape shape;
     for (int64_t d : h.shape) shape.push_back(d);
-    KILN_ASSIGN_OR_RETURN(Tensor t, rt.from_host(h.data.data(), h.data.size(), shape, h.dtype));
-    v.device = t;
+    auto t = v.shape_only ? rt.empty(shape, h.dtype) : rt.from_host(h.data.data(), h.data.size(), shape, h.dtype);
+    if (!t.ok()) return t.status().with_context("input " + std::to_string(i) + " ('" + name + "')");
+    v.device = *t;
   }
   if (autocast && v.device->dtype() == DType::kF32) {
     autocast_applied_ = true;
@@ -71,7 +72,7 @@ Result<Tensor> LowerContext::in(int i) {
 Result<std::shared_ptr<const HostTensor>> LowerContext::host(int i) {
   const std::string name = input_name(node, i);
   auto it = values_.find(name);
-  if (name.empty() || it == values_.end() || !it->second.host)
+  if (name.empty() || it == values_.end() || !it->second.host || it->second.shape_only)
     return failed_precondition("input " + std::to_string(i) + " ('" + name + "') has no host value");
   return it->second.host;
 }

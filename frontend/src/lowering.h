@@ -54,6 +54,10 @@ struct CheckContext {
 struct Value {
   std::optional<Tensor> device;
   std::shared_ptr<const HostTensor> host;
+  // `host` holds a dtype and shape only (an initializer loaded for timing
+  // without its values): device memory, uninitialised, made when a node
+  // first reads it; never read as host values.
+  bool shape_only = false;
 };
 
 class LowerContext {

@@ -385,13 +385,9 @@ Result<std::vector<runtime::Tensor>> OnnxModel::run(runtime::Runtime& rt, const 
       if (rt.options().device.functional)
         return failed_precondition("'" + m.path + "': initializer '" + name + "' has no values (loaded for timing only, its data in '" +
                                    absent->second + "' absent or not read): it runs only on a timing-only device");
-      // Only the shape matters: device memory without an upload from the host.
-      if (!v.device) {
-        runtime::Shape shape;
-        for (int64_t d : host->shape) shape.push_back(d);
-        KILN_ASSIGN_OR_RETURN(v.device, rt.empty(shape, host->dtype));
-      }
-      v.host = nullptr;
+      // Only the shape matters: device memory without an upload from the
+      // host, made when a node first reads it (LowerContext::in).
+      v.shape_only = true;
     }
     values[name] = v;
   }
@@ -421,12 +417,13 @@ Result<std::vector<runtime::Tensor>> OnnxModel::run(runtime::Runtime& rt, const 
     auto it = values.find(o.name);
     if (it == values.end()) return internal_error("output '" + o.name + "' was not computed");
     if (!it->second.device) {
-      // An output that is a constant: uploaded as is.
+      // An output that is a constant: uploaded as is (an absent one: its memory).
       const HostTensor& h = *it->second.host;
       runtime::Shape shape;
       for (int64_t d : h.shape) shape.push_back(d);
-      KILN_ASSIGN_OR_RETURN(runtime::Tensor t, rt.from_host(h.data.data(), h.data.size(), shape, h.dtype));
-      it->second.device = t;
+      auto t = it->second.shape_only ? rt.empty(shape, h.dtype) : rt.from_host(h.data.data(), h.data.size(), shape, h.dtype);
+      if (!t.ok()) return t.status().with_context("output '" + o.name + "'");
+      it->second.device = *t;
     }
     outs.push_back(*it->second.device);
   }

@@ -194,6 +194,51 @@ TEST(ExternalData, TimingOnlyRunsWithTheWeightsAbsent) {
   EXPECT_FALSE(OnnxModel::load(p.string(), lo).ok());
 }
 
+// An absent initializer becomes device memory when a node first reads it:
+// one no node reads costs nothing (an 8-dim one, more than the device's
+// tensors have, failed every run with a message naming nothing: found by
+// the onnx_model fuzz target); one a node reads is refused at load, naming
+// the node and the initializer.
+TEST(ExternalData, AnAbsentWeightIsAllocatedByItsFirstReaderAndNamedByIt) {
+  const fs::path d = fresh_dir("absent_rank");
+  // y = ReduceSum(w) (to a scalar), w f32[1, 1, 1, 1, 1, 1, 2, 3] absent; z = Relu(x).
+  auto build = [](bool read_w) {
+    onnx::ModelProto m = model();
+    auto* g = m.mutable_graph();
+    g->set_name("g");
+    add_io(g->add_input(), "x", onnx::TensorProto::FLOAT, {2, 3});
+    add_io(g->add_output(), "z", onnx::TensorProto::FLOAT, {2, 3});
+    add_node(g, "Relu", {"x"}, {"z"});
+    auto* w = g->add_initializer();
+    w->set_name("w");
+    w->set_data_type(onnx::TensorProto::FLOAT);
+    for (int64_t dim : {1, 1, 1, 1, 1, 1, 2, 3}) w->add_dims(dim);
+    w->set_data_location(onnx::TensorProto::EXTERNAL);
+    auto* e = w->add_external_data();
+    e->set_key("location");
+    e->set_value("never_written.bin");
+    if (read_w) {
+      add_io(g->add_output(), "y", onnx::TensorProto::FLOAT, {});
+      set_int(add_node(g, "ReduceSum", {"w"}, {"y"}, "sum_w"), "keepdims", 0);
+    }
+    return m;
+  };
+  runtime::RuntimeOptions timing;
+  timing.device.functional = false;
+  auto rt = runtime::Runtime::open("tiny", timing).value();
+  RunOptions o;
+  o.model_path = (d / "model.onnx").string();
+  write(d / "model.onnx", build(false).SerializeAsString());
+  auto unused = run_onnx(*rt, o);
+  EXPECT_TRUE(unused.ok()) << unused.status().to_string();
+
+  write(d / "model.onnx", build(true).SerializeAsString());
+  auto read = run_onnx(*rt, o);
+  ASSERT_FALSE(read.ok());
+  const std::string msg = read.status().message();
+  EXPECT_NE(msg.find("sum_w (ReduceSum): unsupported: input 'w' has rank 8"), std::string::npos) << msg;
+}
+
 TEST(ExternalData, TimingOnlyChecksButDoesNotReadLargeWeights) {
   const fs::path d = fresh_dir("large");
   const int64_t rows = 8192;  // 96 KiB, above kTimingOnlyReadLimit

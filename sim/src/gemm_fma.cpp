@@ -216,7 +216,10 @@ Blocking choose_blocking(uint64_t m, uint64_t n, uint64_t k, uint64_t threads) {
   const uint64_t min_cols = ceil_div(n, kNc), max_cols = std::max(min_cols, std::min<uint64_t>(ceil_div(n, 16), 64));
   Blocking best{};
   double best_time = 0;
-  for (uint64_t r = 1; r <= row_steps; ++r) {
+  // Past a few blocks per thread, more row blocks only pack more (and a
+  // product of millions of rows must not try every cut).
+  const uint64_t max_row_blocks = std::min(row_steps, 16 * threads);
+  for (uint64_t r = 1; r <= max_row_blocks; ++r) {
     const uint64_t rows = ceil_div(row_steps, r) * kMc, row_blocks = ceil_div(m, rows);
     if (row_blocks != r) continue;  // the same cut as a smaller r
     for (uint64_t want = min_cols; want <= max_cols; ++want) {

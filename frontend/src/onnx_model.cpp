@@ -3,9 +3,12 @@
 #include "kiln/frontend/onnx_model.h"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <set>
 #include <sstream>
+#include <system_error>
+#include <thread>
 
 #include "external_data.h"
 #include "fold.h"
@@ -194,6 +197,21 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
   if (options.autocast && *options.autocast != DType::kBF16 && *options.autocast != DType::kF16)
     return invalid_argument("autocast to " + std::string(dtype_name(*options.autocast)) + ": only bf16 and f16 are supported");
   impl->autocast = options.autocast;
+  // libonnx builds its registry of every operator schema on first use (about
+  // 15 ms, once per process): on another thread while this one reads and
+  // parses the file (joined before the checker, or on any return). Without
+  // a thread to spare, the checker builds it.
+  static std::atomic<bool> schemas_built{false};
+  std::jthread schemas;
+  if (!schemas_built.load(std::memory_order_acquire)) {
+    try {
+      schemas = std::jthread([] {
+        (void)detail::guarded_schemas();
+        schemas_built.store(true, std::memory_order_release);
+      });
+    } catch (const std::system_error&) {
+    }
+  }
   KILN_ASSIGN_OR_RETURN(impl->model, detail::read_model_file(path));
   onnx::ModelProto& model = impl->model;
   KILN_ASSIGN_OR_RETURN(impl->absent, detail::resolve_external_data(model, path, options.timing_only));
@@ -202,6 +220,7 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
 
   // ONNX's own checks first: a model they reject is malformed, whatever Kiln supports.
   // Both throw (ValidationError, InferenceError, protobuf's errors): caught here.
+  if (schemas.joinable()) schemas.join();
   try {
     onnx::checker::check_model(model);
   } catch (const std::exception& e) {

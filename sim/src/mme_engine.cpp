@@ -320,7 +320,11 @@ std::optional<MmeEngine::AccessFault> MmeEngine::compute_values_in_scratch(const
     if (!r) return failed;
   }
   float* nkpq = scratch_.c.floats(out_elems);
-  const bool identity = im2col_is_identity(d, problem.out_h, problem.out_w);
+  // A 1x1 unit-stride convolution reads its input in place: an NCHW image's
+  // group channels are B itself; an ungrouped NHWC image is B stored
+  // transposed (PQ x C). Anything else goes through im2col.
+  const bool channels_last = (d.flags & mme::kChannelsLastInput) != 0;
+  const bool identity = im2col_is_identity(d, problem.out_h, problem.out_w) && (!channels_last || g.batch == 1);
   float* cols = identity ? nullptr : scratch_.stored.floats(g.k * pq);
   const uint64_t plane = static_cast<uint64_t>(d.conv_h) * d.conv_w;
   for (uint32_t n = 0; n < d.conv_n; ++n) {
@@ -332,7 +336,8 @@ std::optional<MmeEngine::AccessFault> MmeEngine::compute_values_in_scratch(const
       } else {
         im2col(input, d, n, group, problem.out_h, problem.out_w, cols);
       }
-      gemm_f32(weights + k0 * g.k, b, nkpq + (n * channels + k0) * pq, g.n, pq, g.k);
+      gemm_f32(weights + k0 * g.k, b, nkpq + (n * channels + k0) * pq, g.n, pq, g.k,
+               GemmLayout{false, identity && channels_last});
     }
   }
   apply_epilogue(nkpq, d.conv_n, channels, pq, bias, act, r);

@@ -247,11 +247,16 @@ void im2col(const float* input, const mme::Descriptor& d, uint32_t n, uint32_t g
   const uint32_t channels = d.conv_c / d.conv_groups, first = group * channels;
   const uint64_t pq = static_cast<uint64_t>(out_h) * out_w;
   const uint64_t rows_per_channel = static_cast<uint64_t>(d.conv_r) * d.conv_s;
+  // An input element (c, y, x) of the image is at plane[at * step] with
+  // at = y * W + x: step 1 in channel c's NCHW plane, conv_c apart in NHWC.
+  const bool channels_last = (d.flags & mme::kChannelsLastInput) != 0;
+  const uint64_t step = channels_last ? d.conv_c : 1;
   // Each channel fills its own R x S rows: channels split over TBB's threads
   // when the matrix is large, and no value depends on which thread wrote it.
   auto channel = [&](uint32_t c) {
     float* row = b + (c - first) * rows_per_channel * pq;
-    const float* plane = input + (static_cast<uint64_t>(n) * d.conv_c + c) * d.conv_h * d.conv_w;
+    const uint64_t image = static_cast<uint64_t>(n) * d.conv_c * d.conv_h * d.conv_w;
+    const float* plane = channels_last ? input + image + c : input + image + static_cast<uint64_t>(c) * d.conv_h * d.conv_w;
     for (uint32_t r = 0; r < d.conv_r; ++r) {
       for (uint32_t s = 0; s < d.conv_s; ++s, row += pq) {
         const int64_t dx = static_cast<int64_t>(s) * d.dilation_w - d.pad_left;
@@ -273,10 +278,10 @@ void im2col(const float* input, const mme::Descriptor& d, uint32_t n, uint32_t g
           // The input index of tap q is base + q * stride, inside the row for q in [q_lo, q_hi).
           const int64_t base = y * d.conv_w + dx;
           std::fill(out, out + q_lo, 0.0f);
-          if (d.stride_w == 1) {
+          if (d.stride_w == 1 && step == 1) {
             std::copy(plane + base + q_lo, plane + base + q_hi, out + q_lo);
           } else {
-            for (int64_t q = q_lo; q < q_hi; ++q) out[q] = plane[base + q * d.stride_w];
+            for (int64_t q = q_lo; q < q_hi; ++q) out[q] = plane[static_cast<uint64_t>(base + q * d.stride_w) * step];
           }
           std::fill(out + q_hi, out + out_w, 0.0f);
         }

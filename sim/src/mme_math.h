@@ -59,16 +59,18 @@ void narrow(const float* src, DType dtype, uint64_t count, uint8_t* dst);
 // Rounds every element to TF32 (kiln/common/tf32.h), in place.
 void round_to_tf32_in_place(float* x, uint64_t count);
 
-// Lowers group `group` of image `n` of a dense NCHW input into the B matrix
-// of a convolution's implicit GEMM, output = weights x B: rows (c, r, s) over
-// that group's conv_c / conv_groups channels, columns (p, q); taps outside
-// the image (the padding) are 0. Each row is a strided copy of one input
-// row or plane, so the writes stay sequential.
+// Lowers group `group` of image `n` of a dense NCHW input (NHWC with
+// kChannelsLastInput) into the B matrix of a convolution's implicit GEMM,
+// output = weights x B: rows (c, r, s) over that group's conv_c / conv_groups
+// channels, columns (p, q); taps outside the image (the padding) are 0. Each
+// row is a strided copy of one input row or plane (of one channel's values
+// conv_c apart, channels-last), so the writes stay sequential.
 void im2col(const float* input, const mme::Descriptor& d, uint32_t n, uint32_t group, uint32_t out_h,
             uint32_t out_w, float* b);
 
 // True when im2col's B for an image and group is the input's own channels
-// (1x1 filter, unit strides, no padding): the multiply reads them in place.
+// (1x1 filter, unit strides, no padding): the multiply reads them in place
+// (channels-last, ungrouped: as B stored transposed, PQ x C).
 bool im2col_is_identity(const mme::Descriptor& d, uint32_t out_h, uint32_t out_w);
 
 // Host memory that outlives a job: an MME job's operands are several MB,

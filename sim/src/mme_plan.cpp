@@ -109,6 +109,9 @@ Status check_fields(const mme::Descriptor& d) {
   if (d.reserved0 != 0 || d.reserved1 != 0) return bad("reserved0/1", "must be zero");
   const bool ta = (d.flags & mme::kTransposeA) != 0, tb = (d.flags & mme::kTransposeB) != 0;
   if (d.op == static_cast<uint8_t>(mme::Op::GEMM)) {
+    if (d.flags & mme::kChannelsLastInput) {
+      return bad("flags", "has kChannelsLastInput, which only a CONV2D takes: a GEMM's A is a matrix (kTransposeA reads it transposed)");
+    }
     if (d.batch == 0 || d.m == 0 || d.n == 0 || d.k == 0) return bad("batch/m/n/k", "must all be > 0");
     if (ta && d.lda < d.m) return bad("lda", "is smaller than m (kTransposeA: A is stored k x m)");
     if (!ta && d.lda < d.k) return bad("lda", "is smaller than k");

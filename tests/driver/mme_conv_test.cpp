@@ -2,7 +2,9 @@
 // depthwise, strided, dilated, asymmetrically padded, fp32, bf16 and fp16,
 // with and without the epilogue -- against a direct double-precision
 // convolution; and the implicit-GEMM timing, one GEMM per group.
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "kiln/common/tf32.h"
@@ -26,7 +28,24 @@ struct ConvCase {
   bool residual = false;
   DType r_dtype = DType::kF32;
   bool tf32 = false;
+  bool channels_last = false;  // input stored NHWC (kChannelsLastInput)
 };
+
+// The NCHW input `h` (n x c x hh x w) stored NHWC, bytes and values alike.
+testing::HostMatrix to_nhwc(const testing::HostMatrix& h, uint32_t n, uint32_t c, uint32_t hh, uint32_t w, DType t) {
+  testing::HostMatrix out = h;
+  const uint64_t es = dtype_size(t);
+  for (uint32_t b = 0; b < n; ++b)
+    for (uint32_t ch = 0; ch < c; ++ch)
+      for (uint32_t y = 0; y < hh; ++y)
+        for (uint32_t x = 0; x < w; ++x) {
+          const uint64_t from = ((uint64_t{b} * c + ch) * hh + y) * w + x, to = ((uint64_t{b} * hh + y) * w + x) * c + ch;
+          out.values[to] = h.values[from];
+          std::copy_n(h.bytes.begin() + static_cast<std::ptrdiff_t>(from * es), es,
+                      out.bytes.begin() + static_cast<std::ptrdiff_t>(to * es));
+        }
+  return out;
+}
 
 class MmeConv : public ::testing::TestWithParam<ConvCase> {};
 
@@ -47,7 +66,8 @@ TEST_P(MmeConv, MatchesADirectConvolution) {
   auto hin = make_matrix(uint64_t{cc.n} * cc.c * cc.h * cc.w, cc.in, 4);
   auto hw = make_matrix(uint64_t{cc.k} * cg * cc.r * cc.s, cc.in, 5);
   auto hbias = make_matrix(cc.k, DType::kF32, 6), hr = make_matrix(out_count, cc.r_dtype, 7);
-  auto in = testing::upload(*dev, hin), w = testing::upload(*dev, hw), bias = testing::upload(*dev, hbias);
+  auto in = testing::upload(*dev, cc.channels_last ? to_nhwc(hin, cc.n, cc.c, cc.h, cc.w, cc.in) : hin);
+  auto w = testing::upload(*dev, hw), bias = testing::upload(*dev, hbias);
   auto r = testing::upload(*dev, hr);
   auto out = take(dev->allocate(out_count * dtype_size(cc.out)));
   d.a_addr = in.address, d.b_addr = w.address, d.c_addr = out.address;
@@ -57,6 +77,7 @@ TEST_P(MmeConv, MatchesADirectConvolution) {
     d.r_dtype = static_cast<uint8_t>(cc.r_dtype), d.r_addr = r.address;
   }
   if (cc.tf32) d.flags |= mme::kTf32;
+  if (cc.channels_last) d.flags |= mme::kChannelsLastInput;
   testing::launch_descriptor(*dev, *stream, d);
   const auto got = testing::read_back(*dev, out.address, out_count, cc.out);
   const auto input = [&](float v) { return cc.tf32 ? static_cast<double>(round_to_tf32(v)) : static_cast<double>(v); };
@@ -118,8 +139,78 @@ INSTANTIATE_TEST_SUITE_P(
         ConvCase{"grouped_residual", 1, 8, 9, 9, 4, 3, 3, 2, 1, 1, 2, 1, 2, 2, 1, 1, T::kBF16, T::kF32, A::RELU, true,
                  true, T::kF32},
         ConvCase{"pointwise_grouped_tf32", 1, 8, 5, 5, 8, 1, 1, 4, 1, 1, 1, 1, 0, 0, 0, 0, T::kF32, T::kF32, A::NONE,
-                 false, false, T::kF32, true}),
+                 false, false, T::kF32, true},
+        // Input stored NHWC (kChannelsLastInput), as the vector cores' pooling writes it.
+        ConvCase{"nhwc_plain", 2, 3, 9, 11, 4, 3, 2, 1, 2, 1, 1, 2, 1, 1, 0, 0, T::kF32, T::kF32, A::NONE, true, false,
+                 T::kF32, false, true},
+        ConvCase{"nhwc_grouped_bf16", 2, 8, 9, 9, 4, 3, 3, 2, 1, 1, 2, 1, 2, 2, 1, 1, T::kBF16, T::kBF16, A::SILU, true,
+                 false, T::kF32, false, true},
+        ConvCase{"nhwc_depthwise", 1, 8, 10, 10, 8, 3, 3, 8, 2, 2, 1, 1, 1, 1, 1, 1, T::kF32, T::kF32, A::NONE, false,
+                 false, T::kF32, false, true},
+        ConvCase{"nhwc_pointwise", 2, 16, 7, 5, 24, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, T::kF32, T::kF32, A::RELU, true,
+                 true, T::kF32, false, true},
+        ConvCase{"nhwc_pointwise_grouped_tf32", 1, 8, 5, 5, 8, 1, 1, 4, 1, 1, 1, 1, 0, 0, 0, 0, T::kF32, T::kF32,
+                 A::NONE, false, false, T::kF32, true, true}),
     [](const auto& p) { return std::string(p.param.name); });
+
+// The same convolution of the same values, stored NCHW or NHWC: the same
+// output bits (each output is the same chain over the same taps), and the
+// same simulated time.
+TEST(MmeConvChannelsLast, GivesTheBitsAndTimeOfTheSameConvolutionOnNchwInput) {
+  struct Case {
+    uint32_t c, k, r, groups, stride, pad;
+  };
+  for (const Case cs : {Case{16, 24, 3, 1, 1, 1}, Case{16, 24, 1, 1, 1, 0}, Case{12, 12, 3, 12, 2, 1},
+                        Case{8, 16, 1, 4, 2, 0}}) {
+    auto dev = testing::open_device();
+    Stream* stream = take(dev->create_stream());
+    const uint32_t n = 2, h = 9, w = 7;
+    auto d = mme::conv2d_descriptor(n, cs.c, h, w, cs.k, cs.r, cs.r, DType::kF32, DType::kF32, DType::kF32, cs.groups);
+    d.stride_h = d.stride_w = cs.stride;
+    d.pad_top = d.pad_bottom = d.pad_left = d.pad_right = cs.pad;
+    const uint32_t P = mme::conv_out_extent(h, cs.pad, cs.pad, 1, cs.r, cs.stride);
+    const uint32_t Q = mme::conv_out_extent(w, cs.pad, cs.pad, 1, cs.r, cs.stride);
+    const uint64_t out_count = uint64_t{n} * cs.k * P * Q;
+    const auto hin = make_matrix(uint64_t{n} * cs.c * h * w, DType::kF32, 11);
+    const auto hw = make_matrix(uint64_t{cs.k} * (cs.c / cs.groups) * cs.r * cs.r, DType::kF32, 12);
+    auto wt = testing::upload(*dev, hw);
+    std::vector<float> outputs[2];
+    uint64_t times[2] = {0, 0};  // the MME's busy time
+    for (int nhwc = 0; nhwc < 2; ++nhwc) {
+      auto in = testing::upload(*dev, nhwc ? to_nhwc(hin, n, cs.c, h, w, DType::kF32) : hin);
+      auto out = take(dev->allocate(out_count * 4));
+      d.a_addr = in.address, d.b_addr = wt.address, d.c_addr = out.address;
+      d.flags = nhwc ? mme::kChannelsLastInput : 0;
+      times[nhwc] = testing::mme_ps(*dev, *stream, testing::launch_descriptor(*dev, *stream, d));
+      outputs[nhwc] = testing::read_back(*dev, out.address, out_count, DType::kF32);
+    }
+    SCOPED_TRACE(std::to_string(cs.c) + " channels, " + std::to_string(cs.groups) + " groups, r " + std::to_string(cs.r));
+    ASSERT_EQ(outputs[0].size(), outputs[1].size());
+    for (std::size_t i = 0; i < outputs[0].size(); ++i) {
+      ASSERT_EQ(std::memcmp(&outputs[0][i], &outputs[1][i], sizeof(float)), 0) << i << ": " << outputs[0][i] << " vs " << outputs[1][i];
+    }
+    EXPECT_GT(times[0], 0u);
+    EXPECT_EQ(times[0], times[1]);
+  }
+}
+
+// A GEMM descriptor with kChannelsLastInput is refused by name.
+TEST(MmeConvChannelsLast, OnlyAConvolutionTakesTheFlag) {
+  auto dev = testing::open_device();
+  Stream* stream = take(dev->create_stream());
+  auto a = take(dev->allocate(64 * 4)), b = take(dev->allocate(64 * 4)), c = take(dev->allocate(64 * 4));
+  auto d = mme::gemm_descriptor(8, 8, 8, DType::kF32, DType::kF32, DType::kF32);
+  d.a_addr = a.address, d.b_addr = b.address, d.c_addr = c.address;
+  d.flags = mme::kChannelsLastInput;
+  auto desc = take(dev->allocate_host(sizeof d));
+  std::memcpy(desc.data, &d, sizeof d);
+  CommandBuffer cb;
+  cb.launch_mme(desc.address);
+  auto seq = stream->submit(cb);
+  const Status s = seq.ok() ? stream->wait(*seq) : seq.status();
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("kChannelsLastInput"), std::string::npos) << s.message();
+}
 
 // A grouped convolution is `groups` GEMMs, each m = N*P*Q, n = K/G,
 // k = (C/G)*R*S: on tiny (one 16 x 16 pipelined MME at 1 GHz, one weight

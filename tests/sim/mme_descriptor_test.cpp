@@ -108,8 +108,12 @@ TEST(MmeDescriptor, TransposedOperandsAreGemmOnlyWithLeadingDimensionsOfTheStore
   expect_rejected(conv, "flags", "has kTransposeA, which only a GEMM takes");
   conv.flags = mme::kTransposeB | mme::kHasBias;
   expect_rejected(conv, "flags", "has kTransposeB, which only a GEMM takes");
+  conv.flags = mme::kChannelsLastInput;  // a convolution's input stored NHWC
+  EXPECT_EQ(validate_mme_descriptor(conv), std::nullopt);
+  d.flags = mme::kChannelsLastInput;
+  expect_rejected(d, "flags", "has kChannelsLastInput, which only a CONV2D takes");
   // The first unknown bit after them is still refused.
-  d.flags = 1u << 5;
+  d.flags = 1u << 6;
   expect_rejected(d, "flags", "has unknown bits");
 }
 

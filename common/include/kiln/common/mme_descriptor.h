@@ -31,7 +31,9 @@
 //                           ldb >= k (a linear layer's weight W [n, k] used as B = W^T).
 //            Values, timing and traffic are those of the same GEMM on dense copies of the operands.
 //   CONV2D:  input NCHW, weights K x (C/groups) x R x S, output and R NKPQ, all dense; bias per
-//            output channel. Group g (< groups) convolves input channels [g*C/G, (g+1)*C/G) into
+//            output channel. With kChannelsLastInput the input is stored NHWC instead (as Gaudi's
+//            MME reads channels-last activations): values, timing and traffic are those of the
+//            same convolution on the NCHW copy. Group g (< groups) convolves input channels [g*C/G, (g+1)*C/G) into
 //            output channels [g*K/G, (g+1)*K/G): groups = C = K is a depthwise convolution.
 //            Padding is per side (top/bottom rows, left/right columns), so
 //            P = (H + pad_top + pad_bottom - (dilation_h*(R-1) + 1)) / stride_h + 1, Q likewise.
@@ -65,7 +67,8 @@ enum DescriptorFlags : uint8_t {
   kHasResidual = 1u << 2,  // add R (r_addr, r_dtype; the output's shape and layout) after the activation
   kTransposeA = 1u << 3,   // GEMM only: A[b] stored k x m (element (i, p) at p*lda + i), lda >= m
   kTransposeB = 1u << 4,   // GEMM only: B[b] stored n x k (element (p, j) at j*ldb + p), ldb >= k
-  kKnownDescriptorFlags = kHasBias | kTf32 | kHasResidual | kTransposeA | kTransposeB,
+  kChannelsLastInput = 1u << 5,  // CONV2D only: the input stored NHWC (element (n, c, y, x) at ((n*H + y)*W + x)*C + c)
+  kKnownDescriptorFlags = kHasBias | kTf32 | kHasResidual | kTransposeA | kTransposeB | kChannelsLastInput,
 };
 
 #pragma pack(push, 1)

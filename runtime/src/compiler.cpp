@@ -103,10 +103,12 @@ View copy_before(Graph& g, std::vector<int>& order, std::size_t at, const View& 
 // Gives the matrix engine operands it can read in place: a matmul operand
 // that is the transpose of a dense matrix (linear's W^T) is read transposed
 // (kTransposeA / kTransposeB) unless `transposed_ok` is false (the
-// "mme_transpose" switch); anything else it cannot read is copied densely,
-// once per view however many matrix-engine ops read it (values are not
-// written twice in a step: the copy made for the first reader serves all).
-void legalize(Graph& g, std::vector<int>& order, bool transposed_ok, std::ostringstream& log) {
+// "mme_transpose" switch), and a convolution's input that is an NHWC
+// tensor's NCHW permute (what the pooling kernels write) is read channels-last
+// (kChannelsLastInput) unless `channels_last_ok` is false ("mme_channels_last");
+// anything else it cannot read is copied densely, once per view however many
+// matrix-engine ops read it (the copy made for the first reader serves all).
+void legalize(Graph& g, std::vector<int>& order, bool transposed_ok, bool channels_last_ok, std::ostringstream& log) {
   std::map<std::string, View> dense_copies;  // by the source view and the copy's shape
   // The dense copy of `in` as `shape`, made before position `pos` unless an
   // earlier reader's serves (then `reused`).
@@ -146,6 +148,10 @@ void legalize(Graph& g, std::vector<int>& order, bool transposed_ok, std::ostrin
       const View in = g.nodes[static_cast<std::size_t>(index)].inputs[i];
       bool ok = in.contiguous();
       Shape target = in.shape;
+      if (op == OpKind::kConv2d && i == 0 && !ok && channels_last_ok && in.channels_last()) {
+        log << "legalize: conv2d reads input 0 channels-last in place (kChannelsLastInput)\n";
+        continue;
+      }
       if (op == OpKind::kMatmul && i < 2) {
         const Shape batch(out.begin(), out.end() - 2);
         const std::optional<MmeOperandRead> read = mme_operand_read(in, batch, transposed_ok);
@@ -193,7 +199,7 @@ std::size_t optimize(Graph& g, std::vector<int>& order, const std::set<int>& kee
   if (!disabled(options, "fuse_add_norm")) add(fuse_add_norm(g, order, keep));
   if (!disabled(options, "fuse_elementwise")) add(fuse_elementwise(g, order, keep));
   std::ostringstream legal;
-  legalize(g, order, !disabled(options, "mme_transpose"), legal);
+  legalize(g, order, !disabled(options, "mme_transpose"), !disabled(options, "mme_channels_last"), legal);
   std::istringstream lines(legal.str());
   for (std::string line; std::getline(lines, line);) log << prefix << line << '\n';
   // After legalisation, so a slice reads its rows of an operand already

@@ -23,6 +23,16 @@ void GraphHash::mix(std::string_view s) {
   mix(word);
 }
 
+bool View::channels_last() const {
+  if (shape.size() != 4 || strides.size() != 4) return false;
+  const int64_t c = shape[1], h = shape[2], w = shape[3];
+  const int64_t want[4] = {h * w * c, 1, w * c, c};
+  for (std::size_t d = 0; d < 4; ++d) {
+    if (shape[d] > 1 && strides[d] != want[d]) return false;
+  }
+  return true;
+}
+
 int Graph::input_value(const std::shared_ptr<Slot>& slot) {
   if (slot->graph == id) return slot->value;
   auto it = external_of.find(slot.get());

@@ -78,6 +78,10 @@ struct View {
   int64_t offset = 0;
   DType dtype = DType::kF32;
   bool contiguous() const { return offset == 0 && strides == contiguous_strides(shape); }
+  // A [N, C, H, W] view of memory laid out densely as [N, H, W, C] (the
+  // NCHW permute of an NHWC tensor): what the MME reads as a channels-last
+  // convolution input. Dims of size 1 may have any stride.
+  bool channels_last() const;
 };
 
 struct Attrs {

@@ -195,6 +195,8 @@ Result<Job> lower_conv(const Graph& g, const Node& n, const std::vector<Placemen
   d.dilation_h = static_cast<uint32_t>(a[4]);
   d.dilation_w = static_cast<uint32_t>(a[5]);
   if (options.allow_tf32 && x.dtype == DType::kF32 && w.dtype == DType::kF32) d.flags |= mme::kTf32;
+  // Legalisation left the input dense NCHW, or an NHWC tensor's permute.
+  if (!x.contiguous() && x.channels_last()) d.flags |= mme::kChannelsLastInput;
   d.a_addr = address_of(x, placement);
   d.b_addr = address_of(w, placement);
   d.c_addr = address_of(y, placement);

@@ -135,8 +135,42 @@ TEST(Legalize, TheRecipeCacheTellsATransposedViewFromADenseOperand) {
 
 // A pooled image (the pooling kernels write NHWC: the NCHW result is a
 // permuted view) read by two convolutions, as ResNet's first block reads
-// its max pool's output in its first conv and its downsample: one dense copy
-// serves both, with the values each conv computes from a copy of its own.
+// its max pool's output in its first conv and its downsample. Read as
+// channels-last input by both, with no copy, and the bits of a dense copy.
+TEST(Legalize, ConvolutionsReadAPooledImageChannelsLastInPlace) {
+  const HostTensor x = host_random({2, 8, 12, 12}, 33), w1 = host_random({8, 8, 1, 1}, 34),
+                   w2 = host_random({16, 8, 3, 3}, 35);
+  Pool2dOptions pool;
+  pool.kernel_h = pool.kernel_w = 3;
+  pool.stride_h = pool.stride_w = 2;
+  pool.pad_h = pool.pad_w = 1;
+  Conv2dOptions three;
+  three.pad_h = three.pad_w = 1;
+  std::vector<double> values[2][2];
+  std::string logs[2];
+  uint64_t jobs[2] = {0, 0};
+  for (int copied = 0; copied < 2; ++copied) {
+    auto rt = open_lazy(copied ? std::vector<std::string>{"mme_channels_last"} : std::vector<std::string>{});
+    Tensor tx = upload(*rt, x), tw1 = upload(*rt, w1), tw2 = upload(*rt, w2);
+    ASSERT_TRUE(rt->mark_step().ok());
+    Tensor pooled = take(avg_pool2d(tx, pool));
+    Tensor a = take(conv2d(pooled, tw1, std::nullopt)), b = take(conv2d(pooled, tw2, std::nullopt, three));
+    ASSERT_TRUE(rt->synchronize().ok());
+    logs[copied] = rt->stats().last_compile_log;
+    jobs[copied] = rt->stats().last_step_jobs;
+    values[copied][0] = download(a).v;
+    values[copied][1] = download(b).v;
+  }
+  EXPECT_EQ(count(logs[0], "legalize: conv2d reads input 0 channels-last in place (kChannelsLastInput)"), 2) << logs[0];
+  EXPECT_EQ(count(logs[0], "legalize: copied"), 0) << logs[0];
+  EXPECT_EQ(count(logs[1], "legalize: copied input 0 of conv2d densely"), 1) << logs[1];
+  EXPECT_EQ(jobs[1] - jobs[0], 1u);  // the copy's vector-core job
+  EXPECT_EQ(values[0][0], values[1][0]);
+  EXPECT_EQ(values[0][1], values[1][1]);
+}
+
+// The same two readers with channels-last reads off: one dense copy serves
+// both, with the values each conv computes from a copy of its own.
 TEST(Legalize, OneDenseCopyServesEveryMatrixEngineReaderOfAView) {
   const HostTensor x = host_random({1, 8, 12, 12}, 30), w1 = host_random({8, 8, 1, 1}, 31),
                    w2 = host_random({16, 8, 3, 3}, 32);
@@ -146,7 +180,7 @@ TEST(Legalize, OneDenseCopyServesEveryMatrixEngineReaderOfAView) {
   pool.pad_h = pool.pad_w = 1;
   Conv2dOptions three;
   three.pad_h = three.pad_w = 1;
-  auto rt = open_lazy();
+  auto rt = open_lazy({"mme_channels_last"});
   Tensor tx = upload(*rt, x), tw1 = upload(*rt, w1), tw2 = upload(*rt, w2);
   ASSERT_TRUE(rt->mark_step().ok());
   Tensor pooled = take(max_pool2d(tx, pool));

@@ -57,7 +57,8 @@ struct RuntimeOptions {
   // Compiler passes to skip, by name ("dce", "cse", "constant_fold", "slice", "schedule",
   // "fuse_elementwise", "fuse_epilogue", "fuse_add_norm", "fuse_shared_input_gemms",
   // "mme_transpose": copy a transposed matmul operand densely instead of reading it with
-  // kTransposeA/B); also from $KILN_DISABLE_PASSES, comma-separated.
+  // kTransposeA/B, "mme_channels_last": copy an NHWC convolution input to NCHW instead of
+  // reading it with kChannelsLastInput); also from $KILN_DISABLE_PASSES, comma-separated.
   std::vector<std::string> disabled_passes;
   // The slice pass (docs/runtime.md) cuts a GEMM and the row-wise work after
   // it into row slices where the estimates say it pays. > 0 (rounded up to a

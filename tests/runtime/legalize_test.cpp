@@ -133,6 +133,20 @@ TEST(Legalize, TheRecipeCacheTellsATransposedViewFromADenseOperand) {
   expect_close(download(transposed), want_transposed, 1e-5, 1e-5, "x w^T");
 }
 
+// ResNet's stem pooling (3x3, stride 2, pad 1) and a padded 3x3 conv.
+Pool2dOptions stem_pool() {
+  Pool2dOptions pool;
+  pool.kernel_h = pool.kernel_w = 3;
+  pool.stride_h = pool.stride_w = 2;
+  pool.pad_h = pool.pad_w = 1;
+  return pool;
+}
+Conv2dOptions padded_conv() {
+  Conv2dOptions three;
+  three.pad_h = three.pad_w = 1;
+  return three;
+}
+
 // A pooled image (the pooling kernels write NHWC: the NCHW result is a
 // permuted view) read by two convolutions, as ResNet's first block reads
 // its max pool's output in its first conv and its downsample. Read as
@@ -140,12 +154,8 @@ TEST(Legalize, TheRecipeCacheTellsATransposedViewFromADenseOperand) {
 TEST(Legalize, ConvolutionsReadAPooledImageChannelsLastInPlace) {
   const HostTensor x = host_random({2, 8, 12, 12}, 33), w1 = host_random({8, 8, 1, 1}, 34),
                    w2 = host_random({16, 8, 3, 3}, 35);
-  Pool2dOptions pool;
-  pool.kernel_h = pool.kernel_w = 3;
-  pool.stride_h = pool.stride_w = 2;
-  pool.pad_h = pool.pad_w = 1;
-  Conv2dOptions three;
-  three.pad_h = three.pad_w = 1;
+  const Pool2dOptions pool = stem_pool();
+  const Conv2dOptions three = padded_conv();
   std::vector<double> values[2][2];
   std::string logs[2];
   uint64_t jobs[2] = {0, 0};
@@ -174,12 +184,8 @@ TEST(Legalize, ConvolutionsReadAPooledImageChannelsLastInPlace) {
 TEST(Legalize, OneDenseCopyServesEveryMatrixEngineReaderOfAView) {
   const HostTensor x = host_random({1, 8, 12, 12}, 30), w1 = host_random({8, 8, 1, 1}, 31),
                    w2 = host_random({16, 8, 3, 3}, 32);
-  Pool2dOptions pool;
-  pool.kernel_h = pool.kernel_w = 3;
-  pool.stride_h = pool.stride_w = 2;
-  pool.pad_h = pool.pad_w = 1;
-  Conv2dOptions three;
-  three.pad_h = three.pad_w = 1;
+  const Pool2dOptions pool = stem_pool();
+  const Conv2dOptions three = padded_conv();
   auto rt = open_lazy({"mme_channels_last"});
   Tensor tx = upload(*rt, x), tw1 = upload(*rt, w1), tw2 = upload(*rt, w2);
   ASSERT_TRUE(rt->mark_step().ok());

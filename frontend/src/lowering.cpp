@@ -49,18 +49,24 @@ int CheckContext::rank(int i) const {
   return v && v->shape ? static_cast<int>(v->shape->size()) : -1;
 }
 
+Result<Tensor> device_value(runtime::Runtime& rt, Value& v) {
+  if (!v.device) {
+    const HostTensor& h = *v.host;
+    runtime::Shape shape;
+    for (int64_t d : h.shape) shape.push_back(d);
+    KILN_ASSIGN_OR_RETURN(v.device, v.shape_only ? rt.empty(shape, h.dtype)
+                                                 : rt.from_host(h.data.data(), h.data.size(), shape, h.dtype));
+  }
+  return *v.device;
+}
+
 Result<Tensor> LowerContext::in(int i) {
   const std::string name = input_name(node, i);
   auto it = values_.find(name);
   if (name.empty() || it == values_.end()) return internal_error("input " + std::to_string(i) + " ('" + name + "') has no value");
   Value& v = it->second;
-  if (!v.device) {
-    const HostTensor& h = *v.host;
-    runtime::Shape shape;
-    for (int64_t d : h.shape) shape.push_back(d);
-    auto t = v.shape_only ? rt.empty(shape, h.dtype) : rt.from_host(h.data.data(), h.data.size(), shape, h.dtype);
-    if (!t.ok()) return t.status().with_context("input " + std::to_string(i) + " ('" + name + "')");
-    v.device = *t;
+  if (Result<Tensor> t = device_value(rt, v); !t.ok()) {
+    return t.status().with_context("input " + std::to_string(i) + " ('" + name + "')");
   }
   if (autocast && v.device->dtype() == DType::kF32) {
     autocast_applied_ = true;

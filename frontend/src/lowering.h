@@ -60,6 +60,10 @@ struct Value {
   bool shape_only = false;
 };
 
+// `v` on the device, made the first time it is asked for: its host values
+// uploaded, or uninitialised memory of its shape (shape_only).
+Result<Tensor> device_value(runtime::Runtime& rt, Value& v);
+
 class LowerContext {
  public:
   LowerContext(runtime::Runtime& rt, const onnx::NodeProto& node, int64_t opset, std::map<std::string, Value>& values)

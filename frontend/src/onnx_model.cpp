@@ -435,16 +435,10 @@ Result<std::vector<runtime::Tensor>> OnnxModel::run(runtime::Runtime& rt, const 
   for (const auto& o : m.outputs) {
     auto it = values.find(o.name);
     if (it == values.end()) return internal_error("output '" + o.name + "' was not computed");
-    if (!it->second.device) {
-      // An output that is a constant: uploaded as is (an absent one: its memory).
-      const HostTensor& h = *it->second.host;
-      runtime::Shape shape;
-      for (int64_t d : h.shape) shape.push_back(d);
-      auto t = it->second.shape_only ? rt.empty(shape, h.dtype) : rt.from_host(h.data.data(), h.data.size(), shape, h.dtype);
-      if (!t.ok()) return t.status().with_context("output '" + o.name + "'");
-      it->second.device = *t;
-    }
-    outs.push_back(*it->second.device);
+    // An output that is a constant is uploaded as is (an absent one: its memory).
+    Result<runtime::Tensor> t = detail::device_value(rt, it->second);
+    if (!t.ok()) return t.status().with_context("output '" + o.name + "'");
+    outs.push_back(*t);
   }
   return outs;
 }

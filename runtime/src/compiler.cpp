@@ -110,19 +110,22 @@ View copy_before(Graph& g, std::vector<int>& order, std::size_t at, const View& 
 // matrix-engine ops read it (the copy made for the first reader serves all).
 void legalize(Graph& g, std::vector<int>& order, bool transposed_ok, bool channels_last_ok, std::ostringstream& log) {
   std::map<std::string, View> dense_copies;  // by the source view and the copy's shape
-  // The dense copy of `in` as `shape`, made before position `pos` unless an
-  // earlier reader's serves (then `reused`).
-  auto dense_copy = [&](std::size_t& pos, const View& in, const Shape& shape, bool* reused) {
+  // Input `i` of the node at `pos` as a dense copy of `shape`: made before
+  // it, unless an earlier reader's copy serves.
+  auto read_dense_copy = [&](std::size_t& pos, std::size_t i, const Shape& shape) {
+    const int index = order[pos];
+    const std::string_view op = op_name(g.nodes[static_cast<std::size_t>(index)].op);
+    const View in = g.nodes[static_cast<std::size_t>(index)].inputs[i];
     const std::string key = view_key(in) + ">" + to_string(shape);
-    if (auto it = dense_copies.find(key); it != dense_copies.end()) {
-      *reused = true;
-      return it->second;
+    auto it = dense_copies.find(key);
+    if (it == dense_copies.end()) {
+      it = dense_copies.emplace(key, copy_before(g, order, pos, in, shape)).first;
+      ++pos;  // the consumer moved one place on
+      log << "legalize: copied input " << i << " of " << op << " densely\n";
+    } else {
+      log << "legalize: input " << i << " of " << op << " reads the dense copy made for an earlier reader\n";
     }
-    *reused = false;
-    const View dense = copy_before(g, order, pos, in, shape);
-    ++pos;  // the consumer moved one place on
-    dense_copies.emplace(key, dense);
-    return dense;
+    g.nodes[static_cast<std::size_t>(index)].inputs[i] = it->second;
   };
   for (std::size_t pos = 0; pos < order.size(); ++pos) {
     const int index = order[pos];
@@ -131,14 +134,7 @@ void legalize(Graph& g, std::vector<int>& order, bool transposed_ok, bool channe
       // Its GEMM tiles and staging copies address q, k and v as dense [..., rows, cols].
       for (std::size_t i = 0; i < 3; ++i) {
         const View in = g.nodes[static_cast<std::size_t>(index)].inputs[i];
-        if (in.contiguous()) continue;
-        bool reused = false;
-        g.nodes[static_cast<std::size_t>(index)].inputs[i] = dense_copy(pos, in, in.shape, &reused);
-        if (reused) {
-          log << "legalize: input " << i << " of fused_sdpa reads the dense copy made for an earlier reader\n";
-        } else {
-          log << "legalize: copied input " << i << " of fused_sdpa densely\n";
-        }
+        if (!in.contiguous()) read_dense_copy(pos, i, in.shape);
       }
       continue;
     }
@@ -166,14 +162,7 @@ void legalize(Graph& g, std::vector<int>& order, bool transposed_ok, bool channe
           target.push_back(in.shape[in.shape.size() - 1]);
         }
       }
-      if (ok) continue;
-      bool reused = false;
-      g.nodes[static_cast<std::size_t>(index)].inputs[i] = dense_copy(pos, in, target, &reused);
-      if (reused) {
-        log << "legalize: input " << i << " of " << op_name(op) << " reads the dense copy made for an earlier reader\n";
-      } else {
-        log << "legalize: copied input " << i << " of " << op_name(op) << " densely\n";
-      }
+      if (!ok) read_dense_copy(pos, i, target);
     }
   }
 }

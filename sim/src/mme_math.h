@@ -69,8 +69,9 @@ void im2col(const float* input, const mme::Descriptor& d, uint32_t n, uint32_t g
             uint32_t out_w, float* b);
 
 // True when im2col's B for an image and group is the input's own channels
-// (1x1 filter, unit strides, no padding): the multiply reads them in place
-// (channels-last, ungrouped: as B stored transposed, PQ x C).
+// (1x1 filter, unit strides, no padding): the multiply reads them in place.
+// Layout aside: a channels-last image is B stored transposed (PQ x C), which
+// the engine reads in place only when ungrouped.
 bool im2col_is_identity(const mme::Descriptor& d, uint32_t out_h, uint32_t out_w);
 
 // Host memory that outlives a job: an MME job's operands are several MB,

@@ -23,8 +23,8 @@
 #include "kiln/common/fault.h"
 #include "kiln/common/status.h"
 #include "kiln/driver/bindings.h"
-#include "kiln/traces/op_labels.h"
 #include "kiln/driver/command_buffer.h"
+#include "kiln/traces/op_labels.h"
 
 namespace kiln::driver {
 

@@ -17,7 +17,7 @@ std::string only_first_output(const CheckContext& c) {
 
 // Reduce*: axes from an attribute (and, for ReduceSum from opset 13, an
 // input); keepdims; noop_with_empty_axes.
-std::string reduce_check(const CheckContext& c, bool axes_input) {
+std::string reduce_axes_check(const CheckContext& c, bool axes_input) {
   std::string r = require_float(c, 0);
   if (!r.empty()) return r;
   if (axes_input) r = require_host(c, 1, "axes");
@@ -219,11 +219,11 @@ void add_nn_ops(OpTable& t) {
                                return put(c, rt::layer_norm(x, x.rank() - axis, w, b, attr_float(c.node, "epsilon", 1e-5f)));
                              }};
 
-  t["ReduceSum"] = {[](const CheckContext& c) { return reduce_check(c, c.opset >= 13); },
+  t["ReduceSum"] = {[](const CheckContext& c) { return reduce_axes_check(c, c.opset >= 13); },
                     [](LowerContext& c) -> Status { return reduce_lower(&rt::sum, c.opset >= 13)(c); }};
-  t["ReduceMean"] = {[](const CheckContext& c) { return reduce_check(c, false); }, reduce_lower(&rt::mean, false)};
-  t["ReduceMax"] = {[](const CheckContext& c) { return reduce_check(c, false); }, reduce_lower(&rt::amax, false)};
-  t["ReduceMin"] = {[](const CheckContext& c) { return reduce_check(c, false); }, reduce_lower(&rt::amin, false)};
+  t["ReduceMean"] = {[](const CheckContext& c) { return reduce_axes_check(c, false); }, reduce_lower(&rt::mean, false)};
+  t["ReduceMax"] = {[](const CheckContext& c) { return reduce_axes_check(c, false); }, reduce_lower(&rt::amax, false)};
+  t["ReduceMin"] = {[](const CheckContext& c) { return reduce_axes_check(c, false); }, reduce_lower(&rt::amin, false)};
 
   // ArgMax/ArgMin: int32 indices from the runtime, int64 as ONNX wants.
   for (const char* name : {"ArgMax", "ArgMin"}) {

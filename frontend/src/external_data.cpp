@@ -1,12 +1,13 @@
 // External initializer data: locations checked against the model's
-// directory, bytes read into the tensor, absent data allowed when timing.
+// directory, bytes read in place from a mapping of the file, absent data
+// allowed when timing.
 #include "external_data.h"
 
 #include <charconv>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 
+#include "model_file.h"
 #include "proto_io.h"
 
 namespace kiln::frontend::detail {
@@ -87,10 +88,15 @@ Result<uint64_t> needed_bytes(const TP& t, const std::string& what) {
 
 }  // namespace
 
-Result<std::map<std::string, std::string>> resolve_external_data(onnx::ModelProto& model, const std::string& model_path,
-                                                                  bool timing_only) {
-  std::map<std::string, std::string> absent;
+Result<ExternalData> resolve_external_data(onnx::ModelProto& model, const std::string& model_path, bool timing_only,
+                                           std::shared_ptr<const MappedFile> model_mapping) {
+  ExternalData out;
   const fs::path model_dir = fs::path(model_path).parent_path();
+  // Each data file is mapped once for all its tensors; the model file's own
+  // mapping (weights read_model_file left in it) is the one already made.
+  const fs::path model_file = model_dir / fs::path(model_path).filename();
+  std::map<fs::path, std::shared_ptr<const MappedFile>> mappings;
+  if (model_mapping) mappings[model_file] = std::move(model_mapping);
   for (auto& t : *model.mutable_graph()->mutable_initializer()) {
     if (t.data_location() != TP::EXTERNAL) continue;
     const std::string what = "'" + model_path + "': initializer '" + t.name() + "'";
@@ -107,31 +113,42 @@ Result<std::map<std::string, std::string>> resolve_external_data(onnx::ModelProt
       if (ec) return invalid_argument(in_file + " cannot be read: " + ec.message());
       if (ref.offset > size) return invalid_argument(in_file + " holds " + std::to_string(size) + " bytes, less than the offset " + std::to_string(ref.offset));
       const uint64_t length = ref.length.value_or(size - ref.offset);
-      if (length != need)
+      if (length != need) {
+        if (file == model_file && mappings.count(model_file))  // a weight read_model_file left in place
+          return invalid_argument(what + ": raw_data holds " + std::to_string(length) + " bytes, its shape needs " + std::to_string(need));
         return invalid_argument(what + ": external data length " + std::to_string(length) + " bytes ('" + file.string() +
                                 "'), but its dtype and shape need " + std::to_string(need));
+      }
       if (length > size - ref.offset)
         return invalid_argument(in_file + " is too short: " + std::to_string(size) + " bytes, the tensor needs offset " +
                                 std::to_string(ref.offset) + " + length " + std::to_string(length));
       if (!timing_only || need <= kTimingOnlyReadLimit) {
-        std::string bytes(length, '\0');
-        std::ifstream in(file, std::ios::binary);
-        in.seekg(static_cast<std::streamoff>(ref.offset));
-        if (!in || !in.read(bytes.data(), static_cast<std::streamsize>(length)))
-          return invalid_argument(in_file + " could not be read");
-        t.set_raw_data(std::move(bytes));
-        t.clear_external_data();
-        t.set_data_location(TP::DEFAULT);
-        continue;
+        auto& mapping = mappings[file];
+        if (!mapping) {
+          // Populated when the weights will all be read: a timing-only run
+          // reads only the few small tensors of a possibly huge file.
+          Result<std::shared_ptr<const MappedFile>> mapped = MappedFile::open(file.string(), !timing_only);
+          if (!mapped.ok()) return mapped.status().with_context(what);
+          mapping = *mapped;
+        }
+        if (ref.offset > mapping->size() || length > mapping->size() - ref.offset)
+          return invalid_argument(in_file + " changed while it was read (" + std::to_string(mapping->size()) + " bytes now)");
+        out.present[t.name()] = HostBytes::view(mapping, mapping->data() + ref.offset, length);
+        out.present_bytes += length;
+      } else {
+        out.absent[t.name()] = file.string();
       }
+    } else {
+      out.absent[t.name()] = file.string();
     }
-    absent[t.name()] = file.string();
+    // ONNX 1.12's checker stats each location relative to the process's
+    // working directory; the model file is the one path known to exist.
     t.clear_external_data();
     auto* entry = t.add_external_data();
     entry->set_key("location");
     entry->set_value(model_path);
   }
-  return absent;
+  return out;
 }
 
 Result<HostTensor> shape_only(const TP& p, const std::string& what) {

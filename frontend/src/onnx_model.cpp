@@ -13,6 +13,7 @@
 #include "external_data.h"
 #include "fold.h"
 #include "lowering.h"
+#include "model_file.h"
 #include "proto_io.h"
 #include "schema_guards.h"
 
@@ -28,6 +29,7 @@ struct OnnxModel::Impl {
   std::map<std::string, std::shared_ptr<const HostTensor>> initializers;
   // Initializers without values (timing-only): name -> their data file.
   std::map<std::string, std::string> absent;
+  uint64_t mapped_weight_bytes = 0;
   std::set<int> folded;  // nodes evaluated at load (Constants, fold.h): their values are in `initializers`
   // Initializers uploaded per runtime: weights move to a device once.
   std::map<const runtime::Runtime*, std::map<std::string, runtime::Tensor>> uploaded;
@@ -189,6 +191,7 @@ const std::vector<ValueSpec>& OnnxModel::outputs() const { return impl_->outputs
 int64_t OnnxModel::opset() const { return impl_->opset; }
 std::size_t OnnxModel::node_count() const { return static_cast<std::size_t>(impl_->model.graph().node_size()); }
 const std::string& OnnxModel::path() const { return impl_->path; }
+uint64_t OnnxModel::mapped_weight_bytes() const { return impl_->mapped_weight_bytes; }
 
 Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, const LoadOptions& options,
                                                    std::span<const HostTensor> bind_from) {
@@ -212,9 +215,13 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
     } catch (const std::system_error&) {
     }
   }
-  KILN_ASSIGN_OR_RETURN(impl->model, detail::read_model_file(path));
+  KILN_ASSIGN_OR_RETURN(detail::ModelFile file, detail::read_model_file(path));
+  impl->model = std::move(file.model);
   onnx::ModelProto& model = impl->model;
-  KILN_ASSIGN_OR_RETURN(impl->absent, detail::resolve_external_data(model, path, options.timing_only));
+  KILN_ASSIGN_OR_RETURN(detail::ExternalData external,
+                        detail::resolve_external_data(model, path, options.timing_only, std::move(file.mapping)));
+  impl->absent = std::move(external.absent);
+  impl->mapped_weight_bytes = external.present_bytes;
   for (const auto& o : model.opset_import())
     if (o.domain().empty() || o.domain() == "ai.onnx") impl->opset = o.version();
 
@@ -282,7 +289,10 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
   for (auto& t : *model.mutable_graph()->mutable_initializer()) {
     const std::string what = "'" + path + "': initializer '" + t.name() + "'";
     const bool absent = impl->absent.count(t.name()) > 0;
-    KILN_ASSIGN_OR_RETURN(HostTensor h, absent ? detail::shape_only(t, what) : detail::take_tensor_proto(t, what));
+    auto mapped = external.present.find(t.name());
+    const bool external_values = mapped != external.present.end();
+    KILN_ASSIGN_OR_RETURN(HostTensor h, absent || external_values ? detail::shape_only(t, what) : detail::take_tensor_proto(t, what));
+    if (external_values) h.data = std::move(mapped->second);
     if (!absent) host_known.insert(t.name());
     t.clear_raw_data();  // the HostTensor holds the values now
     ValueInfo& vi = infos[t.name()];

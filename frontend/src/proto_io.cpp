@@ -1,15 +1,8 @@
-// onnx.ModelProto / onnx.TensorProto reading and dtype conversion.
+// onnx.TensorProto reading and dtype conversion.
 #include "proto_io.h"
-
-#include <fcntl.h>
-#include <google/protobuf/io/zero_copy_stream_impl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cstring>
 #include <fstream>
-#include <limits>
 
 #include "kiln/common/bf16.h"
 #include "kiln/common/f16.h"
@@ -57,41 +50,6 @@ void put(HostBytes& out, std::size_t i, T v) {
 }
 
 }  // namespace
-
-Result<onnx::ModelProto> read_model_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return not_found("cannot open '" + path + "'");
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { ::close(fd); }
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return invalid_argument("'" + path + "' is not a regular file");
-  const auto size = static_cast<uint64_t>(st.st_size);
-  if (size > static_cast<uint64_t>(std::numeric_limits<int>::max()))
-    return invalid_argument("'" + path + "' is larger than 2 GiB, protobuf's limit: save its weights as external data");
-  if (size == 0) return invalid_argument("'" + path + "' is empty, not an ONNX model");
-  onnx::ModelProto model;
-  // Parsed from a mapping of the file: protobuf then sizes each weight's
-  // string once. Read through a stream, it grew them a buffer at a time
-  // (copies, and pages faulted twice), about 1.7x the parse time on a 100 MB
-  // model. Populated up front: one fault per page one by one cost more.
-  void* mapped = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-  bool parsed = false;
-  if (mapped != MAP_FAILED) {
-    parsed = model.ParseFromArray(mapped, static_cast<int>(size));
-    ::munmap(mapped, size);
-  } else {
-    google::protobuf::io::FileInputStream stream(fd, 1 << 20);
-    parsed = model.ParseFromZeroCopyStream(&stream) && stream.GetErrno() == 0;
-  }
-  if (!parsed)
-    return invalid_argument("'" + path + "' (" + std::to_string(size) +
-                            " bytes) is not a valid ONNX model: the protobuf does not parse (truncated or not ONNX)");
-  if (!model.has_graph())
-    return invalid_argument("'" + path + "' parses but holds no graph: not an ONNX model");
-  return model;
-}
 
 namespace {
 

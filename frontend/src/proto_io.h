@@ -1,6 +1,6 @@
-// Reading ONNX protobufs (models and tensors) through the ONNX project's
-// generated classes. Internal to kiln_onnx: the only place with dtype
-// conversions between onnx.TensorProto and HostTensor.
+// Reading ONNX tensors (TensorProto) through the ONNX project's generated
+// classes (model files: model_file.h). Internal to kiln_onnx: the only place
+// with dtype conversions between onnx.TensorProto and HostTensor.
 #pragma once
 
 #include <optional>
@@ -15,11 +15,6 @@ namespace kiln::frontend::detail {
 std::optional<DType> to_kiln_dtype(int32_t onnx_type);
 // "DOUBLE", "UINT8" ... for messages.
 std::string onnx_dtype_name(int32_t onnx_type);
-
-// A file's bytes parsed as a ModelProto. Protobuf's parser reports a
-// truncated or garbage file as a failed parse (no exception): the message
-// names the file and its size.
-Result<onnx::ModelProto> read_model_file(const std::string& path);
 
 Result<HostTensor> from_tensor_proto(const onnx::TensorProto& proto, const std::string& what);
 // The same, but raw_data's bytes move into the result instead of being

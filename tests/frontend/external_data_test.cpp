@@ -85,6 +85,7 @@ TEST(ExternalData, ReadsTheBytesAtTheOffsetOfAFileNextToTheModel) {
   write(d / "model.onnx", add_external_model("weights/w.bin", 16, 24).SerializeAsString());
   auto model = OnnxModel::load((d / "model.onnx").string());
   ASSERT_TRUE(model.ok()) << model.status().to_string();
+  EXPECT_EQ((*model)->mapped_weight_bytes(), 24u) << "read in place from a mapping of w.bin";
   auto y = run_add(**model);
   ASSERT_TRUE(y.ok()) << y.status().to_string();
   EXPECT_EQ(*y, (std::vector<float>{11, 22, 33, 44, 55, 66}));

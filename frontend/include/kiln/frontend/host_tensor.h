@@ -8,6 +8,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,30 +20,69 @@
 namespace kiln::frontend {
 
 // The bytes of a HostTensor. A byte vector that can also take over a
-// std::string's buffer without copying it: a model's weights arrive as
-// protobuf strings of up to hundreds of MB, and copying them cost a second
-// set of fresh pages as large as the model.
+// std::string's buffer without copying it (a weight parsed by protobuf), or
+// view bytes someone else holds (a weight read in place from a mapped model
+// file): weights are up to hundreds of MB, and each copy of them cost a set
+// of fresh pages as large as the model. A view is read-only: the first
+// mutable access copies it into bytes of its own.
 class HostBytes {
  public:
   HostBytes() = default;
   explicit HostBytes(std::string&& adopted) : bytes_(std::move(adopted)) {}
+  // `size` bytes at `data`, kept alive by `owner` (shared by every copy of
+  // this HostBytes until it is written).
+  static HostBytes view(std::shared_ptr<const void> owner, const std::byte* data, std::size_t size) {
+    HostBytes out;
+    out.owner_ = std::move(owner);
+    out.view_ = data;
+    out.view_size_ = size;
+    return out;
+  }
+  bool is_view() const { return owner_ != nullptr; }
 
-  std::byte* data() { return reinterpret_cast<std::byte*>(bytes_.data()); }
-  const std::byte* data() const { return reinterpret_cast<const std::byte*>(bytes_.data()); }
-  std::size_t size() const { return bytes_.size(); }
-  bool empty() const { return bytes_.empty(); }
+  std::byte* data() {
+    own();
+    return reinterpret_cast<std::byte*>(bytes_.data());
+  }
+  const std::byte* data() const { return owner_ ? view_ : reinterpret_cast<const std::byte*>(bytes_.data()); }
+  std::size_t size() const { return owner_ ? view_size_ : bytes_.size(); }
+  bool empty() const { return size() == 0; }
   std::byte& operator[](std::size_t i) { return data()[i]; }
   std::byte operator[](std::size_t i) const { return data()[i]; }
 
-  void resize(std::size_t n) { bytes_.resize(n, '\0'); }  // new bytes are zero
-  void assign(std::size_t n, std::byte value) { bytes_.assign(n, static_cast<char>(value)); }
-  void assign(const std::byte* first, const std::byte* last) {
-    bytes_.assign(reinterpret_cast<const char*>(first), reinterpret_cast<const char*>(last));
+  void resize(std::size_t n) {  // new bytes are zero
+    own();
+    bytes_.resize(n, '\0');
   }
-  friend bool operator==(const HostBytes&, const HostBytes&) = default;
+  void assign(std::size_t n, std::byte value) {
+    drop_view();
+    bytes_.assign(n, static_cast<char>(value));
+  }
+  void assign(const std::byte* first, const std::byte* last) {
+    std::string copy(reinterpret_cast<const char*>(first), reinterpret_cast<const char*>(last));  // may alias the view
+    drop_view();
+    bytes_ = std::move(copy);
+  }
+  friend bool operator==(const HostBytes& a, const HostBytes& b) {
+    return a.size() == b.size() && (a.size() == 0 || std::memcmp(a.data(), b.data(), a.size()) == 0);
+  }
 
  private:
+  void own() {
+    if (!owner_) return;
+    bytes_.assign(reinterpret_cast<const char*>(view_), view_size_);
+    drop_view();
+  }
+  void drop_view() {
+    owner_.reset();
+    view_ = nullptr;
+    view_size_ = 0;
+  }
+
   std::string bytes_;
+  std::shared_ptr<const void> owner_;  // set: the bytes are the view's
+  const std::byte* view_ = nullptr;
+  std::size_t view_size_ = 0;
 };
 
 // Dense, row-major values of one of Kiln's dtypes (bool: one byte each).

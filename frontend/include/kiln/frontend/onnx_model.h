@@ -88,6 +88,9 @@ class OnnxModel {
   int64_t opset() const;
   std::size_t node_count() const;
   const std::string& path() const;
+  // Bytes of initializer values read in place from a mapping of their file
+  // (the model file's large weights, external data) instead of copied.
+  uint64_t mapped_weight_bytes() const;
 
   // Lowers the graph onto `runtime` in the calling thread's mode: lazy
   // records ops, eager runs each. `inputs` follow inputs(); `host_inputs`

@@ -71,6 +71,47 @@ ValueInfo info_of(const onnx::ValueInfoProto& v) {
 }
 
 
+// "FLOAT [2, 4]" ("?" for a dim without a size).
+std::string describe_declared(int32_t elem_type, const std::vector<int64_t>& dims) {
+  std::string out = detail::onnx_dtype_name(elem_type) + " [";
+  for (std::size_t i = 0; i < dims.size(); ++i) out += (i ? ", " : "") + (dims[i] < 0 ? std::string("?") : std::to_string(dims[i]));
+  return out + "]";
+}
+
+// A graph output that is a graph input or an initializer passes that value
+// through: what it declares must be the value's type, and its sized dims
+// the value's. (ONNX's checker and shape inference compare neither: the
+// value would reach the caller with a dtype load did not announce.)
+Status check_pass_through_outputs(const onnx::GraphProto& g) {
+  std::map<std::string, std::pair<std::string, ValueInfo>> sources;  // name -> (what it is, its type)
+  for (const auto& v : g.input()) sources[v.name()] = {"graph input", info_of(v)};
+  for (const auto& t : g.initializer()) {
+    ValueInfo vi;
+    vi.onnx_type = t.data_type();
+    vi.shape = std::vector<int64_t>(t.dims().begin(), t.dims().end());
+    sources[t.name()] = {"initializer", vi};
+  }
+  for (const auto& o : g.output()) {
+    auto it = sources.find(o.name());
+    if (it == sources.end() || !o.type().has_tensor_type()) continue;
+    const ValueInfo declared = info_of(o), &value = it->second.second;
+    bool agrees = declared.onnx_type == 0 || declared.onnx_type == value.onnx_type;
+    if (declared.shape && value.shape) {
+      agrees = agrees && declared.shape->size() == value.shape->size();
+      for (std::size_t i = 0; agrees && i < declared.shape->size(); ++i) {
+        const int64_t want = (*declared.shape)[i], have = (*value.shape)[i];
+        agrees = want < 0 || have < 0 || want == have;
+      }
+    }
+    if (!agrees)
+      return invalid_argument("graph output '" + o.name() + "' declares " +
+                              describe_declared(declared.onnx_type, declared.shape.value_or(std::vector<int64_t>{})) +
+                              ", but it is " + it->second.first + " '" + o.name() + "' of " +
+                              describe_declared(value.onnx_type, value.shape.value_or(std::vector<int64_t>{})));
+  }
+  return {};
+}
+
 int32_t onnx_type_of(DType d) {
   switch (d) {
     case DType::kF32: return onnx::TensorProto::FLOAT;
@@ -243,6 +284,7 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
     for (const auto& v : model.graph().output())
       if (!produced.count(v.name()))
         return invalid_argument("'" + path + "': graph output '" + v.name() + "' is produced by no node, graph input or initializer");
+    if (Status s = check_pass_through_outputs(model.graph()); !s.ok()) return s.with_context("'" + path + "'");
   }
   // Symbolic dims bound before inference, so every shape it derives is concrete.
   auto* graph = model.mutable_graph();

@@ -101,6 +101,50 @@ TEST(HostileFiles, AGraphOutputNothingProducesFailsAtLoad) {
   }
 }
 
+// A graph output that is a graph input or an initializer passes its value
+// through: its declared type and shape must be that value's. ONNX's checker
+// and shape inference let a contradiction through (an input 'y' of bool
+// [0, 4] declared as output 'y' of f32 [2, 4]), and the model then returned
+// a bool tensor where load announced f32 (the onnx_model fuzz target).
+TEST(HostileFiles, APassThroughOutputContradictingItsValueFailsAtLoad) {
+  auto load_with = [](const std::string& name, auto&& edit) {
+    onnx::ModelProto m = relu_model("x");
+    edit(*m.mutable_graph());
+    return OnnxModel::load(write_temp(name, m.SerializeAsString()).string());
+  };
+  auto type_of = [](onnx::ValueInfoProto* v) { return v->mutable_type()->mutable_tensor_type(); };
+  auto bool_input = load_with("pass_dtype.onnx", [&](onnx::GraphProto& g) { type_of(g.mutable_input(0))->set_elem_type(onnx::TensorProto::BOOL); });
+  ASSERT_FALSE(bool_input.ok());
+  EXPECT_EQ(bool_input.status().code(), ErrorCode::kInvalidArgument) << bool_input.status().to_string();
+  EXPECT_NE(bool_input.status().message().find("graph output 'x' declares FLOAT [4], but it is graph input 'x' of BOOL [4]"),
+            std::string::npos)
+      << bool_input.status().to_string();
+  auto other_shape = load_with("pass_shape.onnx", [&](onnx::GraphProto& g) { type_of(g.mutable_output(0))->mutable_shape()->mutable_dim(0)->set_dim_value(2); });
+  ASSERT_FALSE(other_shape.ok());
+  EXPECT_NE(other_shape.status().message().find("graph output 'x' declares FLOAT [2], but it is graph input 'x' of FLOAT [4]"),
+            std::string::npos)
+      << other_shape.status().to_string();
+  // An initializer passed through: its dtype and dims.
+  auto initializer = load_with("pass_initializer.onnx", [&](onnx::GraphProto& g) {
+    auto* t = g.add_initializer();
+    t->set_name(std::string("c"));
+    t->set_data_type(onnx::TensorProto::INT64);
+    t->add_dims(4);
+    for (int i = 0; i < 4; ++i) t->add_int64_data(i);
+    auto* o = g.add_output();
+    o->set_name(std::string("c"));
+    type_of(o)->set_elem_type(onnx::TensorProto::FLOAT);
+    type_of(o)->mutable_shape()->add_dim()->set_dim_value(4);
+  });
+  ASSERT_FALSE(initializer.ok());
+  EXPECT_NE(initializer.status().message().find("graph output 'c' declares FLOAT [4], but it is initializer 'c' of INT64 [4]"),
+            std::string::npos)
+      << initializer.status().to_string();
+  // Symbolic or unknown dims declared on the output constrain nothing.
+  auto symbolic = load_with("pass_symbolic.onnx", [&](onnx::GraphProto& g) { type_of(g.mutable_output(0))->mutable_shape()->mutable_dim(0)->set_dim_param("n"); });
+  EXPECT_TRUE(symbolic.ok()) << symbolic.status().to_string();
+}
+
 // libonnx's shape inference divides by a Conv's or a pool's strides (and a
 // DepthToSpace's blocksize) without checking them: a zero was a SIGFPE
 // inside libonnx. The load checks them before shape inference runs.

@@ -86,6 +86,9 @@ class DeviceImpl {
   // memory), for an engine to read in place; else null (unmapped bytes
   // included: the caller's read_virtual reports the fault).
   uint8_t* resident_bytes(uint32_t context, uint64_t va, uint64_t size);
+  // The same for writing: untouched frames of the run are made resident
+  // (zeros) first. Null if the range is unmapped or not one run.
+  uint8_t* writable_bytes(uint32_t context, uint64_t va, uint64_t size);
   // Writes a 4- or 8-byte word at a device virtual address. Returns false
   // and sets *fault_address on a page fault.
   bool write_word(uint32_t context, uint64_t va, uint64_t value, uint32_t width,

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cstring>
 #include <exception>
+#include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "device_impl.h"
@@ -260,6 +262,24 @@ std::optional<MmeEngine::AccessFault> MmeEngine::compute_values_in_scratch(const
     }
     return true;
   };
+  // A dense f32 result whose bytes are one run of memory is computed where
+  // it lies, not in scratch and copied there after the epilogue: unless an
+  // operand read in place shares bytes with it (an in-place residual, a
+  // result over its own input), which must be read whole before C is
+  // written. Null: compute in scratch.
+  auto result_in_place = [&](uint64_t addr, uint64_t count,
+                             std::initializer_list<std::pair<const float*, uint64_t>> operands) -> float* {
+    if (o_type != DType::kF32 || addr % alignof(float) != 0) return nullptr;
+    const uint64_t bytes = count * sizeof(float);
+    uint8_t* out = device_.writable_bytes(job.context, addr, bytes);
+    if (!out) return nullptr;
+    const auto lo = reinterpret_cast<uintptr_t>(out), hi = lo + bytes;
+    for (const auto& [x, n] : operands) {
+      const auto x_lo = reinterpret_cast<uintptr_t>(x), x_hi = x_lo + n * sizeof(float);
+      if (x && x_lo < hi && lo < x_hi) return nullptr;
+    }
+    return reinterpret_cast<float*>(out);
+  };
   const bool gemm = d.op == static_cast<uint8_t>(mme::Op::GEMM);
   const uint64_t channels = gemm ? g.n : d.conv_k;  // the bias has one per output column or channel
   const float* bias = nullptr;
@@ -289,16 +309,22 @@ std::optional<MmeEngine::AccessFault> MmeEngine::compute_values_in_scratch(const
                                         d.ldb, layout.b_transposed, scratch_.b)
                          : nullptr;
       if (!w) return failed;
-      // R is read before C is written (C is written only after the
-      // epilogue): an in-place residual (r_addr == c_addr) sees the old values.
+      // R is read before C is written (C is written after the epilogue, or
+      // in place only when no operand shares its bytes): an in-place
+      // residual (r_addr == c_addr) sees the old values.
       const float* r = nullptr;
       if (residual) {
         r = read_values("R", d.r_addr + b * d.batch_stride_c * sr, r_type, g.m, g.n, d.ldc, scratch_.r);
         if (!r) return failed;
       }
-      gemm_f32(a, w, c, g.m, g.n, g.k, layout);
-      apply_epilogue(c, g.m, g.n, 1, bias, act, r);
-      if (!write_matrix(d.c_addr + b * d.batch_stride_c * so, c, g.m, g.n, d.ldc)) return failed;
+      const uint64_t c_addr = d.c_addr + b * d.batch_stride_c * so;
+      float* direct = d.ldc == g.n || g.m == 1
+                          ? result_in_place(c_addr, g.m * g.n, {{a, g.m * g.k}, {w, g.k * g.n}, {r, g.m * g.n}})
+                          : nullptr;
+      float* out = direct ? direct : c;
+      gemm_f32(a, w, out, g.m, g.n, g.k, layout);
+      apply_epilogue(out, g.m, g.n, 1, bias, act, r);
+      if (!direct && !write_matrix(c_addr, c, g.m, g.n, d.ldc)) return failed;
     }
     return std::nullopt;
   }
@@ -319,7 +345,9 @@ std::optional<MmeEngine::AccessFault> MmeEngine::compute_values_in_scratch(const
     r = read_values("R", d.r_addr, r_type, 1, out_elems, out_elems, scratch_.r);
     if (!r) return failed;
   }
-  float* nkpq = scratch_.c.floats(out_elems);
+  float* const direct =
+      result_in_place(d.c_addr, out_elems, {{input, in_elems}, {weights, channels * g.k}, {r, out_elems}});
+  float* nkpq = direct ? direct : scratch_.c.floats(out_elems);
   // A 1x1 unit-stride convolution reads its input in place: an NCHW image's
   // group channels are B itself; an ungrouped NHWC image is B stored
   // transposed (PQ x C). Anything else goes through im2col.
@@ -341,7 +369,7 @@ std::optional<MmeEngine::AccessFault> MmeEngine::compute_values_in_scratch(const
     }
   }
   apply_epilogue(nkpq, d.conv_n, channels, pq, bias, act, r);
-  if (!write_matrix(d.c_addr, nkpq, 1, out_elems, out_elems)) return failed;
+  if (!direct && !write_matrix(d.c_addr, nkpq, 1, out_elems, out_elems)) return failed;
   return std::nullopt;
 }
 

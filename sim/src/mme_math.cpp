@@ -176,28 +176,44 @@ void epilogue_run(float* x, uint64_t count, float add, mme::Activation act, cons
 }
 }  // namespace
 
+// Past this many values the epilogue is split over TBB's threads (each
+// value's arithmetic is its own: the split never changes a bit).
+constexpr uint64_t kParallelEpilogueElements = uint64_t{1} << 18;
+
 void apply_epilogue(float* x, uint64_t outer, uint64_t channels, uint64_t inner, const float* bias,
                     mme::Activation act, const float* residual) {
   if (!bias && act == mme::Activation::NONE && !residual) return;
-  if (inner == 1 && !bias) {  // a GEMM without bias: one run over everything
-    epilogue_run(x, outer * channels, 0.0f, act, residual);
+  const uint64_t total = outer * channels * inner;
+  auto for_each = [total](uint64_t parts, auto&& part) {
+    if (parts > 1 && total >= kParallelEpilogueElements) {
+      tbb::parallel_for(uint64_t{0}, parts, part);
+    } else {
+      for (uint64_t i = 0; i < parts; ++i) part(i);
+    }
+  };
+  if (inner == 1 && !bias) {  // a GEMM without bias: runs of everything
+    constexpr uint64_t kRun = uint64_t{1} << 16;
+    for_each((total + kRun - 1) / kRun, [&](uint64_t i) {
+      const uint64_t from = i * kRun;
+      epilogue_run(x + from, std::min(kRun, total - from), 0.0f, act, residual ? residual + from : nullptr);
+    });
     return;
   }
-  for (uint64_t o = 0; o < outer; ++o) {
-    if (inner == 1) {  // a GEMM's row: one bias per column
+  if (inner == 1) {  // a GEMM's rows: one bias per column
+    for_each(outer, [&](uint64_t o) {
       float* row = x + o * channels;
       const float* res = residual ? residual + o * channels : nullptr;
       for (uint64_t c = 0; c < channels; ++c) {
         row[c] = activate(row[c] + bias[c], act);
         if (res) row[c] += res[c];
       }
-      continue;
-    }
-    for (uint64_t c = 0; c < channels; ++c) {
-      const uint64_t at = (o * channels + c) * inner;
-      epilogue_run(x + at, inner, bias ? bias[c] : 0.0f, act, residual ? residual + at : nullptr);
-    }
+    });
+    return;
   }
+  for_each(outer * channels, [&](uint64_t plane) {  // a convolution's output planes
+    const uint64_t at = plane * inner;
+    epilogue_run(x + at, inner, bias ? bias[plane % channels] : 0.0f, act, residual ? residual + at : nullptr);
+  });
 }
 
 void widen(const uint8_t* src, DType dtype, uint64_t count, float* dst) {
@@ -242,6 +258,10 @@ void round_to_tf32_in_place(float* x, uint64_t count) {
   for (uint64_t i = 0; i < count; ++i) x[i] = kiln::round_to_tf32(x[i]);
 }
 
+// Below this many matrix elements (a 3x3 layer of 128 channels at 28x28 is
+// 0.9 M) TBB's start-up costs about what a second thread would save.
+constexpr uint64_t kParallelIm2colElements = uint64_t{1} << 16;
+
 void im2col(const float* input, const mme::Descriptor& d, uint32_t n, uint32_t group, uint32_t out_h,
             uint32_t out_w, float* b) {
   const uint32_t channels = d.conv_c / d.conv_groups, first = group * channels;
@@ -251,47 +271,49 @@ void im2col(const float* input, const mme::Descriptor& d, uint32_t n, uint32_t g
   // at = y * W + x: step 1 in channel c's NCHW plane, conv_c apart in NHWC.
   const bool channels_last = (d.flags & mme::kChannelsLastInput) != 0;
   const uint64_t step = channels_last ? d.conv_c : 1;
-  // Each channel fills its own R x S rows: channels split over TBB's threads
-  // when the matrix is large, and no value depends on which thread wrote it.
-  auto channel = [&](uint32_t c) {
-    float* row = b + (c - first) * rows_per_channel * pq;
+  // Each (channel, kernel row) pair fills its own S rows of the matrix:
+  // pairs split over TBB's threads when the matrix is large (three input
+  // channels of a 7x7 stem are 21 pairs; a 3x3 layer's hundreds of
+  // channels, thousands), and no value depends on which thread wrote it.
+  auto channel_row = [&](uint64_t pair) {
+    const auto c = static_cast<uint32_t>(first + pair / d.conv_r), r = static_cast<uint32_t>(pair % d.conv_r);
+    float* row = b + ((c - first) * rows_per_channel + static_cast<uint64_t>(r) * d.conv_s) * pq;
     const uint64_t image = static_cast<uint64_t>(n) * d.conv_c * d.conv_h * d.conv_w;
     const float* plane = channels_last ? input + image + c : input + image + static_cast<uint64_t>(c) * d.conv_h * d.conv_w;
-    for (uint32_t r = 0; r < d.conv_r; ++r) {
-      for (uint32_t s = 0; s < d.conv_s; ++s, row += pq) {
-        const int64_t dx = static_cast<int64_t>(s) * d.dilation_w - d.pad_left;
-        // Output columns q whose tap x = q * stride + dx lies inside the
-        // image: [q_lo, q_hi). Only the leading pads shift the taps; the
-        // trailing ones only make room for more outputs (all zero taps).
-        int64_t q_lo = 0;
-        if (dx < 0) q_lo = (-dx + d.stride_w - 1) / d.stride_w;
-        int64_t q_hi = dx >= d.conv_w ? 0 : (d.conv_w - 1 - dx) / d.stride_w + 1;
-        q_lo = std::min<int64_t>(q_lo, out_w);
-        q_hi = std::clamp<int64_t>(q_hi, q_lo, out_w);
-        for (uint32_t p = 0; p < out_h; ++p) {
-          float* out = row + static_cast<uint64_t>(p) * out_w;
-          const int64_t y = static_cast<int64_t>(p) * d.stride_h - d.pad_top + static_cast<int64_t>(r) * d.dilation_h;
-          if (y < 0 || y >= d.conv_h) {
-            std::fill(out, out + out_w, 0.0f);
-            continue;
-          }
-          // The input index of tap q is base + q * stride, inside the row for q in [q_lo, q_hi).
-          const int64_t base = y * d.conv_w + dx;
-          std::fill(out, out + q_lo, 0.0f);
-          if (d.stride_w == 1 && step == 1) {
-            std::copy(plane + base + q_lo, plane + base + q_hi, out + q_lo);
-          } else {
-            for (int64_t q = q_lo; q < q_hi; ++q) out[q] = plane[static_cast<uint64_t>(base + q * d.stride_w) * step];
-          }
-          std::fill(out + q_hi, out + out_w, 0.0f);
+    for (uint32_t s = 0; s < d.conv_s; ++s, row += pq) {
+      const int64_t dx = static_cast<int64_t>(s) * d.dilation_w - d.pad_left;
+      // Output columns q whose tap x = q * stride + dx lies inside the
+      // image: [q_lo, q_hi). Only the leading pads shift the taps; the
+      // trailing ones only make room for more outputs (all zero taps).
+      int64_t q_lo = 0;
+      if (dx < 0) q_lo = (-dx + d.stride_w - 1) / d.stride_w;
+      int64_t q_hi = dx >= d.conv_w ? 0 : (d.conv_w - 1 - dx) / d.stride_w + 1;
+      q_lo = std::min<int64_t>(q_lo, out_w);
+      q_hi = std::clamp<int64_t>(q_hi, q_lo, out_w);
+      for (uint32_t p = 0; p < out_h; ++p) {
+        float* out = row + static_cast<uint64_t>(p) * out_w;
+        const int64_t y = static_cast<int64_t>(p) * d.stride_h - d.pad_top + static_cast<int64_t>(r) * d.dilation_h;
+        if (y < 0 || y >= d.conv_h) {
+          std::fill(out, out + out_w, 0.0f);
+          continue;
         }
+        // The input index of tap q is base + q * stride, inside the row for q in [q_lo, q_hi).
+        const int64_t base = y * d.conv_w + dx;
+        std::fill(out, out + q_lo, 0.0f);
+        if (d.stride_w == 1 && step == 1) {
+          std::copy(plane + base + q_lo, plane + base + q_hi, out + q_lo);
+        } else {
+          for (int64_t q = q_lo; q < q_hi; ++q) out[q] = plane[static_cast<uint64_t>(base + q * d.stride_w) * step];
+        }
+        std::fill(out + q_hi, out + out_w, 0.0f);
       }
     }
   };
-  if (channels > 1 && channels * rows_per_channel * pq >= (1u << 20)) {
-    tbb::parallel_for(first, first + channels, channel);
+  const uint64_t pairs = static_cast<uint64_t>(channels) * d.conv_r;
+  if (pairs > 1 && channels * rows_per_channel * pq >= kParallelIm2colElements) {
+    tbb::parallel_for(uint64_t{0}, pairs, channel_row);
   } else {
-    for (uint32_t c = first; c < first + channels; ++c) channel(c);
+    for (uint64_t pair = 0; pair < pairs; ++pair) channel_row(pair);
   }
 }
 

@@ -240,6 +240,47 @@ TEST(MmeEpilogue, AResidualInPlaceReadsTheOldOutput) {
   for (int i = 0; i < 8; ++i) EXPECT_EQ(testing::load_element(DType::kBF16, out.data() + 2 * i), want[i]) << i;
 }
 
+TEST(MmeEpilogue, AnF32ResidualInPlaceReadsTheOldOutput) {
+  // An f32 result may be computed where it lies in device memory: not when
+  // the residual is C itself.
+  auto dev = testing::open_device();
+  auto d = gemm_descriptor(2, 2, 2, DType::kF32, DType::kF32, DType::kF32, 2);
+  const std::vector<float> a = {1, 2, 3, 4, 5, 6, 7, 8}, b = {1, 0, 0, 1, 2, 0, 0, 2}, r = {0, 10, 20, 30, 40, 50, 60, 70};
+  const auto out = floats_of(run_gemm(*dev, d, bytes_of(a), bytes_of(b), {}, bytes_of(r), /*r_is_c=*/true));
+  EXPECT_EQ(out, (std::vector<float>{1, 12, 23, 34, 50, 62, 74, 86}));  // A * B + the old C
+}
+
+TEST(MmeInPlace, AGemmWritingOverItsOwnInputReadsItWhole) {
+  // C (8 x 512) at A's address (8 x 512): the k loop runs in blocks, so a
+  // result written where it lies before A is read whole would feed partial
+  // sums back in. The values must be those of the same GEMM into its own C.
+  auto dev = testing::open_device();
+  constexpr uint32_t m = 8, k = 512, n = 512;
+  std::vector<float> a(m * k), b(k * n);
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(i % 13) - 6.0f;
+  for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<float>((i * 7) % 5) - 2.0f;
+  const auto d = gemm_descriptor(m, k, n, DType::kF32, DType::kF32, DType::kF32);
+  const auto apart = floats_of(run_gemm(*dev, d, bytes_of(a), bytes_of(b)));
+  Stream& s = dev->default_stream();
+  auto da = take(dev->allocate(a.size() * 4)), db = take(dev->allocate(b.size() * 4));
+  ASSERT_TRUE(dev->copy_to_device(da.address, a.data(), a.size() * 4).ok());
+  ASSERT_TRUE(dev->copy_to_device(db.address, b.data(), b.size() * 4).ok());
+  auto over = d;
+  over.a_addr = over.c_addr = da.address, over.b_addr = db.address;
+  testing::launch_descriptor(*dev, s, over);
+  std::vector<float> c(m * n);
+  ASSERT_TRUE(dev->copy_to_host(c.data(), da.address, c.size() * 4).ok());
+  EXPECT_EQ(c, apart);
+  // Integer-valued operands: the host's exact products.
+  for (uint32_t i = 0; i < m; i += 3) {
+    for (uint32_t j = 0; j < n; j += 17) {
+      double want = 0;
+      for (uint32_t p = 0; p < k; ++p) want += static_cast<double>(a[i * k + p]) * b[p * n + j];
+      ASSERT_EQ(c[i * n + j], want) << i << ", " << j;
+    }
+  }
+}
+
 TEST(MmeEpilogue, ExactGeluIsNotTheTanhApproximation) {
   auto dev = testing::open_device();
   const std::vector<float> x = {-3.0f, -1.0f, -0.5f, 0.0f, 0.7f, 2.0f, 5.0f};

@@ -288,40 +288,32 @@ bool DeviceImpl::read_virtual(uint32_t context, uint64_t va, void* dst, uint64_t
   return true;
 }
 
-namespace {
-// The first segment of `segments` if they are one physically contiguous run
-// of one memory (pages mapped back to back), else null.
-const Segment* one_run(const std::vector<Segment>& segments) {
+uint8_t* DeviceImpl::contiguous_bytes(uint32_t context, uint64_t va, uint64_t size, bool for_write) {
+  std::vector<Segment> segments;
+  uint64_t fault = 0;
+  if (size == 0 || !mmu.translate(context, va, size, &segments, &fault)) return nullptr;
+  // Pages mapped back to back in one memory are one run.
   for (std::size_t i = 1; i < segments.size(); ++i) {
     const Segment& prev = segments[i - 1];
     if (segments[i].kind != prev.kind || segments[i].phys != prev.phys + prev.size) return nullptr;
   }
-  return segments.empty() ? nullptr : &segments.front();
+  const Segment& first = segments.front();
+  if (first.kind == MemoryKind::kHost) return reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(first.phys));
+  BackingStore* memory = store(first.kind);
+  if (for_write) {
+    for (uint64_t at = first.phys; at < first.phys + size; at += BackingStore::frame_remaining(at)) {
+      (void)memory->frame_pointer(at, /*for_write=*/true);  // makes the frame resident
+    }
+  }
+  return memory->resident_range(first.phys, size);
 }
-}  // namespace
 
 uint8_t* DeviceImpl::resident_bytes(uint32_t context, uint64_t va, uint64_t size) {
-  std::vector<Segment> segments;
-  uint64_t fault = 0;
-  if (size == 0 || !mmu.translate(context, va, size, &segments, &fault)) return nullptr;
-  const Segment* first = one_run(segments);
-  if (!first) return nullptr;
-  if (first->kind == MemoryKind::kHost) return reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(first->phys));
-  return store(first->kind)->resident_range(first->phys, size);
+  return contiguous_bytes(context, va, size, /*for_write=*/false);
 }
 
 uint8_t* DeviceImpl::writable_bytes(uint32_t context, uint64_t va, uint64_t size) {
-  std::vector<Segment> segments;
-  uint64_t fault = 0;
-  if (size == 0 || !mmu.translate(context, va, size, &segments, &fault)) return nullptr;
-  const Segment* first = one_run(segments);
-  if (!first) return nullptr;
-  if (first->kind == MemoryKind::kHost) return reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(first->phys));
-  BackingStore* memory = store(first->kind);
-  for (uint64_t at = first->phys; at < first->phys + size; at += BackingStore::frame_remaining(at)) {
-    (void)memory->frame_pointer(at, /*for_write=*/true);  // makes the frame resident
-  }
-  return memory->resident_range(first->phys, size);
+  return contiguous_bytes(context, va, size, /*for_write=*/true);
 }
 
 bool DeviceImpl::write_virtual(uint32_t context, uint64_t va, const void* src, uint64_t size,

@@ -154,6 +154,9 @@ class DeviceImpl {
   std::vector<std::unique_ptr<CommandProcessor>> queues;
 
  private:
+  // resident_bytes and writable_bytes (which makes the run's frames resident).
+  uint8_t* contiguous_bytes(uint32_t context, uint64_t va, uint64_t size, bool for_write);
+
   std::shared_ptr<traces::TraceRecorder> trace_;
   std::string name_prefix_;
   sc_core::sc_time epoch_;

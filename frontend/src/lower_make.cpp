@@ -1,7 +1,7 @@
 // Tensors made on the device from shapes and counts: Range,
-// ConstantOfShape, EyeLike, and the index masks of Trilu and OneHot (arange
-// compared with arange). Shape and Size that were not folded (fold.h) are
-// refused here with the reason.
+// ConstantOfShape, EyeLike, the index masks of Trilu and OneHot (arange
+// compared with arange), and the Hann, Hamming and Blackman windows. Shape
+// and Size that were not folded (fold.h) are refused here with the reason.
 #include <cmath>
 
 #include "lowering.h"
@@ -151,6 +151,46 @@ void add_make_ops(OpTable& t) {
                    return put(c, rt::where(hit, on, off));
                  },
                  {1}};
+
+  // The generalized cosine windows of opset 17: w[n] = sum over j of
+  // a_j * cos(2 pi j n / N) for n < size, N = size (periodic, the default)
+  // or size - 1 (symmetric). Made in f32 on the device, then cast to
+  // output_datatype.
+  const std::pair<const char*, std::vector<double>> windows[] = {
+      {"HannWindow", {0.5, -0.5}},
+      {"HammingWindow", {25.0 / 46.0, -21.0 / 46.0}},
+      {"BlackmanWindow", {0.42, -0.5, 0.08}},
+  };
+  for (const auto& window : windows) {
+    const std::vector<double>& terms = window.second;  // (a named variable: clang 14 cannot capture a structured binding)
+    t[window.first] = {[](const CheckContext& c) {
+               const int64_t out = attr_int(c.node, "output_datatype", onnx::TensorProto::FLOAT);
+               if (!to_kiln_dtype(static_cast<int32_t>(out)))
+                 return "output_datatype " + onnx_dtype_name(static_cast<int32_t>(out)) + " is not supported";
+               return first_of({require_dtypes(c, 0, {DType::kI32, DType::kI64}), require_host(c, 0, "size")});
+             },
+             [terms](LowerContext& c) -> Status {
+               KILN_ASSIGN_OR_RETURN(double size_f, c.host_scalar(0));
+               const auto size = static_cast<int64_t>(size_f);
+               if (size < 0) return invalid_argument("size " + std::to_string(size) + " is negative");
+               const DType out = *to_kiln_dtype(static_cast<int32_t>(attr_int(c.node, "output_datatype", onnx::TensorProto::FLOAT)));
+               if (size == 0) return put(c, device_full(c.rt, {0}, 0, out));
+               const bool periodic = attr_int(c.node, "periodic", 1) != 0;
+               // N = 0 (one symmetric point) gives 0 * inf: NaN, as ONNX's reference computes it.
+               const double n_denominator = static_cast<double>(periodic ? size : size - 1);
+               KILN_ASSIGN_OR_RETURN(Tensor n, c.rt.arange(size, DType::kF32));
+               KILN_ASSIGN_OR_RETURN(Tensor phase, rt::mul(n, 2.0 * M_PI / n_denominator));
+               KILN_ASSIGN_OR_RETURN(Tensor w, device_full(c.rt, {size}, terms[0], DType::kF32));
+               for (std::size_t j = 1; j < terms.size(); ++j) {
+                 KILN_ASSIGN_OR_RETURN(Tensor angle, j == 1 ? Result<Tensor>(phase) : rt::mul(phase, static_cast<double>(j)));
+                 KILN_ASSIGN_OR_RETURN(Tensor term, rt::cos(angle));
+                 KILN_ASSIGN_OR_RETURN(term, rt::mul(term, terms[j]));
+                 KILN_ASSIGN_OR_RETURN(w, rt::add(w, term));
+               }
+               return put(c, out == DType::kF32 ? Result<Tensor>(w) : rt::cast(w, out));
+             },
+             {0}};
+  }
 }
 
 }  // namespace kiln::frontend::detail

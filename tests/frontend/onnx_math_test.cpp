@@ -1,6 +1,7 @@
 // Lowerings the node tests cannot reach (their cases are float64 only, or
 // leave a variant out): CumSum on float32, Mod's integer floor semantics
-// with mixed signs, Sign of integers, ReduceLogSumExp on float32 values whose exp overflows. Small
+// with mixed signs, Sign of integers, ReduceLogSumExp on float32 values whose exp overflows, the
+// window functions' output_datatype and edge sizes. Small
 // models built with ONNX's protobuf classes, run through run_onnx, checked
 // against host loops.
 #include <gtest/gtest.h>
@@ -120,6 +121,47 @@ TEST(OnnxMath, ReduceLogSumExpOfFloatsDoesNotOverflow) {
   ASSERT_TRUE(report.ok()) << report.status().to_string();
   EXPECT_NEAR(report->outputs.at(0).at(0), 1000 + std::log(2.0), 1e-3);  // exp(1000) alone is inf in fp32
   EXPECT_NEAR(report->outputs.at(0).at(1), std::log(std::exp(-1.0) + 1 + std::exp(1.0)), 1e-5);
+}
+
+// The node tests run each window at size 10 in f32. Here: another output
+// dtype, a size of 1 (periodic: N = 1, one zero; symmetric: N = 0, NaN as
+// ONNX's reference divides by it) and 0 (empty), against host formulas.
+TEST(OnnxMath, WindowsInOtherDtypesAndEdgeSizes) {
+  struct Case {
+    const char* op;
+    int64_t size, periodic, output_datatype;
+  };
+  const Case cases[] = {{"HannWindow", 7, 0, onnx::TensorProto::FLOAT16}, {"BlackmanWindow", 5, 1, onnx::TensorProto::BFLOAT16},
+                        {"HammingWindow", 1, 1, onnx::TensorProto::FLOAT}, {"HannWindow", 1, 0, onnx::TensorProto::FLOAT},
+                        {"HammingWindow", 0, 1, onnx::TensorProto::FLOAT}, {"BlackmanWindow", 9, 0, onnx::TensorProto::INT32}};
+  for (const Case& k : cases) {
+    onnx::ModelProto m = model(17);
+    auto* g = m.mutable_graph();
+    add_io(g->add_input(), "size", onnx::TensorProto::INT64, {});
+    add_io(g->add_output(), "w", static_cast<int32_t>(k.output_datatype), {k.size});
+    auto* n = add_node(g, k.op, {"size"}, "w");
+    set_int(n, "periodic", k.periodic);
+    set_int(n, "output_datatype", k.output_datatype);
+    auto report = run(case_dir(std::string(k.op) + std::to_string(k.size)), m, {int64s("size", {}, {k.size})});
+    ASSERT_TRUE(report.ok()) << k.op << " " << k.size << ": " << report.status().to_string();
+    const HostTensor& w = report->outputs.at(0);
+    ASSERT_EQ(w.numel(), k.size) << k.op;
+    const double big_n = static_cast<double>(k.periodic ? k.size : k.size - 1);
+    const std::string op = k.op;
+    const double tolerance = k.output_datatype == onnx::TensorProto::FLOAT ? 1e-5 : 1e-2;
+    for (int64_t i = 0; i < k.size; ++i) {
+      const double x = 2 * M_PI * static_cast<double>(i) / big_n;
+      double want = op == "HannWindow"      ? 0.5 - 0.5 * std::cos(x)
+                    : op == "HammingWindow" ? 25.0 / 46 - 21.0 / 46 * std::cos(x)
+                                            : 0.42 - 0.5 * std::cos(x) + 0.08 * std::cos(2 * x);
+      if (k.output_datatype == onnx::TensorProto::INT32) want = std::trunc(want);
+      if (std::isnan(want)) {
+        EXPECT_TRUE(std::isnan(w.at(i))) << op << " size " << k.size << " [" << i << "]";
+      } else {
+        EXPECT_NEAR(w.at(i), want, tolerance) << op << " size " << k.size << " [" << i << "]";
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -4,13 +4,14 @@
 //
 // Protobuf copies every `bytes` field it parses into a std::string. For a
 // model's weights that is a second copy as large as the model, in fresh
-// pages (about 100 ms for ResNet-50's 100 MB on a 2-core guest, a third of
-// a whole `kiln run`). So the walk below finds, with protobuf's own
+// pages (about 100 ms for ResNet-50's 100 MB on a 2-core guest, a quarter
+// of a whole `kiln run`). So the walk below finds, with protobuf's own
 // CodedInputStream, the boundaries of three levels of fields (the model's
 // graph, the graph's initializers, an initializer's raw_data) and hands
-// every other byte range to the generated classes' MergeFromArray: parsing
-// a message's fields in consecutive pieces merges them, which protobuf
-// defines as the same as parsing them at once. A raw_data of at least
+// every other byte range to the generated classes' MergeFromCodedStream,
+// with the nesting limit the piece would have had: parsing a message's
+// fields in consecutive pieces merges them, which protobuf defines as the
+// same as parsing them at once. A raw_data of at least
 // kInFileWeightMinBytes is not parsed; the initializer is marked as ONNX
 // external data pointing into the model file itself (location: the file's
 // name, offset and length of the bytes), which resolve_external_data then

@@ -61,6 +61,7 @@ Result<RunReport> run_onnx(runtime::Runtime& rt, const RunOptions& options) {
   load.allow_unbound = !options.inputs_dir.empty();
   load.timing_only = !rt.options().device.functional;
   load.autocast = options.precision;
+  const auto load_start = std::chrono::steady_clock::now();
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<OnnxModel> model, OnnxModel::load(options.model_path, load));
   std::vector<HostTensor> files;
   if (!options.inputs_dir.empty()) {
@@ -98,6 +99,8 @@ Result<RunReport> run_onnx(runtime::Runtime& rt, const RunOptions& options) {
   }
 
   RunReport report;
+  report.load_wall_ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - load_start).count();
+  report.mapped_weight_bytes = model->mapped_weight_bytes();
   std::vector<Tensor> outputs;
   std::vector<double> starts;
   driver::Device& dev = rt.device();

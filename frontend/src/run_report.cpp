@@ -49,6 +49,9 @@ std::string RunReport::summary() const {
   std::ostringstream s;
   s.setf(std::ios::fixed);
   s.precision(1);
+  s << "load: host wall " << load_wall_ns / 1e6 << " ms";
+  if (mapped_weight_bytes > 0) s << ", " << static_cast<double>(mapped_weight_bytes) / 1e6 << " MB of weights read in place";
+  s << "\n";
   for (std::size_t i = 0; i < iterations.size(); ++i) {
     const auto& t = iterations[i];
     s << "iteration " << i << ": simulated " << t.simulated_ns / 1e3 << " us";
@@ -95,7 +98,8 @@ std::string RunReport::summary() const {
 
 std::string RunReport::to_json() const {
   std::ostringstream s;
-  s << "{\"iterations\":[";
+  s << "{\"load_ms\":" << json_number(load_wall_ns / 1e6) << ",\"mapped_weight_bytes\":" << mapped_weight_bytes
+    << ",\"iterations\":[";
   for (std::size_t i = 0; i < iterations.size(); ++i) {
     const auto& t = iterations[i];
     s << (i ? "," : "") << "{\"simulated_us\":" << json_number(t.simulated_ns / 1e3)

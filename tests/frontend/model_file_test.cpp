@@ -14,6 +14,7 @@
 #include <numeric>
 
 #include "kiln/frontend/onnx_model.h"
+#include "kiln/frontend/onnx_runner.h"
 #include "onnx_builder.h"
 
 namespace kiln::frontend {
@@ -198,6 +199,13 @@ TEST(ModelFile, WeightsReadInPlaceComputeTheModelsValues) {
   for (std::size_t i = 0; i < z.size(); ++i) {
     ASSERT_EQ(z[i], (x[i] + w[i]) * s[i % kCols]) << "element " << i;  // one rounding each, as the host's
   }
+  // What `kiln run` reports of it.
+  RunOptions o;
+  o.model_path = path;
+  auto report = run_onnx(*rt, o);
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  EXPECT_EQ(report->mapped_weight_bytes, w.size() * sizeof(float));
+  EXPECT_NE(report->summary().find(", 0.1 MB of weights read in place"), std::string::npos) << report->summary();
 }
 
 TEST(ModelFile, AWeightWhoseBytesContradictItsShapeIsNamed) {

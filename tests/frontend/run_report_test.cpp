@@ -58,6 +58,9 @@ TEST_F(RunReportTest, ProfileOfTheLastIterationNamesTheModelOps) {
   EXPECT_LE(p.critical_path_ns, p.window_ns + 1e-6);
   for (const auto& [op, ns] : p.critical_ops) EXPECT_EQ(op.find("compile"), std::string::npos) << op;
   const std::string text = report->summary();
+  EXPECT_GT(report->load_wall_ns, 0.0);
+  EXPECT_EQ(report->mapped_weight_bytes, 0u) << "the conv's weights are small: parsed, not left in the file";
+  EXPECT_EQ(text.rfind("load: host wall ", 0), 0u) << text;
   EXPECT_NE(text.find("engine utilisation"), std::string::npos) << text;
   EXPECT_NE(text.find("critical path"), std::string::npos) << text;
 }
@@ -123,7 +126,7 @@ TEST_F(RunReportTest, JsonHoldsTheReport) {
   EXPECT_EQ(j.front(), '{');
   EXPECT_EQ(std::count(j.begin(), j.end(), '{'), std::count(j.begin(), j.end(), '}'));
   EXPECT_EQ(std::count(j.begin(), j.end(), '['), std::count(j.begin(), j.end(), ']'));
-  for (const char* key : {"\"iterations\"", "\"steady_us\"", "\"utilisation\"", "\"top_ops\"", "\"critical_path\"",
+  for (const char* key : {"\"load_ms\"", "\"mapped_weight_bytes\":0", "\"iterations\"", "\"steady_us\"", "\"utilisation\"", "\"top_ops\"", "\"critical_path\"",
                           "\"outputs\"", "\"passed\":true"})
     EXPECT_NE(j.find(key), std::string::npos) << key << " in " << j;
 }

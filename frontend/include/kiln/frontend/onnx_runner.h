@@ -92,6 +92,12 @@ struct OutputCheck {
 };
 
 struct RunReport {
+  // Host wall time of loading the model (read, ONNX's checker and shape
+  // inference, Kiln's support check; a second load when input files bind
+  // symbolic dims is included), and the initializer bytes it read in place
+  // from a mapping of their file (OnnxModel::mapped_weight_bytes).
+  double load_wall_ns = 0;
+  uint64_t mapped_weight_bytes = 0;
   std::vector<HostTensor> outputs;
   std::vector<IterationTime> iterations;
   bool checked = false;

@@ -7,6 +7,9 @@
 //   ResNet50BareGemms: the model's convolutions and matmuls as plain OpenBLAS
 //   sgemm calls of their im2col shapes on all cores — the arithmetic alone.
 //   The ratio of the two is the simulator's whole overhead on top of it.
+// - LoadModel_resnet50_224: OnnxModel::load alone (read, ONNX's checker and
+//   shape inference, Kiln's support check) of the same file, for values:
+//   the part of the first that does not depend on the device.
 // - Gpt2Prompt1024TimingOnly (the figure), Decoder7bDecodeTimingOnly (and the other
 //   generated decoder graphs): host wall time of a timing-only run.
 //
@@ -28,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "kiln/frontend/onnx_model.h"
 #include "kiln/frontend/onnx_runner.h"
 
 namespace {
@@ -174,6 +178,22 @@ void BM_ResNet50BareGemms(benchmark::State& state) {
   state.counters["GFLOP"] = flops / 1e9;
 }
 BENCHMARK(BM_ResNet50BareGemms)->Apply(with_repetitions);
+
+void BM_LoadModel_resnet50_224(benchmark::State& state) {
+  const fs::path model = models_dir() / kResNet50 / "model.onnx";
+  if (!require(state, model)) return;
+  uint64_t in_place = 0;
+  for (auto _ : state) {
+    auto loaded = kiln::frontend::OnnxModel::load(model.string());
+    if (!loaded.ok()) {
+      state.SkipWithError(loaded.status().to_string().c_str());
+      return;
+    }
+    in_place = (*loaded)->mapped_weight_bytes();
+  }
+  state.counters["weights_MB_in_place"] = static_cast<double>(in_place) / 1e6;
+}
+BENCHMARK(BM_LoadModel_resnet50_224)->Unit(benchmark::kMillisecond)->Iterations(5)->Repetitions(5)->ReportAggregatesOnly(true);
 
 void BM_Gpt2PromptTimingOnly(benchmark::State& state) { run_model(state, models_dir() / "gpt2_124m_prompt", true); }
 BENCHMARK(BM_Gpt2PromptTimingOnly)->Unit(benchmark::kMillisecond)->Iterations(2);

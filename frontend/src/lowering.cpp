@@ -185,6 +185,7 @@ const OpTable& op_table() {
     add_topk_ops(t);
     add_grid_sample_ops(t);
     add_rnn_ops(t);
+    add_einsum_ops(t);
     return t;
   }();
   return table;

@@ -130,6 +130,7 @@ void add_norm_ops(OpTable& table);
 void add_topk_ops(OpTable& table);
 void add_grid_sample_ops(OpTable& table);
 void add_rnn_ops(OpTable& table);
+void add_einsum_ops(OpTable& table);
 
 // A Constant node's value (after its check passed).
 Result<HostTensor> constant_value(const onnx::NodeProto& node);

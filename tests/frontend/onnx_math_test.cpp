@@ -1,7 +1,8 @@
 // Lowerings the node tests cannot reach (their cases are float64 only, or
 // leave a variant out): CumSum on float32, Mod's integer floor semantics
 // with mixed signs, Sign of integers, ReduceLogSumExp on float32 values whose exp overflows, the
-// window functions' output_datatype and edge sizes. Small
+// window functions' output_datatype and edge sizes, Einsum (whose node tests are all float64).
+// Small
 // models built with ONNX's protobuf classes, run through run_onnx, checked
 // against host loops.
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 
 #include "kiln/frontend/onnx_runner.h"
 #include <onnx/onnx_pb.h>  // a system header: its warnings stay out of -Werror
@@ -162,6 +164,109 @@ TEST(OnnxMath, WindowsInOtherDtypesAndEdgeSizes) {
       }
     }
   }
+}
+
+// Einsum by definition: every assignment of the labels, the product of the
+// operands' elements, summed into the output's element. Ellipses are spelt
+// out here as capital letters (one per dim).
+std::vector<double> host_einsum(const std::vector<std::string>& terms, const std::string& out,
+                                const std::vector<std::vector<int64_t>>& shapes, const std::vector<std::vector<float>>& values) {
+  std::map<char, int64_t> size;
+  for (std::size_t i = 0; i < terms.size(); ++i)
+    for (std::size_t d = 0; d < terms[i].size(); ++d) size[terms[i][d]] = std::max(size[terms[i][d]], shapes[i][d]);
+  std::vector<char> labels;
+  for (const auto& [l, n] : size) labels.push_back(l);
+  int64_t out_numel = 1;
+  for (char l : out) out_numel *= size[l];
+  std::vector<double> y(static_cast<std::size_t>(out_numel), 0.0);
+  std::map<char, int64_t> at;
+  for (char l : labels) at[l] = 0;
+  while (true) {
+    double product = 1;
+    for (std::size_t i = 0; i < terms.size(); ++i) {
+      int64_t flat = 0;
+      for (std::size_t d = 0; d < terms[i].size(); ++d) flat = flat * shapes[i][d] + (shapes[i][d] == 1 ? 0 : at[terms[i][d]]);
+      product *= values[i][static_cast<std::size_t>(flat)];
+    }
+    int64_t flat = 0;
+    for (char l : out) flat = flat * size[l] + at[l];
+    y[static_cast<std::size_t>(flat)] += product;
+    std::size_t k = labels.size();
+    while (k > 0 && ++at[labels[k - 1]] == size[labels[k - 1]]) at[labels[--k]] = 0;
+    if (k == 0) break;
+  }
+  return y;
+}
+
+TEST(OnnxMath, EinsumContractsLikeItsDefinition) {
+  struct Case {
+    std::string equation;
+    std::vector<std::string> terms;  // for the host, ellipses as capitals
+    std::string out;
+    std::vector<std::vector<int64_t>> shapes;
+    std::vector<int64_t> out_shape;
+  };
+  const Case cases[] = {
+      {"ij,jk->ik", {"ij", "jk"}, "ik", {{3, 4}, {4, 5}}, {3, 5}},
+      {"bij,bjk->bik", {"bij", "bjk"}, "bik", {{2, 3, 4}, {2, 4, 5}}, {2, 3, 5}},
+      {"bhqd,bhkd->bhqk", {"bhqd", "bhkd"}, "bhqk", {{1, 2, 3, 4}, {1, 2, 5, 4}}, {1, 2, 3, 5}},
+      {"i,i", {"i", "i"}, "", {{6}, {6}}, {}},                       // implicit: an inner product
+      {"ij->ji", {"ij"}, "ji", {{3, 4}}, {4, 3}},
+      {"ij->", {"ij"}, "", {{3, 4}}, {}},
+      {"ij,kj", {"ij", "kj"}, "ik", {{3, 4}, {5, 4}}, {3, 5}},        // implicit: i, k in order
+      {"ij,jk,kl->il", {"ij", "jk", "kl"}, "il", {{2, 3}, {3, 4}, {4, 5}}, {2, 5}},
+      {"i,j->ij", {"i", "j"}, "ij", {{3}, {4}}, {3, 4}},              // an outer product
+      {"...ij,...jk->...ik", {"ABij", "ABjk"}, "ABik", {{2, 1, 3, 4}, {1, 3, 4, 2}}, {2, 3, 3, 2}},
+      {"bij,bkj->bk", {"bij", "bkj"}, "bk", {{2, 3, 4}, {2, 5, 4}}, {2, 5}},  // i summed before the product
+  };
+  for (const Case& k : cases) {
+    onnx::ModelProto m = model(12);
+    auto* g = m.mutable_graph();
+    std::vector<std::string> names;
+    std::vector<onnx::TensorProto> inputs;
+    std::vector<std::vector<float>> values;
+    for (std::size_t i = 0; i < k.shapes.size(); ++i) {
+      names.push_back("x" + std::to_string(i));
+      add_io(g->add_input(), names.back(), onnx::TensorProto::FLOAT, k.shapes[i]);
+      int64_t n = 1;
+      for (int64_t d : k.shapes[i]) n *= d;
+      std::vector<float> v(static_cast<std::size_t>(n));
+      for (std::size_t e = 0; e < v.size(); ++e) v[e] = static_cast<float>((e * 7 + i * 3) % 11) / 4.0f - 1.0f;
+      values.push_back(v);
+      inputs.push_back(floats(names.back(), k.shapes[i], v));
+    }
+    add_io(g->add_output(), "y", onnx::TensorProto::FLOAT, k.out_shape);
+    auto* n = add_node(g, "Einsum", names, "y");
+    auto* a = n->add_attribute();
+    a->set_name(std::string("equation"));
+    a->set_type(onnx::AttributeProto::STRING);
+    a->set_s(k.equation);
+    std::string dir = "einsum_" + std::to_string(&k - cases);
+    auto report = run(case_dir(dir), m, inputs);
+    ASSERT_TRUE(report.ok()) << k.equation << ": " << report.status().to_string();
+    const std::vector<double> want = host_einsum(k.terms, k.out, k.shapes, values);
+    const HostTensor& y = report->outputs.at(0);
+    ASSERT_EQ(static_cast<std::size_t>(y.numel()), want.size()) << k.equation;
+    for (std::size_t e = 0; e < want.size(); ++e)
+      EXPECT_NEAR(y.at(static_cast<int64_t>(e)), want[e], 1e-4 * (1 + std::abs(want[e]))) << k.equation << " [" << e << "]";
+  }
+}
+
+TEST(OnnxMath, EinsumRefusesADiagonalNamingIt) {
+  onnx::ModelProto m = model(12);
+  auto* g = m.mutable_graph();
+  add_io(g->add_input(), "x", onnx::TensorProto::FLOAT, {3, 3});
+  add_io(g->add_output(), "y", onnx::TensorProto::FLOAT, {3});
+  auto* n = add_node(g, "Einsum", {"x"}, "y");
+  auto* a = n->add_attribute();
+  a->set_name(std::string("equation"));
+  a->set_type(onnx::AttributeProto::STRING);
+  a->set_s(std::string("ii->i"));
+  auto report = run(case_dir("einsum_diagonal"), m, {floats("x", {3, 3}, std::vector<float>(9, 1.0f))});
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.status().code(), ErrorCode::kUnimplemented) << report.status().to_string();
+  EXPECT_NE(report.status().message().find("the subscript 'i' repeats within operand 0 (a diagonal)"), std::string::npos)
+      << report.status().to_string();
 }
 
 }  // namespace

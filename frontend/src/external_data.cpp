@@ -122,22 +122,19 @@ Result<ExternalData> resolve_external_data(onnx::ModelProto& model, const std::s
       if (length > size - ref.offset)
         return invalid_argument(in_file + " is too short: " + std::to_string(size) + " bytes, the tensor needs offset " +
                                 std::to_string(ref.offset) + " + length " + std::to_string(length));
-      if (!timing_only || need <= kTimingOnlyReadLimit) {
-        auto& mapping = mappings[file];
-        if (!mapping) {
-          // Populated when the weights will all be read: a timing-only run
-          // reads only the few small tensors of a possibly huge file.
-          Result<std::shared_ptr<const MappedFile>> mapped = MappedFile::open(file.string(), !timing_only);
-          if (!mapped.ok()) return mapped.status().with_context(what);
-          mapping = *mapped;
-        }
-        if (ref.offset > mapping->size() || length > mapping->size() - ref.offset)
-          return invalid_argument(in_file + " changed while it was read (" + std::to_string(mapping->size()) + " bytes now)");
-        out.present[t.name()] = HostBytes::view(mapping, mapping->data() + ref.offset, length);
-        out.present_bytes += length;
-      } else {
-        out.absent[t.name()] = file.string();
+    }
+    if (exists && (!timing_only || need <= kTimingOnlyReadLimit)) {
+      auto& mapping = mappings[file];
+      if (!mapping) {
+        // Populated when the weights will all be read: a timing-only run
+        // reads only the few small tensors of a possibly huge file.
+        Result<std::shared_ptr<const MappedFile>> mapped = MappedFile::open(file.string(), !timing_only);
+        if (!mapped.ok()) return mapped.status().with_context(what);
+        mapping = *mapped;
       }
+      if (ref.offset > mapping->size() || need > mapping->size() - ref.offset)
+        return invalid_argument(in_file + " changed while it was read (" + std::to_string(mapping->size()) + " bytes now)");
+      out.present[t.name()] = HostBytes::view(mapping, mapping->data() + ref.offset, need);
     } else {
       out.absent[t.name()] = file.string();
     }

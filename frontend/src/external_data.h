@@ -27,7 +27,6 @@ inline constexpr uint64_t kTimingOnlyReadLimit = 64 * 1024;
 struct ExternalData {
   // Name -> values, read in place from a mapping of their file.
   std::map<std::string, HostBytes> present;
-  uint64_t present_bytes = 0;
   // Name -> data file, for those loaded as shapes only (timing-only).
   std::map<std::string, std::string> absent;
 };

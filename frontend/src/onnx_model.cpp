@@ -16,6 +16,7 @@
 #include "model_file.h"
 #include "proto_io.h"
 #include "schema_guards.h"
+#include "shape_math.h"
 
 namespace kiln::frontend {
 
@@ -71,11 +72,9 @@ ValueInfo info_of(const onnx::ValueInfoProto& v) {
 }
 
 
-// "FLOAT [2, 4]" ("?" for a dim without a size).
-std::string describe_declared(int32_t elem_type, const std::vector<int64_t>& dims) {
-  std::string out = detail::onnx_dtype_name(elem_type) + " [";
-  for (std::size_t i = 0; i < dims.size(); ++i) out += (i ? ", " : "") + (dims[i] < 0 ? std::string("?") : std::to_string(dims[i]));
-  return out + "]";
+// "FLOAT [2, 4]".
+std::string describe_declared(const ValueInfo& v) {
+  return detail::onnx_dtype_name(v.onnx_type) + " " + detail::shape_string(v.shape.value_or(std::vector<int64_t>{}));
 }
 
 // A graph output that is a graph input or an initializer passes that value
@@ -104,10 +103,8 @@ Status check_pass_through_outputs(const onnx::GraphProto& g) {
       }
     }
     if (!agrees)
-      return invalid_argument("graph output '" + o.name() + "' declares " +
-                              describe_declared(declared.onnx_type, declared.shape.value_or(std::vector<int64_t>{})) +
-                              ", but it is " + it->second.first + " '" + o.name() + "' of " +
-                              describe_declared(value.onnx_type, value.shape.value_or(std::vector<int64_t>{})));
+      return invalid_argument("graph output '" + o.name() + "' declares " + describe_declared(declared) + ", but it is " +
+                              it->second.first + " '" + o.name() + "' of " + describe_declared(value));
   }
   return {};
 }
@@ -262,7 +259,7 @@ Result<std::unique_ptr<OnnxModel>> OnnxModel::load(const std::string& path, cons
   KILN_ASSIGN_OR_RETURN(detail::ExternalData external,
                         detail::resolve_external_data(model, path, options.timing_only, std::move(file.mapping)));
   impl->absent = std::move(external.absent);
-  impl->mapped_weight_bytes = external.present_bytes;
+  for (const auto& [name, bytes] : external.present) impl->mapped_weight_bytes += bytes.size();
   for (const auto& o : model.opset_import())
     if (o.domain().empty() || o.domain() == "ai.onnx") impl->opset = o.version();
 

@@ -55,7 +55,6 @@ int64_t numel_of(const std::vector<int64_t>& shape) {
 
 bool is_int_dtype(DType d) { return d == DType::kI32 || d == DType::kI64 || d == DType::kBool; }
 
-namespace {
 std::string shape_string(const std::vector<int64_t>& s) {
   std::string out = "[";
   for (std::size_t i = 0; i < s.size(); ++i) {
@@ -65,7 +64,6 @@ std::string shape_string(const std::vector<int64_t>& s) {
   out += "]";
   return out;
 }
-}  // namespace
 
 Result<std::vector<int64_t>> broadcast_shapes(const std::vector<std::vector<int64_t>>& shapes) {
   std::size_t rank = 0;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "kiln/common/status.h"
@@ -20,6 +21,8 @@ int64_t numel_of(const std::vector<int64_t>& shape);
 bool is_int_dtype(DType d);  // int32, int64 or bool: what folding works on
 
 // Numpy's broadcast of several shapes, or an error naming them.
+// "[2, 3]" (-1 for a dim of unknown size) for messages.
+std::string shape_string(const std::vector<int64_t>& shape);
 Result<std::vector<int64_t>> broadcast_shapes(const std::vector<std::vector<int64_t>>& shapes);
 
 // One sliced axis after ONNX's rules: negative starts/ends count from the

@@ -15,6 +15,18 @@
 namespace kiln::sim {
 
 namespace {
+// Runs part(i) for every i < parts: on TBB's threads when the work is
+// `large`, else in order on this one. Each part writes its own outputs, so
+// which thread runs it never changes a value.
+template <typename Part>
+void for_each_part(uint64_t parts, bool large, const Part& part) {
+  if (parts > 1 && large) {
+    tbb::parallel_for(uint64_t{0}, parts, part);
+  } else {
+    for (uint64_t i = 0; i < parts; ++i) part(i);
+  }
+}
+
 // OpenBLAS's own threads would fight TBB's and split work in ways that
 // depend on the thread count; Kiln splits the work itself (below).
 const bool kBlasSingleThreaded = [] {
@@ -105,13 +117,7 @@ void gemm_f32_blas_tiles(const float* a, const float* b, float* c, uint64_t m, u
   const uint64_t col_tiles = (n + kTileCols - 1) / kTileCols;
   const uint64_t tiles = (m + kTileRows - 1) / kTileRows * col_tiles;
   auto tile = [&](uint64_t t) { gemm_tile(a, b, c, m, n, k, t / col_tiles * kTileRows, t % col_tiles * kTileCols); };
-  // Tiles run on TBB's threads when there is enough work; which thread runs
-  // a tile never changes its values.
-  if (tiles > 1 && m * n * k >= (1ull << 24)) {
-    tbb::parallel_for(uint64_t{0}, tiles, tile);
-  } else {
-    for (uint64_t t = 0; t < tiles; ++t) tile(t);
-  }
+  for_each_part(tiles, m * n * k >= (1ull << 24), tile);
 }
 
 void transpose_f32(const float* src, uint64_t rows, uint64_t cols, float* dst) {
@@ -129,11 +135,7 @@ void transpose_f32(const float* src, uint64_t rows, uint64_t cols, float* dst) {
     }
   };
   const uint64_t bands = (rows + kTile - 1) / kTile;
-  if (bands > 1 && rows * cols >= (1u << 20)) {
-    tbb::parallel_for(uint64_t{0}, bands, band);
-  } else {
-    for (uint64_t b = 0; b < bands; ++b) band(b);
-  }
+  for_each_part(bands, rows * cols >= (1u << 20), band);
 }
 
 namespace {
@@ -176,31 +178,24 @@ void epilogue_run(float* x, uint64_t count, float add, mme::Activation act, cons
 }
 }  // namespace
 
-// Past this many values the epilogue is split over TBB's threads (each
-// value's arithmetic is its own: the split never changes a bit).
+// Past this many values the epilogue is split over TBB's threads.
 constexpr uint64_t kParallelEpilogueElements = uint64_t{1} << 18;
 
 void apply_epilogue(float* x, uint64_t outer, uint64_t channels, uint64_t inner, const float* bias,
                     mme::Activation act, const float* residual) {
   if (!bias && act == mme::Activation::NONE && !residual) return;
   const uint64_t total = outer * channels * inner;
-  auto for_each = [total](uint64_t parts, auto&& part) {
-    if (parts > 1 && total >= kParallelEpilogueElements) {
-      tbb::parallel_for(uint64_t{0}, parts, part);
-    } else {
-      for (uint64_t i = 0; i < parts; ++i) part(i);
-    }
-  };
+  const bool large = total >= kParallelEpilogueElements;
   if (inner == 1 && !bias) {  // a GEMM without bias: runs of everything
     constexpr uint64_t kRun = uint64_t{1} << 16;
-    for_each((total + kRun - 1) / kRun, [&](uint64_t i) {
+    for_each_part((total + kRun - 1) / kRun, large, [&](uint64_t i) {
       const uint64_t from = i * kRun;
       epilogue_run(x + from, std::min(kRun, total - from), 0.0f, act, residual ? residual + from : nullptr);
     });
     return;
   }
   if (inner == 1) {  // a GEMM's rows: one bias per column
-    for_each(outer, [&](uint64_t o) {
+    for_each_part(outer, large, [&](uint64_t o) {
       float* row = x + o * channels;
       const float* res = residual ? residual + o * channels : nullptr;
       for (uint64_t c = 0; c < channels; ++c) {
@@ -210,7 +205,7 @@ void apply_epilogue(float* x, uint64_t outer, uint64_t channels, uint64_t inner,
     });
     return;
   }
-  for_each(outer * channels, [&](uint64_t plane) {  // a convolution's output planes
+  for_each_part(outer * channels, large, [&](uint64_t plane) {  // a convolution's output planes
     const uint64_t at = plane * inner;
     epilogue_run(x + at, inner, bias ? bias[plane % channels] : 0.0f, act, residual ? residual + at : nullptr);
   });
@@ -309,12 +304,8 @@ void im2col(const float* input, const mme::Descriptor& d, uint32_t n, uint32_t g
       }
     }
   };
-  const uint64_t pairs = static_cast<uint64_t>(channels) * d.conv_r;
-  if (pairs > 1 && channels * rows_per_channel * pq >= kParallelIm2colElements) {
-    tbb::parallel_for(uint64_t{0}, pairs, channel_row);
-  } else {
-    for (uint64_t pair = 0; pair < pairs; ++pair) channel_row(pair);
-  }
+  for_each_part(static_cast<uint64_t>(channels) * d.conv_r, channels * rows_per_channel * pq >= kParallelIm2colElements,
+                channel_row);
 }
 
 bool im2col_is_identity(const mme::Descriptor& d, uint32_t out_h, uint32_t out_w) {

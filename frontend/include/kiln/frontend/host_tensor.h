@@ -38,7 +38,6 @@ class HostBytes {
     out.view_size_ = size;
     return out;
   }
-  bool is_view() const { return owner_ != nullptr; }
 
   std::byte* data() {
     own();
